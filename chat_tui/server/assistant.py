@@ -1,0 +1,268 @@
+"""The assistant member of conversations created with ``"assistant": true``.
+
+After each user message the server writes one assistant reply (issue 2, Assistant member):
+
+- strictly one at a time and in message order per conversation: one asyncio queue and one
+  worker task per conversation with pending work (the task ends when its queue is empty);
+- each reply sees the history up to the message it answers (``Store.assistant_history``);
+- the reply is one message with a deterministic id (``uuid5`` of the user message id), created
+  empty with ``streaming: true``; its body grows as the responder streams, flushed to the
+  database at most every :data:`FLUSH_SECONDS` (about 10 updates a second), each flush a new
+  ``version`` that clients see through ``/v1/sync``; the last write sets ``streaming: false``;
+- any upstream failure (HTTP error, unreachable, timeout, empty answer) ends the reply with
+  ``error: true`` and a readable text; the user's message is never touched.
+
+Responders are async generators of text chunks: :func:`echo_responder` (built-in demo) and
+:class:`OpenAIResponder` (any OpenAI-compatible chat completions endpoint, streaming).
+On start-up, replies left ``streaming`` by a stopped server are closed as errors and user
+messages that never got a reply are queued again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from chat_tui.server.notify import Notifier
+from chat_tui.server.store import Store, WriteResult
+
+if TYPE_CHECKING:
+    from chat_tui.server.app import AssistantSettings
+
+log = logging.getLogger("chat_tui.server.assistant")
+
+#: Seconds between two flushes of a growing reply (about 10 updates a second).
+FLUSH_SECONDS = 0.1
+#: Namespace of reply ids: reply id = uuid5(REPLY_NAMESPACE, user message id).
+REPLY_NAMESPACE = uuid.UUID("5d2b8a52-6a1f-4c59-9a3e-0c6f0e7d9b11")
+#: How many words of the user's message the echo responder repeats.
+ECHO_MAX_WORDS = 200
+
+SYSTEM_PROMPT = (
+    "You are the assistant member of a chat-tui conversation. User messages are prefixed "
+    "with their author's username. Answer helpfully and concisely in plain text."
+)
+
+History = list[dict]
+Responder = Callable[[History], AsyncIterator[str]]
+
+
+def reply_id_for(message_id: str) -> str:
+    """The deterministic id of the assistant's reply to ``message_id`` (uuid5)."""
+    return str(uuid.uuid5(REPLY_NAMESPACE, message_id))
+
+
+def make_echo_responder(delay: float) -> Responder:
+    """The built-in demo responder: says what it is, then echoes the message word by word.
+
+    ``delay``: seconds between streamed words, so clients can watch the reply grow.
+    """
+
+    async def echo_responder(history: History) -> AsyncIterator[str]:
+        words = history[-1]["body"].split() if history else []
+        shown = words[:ECHO_MAX_WORDS]
+        yield (
+            "I am the built-in demo assistant (echo responder): this server has no language "
+            "model configured, so I repeat what you wrote."
+        )
+        if shown:
+            yield " You wrote:"
+        for word in shown:
+            await asyncio.sleep(delay)
+            yield " " + word
+        if len(words) > len(shown):
+            yield " …"
+
+    return echo_responder
+
+
+class OpenAIResponder:
+    """Streams a chat completion from an OpenAI-compatible endpoint (the ``openai`` package).
+
+    ``base_url``: endpoint root (e.g. ``https://api.openai.com/v1``, or None for the
+    package default); ``model``: model name; ``timeout``: seconds for the HTTP exchange.
+    The API key comes from ``OPENAI_API_KEY`` (KeyError when unset). No retries: a failure
+    is reported in the reply at once.
+    """
+
+    def __init__(self, base_url: str | None, model: str, timeout: float) -> None:
+        from openai import AsyncOpenAI
+
+        self.model = model
+        self.client = AsyncOpenAI(
+            base_url=base_url,
+            api_key=os.environ["OPENAI_API_KEY"],
+            timeout=timeout,
+            max_retries=0,
+        )
+
+    async def __call__(self, history: History) -> AsyncIterator[str]:
+        messages: list[dict[str, str]] = [{"role": "system", "content": SYSTEM_PROMPT}]
+        for item in history:
+            if item["assistant"]:
+                messages.append({"role": "assistant", "content": item["body"]})
+            else:
+                messages.append({"role": "user", "content": f"{item['author']}: {item['body']}"})
+        stream = await self.client.chat.completions.create(
+            model=self.model, messages=messages, stream=True
+        )
+        async for chunk in stream:
+            if chunk.choices:
+                piece = chunk.choices[0].delta.content
+                if piece:
+                    yield piece
+
+
+def describe_failure(exc: BaseException, timeout: float) -> str:
+    """A readable sentence for an upstream failure (never includes secrets)."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - openai is a dependency
+        openai = None  # type: ignore[assignment]
+    if isinstance(exc, TimeoutError):
+        return f"the language model did not finish within {timeout:g} seconds"
+    if openai is not None:
+        if isinstance(exc, openai.APIStatusError):
+            return f"the language model service answered HTTP {exc.status_code}"
+        if isinstance(exc, openai.APITimeoutError):
+            return "the language model service timed out"
+        if isinstance(exc, openai.APIConnectionError):
+            return "the language model service could not be reached"
+        if isinstance(exc, openai.APIError):
+            return f"the language model service failed ({exc.__class__.__name__})"
+    return f"{exc.__class__.__name__}: {str(exc)[:200]}"
+
+
+class AssistantService:
+    """Per-conversation reply workers (see module doc). Event-loop only."""
+
+    def __init__(self, store: Store, notifier: Notifier, settings: AssistantSettings) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.settings = settings
+        self.responder: Responder = self._make_responder()
+        self._queues: dict[str, asyncio.Queue[str]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+
+    def _make_responder(self) -> Responder:
+        if self.settings.kind == "openai":
+            return OpenAIResponder(
+                self.settings.base_url, self.settings.model, self.settings.timeout
+            )
+        if self.settings.kind == "echo":
+            return make_echo_responder(self.settings.echo_delay)
+        raise ValueError(f"unknown assistant responder {self.settings.kind!r}")
+
+    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+    def _publish(self, result: WriteResult | None) -> None:
+        if result is not None and result.affected:
+            self.notifier.notify(result.affected)
+
+    async def start(self) -> None:
+        """Close replies a previous run left streaming; queue messages never answered."""
+        for result in await self._run(
+            self.store.interrupt_streaming,
+            "The assistant was interrupted (the server stopped) before finishing this reply.",
+        ):
+            self._publish(result)
+        for cid, mid in await self._run(self.store.unanswered_messages):
+            self.enqueue(cid, mid)
+
+    async def stop(self) -> None:
+        """Cancel the workers (a reply in progress is closed as an error at next start)."""
+        self._stopping = True
+        tasks = list(self._workers.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    def enqueue(self, cid: str, mid: str) -> None:
+        """Queue a reply to message ``mid`` of conversation ``cid`` (after its commit)."""
+        if self._stopping:
+            return
+        queue = self._queues.get(cid)
+        if queue is None:
+            queue = self._queues[cid] = asyncio.Queue()
+        queue.put_nowait(mid)
+        if cid not in self._workers:
+            self._workers[cid] = asyncio.create_task(self._worker(cid), name=f"assistant-{cid}")
+
+    async def _worker(self, cid: str) -> None:
+        queue = self._queues[cid]
+        try:
+            while not queue.empty():
+                mid = queue.get_nowait()
+                try:
+                    await self._reply(cid, mid)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("assistant reply to %s in %s failed", mid, cid)
+        finally:
+            self._workers.pop(cid, None)
+            if queue.empty():
+                self._queues.pop(cid, None)
+
+    async def _reply(self, cid: str, mid: str) -> None:
+        history = await self._run(self.store.assistant_history, cid, mid)
+        if history is None:
+            return  # the message was deleted before its turn
+        reply_id = reply_id_for(mid)
+        started = await self._run(self.store.start_reply, cid, reply_id, mid)
+        if started is None:
+            return  # already answered
+        self._publish(started)
+        text = ""
+        flushed = ""
+        write_lock = asyncio.Lock()
+
+        async def write(body: str, streaming: bool, error: bool = False) -> None:
+            async with write_lock:
+                result = await self._run(
+                    self.store.update_reply, reply_id, body, streaming=streaming, error=error
+                )
+                self._publish(result)
+
+        async def flusher() -> None:
+            nonlocal flushed
+            while True:
+                await asyncio.sleep(FLUSH_SECONDS)
+                if text != flushed:
+                    snapshot = text
+                    await write(snapshot, True)
+                    flushed = snapshot
+
+        flush_task = asyncio.create_task(flusher())
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                async for piece in self.responder(history):
+                    text += piece
+            if not text.strip():
+                raise RuntimeError("the language model returned an empty reply")
+        except asyncio.CancelledError:
+            flush_task.cancel()
+            raise
+        except Exception as exc:  # any upstream failure ends as an error reply
+            flush_task.cancel()
+            await asyncio.gather(flush_task, return_exceptions=True)
+            reason = describe_failure(exc, self.settings.timeout)
+            log.warning("assistant reply %s failed: %s", reply_id, reason)
+            note = f"⚠ The assistant could not reply: {reason}."
+            await write(f"{text}\n\n{note}" if text.strip() else note, False, True)
+            return
+        flush_task.cancel()
+        await asyncio.gather(flush_task, return_exceptions=True)
+        await write(text, False)

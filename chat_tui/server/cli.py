@@ -1,0 +1,216 @@
+"""``chat-tui-server``: serve, add-user, import (issue 2, Server CLI).
+
+Every subcommand takes ``--db PATH|URL`` (default: ``server.db`` in the user data dir).
+Exit status: 0 on success, 1 on a reported failure (bad input, import errors), 2 on usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import socket
+import sys
+from pathlib import Path
+
+from chat_tui.server import __version__
+from chat_tui.server.paths import default_db_path
+
+
+def _db_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH|URL",
+        help="SQLite file or database URL (postgresql://user:pass@host/db); "
+        "default: server.db in the user data directory",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``chat-tui-server``."""
+    parser = argparse.ArgumentParser(
+        prog="chat-tui-server", description="Reference server of chat-tui (wire API v1)."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    parent = _db_parent()
+
+    serve = sub.add_parser("serve", parents=[parent], help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    serve.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
+    serve.add_argument(
+        "--rate-limit",
+        type=float,
+        default=20.0,
+        metavar="N",
+        help="sends per second per token (burst 3N); 0 disables (default: 20)",
+    )
+    serve.add_argument("--assistant", choices=["echo", "openai"], default="echo")
+    serve.add_argument("--assistant-base-url", default=None, metavar="URL")
+    serve.add_argument("--assistant-model", default="gpt-4o-mini", metavar="NAME")
+    serve.add_argument(
+        "--assistant-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="longest an assistant reply may take before it ends as an error (default: 60)",
+    )
+
+    add_user = sub.add_parser(
+        "add-user", parents=[parent], help="create a user, or set the password of one"
+    )
+    add_user.add_argument("name")
+    add_user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin",
+    )
+
+    imp = sub.add_parser("import", parents=[parent], help="import conversations from JSON Lines")
+    imp.add_argument("file", type=Path, metavar="FILE.jsonl")
+    return parser
+
+
+def _db_target(value: str | None) -> str | Path:
+    return value if value else default_db_path()
+
+
+def _fail(message: str) -> int:
+    print(f"chat-tui-server: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run uvicorn; print ``chat-tui-server listening on http://HOST:PORT`` once ready."""
+    import uvicorn
+
+    from chat_tui.server.app import AssistantSettings, Settings, create_app
+    from chat_tui.server.db import SchemaError
+    from chat_tui.server.logsetup import configure_logging
+
+    if args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
+        return _fail("--assistant openai needs the OPENAI_API_KEY environment variable")
+    log_path = configure_logging()
+    settings = Settings(
+        db=_db_target(args.db),
+        rate_limit=args.rate_limit,
+        assistant=AssistantSettings(
+            kind=args.assistant,
+            base_url=args.assistant_base_url,
+            model=args.assistant_model,
+            timeout=args.assistant_timeout,
+        ),
+    )
+    try:
+        app = create_app(settings)
+    except SchemaError as exc:
+        return _fail(str(exc))
+    except Exception as exc:  # cannot open the database: say so before listening
+        return _fail(f"cannot open the database: {exc}")
+
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        sock.close()
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror}")
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    port = sock.getsockname()[1]
+    shown_host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+    notifier = app.state.notifier
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None):  # type: ignore[override]
+            await super().startup(sockets=sockets)
+            if self.started and not self.should_exit:
+                print(f"chat-tui-server listening on http://{shown_host}:{port}", flush=True)
+                print(f"chat-tui-server log file: {log_path}", file=sys.stderr, flush=True)
+
+        async def shutdown(self, sockets=None):  # type: ignore[override]
+            notifier.close()  # answer held long-polls now instead of after their timeout
+            await super().shutdown(sockets=sockets)
+
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        backlog=2048,
+    )
+    Server(config).run(sockets=[sock])
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    second = getpass.getpass("Password (again): ")
+    if first != second:
+        print("chat-tui-server: the passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
+def cmd_add_user(args: argparse.Namespace) -> int:
+    """Create user NAME with a password (or set the password of an existing user)."""
+    from chat_tui.server.db import SchemaError, open_and_migrate
+    from chat_tui.server.store import Store, normalize_username
+
+    try:
+        name = normalize_username(args.name)
+    except ValueError as exc:
+        return _fail(str(exc))
+    password = _read_password(args.password_stdin)
+    if password is None:
+        return 1
+    if not password:
+        return _fail("the password must not be empty")
+    try:
+        store = Store(open_and_migrate(_db_target(args.db)))
+        store.set_password(name, password)
+    except (SchemaError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"user {name} is ready")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import FILE.jsonl; prints a summary, and one line per rejected input line."""
+    from chat_tui.server.db import SchemaError, open_and_migrate
+    from chat_tui.server.importer import import_file
+    from chat_tui.server.store import Store
+
+    if not args.file.is_file():
+        return _fail(f"{args.file}: no such file")
+    try:
+        store = Store(open_and_migrate(_db_target(args.db)))
+    except SchemaError as exc:
+        return _fail(str(exc))
+    report = import_file(store, args.file)
+    for number, reason in report.errors:
+        print(f"{args.file}:{number}: {reason}", file=sys.stderr)
+    print(
+        f"imported {report.lines - len(report.errors)} of {report.lines} conversations: "
+        f"{report.messages_added} new messages in {report.conversations_changed} conversations"
+    )
+    return 1 if report.errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``chat-tui-server``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    handler = {"serve": cmd_serve, "add-user": cmd_add_user, "import": cmd_import}[args.command]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

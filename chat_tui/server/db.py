@@ -1,0 +1,211 @@
+"""Opening the server database and keeping its schema at :data:`SCHEMA_VERSION`.
+
+``--db`` takes a file path (SQLite, WAL mode) or a URL understood by ``playhouse.db_url``
+(``sqlite:///path``, ``postgresql://user:pass@host/dbname``; PostgreSQL needs ``psycopg2``).
+
+Schema versions: a fresh database is created at the latest version directly from the models;
+an older one is upgraded step by step by the functions in :data:`MIGRATIONS`, each using
+``playhouse.migrate`` and run in its own transaction with the version bump. A database newer
+than this code is refused (:class:`SchemaError`) rather than touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from peewee import Database, SqliteDatabase
+from playhouse import db_url
+from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
+
+from chat_tui.server.models import (
+    ALL_MODELS,
+    CHANGE_COUNTER,
+    Counter,
+    Message,
+    SchemaVersion,
+    User,
+    database_proxy,
+)
+
+#: The schema version this code writes. Bump it together with a new entry in MIGRATIONS.
+SCHEMA_VERSION = 2
+
+#: Name of the system user that writes assistant replies (reserved: never a real account).
+ASSISTANT_USERNAME = "assistant"
+
+#: SQLite settings: WAL (readers never block the writer), full fsync on commit (an answered
+#: send survives power loss), wait up to 10 s for a lock held by another process (CLI import).
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "full",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+    "cache_size": -16_000,
+}
+
+
+class SchemaError(RuntimeError):
+    """The database's schema version cannot be used by this code (e.g. it is newer)."""
+
+
+def utcnow() -> dt.datetime:
+    """Current time as a naive UTC datetime (the storage convention of every time column)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def database_url(target: str | Path) -> str:
+    """Turn a ``--db`` value (path or URL) into a ``playhouse.db_url`` URL."""
+    text = str(target)
+    if "://" in text:
+        return text
+    return "sqlite:///" + str(Path(text).expanduser().resolve())
+
+
+def open_database(target: str | Path) -> Database:
+    """Open (connect lazily) the database at ``target`` and bind the models to it.
+
+    ``target``: file path or URL (see module doc). Returns the peewee ``Database``; connections
+    are per thread (peewee's default). Raises ``RuntimeError``/``ValueError`` from
+    ``playhouse.db_url`` on an unsupported or malformed URL.
+    """
+    url = database_url(target)
+    if url.startswith("sqlite"):
+        path = Path(url.split(":///", 1)[1])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = db_url.connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    else:
+        db = db_url.connect(url)
+    database_proxy.initialize(db)
+    return db
+
+
+def is_sqlite(db: Database) -> bool:
+    """True for a SQLite database (writers then also take an in-process lock)."""
+    return isinstance(db, SqliteDatabase)
+
+
+_sqlite_write_lock = threading.Lock()
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[None]:
+    """A transaction that holds the database's single write lock from its first statement.
+
+    SQLite: ``BEGIN IMMEDIATE`` under a process-wide lock (threads queue in Python instead of
+    spinning in SQLite's busy handler). PostgreSQL: ``SELECT ... FOR UPDATE`` of the change
+    counter row. Either way writers are serialised, so check-then-insert is race free and
+    counter values commit in order.
+    """
+    db.connect(reuse_if_open=True)
+    if is_sqlite(db):
+        with _sqlite_write_lock, db.atomic(lock_type="IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            Counter.select().where(Counter.name == CHANGE_COUNTER).for_update().execute()
+            yield
+
+
+@contextmanager
+def read_transaction(db: Database) -> Iterator[None]:
+    """A read transaction: one consistent snapshot for every query inside (SQLite WAL)."""
+    db.connect(reuse_if_open=True)
+    with db.atomic():
+        yield
+
+
+def bump_counter(n: int = 1) -> int:
+    """Reserve ``n`` change-counter values inside a write transaction; returns the last one.
+
+    The reserved values are ``last - n + 1 .. last``.
+    """
+    Counter.update(value=Counter.value + n).where(Counter.name == CHANGE_COUNTER).execute()
+    return Counter.get(Counter.name == CHANGE_COUNTER).value
+
+
+def current_cursor() -> int:
+    """The change counter's current value (the newest cursor)."""
+    return Counter.get(Counter.name == CHANGE_COUNTER).value
+
+
+def _migrator(db: Database) -> SchemaMigrator:
+    return SqliteMigrator(db) if is_sqlite(db) else PostgresqlMigrator(db)
+
+
+def _v2_reply_to(db: Database, migrator: SchemaMigrator) -> None:
+    """v2: ``message.reply_to`` links an assistant reply to the message it answers; indexes
+    on it and on ``message.streaming`` serve the assistant's start-up recovery."""
+    migrate(
+        migrator.add_column("message", "reply_to", Message.reply_to),
+        migrator.add_index("message", ("reply_to",), False),
+        migrator.add_index("message", ("streaming",), False),
+    )
+
+
+#: version -> function upgrading from ``version - 1``. Never edit a shipped entry; add one.
+MIGRATIONS: dict[int, Callable[[Database, SchemaMigrator], None]] = {
+    2: _v2_reply_to,
+}
+
+
+def _seed() -> None:
+    Counter.insert(name=CHANGE_COUNTER, value=0).on_conflict_ignore().execute()
+    if not User.select().where(User.username == ASSISTANT_USERNAME).exists():
+        User.create(
+            id=str(uuid.uuid4()),
+            username=ASSISTANT_USERNAME,
+            password_hash=None,
+            is_system=True,
+            created_at=utcnow(),
+        )
+
+
+def migrate_database(db: Database) -> int:
+    """Create or upgrade the schema to :data:`SCHEMA_VERSION`; returns the version found.
+
+    0 means the database was empty. Raises :class:`SchemaError` when the database is newer
+    than this code.
+    """
+    db.connect(reuse_if_open=True)
+    with write_transaction_for_migration(db):
+        db.create_tables([SchemaVersion], safe=True)
+        row = SchemaVersion.select().first()
+        found = row.version if row else 0
+        if found > SCHEMA_VERSION:
+            raise SchemaError(
+                f"the database has schema version {found}, newer than this chat-tui-server "
+                f"understands ({SCHEMA_VERSION}); upgrade chat-tui-server"
+            )
+        if found == 0:
+            db.create_tables(ALL_MODELS, safe=True)
+            SchemaVersion.create(version=SCHEMA_VERSION)
+        else:
+            migrator = _migrator(db)
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](db, migrator)
+                SchemaVersion.update(version=version).execute()
+        _seed()
+    return found
+
+
+@contextmanager
+def write_transaction_for_migration(db: Database) -> Iterator[None]:
+    """Like :func:`write_transaction`, without needing the counter row to exist yet."""
+    if is_sqlite(db):
+        with _sqlite_write_lock, db.atomic(lock_type="IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield
+
+
+def open_and_migrate(target: str | Path) -> Database:
+    """:func:`open_database` then :func:`migrate_database`; the usual way in."""
+    db = open_database(target)
+    migrate_database(db)
+    return db
