@@ -1,0 +1,70 @@
+"""Fixtures of the server tests: logged-in HTTP clients over loopback for alice and bob."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+
+class Api:
+    """A logged-in user of a running test server: ``httpx.Client`` with its bearer token.
+
+    ``username``, ``token``, ``device_id``; :meth:`request` returns the ``httpx.Response``
+    (no status check), the shortcuts below are for the common routes.
+    """
+
+    def __init__(self, url: str, login: dict) -> None:
+        self.url = url
+        self.username = login["username"]
+        self.token = login["access_token"]
+        self.device_id = login["device_id"]
+        self.http = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {self.token}"}, timeout=40
+        )
+
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        return self.http.request(method, path, **kwargs)
+
+    def create_conversation(
+        self, members: list[str] = (), title: str = "Test", assistant: bool = False
+    ) -> str:
+        cid = str(uuid.uuid4())
+        r = self.request(
+            "PUT",
+            f"/v1/conversations/{cid}",
+            json={"title": title, "members": list(members), "assistant": assistant},
+        )
+        assert r.status_code == 201, r.text
+        return cid
+
+    def send(self, cid: str, body: str, mid: str | None = None) -> httpx.Response:
+        mid = mid or str(uuid.uuid4())
+        return self.request("PUT", f"/v1/conversations/{cid}/messages/{mid}", json={"body": body})
+
+    def sync(self, since: str | None = None, timeout: float = 0) -> httpx.Response:
+        params: dict = {"timeout": timeout}
+        if since is not None:
+            params["since"] = since
+        return self.request("GET", "/v1/sync", params=params)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture
+def alice(server) -> Iterator[Api]:
+    """alice, logged in on the ``server`` fixture."""
+    api = Api(server.url, server.login("alice", "alice-pw"))
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def bob(server) -> Iterator[Api]:
+    """bob, logged in on the ``server`` fixture."""
+    api = Api(server.url, server.login("bob", "bob-pw"))
+    yield api
+    api.close()
