@@ -68,3 +68,18 @@ def bob(server) -> Iterator[Api]:
     api = Api(server.url, server.login("bob", "bob-pw"))
     yield api
     api.close()
+
+
+@pytest.fixture
+def login_as(server) -> Iterator:
+    """``login_as(name, password, device="test") -> Api``: another device of a user."""
+    made: list[Api] = []
+
+    def make(name: str, password: str, device: str = "test") -> Api:
+        api = Api(server.url, server.login(name, password, device))
+        made.append(api)
+        return api
+
+    yield make
+    for api in made:
+        api.close()
