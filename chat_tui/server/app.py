@@ -7,7 +7,6 @@ users through the :class:`Notifier`. Responses are built as plain dicts and sent
 documents the shape in ``/openapi.json``.
 """
 
-
 import asyncio
 import logging
 import time
@@ -90,18 +89,43 @@ class BodyLimitMiddleware:
                 if declared > self.max_bytes:
                     await _too_large()(scope, receive, send)
                     return
+        # Read the whole body first (at most max_bytes are buffered), so an oversized
+        # streamed body is refused with 413 before the framework starts parsing it.
+        parts: list[bytes] = []
         seen = 0
-
-        async def counting_receive() -> dict:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise ApiError(413, "too_large", "request is larger than 1 MiB")
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await _too_large()(scope, receive, send)
+                return
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(parts, None, receive), send)
 
-        await self.app(scope, counting_receive, send)
+
+def _replay(parts: list[bytes], pending: dict | None, receive: Callable) -> Callable:
+    """A ``receive`` that first returns the buffered body (or ``pending``), then delegates."""
+    first = (
+        pending
+        if pending is not None
+        else {"type": "http.request", "body": b"".join(parts), "more_body": False}
+    )
+    used = False
+
+    async def replay_receive() -> dict:
+        nonlocal used
+        if not used:
+            used = True
+            return first
+        return await receive()
+
+    return replay_receive
 
 
 def _too_large() -> JSONResponse:
@@ -118,7 +142,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     for error in exc.errors():
         if error.get("type") == "json_invalid":
             return 400, "request body is not valid JSON"
-        loc = [str(x) for x in error.get("loc", ()) if x not in ("body", "query", "path")]
+        loc = [str(x) for x in error.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]
         where = ".".join(loc) or "request"
         parts.append(f"{where}: {error.get('msg', 'invalid')}")
     return 422, "; ".join(parts) or "invalid request"
