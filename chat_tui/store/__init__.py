@@ -1,0 +1,47 @@
+"""The local cache of one account (SQLite via Peewee): read API for the UI, write API for
+the sync engine. Imports only from ``chat_tui.config``; never from api, sync or ui.
+
+See docs/engine.md for the read API contract and docs/sync.md for the rules.
+"""
+
+from chat_tui.store.models import SCHEMA_VERSION
+from chat_tui.store.store import (
+    ApplyResult,
+    OutboxAction,
+    SchemaTooNew,
+    Store,
+    StoreError,
+    delete_cache_file,
+)
+from chat_tui.store.views import (
+    LOCAL_ECHO_BASE,
+    OUTBOX_STATES,
+    ConversationView,
+    Draft,
+    Gap,
+    MessageView,
+    OutboxProblem,
+    SearchHit,
+    SortKey,
+    UIState,
+)
+
+__all__ = [
+    "LOCAL_ECHO_BASE",
+    "OUTBOX_STATES",
+    "SCHEMA_VERSION",
+    "ApplyResult",
+    "ConversationView",
+    "Draft",
+    "Gap",
+    "MessageView",
+    "OutboxAction",
+    "OutboxProblem",
+    "SchemaTooNew",
+    "SearchHit",
+    "SortKey",
+    "Store",
+    "StoreError",
+    "UIState",
+    "delete_cache_file",
+]

@@ -1,0 +1,198 @@
+"""``ApiClient``: one ``httpx.AsyncClient`` per account, turning responses into typed
+results (:mod:`chat_tui.api.wire`) and failures into classified errors
+(:mod:`chat_tui.api.errors`). Never logs tokens or passwords.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from chat_tui.api.errors import (
+    ApiError,
+    MalformedResponse,
+    PermanentError,
+    TransientError,
+    classify,
+)
+from chat_tui.api.wire import (
+    Conversation,
+    Login,
+    Message,
+    MessagesPage,
+    ReadMarker,
+    SyncResponse,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            from datetime import UTC, datetime
+
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+class ApiClient:
+    """Client of the wire API v1 (docs/api.md) on ``base_url`` (``http://host:port``).
+
+    Args:
+        base_url: the server URL, without ``/v1``.
+        token: the bearer token, or None before login.
+        timeout: seconds for every request except the long-poll (which adds its own
+            ``timeout`` to this).
+        probe_timeout: seconds for ``GET /v1/health`` (3 s by default, sync rule C1).
+
+    Every method raises :class:`TransientError` (also for connection errors and timeouts),
+    :class:`PermanentError`, :class:`Unauthorized`, :class:`CursorExpired` or
+    :class:`MalformedResponse`; never a raw httpx exception.
+    """
+
+    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 15.0,
+                 probe_timeout: float = 3.0):
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+        self._probe_timeout = probe_timeout
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
+                                       headers={"user-agent": "chat-tui/0.1"})
+
+    def set_token(self, token: str | None) -> None:
+        """Use ``token`` from now on."""
+        self._token = token
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _request(self, method: str, path: str, *, json: Any = None,
+                       params: dict | None = None, timeout: float | None = None,
+                       auth: bool = True) -> httpx.Response:
+        headers = {}
+        if auth and self._token:
+            headers["authorization"] = f"Bearer {self._token}"
+        try:
+            response = await self._http.request(method, path, json=json, params=params,
+                                                headers=headers,
+                                                timeout=timeout or self._timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise TransientError(f"cannot connect to {self.base_url}: {type(exc).__name__}",
+                                 reached_server=False) from exc
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"{method} {path}: timed out") from exc
+        except httpx.TransportError as exc:  # dropped, reset, protocol errors
+            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            code, reason = "", ""
+            try:
+                err = response.json().get("error", {})
+                code, reason = str(err.get("code", "")), str(err.get("message", ""))
+            except (ValueError, AttributeError):
+                reason = response.text[:200]
+            raise classify(response.status_code, code, reason, _retry_after(response))
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise MalformedResponse(f"HTTP {response.status_code}: body is not JSON",
+                                    response.status_code) from exc
+
+    async def health(self) -> bool:
+        """``GET /v1/health`` with the probe timeout; True when the server answers 200 ok."""
+        response = await self._request("GET", "/v1/health", timeout=self._probe_timeout,
+                                       auth=False)
+        body = self._json(response)
+        return isinstance(body, dict) and body.get("status") == "ok"
+
+    async def login(self, username: str, password: str, device_name: str) -> Login:
+        """``POST /v1/login``; a bad user or password raises :class:`Unauthorized`."""
+        response = await self._request(
+            "POST", "/v1/login", auth=False,
+            json={"username": username, "password": password, "device_name": device_name})
+        return Login.parse(self._json(response))
+
+    async def logout(self) -> None:
+        """``POST /v1/logout``: revoke the token."""
+        await self._request("POST", "/v1/logout")
+
+    async def put_conversation(self, cid: str, title: str, members: list[str],
+                               assistant: bool) -> Conversation:
+        """``PUT /v1/conversations/{cid}``: create (idempotent for its creator)."""
+        response = await self._request("PUT", f"/v1/conversations/{cid}", json={
+            "title": title, "members": members, "assistant": assistant})
+        return Conversation.parse(self._json(response))
+
+    async def list_conversations(self) -> list[Conversation]:
+        """``GET /v1/conversations``."""
+        body = self._json(await self._request("GET", "/v1/conversations"))
+        if not isinstance(body, dict) or not isinstance(body.get("conversations"), list):
+            raise MalformedResponse("expected {'conversations': [...]}")
+        return [Conversation.parse(c) for c in body["conversations"]]
+
+    async def messages(self, cid: str, before: str | None = None,
+                       limit: int = 50) -> MessagesPage:
+        """``GET /v1/conversations/{cid}/messages?before=&limit=``: one page, ascending."""
+        params: dict[str, Any] = {"limit": limit}
+        if before:
+            params["before"] = before
+        response = await self._request("GET", f"/v1/conversations/{cid}/messages",
+                                       params=params)
+        return MessagesPage.parse(self._json(response))
+
+    async def put_message(self, cid: str, mid: str, body: str) -> Message:
+        """``PUT /v1/conversations/{cid}/messages/{mid}``: send; ``mid`` is the idempotency
+        key, so a repeat returns the stored message (200)."""
+        response = await self._request("PUT", f"/v1/conversations/{cid}/messages/{mid}",
+                                       json={"body": body})
+        return Message.parse(self._json(response))
+
+    async def patch_message(self, mid: str, body: str, base_version: int | None) -> Message:
+        """``PATCH /v1/messages/{mid}``: edit."""
+        response = await self._request("PATCH", f"/v1/messages/{mid}",
+                                       json={"body": body, "base_version": base_version})
+        return Message.parse(self._json(response))
+
+    async def delete_message(self, mid: str) -> Message:
+        """``DELETE /v1/messages/{mid}``: leaves a tombstone."""
+        return Message.parse(self._json(await self._request("DELETE", f"/v1/messages/{mid}")))
+
+    async def mark_read(self, cid: str, mid: str) -> ReadMarker:
+        """``POST /v1/conversations/{cid}/read``: the marker in force."""
+        response = await self._request("POST", f"/v1/conversations/{cid}/read",
+                                       json={"message_id": mid})
+        return ReadMarker.parse(self._json(response))
+
+    async def sync(self, since: str | None, timeout: int = 0) -> SyncResponse:
+        """``GET /v1/sync?since=&timeout=``: the delta sync long-poll (``timeout`` seconds,
+        0..30). Raises :class:`CursorExpired` on 410."""
+        params: dict[str, Any] = {"timeout": timeout}
+        if since is not None:
+            params["since"] = since
+        response = await self._request("GET", "/v1/sync", params=params,
+                                       timeout=self._timeout + timeout)
+        return SyncResponse.parse(self._json(response))
+
+
+__all__ = ["ApiClient", "ApiError", "PermanentError", "TransientError"]

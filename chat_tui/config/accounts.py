@@ -1,0 +1,120 @@
+"""Accounts: one logged-in user on one server, kept in ``<config dir>/accounts.json``.
+
+The token is not in this file (see :mod:`chat_tui.config.secrets`). Each account has its own
+cache file ``<user data dir>/chat-tui/<server host[_port]>/<user id>.db``, so another user or
+another server means another file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from chat_tui.config.paths import config_dir, data_dir
+
+
+class AccountError(Exception):
+    """No account matches, or several do and the choice is ambiguous. ``str()`` is readable."""
+
+
+def normalize_url(url: str) -> str:
+    """Return ``url`` without a trailing slash; raises ValueError unless http(s)://host."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not a server URL (want http://host[:port]): {url!r}")
+    return url.strip().rstrip("/")
+
+
+def server_slug(url: str) -> str:
+    """Folder name of a server: its lower-case host, plus ``_<port>`` when the URL names one.
+
+    >>> server_slug("http://127.0.0.1:8000")
+    '127.0.0.1_8000'
+    """
+    parts = urlsplit(normalize_url(url))
+    host = (parts.hostname or "").lower()
+    return f"{host}_{parts.port}" if parts.port else host
+
+
+@dataclass(frozen=True)
+class Account:
+    """One login: ``server_url`` (no trailing slash), ``username``, server-chosen ``user_id``
+    and ``device_id`` (docs/api.md, POST /v1/login)."""
+
+    server_url: str
+    username: str
+    user_id: str
+    device_id: str = ""
+
+    @property
+    def key(self) -> str:
+        """``"<server_url>|<username>"``: the name of this account's secret."""
+        return f"{self.server_url}|{self.username}"
+
+    @property
+    def db_path(self) -> Path:
+        """The account's cache file (the folder is created on demand)."""
+        return data_dir() / server_slug(self.server_url) / f"{self.user_id}.db"
+
+
+def _accounts_file() -> Path:
+    return config_dir() / "accounts.json"
+
+
+def load_accounts() -> list[Account]:
+    """All saved accounts, most recently logged in last. A corrupt file reads as empty."""
+    path = _accounts_file()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [Account(**row) for row in data.get("accounts", [])]
+    except FileNotFoundError:
+        return []
+    except (ValueError, TypeError, AttributeError):
+        return []
+
+
+def _write(accounts: list[Account]) -> None:
+    path = _accounts_file()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"accounts": [asdict(a) for a in accounts]}, indent=2))
+    os.replace(tmp, path)
+
+
+def save_account(account: Account) -> None:
+    """Add or replace ``account`` (same server and username) and make it the most recent."""
+    rest = [a for a in load_accounts() if a.key != account.key]
+    _write([*rest, account])
+
+
+def remove_account(account: Account) -> None:
+    """Forget ``account`` (no error when it is not saved)."""
+    _write([a for a in load_accounts() if a.key != account.key])
+
+
+def pick_account(user: str | None = None, server: str | None = None) -> Account:
+    """The account named by ``--user`` / ``--server``; without either, the most recent login.
+
+    Raises:
+        AccountError: nobody is logged in, none matches, or several match.
+    """
+    accounts = load_accounts()
+    if not accounts:
+        raise AccountError("not logged in: run `chat-tui login URL` first")
+    matches = accounts
+    if server:
+        server = normalize_url(server)
+        matches = [a for a in matches if a.server_url == server]
+    if user:
+        matches = [a for a in matches if a.username == user.lower()]
+    if not matches:
+        raise AccountError(
+            "no saved account matches "
+            + " ".join(f"{k}={v}" for k, v in (("--user", user), ("--server", server)) if v)
+        )
+    if (user or server) and len({a.key for a in matches}) > 1 and not (user and server):
+        if user and len({a.server_url for a in matches}) > 1:
+            raise AccountError(f"user {user!r} is logged in on several servers: add --server")
+    return matches[-1]

@@ -1,0 +1,200 @@
+"""Peewee models of the account cache (schema version :data:`SCHEMA_VERSION`).
+
+One SQLite file per account (docs/sync.md, "Local cache"). The models are built per
+database by :func:`build_models`, so two accounts open in one process (tests, an app with
+two logins) never share a binding.
+
+Tables:
+
+- ``meta``: key/value: account (``me``, ``user_id``, ``server_url``), sync state (``cursor``,
+  ``last_synced_at``, ``auth_failed``, ``last_retention_at``), UI state (``last_conversation``).
+- ``conversation``: the caller's conversations, with backfill state (``has_more``) and
+  my read marker (``read_seq``).
+- ``message``: cached messages and local echoes; ``sort_key`` orders a conversation
+  (server ``seq``, or ``LOCAL_ECHO_BASE + outbox id`` for an unacknowledged local echo);
+  ``pending_body``/``pending_deleted`` hold my edit/delete until acknowledged.
+- ``outbox``: one row per pending action, FIFO by ``id`` (never by clock).
+- ``read_marker``: every member's read marker per conversation.
+- ``gap``: holes left by ``limited`` syncs (v2).
+- ``draft``, ``scroll_anchor``: per conversation UI state.
+- ``message_index``: FTS5 index over message bodies, kept in step by triggers.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CompositeKey,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+from playhouse.sqlite_ext import FTS5Model, SearchField
+
+SCHEMA_VERSION = 2
+"""Current schema version, kept in ``PRAGMA user_version``. v1 is ``schema_v1.sql``."""
+
+OUTBOX_KINDS = ("create_conversation", "send", "edit", "delete", "read")
+
+FTS_TRIGGERS = (
+    # The index holds what the user sees: the pending edit on top, nothing for tombstones.
+    """CREATE TRIGGER IF NOT EXISTS message_ai AFTER INSERT ON message
+       WHEN NOT new.deleted AND NOT new.pending_deleted BEGIN
+         INSERT INTO message_index(rowid, body) VALUES (new.pk, coalesce(new.pending_body, new.body));
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS message_ad AFTER DELETE ON message BEGIN
+         DELETE FROM message_index WHERE rowid = old.pk;
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS message_au AFTER UPDATE OF body, pending_body, deleted,
+       pending_deleted ON message BEGIN
+         DELETE FROM message_index WHERE rowid = old.pk;
+         INSERT INTO message_index(rowid, body)
+           SELECT new.pk, coalesce(new.pending_body, new.body)
+           WHERE NOT new.deleted AND NOT new.pending_deleted;
+       END""",
+)
+
+
+def build_models(db: SqliteDatabase) -> SimpleNamespace:
+    """Return a namespace of model classes bound to ``db`` (``Meta``, ``Conversation``,
+    ``Message``, ``Outbox``, ``ReadMarker``, ``Gap``, ``Draft``, ``ScrollAnchor``,
+    ``MessageIndex``, and ``all``: every model in creation order)."""
+
+    class Base(Model):
+        class Meta:
+            database = db
+            legacy_table_names = False
+
+    class MetaRow(Base):
+        key = TextField(primary_key=True)
+        value = TextField(null=True)
+
+        class Meta:
+            table_name = "meta"
+
+    class Conversation(Base):
+        id = TextField(primary_key=True)
+        title = TextField()
+        creator = TextField()
+        members = TextField(default="[]")  # JSON list of usernames, sorted
+        assistant = BooleanField(default=False)
+        created_at = FloatField(null=True)  # epoch seconds, UTC
+        updated_at = FloatField(null=True)
+        last_activity_at = FloatField(null=True)
+        unread_count = IntegerField(default=0)
+        pending = BooleanField(default=False)  # created offline, not yet on the server
+        removed = BooleanField(default=False)  # v2: the caller is no longer a member
+        has_more = BooleanField(default=True)  # older messages may exist on the server
+        read_seq = IntegerField(null=True)  # my read marker
+        read_message_id = TextField(null=True)
+
+        class Meta:
+            table_name = "conversation"
+
+    class Message(Base):
+        pk = AutoField()  # stable rowid for the FTS index
+        id = TextField(unique=True)
+        conversation = ForeignKeyField(
+            Conversation, column_name="conversation_id", on_delete="CASCADE", backref="messages"
+        )
+        author = TextField()
+        body = TextField(default="")
+        created_at = FloatField()
+        edited_at = FloatField(null=True)
+        seq = IntegerField(null=True, index=True)
+        version = IntegerField(null=True)
+        deleted = BooleanField(default=False)
+        streaming = BooleanField(default=False)
+        error = BooleanField(default=False)
+        sort_key = IntegerField()
+        pending_body = TextField(null=True)
+        pending_deleted = BooleanField(default=False)
+
+        class Meta:
+            table_name = "message"
+            indexes = ((("conversation", "sort_key"), False), (("created_at",), False))
+
+    class Outbox(Base):
+        id = AutoField()  # the local FIFO sequence
+        kind = TextField()
+        conversation_id = TextField(index=True)
+        message_id = TextField(null=True, index=True)
+        payload = TextField(default="{}")  # JSON
+        state = TextField(default="queued")  # queued, sending, failed, expired
+        attempts = IntegerField(default=0)  # attempts that reached the server
+        transient_failures = IntegerField(default=0)  # drives the backoff step
+        next_attempt_at = FloatField(default=0.0)
+        last_error = TextField(null=True)
+        created_at = FloatField()
+        queued_at = FloatField()  # v2: start of the expiry clock (send anyway resets it)
+
+        class Meta:
+            table_name = "outbox"
+
+    class ReadMarker(Base):
+        conversation_id = TextField()
+        username = TextField()
+        message_id = TextField()
+        seq = IntegerField()
+
+        class Meta:
+            table_name = "read_marker"
+            primary_key = CompositeKey("conversation_id", "username")
+
+    class Gap(Base):
+        id = AutoField()
+        conversation = ForeignKeyField(
+            Conversation, column_name="conversation_id", on_delete="CASCADE", backref="gaps"
+        )
+        before_message_id = TextField()
+        before_seq = IntegerField()
+        after_seq = IntegerField(null=True)
+
+        class Meta:
+            table_name = "gap"
+
+    class Draft(Base):
+        conversation_id = TextField(primary_key=True)  # no FK: a reset never drops drafts
+        text = TextField(default="")
+        cursor_row = IntegerField(default=0)
+        cursor_col = IntegerField(default=0)
+        updated_at = FloatField()
+
+        class Meta:
+            table_name = "draft"
+
+    class ScrollAnchor(Base):
+        conversation_id = TextField(primary_key=True)
+        message_id = TextField()
+
+        class Meta:
+            table_name = "scroll_anchor"
+
+    class MessageIndex(FTS5Model):
+        body = SearchField()
+
+        class Meta:
+            database = db
+            table_name = "message_index"
+            options = {"tokenize": "unicode61 remove_diacritics 2"}
+
+    return SimpleNamespace(
+        Meta=MetaRow,
+        Conversation=Conversation,
+        Message=Message,
+        Outbox=Outbox,
+        ReadMarker=ReadMarker,
+        Gap=Gap,
+        Draft=Draft,
+        ScrollAnchor=ScrollAnchor,
+        MessageIndex=MessageIndex,
+        all=[MetaRow, Conversation, Message, Outbox, ReadMarker, Gap, Draft, ScrollAnchor,
+             MessageIndex],
+        cache=[Conversation, Message, ReadMarker, Gap, MessageIndex],
+    )

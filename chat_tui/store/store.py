@@ -1,0 +1,1142 @@
+"""The account cache: one SQLite file, its read API for the UI and its write API for the
+engine (docs/sync.md has the rules each write method implements).
+
+Threading: Peewee keeps one connection per thread. The UI thread reads and runs the small
+user actions (one short ``BEGIN IMMEDIATE`` transaction each); the engine runs big work
+(sync pages, backfill, retention, migrations) on its single database worker thread. Every
+write transaction is ``BEGIN IMMEDIATE`` and every connection has ``busy_timeout``, so two
+writers wait for each other instead of failing with "database is locked" (sync rule D1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from peewee import SqliteDatabase, fn
+
+from chat_tui.store import migrations
+from chat_tui.store.models import FTS_TRIGGERS, SCHEMA_VERSION, build_models
+from chat_tui.store.records import (
+    ConversationRecord,
+    MessageRecord,
+    PageRecord,
+    ReadMarkerRecord,
+    SyncRecord,
+)
+from chat_tui.store.views import (
+    LOCAL_ECHO_BASE,
+    OUTBOX_STATES,
+    ConversationView,
+    Draft,
+    Gap,
+    MessageView,
+    OutboxProblem,
+    SearchHit,
+    SortKey,
+    UIState,
+)
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+PRAGMAS = [
+    ("auto_vacuum", "incremental"),  # only takes effect on a new file (before any table)
+    ("journal_mode", "wal"),
+    ("foreign_keys", 1),
+    ("busy_timeout", BUSY_TIMEOUT_MS),
+    ("synchronous", 2),  # FULL: a committed outbox row survives power loss
+]
+
+
+class StoreError(Exception):
+    """A local action cannot be done; ``str()`` is a readable reason. Nothing was changed."""
+
+
+class SchemaTooNew(StoreError):
+    """The cache file was written by a newer chat-tui (``PRAGMA user_version`` higher than
+    :data:`~chat_tui.store.models.SCHEMA_VERSION`); it is left untouched."""
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _ts(dt: datetime | None) -> float | None:
+    return None if dt is None else dt.timestamp()
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _preview(text: str, width: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@dataclass
+class ApplyResult:
+    """What a write changed: conversation ids and, per conversation, message ids."""
+
+    conversations: set[str] = field(default_factory=set)
+    messages: dict[str, set[str]] = field(default_factory=dict)
+    added: int = 0
+
+    def touch(self, cid: str, mid: str | None = None) -> None:
+        self.conversations.add(cid)
+        if mid is not None:
+            self.messages.setdefault(cid, set()).add(mid)
+
+    def merge(self, other: ApplyResult) -> ApplyResult:
+        self.conversations |= other.conversations
+        for cid, mids in other.messages.items():
+            self.messages.setdefault(cid, set()).update(mids)
+        self.added += other.added
+        return self
+
+
+@dataclass(frozen=True)
+class OutboxAction:
+    """One outbox row handed to the drain worker (a snapshot, not a live row)."""
+
+    id: int
+    kind: str
+    conversation_id: str
+    message_id: str | None
+    payload: dict
+    attempts: int
+    transient_failures: int
+
+
+class Store:
+    """The cache of one account, in the SQLite file ``path``.
+
+    Create with ``Store(path, me)`` and call :meth:`open` (the engine does it on its worker
+    thread: it may migrate). ``me`` is the account's username (docs/api.md).
+
+    Raises (from :meth:`open`):
+        SchemaTooNew: the file comes from a newer version.
+    """
+
+    def __init__(self, path: Path | str, me: str, *, user_id: str = "", server_url: str = ""):
+        self.path = Path(path)
+        self._me = me
+        self._user_id = user_id
+        self._server_url = server_url
+        self.db = SqliteDatabase(
+            str(self.path), pragmas=PRAGMAS, lock_type="IMMEDIATE", timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        self.m = build_models(self.db)
+        self._opened = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def me(self) -> str:
+        """Username of the account (str)."""
+        return self._me
+
+    @property
+    def is_open(self) -> bool:
+        """True once :meth:`open` succeeded."""
+        return self._opened
+
+    def open(self) -> None:
+        """Create or migrate the file and make it ready. Idempotent.
+
+        Before a migration a copy ``<name>.v<old>.bak`` is written next to the file. Runs
+        big work: call it from a worker thread when a UI is running.
+
+        Raises:
+            SchemaTooNew: ``PRAGMA user_version`` is newer than this code.
+            peewee.DatabaseError: the file is not a SQLite database.
+        """
+        if self._opened:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        version = migrations.read_version(self.path)
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path} was written by a newer chat-tui (schema v{version}, this one "
+                f"knows v{SCHEMA_VERSION}); upgrade chat-tui, or move the file away to start "
+                "a fresh cache"
+            )
+        self.db.connect(reuse_if_open=True)
+        if version == 0 and not self.db.get_tables():
+            with self.db.atomic():
+                self.db.create_tables(self.m.all)
+                for sql in FTS_TRIGGERS:
+                    self.db.execute_sql(sql)
+                self.db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version < SCHEMA_VERSION:
+            migrations.migrate(self.db, self.path, version, self.m)
+        with self.db.atomic():
+            for key, value in (("me", self._me), ("user_id", self._user_id),
+                               ("server_url", self._server_url)):
+                if value:
+                    self._set_meta(key, value)
+        self._opened = True
+
+    def ensure_open(self) -> None:
+        """:meth:`open` unless already open (for headless, synchronous callers)."""
+        if not self._opened:
+            self.open()
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads close their own)."""
+        if not self.db.is_closed():
+            self.db.close()
+
+    # ------------------------------------------------------------------ meta
+
+    def _get_meta(self, key: str) -> str | None:
+        row = self.m.Meta.get_or_none(self.m.Meta.key == key)
+        return None if row is None else row.value
+
+    def _set_meta(self, key: str, value: str | None) -> None:
+        self.m.Meta.insert(key=key, value=value).on_conflict_replace().execute()
+
+    def get_cursor(self) -> str | None:
+        """The ``/v1/sync`` cursor of the last applied response, or None (initial sync next)."""
+        return self._get_meta("cursor")
+
+    def last_synced_at(self) -> datetime | None:
+        """UTC time the last ``/v1/sync`` response was applied, or None."""
+        value = self._get_meta("last_synced_at")
+        return _dt(float(value)) if value else None
+
+    def auth_failed(self) -> bool:
+        """True after a 401 until the next login clears it (outbox rule 3, 401)."""
+        return self._get_meta("auth_failed") == "1"
+
+    def set_auth_failed(self, failed: bool) -> None:
+        """Remember or clear the 401 pause (survives restarts; ``chat-tui status`` shows it)."""
+        with self.db.atomic():
+            self._set_meta("auth_failed", "1" if failed else "0")
+
+    def last_retention_at(self) -> float | None:
+        """Epoch seconds of the last retention run, or None."""
+        value = self._get_meta("last_retention_at")
+        return float(value) if value else None
+
+    # ------------------------------------------------------------------ read API (UI)
+
+    def list_conversations(self) -> list[ConversationView]:
+        """Every conversation (not removed), most recent activity first."""
+        sql = """
+        SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count,
+               c.pending,
+               (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
+                            ELSE m.author || ': ' || coalesce(m.pending_body, m.body) END
+                  FROM message m WHERE m.conversation_id = c.id
+                  ORDER BY m.sort_key DESC LIMIT 1) AS preview,
+               (SELECT count(*) FROM outbox o WHERE o.conversation_id = c.id) AS queued
+          FROM conversation c WHERE NOT c.removed
+         ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
+        """
+        out = []
+        for row in self.db.execute_sql(sql).fetchall():
+            cid, title, members, assistant, activity, unread, pending, preview, queued = row
+            out.append(ConversationView(
+                id=cid, title=title, members=tuple(json.loads(members or "[]")),
+                assistant=bool(assistant),
+                last_message_preview=None if preview is None else _preview(preview),
+                last_activity_at=_dt(activity), unread_count=unread or 0,
+                queued_count=queued or 0, pending=bool(pending),
+            ))
+        return out
+
+    def get_conversation(self, conversation_id: str) -> ConversationView | None:
+        """One conversation, or None."""
+        for view in self.list_conversations():
+            if view.id == conversation_id:
+                return view
+        return None
+
+    def find_conversation(self, id_or_title: str) -> ConversationView:
+        """The conversation whose id is, or whose title equals (case-insensitive), the text.
+
+        Raises:
+            StoreError: none matches, or several conversations have that title.
+        """
+        views = self.list_conversations()
+        for view in views:
+            if view.id == id_or_title:
+                return view
+        matches = [v for v in views if v.title.casefold() == id_or_title.casefold()]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise StoreError(f"no conversation with id or title {id_or_title!r}")
+        raise StoreError(f"several conversations are titled {id_or_title!r}: use the id")
+
+    def _views(self, rows: Sequence) -> list[MessageView]:
+        if not rows:
+            return []
+        cid = rows[0].conversation_id
+        Ob = self.m.Outbox
+        ids = [r.id for r in rows]
+        actions: dict[str, list] = {}
+        for o in Ob.select().where(Ob.message_id.in_(ids)).order_by(Ob.id):
+            actions.setdefault(o.message_id, []).append(o)
+        blocker = self._first_blocker(cid)
+        others_read = (
+            self.m.ReadMarker.select(fn.MAX(self.m.ReadMarker.seq))
+            .where((self.m.ReadMarker.conversation_id == cid)
+                   & (self.m.ReadMarker.username != self._me))
+            .scalar()
+        )
+        out = []
+        for r in rows:
+            mine = r.author == self._me
+            state = reason = None
+            if mine:
+                state, reason = self._state_of(r, actions.get(r.id, []), blocker, others_read)
+            out.append(MessageView(
+                id=r.id, conversation_id=r.conversation_id, author=r.author,
+                body="" if (r.deleted or r.pending_deleted) else (
+                    r.pending_body if r.pending_body is not None else r.body),
+                created_at=_dt(r.created_at), edited=r.edited_at is not None or (
+                    r.pending_body is not None and r.seq is not None),
+                deleted=bool(r.deleted or r.pending_deleted), streaming=bool(r.streaming),
+                error=bool(r.error), mine=mine, state=state, failure_reason=reason,
+                sort_key=r.sort_key, seq=r.seq, version=r.version,
+            ))
+        return out
+
+    @staticmethod
+    def _state_of(row, actions: list, blocker: int | None, others_read: int | None):
+        rank = {"failed": 5, "expired": 4, "sending": 3, "blocked": 2, "queued": 1}
+        best, reason = None, None
+        for o in actions:
+            state = o.state
+            if state == "queued" and blocker is not None and o.id > blocker:
+                state = "blocked"
+            if best is None or rank[state] > rank[best]:
+                best, reason = state, o.last_error if state in ("failed", "expired") else None
+        if best is not None:
+            return best, reason
+        if row.seq is not None and others_read is not None and others_read >= row.seq:
+            return "read", None
+        return "sent", None
+
+    def _first_blocker(self, cid: str) -> int | None:
+        Ob = self.m.Outbox
+        return (Ob.select(fn.MIN(Ob.id))
+                .where((Ob.conversation_id == cid) & Ob.state.in_(("failed", "expired")))
+                .scalar())
+
+    def messages_before(self, conversation_id: str, before: SortKey | None = None,
+                        limit: int = 50) -> list[MessageView]:
+        """Up to ``limit`` cached messages with ``sort_key < before`` (the newest page when
+        ``before`` is None), ascending by sort key."""
+        M = self.m.Message
+        q = M.select().where(M.conversation == conversation_id)
+        if before is not None:
+            q = q.where(M.sort_key < before)
+        rows = list(q.order_by(M.sort_key.desc()).limit(limit))
+        rows.reverse()
+        return self._views(rows)
+
+    def messages_after(self, conversation_id: str, after: SortKey,
+                       limit: int = 50) -> list[MessageView]:
+        """Up to ``limit`` cached messages with ``sort_key > after``, ascending."""
+        M = self.m.Message
+        rows = list(M.select().where((M.conversation == conversation_id) & (M.sort_key > after))
+                    .order_by(M.sort_key).limit(limit))
+        return self._views(rows)
+
+    def message_window_around(self, conversation_id: str, message_id: str,
+                              limit: int = 50) -> list[MessageView]:
+        """About ``limit`` messages centred on ``message_id`` (included), ascending; the
+        newest page when the message is not cached."""
+        M = self.m.Message
+        row = M.get_or_none((M.id == message_id) & (M.conversation == conversation_id))
+        if row is None:
+            return self.messages_before(conversation_id, None, limit)
+        half = max(1, limit // 2)
+        older = self.messages_before(conversation_id, row.sort_key + 1, half + 1)
+        newer = self.messages_after(conversation_id, row.sort_key, limit - len(older))
+        return older + newer
+
+    def get_message(self, message_id: str) -> MessageView | None:
+        """One cached message, or None."""
+        M = self.m.Message
+        row = M.get_or_none(M.id == message_id)
+        return None if row is None else self._views([row])[0]
+
+    def has_older(self, conversation_id: str, before: SortKey | None = None) -> bool:
+        """True when older messages than ``before`` (default: the oldest cached) exist, in
+        the cache or on the server per the backfill state (``has_more`` or a gap)."""
+        M = self.m.Message
+        if before is not None and M.select().where(
+                (M.conversation == conversation_id) & (M.sort_key < before)).exists():
+            return True
+        conv = self.m.Conversation.get_or_none(self.m.Conversation.id == conversation_id)
+        if conv is None or conv.pending:
+            return False
+        return bool(conv.has_more) or bool(self.gaps(conversation_id))
+
+    def gaps(self, conversation_id: str) -> list[Gap]:
+        """Holes left by ``limited`` syncs, newest first (sync rule S4)."""
+        G = self.m.Gap
+        return [Gap(conversation_id, g.before_message_id, g.before_seq, g.after_seq)
+                for g in G.select().where(G.conversation == conversation_id)
+                .order_by(G.before_seq.desc())]
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Full-text search over cached message bodies (FTS5, offline), best match first.
+
+        Each word of ``query`` must occur (the last one as a prefix); FTS syntax characters
+        are taken literally, so any text is a valid query. Tombstones are not found.
+        """
+        words = [w.replace('"', '""') for w in query.split()]
+        if not words:
+            return []
+        match = " ".join(f'"{w}"' for w in words[:-1])
+        match = (match + f' "{words[-1]}"*').strip()
+        sql = """
+        SELECT m.id, m.conversation_id, c.title, m.author,
+               snippet(message_index, 0, '[', ']', '…', 12), m.created_at
+          FROM message_index JOIN message m ON m.pk = message_index.rowid
+          JOIN conversation c ON c.id = m.conversation_id
+         WHERE message_index MATCH ? ORDER BY rank LIMIT ?
+        """
+        rows = self.db.execute_sql(sql, (match, limit)).fetchall()
+        return [SearchHit(mid, cid, title, author, snip, _dt(created))
+                for mid, cid, title, author, snip, created in rows]
+
+    def get_draft(self, conversation_id: str) -> Draft | None:
+        """The saved draft of a conversation, or None."""
+        row = self.m.Draft.get_or_none(self.m.Draft.conversation_id == conversation_id)
+        if row is None:
+            return None
+        return Draft(row.text, (row.cursor_row, row.cursor_col))
+
+    def save_draft(self, conversation_id: str, text: str,
+                   cursor: tuple[int, int] = (0, 0)) -> None:
+        """Save (or, when ``text`` is empty, delete) the draft of a conversation."""
+        D = self.m.Draft
+        with self.db.atomic():
+            if not text:
+                D.delete().where(D.conversation_id == conversation_id).execute()
+            else:
+                D.insert(conversation_id=conversation_id, text=text, cursor_row=cursor[0],
+                         cursor_col=cursor[1], updated_at=_now()).on_conflict_replace().execute()
+
+    def get_ui_state(self) -> UIState:
+        """Last open conversation and scroll anchors."""
+        anchors = {a.conversation_id: a.message_id for a in self.m.ScrollAnchor.select()}
+        return UIState(self._get_meta("last_conversation"), anchors)
+
+    def set_last_conversation(self, conversation_id: str | None) -> None:
+        """Remember the open conversation."""
+        with self.db.atomic():
+            self._set_meta("last_conversation", conversation_id)
+
+    def set_scroll_anchor(self, conversation_id: str, message_id: str | None) -> None:
+        """Remember (or with None forget) the message the view is anchored to."""
+        A = self.m.ScrollAnchor
+        with self.db.atomic():
+            if message_id is None:
+                A.delete().where(A.conversation_id == conversation_id).execute()
+            else:
+                A.insert(conversation_id=conversation_id,
+                         message_id=message_id).on_conflict_replace().execute()
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Outbox actions by state: keys ``queued``, ``sending``, ``failed``, ``blocked``,
+        ``expired`` (a queued action behind a failed or expired one counts as blocked)."""
+        sql = """
+        SELECT CASE WHEN o.state = 'queued' AND EXISTS (
+                   SELECT 1 FROM outbox b WHERE b.conversation_id = o.conversation_id
+                      AND b.id < o.id AND b.state IN ('failed', 'expired'))
+               THEN 'blocked' ELSE o.state END AS s, count(*)
+          FROM outbox o GROUP BY s
+        """
+        counts = dict.fromkeys(OUTBOX_STATES, 0)
+        for state, n in self.db.execute_sql(sql).fetchall():
+            counts[state] = n
+        return counts
+
+    def problems(self) -> list[OutboxProblem]:
+        """Every outbox action that waits for the user: failed, expired, and blocked behind
+        one of those (bug class 5: nothing blocked is hidden), in outbox order."""
+        Ob = self.m.Outbox
+        out = []
+        blockers: dict[str, object] = {}
+        for o in Ob.select().order_by(Ob.id):
+            blocker = blockers.get(o.conversation_id)
+            if o.state in ("failed", "expired"):
+                state, reason = o.state, o.last_error or o.state
+                if blocker is None:
+                    blockers[o.conversation_id] = o
+            elif blocker is not None and o.state == "queued":
+                state = "blocked"
+                reason = f"blocked behind {blocker.kind} {blocker.message_id or blocker.id} ({blocker.state})"
+            else:
+                continue
+            payload = json.loads(o.payload or "{}")
+            text = payload.get("body") or payload.get("title") or ""
+            out.append(OutboxProblem(o.message_id, o.conversation_id, state, reason,
+                                     _preview(text), o.id, o.kind))
+        return out
+
+    def outbox_rows(self) -> list[OutboxAction]:
+        """Every outbox action in FIFO order (for status and tests)."""
+        Ob = self.m.Outbox
+        return [self._action(o) for o in Ob.select().order_by(Ob.id)]
+
+    def outbox_row(self, outbox_id: int) -> dict | None:
+        """Raw fields of one outbox row (``state``, ``attempts``, ``next_attempt_at``,
+        ``last_error``, ...) or None; for status output and tests."""
+        Ob = self.m.Outbox
+        row = Ob.select().where(Ob.id == outbox_id).dicts().first()
+        return row
+
+    @staticmethod
+    def _action(o) -> OutboxAction:
+        return OutboxAction(o.id, o.kind, o.conversation_id, o.message_id,
+                            json.loads(o.payload or "{}"), o.attempts, o.transient_failures)
+
+    # ------------------------------------------------------------------ user actions
+
+    def _append(self, kind: str, cid: str, mid: str | None, payload: dict) -> int:
+        now = _now()
+        return self.m.Outbox.insert(kind=kind, conversation_id=cid, message_id=mid,
+                                    payload=json.dumps(payload), state="queued",
+                                    created_at=now, queued_at=now).execute()
+
+    def enqueue_create_conversation(self, conversation_id: str, title: str,
+                                    members: Sequence[str] = (), assistant: bool = False) -> str:
+        """Create a conversation locally and queue its create (outbox rule 2: it reaches the
+        server before its first message). Returns its id.
+
+        Raises:
+            StoreError: empty title or over 200 characters (docs/api.md limits).
+        """
+        title = title.strip()
+        if not 1 <= len(title) <= 200:
+            raise StoreError("a title has 1 to 200 characters")
+        names = sorted({m.strip().lower() for m in members if m.strip()} | {self._me}
+                       | ({"assistant"} if assistant else set()))
+        now = _now()
+        with self.db.atomic():
+            self.m.Conversation.insert(
+                id=conversation_id, title=title, creator=self._me, members=json.dumps(names),
+                assistant=assistant, created_at=now, updated_at=now, last_activity_at=now,
+                pending=True, has_more=False,
+            ).execute()
+            self._append("create_conversation", conversation_id, None,
+                         {"title": title, "members": [m for m in names if m != "assistant"],
+                          "assistant": assistant})
+        return conversation_id
+
+    def enqueue_send(self, conversation_id: str, body: str, message_id: str | None = None) -> str:
+        """Outbox rule 1: in one transaction insert the local echo (queued), its outbox row
+        keyed by a fresh UUID (the message id, the idempotency key) and clear the draft.
+        Returns the message id.
+
+        Raises:
+            StoreError: unknown conversation, or an empty or too long body (nothing saved).
+        """
+        if not body.strip():
+            raise StoreError("an empty message is not sent")
+        if len(body.encode("utf-8")) > 65536:
+            raise StoreError("a message has at most 65,536 bytes (docs/api.md)")
+        mid = message_id or str(uuid.uuid4())
+        C, M = self.m.Conversation, self.m.Message
+        now = _now()
+        with self.db.atomic():
+            conv = C.get_or_none(C.id == conversation_id)
+            if conv is None or conv.removed:
+                raise StoreError(f"unknown conversation {conversation_id}")
+            oid = self._append("send", conversation_id, mid, {"body": body})
+            M.insert(id=mid, conversation=conversation_id, author=self._me, body=body,
+                     created_at=now, sort_key=LOCAL_ECHO_BASE + oid).execute()
+            C.update(last_activity_at=now).where(C.id == conversation_id).execute()
+            self.m.Draft.delete().where(self.m.Draft.conversation_id == conversation_id).execute()
+        return mid
+
+    def _own_message(self, message_id: str):
+        M = self.m.Message
+        row = M.get_or_none(M.id == message_id)
+        if row is None:
+            raise StoreError(f"unknown message {message_id}")
+        if row.author != self._me:
+            raise StoreError("only the author can edit or delete a message")
+        return row
+
+    def _rows_for(self, message_id: str, kind: str | None = None) -> list:
+        Ob = self.m.Outbox
+        q = Ob.select().where(Ob.message_id == message_id)
+        if kind:
+            q = q.where(Ob.kind == kind)
+        return list(q.order_by(Ob.id))
+
+    def enqueue_edit(self, message_id: str, body: str) -> str:
+        """Outbox rule 7: rewrite the queued send (never sent twice), or queue an edit after
+        the send in flight / the sent message; the new body shows at once. Returns what was
+        done: ``rewritten`` or ``queued``.
+
+        Raises:
+            StoreError: not my message, deleted, or an empty/too long body.
+        """
+        if not body.strip():
+            raise StoreError("an edit cannot be empty; delete the message instead")
+        if len(body.encode("utf-8")) > 65536:
+            raise StoreError("a message has at most 65,536 bytes (docs/api.md)")
+        M, Ob = self.m.Message, self.m.Outbox
+        with self.db.atomic():
+            row = self._own_message(message_id)
+            if row.deleted or row.pending_deleted:
+                raise StoreError("a deleted message cannot be edited")
+            send = next(iter(self._rows_for(message_id, "send")), None)
+            if send is not None and send.state != "sending":
+                Ob.update(payload=json.dumps({"body": body}), state="queued", attempts=0,
+                         transient_failures=0, next_attempt_at=0, last_error=None,
+                         ).where(Ob.id == send.id).execute()
+                M.update(body=body).where(M.id == message_id).execute()
+                return "rewritten"
+            edits = [o for o in self._rows_for(message_id, "edit") if o.state != "sending"]
+            if edits:
+                Ob.update(payload=json.dumps({"body": body}), state="queued", attempts=0,
+                         transient_failures=0, next_attempt_at=0, last_error=None,
+                         ).where(Ob.id == edits[-1].id).execute()
+            else:
+                self._append("edit", row.conversation_id, message_id,
+                             {"body": body, "base_version": row.version})
+            M.update(pending_body=body).where(M.id == message_id).execute()
+            return "queued"
+
+    def enqueue_delete(self, message_id: str) -> str:
+        """Outbox rule 7: a queued (not in flight) send is removed with its local echo, so it
+        is never sent; otherwise a delete is queued after what is in flight and the message
+        shows deleted at once. Returns ``removed`` or ``queued``.
+
+        Raises:
+            StoreError: not my message.
+        """
+        M, Ob = self.m.Message, self.m.Outbox
+        with self.db.atomic():
+            row = self._own_message(message_id)
+            send = next(iter(self._rows_for(message_id, "send")), None)
+            if send is not None and send.state != "sending":
+                Ob.delete().where((Ob.message_id == message_id) & (Ob.state != "sending")).execute()
+                M.delete().where(M.id == message_id).execute()
+                return "removed"
+            if row.deleted or any(o.kind == "delete" for o in self._rows_for(message_id)):
+                return "queued"
+            Ob.delete().where((Ob.message_id == message_id) & (Ob.kind == "edit")
+                             & (Ob.state != "sending")).execute()
+            self._append("delete", row.conversation_id, message_id, {})
+            M.update(pending_deleted=True, pending_body=None).where(M.id == message_id).execute()
+            return "queued"
+
+    def enqueue_read(self, conversation_id: str, message_id: str) -> bool:
+        """Move my read marker to ``message_id`` locally and queue it (one queued read per
+        conversation; a newer one replaces it). Returns False when the message is not an
+        acknowledged message of that conversation or is older than the marker."""
+        C, M, Ob = self.m.Conversation, self.m.Message, self.m.Outbox
+        with self.db.atomic():
+            msg = M.get_or_none((M.id == message_id) & (M.conversation == conversation_id))
+            conv = C.get_or_none(C.id == conversation_id)
+            if msg is None or conv is None or msg.seq is None:
+                return False
+            if conv.read_seq is not None and conv.read_seq >= msg.seq:
+                return False
+            C.update(read_seq=msg.seq, read_message_id=message_id,
+                     unread_count=self._count_unread(conversation_id, msg.seq),
+                     ).where(C.id == conversation_id).execute()
+            queued = (Ob.select().where((Ob.conversation_id == conversation_id)
+                                       & (Ob.kind == "read") & (Ob.state == "queued")).first())
+            if queued is not None:
+                Ob.update(message_id=message_id,
+                         payload=json.dumps({"message_id": message_id})).where(
+                    Ob.id == queued.id).execute()
+            else:
+                self._append("read", conversation_id, message_id, {"message_id": message_id})
+            return True
+
+    def _count_unread(self, cid: str, read_seq: int | None) -> int:
+        M = self.m.Message
+        q = M.select().where((M.conversation == cid) & (M.author != self._me)
+                             & M.seq.is_null(False) & (M.deleted == False))  # noqa: E712
+        if read_seq is not None:
+            q = q.where(M.seq > read_seq)
+        return q.count()
+
+    def _problem_rows(self, message_id: str, states: Iterable[str]) -> list:
+        rows = [o for o in self._rows_for(message_id) if o.state in states]
+        if not rows:
+            raise StoreError(f"message {message_id} has no action in state {'/'.join(states)}")
+        return rows
+
+    def retry(self, message_id: str) -> None:
+        """A failed action of the message goes back to ``queued`` with its attempts reset.
+
+        Raises:
+            StoreError: the message has no failed action.
+        """
+        Ob = self.m.Outbox
+        with self.db.atomic():
+            ids = [o.id for o in self._problem_rows(message_id, ("failed",))]
+            Ob.update(state="queued", attempts=0, transient_failures=0, next_attempt_at=0,
+                     last_error=None).where(Ob.id.in_(ids)).execute()
+
+    def retry_action(self, outbox_id: int) -> None:
+        """Like :meth:`retry` for any failed action by its outbox id (a conversation create)."""
+        Ob = self.m.Outbox
+        with self.db.atomic():
+            n = Ob.update(state="queued", attempts=0, transient_failures=0, next_attempt_at=0,
+                         last_error=None).where((Ob.id == outbox_id) & (Ob.state == "failed")
+                                                ).execute()
+            if not n:
+                raise StoreError(f"outbox action {outbox_id} is not failed")
+
+    def send_anyway(self, message_id: str) -> None:
+        """Outbox rule 6: an expired send goes back to ``queued``; its expiry clock restarts.
+
+        Raises:
+            StoreError: the message is not expired.
+        """
+        Ob = self.m.Outbox
+        with self.db.atomic():
+            ids = [o.id for o in self._problem_rows(message_id, ("expired",))]
+            Ob.update(state="queued", queued_at=_now(), next_attempt_at=0, last_error=None,
+                     ).where(Ob.id.in_(ids)).execute()
+
+    def discard(self, message_id: str) -> str:
+        """Remove the message's pending action (failed, expired, queued or blocked, never one
+        in flight) and put its text back into the draft (outbox rule 3). A discarded send
+        removes the local echo; a discarded edit or delete restores the server's copy.
+        Returns the text.
+
+        Raises:
+            StoreError: nothing to discard, or the action is being sent right now.
+        """
+        M, Ob = self.m.Message, self.m.Outbox
+        with self.db.atomic():
+            rows = self._problem_rows(message_id, ("failed", "expired", "queued"))
+            row = M.get_or_none(M.id == message_id)
+            text = ""
+            for o in rows:
+                payload = json.loads(o.payload or "{}")
+                text = payload.get("body") or text
+            if not text and row is not None:
+                text = row.body
+            Ob.delete().where(Ob.id.in_([o.id for o in rows])).execute()
+            kinds = {o.kind for o in rows}
+            if row is not None:
+                if "send" in kinds:
+                    M.delete().where(M.id == message_id).execute()
+                elif not self._rows_for(message_id):
+                    M.update(pending_body=None, pending_deleted=False).where(
+                        M.id == message_id).execute()
+            cid = rows[0].conversation_id
+            if text:
+                draft = self.get_draft(cid)
+                merged = text if draft is None or not draft.text else text + "\n" + draft.text
+                self.save_draft(cid, merged, (0, 0))
+            return text
+
+    # ------------------------------------------------------------------ drain support
+
+    def requeue_sending(self) -> int:
+        """Outbox rule 4: on start every ``sending`` row goes back to ``queued`` (same key).
+        Returns how many."""
+        Ob = self.m.Outbox
+        with self.db.atomic():
+            return Ob.update(state="queued").where(Ob.state == "sending").execute()
+
+    def expire_old(self, max_age: float, now: float | None = None) -> list[str]:
+        """Outbox rule 6: queued sends older than ``max_age`` seconds become ``expired``
+        (0 turns it off). Returns their message ids."""
+        if max_age <= 0:
+            return []
+        now = _now() if now is None else now
+        Ob = self.m.Outbox
+        with self.db.atomic():
+            rows = list(Ob.select().where((Ob.state == "queued") & (Ob.kind == "send")
+                                         & (Ob.queued_at < now - max_age)))
+            if rows:
+                hours = max_age / 3600
+                Ob.update(state="expired",
+                         last_error=f"not sent within {hours:g} h; send anyway or discard",
+                         ).where(Ob.id.in_([o.id for o in rows])).execute()
+        return [o.message_id for o in rows]
+
+    def next_actions(self, now: float | None = None) -> list[OutboxAction]:
+        """Outbox rules 2-3: the head action of every conversation whose head is ``queued``
+        and due (a failed/expired head blocks its conversation; a ``sending`` head is in
+        flight), in outbox order."""
+        now = _now() if now is None else now
+        Ob = self.m.Outbox
+        heads = Ob.select(fn.MIN(Ob.id)).group_by(Ob.conversation_id)
+        rows = (Ob.select().where(Ob.id.in_(heads) & (Ob.state == "queued")
+                                 & (Ob.next_attempt_at <= now)).order_by(Ob.id))
+        return [self._action(o) for o in rows]
+
+    def next_due_at(self) -> float | None:
+        """Epoch seconds when the earliest queued head becomes due, or None when none waits."""
+        Ob = self.m.Outbox
+        heads = Ob.select(fn.MIN(Ob.id)).group_by(Ob.conversation_id)
+        return (Ob.select(fn.MIN(Ob.next_attempt_at))
+                .where(Ob.id.in_(heads) & (Ob.state == "queued")).scalar())
+
+    def mark_sending(self, outbox_id: int) -> OutboxAction | None:
+        """Outbox rule 4: mark the action ``sending`` and count the attempt, before the
+        request; returns the action as it is now, or None when it changed meanwhile."""
+        Ob = self.m.Outbox
+        with self.db.atomic():
+            n = Ob.update(state="sending", attempts=Ob.attempts + 1).where(
+                (Ob.id == outbox_id) & (Ob.state == "queued")).execute()
+            if not n:
+                return None
+            return self._action(Ob.get_by_id(outbox_id))
+
+    def record_unreached(self, outbox_id: int, reason: str) -> None:
+        """The request never reached the server (connection refused, offline): back to
+        ``queued``, the attempt does not count (outbox rule 5)."""
+        Ob = self.m.Outbox
+        with self.db.atomic():
+            Ob.update(state="queued", attempts=fn.MAX(Ob.attempts - 1, 0), last_error=reason,
+                     ).where((Ob.id == outbox_id) & (Ob.state == "sending")).execute()
+
+    def record_transient(self, outbox_id: int, delay: float, reason: str,
+                         max_attempts: int) -> str:
+        """Outbox rules 3 and 5: a transient failure that reached the server. The action
+        stays ``queued`` (same key) until ``now + delay`` seconds, or becomes ``failed`` when
+        it used ``max_attempts``. Returns the new state."""
+        Ob = self.m.Outbox
+        with self.db.atomic():
+            row = Ob.get_or_none(Ob.id == outbox_id)
+            if row is None:
+                return "gone"
+            if row.attempts >= max_attempts:
+                Ob.update(state="failed", last_error=f"gave up after {row.attempts} attempts: "
+                         f"{reason}").where(Ob.id == outbox_id).execute()
+                return "failed"
+            Ob.update(state="queued", transient_failures=Ob.transient_failures + 1,
+                     next_attempt_at=_now() + delay, last_error=reason,
+                     ).where(Ob.id == outbox_id).execute()
+            return "queued"
+
+    def record_permanent(self, outbox_id: int, reason: str) -> None:
+        """Outbox rule 3: a permanent failure: ``failed`` with the server's reason; later
+        actions of the conversation are blocked behind it."""
+        Ob = self.m.Outbox
+        with self.db.atomic():
+            Ob.update(state="failed", last_error=reason).where(Ob.id == outbox_id).execute()
+
+    def record_paused(self, outbox_id: int, reason: str) -> None:
+        """401 or a local error: back to ``queued`` without counting the attempt."""
+        self.record_unreached(outbox_id, reason)
+
+    def _finish(self, outbox_id: int, message_id: str | None) -> None:
+        Ob, M = self.m.Outbox, self.m.Message
+        Ob.delete().where(Ob.id == outbox_id).execute()
+        if message_id and not self._rows_for(message_id):
+            M.update(pending_body=None, pending_deleted=False).where(
+                M.id == message_id).execute()
+
+    def ack_message(self, outbox_id: int, message: MessageRecord) -> ApplyResult:
+        """Outbox rules 4 and 8: in one transaction, store the server's copy of the message
+        in place of the local echo (same id, position by server seq) and remove the action.
+        Used for send, edit and delete answers."""
+        res = ApplyResult()
+        with self.db.atomic():
+            self._ensure_conversation_stub(message.conversation_id)
+            self._apply_message(message, res, force_seq=True)
+            self._finish(outbox_id, message.id)
+            res.touch(message.conversation_id, message.id)
+        return res
+
+    def ack_conversation(self, outbox_id: int, conversation: ConversationRecord) -> ApplyResult:
+        """The server created (or already had) the conversation: store its copy, remove the
+        action (outbox rule 2)."""
+        res = ApplyResult()
+        with self.db.atomic():
+            self._upsert_conversation(conversation, res)
+            self._finish(outbox_id, None)
+        return res
+
+    def ack_read(self, outbox_id: int, marker: ReadMarkerRecord) -> ApplyResult:
+        """Store the read marker in force and remove the action."""
+        res = ApplyResult()
+        with self.db.atomic():
+            self._apply_marker(marker, res)
+            self._finish(outbox_id, None)
+        return res
+
+    def drop_action(self, outbox_id: int) -> None:
+        """Remove an action that has nothing left to do (for example a read marker of a
+        message the server does not know)."""
+        with self.db.atomic():
+            self._finish(outbox_id, None)
+
+    # ------------------------------------------------------------------ sync apply
+
+    def _ensure_conversation_stub(self, cid: str) -> None:
+        C = self.m.Conversation
+        if not C.select().where(C.id == cid).exists():
+            C.insert(id=cid, title="…", creator="", members="[]", has_more=True).execute()
+
+    def _upsert_conversation(self, conv: ConversationRecord, res: ApplyResult) -> None:
+        C = self.m.Conversation
+        updated = _ts(conv.updated_at)
+        fields = dict(title=conv.title, creator=conv.creator,
+                      members=json.dumps(sorted(conv.members)), assistant=conv.assistant,
+                      created_at=_ts(conv.created_at), updated_at=updated,
+                      unread_count=conv.unread_count, pending=False, removed=False)
+        row = C.get_or_none(C.id == conv.id)
+        if row is None:
+            C.insert(id=conv.id, last_activity_at=updated, has_more=True, **fields).execute()
+            res.touch(conv.id)
+            return
+        current = dict(title=row.title, creator=row.creator, members=row.members,
+                       assistant=row.assistant, created_at=row.created_at,
+                       updated_at=row.updated_at, unread_count=row.unread_count,
+                       pending=row.pending, removed=row.removed)
+        activity = max(row.last_activity_at or 0, updated or 0)
+        if current != fields or activity != row.last_activity_at:
+            C.update(last_activity_at=activity, **fields).where(C.id == conv.id).execute()
+            res.touch(conv.id)
+
+    def _apply_message(self, msg: MessageRecord, res: ApplyResult,
+                       force_seq: bool = False) -> bool:
+        """Last-write-wins on ``version`` (sync rule S3). Returns True when the row changed."""
+        M = self.m.Message
+        fields = dict(author=msg.author, body=msg.body, created_at=_ts(msg.created_at),
+                      edited_at=_ts(msg.edited_at), seq=msg.seq, version=msg.version,
+                      deleted=msg.deleted, streaming=msg.streaming, error=msg.error,
+                      sort_key=msg.seq)
+        row = M.get_or_none(M.id == msg.id)
+        if row is None:
+            M.insert(id=msg.id, conversation=msg.conversation_id, **fields).execute()
+            res.touch(msg.conversation_id, msg.id)
+            res.added += 1
+            return True
+        if row.version is not None and msg.version <= row.version:
+            return False
+        M.update(**fields).where(M.id == msg.id).execute()
+        res.touch(msg.conversation_id, msg.id)
+        return True
+
+    def _apply_marker(self, marker: ReadMarkerRecord, res: ApplyResult) -> None:
+        R, C = self.m.ReadMarker, self.m.Conversation
+        row = R.get_or_none((R.conversation_id == marker.conversation_id)
+                            & (R.username == marker.username))
+        if row is not None and row.seq >= marker.seq:
+            return
+        R.insert(conversation_id=marker.conversation_id, username=marker.username,
+                 message_id=marker.message_id, seq=marker.seq).on_conflict_replace().execute()
+        res.touch(marker.conversation_id)
+        if marker.username == self._me:
+            conv = C.get_or_none(C.id == marker.conversation_id)
+            if conv is not None and (conv.read_seq is None or conv.read_seq < marker.seq):
+                C.update(read_seq=marker.seq, read_message_id=marker.message_id,
+                         unread_count=self._count_unread(conv.id, marker.seq),
+                         ).where(C.id == conv.id).execute()
+        else:
+            # My messages up to this seq are now "read": tell the UI which ones changed.
+            M = self.m.Message
+            prev = row.seq if row is not None else -1
+            for mid in (M.select(M.id).where((M.conversation == marker.conversation_id)
+                                             & (M.author == self._me) & (M.seq > prev)
+                                             & (M.seq <= marker.seq)).tuples()):
+                res.touch(marker.conversation_id, mid[0])
+
+    def _max_seq(self, cid: str) -> int | None:
+        M = self.m.Message
+        return M.select(fn.MAX(M.seq)).where(M.conversation == cid).scalar()
+
+    def apply_sync(self, response: SyncRecord) -> ApplyResult:
+        """Sync rule S2: apply one ``/v1/sync`` response and store its cursor in ONE
+        transaction; replaying it changes nothing. ``limited`` conversations get a gap
+        marker (sync rule S4). Big work: call from the worker thread."""
+        res = ApplyResult()
+        C, M, Ob = self.m.Conversation, self.m.Message, self.m.Outbox
+        with self.db.atomic():
+            for item in response.conversations:
+                conv = item.conversation
+                if item.removed:
+                    referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
+                    M.delete().where((M.conversation == conv.id)
+                                     & M.id.not_in(referenced)).execute()
+                    if C.select().where(C.id == conv.id).exists():
+                        C.update(removed=True).where(C.id == conv.id).execute()
+                        res.touch(conv.id)
+                    continue
+                known = C.get_or_none(C.id == conv.id)
+                prev_max = self._max_seq(conv.id) if known is not None else None
+                self._upsert_conversation(conv, res)
+                for msg in item.messages:
+                    self._apply_message(msg, res)
+                if item.limited:
+                    self._mark_gap(conv.id, prev_max, item.messages)
+            for marker in response.read_markers:
+                self._apply_marker(marker, res)
+            self._set_meta("cursor", response.cursor)
+            self._set_meta("last_synced_at", repr(_now()))
+        return res
+
+    def _mark_gap(self, cid: str, prev_max: int | None, messages: Sequence[MessageRecord]) -> None:
+        C, G = self.m.Conversation, self.m.Gap
+        if prev_max is None:
+            # Nothing was cached before: older history, not a hole.
+            C.update(has_more=True).where(C.id == cid).execute()
+            return
+        new = sorted((m for m in messages if m.seq > prev_max), key=lambda m: m.seq)
+        if not new:
+            return
+        oldest = new[0]
+        if not G.select().where((G.conversation == cid)
+                                & (G.before_message_id == oldest.id)).exists():
+            G.insert(conversation=cid, before_message_id=oldest.id, before_seq=oldest.seq,
+                     after_seq=prev_max).execute()
+
+    def backfill_target(self, conversation_id: str) -> tuple[str | None, int | None] | None:
+        """What the next backfill page should ask for (sync rule S5): ``(before_message_id,
+        gap_id)`` for the newest gap, ``(oldest cached id, None)`` when ``has_more``,
+        ``(None, None)`` for the newest page when nothing is cached, or None when nothing
+        older exists."""
+        C, G, M = self.m.Conversation, self.m.Gap, self.m.Message
+        gap = (G.select().where(G.conversation == conversation_id)
+               .order_by(G.before_seq.desc()).first())
+        if gap is not None:
+            return gap.before_message_id, gap.id
+        conv = C.get_or_none(C.id == conversation_id)
+        if conv is None or conv.pending or not conv.has_more:
+            return None
+        oldest = (M.select(M.id).where((M.conversation == conversation_id)
+                                       & M.seq.is_null(False)).order_by(M.seq).first())
+        return (oldest.id if oldest else None), None
+
+    def apply_page(self, conversation_id: str, page: PageRecord,
+                   gap_id: int | None) -> ApplyResult:
+        """Sync rule S5: store one backfill page (dedupe by id, last-write-wins) and update the
+        backfill state in one transaction: a gap closes when the page reaches a message
+        already held (seq <= the gap's lower bound) or ``has_more`` is false, otherwise it
+        shrinks to the page's oldest message; without a gap ``has_more`` is remembered."""
+        res = ApplyResult()
+        C, G = self.m.Conversation, self.m.Gap
+        with self.db.atomic():
+            for msg in page.messages:
+                self._apply_message(msg, res)
+            oldest = min(page.messages, key=lambda m: m.seq) if page.messages else None
+            if gap_id is not None:
+                gap = G.get_or_none(G.id == gap_id)
+                if gap is not None:
+                    reached = (oldest is None or not page.has_more
+                               or (gap.after_seq is not None and oldest.seq <= gap.after_seq))
+                    if reached:
+                        gap.delete_instance()
+                    else:
+                        G.update(before_message_id=oldest.id, before_seq=oldest.seq).where(
+                            G.id == gap_id).execute()
+            else:
+                C.update(has_more=page.has_more).where(C.id == conversation_id).execute()
+            res.touch(conversation_id)
+        return res
+
+    def reset_cache(self) -> None:
+        """After ``410 cursor_expired``: drop the cached server state (rebuilt by an initial
+        sync) but never the outbox, its local echoes, their conversations or drafts."""
+        C, M, Ob, G, R = (self.m.Conversation, self.m.Message, self.m.Outbox, self.m.Gap,
+                         self.m.ReadMarker)
+        with self.db.atomic():
+            referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
+            M.delete().where(M.id.not_in(referenced)).execute()
+            G.delete().execute()
+            R.delete().execute()
+            keep = Ob.select(Ob.conversation_id)
+            C.delete().where(C.id.not_in(keep)).execute()
+            C.update(has_more=True).where(C.pending == False).execute()  # noqa: E712
+            self._set_meta("cursor", None)
+
+    # ------------------------------------------------------------------ retention
+
+    def run_retention(self, retention_days: int, now: float | None = None) -> int:
+        """Sync rule R1: delete cached messages older than ``retention_days`` (0 keeps all),
+        never a message the outbox references (drafts are per conversation and untouched),
+        then let the file shrink (``PRAGMA incremental_vacuum``). Returns messages deleted."""
+        now = _now() if now is None else now
+        deleted = 0
+        if retention_days > 0:
+            cutoff = now - retention_days * 86400
+            C, M, Ob, G = self.m.Conversation, self.m.Message, self.m.Outbox, self.m.Gap
+            with self.db.atomic():
+                referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
+                doomed = M.select(M.conversation).where(
+                    (M.created_at < cutoff) & M.id.not_in(referenced) & M.seq.is_null(False))
+                touched = {r.conversation_id for r in doomed}
+                deleted = M.delete().where((M.created_at < cutoff) & M.id.not_in(referenced)
+                                           & M.seq.is_null(False)).execute()
+                for cid in touched:
+                    C.update(has_more=True).where(C.id == cid).execute()
+                    low = M.select(fn.MIN(M.seq)).where(M.conversation == cid).scalar()
+                    gone = G.delete().where(G.conversation == cid)
+                    if low is not None:
+                        gone = gone.where(G.before_seq <= low)
+                    gone.execute()
+        self.db.execute_sql("PRAGMA incremental_vacuum")
+        self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self.db.atomic():
+            self._set_meta("last_retention_at", repr(now))
+        return deleted
+
+    def file_size(self) -> int:
+        """Bytes used by the database pages (page_count * page_size)."""
+        pages = self.db.execute_sql("PRAGMA page_count").fetchone()[0]
+        size = self.db.execute_sql("PRAGMA page_size").fetchone()[0]
+        return pages * size
+
+    def has_unsent(self) -> bool:
+        """True while any action waits in the outbox (``cache clear`` refuses then)."""
+        return self.m.Outbox.select().exists()
+
+    def export(self, conversation_ids: Sequence[str] | None = None) -> list[dict]:
+        """Cached conversations with their messages, oldest first, for ``chat-tui export``:
+        ``[{"id", "title", "members", "messages": [{"id", "author", "body", "created_at",
+        "edited", "deleted", "state"}]}]`` (times RFC 3339 UTC)."""
+        out = []
+        for conv in self.list_conversations():
+            if conversation_ids and conv.id not in conversation_ids:
+                continue
+            msgs = []
+            last: SortKey = -1
+            while True:
+                page = self.messages_after(conv.id, last, 500)
+                if not page:
+                    break
+                last = page[-1].sort_key
+                msgs += [{"id": m.id, "author": m.author, "body": m.body,
+                          "created_at": m.created_at.isoformat().replace("+00:00", "Z"),
+                          "edited": m.edited, "deleted": m.deleted, "state": m.state}
+                         for m in page]
+            out.append({"id": conv.id, "title": conv.title, "members": list(conv.members),
+                        "messages": msgs})
+        return out
+
+
+def delete_cache_file(path: Path) -> None:
+    """Remove a cache file and its WAL/SHM companions (missing files are fine)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def sqlite_version() -> str:
+    """Version of the SQLite library in use."""
+    return sqlite3.sqlite_version
+
+
+__all__ = ["ApplyResult", "OutboxAction", "SchemaTooNew", "Store", "StoreError"]
