@@ -1,0 +1,724 @@
+"""The sync engine of one account: the façade the UI and the headless CLI act through.
+
+It runs as asyncio tasks on the caller's event loop (Textual's, or ``asyncio.run`` in
+``chat-tui sync``) and never imports Textual:
+
+- the **drain** worker sends outbox actions (outbox rules 2-8),
+- the **puller** applies ``/v1/sync`` long-poll responses (sync rules S1-S4),
+- the **connectivity monitor** probes ``GET /v1/health`` (sync rules C1-C3),
+- the **retention** task trims the cache at start and once a day (sync rule R1).
+
+Big database work runs on one dedicated worker thread (``_db``); the user actions
+(:meth:`Engine.send`, :meth:`Engine.edit`, ...) are one short transaction on the calling
+thread and never touch the network. See docs/engine.md (contract) and docs/sync.md (rules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from peewee import DatabaseError
+
+from chat_tui.api import (
+    ApiClient,
+    CursorExpired,
+    PermanentError,
+    TransientError,
+    Unauthorized,
+)
+from chat_tui.store import ApplyResult, OutboxAction, Store
+from chat_tui.sync.events import (
+    ConnectivityChanged,
+    ConnectivityState,
+    ConversationsChanged,
+    EngineProblem,
+    Event,
+    MessagesChanged,
+    OutboxChanged,
+    SyncProgress,
+)
+from chat_tui.sync.retry import Schedule, retry_delay
+
+if TYPE_CHECKING:
+    from chat_tui.config import Account, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncReport:
+    """Outcome of :meth:`Engine.sync_once`: ``reachable`` (the server answered),
+    ``auth_failed`` (a 401 paused everything), ``synced`` (a sync response was applied),
+    ``sent`` (actions acknowledged), and the outbox counts left."""
+
+    reachable: bool = False
+    auth_failed: bool = False
+    synced: bool = False
+    sent: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    """Offline-first sync engine of one account.
+
+    Args:
+        store: the account's cache (not yet opened is fine).
+        base_url: the server URL.
+        token: the bearer token, or None (then the engine waits for a login: 401 pause).
+        settings: tunables (:class:`chat_tui.config.Settings`).
+    """
+
+    def __init__(self, store: Store, base_url: str, token: str | None, settings: Settings):
+        self.store = store
+        self.base_url = base_url
+        self.settings = settings
+        self._token = token
+        self._api: ApiClient | None = None
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._state: ConnectivityState = "connecting"
+        self._work_offline = False
+        self._auth_paused = token is None
+        self._db_paused: str | None = None
+        self._pause_until = 0.0  # a 429 pauses the whole drain until then (epoch seconds)
+        self._wake_drain: asyncio.Event | None = None
+        self._probe_now: asyncio.Event | None = None
+        self._changed: asyncio.Event | None = None  # online/offline/auth changes
+        self._once = False
+        self._sent = 0
+        self._synced = 0
+        self._probe_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
+        self._pull_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
+        self._probes = 0
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def for_account(cls, account: Account, settings: Settings) -> Engine:
+        """The engine of a saved account: its cache file (``account.db_path``) and its
+        token (keyring or 0600 file). Does no I/O on the database."""
+        from chat_tui.config import load_token
+
+        store = Store(account.db_path, account.username, user_id=account.user_id,
+                      server_url=account.server_url)
+        return cls(store, account.server_url, load_token(account), settings)
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the engine's database worker thread."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="chat-tui-db")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _bind_loop(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._wake_drain = asyncio.Event()
+            self._probe_now = asyncio.Event()
+            self._changed = asyncio.Event()
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event from now on, on the engine's event loop.
+        Returns a function that unsubscribes. A callback that raises is logged and kept."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _dispatch(self, event: Event) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a broken subscriber must not stop the engine
+                log.exception("event subscriber failed on %s", type(event).__name__)
+
+    def _emit(self, event: Event) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._dispatch, event)
+
+    def _emit_result(self, res: ApplyResult) -> None:
+        for cid, mids in res.messages.items():
+            self._emit(MessagesChanged(cid, tuple(sorted(mids))))
+        if res.conversations:
+            self._emit(ConversationsChanged(tuple(sorted(res.conversations))))
+
+    def _emit_outbox(self) -> None:
+        if self._loop is None:
+            return
+        try:
+            self._emit(OutboxChanged(self.store.outbox_counts()))
+        except DatabaseError:
+            log.exception("outbox counts unavailable")
+
+    def _emit_connectivity(self) -> None:
+        last = None
+        with contextlib.suppress(DatabaseError):
+            last = self.store.last_synced_at() if self.store.is_open else None
+        self._emit(ConnectivityChanged(self.connectivity, self._work_offline, last))
+
+    def _poke(self) -> None:
+        if self._wake_drain is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake_drain.set)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def connectivity(self) -> ConnectivityState:
+        """``online``, ``offline`` or ``connecting`` (``offline`` while working offline)."""
+        return "offline" if self._work_offline else self._state
+
+    @property
+    def work_offline(self) -> bool:
+        """True while the "work offline" switch is on (no network use at all)."""
+        return self._work_offline
+
+    @property
+    def auth_paused(self) -> bool:
+        """True after a 401 until :meth:`set_token` (outbox rule 3, 401)."""
+        return self._auth_paused
+
+    def _set_state(self, state: ConnectivityState) -> None:
+        if state != self._state:
+            log.info("connectivity %s -> %s", self._state, state)
+            self._state = state
+            self._emit_connectivity()
+            if self._changed is not None:
+                self._changed.set()
+            if state == "online":
+                self._poke()
+
+    def _report_unreachable(self) -> None:
+        """Sync rule C1: a connection-level failure flips to offline and probes at once."""
+        self._set_state("offline")
+        if self._probe_now is not None:
+            self._probe_now.set()
+
+    def _ready(self) -> bool:
+        return (self._state == "online" and not self._work_offline and not self._auth_paused
+                and self._db_paused is None)
+
+    async def _wait_ready(self) -> None:
+        while not self._ready():
+            assert self._changed is not None
+            self._changed.clear()
+            await self._changed.wait()
+
+    def _pause_auth(self, reason: str) -> None:
+        if not self._auth_paused:
+            self._auth_paused = True
+            with contextlib.suppress(DatabaseError):
+                self.store.set_auth_failed(True)
+            self._emit(EngineProblem("auth", f"login required: {reason}"))
+
+    def set_token(self, token: str) -> None:
+        """Use a fresh token after a login; lifts the 401 pause."""
+        self._token = token
+        if self._api is not None:
+            self._api.set_token(token)
+        self._auth_paused = False
+        with contextlib.suppress(DatabaseError):
+            if self.store.is_open:
+                self.store.set_auth_failed(False)
+        self._emit(EngineProblem("auth", "logged in", active=False))
+        if self._changed is not None:
+            self._changed.set()
+        self._poke()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        """Open (create or migrate) the cache on the worker thread. Idempotent.
+
+        Raises:
+            chat_tui.store.SchemaTooNew: the file comes from a newer chat-tui.
+        """
+        self._bind_loop()
+        if not self.store.is_open:
+            await self._db(self.store.open)
+        self.store.ensure_open()  # this thread's connection, pragmas applied
+
+    async def start(self) -> None:
+        """Open the cache, requeue ``sending`` rows (outbox rule 4) and start the drain,
+        puller, connectivity and retention tasks on the running loop."""
+        await self.open()
+        requeued = await self._db(self.store.requeue_sending)
+        if requeued:
+            log.info("requeued %d action(s) left in 'sending'", requeued)
+        if self._token is None:
+            self._emit(EngineProblem("auth", "not logged in"))
+        elif await self._db(self.store.auth_failed):
+            # A 401 is remembered across restarts, but a restart may follow a new login:
+            # try again once; a 401 pauses again.
+            await self._db(self.store.set_auth_failed, False)
+        self._api = ApiClient(self.base_url, self._token, timeout=self.settings.request_timeout,
+                              probe_timeout=self.settings.probe_timeout)
+        self._spawn_network_tasks()
+        self._tasks["retention"] = asyncio.create_task(self._retention_loop(),
+                                                       name="chat-tui-retention")
+        self._emit_outbox()
+        self._emit_connectivity()
+
+    def _spawn_network_tasks(self) -> None:
+        for name, coro in (("monitor", self._monitor_loop), ("drain", self._drain_loop),
+                           ("puller", self._pull_loop)):
+            task = self._tasks.get(name)
+            if task is None or task.done():
+                self._tasks[name] = asyncio.create_task(coro(), name=f"chat-tui-{name}")
+
+    async def _cancel(self, names: Sequence[str]) -> None:
+        tasks = [self._tasks.pop(n) for n in names if n in self._tasks]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def stop(self) -> None:
+        """Cancel every task, put an interrupted send back to ``queued`` (it is re-sent with
+        the same key), close the HTTP client and the database connections."""
+        await self._cancel(list(self._tasks))
+        if self.store.is_open:
+            with contextlib.suppress(DatabaseError):
+                await self._db(self.store.requeue_sending)
+        if self._api is not None:
+            await self._api.aclose()
+            self._api = None
+        if self._executor is not None:
+            with contextlib.suppress(Exception):
+                await self._db(self.store.close)
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self.store.close()
+
+    # ------------------------------------------------------------------ user actions
+
+    def _after_action(self, res: ApplyResult | None = None) -> None:
+        if res is not None:
+            self._emit_result(res)
+        self._emit_outbox()
+        self._poke()
+
+    def send(self, conversation_id: str, body: str) -> str:
+        """Queue a message (outbox rule 1): one local transaction inserts the local echo,
+        its outbox row keyed by a fresh UUID and clears the draft. Returns the message id.
+
+        Raises:
+            StoreError: unknown conversation, empty body, body over 65,536 bytes.
+        """
+        self.store.ensure_open()
+        mid = self.store.enqueue_send(conversation_id, body)
+        res = ApplyResult()
+        res.touch(conversation_id, mid)
+        self._after_action(res)
+        return mid
+
+    def edit(self, message_id: str, body: str) -> None:
+        """Edit my message (outbox rule 7). Raises StoreError (not mine, deleted, empty)."""
+        self.store.ensure_open()
+        msg = self.store.get_message(message_id)
+        self.store.enqueue_edit(message_id, body)
+        res = ApplyResult()
+        if msg is not None:
+            res.touch(msg.conversation_id, message_id)
+        self._after_action(res)
+
+    def delete(self, message_id: str) -> None:
+        """Delete my message (outbox rule 7). Raises StoreError when it is not mine."""
+        self.store.ensure_open()
+        msg = self.store.get_message(message_id)
+        self.store.enqueue_delete(message_id)
+        res = ApplyResult()
+        if msg is not None:
+            res.touch(msg.conversation_id, message_id)
+        self._after_action(res)
+
+    def _touching(self, message_id: str, action: Callable[[], Any]) -> Any:
+        self.store.ensure_open()
+        msg = self.store.get_message(message_id)
+        out = action()
+        res = ApplyResult()
+        if msg is not None:
+            res.touch(msg.conversation_id, message_id)
+        self._after_action(res)
+        return out
+
+    def retry(self, message_id: str) -> None:
+        """A failed action of the message goes back to ``queued`` (outbox rule 3).
+        Raises StoreError when nothing failed."""
+        self._touching(message_id, lambda: self.store.retry(message_id))
+
+    def retry_action(self, outbox_id: int) -> None:
+        """A failed action (for example a conversation create) goes back to ``queued``."""
+        self.store.ensure_open()
+        self.store.retry_action(outbox_id)
+        self._after_action()
+
+    def discard(self, message_id: str) -> str:
+        """Remove a failed, expired or queued action of the message; its text goes back into
+        the draft and is returned (outbox rule 3). Raises StoreError when in flight."""
+        return self._touching(message_id, lambda: self.store.discard(message_id))
+
+    def send_anyway(self, message_id: str) -> None:
+        """An expired message goes back to ``queued`` (outbox rule 6)."""
+        self._touching(message_id, lambda: self.store.send_anyway(message_id))
+
+    def create_conversation(self, title: str, members: Sequence[str] = (),
+                            assistant: bool = False) -> str:
+        """Create a conversation locally (works offline) and queue its create on the server
+        (outbox rule 2). Returns its new id. Raises StoreError on a bad title."""
+        self.store.ensure_open()
+        cid = self.store.enqueue_create_conversation(str(uuid.uuid4()), title, members,
+                                                     assistant)
+        res = ApplyResult()
+        res.touch(cid)
+        self._after_action(res)
+        return cid
+
+    def mark_read(self, conversation_id: str, message_id: str) -> None:
+        """Move my read marker forward (locally at once; queued for the server)."""
+        self.store.ensure_open()
+        if self.store.enqueue_read(conversation_id, message_id):
+            res = ApplyResult()
+            res.touch(conversation_id)
+            self._after_action(res)
+
+    def set_work_offline(self, enabled: bool) -> None:
+        """Sync rule C3: turn the "work offline" switch on (cancel requests in flight, use
+        no network) or off (probe at once). Call on the engine's loop."""
+        if enabled == self._work_offline:
+            return
+        self._work_offline = enabled
+        if self._loop is not None and self._tasks:
+            loop = self._loop
+            if enabled:
+                loop.create_task(self._cancel(["drain", "puller", "monitor"]))
+            else:
+                self._state = "connecting"
+                self._spawn_network_tasks()
+        if self._changed is not None:
+            self._changed.set()
+        self._emit_connectivity()
+
+    # ------------------------------------------------------------------ connectivity
+
+    async def _probe(self) -> bool:
+        assert self._api is not None
+        self._probes += 1
+        try:
+            ok = await self._api.health()
+        except (TransientError, PermanentError, Unauthorized, CursorExpired) as exc:
+            log.info("health probe failed: %s", exc.reason)
+            ok = False
+        return ok
+
+    async def _monitor_loop(self) -> None:
+        """Sync rules C1-C2: probe health at start, with backoff while offline, and at once
+        after any connection-level failure."""
+        assert self._probe_now is not None
+        while True:
+            if self._state != "online":
+                self._set_state("connecting") if self._state != "offline" else None
+                if await self._probe():
+                    self._probe_schedule.reset()
+                    self._set_state("online")
+                    continue
+                self._set_state("offline")
+                delay = self._probe_schedule.next_delay()
+                self._probe_now.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._probe_now.wait(), delay)
+                continue
+            self._probe_now.clear()
+            await self._probe_now.wait()
+            # A request failed at connection level: probe at once.
+            self._state = "connecting"
+            self._emit_connectivity()
+
+    # ------------------------------------------------------------------ drain
+
+    async def _drain_loop(self) -> None:
+        """Outbox rules 2-8: one drain worker; per conversation strictly in order, one
+        request in flight; conversations independent; stop on first failure."""
+        assert self._wake_drain is not None
+        while True:
+            await self._wait_ready()
+            wait_for = max(0.0, self._pause_until - time.time())
+            if wait_for > 0:
+                await asyncio.sleep(wait_for)
+                continue
+            try:
+                expired = await self._db(self.store.expire_old, self.settings.max_queue_age)
+                if expired:
+                    self._emit_outbox()
+                actions = await self._db(self.store.next_actions)
+            except DatabaseError as exc:
+                self._pause_db(exc)
+                continue
+            if not actions:
+                try:
+                    due = await self._db(self.store.next_due_at)
+                except DatabaseError as exc:
+                    self._pause_db(exc)
+                    continue
+                timeout = None if due is None else max(0.0, due - time.time())
+                self._wake_drain.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake_drain.wait(), timeout)
+                continue
+            for action in actions:
+                if not self._ready() or time.time() < self._pause_until:
+                    break
+                await self._send_one(action)
+
+    def _pause_db(self, exc: Exception) -> None:
+        log.error("local database error, drain paused: %s", exc)
+        self._db_paused = str(exc)
+        self._emit(EngineProblem("database", f"local database error: {exc}"))
+
+    async def _perform(self, action: OutboxAction) -> ApplyResult:
+        api = self._api
+        assert api is not None
+        p = action.payload
+        if action.kind == "create_conversation":
+            conv = await api.put_conversation(action.conversation_id, p["title"],
+                                              list(p.get("members", [])),
+                                              bool(p.get("assistant", False)))
+            return await self._db(self.store.ack_conversation, action.id, conv)
+        if action.kind == "send":
+            msg = await api.put_message(action.conversation_id, action.message_id, p["body"])
+            return await self._db(self.store.ack_message, action.id, msg)
+        if action.kind == "edit":
+            msg = await api.patch_message(action.message_id, p["body"], p.get("base_version"))
+            return await self._db(self.store.ack_message, action.id, msg)
+        if action.kind == "delete":
+            msg = await api.delete_message(action.message_id)
+            return await self._db(self.store.ack_message, action.id, msg)
+        if action.kind == "read":
+            marker = await api.mark_read(action.conversation_id, p["message_id"])
+            return await self._db(self.store.ack_read, action.id, marker)
+        raise PermanentError(f"unknown outbox action {action.kind!r}")
+
+    async def _send_one(self, action: OutboxAction) -> None:
+        try:
+            marked = await self._db(self.store.mark_sending, action.id)
+        except DatabaseError as exc:
+            self._pause_db(exc)
+            return
+        if marked is None:
+            return
+        self._emit_outbox()
+        if marked.message_id:
+            self._emit(MessagesChanged(marked.conversation_id, (marked.message_id,)))
+        try:
+            res = await self._perform(marked)
+        except asyncio.CancelledError:
+            # Work offline or stop: the answer is unknown; re-send later with the same key.
+            with contextlib.suppress(DatabaseError):
+                self.store.record_unreached(marked.id, "interrupted")
+            raise
+        except TransientError as exc:
+            await self._on_transient(marked, exc)
+        except Unauthorized as exc:
+            await self._db(self.store.record_paused, marked.id, exc.reason)
+            self._pause_auth(exc.reason)
+        except (PermanentError, CursorExpired) as exc:
+            if marked.kind == "read":
+                # A read marker the server refuses is dropped: it must not block messages.
+                await self._db(self.store.drop_action, marked.id)
+            else:
+                reason = f"{exc.status} {exc.code}: {exc.reason}".strip()
+                await self._db(self.store.record_permanent, marked.id, reason)
+        except DatabaseError as exc:
+            # The server answered but we could not commit it: the row stays 'sending' and is
+            # re-sent with the same key after a restart (never marked failed).
+            self._pause_db(exc)
+        else:
+            self._sent += 1
+            self._pull_schedule.reset()
+            self._emit_result(res)
+        self._emit_outbox()
+        if marked.message_id:
+            self._emit(MessagesChanged(marked.conversation_id, (marked.message_id,)))
+
+    async def _on_transient(self, action: OutboxAction, exc: TransientError) -> None:
+        """Outbox rules 3 and 5 for a transient failure."""
+        if not exc.reached_server:
+            await self._db(self.store.record_unreached, action.id, exc.reason)
+            self._report_unreachable()
+            return
+        if exc.retry_after is not None:
+            delay = exc.retry_after
+            if exc.status == 429:
+                self._pause_until = time.time() + delay
+        else:
+            delay = retry_delay(action.transient_failures, self.settings.backoff_base,
+                                self.settings.backoff_cap)
+        state = await self._db(self.store.record_transient, action.id, delay,
+                               f"{exc.status or 'network'}: {exc.reason}",
+                               self.settings.max_attempts)
+        log.info("action %d transient failure (%s), %s, next in %.2fs", action.id,
+                 exc.reason, state, delay)
+        if exc.connection_level:
+            self._report_unreachable()
+
+    # ------------------------------------------------------------------ puller
+
+    async def _pull_loop(self) -> None:
+        """Sync rules S1-S4: long-poll ``/v1/sync``; apply each response with its cursor
+        in one transaction on the worker thread."""
+        while True:
+            await self._wait_ready()
+            try:
+                await self._pull_once(self.settings.poll_timeout if not self._once else 0)
+            except DatabaseError as exc:
+                self._pause_db(exc)
+                continue
+            if self._once:
+                await asyncio.sleep(0.2)
+
+    async def _pull_once(self, timeout: int) -> bool:
+        """One ``/v1/sync`` request and its application. Returns True when applied."""
+        api = self._api
+        assert api is not None
+        cursor = await self._db(self.store.get_cursor)
+        phase = "initial" if cursor is None else "delta"
+        if cursor is None:
+            self._emit(SyncProgress("initial", 0, None))
+        try:
+            response = await api.sync(cursor, 0 if cursor is None else timeout)
+        except CursorExpired:
+            log.warning("sync cursor expired: initial sync (the outbox is kept)")
+            await self._db(self.store.reset_cache)
+            self._emit(ConversationsChanged(()))
+            return False
+        except Unauthorized as exc:
+            self._pause_auth(exc.reason)
+            return False
+        except TransientError as exc:
+            if exc.connection_level:
+                self._report_unreachable()
+            else:
+                await asyncio.sleep(exc.retry_after if exc.retry_after is not None
+                                    else self._pull_schedule.next_delay())
+            return False
+        except PermanentError as exc:
+            log.error("sync refused: %s", exc.reason)
+            await asyncio.sleep(self._pull_schedule.next_delay())
+            return False
+        total = len(response.conversations)
+        if total:
+            self._emit(SyncProgress(phase, 0, total))  # type: ignore[arg-type]
+        res = await self._db(self.store.apply_sync, response)
+        self._synced += 1
+        self._pull_schedule.reset()
+        self._set_state("online")
+        self._emit_result(res)
+        if total:
+            self._emit(SyncProgress(phase, total, total))  # type: ignore[arg-type]
+        self._emit(SyncProgress("idle", 0, None))
+        self._emit_connectivity()
+        return True
+
+    # ------------------------------------------------------------------ backfill, retention
+
+    async def backfill(self, conversation_id: str) -> int:
+        """Sync rule S5: fetch one older page (the newest gap first, else before the oldest
+        cached message) and store it; returns how many messages were added (0 when nothing
+        older exists, or while offline / working offline).
+
+        Raises:
+            chat_tui.api.ApiError: the server refused or could not be reached.
+        """
+        await self.open()
+        if self._work_offline or self._api is None:
+            return 0
+        target = await self._db(self.store.backfill_target, conversation_id)
+        if target is None:
+            return 0
+        before, gap_id = target
+        self._emit(SyncProgress("backfill", 0, None))
+        try:
+            page = await self._api.messages(conversation_id, before, self.settings.page_size)
+        except TransientError as exc:
+            if exc.connection_level:
+                self._report_unreachable()
+            raise
+        res = await self._db(self.store.apply_page, conversation_id, page, gap_id)
+        self._emit_result(res)
+        self._emit(SyncProgress("backfill", res.added, res.added))
+        self._emit(SyncProgress("idle", 0, None))
+        return res.added
+
+    async def _retention_loop(self) -> None:
+        """Sync rule R1: trim the cache at start and every ``retention_interval`` seconds."""
+        while True:
+            try:
+                deleted = await self._db(self.store.run_retention, self.settings.retention_days)
+                if deleted:
+                    log.info("retention deleted %d cached message(s)", deleted)
+                    self._emit(ConversationsChanged(()))
+            except DatabaseError as exc:
+                log.error("retention failed: %s", exc)
+            await asyncio.sleep(self.settings.retention_interval)
+
+    # ------------------------------------------------------------------ headless
+
+    async def sync_once(self, max_wait: float = 30.0) -> SyncReport:
+        """Headless ``chat-tui sync --once``: start, drain every due action, apply the
+        server's changes, then stop. Waits for a retry due within ``max_wait`` seconds;
+        returns early when the server is unreachable or a 401 pauses everything."""
+        self._once = True
+        report = SyncReport()
+        await self.start()
+        deadline = time.monotonic() + max_wait
+        try:
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                if self._auth_paused:
+                    report.auth_failed = True
+                    break
+                if self._state == "offline" and self._probes >= 1:
+                    break
+                if self._db_paused is not None:
+                    break
+                if self._state != "online" or self._synced == 0:
+                    continue
+                counts = self.store.outbox_counts()
+                due = self.store.next_due_at()
+                if counts["sending"] == 0 and (due is None or due > time.time() + max_wait):
+                    synced_before = self._synced
+                    while self._synced == synced_before and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                    break
+        finally:
+            report.reachable = self._probes > 0 and self._state == "online"
+            report.synced = self._synced > 0
+            report.sent = self._sent
+            await self.stop()
+            self.store.ensure_open()
+            report.counts = self.store.outbox_counts()
+            self.store.close()
+        return report
+
+    @property
+    def last_synced_at(self) -> datetime | None:
+        """UTC time of the last applied sync response, or None."""
+        return self.store.last_synced_at() if self.store.is_open else None
