@@ -742,6 +742,25 @@ class Store:
 
     # ------------------------------------------------------------------ import
 
+    def _bulk_insert(self, model: type, fields: list, rows: list[tuple]) -> None:
+        """``INSERT`` many rows with one prepared statement (``executemany``).
+
+        Portable (the database's own quoting and parameter style); values go through each
+        field's ``db_value`` exactly as peewee's own inserts do. Used by import, where
+        building one peewee query per batch dominated the run time.
+        """
+        if not rows:
+            return
+        q = self.db.quote
+        columns = ", ".join(f"{q[0]}{f.column_name}{q[1]}" for f in fields)
+        params = ", ".join([self.db.param] * len(fields))
+        table = f"{q[0]}{model._meta.table_name}{q[1]}"
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({params})"
+        cursor = self.db.cursor()
+        cursor.executemany(
+            sql, [tuple(f.db_value(v) for f, v in zip(fields, row, strict=True)) for row in rows]
+        )
+
     def import_conversation(self, record: dict) -> int:
         """Import one conversation (``chat-tui-server import``); returns messages added.
 
@@ -805,30 +824,34 @@ class Store:
                     created_at=created,
                     updated_at=max(times) if times else created,
                 )
-            rows = []
-            for i, m in enumerate(new_messages):
-                seq = first + i
-                rows.append(
-                    {
-                        "id": m["id"],
-                        "conversation": cid,
-                        "author": users[m["author"]],
-                        "body": m["body"],
-                        "created_at": m["created_at"],
-                        "seq": seq,
-                        "change_seq": seq,
-                        "version": 1,
-                    }
-                )
-            for batch in chunked(rows, 200):
-                Message.insert_many(batch).execute()
+            rows = [
+                (m["id"], cid, users[m["author"]], m["body"], m["created_at"], first + i)
+                for i, m in enumerate(new_messages)
+            ]
+            self._bulk_insert(
+                Message,
+                [
+                    Message.id,
+                    Message.conversation,
+                    Message.author,
+                    Message.body,
+                    Message.created_at,
+                    Message.seq,
+                    Message.change_seq,
+                    Message.version,
+                    Message.deleted,
+                    Message.streaming,
+                    Message.error,
+                ],
+                [(*row, row[-1], 1, False, False, False) for row in rows],
+            )
             if missing_members:
                 Member.insert_many(
                     [{"conversation": cid, "user": u, "change_seq": last} for u in missing_members]
                 ).execute()
             updates: dict = {"message_count": Conversation.message_count + len(rows)}
             if rows:
-                updates["last_seq"] = rows[-1]["seq"]
+                updates["last_seq"] = rows[-1][-1]
                 newest = max(times)
                 if newest > conv.updated_at:
                     updates["updated_at"] = newest
