@@ -70,17 +70,31 @@ def open_database(target: str | Path) -> Database:
     """Open (connect lazily) the database at ``target`` and bind the models to it.
 
     ``target``: file path or URL (see module doc). Returns the peewee ``Database``; connections
-    are per thread (peewee's default). Raises ``RuntimeError``/``ValueError`` from
+    are per thread (peewee's default). Opening the same target again in this process returns
+    the same object (an embedded server and ``ensure_local_account`` share it). The models
+    are bound to one database per process. Raises ``RuntimeError``/``ValueError`` from
     ``playhouse.db_url`` on an unsupported or malformed URL.
     """
     url = database_url(target)
+    with _open_lock:
+        db = _open.get(url)
+        if db is None:
+            db = _open[url] = _connect(url)
+        database_proxy.initialize(db)
+    return db
+
+
+_open: dict[str, Database] = {}
+_open_lock = threading.Lock()
+
+
+def _connect(url: str) -> Database:
     if url.startswith("sqlite"):
         path = Path(url.split(":///", 1)[1])
         path.parent.mkdir(parents=True, exist_ok=True)
         db = db_url.connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     else:
         db = db_url.connect(url)
-    database_proxy.initialize(db)
     return db
 
 
