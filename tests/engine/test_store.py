@@ -1,0 +1,450 @@
+"""Store-level tests on a real SQLite file (no server needed): outbox transactions, FTS,
+retention, migrations, concurrency. Server records are built with the api's own wire
+dataclasses (real types, parsed from the JSON shapes of docs/api.md)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from peewee import IntegrityError
+
+from chat_tui.api import Message, SyncResponse
+from chat_tui.store import LOCAL_ECHO_BASE, SCHEMA_VERSION, SchemaTooNew, Store, StoreError
+
+SCHEMA_V1 = Path(__file__).resolve().parents[2] / "chat_tui" / "store" / "schema_v1.sql"
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def wire_message(cid: str, seq: int, author: str = "bob", body: str | None = None,
+                 version: int = 1, mid: str | None = None, deleted: bool = False,
+                 created: datetime | None = None) -> dict:
+    created = created or datetime.now(UTC)
+    return {"id": mid or str(uuid.uuid4()), "conversation_id": cid, "author": author,
+            "body": "" if deleted else (body if body is not None else f"message {seq}"),
+            "created_at": iso(created), "edited_at": None, "seq": seq, "version": version,
+            "deleted": deleted, "streaming": False, "error": False}
+
+
+def wire_conversation(cid: str, title: str = "Chat", unread: int = 0) -> dict:
+    now = iso(datetime.now(UTC))
+    return {"id": cid, "title": title, "creator": "bob", "members": ["alice", "bob"],
+            "assistant": False, "created_at": now, "updated_at": now, "last_message": None,
+            "unread_count": unread}
+
+
+def sync_response(cursor: str, items: list[tuple[dict, list[dict], bool]],
+                  markers: list[dict] = (), initial: bool = False) -> SyncResponse:
+    return SyncResponse.parse({
+        "cursor": cursor, "initial": initial,
+        "conversations": [{"conversation": c, "messages": msgs, "limited": limited,
+                           "removed": False} for c, msgs, limited in items],
+        "read_markers": list(markers)})
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    s = Store(tmp_path / "alice.db", "alice")
+    s.open()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def conv(store) -> str:
+    cid = str(uuid.uuid4())
+    store.apply_sync(sync_response("1", [(wire_conversation(cid), [], False)]))
+    return cid
+
+
+def test_pragmas_wal_foreign_keys_full_sync(store):
+    pragma = lambda name: store.db.execute_sql(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
+    assert pragma("journal_mode") == "wal"
+    assert pragma("foreign_keys") == 1
+    assert pragma("synchronous") == 2
+    assert pragma("busy_timeout") >= 5000
+    assert pragma("auto_vacuum") == 2
+    assert pragma("user_version") == SCHEMA_VERSION
+
+
+def test_rule_1_send_is_one_transaction_with_local_echo_outbox_row_and_cleared_draft(store, conv):
+    store.save_draft(conv, "hello there", (0, 11))
+    mid = store.enqueue_send(conv, "hello there")
+    assert str(uuid.UUID(mid)) == mid
+    [view] = store.messages_before(conv)
+    assert (view.id, view.body, view.state, view.mine) == (mid, "hello there", "queued", True)
+    [action] = store.outbox_rows()
+    assert (action.kind, action.message_id, action.payload) == ("send", mid, {"body": "hello there"})
+    assert store.get_draft(conv) is None
+    assert view.sort_key == LOCAL_ECHO_BASE + action.id
+
+
+def test_rule_1_bad_input_is_refused_and_keeps_the_draft(store, conv):
+    store.save_draft(conv, "keep me")
+    with pytest.raises(StoreError):
+        store.enqueue_send(conv, "   ")
+    with pytest.raises(StoreError):
+        store.enqueue_send(conv, "x" * 65537)
+    with pytest.raises(StoreError):
+        store.enqueue_send("no-such-conversation", "hi")
+    assert store.get_draft(conv).text == "keep me"
+    assert store.outbox_rows() == []
+
+
+def test_rule_1_failed_transaction_leaves_nothing_behind(store, conv):
+    """A send whose transaction fails part-way leaves no echo and no outbox row."""
+    mid = str(uuid.uuid4())
+    store.enqueue_send(conv, "first", message_id=mid)
+    with pytest.raises(IntegrityError):
+        store.enqueue_send(conv, "duplicate id", message_id=mid)  # unique id violation
+    assert len(store.outbox_rows()) == 1
+    assert [m.body for m in store.messages_before(conv)] == ["first"]
+
+
+def test_rule_4_sending_rows_are_requeued_on_start(tmp_path, conv, store):
+    mid = store.enqueue_send(conv, "in flight when we crashed")
+    [action] = store.outbox_rows()
+    marked = store.mark_sending(action.id)
+    assert marked.attempts == 1
+    assert store.outbox_counts()["sending"] == 1
+    store.close()
+    again = Store(tmp_path / "alice.db", "alice")
+    again.open()
+    assert again.requeue_sending() == 1
+    [row] = again.outbox_rows()
+    assert (row.message_id, row.attempts) == (mid, 1)
+    assert again.outbox_counts()["queued"] == 1
+    again.close()
+
+
+def test_rule_4_server_copy_through_sync_before_the_answer_is_one_row(store, conv):
+    mid = store.enqueue_send(conv, "hello")
+    [action] = store.outbox_rows()
+    store.mark_sending(action.id)
+    server_copy = wire_message(conv, 7, author="alice", body="hello", mid=mid)
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), [server_copy], False)]))
+    store.ack_message(action.id, Message.parse(server_copy))
+    views = store.messages_before(conv)
+    assert [(v.id, v.seq, v.state) for v in views] == [(mid, 7, "sent")]
+    assert store.outbox_rows() == []
+
+
+def test_rule_6_old_queued_messages_expire_and_wait(store, conv):
+    mid = store.enqueue_send(conv, "stale")
+    assert store.expire_old(3600, now=time.time() + 7200) == [mid]
+    [problem] = store.problems()
+    assert (problem.message_id, problem.state) == (mid, "expired")
+    assert store.next_actions() == []
+    assert store.get_message(mid).state == "expired"
+    store.send_anyway(mid)
+    assert [a.message_id for a in store.next_actions()] == [mid]
+    assert store.expire_old(3600) == []  # the expiry clock restarted
+
+
+def test_rule_6_zero_turns_expiry_off(store, conv):
+    store.enqueue_send(conv, "old but fine")
+    assert store.expire_old(0, now=time.time() + 10**7) == []
+
+
+def test_rule_7_edit_of_a_queued_message_rewrites_its_outbox_row(store, conv):
+    mid = store.enqueue_send(conv, "helo")
+    assert store.enqueue_edit(mid, "hello") == "rewritten"
+    [action] = store.outbox_rows()
+    assert (action.kind, action.payload["body"]) == ("send", "hello")
+    assert store.get_message(mid).body == "hello"
+
+
+def test_rule_7_delete_of_a_queued_message_removes_it_so_it_is_never_sent(store, conv):
+    mid = store.enqueue_send(conv, "oops")
+    assert store.enqueue_delete(mid) == "removed"
+    assert store.outbox_rows() == []
+    assert store.get_message(mid) is None
+
+
+def test_rule_7_edit_and_delete_while_sending_queue_after_it(store, conv):
+    mid = store.enqueue_send(conv, "first")
+    [send] = store.outbox_rows()
+    store.mark_sending(send.id)
+    assert store.enqueue_edit(mid, "first, edited") == "queued"
+    assert store.get_message(mid).body == "first, edited"
+    assert store.enqueue_delete(mid) == "queued"
+    kinds = [(a.kind, a.message_id) for a in store.outbox_rows()]
+    assert kinds == [("send", mid), ("delete", mid)]  # the pending edit is superseded
+    assert store.get_message(mid).deleted
+
+
+def test_rule_7_edit_of_a_sent_message_shows_on_top_until_acknowledged(store, conv):
+    mine = wire_message(conv, 3, author="alice", body="original")
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), [mine], False)]))
+    store.enqueue_edit(mine["id"], "changed")
+    view = store.get_message(mine["id"])
+    assert (view.body, view.edited, view.state) == ("changed", True, "queued")
+    # Another device's older copy arrives: the pending edit stays on top (sync rule S3).
+    newer = dict(mine, body="from elsewhere", version=2)
+    store.apply_sync(sync_response("3", [(wire_conversation(conv), [newer], False)]))
+    assert store.get_message(mine["id"]).body == "changed"
+    [edit] = store.outbox_rows()
+    store.ack_message(edit.id, Message.parse(dict(mine, body="changed", version=3)))
+    assert store.get_message(mine["id"]).body == "changed"
+    assert store.get_message(mine["id"]).state == "sent"
+
+
+def test_rule_3_failed_head_blocks_later_actions_of_its_conversation_only(store, conv):
+    other = str(uuid.uuid4())
+    store.apply_sync(sync_response("2", [(wire_conversation(other, "Other"), [], False)]))
+    a = store.enqueue_send(conv, "a")
+    b = store.enqueue_send(conv, "b")
+    c = store.enqueue_send(other, "c")
+    head = store.outbox_rows()[0]
+    store.mark_sending(head.id)
+    store.record_permanent(head.id, "422 validation: body rejected")
+    assert [x.message_id for x in store.next_actions()] == [c]
+    states = {p.message_id: p.state for p in store.problems()}
+    assert states == {a: "failed", b: "blocked"}
+    assert store.get_message(b).state == "blocked"
+    assert store.outbox_counts() == {"queued": 1, "sending": 0, "failed": 1, "blocked": 1,
+                                     "expired": 0}
+    text = store.discard(a)
+    assert text == "a"
+    assert store.get_draft(conv).text == "a"
+    assert store.get_message(a) is None
+    assert [x.message_id for x in store.next_actions()] == [b, c]
+
+
+def test_rule_5_transient_failures_give_up_after_max_attempts(store, conv):
+    mid = store.enqueue_send(conv, "x")
+    [action] = store.outbox_rows()
+    for _ in range(2):
+        store.mark_sending(action.id)
+        state = store.record_transient(action.id, 0.0, "503", max_attempts=3)
+        assert state == "queued"
+    store.mark_sending(action.id)
+    store.record_unreached(action.id, "connection refused")  # offline: does not count
+    assert store.outbox_row(action.id)["attempts"] == 2
+    store.mark_sending(action.id)
+    assert store.record_transient(action.id, 0.0, "503", max_attempts=3) == "failed"
+    assert store.get_message(mid).state == "failed"
+    assert "gave up after 3 attempts" in store.get_message(mid).failure_reason
+
+
+def test_rule_8_acknowledged_echo_keeps_its_id_and_moves_to_its_seq(store, conv):
+    mid = store.enqueue_send(conv, "mine")
+    theirs = wire_message(conv, 5, body="theirs")  # ordered before mine by the server
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), [theirs], False)]))
+    assert [v.body for v in store.messages_before(conv)] == ["theirs", "mine"]
+    [action] = store.outbox_rows()
+    store.mark_sending(action.id)
+    store.ack_message(action.id, Message.parse(
+        wire_message(conv, 6, author="alice", body="mine", mid=mid)))
+    views = store.messages_before(conv)
+    assert [(v.id, v.sort_key) for v in views] == [(theirs["id"], 5), (mid, 6)]
+
+
+def test_rule_s2_replaying_a_sync_response_changes_nothing(store, conv):
+    msgs = [wire_message(conv, i) for i in range(2, 6)]
+    response = sync_response("9", [(wire_conversation(conv), msgs, False)])
+    first = store.apply_sync(response)
+    assert first.added == 4
+    snapshot = [(v.id, v.body, v.version) for v in store.messages_before(conv)]
+    again = store.apply_sync(response)
+    assert again.added == 0 and not again.messages
+    assert [(v.id, v.body, v.version) for v in store.messages_before(conv)] == snapshot
+    assert store.get_cursor() == "9"
+
+
+def test_rule_s3_last_write_wins_on_version(store, conv):
+    msg = wire_message(conv, 2, body="v2", version=2)
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), [msg], False)]))
+    older = dict(msg, body="v1", version=1)
+    store.apply_sync(sync_response("3", [(wire_conversation(conv), [older], False)]))
+    assert store.get_message(msg["id"]).body == "v2"
+    tomb = dict(msg, body="", version=3, deleted=True)
+    store.apply_sync(sync_response("4", [(wire_conversation(conv), [tomb], False)]))
+    assert store.get_message(msg["id"]).deleted
+    assert store.search("v2") == []
+
+
+def test_rule_s4_limited_delta_marks_a_gap(store, conv):
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), [wire_message(conv, 2)], False)]))
+    newer = [wire_message(conv, s) for s in range(60, 63)]
+    store.apply_sync(sync_response("3", [(wire_conversation(conv), newer, True)]))
+    [gap] = store.gaps(conv)
+    assert (gap.before_message_id, gap.before_seq, gap.after_seq) == (newer[0]["id"], 60, 2)
+    assert store.has_older(conv)
+    assert store.backfill_target(conv) == (newer[0]["id"], store.m.Gap.get().id)
+
+
+def test_search_fts5_follows_edits_deletes_and_retention(store, conv):
+    m = wire_message(conv, 2, body="the quick brown fox")
+    store.apply_sync(sync_response("2", [(wire_conversation(conv, "Animals"), [m], False)]))
+    [hit] = store.search("quick fo")
+    assert (hit.message_id, hit.conversation_title) == (m["id"], "Animals")
+    assert "[quick]" in hit.snippet
+    edited = dict(m, body="a lazy dog", version=2)
+    store.apply_sync(sync_response("3", [(wire_conversation(conv), [edited], False)]))
+    assert store.search("quick") == []
+    assert [h.message_id for h in store.search("lazy")] == [m["id"]]
+    assert store.search('"unbalanced AND (') == []  # any text is a valid query
+    old = dict(edited, version=3, created_at=iso(datetime.now(UTC) - timedelta(days=100)))
+    store.apply_sync(sync_response("4", [(wire_conversation(conv), [old], False)]))
+    store.run_retention(90)
+    assert store.search("lazy") == []
+
+
+def test_rule_r1_retention_keeps_outbox_and_drafts_and_shrinks_the_file(store, conv):
+    long_ago = datetime.now(UTC) - timedelta(days=200)
+    old = [wire_message(conv, s, body="old " + "x" * 2000, created=long_ago)
+           for s in range(2, 302)]
+    recent = wire_message(conv, 400, body="recent")
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), old + [recent], False)]))
+    # An old message of mine with a pending edit is referenced by the outbox.
+    mine = wire_message(conv, 1, author="alice", body="mine, old", created=long_ago)
+    store.apply_sync(sync_response("3", [(wire_conversation(conv), [mine], False)]))
+    store.enqueue_edit(mine["id"], "mine, edited")
+    queued = store.enqueue_send(conv, "queued text")
+    store.save_draft(conv, "draft text", (0, 5))
+    size_before = store.file_size()
+    deleted = store.run_retention(90)
+    assert deleted == 300
+    ids = {v.id for v in store.messages_before(conv, limit=1000)}
+    assert ids == {mine["id"], recent["id"], queued}
+    assert store.get_draft(conv).text == "draft text"
+    assert len(store.outbox_rows()) == 2
+    assert store.file_size() < size_before
+    assert store.has_older(conv)  # the server still has them: backfill may fetch again
+
+
+def test_rule_r1_zero_keeps_everything(store, conv):
+    old = wire_message(conv, 2, created=datetime.now(UTC) - timedelta(days=5000))
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), [old], False)]))
+    assert store.run_retention(0) == 0
+    assert store.get_message(old["id"]) is not None
+
+
+def test_rule_d2_migration_from_v1_keeps_the_outbox_and_drafts(tmp_path):
+    path = tmp_path / "v1.db"
+    con = sqlite3.connect(path)
+    con.executescript(SCHEMA_V1.read_text())
+    now = time.time()
+    con.execute("INSERT INTO conversation VALUES ('c1', 'Old chat', 'alice', '[\"alice\"]', 0,"
+                " ?, ?, ?, 0, 0, 1, NULL, NULL)", (now, now, now))
+    con.execute("INSERT INTO message (id, conversation_id, author, body, created_at, deleted,"
+                " streaming, error, sort_key, pending_deleted) VALUES ('m1', 'c1', 'alice',"
+                " 'written before the upgrade', ?, 0, 0, 0, ?, 0)", (now, LOCAL_ECHO_BASE + 1))
+    con.execute("INSERT INTO outbox (id, kind, conversation_id, message_id, payload, state,"
+                " attempts, transient_failures, next_attempt_at, created_at) VALUES (1, 'send',"
+                " 'c1', 'm1', '{\"body\": \"written before the upgrade\"}', 'queued', 0, 0, 0, ?)",
+                (now - 60,))
+    con.execute("INSERT INTO draft VALUES ('c1', 'half-typed', 0, 4, ?)", (now,))
+    con.commit()
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    con.close()
+
+    store = Store(path, "alice")
+    store.open()
+    assert store.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    [action] = store.outbox_rows()
+    assert (action.kind, action.message_id, action.payload["body"]) == (
+        "send", "m1", "written before the upgrade")
+    assert store.outbox_row(1)["queued_at"] == pytest.approx(now - 60)
+    assert store.get_draft("c1").text == "half-typed"
+    assert store.get_message("m1").state == "queued"
+    assert [h.message_id for h in store.search("upgrade")] == ["m1"]
+    assert store.list_conversations()[0].title == "Old chat"
+    store.close()
+    backup = tmp_path / "v1.db.v1.bak"
+    assert backup.exists()
+    con = sqlite3.connect(backup)
+    assert con.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
+    con.close()
+
+
+def test_rule_d2_a_newer_file_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "future.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE outbox (id INTEGER)")
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    con.commit()
+    con.close()
+    with pytest.raises(SchemaTooNew, match="newer chat-tui"):
+        Store(path, "alice").open()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 5
+    con.close()
+
+
+def test_rule_d1_sync_pages_and_outbox_writes_at_once_never_lock(tmp_path, store, conv):
+    """Bug class 6: a worker thread applies big sync pages while the UI thread sends."""
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def syncer():
+        worker = Store(tmp_path / "alice.db", "alice")  # its own connection, like the engine
+        worker.open()
+        try:
+            seq = 1000
+            for n in range(30):
+                msgs = [wire_message(conv, seq + i, body="s" * 500) for i in range(100)]
+                seq += 100
+                worker.apply_sync(sync_response(str(n + 10),
+                                                [(wire_conversation(conv), msgs, False)]))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            stop.set()
+            worker.close()
+
+    thread = threading.Thread(target=syncer)
+    thread.start()
+    sent = []
+    while not stop.is_set() or len(sent) < 50:
+        try:
+            sent.append(store.enqueue_send(conv, f"typed {len(sent)}"))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            break
+    thread.join()
+    assert errors == []
+    assert len(store.outbox_rows()) == len(sent)
+    assert store.m.Message.select().where(store.m.Message.seq.is_null(False)).count() == 3000
+
+
+def test_drafts_and_ui_state_round_trip(store, conv):
+    store.save_draft(conv, "line one\nline two", (1, 3))
+    assert store.get_draft(conv).cursor == (1, 3)
+    store.set_last_conversation(conv)
+    store.set_scroll_anchor(conv, "m-anchor")
+    state = store.get_ui_state()
+    assert (state.last_conversation_id, state.scroll_anchors) == (conv, {conv: "m-anchor"})
+    store.set_scroll_anchor(conv, None)
+    assert store.get_ui_state().scroll_anchors == {}
+    store.save_draft(conv, "")
+    assert store.get_draft(conv) is None
+
+
+def test_mark_read_moves_the_marker_and_unread_count(store, conv):
+    msgs = [wire_message(conv, s) for s in (2, 3, 4)]
+    store.apply_sync(sync_response("2", [(wire_conversation(conv, unread=3), msgs, False)]))
+    assert store.list_conversations()[0].unread_count == 3
+    assert store.enqueue_read(conv, msgs[1]["id"])
+    assert store.list_conversations()[0].unread_count == 1
+    assert not store.enqueue_read(conv, msgs[0]["id"])  # never backward
+    store.enqueue_read(conv, msgs[2]["id"])
+    reads = [a for a in store.outbox_rows() if a.kind == "read"]
+    assert [a.payload["message_id"] for a in reads] == [msgs[2]["id"]]  # coalesced
+
+
+def test_message_window_around_a_search_hit(store, conv):
+    msgs = [wire_message(conv, s, body=f"number {s}") for s in range(2, 102)]
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), msgs, False)]))
+    window = store.message_window_around(conv, msgs[50]["id"], limit=10)
+    seqs = [v.seq for v in window]
+    assert msgs[50]["seq"] in seqs and len(window) == 10 and seqs == sorted(seqs)
