@@ -155,8 +155,7 @@ def _v2_reply_to(db: Database, migrator: SchemaMigrator) -> None:
     """v2: ``message.reply_to`` links an assistant reply to the message it answers; indexes
     on it and on ``message.streaming`` serve the assistant's start-up recovery."""
     migrate(
-        migrator.add_column("message", "reply_to", Message.reply_to),
-        migrator.add_index("message", ("reply_to",), False),
+        migrator.add_column("message", "reply_to", Message.reply_to),  # with its index
         migrator.add_index("message", ("streaming",), False),
     )
 
