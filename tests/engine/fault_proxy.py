@@ -49,6 +49,7 @@ class Rule:
     status: int = 503
     retry_after: float | None = None
     seconds: float = 0.0
+    body: bytes | None = None
 
     def matches(self, method: str, target: str) -> bool:
         return ((self.method is None or self.method == method)
@@ -56,7 +57,7 @@ class Rule:
                 and (self.count is None or self.count > 0))
 
 
-_REASONS = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+_REASONS = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable", 504: "Gateway Timeout", 408: "Request Timeout"}
 
 
@@ -135,6 +136,10 @@ class FaultProxy:
         refused (ECONNREFUSED) until :meth:`accept`."""
         sock, self._listener = self._listener, None
         if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+            except OSError:
+                pass
             sock.close()
         if self._accept_thread is not None:
             self._accept_thread.join(timeout=5)
@@ -164,10 +169,12 @@ class FaultProxy:
 
     def respond(self, status: int, *, retry_after: float | None = None,
                 method: str | None = None, path_contains: str = "",
-                count: int | None = 1) -> Rule:
+                count: int | None = 1, body: bytes | None = None) -> Rule:
         """Answer matching requests with ``status`` (and ``Retry-After``) without
-        forwarding; the body is the API's error shape."""
-        return self._add(Rule("respond", method, path_contains, count, status, retry_after))
+        forwarding; the body is the API's error shape unless ``body`` (raw bytes, for
+        malformed answers) is given."""
+        return self._add(Rule("respond", method, path_contains, count, status, retry_after,
+                              body=body))
 
     def hold(self, seconds: float, *, method: str | None = None, path_contains: str = "",
              count: int | None = 1) -> Rule:
@@ -236,8 +243,8 @@ class FaultProxy:
             rule = self._take_rule(method_s, target_s)
             if rule is not None and rule.action == "respond":
                 self._record(method_s, target_s, str(rule.status))
-                payload = (b'{"error": {"code": "injected", "message": "injected by the '
-                           b'test proxy"}}')
+                payload = rule.body if rule.body is not None else (
+                    b'{"error": {"code": "injected", "message": "injected by the test proxy"}}')
                 extra = (f"Retry-After: {rule.retry_after:g}\r\n"
                          if rule.retry_after is not None else "")
                 conn.sendall(

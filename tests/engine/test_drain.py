@@ -1,0 +1,330 @@
+"""Outbox rules against the real server process over loopback, through the fault proxy
+where a failure has to be injected (tests/engine/fault_proxy.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from chat_tui.api import (
+    ApiClient,
+    CursorExpired,
+    MalformedResponse,
+    PermanentError,
+    TransientError,
+    Unauthorized,
+)
+from chat_tui.config import load_token
+from chat_tui.sync.events import EngineProblem, MessagesChanged, OutboxChanged
+from engine.conftest import wait_for
+
+
+def drained(engine) -> bool:
+    counts = engine.store.outbox_counts()
+    return counts["queued"] == 0 and counts["sending"] == 0
+
+
+async def server_bodies(api: ApiClient, cid: str) -> list[str]:
+    page = await api.messages(cid, limit=500)
+    return [m.body for m in page.messages]
+
+
+async def online_conversation(engine, title="Chat", members=("bob",)) -> str:
+    cid = engine.create_conversation(title, list(members))
+    assert await wait_for(lambda: drained(engine))
+    return cid
+
+
+@pytest.fixture
+async def alice(login_account, engines, proxy):
+    engine = engines.make(login_account("alice", url=proxy.url))
+    await engine.start()
+    assert await wait_for(lambda: engine.connectivity == "online")
+    return engine
+
+
+async def test_rule_2_conversation_created_offline_reaches_the_server_before_its_messages(
+        alice, proxy, server_api):
+    proxy.refuse()
+    cid = alice.create_conversation("Made offline", ["bob"])
+    mids = [alice.send(cid, f"offline {i}") for i in range(5)]
+    assert alice.store.get_conversation(cid).pending
+    assert [m.state for m in alice.store.messages_before(cid)] == ["queued"] * 5
+    proxy.accept()
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    bob = server_api("bob")
+    assert await server_bodies(bob, cid) == [f"offline {i}" for i in range(5)]
+    puts = [target for method, target, _ in proxy.requests("PUT")]
+    assert puts[0] == f"/v1/conversations/{cid}"
+    assert [p.rsplit("/", 1)[1] for p in puts[1:]] == mids
+    assert not alice.store.get_conversation(cid).pending
+
+
+async def test_rule_2_conversations_drain_independently_each_in_order(alice, server_api):
+    a = await online_conversation(alice, "A")
+    b = await online_conversation(alice, "B")
+    for i in range(10):
+        alice.send(a, f"a{i}")
+        alice.send(b, f"b{i}")
+    assert await wait_for(lambda: drained(alice), timeout=20)
+    bob = server_api("bob")
+    assert await server_bodies(bob, a) == [f"a{i}" for i in range(10)]
+    assert await server_bodies(bob, b) == [f"b{i}" for i in range(10)]
+
+
+async def test_rule_c1_server_stopped_mid_drain_then_started_everything_arrives_once_in_order(
+        server, alice, server_api):
+    cid = await online_conversation(alice)
+    mids = [alice.send(cid, f"n{i}") for i in range(40)]
+    await wait_for(lambda: alice.store.outbox_counts()["queued"] < 35)
+    server.stop()
+    assert await wait_for(lambda: alice.connectivity == "offline", timeout=15)
+    left = alice.store.outbox_counts()["queued"]
+    assert left > 0, "the server stopped too late to test anything"
+    server.start()
+    assert await wait_for(lambda: drained(alice), timeout=30)
+    page = await server_api("bob").messages(cid, limit=500)
+    assert [m.id for m in page.messages] == mids
+    assert page.total_count == 40
+    local = alice.store.messages_before(cid, limit=100)
+    assert [m.id for m in local] == mids and {m.state for m in local} == {"sent"}
+
+
+async def test_rule_4_lost_response_after_the_server_committed_makes_no_duplicate(
+        alice, proxy, server_api):
+    cid = await online_conversation(alice)
+    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
+    mid = alice.send(cid, "exactly once")
+    after = alice.send(cid, "and then me")
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    outcomes = [o for _, t, o in proxy.requests("PUT", mid)]
+    assert outcomes == ["dropped", "forwarded"]
+    page = await server_api("bob").messages(cid)
+    assert [m.id for m in page.messages] == [mid, after] and page.total_count == 2
+    assert [m.id for m in alice.store.messages_before(cid)] == [mid, after]
+
+
+async def test_rule_3_a_422_blocks_only_its_conversation_and_discard_puts_the_text_back(
+        alice, proxy, server_api):
+    a = await online_conversation(alice, "A")
+    b = await online_conversation(alice, "B")
+    a1 = alice.send(a, "a1")
+    a2 = alice.send(a, "a2 is refused")
+    proxy.respond(422, method="PUT", path_contains=a2, count=1)
+    a3 = alice.send(a, "a3")
+    alice.send(b, "b1")
+    alice.send(b, "b2")
+    assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1
+                          and alice.store.outbox_counts()["queued"] == 0, timeout=15)
+    bob = server_api("bob")
+    assert await server_bodies(bob, a) == ["a1"]
+    assert await server_bodies(bob, b) == ["b1", "b2"]
+    states = {m.id: m.state for m in alice.store.messages_before(a)}
+    assert states == {a1: "sent", a2: "failed", a3: "blocked"}
+    problems = {p.message_id: p for p in alice.store.problems()}
+    assert "422" in problems[a2].reason and problems[a3].state == "blocked"
+    assert alice.discard(a2) == "a2 is refused"
+    assert alice.store.get_draft(a).text == "a2 is refused"
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    assert await server_bodies(bob, a) == ["a1", "a3"]
+
+
+async def test_rule_3_real_server_422_on_an_unknown_member_fails_the_create_visibly(
+        alice, server_api):
+    cid = alice.create_conversation("With a stranger", ["nobody-here"])
+    mid = alice.send(cid, "behind the create")
+    assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1, timeout=15)
+    problems = alice.store.problems()
+    assert [(p.kind, p.state) for p in problems] == [("create_conversation", "failed"),
+                                                     ("send", "blocked")]
+    assert "422" in problems[0].reason
+    assert alice.store.get_message(mid).state == "blocked"
+
+
+async def test_rule_3_retry_after_429_is_honoured(alice, proxy, server_api):
+    cid = await online_conversation(alice)
+    proxy.respond(429, retry_after=1.5, method="PUT", path_contains="/messages/", count=1)
+    started = time.monotonic()
+    mid = alice.send(cid, "rate limited")
+
+    def rate_limited_row():
+        rows = alice.store.outbox_rows()
+        row = alice.store.outbox_row(rows[0].id) if rows else None
+        return row if row and "429" in (row["last_error"] or "") else None
+
+    row = await wait_for(rate_limited_row, timeout=10)
+    assert row["next_attempt_at"] - time.time() > 1.0  # scheduled by Retry-After, not jitter
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    assert time.monotonic() - started >= 1.5
+    assert [o for _, _, o in proxy.requests("PUT", mid)] == ["429", "forwarded"]
+
+
+async def test_rule_3_transient_5xx_retries_with_the_same_key(alice, proxy, server_api):
+    cid = await online_conversation(alice)
+    proxy.respond(503, method="PUT", path_contains="/messages/", count=2)
+    mid = alice.send(cid, "eventually")
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    assert [o for _, _, o in proxy.requests("PUT", mid)] == ["503", "503", "forwarded"]
+    assert await server_bodies(server_api("bob"), cid) == ["eventually"]
+
+
+async def test_rule_3_401_pauses_every_queue_until_login(alice, engines, server, server_api,
+                                                        login_account, proxy):
+    a = await online_conversation(alice, "A")
+    b = await online_conversation(alice, "B")
+    old = ApiClient(server.url, alice._token)
+    await old.logout()  # the engine's token is revoked
+    await old.aclose()
+    alice.send(a, "paused a")
+    alice.send(b, "paused b")
+    assert await wait_for(lambda: alice.auth_paused, timeout=10)
+    assert alice.store.auth_failed()
+    assert any(isinstance(e, EngineProblem) and e.kind == "auth"
+               for e in engines.events_of(alice))
+    bob = server_api("bob")
+    assert await server_bodies(bob, a) == [] and await server_bodies(bob, b) == []
+    assert alice.store.outbox_counts()["queued"] == 2
+    account = login_account("alice", url=proxy.url)
+    alice.set_token(load_token(account))
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    assert await server_bodies(bob, a) == ["paused a"]
+    assert await server_bodies(bob, b) == ["paused b"]
+
+
+async def test_rule_5_only_attempts_that_reached_the_server_count(engines, login_account, proxy,
+                                                                  fast_settings):
+    engine = engines.make(login_account("alice", url=proxy.url),
+                          settings=fast_settings.replace(max_attempts=3))
+    await engine.start()
+    cid = await online_conversation(engine)
+    proxy.refuse()
+    mid = engine.send(cid, "patient")
+    await wait_for(lambda: engine.connectivity == "offline")
+    time_offline = time.monotonic()
+    while time.monotonic() - time_offline < 1.0:
+        await wait_for(lambda: False, timeout=0.1)
+    [action] = engine.store.outbox_rows()
+    assert engine.store.outbox_row(action.id)["attempts"] == 0
+    proxy.respond(503, method="PUT", path_contains=mid, count=None)
+    proxy.accept()
+    assert await wait_for(lambda: engine.store.outbox_counts()["failed"] == 1, timeout=15)
+    assert len(proxy.requests("PUT", mid)) == 3
+    assert "gave up after 3 attempts" in engine.store.get_message(mid).failure_reason
+    proxy.clear()
+    engine.retry(mid)
+    assert await wait_for(lambda: drained(engine), timeout=15)
+    assert engine.store.get_message(mid).state == "sent"
+
+
+async def test_rule_6_an_expired_message_waits_for_send_anyway(engines, login_account, proxy,
+                                                               fast_settings, server_api):
+    engine = engines.make(login_account("alice", url=proxy.url),
+                          settings=fast_settings.replace(max_queue_age=1.0))
+    await engine.start()
+    cid = await online_conversation(engine)
+    engine.set_work_offline(True)
+    mid = engine.send(cid, "written on the train")
+    await wait_for(lambda: False, timeout=1.3)
+    engine.set_work_offline(False)
+    assert await wait_for(lambda: engine.store.get_message(mid).state == "expired", timeout=10)
+    await wait_for(lambda: False, timeout=0.5)
+    bob = server_api("bob")
+    assert await server_bodies(bob, cid) == []
+    assert proxy.requests("PUT", mid) == []
+    engine.send_anyway(mid)
+    assert await wait_for(lambda: drained(engine), timeout=10)
+    assert await server_bodies(bob, cid) == ["written on the train"]
+
+
+async def test_rule_7_edit_and_delete_of_queued_and_sent_messages_offline(alice, proxy,
+                                                                          server_api):
+    cid = await online_conversation(alice)
+    m1 = alice.send(cid, "one")
+    m2 = alice.send(cid, "two")
+    assert await wait_for(lambda: drained(alice))
+    proxy.refuse()
+    m3 = alice.send(cid, "thre")
+    alice.edit(m3, "three")            # queued: rewritten in place
+    m4 = alice.send(cid, "four")
+    alice.delete(m4)                   # queued: removed, never sent
+    alice.edit(m1, "one (edited)")     # sent: an edit is queued
+    alice.delete(m2)                   # sent: a delete is queued
+    views = {m.id: m for m in alice.store.messages_before(cid)}
+    assert views[m1].body == "one (edited)" and views[m1].state == "queued"
+    assert views[m2].deleted and m4 not in views
+    proxy.accept()
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    page = await server_api("bob").messages(cid)
+    got = {m.id: m for m in page.messages}
+    assert set(got) == {m1, m2, m3}
+    assert (got[m1].body, got[m1].version) == ("one (edited)", 2)
+    assert got[m2].deleted
+    assert (got[m3].body, got[m3].version) == ("three", 1)
+    assert proxy.requests("PUT", m4) == []
+    assert len(proxy.requests("PUT", m3)) == 1
+
+
+async def test_rule_8_the_echo_becomes_the_server_message_in_place(alice, proxy, server_api):
+    cid = await online_conversation(alice)
+    proxy.refuse()
+    mine = alice.send(cid, "mine, written offline")
+    bob = server_api("bob")
+    theirs = "5e1d0000-0000-4000-8000-000000000001"
+    await bob.put_message(cid, theirs, "theirs, while alice was offline")
+    proxy.accept()
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    assert await wait_for(lambda: len(alice.store.messages_before(cid)) == 2, timeout=10)
+    local = alice.store.messages_before(cid)
+    assert [m.id for m in local] == [theirs, mine]  # the server ordered bob's first
+    assert local[1].seq > local[0].seq and local[1].state == "sent"
+    events = [e for e in alice.store.messages_before(cid) if e.id == mine]
+    assert len(events) == 1
+
+
+async def test_engine_publishes_outbox_and_message_events(alice, engines):
+    cid = await online_conversation(alice)
+    events = engines.events_of(alice)
+    await wait_for(lambda: False, timeout=0.1)  # let earlier events arrive
+    events.clear()
+    mid = alice.send(cid, "with events")
+    assert await wait_for(lambda: drained(alice))
+    await wait_for(lambda: False, timeout=0.1)
+    assert any(isinstance(e, MessagesChanged) and mid in e.message_ids for e in events)
+    outbox = [e.counts for e in events if isinstance(e, OutboxChanged)]
+    assert outbox[0]["queued"] == 1 and outbox[-1] == dict.fromkeys(outbox[-1], 0)
+    assert any(c["sending"] == 1 for c in outbox)
+
+
+async def test_rule_3_errors_are_classified(server, proxy):
+    api = ApiClient(proxy.url, "no-token")
+    try:
+        for status in (408, 425, 429, 500, 502, 503):
+            proxy.respond(status, retry_after=2 if status == 429 else None, count=1)
+            with pytest.raises(TransientError) as info:
+                await api.list_conversations()
+            assert info.value.status == status
+            if status == 429:
+                assert info.value.retry_after == 2
+        for status in (400, 403, 404, 409, 413, 422, 501):
+            proxy.respond(status, count=1)
+            with pytest.raises(PermanentError) as info:
+                await api.list_conversations()
+            assert info.value.reason == "injected by the test proxy"
+        proxy.respond(410, count=1)
+        with pytest.raises(CursorExpired):
+            await api.sync("1")
+        with pytest.raises(Unauthorized):  # a real 401 from the server
+            await api.list_conversations()
+        proxy.respond(200, body=b'{"conversations": [{"id": 3}]}', count=1)
+        with pytest.raises(MalformedResponse):
+            await api.list_conversations()
+        proxy.respond(200, body=b"<html>not json", count=1)
+        with pytest.raises(MalformedResponse):
+            await api.list_conversations()
+        proxy.refuse()
+        with pytest.raises(TransientError) as info:
+            await api.health()
+        assert not info.value.reached_server
+    finally:
+        await api.aclose()
