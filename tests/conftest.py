@@ -38,6 +38,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -287,8 +288,13 @@ class ServerFactory:
         rate_limit: float = 0,
         assistant: str = "echo",
         extra_args: Sequence[str] = (),
+        users: dict[str, str] | None = None,
     ) -> ServerProcess:
-        """Start a new server with a fresh database file (see module doc)."""
+        """Start a new server with a fresh database file (see module doc).
+
+        ``users`` (name -> password) are added through the real CLI while the server starts
+        (separate processes on the same SQLite file), which saves a little time per test.
+        """
         index = len(self.started)
         workdir = self.tmp_path / f"server{index}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -300,7 +306,22 @@ class ServerFactory:
             extra_args=extra_args,
         )
         self.started.append(server)
-        return server.start()
+        adders = [
+            threading.Thread(target=server.add_user, args=(name, password))
+            for name, password in (users or {}).items()
+        ]
+        errors: list[BaseException] = []
+        for t in adders:
+            t.run = _capture(t.run, errors)  # type: ignore[method-assign]
+            t.start()
+        try:
+            server.start()
+        finally:
+            for t in adders:
+                t.join()
+        if errors:
+            raise errors[0]
+        return server
 
     def stop_all(self) -> None:
         """Stop every server started through this factory (teardown)."""
@@ -321,7 +342,14 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
 @pytest.fixture
 def server(server_factory: ServerFactory) -> ServerProcess:
     """A running server with users alice/alice-pw and bob/bob-pw."""
-    proc = server_factory.start()
-    proc.add_user("alice", "alice-pw")
-    proc.add_user("bob", "bob-pw")
-    return proc
+    return server_factory.start(users={"alice": "alice-pw", "bob": "bob-pw"})
+
+
+def _capture(run, errors: list[BaseException]):
+    def wrapped() -> None:
+        try:
+            run()
+        except BaseException as exc:  # re-raised by the caller
+            errors.append(exc)
+
+    return wrapped
