@@ -38,13 +38,15 @@ NAMESPACE = uuid.UUID("0b7c0f39-3d4e-4a5e-8c11-2f1f6f2b9c57")
 TITLE_CHARS = 60
 
 
-def load_dataset() -> dict:
-    """The chitchat dataset as a dict (needs the ``chitchat-dataset`` package)."""
-    try:
-        import chitchat_dataset
-    except ImportError:
-        sys.exit("chitchat-dataset is not installed: pip install -e '.[bench]'")
-    with open(chitchat_dataset._PATH, encoding="utf-8") as f:
+def load_dataset(path: Path | None = None) -> dict:
+    """The chitchat dataset as a dict: ``path`` (same JSON shape) or the installed package's."""
+    if path is None:
+        try:
+            import chitchat_dataset
+        except ImportError:
+            sys.exit("chitchat-dataset is not installed: pip install -e '.[bench]'")
+        path = Path(chitchat_dataset._PATH)
+    with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -131,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, metavar="N", help="first N conversations only")
     parser.add_argument("--repeat", type=int, default=1, metavar="K", help="K copies (new ids)")
     parser.add_argument("--out", type=Path, metavar="FILE", help="output file (default: stdout)")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        metavar="FILE",
+        help="a JSON file shaped like the dataset (default: the installed chitchat-dataset)",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1 or (args.limit is not None and args.limit < 0):
         parser.error("--repeat must be >= 1 and --limit >= 0")
@@ -138,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         args.reader = args.reader.strip().lower()
         if not re.fullmatch(r"[a-z0-9_.-]{1,64}", args.reader):
             parser.error("--reader must match [a-z0-9_.-]{1,64}")
-    records = convert(load_dataset(), reader=args.reader, limit=args.limit, repeat=args.repeat)
+    records = convert(
+        load_dataset(args.input), reader=args.reader, limit=args.limit, repeat=args.repeat
+    )
     if args.out is None:
         count = write_jsonl(records, sys.stdout)
     else:

@@ -169,3 +169,47 @@ def test_chitchat_converter_and_import(chitchat_available, server, alice, tmp_pa
     second = run_import(server, again)
     assert "0 new messages" in second.stdout
     assert alice.sync().json()["cursor"] == cursor
+
+
+def test_converter_on_a_small_chitchat_shaped_file(server, alice, tmp_path):
+    """Runs without the optional chitchat-dataset package (same JSON shape, 2 conversations)."""
+    sender_a = "720840be-e522-47ba-9e9f-143f66372673"
+    sender_b = "549cc1d1-270e-4a53-b561-133a8d0086b4"
+    data = {
+        "a07edb12-6b91-4138-b11e-02421888d699": {
+            "messages": [
+                [
+                    {
+                        "text": "Hello there, how was the weekend trip to the mountains with everyone?",
+                        "timestamp": "2018-05-02T19:38:15Z",
+                        "sender": sender_a,
+                    },
+                    {"text": "   ", "timestamp": "2018-05-02T19:38:16Z", "sender": sender_a},
+                ],
+                [{"text": "great!", "timestamp": "2018-05-02T19:38:29Z", "sender": sender_b}],
+            ],
+            "ratings": {},
+            "start": "",
+            "prompt": "",
+        },
+        "58a21226-302d-4d83-a7f8-8e6ade072c84": {
+            "messages": [[{"text": "hi", "timestamp": "2018-05-09T23:19:51Z", "sender": sender_b}]]
+        },
+    }
+    source = tmp_path / "mini.json"
+    source.write_text(json.dumps(data))
+    out = tmp_path / "mini.jsonl"
+    done = run_converter("--input", str(source), "--reader", "Alice", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    first, second = [json.loads(line) for line in out.read_text().splitlines()]
+    assert first["id"] == "a07edb12-6b91-4138-b11e-02421888d699"
+    assert first["title"] == "Hello there, how was the weekend trip to the mountains…"
+    assert first["members"] == ["user-720840be", "user-549cc1d1", "alice"]
+    assert [m["body"] for m in first["messages"]] == [
+        "Hello there, how was the weekend trip to the mountains with everyone?",
+        "great!",
+    ]  # the blank message is skipped
+    assert second["title"] == "hi"
+    assert run_import(server, out).returncode == 0
+    titles = {c["title"] for c in alice.request("GET", "/v1/conversations").json()["conversations"]}
+    assert titles == {first["title"], "hi"}
