@@ -30,8 +30,8 @@ class Health(BaseModel):
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(max_length=1024)
+    username: str = Field(description="malformed names get 401 like wrong ones, never 422")
+    password: str
     device_name: str = Field(default="device", max_length=200)
 
 

@@ -25,7 +25,12 @@ def test_login_makes_one_device_per_login(server):
     assert first["username"] == "alice"
     assert first["device_id"] != second["device_id"]
     assert first["access_token"] != second["access_token"]
-    for bad in ({"username": "alice", "password": "nope"}, {"username": "carol", "password": "x"}):
+    for bad in (
+        {"username": "alice", "password": "nope"},
+        {"username": "carol", "password": "x"},
+        {"username": "", "password": "x"},
+        {"username": "Bad Name!" * 20, "password": "x"},
+    ):
         r = httpx.post(f"{server.url}/v1/login", json={**bad, "device_name": "d"})
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "unauthorized"
