@@ -102,7 +102,7 @@ class ServerProcess:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | str,
         workdir: Path,
         *,
         rate_limit: float = 0,
@@ -289,8 +289,12 @@ class ServerFactory:
         assistant: str = "echo",
         extra_args: Sequence[str] = (),
         users: dict[str, str] | None = None,
+        db: str | None = None,
     ) -> ServerProcess:
         """Start a new server with a fresh database file (see module doc).
+
+        ``db``: a database URL to use instead of the temporary SQLite file (the PostgreSQL
+        tests pass a fresh ``postgresql://`` database); ``db_path`` then holds that URL.
 
         ``users`` (name -> password) are added through the real CLI while the server starts
         (separate processes on the same SQLite file), which saves a little time per test.
@@ -299,7 +303,7 @@ class ServerFactory:
         workdir = self.tmp_path / f"server{index}"
         workdir.mkdir(parents=True, exist_ok=True)
         server = ServerProcess(
-            workdir / "server.db",
+            db if db is not None else workdir / "server.db",
             workdir,
             rate_limit=rate_limit,
             assistant=assistant,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from peewee import Database, SqliteDatabase
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse import db_url
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
 
@@ -208,13 +208,25 @@ def migrate_database(db: Database) -> int:
 
 @contextmanager
 def write_transaction_for_migration(db: Database) -> Iterator[None]:
-    """Like :func:`write_transaction`, without needing the counter row to exist yet."""
+    """Like :func:`write_transaction`, without needing the counter row to exist yet.
+
+    Two processes may migrate one database at once (``serve`` and ``add-user`` started
+    together). SQLite serialises them with ``BEGIN IMMEDIATE``; PostgreSQL with a
+    transaction-scoped advisory lock, since concurrent ``CREATE TABLE IF NOT EXISTS`` can
+    fail there.
+    """
     if is_sqlite(db):
         with _sqlite_write_lock, db.atomic(lock_type="IMMEDIATE"):
             yield
     else:
         with db.atomic():
+            if isinstance(db, PostgresqlDatabase):
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
             yield
+
+
+#: PostgreSQL advisory lock key held while migrating (any constant unique to this app).
+MIGRATION_LOCK_KEY = 0x63687475  # "chtu"
 
 
 def open_and_migrate(target: str | Path) -> Database:
