@@ -281,7 +281,23 @@ class Engine:
                            ("puller", self._pull_loop)):
             task = self._tasks.get(name)
             if task is None or task.done():
-                self._tasks[name] = asyncio.create_task(coro(), name=f"chat-tui-{name}")
+                task = asyncio.create_task(coro(), name=f"chat-tui-{name}")
+                task.add_done_callback(self._task_done)
+                self._tasks[name] = task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        """A worker task ended: log a crash and restart it (a bug must not stop syncing)."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        log.error("%s crashed; restarting it", task.get_name(), exc_info=exc)
+        name = task.get_name().removeprefix("chat-tui-")
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_later(self.settings.backoff_base, self._spawn_network_tasks)
 
     async def _cancel(self, names: Sequence[str]) -> None:
         tasks = [self._tasks.pop(n) for n in names if n in self._tasks]
@@ -431,26 +447,22 @@ class Engine:
 
     async def _monitor_loop(self) -> None:
         """Sync rules C1-C2: probe health at start, with backoff while offline, and at once
-        after any connection-level failure."""
+        after any connection-level failure (reported through :meth:`_report_unreachable`)."""
         assert self._probe_now is not None
         while True:
-            if self._state != "online":
-                self._set_state("connecting") if self._state != "offline" else None
-                if await self._probe():
-                    self._probe_schedule.reset()
-                    self._set_state("online")
-                    continue
-                self._set_state("offline")
-                delay = self._probe_schedule.next_delay()
+            if self._state == "online":
                 self._probe_now.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._probe_now.wait(), delay)
+                await self._probe_now.wait()
+                continue  # a request failed at connection level: probe at once
+            if await self._probe():
+                self._probe_schedule.reset()
+                self._set_state("online")
                 continue
+            self._set_state("offline")
+            delay = self._probe_schedule.next_delay()
             self._probe_now.clear()
-            await self._probe_now.wait()
-            # A request failed at connection level: probe at once.
-            self._state = "connecting"
-            self._emit_connectivity()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._probe_now.wait(), delay)
 
     # ------------------------------------------------------------------ drain
 
@@ -464,6 +476,9 @@ class Engine:
             if wait_for > 0:
                 await asyncio.sleep(wait_for)
                 continue
+            # Clear before reading the outbox: a send committed after this point sets it
+            # again, so the wait below never misses a wake-up.
+            self._wake_drain.clear()
             try:
                 expired = await self._db(self.store.expire_old, self.settings.max_queue_age)
                 if expired:
@@ -479,7 +494,6 @@ class Engine:
                     self._pause_db(exc)
                     continue
                 timeout = None if due is None else max(0.0, due - time.time())
-                self._wake_drain.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake_drain.wait(), timeout)
                 continue
