@@ -422,10 +422,12 @@ class Engine:
         if enabled == self._work_offline:
             return
         self._work_offline = enabled
-        if self._loop is not None and self._tasks:
-            loop = self._loop
+        if self._loop is not None and "retention" in self._tasks:  # started
             if enabled:
-                loop.create_task(self._cancel(["drain", "puller", "monitor"]))
+                for name in ("drain", "puller", "monitor"):
+                    task = self._tasks.pop(name, None)
+                    if task is not None:
+                        task.cancel()
             else:
                 self._state = "connecting"
                 self._spawn_network_tasks()
