@@ -203,3 +203,37 @@ async def test_rule_r1_retention_runs_at_start(server, login_account, engines, f
     await engine.start()
     assert await wait_for(lambda: store.get_message("m-old") is None, timeout=10)
     assert store.last_retention_at() is not None
+
+
+async def test_rule_d3_big_sync_work_never_stalls_the_event_loop(server, login_account, engines,
+                                                                 server_api):
+    """A large initial sync is applied on the worker thread: a ticker on the engine's loop
+    keeps running (generous bound: no stall over 0.5 s)."""
+    import asyncio
+    import time as _time
+
+    bob = server_api("bob")
+    for n in range(4):
+        cid = str(uuid.uuid4())
+        await bob.put_conversation(cid, f"Big {n}", ["alice"], False)
+        for i in range(50):
+            await bob.put_message(cid, str(uuid.uuid4()), f"{n}/{i} " + "lorem ipsum " * 40)
+    alice = engines.make(login_account("alice"))
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker():
+        last = _time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(0.005)
+            now = _time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    await alice.start()
+    assert await wait_for(lambda: len(alice.store.list_conversations()) == 4, timeout=20)
+    stop.set()
+    await tick
+    assert sum(len(alice.store.messages_before(c.id)) for c in alice.store.list_conversations()) == 200
+    assert max(gaps) < 0.5
