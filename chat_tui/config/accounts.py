@@ -114,7 +114,6 @@ def pick_account(user: str | None = None, server: str | None = None) -> Account:
             "no saved account matches "
             + " ".join(f"{k}={v}" for k, v in (("--user", user), ("--server", server)) if v)
         )
-    if (user or server) and len({a.key for a in matches}) > 1 and not (user and server):
-        if user and len({a.server_url for a in matches}) > 1:
-            raise AccountError(f"user {user!r} is logged in on several servers: add --server")
+    if user and not server and len({a.server_url for a in matches}) > 1:
+        raise AccountError(f"user {user!r} is logged in on several servers: add --server")
     return matches[-1]

@@ -253,6 +253,9 @@ class FaultProxy:
                     f"{extra}Connection: close\r\n\r\n".encode() + payload)
                 return
             response = self._forward(_force_close(head) + b"\r\n\r\n" + body)
+            if b"\r\n\r\n" in response:  # tell the client this connection is done
+                rhead, _, rbody = response.partition(b"\r\n\r\n")
+                response = _force_close(rhead) + b"\r\n\r\n" + rbody
             if rule is not None and rule.action == "drop":
                 self._record(method_s, target_s, "dropped")
                 return  # the server committed; the client never hears about it
