@@ -102,6 +102,7 @@ class Stats:
     server_restarts: int = 0
     faults: Counter = field(default_factory=Counter)
     checks: int = 0
+    faults_fired: int = 0  # requests the proxy answered other than by a plain forward
     problems: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
@@ -110,6 +111,7 @@ class Stats:
                 "conversations": self.conversations, "kills": self.kills,
                 "server_restarts": self.server_restarts,
                 "faults_injected": sum(self.faults.values()), "faults": dict(self.faults),
+                "requests_faulted": self.faults_fired,
                 "quiet_point_checks": self.checks,
                 **{k: self.problems.get(k, 0) for k in
                    ("lost", "duplicated", "reordered", "stale", "phantom", "cache", "stuck",
@@ -258,6 +260,7 @@ class World:
             if c is not None:
                 c.close()
         if self.proxy is not None:
+            self.stats.faults_fired = sum(1 for e in self.proxy.log if e[2] != "forwarded")
             self.proxy.stop()
         self.factory.stop_all()
         for k, v in getattr(self, "_saved_env", {}).items():
