@@ -20,6 +20,7 @@ import argparse
 import json
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -74,6 +75,10 @@ def step(world: World, rng: random.Random, name: str) -> None:
         raise ValueError(name)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=1000)
@@ -85,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
+    # SIGTERM stops like Ctrl-C, so the finally blocks stop the servers and clients.
+    signal.signal(signal.SIGTERM, _interrupt)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"soak seed {seed} (replay: tools/soak.py --seed {seed} --rounds {args.rounds} "
           f"--check-every {args.check_every} --worlds {args.worlds})", flush=True)

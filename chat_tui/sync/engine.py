@@ -532,12 +532,32 @@ class Engine:
             return await self._db(self.store.ack_read, action.id, marker)
         raise PermanentError(f"unknown outbox action {action.kind!r}")
 
+    def _requeue_interrupted(self, outbox_id: int) -> None:
+        """Outbox rule 4 for a cancelled drain (work offline, stop): put the action back to
+        ``queued`` on the database worker thread. Submitted to the same single-thread
+        executor, so it runs *after* a ``mark_sending`` or an ack that the cancelled await
+        had already handed to that thread (a cancelled await does not stop the thread):
+        the row can never be left in ``sending`` while the engine runs (found by the soak,
+        docs/reliability.md)."""
+        if self._executor is None:
+            return
+
+        def requeue() -> None:
+            with contextlib.suppress(DatabaseError):
+                self.store.record_unreached(outbox_id, "interrupted")
+
+        with contextlib.suppress(RuntimeError):  # executor already shut down
+            self._executor.submit(requeue)
+
     async def _send_one(self, action: OutboxAction) -> None:
         try:
             marked = await self._db(self.store.mark_sending, action.id)
         except DatabaseError as exc:
             self._pause_db(exc)
             return
+        except asyncio.CancelledError:
+            self._requeue_interrupted(action.id)
+            raise
         if marked is None:
             return
         self._emit_outbox()
@@ -547,8 +567,7 @@ class Engine:
             res = await self._perform(marked)
         except asyncio.CancelledError:
             # Work offline or stop: the answer is unknown; re-send later with the same key.
-            with contextlib.suppress(DatabaseError):
-                self.store.record_unreached(marked.id, "interrupted")
+            self._requeue_interrupted(marked.id)
             raise
         except TransientError as exc:
             await self._on_transient(marked, exc)

@@ -328,3 +328,34 @@ async def test_rule_3_errors_are_classified(server, proxy):
         assert not info.value.reached_server
     finally:
         await api.aclose()
+
+
+async def test_rule_4_work_offline_while_the_row_is_being_marked_sending_leaves_nothing_stuck(
+        engines, fast_settings, login_account, proxy, server_api):
+    """Soak finding (docs/reliability.md, seed 1704073267): the drain was cancelled while
+    ``mark_sending`` waited for the database thread; the thread still marked the row
+    ``sending`` afterwards and it stayed there, blocking its conversation, until a restart.
+    Another connection holds the write lock so the drain surely waits inside
+    ``mark_sending`` (expiry is off, so nothing else writes first)."""
+    import asyncio
+    import sqlite3
+
+    account = login_account("alice", url=proxy.url)
+    alice = engines.make(account, settings=fast_settings.replace(max_queue_age=0))
+    await alice.start()
+    assert await wait_for(lambda: alice.connectivity == "online")
+    cid = await online_conversation(alice)
+    mid = alice.send(cid, "interrupted while being marked")
+    # The drain wakes only when this coroutine yields: take the write lock first.
+    blocker = sqlite3.connect(account.db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    await asyncio.sleep(0.3)  # the drain now waits for the lock inside mark_sending
+    alice.set_work_offline(True)
+    blocker.execute("COMMIT")
+    blocker.close()
+    await asyncio.sleep(0.3)
+    assert alice.store.outbox_counts()["sending"] == 0
+    alice.set_work_offline(False)
+    assert await wait_for(lambda: drained(alice), timeout=10)
+    assert await server_bodies(server_api("bob"), cid) == ["interrupted while being marked"]
+    assert alice.store.get_message(mid).state == "sent"
