@@ -1,0 +1,63 @@
+"""Benchmark 7: cache bytes per message on disk, FTS index included (issue 5, target 7).
+
+Measured on the big client cache of the run (see :func:`benchmarks.data.client_cache`):
+the SQLite file's pages after a WAL checkpoint (``page_count * page_size``) divided by the
+number of messages, against the mean UTF-8 bytes of their bodies. Target: under
+``3 x body bytes + 150`` bytes. When SQLite has the ``dbstat`` table, bytes per table and
+index are listed too (where the space goes).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+
+def breakdown(path: Path) -> dict[str, int]:
+    """Bytes per table/index of the SQLite file ``path`` (empty when ``dbstat`` is missing)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name "
+                           "ORDER BY 2 DESC").fetchall()
+    except sqlite3.DatabaseError:
+        return {}
+    finally:
+        con.close()
+    return {name: int(size) for name, size in rows}
+
+
+def measure(path: Path, messages: int, body_bytes: int) -> dict:
+    """Figures for one cache file: ``file_bytes``, ``bytes_per_message``,
+    ``body_bytes_per_message``, ``limit`` (3 x body + 150) and ``by_object``."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        pages = con.execute("PRAGMA page_count").fetchone()[0]
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        freelist = con.execute("PRAGMA freelist_count").fetchone()[0]
+    finally:
+        con.close()
+    file_bytes = pages * page_size
+    per_msg = file_bytes / messages
+    body = body_bytes / messages
+    return {
+        "file_bytes": file_bytes, "free_pages": freelist, "messages": messages,
+        "bytes_per_message": round(per_msg, 1), "body_bytes_per_message": round(body, 1),
+        "limit_bytes_per_message": round(3 * body + 150, 1),
+        "by_object": breakdown(path),
+    }
+
+
+def run(ctx) -> dict:
+    """Run the benchmark; ``ctx`` is :class:`benchmarks.run.Context`."""
+    path, info = ctx.cache()
+    m = measure(path, info["messages"], info["body_bytes"])
+    per, limit = m["bytes_per_message"], m["limit_bytes_per_message"]
+    return {
+        "title": f"Cache size on disk, FTS included ({info['messages']:,} messages)",
+        "target": "< 3 x body bytes + 150 B per message",
+        "value": f"{per:.0f} B/message",
+        "baseline": f"{m['body_bytes_per_message']:.0f} B of body; limit {limit:.0f} B",
+        "ratio": round(per / limit, 3),
+        "met": per < limit,
+        "metrics": m,
+    }

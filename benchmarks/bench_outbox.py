@@ -1,0 +1,115 @@
+"""Benchmark 3: outbox drain vs a plain loop of sequential httpx PUTs (issue 5, target 3).
+
+Each run: a fresh account cache gets one queued conversation create and ``n`` queued sends
+(chitchat bodies), then ``Engine.start()`` and the clock runs until the outbox is empty
+(health probe, initial sync, the create and every send included: what a user waits for after
+coming back online). The baseline, in the same run and against the same server, PUTs the
+same bodies with new ids one after another from one ``httpx.Client`` (keep-alive): the
+floor for ordered delivery with one request in flight. Runs alternate drain and loop.
+Target: drain throughput >= 0.8 x the loop's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from benchmarks.common import add_users, login, median, ratio, start_server
+
+
+async def _drain(url: str, token: str, me: str, peer: str, bodies: list[str],
+                 cache: Path) -> tuple[float, str]:
+    from chat_tui.config import Settings
+    from chat_tui.store import Store
+    from chat_tui.sync.engine import Engine
+    from chat_tui.sync.events import OutboxChanged
+
+    store = Store(cache, me)
+    engine = Engine(store, url, token, Settings(retention_days=0))
+    await engine.open()
+    cid = str(uuid.uuid4())
+    store.enqueue_create_conversation(cid, "drain benchmark", [peer])
+    for body in bodies:
+        store.enqueue_send(cid, body)
+    done = asyncio.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, OutboxChanged) and not any(event.counts.values()):
+            done.set()
+
+    engine.subscribe(on_event)
+    t0 = time.perf_counter()
+    await engine.start()
+    try:
+        await asyncio.wait_for(done.wait(), 600)
+        elapsed = time.perf_counter() - t0
+    finally:
+        await engine.stop()
+    return elapsed, cid
+
+
+def _loop(url: str, token: str, peer: str, bodies: list[str]) -> tuple[float, str]:
+    cid = str(uuid.uuid4())
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        client.put(f"/v1/conversations/{cid}", json={
+            "title": "loop baseline", "members": [peer], "assistant": False,
+        }).raise_for_status()
+        t0 = time.perf_counter()
+        for body in bodies:
+            client.put(f"/v1/conversations/{cid}/messages/{uuid.uuid4()}",
+                       json={"body": body}).raise_for_status()
+        return time.perf_counter() - t0, cid
+
+
+def _check_delivered(url: str, token: str, cid: str, bodies: list[str]) -> bool:
+    """All ``bodies`` are on the server, in order, once each (GET messages, newest page)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    r = httpx.get(f"{url}/v1/conversations/{cid}/messages", params={"limit": 500},
+                  headers=headers, timeout=30)
+    r.raise_for_status()
+    page = r.json()
+    tail = [m["body"] for m in page["messages"]]
+    return page["total_count"] == len(bodies) and tail == bodies[-len(tail):]
+
+
+def run(ctx) -> dict:
+    """Run the benchmark; ``ctx`` is :class:`benchmarks.run.Context`. Returns the result
+    dict (see ``benchmarks/run.py``)."""
+    n, runs = ctx.size.drain_messages, ctx.size.runs
+    bodies = ctx.bodies[:n]
+    db = ctx.fresh_server_db("outbox")
+    me, peer = "drain-a", "drain-b"
+    add_users(db, [me, peer])
+    drain_s, loop_s, ok = [], [], True
+    with start_server(db, ctx.workdir) as server:
+        token = login(server.url, me)["access_token"]
+        for i in range(runs):
+            elapsed, cid = asyncio.run(_drain(server.url, token, me, peer, bodies,
+                                              ctx.workdir / f"drain-{i}.db"))
+            drain_s.append(elapsed)
+            ok = ok and _check_delivered(server.url, token, cid, bodies)
+            elapsed, cid = _loop(server.url, token, peer, bodies)
+            loop_s.append(elapsed)
+            ok = ok and _check_delivered(server.url, token, cid, bodies)
+    drain_tput = [n / s for s in drain_s]
+    loop_tput = [n / s for s in loop_s]
+    r = ratio(median(drain_tput), median(loop_tput))
+    return {
+        "title": "Outbox drain of queued messages vs sequential httpx PUTs",
+        "target": ">= 0.8 x the loop's throughput",
+        "value": f"{median(drain_tput):.0f} msg/s ({n} messages, median of {runs})",
+        "baseline": f"{median(loop_tput):.0f} msg/s",
+        "ratio": r,
+        "met": bool(r is not None and r >= 0.8 and ok),
+        "metrics": {
+            "messages": n, "runs": runs, "delivered_in_order": ok,
+            "drain_s": [round(s, 3) for s in drain_s], "loop_s": [round(s, 3) for s in loop_s],
+            "drain_msgs_per_s": round(median(drain_tput), 1),
+            "loop_msgs_per_s": round(median(loop_tput), 1),
+        },
+    }

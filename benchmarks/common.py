@@ -1,0 +1,251 @@
+"""Shared pieces of the benchmarks: machine facts, statistics, a server subprocess, users.
+
+Nothing here is timed itself. Every server the benchmarks use is a real
+``chat-tui-server serve`` subprocess on loopback (``--rate-limit 0``), with its log and
+data directories inside the run's temporary directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+#: Repository root (the benchmarks run from a checkout).
+ROOT = Path(__file__).resolve().parent.parent
+#: Where generated data (JSONL, server databases, client caches) is kept between runs.
+DATA_DIR = ROOT / "benchmarks" / "data"
+
+_LISTENING = re.compile(r"chat-tui-server listening on (http://\S+)")
+
+
+# ---------------------------------------------------------------------- machine, statistics
+
+
+def machine_info() -> dict:
+    """Facts about this machine: ``platform``, ``python``, ``cpu`` (model from
+    /proc/cpuinfo), ``cores`` (int), ``ram_gb`` (float), ``load_avg`` (1/5/15 min at the
+    time of the call)."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+                break
+    except OSError:
+        pass
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": ram_gb,
+        "load_avg": load,
+    }
+
+
+def now_iso() -> str:
+    """The current UTC time, RFC 3339 to the second."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def median(values: Sequence[float]) -> float | None:
+    """Median of ``values``, or None when empty."""
+    return statistics.median(values) if values else None
+
+
+def percentile(values: Iterable[float], p: float) -> float | None:
+    """Nearest-rank ``p``-th percentile (0 < p <= 100) of ``values``, or None when empty."""
+    data = sorted(values)
+    if not data:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(data)))
+    return data[rank - 1]
+
+
+def ms(seconds: float | None) -> float | None:
+    """Seconds to milliseconds, rounded to 0.1 ms (None stays None)."""
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    """``value / baseline`` rounded to 3 digits, or None when either is missing or zero."""
+    if not value or not baseline:
+        return None
+    return round(value / baseline, 3)
+
+
+# ---------------------------------------------------------------------- processes
+
+
+def rss_kb(pid: int) -> tuple[int | None, int | None]:
+    """``(VmRSS, VmHWM)`` of a process in KiB from /proc (HWM: peak resident set)."""
+    rss = hwm = None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, hwm
+
+
+def isolated_env(base: Path) -> dict[str, str]:
+    """The environment for a child process with its XDG directories under ``base`` and no
+    real keyring (tokens go to 0600 files), so nothing touches the user's own files."""
+    env = dict(os.environ)
+    for name in ("DATA", "CONFIG", "CACHE", "STATE"):
+        path = base / name.lower()
+        path.mkdir(parents=True, exist_ok=True)
+        env[f"XDG_{name}_HOME"] = str(path)
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    env["CHAT_TUI_RETENTION_DAYS"] = "0"  # chitchat timestamps are years old
+    return env
+
+
+@dataclass
+class ServerProcess:
+    """A ``chat-tui-server serve`` subprocess: ``url``, ``pid``, ``db_path``."""
+
+    url: str
+    db_path: Path
+    proc: subprocess.Popen = field(repr=False)
+    _peak_kb: int = 0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def memory(self) -> dict:
+        """``{"rss_mb", "peak_rss_mb"}`` of the server process now (MiB, 0.1 precision)."""
+        rss, hwm = rss_kb(self.pid)
+        return {
+            "rss_mb": None if rss is None else round(rss / 1024, 1),
+            "peak_rss_mb": None if hwm is None else round(hwm / 1024, 1),
+        }
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s. Idempotent."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_server(db_path: Path, workdir: Path, timeout: float = 60.0) -> ServerProcess:
+    """Run ``python -m chat_tui.server serve --port 0 --rate-limit 0 --db DB`` and return
+    once it printed its listening line and ``/v1/health`` answers.
+
+    Raises:
+        RuntimeError: it exited or did not listen within ``timeout`` seconds.
+    """
+    env = isolated_env(workdir / "server-env")
+    cmd = [sys.executable, "-m", "chat_tui.server", "serve", "--db", str(db_path),
+           "--port", "0", "--rate-limit", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env, cwd=workdir)
+    found: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            m = _LISTENING.search(line)
+            if m:
+                found.append(m.group(1))
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not found:
+        proc.kill()
+        proc.wait(5)
+        raise RuntimeError(f"chat-tui-server did not start (exit {proc.poll()})")
+    url = found[0]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/v1/health", timeout=2).status_code == 200:
+                return ServerProcess(url, db_path, proc)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("chat-tui-server did not answer /v1/health")
+
+
+def add_users(db_path: Path, names: Iterable[str], password: str = "bench-pw") -> None:
+    """Give every user in ``names`` the password ``password`` in the server database
+    ``db_path`` (creating missing users), with the server's own store (scrypt, ~50 ms each)."""
+    from chat_tui.server.db import open_and_migrate
+    from chat_tui.server.store import Store
+
+    db = open_and_migrate(Path(db_path))
+    store = Store(db)
+    for name in names:
+        store.set_password(name, password)
+    db.close()
+
+
+def login(url: str, name: str, password: str = "bench-pw") -> dict:
+    """``POST /v1/login``; returns ``{"user_id", "access_token", "device_id", "username"}``."""
+    r = httpx.post(url + "/v1/login", json={"username": name, "password": password,
+                                             "device_name": "bench"}, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def copy_db(src: Path, dst: Path) -> Path:
+    """Copy a SQLite file (checkpointed, so no WAL companion is needed) to ``dst``."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def checkpoint(path: Path) -> None:
+    """Fold the WAL of the SQLite file ``path`` into the main file and truncate it."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        con.close()

@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Run every chat-tui benchmark (issue 5) and write ``results.json`` and ``results.md``.
+
+Usage::
+
+    python -m benchmarks [--size smoke|full] [--only NAME ...] [--out DIR] [--data-dir DIR]
+    python benchmarks/run.py --size full
+
+``--size full`` is the issue's sizes (a 1,000,000-message cache in 10,000 conversations,
+1,000 messages for the outbox and latency benchmarks, 200 long-polling clients and 20
+senders for 60 s); ``--size smoke`` is a tiny run for CI (well-formed results, no meaning).
+``--load-duration S`` overrides the load benchmark's duration. Generated data is cached in
+``--data-dir`` (default ``benchmarks/data/``, git-ignored). Results go to ``--out``
+(default ``benchmarks/``). Each benchmark gives a ``value``, a ``baseline`` measured in the
+same run, their ``ratio`` and whether its target was ``met``; a benchmark that cannot run
+here says ``status: not measured`` with the reason, and one that crashed says
+``status: error``. Exit status 0 when every benchmark ran (met or not), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # python benchmarks/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import data as bdata  # noqa: E402
+from benchmarks.common import DATA_DIR, copy_db, machine_info, now_iso  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Size:
+    """The knobs of one benchmark size (counts; durations in seconds)."""
+
+    name: str
+    server_conversations: int | None  # chitchat conversations imported (None: all 7,168)
+    cache_messages: int
+    cache_conversations: int
+    big_conversation: int
+    small_conversation: int
+    drain_messages: int
+    latency_messages: int
+    load_pollers: int
+    load_senders: int
+    load_duration: float
+    runs: int  # repetitions of each timing (medians are reported)
+
+
+SIZES = {
+    "smoke": Size("smoke", 30, 3_000, 30, 1_000, 100, 50, 30, 6, 2, 2.0, 2),
+    "full": Size("full", None, 1_000_000, 10_000, 100_000, 100, 1_000, 1_000, 200, 20, 60.0, 5),
+}
+
+#: Benchmarks in the issue's order: (key, number in issue 5, module).
+BENCHMARKS = [
+    ("cold_start", 1, "benchmarks.bench_app"),
+    ("open_conversation", 2, "benchmarks.bench_app"),
+    ("outbox_drain", 3, "benchmarks.bench_outbox"),
+    ("sync_latency", 4, "benchmarks.bench_sync"),
+    ("server_load", 5, "benchmarks.bench_load"),
+    ("memory", 6, "benchmarks.bench_app"),
+    ("cache_size", 7, "benchmarks.bench_cache"),
+]
+
+
+class Context:
+    """What every benchmark gets: ``size`` (:class:`Size`), ``workdir`` (a temporary
+    directory removed at the end), ``data_dir``, ``bodies`` (chitchat message bodies),
+    the cached server database and client cache (built on first use)."""
+
+    def __init__(self, size: Size, workdir: Path, data_dir: Path):
+        self.size = size
+        self.workdir = workdir
+        self.data_dir = data_dir
+        self.data_info: dict = {"source": bdata.dataset_source()}
+        self._server: tuple[Path, dict] | None = None
+        self._cache: tuple[Path, dict] | None = None
+        self.bodies = bdata.bodies(max(size.drain_messages, size.latency_messages) + 2000,
+                                   data_dir)
+        self.shared: dict = {}  # results shared between benchmarks of one module
+
+    def server_db(self) -> tuple[Path, dict]:
+        """The imported chitchat server database (cached) and its info."""
+        if self._server is None:
+            self._server = bdata.server_db(self.size.server_conversations, self.workdir,
+                                           self.data_dir)
+            self.data_info["server"] = self._server[1]
+        return self._server
+
+    def fresh_server_db(self, name: str) -> Path:
+        """A private copy of the server database for one benchmark."""
+        src, _ = self.server_db()
+        return copy_db(src, self.workdir / f"server-{name}.db")
+
+    def cache(self) -> tuple[Path, dict]:
+        """The big client cache (cached) and its info (see ``benchmarks.data``)."""
+        if self._cache is None:
+            s = self.size
+            self._cache = bdata.client_cache(s.cache_messages, s.cache_conversations,
+                                             s.big_conversation, s.small_conversation,
+                                             self.data_dir)
+            self.data_info["cache"] = {k: v for k, v in self._cache[1].items()
+                                       if not k.endswith("_body")}
+        return self._cache
+
+
+def run_one(key: str, number: int, module_name: str, ctx: Context) -> dict:
+    """Run one benchmark; never raises (a crash becomes ``status: error``)."""
+    import importlib
+
+    t0 = time.perf_counter()
+    try:
+        module = importlib.import_module(module_name)
+        runner = getattr(module, f"run_{key}", None) or module.run
+        result = runner(ctx)
+        result.setdefault("status", "measured")
+    except Exception as exc:  # reported in the results, the other benchmarks still run
+        result = {"status": "error", "reason": f"{type(exc).__name__}: {exc}",
+                  "traceback": traceback.format_exc(limit=8), "met": None}
+    result["number"] = number
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    for field_name in ("title", "target", "value", "baseline", "ratio", "met", "metrics"):
+        result.setdefault(field_name, None)
+    return result
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "–"
+    return str(value).replace("|", "\\|")
+
+
+def render_markdown(results: dict) -> str:
+    """The Markdown table of ``results`` (the shape written to results.json)."""
+    m = results["machine"]
+    lines = [
+        f"Run {results['date']} at size `{results['size']}` on {m['cpu']} "
+        f"({m['cores']} cores, {m['ram_gb']} GB RAM), {m['platform']}, Python {m['python']}; "
+        f"load average at start {m['load_avg']}, a machine shared with other jobs, so "
+        "figures are medians and every timing has a baseline from the same run.",
+        "",
+        "| # | benchmark | chat-tui | baseline | ratio | target | met |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, _, _ in BENCHMARKS:
+        r = results["benchmarks"].get(key)
+        if r is None:
+            continue
+        if r["status"] != "measured":
+            met = f"not measured: {r.get('reason', '')}"
+            value = r.get("value") or "–"
+        else:
+            met = "yes" if r["met"] else "**no**"
+            value = r["value"]
+        lines.append(
+            f"| {r['number']} | {_cell(r['title'] or key)} | {_cell(value)} | "
+            f"{_cell(r['baseline'])} | {_cell(r['ratio'])} | {_cell(r['target'])} | "
+            f"{_cell(met)} |")
+    d = results["data"]
+    lines += ["", f"Data: {d.get('source')}."]
+    if "server" in d:
+        s = d["server"]
+        lines.append(f"Server database: {s['conversations']:,} chitchat conversations, "
+                     f"{s['messages']:,} messages, loaded by {s['built_by']}.")
+    if "cache" in d:
+        c = d["cache"]
+        lines.append(f"Client cache: {c['messages']:,} messages in {c['conversations']:,} "
+                     f"conversations (chitchat messages repeated with new ids; the last open "
+                     f"one has {c['big_messages']:,}), written through {c['built_by']}.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--only", nargs="+", choices=[k for k, _, _ in BENCHMARKS],
+                        metavar="NAME", help="run only these benchmarks")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
+                        help="directory for results.json and results.md")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
+                        help="cache of generated data (default benchmarks/data)")
+    parser.add_argument("--load-duration", type=float, help="seconds of the load benchmark")
+    args = parser.parse_args(argv)
+    size = SIZES[args.size]
+    if args.load_duration:
+        size = Size(**{**asdict(size), "load_duration": args.load_duration})
+    machine = machine_info()
+    workdir = Path(tempfile.mkdtemp(prefix="chat-tui-bench-"))
+    results = {"size": size.name, "date": now_iso(), "machine": machine,
+               "sizes": asdict(size), "benchmarks": {}}
+    try:
+        ctx = Context(size, workdir, args.data_dir)
+        for key, number, module in BENCHMARKS:
+            if args.only and key not in args.only:
+                continue
+            print(f"[{key}] running…", file=sys.stderr, flush=True)
+            r = run_one(key, number, module, ctx)
+            results["benchmarks"][key] = r
+            print(f"[{key}] {r['status']}: {r.get('value') or r.get('reason')} "
+                  f"(ratio {r['ratio']}, met {r['met']}, {r['seconds']} s)",
+                  file=sys.stderr, flush=True)
+        results["data"] = ctx.data_info
+        results["machine"]["load_avg_end"] = machine_info()["load_avg"]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "results.md").write_text(render_markdown(results))
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}", file=sys.stderr)
+    return 0 if all(r["status"] != "error" for r in results["benchmarks"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
