@@ -126,6 +126,13 @@ def _open_store(engine) -> None:
         engine.store.ensure_open()
     except SchemaTooNew as exc:
         raise CliError(str(exc)) from exc
+    _report_recovery(engine.store)
+
+
+def _report_recovery(store) -> None:
+    """Tell the user when an unreadable cache was moved aside (sync rule D4)."""
+    if store.recovery is not None:
+        print(f"chat-tui: {store.recovery.message}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------- commands
@@ -274,10 +281,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
             report = asyncio.run(engine.sync_once())
         except Exception as exc:
             from chat_tui.store import SchemaTooNew
+            from chat_tui.sync.engine import AnotherEngineRunning
 
-            if isinstance(exc, SchemaTooNew):
+            if isinstance(exc, SchemaTooNew | AnotherEngineRunning):
                 raise CliError(str(exc)) from exc
             raise
+        _report_recovery(engine.store)
         counts = ", ".join(f"{k} {v}" for k, v in report.counts.items() if v) or "empty"
         print(f"sent {report.sent}; {'synced' if report.synced else 'not synced'}; "
               f"outbox: {counts}")
@@ -295,12 +304,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await engine.start()
+        _report_recovery(engine.store)
         try:
             await stop.wait()
         finally:
             await engine.stop()
 
-    asyncio.run(run_forever())
+    from chat_tui.store import SchemaTooNew
+    from chat_tui.sync.engine import AnotherEngineRunning
+
+    try:
+        asyncio.run(run_forever())
+    except (SchemaTooNew, AnotherEngineRunning) as exc:
+        raise CliError(str(exc)) from exc
     return EXIT_OK
 
 

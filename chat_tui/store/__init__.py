@@ -7,6 +7,7 @@ See docs/engine.md for the read API contract and docs/sync.md for the rules.
 from chat_tui.store.models import SCHEMA_VERSION
 from chat_tui.store.store import (
     ApplyResult,
+    CacheRecovery,
     OutboxAction,
     SchemaTooNew,
     Store,
@@ -31,6 +32,7 @@ __all__ = [
     "OUTBOX_STATES",
     "SCHEMA_VERSION",
     "ApplyResult",
+    "CacheRecovery",
     "ConversationView",
     "Draft",
     "Gap",

@@ -46,7 +46,15 @@ from chat_tui.sync.events import (
     OutboxChanged,
     SyncProgress,
 )
+from chat_tui.sync.lock import AnotherEngineRunning, EngineLock
 from chat_tui.sync.retry import Schedule, retry_delay
+
+#: Seconds between two looks at the outbox while the drain is idle: rows appended by
+#: another process (``chat-tui send`` next to ``chat-tui sync``) go out within this
+#: (sync rule D5).
+OUTBOX_POLL_SECONDS = 1.0
+
+__all__ = ["AnotherEngineRunning", "Engine", "SyncReport"]
 
 if TYPE_CHECKING:
     from chat_tui.config import Account, Settings
@@ -101,6 +109,7 @@ class Engine:
         self._probe_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
         self._pull_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
         self._probes = 0
+        self._lock: EngineLock | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -253,12 +262,29 @@ class Engine:
         self._bind_loop()
         if not self.store.is_open:
             await self._db(self.store.open)
+            if self.store.recovery is not None:
+                self._emit(EngineProblem("cache", self.store.recovery.message, active=False))
         self.store.ensure_open()  # this thread's connection, pragmas applied
 
     async def start(self) -> None:
-        """Open the cache, requeue ``sending`` rows (outbox rule 4) and start the drain,
-        puller, connectivity and retention tasks on the running loop."""
-        await self.open()
+        """Take the account's engine lock (sync rule D5), open the cache, requeue
+        ``sending`` rows (outbox rule 4) and start the drain, puller, connectivity and
+        retention tasks on the running loop.
+
+        Raises:
+            AnotherEngineRunning: another process runs this account's engine.
+            chat_tui.store.SchemaTooNew: the file comes from a newer chat-tui.
+        """
+        if self._lock is None:
+            lock = EngineLock(self.store.path.with_name(self.store.path.name + ".lock"))
+            lock.acquire()
+            self._lock = lock
+        try:
+            await self.open()
+        except BaseException:
+            self._lock.release()
+            self._lock = None
+            raise
         requeued = await self._db(self.store.requeue_sending)
         if requeued:
             log.info("requeued %d action(s) left in 'sending'", requeued)
@@ -323,6 +349,9 @@ class Engine:
             self._executor.shutdown(wait=True)
             self._executor = None
         self.store.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # ------------------------------------------------------------------ user actions
 
@@ -495,7 +524,8 @@ class Engine:
                 except DatabaseError as exc:
                     self._pause_db(exc)
                     continue
-                timeout = None if due is None else max(0.0, due - time.time())
+                timeout = OUTBOX_POLL_SECONDS if due is None else min(
+                    OUTBOX_POLL_SECONDS, max(0.0, due - time.time()))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake_drain.wait(), timeout)
                 continue

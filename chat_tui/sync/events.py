@@ -71,10 +71,12 @@ class EngineProblem:
 
     ``kind`` is ``auth`` (a 401: every queue is paused until ``chat-tui login``; outbox rule 3)
     or ``database`` (a local database error paused the drain; messages are not marked
-    failed). ``active`` is False when the condition cleared.
+    failed), or ``cache`` (the cache file was unreadable and moved aside; the message says
+    where and what its outbox held; sync rule D4; informational, ``active`` False).
+    ``active`` is False when the condition cleared.
     """
 
-    kind: Literal["auth", "database"]
+    kind: Literal["auth", "database", "cache"]
     message: str
     active: bool = True
 

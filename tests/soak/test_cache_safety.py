@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from engine.fault_proxy import wait_until
 
 from chat_tui.config import load_accounts
-from engine.fault_proxy import wait_until
 
 FAST_ENV = {"CHAT_TUI_BACKOFF_BASE": "0.05", "CHAT_TUI_BACKOFF_CAP": "0.5",
             "CHAT_TUI_POLL_TIMEOUT": "2", "CHAT_TUI_PROBE_TIMEOUT": "2"}
@@ -56,7 +56,8 @@ def cached_bodies(cid: str) -> list[str]:
 
 def moved_aside(db: Path) -> list[Path]:
     return sorted(p for p in db.parent.iterdir()
-                  if p.name.startswith(db.name + ".corrupt"))
+                  if p.name.startswith(db.name + ".corrupt")
+                  and not p.name.endswith(("-wal", "-shm")))
 
 
 CORRUPTIONS = {
