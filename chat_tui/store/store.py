@@ -917,12 +917,29 @@ class Store:
     def ack_message(self, outbox_id: int, message: MessageRecord) -> ApplyResult:
         """Outbox rules 4 and 8: in one transaction, store the server's copy of the message
         in place of the local echo (same id, position by server seq) and remove the action.
-        Used for send, edit and delete answers."""
+        Used for send, edit and delete answers.
+
+        A send answered with a body other than the one sent (the server already had this
+        idempotency key with the text before an edit rewrote the queued send: docs/api.md,
+        PUT message, "the client follows up with a PATCH") is not finished: the same
+        outbox row, still the head of its conversation, becomes that edit (outbox rule 7;
+        found by the soak, docs/reliability.md)."""
         res = ApplyResult()
+        Ob, M = self.m.Outbox, self.m.Message
         with self.db.atomic():
             self._ensure_conversation_stub(message.conversation_id)
             self._apply_message(message, res, force_seq=True)
-            self._finish(outbox_id, message.id)
+            row = Ob.get_or_none(Ob.id == outbox_id)
+            sent = json.loads(row.payload or "{}").get("body") if row is not None else None
+            if (row is not None and row.kind == "send" and not message.deleted
+                    and sent is not None and sent != message.body):
+                Ob.update(kind="edit", state="queued", attempts=0, transient_failures=0,
+                          next_attempt_at=0, last_error=None,
+                          payload=json.dumps({"body": sent, "base_version": message.version}),
+                          ).where(Ob.id == outbox_id).execute()
+                M.update(pending_body=sent).where(M.id == message.id).execute()
+            else:
+                self._finish(outbox_id, message.id)
             res.touch(message.conversation_id, message.id)
         return res
 

@@ -359,3 +359,24 @@ async def test_rule_4_work_offline_while_the_row_is_being_marked_sending_leaves_
     assert await wait_for(lambda: drained(alice), timeout=10)
     assert await server_bodies(server_api("bob"), cid) == ["interrupted while being marked"]
     assert alice.store.get_message(mid).state == "sent"
+
+
+async def test_rule_7_edit_of_a_send_the_server_already_committed_follows_up_with_a_patch(
+        alice, proxy, server_api):
+    """Soak finding (docs/reliability.md, seed 2193894286): the answer to a send was lost
+    after the server committed it; the user then edited the still-queued send, the repeat
+    PUT answered 200 with the old body (docs/api.md) and the edit was never sent."""
+    cid = await online_conversation(alice)
+    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
+    mid = alice.send(cid, "first text")
+    assert await wait_for(lambda: proxy.requests("PUT", mid), timeout=10)
+    proxy.refuse()
+    alice.set_work_offline(True)
+    alice.edit(mid, "second text")
+    proxy.accept()
+    alice.set_work_offline(False)
+    assert await wait_for(lambda: drained(alice), timeout=10)
+    page = await server_api("bob").messages(cid)
+    assert [(m.body, m.version) for m in page.messages] == [("second text", 2)]
+    assert await wait_for(lambda: alice.store.get_message(mid).version == 2)
+    assert alice.store.get_message(mid).body == "second text"
