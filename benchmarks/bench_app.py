@@ -1,6 +1,44 @@
-"""Benchmarks 1, 2 and 6 need the Textual app (issue 4); filled in once it exists."""
+"""Benchmarks 1, 2 and 6: the Textual app on the big cache (issue 5, targets 1, 2, 6).
+
+Setup: an isolated user directory (XDG variables) holds one saved account whose cache file
+is a private copy of the big client cache (``benchmarks.data.client_cache``: 1,000,000
+messages in 10,000 conversations at ``--size full``; the last open conversation is the
+one with 100,000 messages). Its server URL is a closed loopback port, so the app runs from
+the cache alone (offline) and no network answer can change what is measured.
+
+1. **Cold start**: ``chat-tui`` (the console script of the virtualenv) in a fresh tmux
+   session at 120x40; the clock stops at the first ``capture-pane`` that shows the second
+   newest messages of the last open conversation (the longest of the 2nd to 5th newest: text
+   found only in the message pane, the newest one is also the conversation list's preview). Baseline: the bare Textual app
+   (``benchmarks/bare_textual_app.py``, one Static) started the same way by the same
+   interpreter. Runs alternate; medians. Target: ratio <= 1.25.
+2. **Opening a conversation** inside the app (headless ``App.run_test`` at 120x40, read
+   only): ``ChatApp.open_conversation`` of the 100,000-message conversation vs the 100-message
+   one, alternating, each timed until its worker finished and the next frame was drawn with
+   the newest message in the list. Target: ratio <= 1.1.
+6. **Memory**: the peak resident set (``VmHWM``) of the ``chat-tui`` process two seconds
+   after its cold start (engine started, offline), vs the bare app's measured the same way.
+   Target: at most 30 MB more.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import sqlite3
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from benchmarks.common import ROOT, isolated_env, median, ratio, rss_kb
+from benchmarks.tmux_timing import pane_pids, run_until_text
+
+BARE_APP = ROOT / "benchmarks" / "bare_textual_app.py"
+BARE_TEXT = "bare-textual-ready"
+SETTLE = 2.0  # seconds after the text shows before the peak RSS is read
 
 
 def _missing() -> dict | None:
@@ -8,16 +46,189 @@ def _missing() -> dict | None:
         import chat_tui.ui.launch  # noqa: F401
     except ImportError as exc:
         return {"status": "not measured", "reason": f"the app is not available ({exc})"}
+    if shutil.which("tmux") is None:
+        return {"status": "not measured", "reason": "tmux is not installed"}
     return None
 
 
+def _newest(cache: Path, cid: str, n: int = 2) -> list[tuple[str, str]]:
+    """``(id, body)`` of the ``n`` newest messages of a conversation, newest first."""
+    con = sqlite3.connect(f"file:{cache}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT id, body FROM message WHERE conversation_id = ? "
+                           "ORDER BY sort_key DESC LIMIT ?", (cid, n)).fetchall()
+    finally:
+        con.close()
+
+
+def _probe_text(body: str) -> str:
+    """A piece of ``body`` that fits on one line of the message pane (no wrap)."""
+    words = " ".join(body.split())
+    return words[:30].rsplit(" ", 1)[0] if len(words) > 30 else words
+
+
+@contextlib.contextmanager
+def _environ(env: dict[str, str]):
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def app_home(ctx) -> dict:
+    """Set up (once per run) the isolated user directory with the account and a copy of the
+    big cache. Returns ``{"env", "cache", "info", "probe"}``."""
+    if "app_home" in ctx.shared:
+        return ctx.shared["app_home"]
+    src, info = ctx.cache()
+    base = ctx.workdir / "app-home"
+    env = isolated_env(base)
+    from chat_tui.config import Account, save_account, store_token
+
+    with _environ(env):
+        account = Account("http://127.0.0.1:9", info["me"],
+                          str(uuid.uuid5(uuid.NAMESPACE_URL, "bench-user")), "bench-device")
+        save_account(account)
+        store_token(account, "bench-token-offline")
+        cache = account.db_path
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, cache)
+    # The longest of the 2nd to 5th newest messages: only in the message pane (the newest
+    # is also the conversation list's preview) and unlikely to occur anywhere else.
+    newest = sorted(_newest(cache, info["big_id"], 5)[1:], key=lambda r: -len(r[1]))
+    home = {"env": {k: env[k] for k in env if k.startswith(("XDG_", "PYTHON_KEYRING",
+                                                               "CHAT_TUI_"))},
+            "cache": cache, "info": info, "probe": _probe_text(newest[0][1])}
+    ctx.shared["app_home"] = home
+    return home
+
+
+def _peak_rss_mb(session: str) -> float | None:
+    time.sleep(SETTLE)
+    peaks = [rss_kb(pid)[1] for pid in pane_pids(session)]
+    peaks = [p for p in peaks if p]
+    return round(max(peaks) / 1024, 1) if peaks else None
+
+
+def _cold_starts(ctx) -> dict:
+    """Alternate bare app / chat-tui runs; cached for the memory benchmark."""
+    if "cold" in ctx.shared:
+        return ctx.shared["cold"]
+    home = app_home(ctx)
+    chat_tui = shutil.which("chat-tui", path=str(Path(sys.executable).parent)) or "chat-tui"
+    app_s, bare_s, app_mb, bare_mb = [], [], [], []
+    for _ in range(ctx.size.runs):
+        t, mb = run_until_text([sys.executable, str(BARE_APP)], BARE_TEXT, env=home["env"],
+                               on_ready=_peak_rss_mb)
+        bare_s.append(t)
+        bare_mb.append(mb)
+        t, mb = run_until_text([chat_tui], home["probe"], env=home["env"],
+                               on_ready=_peak_rss_mb)
+        app_s.append(t)
+        app_mb.append(mb)
+    cold = {"app_s": app_s, "bare_s": bare_s, "app_mb": app_mb, "bare_mb": bare_mb,
+            "probe_text": home["probe"]}
+    ctx.shared["cold"] = cold
+    return cold
+
+
 def run_cold_start(ctx) -> dict:
-    return _missing() or {"status": "not measured", "reason": "not written yet"}
-
-
-def run_open_conversation(ctx) -> dict:
-    return _missing() or {"status": "not measured", "reason": "not written yet"}
+    """Benchmark 1 (see module doc)."""
+    missing = _missing()
+    if missing:
+        return missing
+    c = _cold_starts(ctx)
+    info = ctx.cache()[1]
+    r = ratio(median(c["app_s"]), median(c["bare_s"]))
+    return {
+        "title": f"Cold start to the last conversation on screen (tmux 120x40, cache of "
+                 f"{info['messages']:,} messages in {info['conversations']:,} conversations)",
+        "target": "<= 1.25 x the bare Textual app",
+        "value": f"{median(c['app_s']):.2f} s (median of {len(c['app_s'])})",
+        "baseline": f"{median(c['bare_s']):.2f} s (bare Textual app)",
+        "ratio": r,
+        "met": bool(r is not None and r <= 1.25),
+        "metrics": {"app_s": [round(x, 3) for x in c["app_s"]],
+                    "bare_s": [round(x, 3) for x in c["bare_s"]],
+                    "probe_text": c["probe_text"]},
+    }
 
 
 def run_memory(ctx) -> dict:
-    return _missing() or {"status": "not measured", "reason": "not written yet"}
+    """Benchmark 6 (see module doc)."""
+    missing = _missing()
+    if missing:
+        return missing
+    c = _cold_starts(ctx)
+    app_mb = median([x for x in c["app_mb"] if x is not None])
+    bare_mb = median([x for x in c["bare_mb"] if x is not None])
+    extra = None if app_mb is None or bare_mb is None else round(app_mb - bare_mb, 1)
+    return {
+        "title": "Peak RSS of the app with the big cache open",
+        "target": "<= bare app + 30 MB",
+        "value": f"{app_mb} MB (+{extra} MB)",
+        "baseline": f"{bare_mb} MB (bare Textual app)",
+        "ratio": ratio(app_mb, bare_mb),
+        "met": bool(extra is not None and extra <= 30),
+        "metrics": {"app_peak_mb": c["app_mb"], "bare_peak_mb": c["bare_mb"],
+                    "extra_mb": extra, "read_after_s": SETTLE},
+    }
+
+
+async def _open_timings(cache: Path, me: str, big: str, small: str, runs: int) -> dict:
+    from chat_tui.store import Store
+    from chat_tui.ui.app import ChatApp
+    from chat_tui.ui.widgets.message_list import MessageList
+
+    store = Store(cache, me)
+    store.open()
+    newest = {cid: _newest(cache, cid, 1)[0][0] for cid in (big, small)}
+    app = ChatApp(store, None, start_engine=False)
+    times: dict[str, list[float]] = {big: [], small: []}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        messages = app.query_one(MessageList)
+        order = [small, big] * (runs + 1)
+        for i, cid in enumerate(order):
+            t0 = time.perf_counter()
+            worker = app.open_conversation(cid)
+            await worker.wait()
+            await pilot.pause()
+            elapsed = time.perf_counter() - t0
+            shown = [v.id for v in messages.views]
+            if newest[cid] not in shown:
+                raise RuntimeError("the newest message is not in the list after opening")
+            if i >= 2:  # the first pair warms caches (SQLite pages, imports)
+                times[cid].append(elapsed)
+    store.close()
+    return times
+
+
+def run_open_conversation(ctx) -> dict:
+    """Benchmark 2 (see module doc)."""
+    missing = _missing()
+    if missing:
+        return missing
+    home = app_home(ctx)
+    info = home["info"]
+    with _environ(home["env"]):
+        times = asyncio.run(_open_timings(home["cache"], info["me"], info["big_id"],
+                                          info["small_id"], ctx.size.runs))
+    big, small = median(times[info["big_id"]]), median(times[info["small_id"]])
+    r = ratio(big, small)
+    return {
+        "title": f"Opening a conversation of {info['big_messages']:,} messages vs one of "
+                 f"{info['small_messages']:,} (in the app)",
+        "target": "<= 1.1 x the small one",
+        "value": f"{big * 1000:.1f} ms (median of {len(times[info['big_id']])})",
+        "baseline": f"{small * 1000:.1f} ms",
+        "ratio": r,
+        "met": bool(r is not None and r <= 1.1),
+        "metrics": {"big_ms": [round(x * 1000, 2) for x in times[info["big_id"]]],
+                    "small_ms": [round(x * 1000, 2) for x in times[info["small_id"]]]},
+    }
+
+

@@ -1,0 +1,59 @@
+"""The benchmark command at its smoke size produces well-formed results (issue 5).
+
+No timing is asserted here (timings belong to ``benchmarks/``): only that
+``python -m benchmarks --size smoke`` runs every benchmark against real server processes
+and a real cache file, and writes ``results.json`` and ``results.md`` with a row per
+benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = ["cold_start", "open_conversation", "outbox_drain", "sync_latency", "server_load",
+        "memory", "cache_size"]
+
+
+@pytest.mark.timeout(240)
+def test_smoke_run_writes_well_formed_results(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = dict(os.environ)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--size", "smoke", "--out", str(out),
+         "--data-dir", str(tmp_path / "data")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=230,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["size"] == "smoke"
+    for field in ("platform", "cpu", "cores", "ram_gb"):
+        assert results["machine"][field], field
+    assert list(results["benchmarks"]) == KEYS
+    for key, r in results["benchmarks"].items():
+        assert r["status"] in ("measured", "not measured"), (key, r.get("reason"))
+        if r["status"] == "not measured":
+            assert r["reason"], key
+            continue
+        assert isinstance(r["value"], str) and r["value"], key
+        assert isinstance(r["met"], bool), key
+        assert isinstance(r["metrics"], dict) and r["metrics"], key
+        assert r["ratio"] is None or r["ratio"] > 0, key
+    b = results["benchmarks"]
+    # The benchmarks that need no app always run, on the data they say they used.
+    for key in ("outbox_drain", "sync_latency", "server_load", "cache_size"):
+        assert b[key]["status"] == "measured", (key, b[key].get("reason"))
+    assert b["outbox_drain"]["metrics"]["delivered_in_order"] is True
+    assert b["server_load"]["metrics"]["sends"] > 0
+    assert b["server_load"]["metrics"]["deliveries"] > 0
+    assert b["cache_size"]["metrics"]["messages"] == results["sizes"]["cache_messages"]
+    table = (out / "results.md").read_text()
+    assert "| # | benchmark |" in table
+    assert sum(1 for line in table.splitlines() if line.startswith("| ") and
+               line.split("|")[1].strip().isdigit()) == len(KEYS)
