@@ -1,0 +1,170 @@
+"""Every key binding of the app as data, in one table (harlequin's keymap idea).
+
+The footer (Textual ``BINDINGS``), the help screen and the command palette are all built
+from :data:`ACTIONS`, so a key shown in one place is the key that works in the others.
+Each entry names an ``action`` of :class:`chat_tui.ui.app.ChatApp` (``action_<name>``);
+widget scopes bind ``app.<name>`` so every action has one implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from textual.binding import Binding
+
+__all__ = ["ACTIONS", "SCOPE_TITLES", "KeyAction", "bindings_for", "palette_actions"]
+
+Scope = Literal["app", "composer", "messages", "conversations"]
+
+
+@dataclass(frozen=True)
+class KeyAction:
+    """One user action and its keys.
+
+    - ``id``: stable binding id (``"chat.retry"``), usable for remapping.
+    - ``scope``: where the keys work: ``app`` (anywhere the focused widget does not use
+      the key), ``composer``, ``messages`` (message list focused), ``conversations``.
+    - ``keys``: Textual key string, comma-separated alternatives (``"f1,question_mark"``).
+    - ``action``: name of the ``ChatApp.action_*`` method (without ``action_``), or
+      ``None`` for keys handled by a widget itself (listed for the help screen only).
+    - ``description``: short footer label; ``help``: one sentence for help and palette.
+    - ``show``: shown in the footer; ``palette``: offered in the command palette;
+      ``priority``: checked before the focused widget sees the key.
+    """
+
+    id: str
+    scope: Scope
+    keys: str
+    action: str | None
+    description: str
+    help: str
+    show: bool = True
+    palette: bool = True
+    priority: bool = False
+
+    @property
+    def key_display(self) -> str:
+        """The keys as shown on the help screen, e.g. ``"F1 / ?"``."""
+        names = {
+            "question_mark": "?",
+            "slash": "/",
+            "pageup": "PgUp",
+            "pagedown": "PgDn",
+            "escape": "Esc",
+            "enter": "Enter",
+            "delete": "Del",
+            "up": "\u2191",
+            "down": "\u2193",
+        }
+        parts = []
+        for key in self.keys.split(","):
+            key = names.get(key, key)
+            parts.append(key[:1].upper() + key[1:] if len(key) <= 3 else key)
+        return " / ".join(parts)
+
+
+SCOPE_TITLES: dict[str, str] = {
+    "app": "Anywhere",
+    "conversations": "Conversation list",
+    "messages": "Message list",
+    "composer": "Composer",
+}
+
+ACTIONS: tuple[KeyAction, ...] = (
+    # --- anywhere
+    KeyAction("app.help", "app", "f1,question_mark", "help", "Help", "Show every key binding"),
+    KeyAction("app.search", "app", "ctrl+f,slash", "search", "Search",
+              "Search all cached messages (works offline)"),
+    KeyAction("app.new", "app", "ctrl+n", "new_conversation", "New",
+              "Start a conversation with the assistant or with members"),
+    KeyAction("app.prev_conversation", "app", "alt+up", "prev_conversation", "Prev chat",
+              "Open the previous conversation in the list", show=False),
+    KeyAction("app.next_conversation", "app", "alt+down", "next_conversation", "Next chat",
+              "Open the next conversation in the list", show=False),
+    KeyAction("app.focus_conversations", "app", "ctrl+l", "focus_conversations", "Chats",
+              "Move the focus to the conversation list", show=False),
+    KeyAction("app.focus_messages", "app", "ctrl+t", "focus_messages", "Messages",
+              "Move the focus to the message list", show=False),
+    KeyAction("app.page_up", "app", "pageup", "page_up", "Page up",
+              "Scroll the messages one page up (loads older ones)", show=False, priority=True),
+    KeyAction("app.page_down", "app", "pagedown", "page_down", "Page down",
+              "Scroll the messages one page down", show=False, priority=True),
+    KeyAction("app.jump_newest", "app", "ctrl+g", "jump_newest", "Newest",
+              "Jump to the newest message", show=False),
+    KeyAction("app.retry_any", "app", "ctrl+r", "retry", "Retry",
+              "Retry the selected failed message (or the first failed one here)", show=False),
+    KeyAction("app.work_offline", "app", "ctrl+o", "toggle_work_offline", "Offline",
+              "Toggle work offline: keep everything in the outbox until turned off"),
+    KeyAction("app.palette", "app", "ctrl+p", "command_palette", "Commands",
+              "Open the command palette", show=False, palette=False),
+    KeyAction("app.quit", "app", "ctrl+q", "quit", "Quit", "Quit chat-tui", priority=True),
+    # --- conversation list
+    KeyAction("conversations.move", "conversations", "up,down", None, "Move",
+              "Move between conversations", show=False, palette=False),
+    KeyAction("conversations.open", "conversations", "enter", None, "Open",
+              "Open the highlighted conversation", palette=False),
+    # --- message list
+    KeyAction("messages.select", "messages", "up,down,k,j", None, "Select",
+              "Select a message", show=False, palette=False),
+    KeyAction("messages.compose", "messages", "i", "focus_composer", "Write",
+              "Focus the composer"),
+    KeyAction("messages.edit", "messages", "e", "edit_last", "Edit",
+              "Edit the selected own message (or the last one)"),
+    KeyAction("messages.delete", "messages", "d,delete", "delete_message", "Delete",
+              "Delete the selected own message"),
+    KeyAction("messages.retry", "messages", "r", "retry", "Retry",
+              "Retry the selected failed message (or the first failed one here)", palette=False),
+    KeyAction("messages.send_anyway", "messages", "a", "send_anyway", "Send anyway",
+              "Send the selected expired message anyway"),
+    KeyAction("messages.discard", "messages", "x", "discard", "Discard",
+              "Discard the selected unsent message and put its text back in the composer"),
+    KeyAction("messages.newest", "messages", "end,G", "jump_newest", "Newest",
+              "Jump to the newest message", show=False, palette=False),
+    # --- composer
+    KeyAction("composer.send", "composer", "enter", "send", "Send", "Send the message",
+              priority=True),
+    KeyAction("composer.newline", "composer", "shift+enter,ctrl+j", "newline", "Newline",
+              "Insert a line break", priority=True, palette=False),
+    KeyAction("composer.edit_last", "composer", "up", "edit_last", "Edit last",
+              "In an empty composer: edit your last message", show=False, palette=False),
+    KeyAction("composer.cancel", "composer", "escape", "cancel_compose", "Cancel edit",
+              "Stop editing (keeps the draft) and focus the messages", show=False,
+              palette=False),
+)
+
+
+def bindings_for(scope: Scope, *, prefix: str = "app.") -> list[Binding]:
+    """Textual bindings (list of :class:`textual.binding.Binding`) for ``scope``.
+
+    Actions run on the app (``prefix`` ``"app."``) except for the app scope itself.
+    Entries without an action (handled natively by a widget) are skipped.
+    """
+    result = []
+    for entry in ACTIONS:
+        if entry.scope != scope or entry.action is None:
+            continue
+        action = entry.action if scope == "app" else prefix + entry.action
+        result.append(
+            Binding(
+                entry.keys,
+                action,
+                entry.description,
+                show=entry.show,
+                priority=entry.priority,
+                id=entry.id,
+                tooltip=entry.help,
+            )
+        )
+    return result
+
+
+def palette_actions() -> list[KeyAction]:
+    """Entries offered in the command palette (one per distinct action)."""
+    seen: set[str] = set()
+    result = []
+    for entry in ACTIONS:
+        if entry.palette and entry.action and entry.action not in seen:
+            seen.add(entry.action)
+            result.append(entry)
+    return result

@@ -1,0 +1,107 @@
+"""New-conversation dialog: a title, and either the assistant or a list of members."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+__all__ = ["NewConversation", "NewConversationScreen", "parse_members"]
+
+USERNAME = re.compile(r"[a-z0-9_.-]{1,64}")  # docs/api.md, "Conventions"
+
+
+@dataclass(frozen=True)
+class NewConversation:
+    """What the dialog returns: ``title`` (1..200 chars), ``members`` (usernames), ``assistant``."""
+
+    title: str
+    members: tuple[str, ...]
+    assistant: bool
+
+
+def parse_members(raw: str) -> tuple[str, ...]:
+    """Usernames from comma/space separated ``raw``, case-folded, de-duplicated.
+
+    Raises ``ValueError`` naming the first invalid username (docs/api.md: usernames are
+    ``[a-z0-9_.-]{1,64}``, case-folded to lower).
+    """
+    names: list[str] = []
+    for part in re.split(r"[,\s]+", raw.strip()):
+        if not part:
+            continue
+        name = part.lstrip("@").lower()
+        if not USERNAME.fullmatch(name):
+            raise ValueError(f"not a valid username: {part[:64]!r}")
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+class NewConversationScreen(ModalScreen["NewConversation | None"]):
+    """Asks for a title and members or the assistant; Esc cancels, Enter creates."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, *, assistant: bool = True) -> None:
+        super().__init__()
+        self._assistant = assistant
+
+    def compose(self):  # noqa: D102 - Textual hook
+        with Vertical(id="new-box") as box:
+            box.border_title = "New conversation"
+            yield Label("Title")
+            yield Input(placeholder="e.g. Weekend plans", id="new-title", max_length=200)
+            yield Checkbox("Talk to the assistant", self._assistant, id="new-assistant")
+            yield Label("Members (comma separated usernames)")
+            yield Input(placeholder="bob, carol", id="new-members")
+            yield Static(Text(""), markup=False, id="new-error")
+            with Horizontal(id="new-buttons"):
+                yield Button("Create", variant="primary", id="new-create")
+                yield Button("Cancel", id="new-cancel")
+
+    def on_mount(self) -> None:  # noqa: D102 - Textual hook
+        self.query_one("#new-title", Input).focus()
+
+    def _error(self, message: str) -> None:
+        self.query_one("#new-error", Static).update(Text(message, style="bold red"))
+
+    def submit(self) -> None:
+        """Validate; dismiss with a :class:`NewConversation` or show what is wrong."""
+        title = self.query_one("#new-title", Input).value.strip()
+        assistant = self.query_one("#new-assistant", Checkbox).value
+        try:
+            members = parse_members(self.query_one("#new-members", Input).value)
+        except ValueError as exc:
+            self._error(str(exc))
+            return
+        if not title:
+            title = "Assistant" if assistant and not members else ", ".join(members)[:200]
+        if not title:
+            self._error("Give a title, pick the assistant, or add members.")
+            return
+        if not assistant and not members:
+            self._error("Add at least one member, or tick the assistant.")
+            return
+        self.dismiss(NewConversation(title[:200], members, assistant))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in either field creates."""
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Create or Cancel."""
+        if event.button.id == "new-create":
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        """Close without creating."""
+        self.dismiss(None)

@@ -1,0 +1,406 @@
+"""The message list: a bounded window over a conversation's cached history.
+
+Never one widget per message of a whole history (issue 4, "Large conversations"): the
+list holds at most :attr:`MessageList.MAX_WINDOW` message widgets. It opens on the newest
+page (``store.messages_before(cid, None, PAGE)``) or on a window around a message
+(``store.message_window_around``), loads older pages from the cache as the view nears the
+top (``messages_before``), newer ones near the bottom when the window does not reach the
+newest message (``messages_after``), trims the far end to stay bounded, and when the cache
+has nothing older asks the engine to backfill one page from the server. Opening a
+conversation of 100,000 cached messages therefore costs the same as one of 100: one
+indexed query of ``PAGE`` rows and ``PAGE`` widgets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from chat_tui.ui.keymap import bindings_for
+from chat_tui.ui.widgets.message_item import CachedAnswer, MessageItem
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chat_tui.store import MessageView
+    from chat_tui.ui.app import ChatApp
+
+__all__ = ["MessageList"]
+
+log = logging.getLogger(__name__)
+
+
+class TopMarker(Static):
+    """First row of the list: "loading older messages" or "start of the conversation"."""
+
+
+class MessageList(VerticalScroll, can_focus=True):
+    """Scrollable window of :class:`MessageItem` widgets for one conversation.
+
+    State: ``conversation_id`` (str | None); ``views`` (ascending ``MessageView`` list
+    currently mounted); ``at_newest`` (the window includes the newest cached message);
+    ``selected_id`` (message id the message actions apply to, or None).
+    """
+
+    PAGE = 50
+    MAX_WINDOW = 150
+    EDGE = 3  # lines from the top/bottom edge at which the next page loads
+
+    BINDINGS = [
+        *bindings_for("messages"),
+        Binding("up,k", "select(-1)", "Select", show=False),
+        Binding("down,j", "select(1)", "Select", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.conversation_id: str | None = None
+        self.views: list[MessageView] = []
+        self._items: dict[str, MessageItem] = {}
+        self._answers: dict[str, CachedAnswer] = {}
+        self.at_newest = True
+        self.selected_id: str | None = None
+        self._busy = False
+        self._backfilling = False
+        self._no_older = False
+        self._top = TopMarker(Text(""), markup=False, id="top-marker")
+        self._pending: list[MessageView] = []
+
+    @property
+    def chat_app(self) -> ChatApp:
+        """The running :class:`ChatApp` (gives ``store``, ``engine`` and ``clock``)."""
+        return self.app  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ building
+    def compose(self):  # noqa: D102 - Textual hook
+        yield self._top
+        for view in self._pending:
+            item = self._new_item(view)
+            yield item
+        self._pending = []
+
+    def preload(self, conversation_id: str | None, views: Sequence[MessageView], at_newest: bool) -> None:
+        """Set the first window before mounting, so the first frame shows it (no await)."""
+        self.conversation_id = conversation_id
+        self.views = list(views)
+        self._pending = list(views)
+        self.at_newest = at_newest
+        self._update_top()
+
+    def _new_item(self, view: MessageView) -> MessageItem:
+        item = MessageItem(view, self.chat_app.clock)
+        if view.id == self.selected_id:
+            item.add_class("-selected")
+        self._items[view.id] = item
+        return item
+
+    def on_mount(self) -> None:  # noqa: D102 - Textual hook
+        if self.at_newest:
+            self.anchor()
+
+    async def open(self, conversation_id: str | None, anchor_id: str | None = None,
+                   *, select: bool = False) -> None:
+        """Show ``conversation_id`` from the cache: its newest page, or a window around
+        ``anchor_id`` (scrolled so that message is at the top and, with ``select``, selected).
+        """
+        store = self.chat_app.store
+        self.conversation_id = conversation_id
+        self._no_older = False
+        self.selected_id = None
+        views: list[MessageView] = []
+        at_newest = True
+        if conversation_id is not None:
+            if anchor_id is not None:
+                views = store.message_window_around(conversation_id, anchor_id, limit=self.PAGE)
+                if not any(v.id == anchor_id for v in views):
+                    views, anchor_id = [], None
+                else:
+                    newer = store.messages_after(conversation_id, views[-1].sort_key, limit=1)
+                    at_newest = not newer
+            if not views:
+                views = store.messages_before(conversation_id, None, limit=self.PAGE)
+        if select and anchor_id:
+            self.selected_id = anchor_id
+        await self._replace_all(views, at_newest)
+        if anchor_id is not None and anchor_id in self._items:
+            target = self._items[anchor_id]
+            self.release_anchor()
+            self.call_after_refresh(self._scroll_to_item, target)
+        else:
+            self.anchor()
+
+    def _scroll_to_item(self, item: MessageItem, top: bool = True) -> None:
+        if top:
+            self.scroll_to(y=max(0, item.virtual_region.y - 1), animate=False, immediate=True)
+        else:
+            self.scroll_to_widget(item, animate=False, immediate=True)
+
+    async def _replace_all(self, views: Sequence[MessageView], at_newest: bool) -> None:
+        self._answers.clear()
+        self._items.clear()
+        self.views = list(views)
+        self.at_newest = at_newest
+        await self.remove_children(lambda w: w is not self._top)  # type: ignore[arg-type]
+        items = [self._new_item(v) for v in views]
+        if items:
+            await self.mount_all(items)
+        self._update_top()
+
+    def _update_top(self) -> None:
+        if self.conversation_id is None:
+            self._top.update(Text(""))
+        elif self._backfilling:
+            self._top.update(Text("\u2191 loading older messages from the server\u2026", style="italic dim"))
+        elif self._no_older or not self.views:
+            label = "start of the conversation" if self.views else "no messages yet - say hello"
+            self._top.update(Text(label, style="dim"))
+        else:
+            self._top.update(Text("\u2191 older messages", style="dim"))
+
+    # ------------------------------------------------------------------ paging
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:  # noqa: D102
+        super().watch_scroll_y(old_value, new_value)
+        if self.conversation_id is None or self._busy or not self.views:
+            return
+        if new_value <= self.EDGE and new_value <= old_value:
+            self.load_older()
+        elif new_value >= self.max_scroll_y - self.EDGE and not self.at_newest:
+            self.load_newer()
+        self.chat_app.scroll_moved()
+
+    @work(exclusive=True, group="page", exit_on_error=False)
+    async def load_older(self) -> int:
+        """Prepend the page before the window from the cache (or backfill it); returns rows added."""
+        cid = self.conversation_id
+        if cid is None or not self.views or self._busy:
+            return 0
+        self._busy = True
+        try:
+            older = self.chat_app.store.messages_before(cid, self.views[0].sort_key, limit=self.PAGE)
+            if older:
+                await self._prepend(older)
+                return len(older)
+            if not self._no_older:
+                await self._backfill(cid)
+            return 0
+        finally:
+            self._busy = False
+
+    async def _backfill(self, cid: str) -> None:
+        store, engine = self.chat_app.store, self.chat_app.engine
+        if engine is None or self._backfilling or not store.has_older(cid):
+            self._no_older = True
+            self._update_top()
+            return
+        self._backfilling = True
+        self._update_top()
+        try:
+            added = await engine.backfill(cid)
+        except Exception:  # noqa: BLE001 - offline or server error: keep what we have
+            log.info("backfill of %s failed", cid, exc_info=True)
+            added = 0
+        finally:
+            self._backfilling = False
+        if cid != self.conversation_id:
+            return
+        if added and self.views:
+            older = store.messages_before(cid, self.views[0].sort_key, limit=self.PAGE)
+            if older:
+                await self._prepend(older)
+        elif not store.has_older(cid):
+            self._no_older = True
+        self._update_top()
+
+    async def _prepend(self, older: Sequence[MessageView]) -> None:
+        first = self._items[self.views[0].id]
+        offset = first.virtual_region.y - self.scroll_y
+        self.release_anchor()
+        items = [self._new_item(v) for v in older]
+        self.views = list(older) + self.views
+        await self.mount_all(items, after=self._top)
+        excess = len(self.views) - self.MAX_WINDOW
+        if excess > 0:
+            dropped, self.views = self.views[-excess:], self.views[:-excess]
+            await self._remove_views(dropped)
+            self.at_newest = False
+        self._update_top()
+        self.call_after_refresh(self._restore_offset, first, offset)
+
+    def _restore_offset(self, item: MessageItem, offset: float) -> None:
+        self.scroll_to(y=item.virtual_region.y - offset, animate=False, immediate=True)
+
+    @work(exclusive=True, group="page", exit_on_error=False)
+    async def load_newer(self) -> int:
+        """Append the page after the window from the cache; returns rows added."""
+        cid = self.conversation_id
+        if cid is None or not self.views or self._busy or self.at_newest:
+            return 0
+        self._busy = True
+        try:
+            newer = self.chat_app.store.messages_after(cid, self.views[-1].sort_key, limit=self.PAGE)
+            if len(newer) < self.PAGE:
+                self.at_newest = True
+            if newer:
+                await self._append(newer)
+            return len(newer)
+        finally:
+            self._busy = False
+
+    async def _append(self, newer: Sequence[MessageView]) -> None:
+        items = [self._new_item(v) for v in newer]
+        self.views = self.views + list(newer)
+        await self.mount_all(items)
+        excess = len(self.views) - self.MAX_WINDOW
+        if excess > 0:
+            keep = self._items[self.views[excess].id]
+            offset = keep.virtual_region.y - self.scroll_y
+            dropped, self.views = self.views[:excess], self.views[excess:]
+            await self._remove_views(dropped)
+            self._no_older = False
+            self._update_top()
+            self.call_after_refresh(self._restore_offset, keep, offset)
+
+    async def _remove_views(self, dropped: Sequence[MessageView]) -> None:
+        widgets: list[Any] = []
+        for view in dropped:
+            item = self._items.pop(view.id, None)
+            if item is not None:
+                widgets.append(item)
+            answer = self._answers.pop(view.id, None)
+            if answer is not None:
+                widgets.append(answer)
+        if widgets:
+            await self.remove_children(widgets)
+
+    async def jump_newest(self) -> None:
+        """Show the newest page and follow new messages again."""
+        if not self.at_newest:
+            await self.open(self.conversation_id)
+        else:
+            self.anchor()
+
+    # ------------------------------------------------------------------ live updates
+    async def refresh_messages(self, message_ids: Sequence[str] = ()) -> None:
+        """Re-read the window from the cache after ``MessagesChanged`` and reconcile widgets.
+
+        At the newest end, the newest ``len(window) + len(message_ids)`` rows (bounded by
+        :attr:`MAX_WINDOW`) are read, so new messages append and acknowledged local echoes
+        move to their server position; elsewhere the window's own range is re-read.
+        """
+        cid = self.conversation_id
+        if cid is None:
+            return
+        store = self.chat_app.store
+        if self.at_newest or not self.views:
+            limit = min(self.MAX_WINDOW, max(self.PAGE, len(self.views) + len(message_ids)))
+            fresh = store.messages_before(cid, None, limit=limit)
+            if self.views and len(fresh) == limit:
+                # keep the window's old top when it is still inside what we read
+                ids = [v.id for v in fresh]
+                if self.views[0].id in ids:
+                    fresh = fresh[ids.index(self.views[0].id):]
+        else:
+            rest = store.messages_after(cid, self.views[0].sort_key, limit=len(self.views) - 1)
+            fresh = [self.views[0], *rest]
+        await self._reconcile(fresh)
+
+    async def _reconcile(self, fresh: Sequence[MessageView]) -> None:
+        old_ids = [v.id for v in self.views]
+        new_ids = [v.id for v in fresh]
+        new_set = set(new_ids)
+        gone = [v for v in self.views if v.id not in new_set]
+        if gone:
+            await self._remove_views(gone)
+        old_set = set(old_ids)
+        reorder = [i for i in old_ids if i in new_set] != [i for i in new_ids if i in old_set]
+        previous: Any = self._top
+        for view in fresh:
+            item = self._items.get(view.id)
+            if item is None:
+                item = self._new_item(view)
+                await self.mount(item, after=previous)
+            else:
+                item.show(view)
+                if reorder:
+                    self.move_child(item, after=previous)
+            previous = self._answers.get(view.id, item)
+            if reorder and previous is not item:
+                self.move_child(previous, after=item)
+        self.views = list(fresh)
+        self._update_top()
+
+    def rerender(self) -> None:
+        """Re-render every item (after Markdown became available, or the clock changed)."""
+        for item in self._items.values():
+            item.show(item.view, force=True)
+        for answer in self._answers.values():
+            answer.rerender()
+
+    async def add_cached_answer(self, question_id: str, answer: MessageView) -> None:
+        """Show ``answer`` (an earlier assistant reply) below the message ``question_id``."""
+        item = self._items.get(question_id)
+        if item is None or question_id in self._answers:
+            return
+        widget = CachedAnswer(question_id, answer, self.chat_app.clock)
+        self._answers[question_id] = widget
+        await self.mount(widget, after=item)
+
+    # ------------------------------------------------------------------ selection
+    def action_select(self, step: int) -> None:
+        """Move the selection by ``step`` messages (-1 up, +1 down), loading pages at the ends."""
+        if not self.views:
+            return
+        ids = [v.id for v in self.views]
+        if self.selected_id in ids:
+            index = ids.index(self.selected_id) + step
+        else:
+            index = len(ids) - 1 if step < 0 else 0
+        if index < 0:
+            self.load_older()
+            index = 0
+        if index >= len(ids):
+            if not self.at_newest:
+                self.load_newer()
+            index = len(ids) - 1
+        self.select(ids[index])
+
+    def select(self, message_id: str | None) -> None:
+        """Select ``message_id`` (highlight it and scroll it into view); None clears."""
+        if self.selected_id in self._items:
+            self._items[self.selected_id].remove_class("-selected")
+        self.selected_id = message_id
+        item = self._items.get(message_id) if message_id else None
+        if item is not None:
+            item.add_class("-selected")
+            if not self.is_anchored or message_id != self.views[-1].id:
+                self.release_anchor()
+            self.scroll_to_widget(item, animate=False, immediate=True)
+
+    def selected_view(self) -> MessageView | None:
+        """The selected message's ``MessageView``, or None."""
+        if self.selected_id and self.selected_id in self._items:
+            return self._items[self.selected_id].view
+        return None
+
+    def first_visible_id(self) -> str | None:
+        """Id of the first message at least partly visible (the scroll anchor to save)."""
+        top = self.scroll_y
+        for view in self.views:
+            item = self._items.get(view.id)
+            if item is not None and item.virtual_region.bottom > top:
+                return view.id
+        return None
+
+    @property
+    def at_bottom(self) -> bool:
+        """True when the newest message is on screen."""
+        return self.at_newest and self.scroll_y >= self.max_scroll_y - 1
+
+    def on_focus(self) -> None:  # noqa: D102 - Textual hook
+        if self.selected_id is None and self.views:
+            self.select(self.views[-1].id)

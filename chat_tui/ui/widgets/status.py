@@ -1,0 +1,115 @@
+"""Connectivity and outbox status: ``OfflineBanner``, ``QueueIndicator``, ``SyncIndicator``.
+
+They are fed from engine events (``ConnectivityChanged``, ``OutboxChanged``,
+``SyncProgress``; see ``chat_tui/sync/events.py``) by the app, so connectivity changes
+show without the user doing anything (issue 4, "Screen").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import Static
+
+from chat_tui.ui.clock import Clock, format_time
+
+__all__ = ["OfflineBanner", "QueueIndicator", "SyncIndicator", "offline_text", "queue_text"]
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def offline_text(pending: int, last_synced_at: datetime | None, clock: Clock,
+                 *, work_offline: bool = False) -> str:
+    """The banner sentence, e.g. "Offline - showing cached messages. 3 messages will be
+    sent when the connection returns. Last synced 14:02." (issue 4, "Screen").
+
+    ``pending``: messages waiting to go (queued + sending).
+    """
+    parts = ["Working offline" if work_offline else "Offline", " - showing cached messages."]
+    if pending:
+        verb = ("will be sent when you go back online" if work_offline
+                else "will be sent when the connection returns")
+        parts.append(f" {_plural(pending, 'message')} {verb}.")
+    if last_synced_at is not None:
+        parts.append(f" Last synced {format_time(last_synced_at, clock)}.")
+    else:
+        parts.append(" Not synced yet.")
+    return "".join(parts)
+
+
+def queue_text(counts: Mapping[str, int]) -> str:
+    """Outbox summary, e.g. "Outbox: 2 queued · 1 sending · 1 failed"; "" when empty."""
+    order = ("queued", "sending", "failed", "blocked", "expired")
+    shown = [f"{counts[k]} {k}" for k in order if counts.get(k)]
+    return ("Outbox: " + " \u00b7 ".join(shown)) if shown else ""
+
+
+class OfflineBanner(Static):
+    """Visible only while offline (or working offline): what is shown and what will happen."""
+
+    def __init__(self, clock: Clock, *, id: str | None = None) -> None:
+        super().__init__(Text(""), markup=False, id=id)
+        self._clock = clock
+        self.display = False
+
+    def show_state(self, offline: bool, pending: int, last_synced_at: datetime | None,
+                   work_offline: bool) -> None:
+        """Show or hide the banner for the given state."""
+        self.display = offline or work_offline
+        if self.display:
+            self.update(Text("\u26a0 " + offline_text(pending, last_synced_at, self._clock,
+                                                        work_offline=work_offline)))
+
+
+class QueueIndicator(Static):
+    """Visible whenever the outbox holds anything; counts of queued, sending, failed, ..."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(Text(""), markup=False, id=id)
+        self.counts: dict[str, int] = {}
+        self.display = False
+
+    def show_counts(self, counts: Mapping[str, int]) -> None:
+        """Update from an outbox count mapping (keys queued, sending, failed, blocked, expired)."""
+        self.counts = dict(counts)
+        label = queue_text(counts)
+        self.display = bool(label)
+        self.set_class(bool(counts.get("failed") or counts.get("blocked")), "-problem")
+        if label:
+            self.update(Text(label))
+
+
+class SyncIndicator(Static):
+    """A subtle connection/sync marker for the title bar: ``● online``, ``⟳ syncing`` ..."""
+
+    FRAMES = "\u280b\u2819\u2839\u2838\u283c\u2834\u2826\u2827\u2807\u280f"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(Text(""), markup=False, id=id)
+        self.state = "connecting"
+        self.phase = "idle"
+        self.done = 0
+        self.total: int | None = None
+
+    def show_state(self, state: str | None = None, phase: str | None = None,
+                   done: int | None = None, total: int | None = None) -> None:
+        """Update connectivity ``state`` and/or sync ``phase`` (``idle`` hides the spinner)."""
+        if state is not None:
+            self.state = state
+        if phase is not None:
+            self.phase, self.done, self.total = phase, done or 0, total
+        if self.phase != "idle" and self.state == "online":
+            label = "\u27f3 syncing"
+            if self.total:
+                label += f" {self.done}/{self.total}"
+            self.update(Text(label, style="cyan"))
+        elif self.state == "online":
+            self.update(Text("\u25cf online", style="green"))
+        elif self.state == "connecting":
+            self.update(Text("\u25cc connecting", style="yellow"))
+        else:
+            self.update(Text("\u25cb offline", style="red"))
