@@ -1,0 +1,223 @@
+"""Choose the account, open its cache, and run the app (``chat-tui`` with no subcommand).
+
+Two modes (issue 4, "Start"):
+
+- **configured server**: an account saved by ``chat-tui login`` (picked with ``--user`` /
+  ``--server``, else the most recent login; ``chat_tui.config.pick_account``). Its cache is
+  ``Account.db_path``.
+- **local** (no account saved and no ``--server``/``--user``): the reference server runs
+  inside this process (``chat_tui.server.embedded.start_embedded``) on a free loopback port
+  over ``<user data dir>/chat-tui/local/server.db``, with the built-in echo assistant. The
+  local user (:func:`local_username`) gets a fresh password each start
+  (``ensure_local_account``) and logs in over HTTP like any client; the client cache is
+  ``<user data dir>/chat-tui/local/cache.db`` (stable across runs although the port is not).
+  On the first start a welcome conversation with the assistant is created through the
+  engine (outbox, local echo), like any other.
+
+Either way the cache is opened here, synchronously, before the app is built: the first
+frame is drawn from it before any network call. Everything that needs httpx, uvicorn or
+FastAPI is imported by the engine factory, which the app calls after the first frame
+(the embedded server starts in a worker thread then).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chat_tui.config import Account, Settings
+    from chat_tui.store import Store
+    from chat_tui.sync.engine import Engine
+
+__all__ = [
+    "WELCOME_QUESTION",
+    "WELCOME_TITLE",
+    "configured_factory",
+    "launch",
+    "local_dir",
+    "local_factory",
+    "local_username",
+]
+
+log = logging.getLogger(__name__)
+
+WELCOME_TITLE = "Welcome to chat-tui"
+WELCOME_QUESTION = "Hello! What can you do?"
+_USERNAME = re.compile(r"[^a-z0-9_.-]+")  # docs/api.md, "Conventions": [a-z0-9_.-]{1,64}
+
+
+def local_dir() -> Path:
+    """``<user data dir>/chat-tui/local``: the embedded server's database and the local
+    account's cache (created when missing)."""
+    from chat_tui.config import data_dir
+
+    path = data_dir() / "local"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def local_username() -> str:
+    """The local account's username: chosen once (the OS login name, folded to the
+    server's ``[a-z0-9_.-]{1,64}``; ``me`` when nothing is left or it is reserved) and kept
+    in ``local/account.json`` so it never changes between runs."""
+    path = local_dir() / "account.json"
+    try:
+        name = json.loads(path.read_text(encoding="utf-8"))["username"]
+        if isinstance(name, str) and name:
+            return name
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        raw = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in this environment
+        raw = ""
+    name = _USERNAME.sub("", raw.lower())[:64]
+    if not name or name == "assistant":
+        name = "me"
+    path.write_text(json.dumps({"username": name}), encoding="utf-8")
+    return name
+
+
+def _setup_logging() -> None:
+    """Log to ``<user log dir>/chat-tui/chat-tui.log``, never to the terminal."""
+    from chat_tui.config import log_dir
+
+    handler = logging.FileHandler(log_dir() / "chat-tui.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for noisy in ("httpx", "httpcore", "peewee", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def configured_factory(account: Account, settings: Settings) -> Callable[[Store], Engine]:
+    """Engine factory for a saved account: ``factory(store) -> Engine`` (imports the sync
+    layer, httpx included, only when called; reads the token from the keyring or file)."""
+
+    def factory(store: Store) -> Engine:
+        from chat_tui.config import load_token
+        from chat_tui.sync.engine import Engine
+
+        return Engine(store, account.server_url, load_token(account), settings)
+
+    return factory
+
+
+def local_factory(settings: Settings, username: str, directory: Path,
+                  on_started: Callable[[Any], None] | None = None) -> Callable[[Store], Any]:
+    """Engine factory for the local mode (async ``factory(store) -> Engine``).
+
+    Starts the embedded server in a worker thread over ``directory/server.db`` (echo
+    assistant), sets a fresh password for ``username`` and logs in over HTTP (a new device
+    each start), then builds the engine. ``on_started(server)`` receives the
+    ``EmbeddedServer`` (the caller stops it on exit). Raises whatever the server start or
+    the login raise (``RuntimeError``, ``OSError``, ``chat_tui.api.ApiError``); the app
+    shows it and keeps the cached view usable.
+    """
+
+    async def factory(store: Store) -> Engine:
+        import asyncio
+        import socket
+
+        from chat_tui.api import ApiClient
+        from chat_tui.sync.engine import Engine
+
+        def start() -> tuple[Any, str]:
+            from chat_tui.server.embedded import ensure_local_account, start_embedded
+
+            db = directory / "server.db"
+            password = ensure_local_account(db, username)
+            server = start_embedded(db, assistant="echo")
+            return server, password
+
+        server, password = await asyncio.to_thread(start)
+        if on_started is not None:
+            on_started(server)
+        async with ApiClient(server.url) as api:
+            login = await api.login(username, password, f"chat-tui on {socket.gethostname()}")
+        return Engine(store, server.url, login.access_token, settings)
+
+    return factory
+
+
+def welcome_once(directory: Path) -> Callable[[Any], None]:
+    """``on_ready`` hook of the local mode: on the very first start (no marker file
+    ``directory/welcome-created`` and an empty cache), create the welcome conversation with
+    the assistant and ask it a first question, through the engine (outbox, local echo)."""
+
+    def hook(app: Any) -> None:
+        marker = directory / "welcome-created"
+        engine = app.engine
+        if marker.exists() or engine is None:
+            return
+        if not app.store.list_conversations():
+            cid = engine.create_conversation(WELCOME_TITLE, assistant=True)
+            engine.send(cid, WELCOME_QUESTION)
+            app.refresh_conversations()
+            app.open_conversation(cid)
+        marker.write_text("1", encoding="utf-8")
+
+    return hook
+
+
+def launch(args: Any = None) -> int:
+    """Pick the account (see module doc), open its cache and run :class:`ChatApp`.
+
+    ``args``: the ``argparse.Namespace`` of ``chat-tui`` (``user``, ``server``), or None.
+    Returns the exit status: 0, or 1 with a message on stderr for a bad config file, an
+    unknown ``--user``/``--server``, or a cache written by a newer chat-tui.
+    """
+    from chat_tui.config import AccountError, load_accounts, load_settings, pick_account
+    from chat_tui.store import SchemaTooNew, Store
+
+    _setup_logging()
+    user = getattr(args, "user", None)
+    server_url = getattr(args, "server", None)
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        print(f"chat-tui: config: {exc}", file=sys.stderr)
+        return 1
+    embedded: list[Any] = []
+    on_ready = None
+    if user or server_url or load_accounts():
+        try:
+            account = pick_account(user, server_url)
+        except (AccountError, ValueError) as exc:
+            print(f"chat-tui: {exc}", file=sys.stderr)
+            return 1
+        store = Store(account.db_path, account.username, user_id=account.user_id,
+                      server_url=account.server_url)
+        factory: Any = configured_factory(account, settings)
+    else:
+        directory = local_dir()
+        username = local_username()
+        store = Store(directory / "cache.db", username)
+        factory = local_factory(settings, username, directory, embedded.append)
+        on_ready = welcome_once(directory)
+    try:
+        store.open()
+    except SchemaTooNew as exc:
+        print(f"chat-tui: {exc}", file=sys.stderr)
+        return 1
+    if store.recovery is not None:
+        print(f"chat-tui: {store.recovery.message}", file=sys.stderr)
+
+    from chat_tui.ui.app import ChatApp
+
+    app = ChatApp(store, factory, on_ready=on_ready)
+    try:
+        app.run()
+    finally:
+        for server in embedded:
+            server.stop()
+        store.close()
+    return app.return_code or 0
