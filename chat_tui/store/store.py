@@ -700,6 +700,19 @@ class Store:
         with self.db.atomic():
             row = self._own_message(message_id)
             send = next(iter(self._rows_for(message_id, "send")), None)
+            if send is not None and send.state != "sending" and send.attempts > 0:
+                # An earlier attempt may have reached the server (its answer lost, or the
+                # process killed while waiting): the send becomes a delete in its place, and
+                # a 404 answer means there was nothing to delete (soak finding,
+                # docs/reliability.md).
+                Ob.delete().where((Ob.message_id == message_id) & (Ob.state != "sending")
+                                  & (Ob.id != send.id)).execute()
+                Ob.update(kind="delete", payload="{}", state="queued", attempts=0,
+                          transient_failures=0, next_attempt_at=0, last_error=None,
+                          ).where(Ob.id == send.id).execute()
+                M.update(pending_deleted=True, pending_body=None).where(
+                    M.id == message_id).execute()
+                return "queued"
             if send is not None and send.state != "sending":
                 Ob.delete().where((Ob.message_id == message_id) & (Ob.state != "sending")).execute()
                 M.delete().where(M.id == message_id).execute()
@@ -965,6 +978,19 @@ class Store:
         with self.db.atomic():
             self._apply_marker(marker, res)
             self._finish(outbox_id, None)
+        return res
+
+    def ack_nothing_to_delete(self, outbox_id: int, message_id: str) -> ApplyResult:
+        """A delete answered ``404``: the server never had the message (a send that never
+        got through was deleted). Remove the action and the local echo (outbox rule 7)."""
+        res = ApplyResult()
+        M = self.m.Message
+        with self.db.atomic():
+            row = M.get_or_none(M.id == message_id)
+            self._finish(outbox_id, None)
+            if row is not None and row.seq is None and not self._rows_for(message_id):
+                M.delete().where(M.id == message_id).execute()
+                res.touch(row.conversation_id, message_id)
         return res
 
     def drop_action(self, outbox_id: int) -> None:

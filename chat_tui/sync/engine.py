@@ -605,7 +605,12 @@ class Engine:
             await self._db(self.store.record_paused, marked.id, exc.reason)
             self._pause_auth(exc.reason)
         except (PermanentError, CursorExpired) as exc:
-            if marked.kind == "read":
+            if marked.kind == "delete" and exc.status == 404 and marked.message_id:
+                # Outbox rule 7: the server never had it (a send deleted after an attempt
+                # whose fate was unknown): nothing left to delete.
+                self._emit_result(await self._db(self.store.ack_nothing_to_delete, marked.id,
+                                                 marked.message_id))
+            elif marked.kind == "read":
                 # A read marker the server refuses is dropped: it must not block messages.
                 await self._db(self.store.drop_action, marked.id)
             else:

@@ -380,3 +380,40 @@ async def test_rule_7_edit_of_a_send_the_server_already_committed_follows_up_wit
     assert [(m.body, m.version) for m in page.messages] == [("second text", 2)]
     assert await wait_for(lambda: alice.store.get_message(mid).version == 2)
     assert alice.store.get_message(mid).body == "second text"
+
+
+async def test_rule_7_delete_of_a_queued_send_the_server_may_have_leaves_a_tombstone(
+        alice, proxy, server_api):
+    """Soak finding (docs/reliability.md): a send whose answer was lost after the server
+    committed it went back to ``queued``; deleting it then removed it locally only, so the
+    server kept a message the user had deleted."""
+    cid = await online_conversation(alice)
+    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
+    mid = alice.send(cid, "regretted")
+    assert await wait_for(lambda: proxy.requests("PUT", mid), timeout=10)
+    proxy.refuse()
+    alice.set_work_offline(True)
+    alice.delete(mid)
+    assert alice.store.get_message(mid).deleted
+    proxy.accept()
+    alice.set_work_offline(False)
+    assert await wait_for(lambda: drained(alice), timeout=10)
+    page = await server_api("bob").messages(cid)
+    assert [(m.id, m.deleted, m.body) for m in page.messages] == [(mid, True, "")]
+
+
+async def test_rule_7_delete_of_a_send_the_server_never_had_ends_with_nothing(
+        alice, proxy, server_api):
+    cid = await online_conversation(alice)
+    proxy.respond(503, method="PUT", path_contains="/messages/", count=None)
+    mid = alice.send(cid, "never arrived")
+    assert await wait_for(lambda: proxy.requests("PUT", mid), timeout=10)
+    alice.set_work_offline(True)
+    proxy.clear()
+    alice.delete(mid)
+    alice.set_work_offline(False)
+    assert await wait_for(lambda: drained(alice), timeout=10)
+    assert len(proxy.requests("DELETE", mid)) == 1
+    assert not (await server_api("bob").messages(cid)).messages
+    assert await wait_for(lambda: alice.store.get_message(mid) is None)
+    assert alice.store.problems() == []
