@@ -304,7 +304,8 @@ class Store:
                             ELSE m.author || ': ' || coalesce(m.pending_body, m.body) END
                   FROM message m WHERE m.conversation_id = c.id
                   ORDER BY m.sort_key DESC LIMIT 1) AS preview,
-               (SELECT count(*) FROM outbox o WHERE o.conversation_id = c.id) AS queued
+               (SELECT count(*) FROM outbox o
+                 WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued
           FROM conversation c WHERE NOT c.removed
          ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
         """
@@ -351,7 +352,10 @@ class Store:
         Ob = self.m.Outbox
         ids = [r.id for r in rows]
         actions: dict[str, list] = {}
-        for o in Ob.select().where(Ob.message_id.in_(ids)).order_by(Ob.id):
+        # A read-marker row names the message it marks read, but it is not an action OF that
+        # message: it never changes the message's state (review finding, outbox rule 8).
+        for o in (Ob.select().where(Ob.message_id.in_(ids) & (Ob.kind != "read"))
+                  .order_by(Ob.id)):
             actions.setdefault(o.message_id, []).append(o)
         blocker = self._first_blocker(cid)
         others_read = (
@@ -544,7 +548,7 @@ class Store:
         Ob = self.m.Outbox
         out = []
         blockers: dict[str, object] = {}
-        for o in Ob.select().order_by(Ob.id):
+        for o in Ob.select().where(Ob.kind != "read").order_by(Ob.id):
             blocker = blockers.get(o.conversation_id)
             if o.state in ("failed", "expired"):
                 state, reason = o.state, o.last_error or o.state
@@ -647,8 +651,10 @@ class Store:
         return row
 
     def _rows_for(self, message_id: str, kind: str | None = None) -> list:
+        """The outbox rows acting on the message (send, edit, delete), FIFO; read-marker
+        rows only point at it and are not its actions."""
         Ob = self.m.Outbox
-        q = Ob.select().where(Ob.message_id == message_id)
+        q = Ob.select().where((Ob.message_id == message_id) & (Ob.kind != "read"))
         if kind:
             q = q.where(Ob.kind == kind)
         return list(q.order_by(Ob.id))
@@ -672,9 +678,10 @@ class Store:
                 raise StoreError("a deleted message cannot be edited")
             send = next(iter(self._rows_for(message_id, "send")), None)
             if send is not None and send.state != "sending":
+                # The user touched it: its expiry clock restarts (outbox rule 6).
                 Ob.update(payload=json.dumps({"body": body}), state="queued", attempts=0,
                          transient_failures=0, next_attempt_at=0, last_error=None,
-                         ).where(Ob.id == send.id).execute()
+                         queued_at=_now()).where(Ob.id == send.id).execute()
                 M.update(body=body).where(M.id == message_id).execute()
                 return "rewritten"
             edits = [o for o in self._rows_for(message_id, "edit") if o.state != "sending"]
@@ -765,7 +772,9 @@ class Store:
         return rows
 
     def retry(self, message_id: str) -> None:
-        """A failed action of the message goes back to ``queued`` with its attempts reset.
+        """A failed action of the message goes back to ``queued`` with its attempts reset
+        and its expiry clock restarted (outbox rule 6: a retried message is not expired
+        again at once).
 
         Raises:
             StoreError: the message has no failed action.
@@ -774,14 +783,14 @@ class Store:
         with self.db.atomic():
             ids = [o.id for o in self._problem_rows(message_id, ("failed",))]
             Ob.update(state="queued", attempts=0, transient_failures=0, next_attempt_at=0,
-                     last_error=None).where(Ob.id.in_(ids)).execute()
+                     last_error=None, queued_at=_now()).where(Ob.id.in_(ids)).execute()
 
     def retry_action(self, outbox_id: int) -> None:
         """Like :meth:`retry` for any failed action by its outbox id (a conversation create)."""
         Ob = self.m.Outbox
         with self.db.atomic():
             n = Ob.update(state="queued", attempts=0, transient_failures=0, next_attempt_at=0,
-                         last_error=None).where((Ob.id == outbox_id) & (Ob.state == "failed")
+                         last_error=None, queued_at=_now()).where((Ob.id == outbox_id) & (Ob.state == "failed")
                                                 ).execute()
             if not n:
                 raise StoreError(f"outbox action {outbox_id} is not failed")

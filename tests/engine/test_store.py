@@ -149,6 +149,48 @@ def test_rule_6_old_queued_messages_expire_and_wait(store, conv):
     assert store.expire_old(3600) == []  # the expiry clock restarted
 
 
+def test_rule_6_retry_and_edit_restart_the_expiry_clock(store, conv):
+    """A message retried (or edited) long after it was written is not expired again at once."""
+    later = time.time() + 7200
+    failed = store.enqueue_send(conv, "failed long ago")
+    [action] = store.outbox_rows()
+    store.mark_sending(action.id)
+    store.record_permanent(action.id, "422 validation: nope")
+    store.m.Outbox.update(queued_at=time.time() - 7200).execute()  # written two hours ago
+    store.retry(failed)
+    assert store.expire_old(3600) == []
+    assert store.get_message(failed).state == "queued"
+    # An expired send edited by the user is queued again with a fresh clock.
+    assert store.expire_old(3600, now=later) == [failed]
+    assert store.enqueue_edit(failed, "edited after expiry") == "rewritten"
+    assert store.get_message(failed).state == "queued"
+    assert store.expire_old(3600) == []
+    assert [a.message_id for a in store.next_actions()] == [failed]
+
+
+def test_rule_3_a_read_marker_row_is_not_an_action_of_its_message(store, conv):
+    """Marking my own acknowledged last message read leaves it ``sent``, and behind a
+    failed head it is not shown blocked (the read row only points at it)."""
+    mine = store.enqueue_send(conv, "my last word")
+    [action] = store.outbox_rows()
+    store.mark_sending(action.id)
+    store.ack_message(action.id, Message.parse(
+        wire_message(conv, 9, author="alice", body="my last word", mid=mine)))
+    assert store.get_message(mine).state == "sent"
+    head = store.enqueue_send(conv, "refused")
+    assert store.enqueue_read(conv, mine)
+    assert store.get_message(mine).state == "sent"
+    [send, read] = store.outbox_rows()
+    assert (send.message_id, read.kind, read.message_id) == (head, "read", mine)
+    store.mark_sending(send.id)
+    store.record_permanent(send.id, "422 validation: body rejected")
+    assert store.get_message(mine).state == "sent"
+    assert store.get_message(head).state == "failed"
+    assert [(p.message_id, p.state) for p in store.problems()] == [(head, "failed")]
+    assert store.get_conversation(conv).queued_count == 1
+    assert store.get_conversation(conv).last_message_preview == "alice: refused"
+
+
 def test_rule_6_zero_turns_expiry_off(store, conv):
     store.enqueue_send(conv, "old but fine")
     assert store.expire_old(0, now=time.time() + 10**7) == []
