@@ -255,6 +255,7 @@ class World:
                             headers={"authorization": f"Bearer {token}"})
 
     def close(self) -> None:
+        """Stop client, proxy and servers (safe after a partial start)."""
         self.client.stop()
         for c in (self.checker, self.phone):
             if c is not None:

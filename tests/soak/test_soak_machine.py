@@ -32,7 +32,13 @@ class SoakMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="soak-"))
-        self.world = World(self.tmp).start()
+        self.world = World(self.tmp)
+        try:
+            self.world.start()
+        except BaseException:
+            self.world.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
 
     def _check(self) -> None:
         problems = self.world.check()
