@@ -299,8 +299,14 @@ class ChatApp(App[None]):
             self._dirty_conversations = False
             self.refresh_conversations()
         if self.current_id in dirty:
-            await self.query_one(MessageList).refresh_messages(tuple(dirty[self.current_id]))
-            self._mark_read()
+            self.run_worker(self._refresh_current(tuple(dirty[self.current_id])),
+                            group="refresh", exit_on_error=False)
+
+    async def _refresh_current(self, message_ids: tuple[str, ...]) -> None:
+        # A worker, never the app's own message handler: the window's lock may be held by
+        # an opening conversation that needs the app's message pump to finish mounting.
+        await self.query_one(MessageList).refresh_messages(message_ids)
+        self._mark_read()
 
     def refresh_conversations(self) -> None:
         """Re-read the conversation list; open the first one when none was open."""
@@ -313,9 +319,12 @@ class ChatApp(App[None]):
         if self.current_id is None and ids:
             self.open_conversation(ids[0])
         self._update_skeleton()
+        self._update_banner()
 
     def _update_banner(self) -> None:
-        pending = self.outbox.get("queued", 0) + self.outbox.get("sending", 0)
+        # Messages waiting (sends, edits, deletes; read markers are not counted): the sum
+        # of the conversations' queued counts (``ConversationView.queued_count``).
+        pending = sum(c.queued_count for c in self.conversations)
         self.query_one(OfflineBanner).show_state(
             self.connectivity == "offline", pending, self.last_synced_at, self.work_offline)
 
@@ -404,9 +413,10 @@ class ChatApp(App[None]):
         if messages.scroll_y >= messages.max_scroll_y - messages.EDGE:
             messages.load_newer()
 
-    async def action_jump_newest(self) -> None:
+    def action_jump_newest(self) -> None:
         """Show the newest messages and follow new ones."""
-        await self.query_one(MessageList).jump_newest()
+        self.run_worker(self.query_one(MessageList).jump_newest(), group="open",
+                        exit_on_error=False)
 
     # ------------------------------------------------------------------ drafts, scroll
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
@@ -528,11 +538,19 @@ class ChatApp(App[None]):
         composer.set_draft("", None)
         self._loading_draft = False
         self.flush_draft()
+        conv = self.current_conversation
+        offline_question = (conv is not None and conv.assistant
+                            and self.connectivity != "online")
+        self.run_worker(self._show_sent(cid, message_id, body, offline_question),
+                        group="refresh", exit_on_error=False)
+
+    async def _show_sent(self, cid: str, message_id: str, body: str, offline_question: bool) -> None:
+        """Show the local echo at once (a worker: see :meth:`_refresh_current`), then,
+        offline in an assistant conversation, a cached answer below it."""
         messages = self.query_one(MessageList)
         await messages.refresh_messages((message_id,))
         messages.anchor()
-        conv = self.current_conversation
-        if conv is not None and conv.assistant and self.connectivity != "online":
+        if offline_question and cid == self.current_id:
             await self.show_cached_answer(cid, message_id, body)
 
     async def show_cached_answer(self, conversation_id: str, question_id: str, question: str) -> bool:

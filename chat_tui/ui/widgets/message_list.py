@@ -13,6 +13,7 @@ indexed query of ``PAGE`` rows and ``PAGE`` widgets.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,10 @@ class MessageList(VerticalScroll, can_focus=True):
         self._no_older = False
         self._top = TopMarker(Text(""), markup=False, id="top-marker")
         self._pending: list[MessageView] = []
+        # Serialises every change of the mounted window (open, live refresh, paging): an
+        # engine refresh landing while a conversation opens must not mount into a
+        # half-replaced window.
+        self._lock = asyncio.Lock()
 
     @property
     def chat_app(self) -> ChatApp:
@@ -90,7 +95,7 @@ class MessageList(VerticalScroll, can_focus=True):
         self.views = list(views)
         self._pending = list(views)
         self.at_newest = at_newest
-        self._update_top()
+        self._no_older = False
 
     def _new_item(self, view: MessageView) -> MessageItem:
         item = MessageItem(view, self.chat_app.clock)
@@ -100,14 +105,32 @@ class MessageList(VerticalScroll, can_focus=True):
         return item
 
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
+        self._check_older()
+        self._update_top()
         if self.at_newest:
             self.anchor()
+
+    def _check_older(self) -> None:
+        """Set ``_no_older`` when neither the cache nor the server has anything older."""
+        cid = self.conversation_id
+        if cid is None:
+            return
+        before = self.views[0].sort_key if self.views else None
+        try:
+            self._no_older = not self.chat_app.store.has_older(cid, before)
+        except Exception:  # noqa: BLE001 - only a label depends on it
+            log.info("has_older failed", exc_info=True)
 
     async def open(self, conversation_id: str | None, anchor_id: str | None = None,
                    *, select: bool = False) -> None:
         """Show ``conversation_id`` from the cache: its newest page, or a window around
         ``anchor_id`` (scrolled so that message is at the top and, with ``select``, selected).
         """
+        async with self._lock:
+            await self._open(conversation_id, anchor_id, select=select)
+
+    async def _open(self, conversation_id: str | None, anchor_id: str | None,
+                    *, select: bool) -> None:
         store = self.chat_app.store
         self.conversation_id = conversation_id
         self._no_older = False
@@ -126,6 +149,8 @@ class MessageList(VerticalScroll, can_focus=True):
                 views = store.messages_before(conversation_id, None, limit=self.PAGE)
         if select and anchor_id:
             self.selected_id = anchor_id
+        self.views = list(views)
+        self._check_older()
         await self._replace_all(views, at_newest)
         if anchor_id is not None and anchor_id in self._items:
             target = self._items[anchor_id]
@@ -145,7 +170,7 @@ class MessageList(VerticalScroll, can_focus=True):
         self._items.clear()
         self.views = list(views)
         self.at_newest = at_newest
-        await self.remove_children(lambda w: w is not self._top)  # type: ignore[arg-type]
+        await self.remove_children([w for w in self.children if w is not self._top])
         items = [self._new_item(v) for v in views]
         if items:
             await self.mount_all(items)
@@ -181,10 +206,14 @@ class MessageList(VerticalScroll, can_focus=True):
             return 0
         self._busy = True
         try:
-            older = self.chat_app.store.messages_before(cid, self.views[0].sort_key, limit=self.PAGE)
-            if older:
-                await self._prepend(older)
-                return len(older)
+            async with self._lock:
+                if cid != self.conversation_id or not self.views:
+                    return 0
+                older = self.chat_app.store.messages_before(cid, self.views[0].sort_key,
+                                                            limit=self.PAGE)
+                if older:
+                    await self._prepend(older)
+                    return len(older)
             if not self._no_older:
                 await self._backfill(cid)
             return 0
@@ -209,9 +238,10 @@ class MessageList(VerticalScroll, can_focus=True):
         if cid != self.conversation_id:
             return
         if added and self.views:
-            older = store.messages_before(cid, self.views[0].sort_key, limit=self.PAGE)
-            if older:
-                await self._prepend(older)
+            async with self._lock:
+                older = store.messages_before(cid, self.views[0].sort_key, limit=self.PAGE)
+                if older and cid == self.conversation_id:
+                    await self._prepend(older)
         elif not store.has_older(cid):
             self._no_older = True
         self._update_top()
@@ -242,12 +272,16 @@ class MessageList(VerticalScroll, can_focus=True):
             return 0
         self._busy = True
         try:
-            newer = self.chat_app.store.messages_after(cid, self.views[-1].sort_key, limit=self.PAGE)
-            if len(newer) < self.PAGE:
-                self.at_newest = True
-            if newer:
-                await self._append(newer)
-            return len(newer)
+            async with self._lock:
+                if cid != self.conversation_id or not self.views:
+                    return 0
+                newer = self.chat_app.store.messages_after(cid, self.views[-1].sort_key,
+                                                           limit=self.PAGE)
+                if len(newer) < self.PAGE:
+                    self.at_newest = True
+                if newer:
+                    await self._append(newer)
+                return len(newer)
         finally:
             self._busy = False
 
@@ -292,6 +326,10 @@ class MessageList(VerticalScroll, can_focus=True):
         :attr:`MAX_WINDOW`) are read, so new messages append and acknowledged local echoes
         move to their server position; elsewhere the window's own range is re-read.
         """
+        async with self._lock:
+            await self._refresh(message_ids)
+
+    async def _refresh(self, message_ids: Sequence[str]) -> None:
         cid = self.conversation_id
         if cid is None:
             return
@@ -343,12 +381,13 @@ class MessageList(VerticalScroll, can_focus=True):
 
     async def add_cached_answer(self, question_id: str, answer: MessageView) -> None:
         """Show ``answer`` (an earlier assistant reply) below the message ``question_id``."""
-        item = self._items.get(question_id)
-        if item is None or question_id in self._answers:
-            return
-        widget = CachedAnswer(question_id, answer, self.chat_app.clock)
-        self._answers[question_id] = widget
-        await self.mount(widget, after=item)
+        async with self._lock:
+            item = self._items.get(question_id)
+            if item is None or question_id in self._answers:
+                return
+            widget = CachedAnswer(question_id, answer, self.chat_app.clock)
+            self._answers[question_id] = widget
+            await self.mount(widget, after=item)
 
     # ------------------------------------------------------------------ selection
     def action_select(self, step: int) -> None:

@@ -1,0 +1,197 @@
+"""Pilot tests of the key flows (issue 4, "Tests"): the real app, the real engine on the
+app's loop, the real server process over loopback, real SQLite caches. No mocks."""
+
+from __future__ import annotations
+
+import uuid
+
+from engine.fault_proxy import FaultProxy
+from textual.geometry import Region
+
+from chat_tui.ui.screens.search import SearchScreen
+from chat_tui.ui.widgets.composer import Composer
+from chat_tui.ui.widgets.message_list import MessageList
+from chat_tui.ui.widgets.status import OfflineBanner, QueueIndicator
+from ui.conftest import SIZE, wait_for
+
+
+async def shared_conversation(server_api, title: str = "Plans", bodies: tuple[str, ...] = ()):
+    """Bob creates a conversation with alice on the server and posts ``bodies``; returns
+    ``(bob_client, conversation_id, [message ids])``."""
+    bob = server_api("bob")
+    cid = str(uuid.uuid4())
+    await bob.put_conversation(cid, title, ["alice"], False)
+    ids = []
+    for body in bodies:
+        mid = str(uuid.uuid4())
+        await bob.put_message(cid, mid, body)
+        ids.append(mid)
+    return bob, cid, ids
+
+
+def online(app) -> bool:
+    return app.engine_ready and app.connectivity == "online"
+
+
+def shown(app, cid: str) -> bool:
+    messages = app.query_one(MessageList)
+    return app.current_id == cid and messages.conversation_id == cid
+
+
+def rendered_text(widget) -> str:
+    """What the widget draws, as plain text (one line per row)."""
+    lines = widget.render_lines(Region(0, 0, widget.region.width, widget.region.height))
+    return "\n".join("".join(seg.text for seg in strip) for strip in lines)
+
+
+async def test_send_online(login, make_app, server_api):
+    bob, cid, _ = await shared_conversation(server_api, bodies=("hi alice",))
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and app.conversations)
+        await wait_for(pilot, lambda: shown(app, cid))
+        messages = app.query_one(MessageList)
+        await wait_for(pilot, lambda: [v.body for v in messages.views] == ["hi alice"])
+        assert app.query_one(Composer).has_focus
+        await pilot.press(*"hello bob", "enter")
+        assert app.query_one(Composer).text == ""
+        assert await wait_for(pilot, lambda: [(v.body, v.state) for v in messages.views]
+                              == [("hi alice", None), ("hello bob", "sent")])
+        page = await bob.messages(cid)
+        assert [m.body for m in page.messages] == ["hi alice", "hello bob"]
+        assert not app.query_one(OfflineBanner).display
+        assert not app.query_one(QueueIndicator).display
+
+
+async def test_offline_queue_drains_in_order(server, login, make_app, server_api):
+    bob, cid, _ = await shared_conversation(server_api, bodies=("are you there?",))
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+        server.stop()
+        assert await wait_for(pilot, lambda: app.connectivity == "offline")
+        await pilot.press(*"first while offline", "enter")
+        await pilot.press(*"second while offline", "enter")
+        banner, queue = app.query_one(OfflineBanner), app.query_one(QueueIndicator)
+        messages = app.query_one(MessageList)
+        assert await wait_for(pilot, lambda: [v.state for v in messages.views[-2:]]
+                              == ["queued", "queued"])
+        # the outbox may also hold the read marker of bob's message: >= 2
+        assert queue.counts.get("queued", 0) >= 2
+        await pilot.pause()
+        assert banner.display and queue.display
+        assert "2 messages will be sent when the connection returns" in rendered_text(banner)
+        assert f"Outbox: {queue.counts['queued']} queued" in rendered_text(queue)
+
+        server.start()
+        assert await wait_for(pilot, lambda: not banner.display and not queue.display,
+                              timeout=20)
+        assert await wait_for(pilot, lambda: [v.state for v in messages.views[-2:]]
+                              == ["sent", "sent"])
+        page = await server_api("bob").messages(cid)
+        assert [m.body for m in page.messages] == [
+            "are you there?", "first while offline", "second while offline"]
+
+
+async def test_draft_survives_restart(login, make_app, server_api):
+    _, cid, _ = await shared_conversation(server_api, bodies=("draft test",))
+    account = login("alice")
+    app = make_app(account)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+        await pilot.press(*"half a thought", "ctrl+j", *"and more")
+        await pilot.press("left", "left")
+        # the debounced save lands on its own, without quitting
+        assert await wait_for(pilot, lambda: app.store.get_draft(cid) is not None
+                              and app.store.get_draft(cid).text == "half a thought\nand more")
+        assert tuple(app.store.get_draft(cid).cursor) == (1, 6)
+
+    again = make_app(account)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        composer = again.query_one(Composer)
+        assert again.current_id == cid
+        assert composer.text == "half a thought\nand more"
+        assert composer.cursor_location == (1, 6)
+
+
+async def test_retry_failed_message(server, login, make_app, server_api):
+    _, cid, _ = await shared_conversation(server_api, bodies=("hello",))
+    with FaultProxy(server.url) as proxy:
+        app = make_app(login("alice", url=proxy.url))
+        proxy.respond(422, method="PUT", path_contains="/messages/", count=1)
+        async with app.run_test(size=SIZE) as pilot:
+            assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+            await pilot.press(*"will fail once", "enter")
+            messages = app.query_one(MessageList)
+            assert await wait_for(pilot, lambda: messages.views[-1].state == "failed")
+            failed = messages.views[-1]
+            assert failed.failure_reason
+            await pilot.press(*"behind it", "enter")
+            assert await wait_for(pilot, lambda: [v.state for v in messages.views[-2:]]
+                                  == ["failed", "blocked"])
+            header = rendered_text(messages._items[failed.id])
+            assert "failed" in header
+            assert "blocked behind a failed message" in rendered_text(
+                messages._items[messages.views[-1].id])
+            assert app.query_one(QueueIndicator).has_class("-problem")
+
+            await pilot.press("ctrl+r")
+            assert await wait_for(pilot, lambda: [(v.body, v.state) for v in messages.views[-2:]]
+                                  == [("will fail once", "sent"), ("behind it", "sent")])
+            page = await server_api("bob").messages(cid)
+            assert [m.body for m in page.messages] == ["hello", "will fail once", "behind it"]
+
+
+async def test_search_opens_hit_in_context(login, make_app, server_api):
+    bodies = tuple(f"filler message {i}" for i in range(120))
+    bodies = bodies[:10] + ("the ferry to zanzibar leaves at nine",) + bodies[10:]
+    _, cid, ids = await shared_conversation(server_api, "Travel", bodies)
+    _, other, _ = await shared_conversation(server_api, "Other", ("unrelated",))
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and len(app.conversations) == 2)
+        # the initial sync brings the newest page; backfill the rest (as scrolling up does)
+        while await app.engine.backfill(cid):
+            pass
+        assert app.store.search("zanzibar")
+        await pilot.press("ctrl+f")
+        assert isinstance(app.screen, SearchScreen)
+        await pilot.press(*"zanz")
+        assert await wait_for(pilot, lambda: app.screen.hits)
+        assert [h.message_id for h in app.screen.hits] == [ids[10]]
+        await pilot.press("enter")
+        messages = app.query_one(MessageList)
+        assert await wait_for(pilot, lambda: messages.selected_id == ids[10]
+                              and ids[10] in messages._items)
+        await pilot.pause()
+        assert app.current_id == cid
+        # opened in context: neighbours on both sides, not the newest page
+        window = [v.id for v in messages.views]
+        assert ids[9] in window and ids[11] in window
+        assert ids[-1] not in window
+        assert len(window) <= MessageList.MAX_WINDOW
+        item = messages._items[ids[10]]
+        assert messages.scroll_y <= item.virtual_region.y <= messages.scroll_y + messages.size.height
+
+
+async def test_untrusted_body_renders_literally(login, make_app, server_api):
+    nasty = ("[bold red]not bold[/] [link=http://x]x[/link] \x1b[31mred\x1b[0m "
+             "\x1b]8;;http://evil.example\x07click\x1b]8;;\x07 bell\x07 back\x08 \x9b2J")
+    _, cid, ids = await shared_conversation(server_api, "[blink]t[/blink]\x1b[2J", (nasty,))
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+        messages = app.query_one(MessageList)
+        assert await wait_for(pilot, lambda: ids[0] in messages._items)
+        await pilot.pause()
+        text = rendered_text(messages._items[ids[0]])
+        assert "[bold red]not bold[/]" in text
+        assert "[link=http://x]x[/link]" in text
+        assert "\u241b[31mred\u241b[0m" in text  # ESC shown as a control picture
+        assert "\u241b]8;;http://evil.example\u2407click" in text
+        assert "<U+009B>2J" in text
+        for char in "\x1b\x07\x08\x9b":
+            assert char not in text
+        title = rendered_text(app.query_one("#chat-title"))
+        assert "[blink]t[/blink]\u241b[2J" in title
