@@ -219,6 +219,15 @@ class Store:
         if not self._opened:
             self.open()
 
+    def relax_durability(self) -> None:
+        """Commit with ``synchronous=NORMAL`` on the calling thread's connection (sync rule
+        D1a): for the engine's worker, whose writes (server copies, acknowledgements, the
+        cursor, attempt counts) can all be fetched or re-sent again with the same key if a
+        power loss undoes them. In WAL mode the file stays consistent; the next ``FULL``
+        commit (every user action) makes them durable too. Halves the fsyncs of a drain."""
+        self.ensure_open()
+        self.db.execute_sql("PRAGMA synchronous = NORMAL")
+
     def close(self) -> None:
         """Close this thread's connection (other threads close their own)."""
         if not self.db.is_closed():

@@ -285,6 +285,7 @@ class Engine:
             self._lock.release()
             self._lock = None
             raise
+        await self._db(self.store.relax_durability)  # sync rule D1a
         requeued = await self._db(self.store.requeue_sending)
         if requeued:
             log.info("requeued %d action(s) left in 'sending'", requeued)
