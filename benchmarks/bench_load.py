@@ -8,7 +8,8 @@ and ``pollers / senders`` pollers, so every send fans out to that many long-poll
 
 Reported: sends/s, p50/p99 send latency (PUT round trip), p50/p99 fan-out latency (from the
 message's server ``created_at`` to a poller holding the parsed answer, same clock), the
-deliveries seen vs expected, server RSS (peak), and errors (non-2xx answers and transport
+deliveries seen vs expected, server RSS (peak), the CPU used by the server and by the client
+process (percent of one core: 100 means that process was the bottleneck), and errors (non-2xx answers and transport
 errors of any client; target: none). All clients run as asyncio tasks in this one process
 (``httpx.AsyncClient`` each) on the same 2 cores as the server, so the figures are a floor.
 """
@@ -16,13 +17,21 @@ errors of any client; target: none). All clients run as asyncio tasks in this on
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
 from benchmarks.common import add_users, login, ms, percentile, start_server
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _ts(text: str) -> float:
@@ -45,6 +54,8 @@ async def _load(url: str, tokens: dict[str, str], plan: dict[str, list[str]],
     state = {"measuring": False, "limited": 0, "deliveries": 0}
     ready = 0
     all_ready = asyncio.Event()
+    if not pollers:
+        all_ready.set()
 
     async def poll(name: str) -> None:
         nonlocal ready
@@ -109,6 +120,7 @@ async def _load(url: str, tokens: dict[str, str], plan: dict[str, list[str]],
     await asyncio.wait_for(all_ready.wait(), 120)
     await asyncio.sleep(0.5)
     rss_peak = 0.0
+    cpu0 = (cpu_seconds(server.pid), cpu_seconds(os.getpid()))
     t0 = time.perf_counter()
     deadline = t0 + duration
     send_tasks = [asyncio.create_task(send(s, cids[s], deadline)) for s in senders]
@@ -116,6 +128,8 @@ async def _load(url: str, tokens: dict[str, str], plan: dict[str, list[str]],
         rss_peak = max(rss_peak, server.memory()["rss_mb"] or 0)
         await asyncio.sleep(0.25)
     elapsed = time.perf_counter() - t0
+    cpu = [round(100 * (b - a) / elapsed) for a, b in
+           zip(cpu0, (cpu_seconds(server.pid), cpu_seconds(os.getpid())), strict=True)]
     for t in send_tasks:
         if t.exception() is not None:
             errors.append(f"sender crashed: {t.exception()!r}")
@@ -132,6 +146,7 @@ async def _load(url: str, tokens: dict[str, str], plan: dict[str, list[str]],
         "deliveries": state["deliveries"], "deliveries_expected": sent * per_conv,
         "limited_answers": state["limited"],
         "server_rss_peak_mb": round(rss_peak, 1), "server_memory_end": server.memory(),
+        "server_cpu_pct": cpu[0], "clients_cpu_pct": cpu[1],
         "errors": len(errors), "error_kinds": sorted(set(errors))[:10],
     }
 
