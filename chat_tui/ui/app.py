@@ -737,19 +737,23 @@ def find_cached_answer(store: Any, conversations: Iterable[Any], question: str, 
     :func:`similarity` (at least ``threshold``), and returns the first non-deleted,
     non-failed, finished assistant message after the best one (``MessageView``), or None.
     """
-    words = _words(question)
+    words = [w for w in dict.fromkeys(_words(question)) if len(w) > 2][:8]
     if not words:
         return None
     assistant_ids = {c.id for c in conversations if c.assistant}
-    query = " OR ".join(dict.fromkeys(w for w in words if len(w) > 1)) or words[0]
-    try:
-        hits = store.search(query, limit=50)
-    except Exception:  # noqa: BLE001
-        log.info("cached-answer search failed", exc_info=True)
-        return None
+    # store.search needs every word of a query to occur: one query per word, pooled.
+    hits: dict[str, Any] = {}
+    for word in words:
+        try:
+            found = store.search(word, limit=20)
+        except Exception:  # noqa: BLE001
+            log.info("cached-answer search failed", exc_info=True)
+            continue
+        for hit in found:
+            hits.setdefault(hit.message_id, hit)
     me = store.me
     best: tuple[float, Any] | None = None
-    for hit in hits:
+    for hit in hits.values():
         if hit.message_id == exclude or hit.author != me or hit.conversation_id not in assistant_ids:
             continue
         window = store.message_window_around(hit.conversation_id, hit.message_id, limit=12)

@@ -35,14 +35,25 @@ class Clock:
 
 @dataclass
 class FixedClock(Clock):
-    """A clock frozen at ``at`` (aware datetime), in UTC unless ``tz`` is given. For tests."""
+    """A clock frozen at ``at`` (aware datetime), in UTC unless ``tz`` is given. For tests.
+
+    ``frozen_display``: every time shown (message times, "last synced") displays as ``at``,
+    so snapshots of messages sent during the test hold no wall-clock time.
+    """
 
     at: datetime = field(default_factory=lambda: datetime(2026, 11, 22, 14, 5, tzinfo=UTC))
     tz: tzinfo | None = UTC
+    frozen_display: bool = False
 
     def now(self) -> datetime:
         """The frozen time."""
         return self.at.astimezone(self.tz)
+
+    def local(self, moment: datetime) -> datetime:
+        """``moment`` in the display zone, or ``at`` with ``frozen_display``."""
+        if self.frozen_display:
+            return self.now()
+        return super().local(moment)
 
 
 def format_time(moment: datetime | None, clock: Clock) -> str:

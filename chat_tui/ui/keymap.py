@@ -47,6 +47,7 @@ class KeyAction:
     def key_display(self) -> str:
         """The keys as shown on the help screen, e.g. ``"F1 / ?"``."""
         names = {
+            "f1": "F1",
             "question_mark": "?",
             "slash": "/",
             "pageup": "PgUp",
@@ -60,7 +61,7 @@ class KeyAction:
         parts = []
         for key in self.keys.split(","):
             key = names.get(key, key)
-            parts.append(key[:1].upper() + key[1:] if len(key) <= 3 else key)
+            parts.append(key)
         return " / ".join(parts)
 
 

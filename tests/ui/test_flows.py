@@ -3,6 +3,7 @@ app's loop, the real server process over loopback, real SQLite caches. No mocks.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from engine.fault_proxy import FaultProxy
@@ -195,3 +196,36 @@ async def test_untrusted_body_renders_literally(login, make_app, server_api):
             assert char not in text
         title = rendered_text(app.query_one("#chat-title"))
         assert "[blink]t[/blink]\u241b[2J" in title
+
+
+async def test_offline_question_shows_cached_answer(server, login, make_app, server_api):
+    alice = server_api("alice")
+    cid = str(uuid.uuid4())
+    await alice.put_conversation(cid, "Ask", [], True)
+    await alice.put_message(cid, str(uuid.uuid4()), "what is the capital of france")
+    deadline = asyncio.get_running_loop().time() + 15
+    while True:  # the echo assistant streams its reply; wait for the finished answer
+        page = await alice.messages(cid)
+        last = page.messages[-1]
+        if last.author == "assistant" and not last.streaming and last.body:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "no assistant reply"
+        await asyncio.sleep(0.1)
+
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+        messages = app.query_one(MessageList)
+        assert await wait_for(pilot, lambda: len(messages.views) == 2
+                              and not messages.views[-1].streaming)
+        server.stop()
+        assert await wait_for(pilot, lambda: app.connectivity == "offline")
+        await pilot.press(*"What's the capital of France?", "enter")
+        assert await wait_for(pilot, lambda: messages._answers)
+        (question_id, widget), = messages._answers.items()
+        assert app.store.get_message(question_id).state == "queued"
+        assert widget.answer.id == last.id
+        assert widget.border_title.startswith("cached answer from ")
+        await pilot.pause()
+        shown_text = rendered_text(widget)
+        assert "You wrote:" in shown_text and "france" in shown_text

@@ -8,6 +8,7 @@ with the chosen ``SearchHit``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -24,7 +25,7 @@ from chat_tui.ui.safe_text import inert_line
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import SearchHit
 
-__all__ = ["SearchScreen", "render_hit"]
+__all__ = ["SearchScreen", "render_hit", "render_snippet"]
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +37,32 @@ def render_hit(hit: SearchHit, query: str, clock: Clock, width: int = 90) -> Tex
     head.append(inert_line(hit.conversation_title, 40), style="bold")
     head.append("  " + inert_line(hit.author, 30), style="cyan")
     head.append("  " + format_time(hit.created_at, clock), style="dim")
-    snippet = Text("  " + inert_line(hit.snippet, width), no_wrap=True, overflow="ellipsis")
-    words = [w for w in query.replace('"', " ").split() if len(w) > 1]
-    if words:
-        snippet.highlight_words(words, style="bold yellow", case_sensitive=False)
     head.append("\n")
-    head.append_text(snippet)
+    head.append_text(render_snippet(hit.snippet, query, width))
     return head
+
+
+_MARKED = re.compile(r"\[([^\[\]\n]*)\]")
+
+
+def render_snippet(snippet: str, query: str, width: int = 90) -> Text:
+    """The FTS snippet (``store.search`` marks matches as ``[word]``) as inert text with
+    the matches highlighted. Brackets typed by users stay: only a bracketed run starting
+    with one of the query's words (case-insensitive, the FTS prefix rule) is a marker."""
+    words = [w.lower() for w in query.split()]
+    line = inert_line(snippet)
+    out = Text("  ", no_wrap=True, overflow="ellipsis")
+    pos = 0
+    for match in _MARKED.finditer(line):
+        inner = match.group(1)
+        if not any(inner.lower().startswith(w) for w in words):
+            continue
+        out.append(line[pos:match.start()])
+        out.append(inner, style="bold yellow")
+        pos = match.end()
+    out.append(line[pos:])
+    out.truncate(width + 2, overflow="ellipsis")
+    return out
 
 
 class SearchScreen(ModalScreen["SearchHit | None"]):

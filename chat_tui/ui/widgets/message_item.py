@@ -95,9 +95,22 @@ def render_header(view: MessageView, clock: Clock) -> Text:
     if view.mine and view.state:
         label, style = STATE_BADGES.get(view.state, (view.state, "dim"))
         header.append("  " + label, style=style)
-        if view.state == "failed" and view.failure_reason:
-            header.append(": " + inert_line(view.failure_reason, 80), style="red")
     return header
+
+
+def render_problem(view: MessageView) -> Text | None:
+    """For a failed or expired own message: the server's reason and the keys that act on
+    it (retry, send anyway, discard); None otherwise."""
+    if not view.mine or view.state not in ("failed", "expired"):
+        return None
+    line = Text(overflow="fold")
+    if view.state == "failed":
+        line.append(inert_line(view.failure_reason or "the server refused it", 200), style="red")
+        line.append("  \u00b7 ctrl+r retry \u00b7 x discard", style="dim")
+    else:
+        line.append("not sent in time", style="magenta")
+        line.append("  \u00b7 a send anyway \u00b7 x discard", style="dim")
+    return line
 
 
 def render_body(view: MessageView) -> RenderableType:
@@ -118,8 +131,11 @@ def render_body(view: MessageView) -> RenderableType:
 
 
 def render_message(view: MessageView, clock: Clock) -> RenderableType:
-    """Header and body of ``view`` as one Rich renderable."""
-    return Group(render_header(view, clock), render_body(view))
+    """Header (and problem line) and body of ``view`` as one Rich renderable."""
+    problem = render_problem(view)
+    if problem is None:
+        return Group(render_header(view, clock), render_body(view))
+    return Group(render_header(view, clock), problem, render_body(view))
 
 
 class MessageItem(Static):
