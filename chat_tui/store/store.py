@@ -771,7 +771,10 @@ class Store:
         q = M.select().where((M.conversation == cid) & (M.author != self._me)
                              & M.seq.is_null(False) & (M.deleted == False))  # noqa: E712
         if read_seq is not None:
-            q = q.where(M.seq > read_seq)
+            # sort_key equals seq for every acknowledged message (outbox rule 8): the same
+            # rows, but a range of the (conversation, sort_key) index instead of a scan of
+            # the whole conversation (23 ms -> under 1 ms at 100,000 messages).
+            q = q.where((M.seq > read_seq) & (M.sort_key > read_seq))
         return q.count()
 
     def _problem_rows(self, message_id: str, states: Iterable[str]) -> list:
