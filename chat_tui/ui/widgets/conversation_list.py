@@ -64,28 +64,74 @@ class ConversationList(OptionList):
             super().__init__()
             self.conversation_id = conversation_id
 
+    PAGE = 200
+    """Rows built at a time. Only the rows near what is on screen exist as options; more are
+    appended as the highlight or the scroll position nears the end (a cache of 10,000
+    conversations built every row on each open: 2 s; benchmarks/NOTES.md)."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, markup=False)
         self.conversations: list[ConversationView] = []
         self.current_id: str | None = None
+        self._built_width = 0
+        self._loaded = 0  # rows of ``conversations`` that exist as options
+
+    def _width(self) -> int:
+        return max(12, (self.size.width or 32) - 3)
+
+    def _option(self, conv: ConversationView, width: int) -> Option:
+        return Option(render_conversation(conv, current=conv.id == self.current_id, width=width),
+                      id=conv.id)
 
     def show(self, conversations: Sequence[ConversationView], current_id: str | None) -> None:
-        """Replace the rows with ``conversations``; keep the highlight on the same id."""
+        """Replace the rows with ``conversations``; keep the highlight on the same id.
+
+        When only the open conversation changed, just its old and new rows are redrawn."""
         highlighted = self.highlighted_option.id if self.highlighted_option else current_id
+        previous = self.current_id
+        width = self._width()
+        same = (width == self._built_width and self._loaded
+                and len(conversations) == len(self.conversations)
+                and all(a == b for a, b in zip(conversations, self.conversations, strict=True)))
         self.conversations = list(conversations)
         self.current_id = current_id
-        width = max(12, (self.size.width or 32) - 3)
-        self.set_options(
-            Option(render_conversation(c, current=c.id == current_id, width=width), id=c.id)
-            for c in conversations
-        )
-        ids = [c.id for c in conversations]
+        ids = [c.id for c in self.conversations]
         target = highlighted if highlighted in ids else current_id
+        wanted = max((ids.index(i) + 1 for i in (target, current_id) if i in ids), default=0)
+        if same:
+            self._load_until(wanted + self.PAGE // 2)
+            for cid in {previous, current_id} - {None}:
+                if cid in ids and ids.index(cid) < self._loaded:
+                    self.replace_option_prompt(cid, self._option(
+                        self.conversations[ids.index(cid)], width).prompt)
+        else:
+            self._built_width = width
+            self._loaded = min(len(ids), max(self.PAGE, wanted + self.PAGE // 2))
+            self.set_options(self._option(c, width) for c in self.conversations[:self._loaded])
         if target in ids:
             self.highlighted = ids.index(target)
 
+    def _load_until(self, count: int) -> None:
+        """Append options until ``count`` rows exist (or every conversation does)."""
+        count = min(count, len(self.conversations))
+        if count > self._loaded:
+            width = self._built_width or self._width()
+            self.add_options(self._option(c, width)
+                             for c in self.conversations[self._loaded:count])
+            self._loaded = count
+
+    def watch_highlighted(self, highlighted: int | None) -> None:  # noqa: D102 - Textual hook
+        super().watch_highlighted(highlighted)
+        if highlighted is not None and highlighted >= self._loaded - self.PAGE // 4:
+            self._load_until(self._loaded + self.PAGE)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:  # noqa: D102
+        super().watch_scroll_y(old_value, new_value)
+        if new_value >= self.max_scroll_y - self.size.height * 2:
+            self._load_until(self._loaded + self.PAGE)
+
     def on_resize(self) -> None:  # noqa: D102 - Textual hook
-        if self.conversations:
+        if self.conversations and self._width() != self._built_width:
             self.show(self.conversations, self.current_id)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -1,0 +1,44 @@
+"""The conversation list builds rows near the screen only and grows on demand (a cache of
+10,000 conversations built every row on each open: 2 s; benchmarks/NOTES.md)."""
+
+from __future__ import annotations
+
+from textual.app import App
+
+from chat_tui.store import ConversationView
+from chat_tui.ui.widgets.conversation_list import ConversationList
+
+
+def views(n: int) -> list[ConversationView]:
+    return [ConversationView(id=f"c{i:05d}", title=f"Conversation {i}", members=("me", "bob"),
+                             assistant=False, last_message_preview=f"bob: hello {i}",
+                             last_activity_at=None, unread_count=0, queued_count=0,
+                             pending=False) for i in range(n)]
+
+
+class ListApp(App[None]):
+    def compose(self):
+        yield ConversationList(id="conversations")
+
+
+async def test_rows_are_built_in_pages_and_follow_the_highlight_and_the_open_one():
+    app = ListApp()
+    convs = views(1000)
+    page = ConversationList.PAGE
+    async with app.run_test(size=(60, 30)) as pilot:
+        lst = app.query_one(ConversationList)
+        lst.show(convs, convs[0].id)
+        await pilot.pause()
+        assert lst.option_count == page
+        assert lst.highlighted == 0
+        lst.highlighted = page - 1  # keyboard near the end of the built rows
+        await pilot.pause()
+        assert lst.option_count > page
+        assert lst.get_option_at_index(page).id == convs[page].id  # same order, no gap
+        lst.show(convs, convs[900].id)  # open one far below: it and its neighbours exist
+        await pilot.pause()
+        assert lst.option_count >= 901
+        assert lst.highlighted_option.id == convs[page - 1].id  # the highlight stays put
+        assert "\u258c" in str(lst.get_option(convs[900].id).prompt)  # marked as open
+        assert "\u258c" not in str(lst.get_option(convs[0].id).prompt)
+        assert lst.neighbour(1) == convs[901].id
