@@ -127,7 +127,7 @@ ACTIONS: tuple[KeyAction, ...] = (
               priority=True),
     KeyAction("composer.newline", "composer", "shift+enter,ctrl+j", "newline", "Newline",
               "Insert a line break", priority=True, palette=False),
-    KeyAction("composer.edit_last", "composer", "up", "edit_last", "Edit last",
+    KeyAction("composer.edit_last", "composer", "up", None, "Edit last",
               "In an empty composer: edit your last message", show=False, palette=False),
     KeyAction("composer.cancel", "composer", "escape", "cancel_compose", "Cancel edit",
               "Stop editing (keeps the draft) and focus the messages", show=False,

@@ -229,3 +229,56 @@ async def test_offline_question_shows_cached_answer(server, login, make_app, ser
         await pilot.pause()
         shown_text = rendered_text(widget)
         assert "You wrote:" in shown_text and "france" in shown_text
+
+
+async def test_up_in_empty_composer_edits_last_message(login, make_app, server_api):
+    bob, cid, _ = await shared_conversation(server_api, bodies=("what time?",))
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+        await pilot.press(*"at 9", "enter")
+        messages = app.query_one(MessageList)
+        assert await wait_for(pilot, lambda: messages.views[-1].state == "sent")
+        mine = messages.views[-1].id
+        await pilot.press("up")
+        composer = app.query_one(Composer)
+        assert composer.editing_id == mine and composer.text == "at 9"
+        await pilot.press("backspace", "1", "0", "enter")
+        assert await wait_for(pilot, lambda: messages.views[-1].body == "at 10"
+                              and messages.views[-1].state == "sent")
+        assert composer.editing_id is None and composer.text == ""
+        page = await bob.messages(cid)
+        assert [(m.body, m.edited_at is not None) for m in page.messages][-1] == ("at 10", True)
+
+
+async def test_scroll_position_restored_and_window_bounded(login, make_app, server_api):
+    bodies = tuple(f"line {i}" for i in range(200))
+    _, cid, ids = await shared_conversation(server_api, "Long", bodies)
+    account = login("alice")
+    app = make_app(account)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+        while await app.engine.backfill(cid):
+            pass
+        messages = app.query_one(MessageList)
+        for _ in range(40):  # page up through the whole history
+            await pilot.press("pageup")
+            await pilot.pause(0.02)
+            assert len(messages._items) <= MessageList.MAX_WINDOW
+        assert await wait_for(pilot, lambda: messages.views[0].id == ids[0])
+        assert ids[-1] not in messages._items  # the newest end was trimmed
+        await pilot.pause(0.1)
+        for _ in range(3):
+            await pilot.press("pagedown")
+        await pilot.pause(0.7)  # the anchor is saved after ANCHOR_DEBOUNCE
+        anchor = messages.first_visible_id()
+        assert anchor is not None and anchor != ids[-1]
+    assert app.store.get_ui_state().scroll_anchors.get(cid) == anchor
+
+    again = make_app(account, engine=False)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        messages = again.query_one(MessageList)
+        assert anchor in messages._items
+        assert messages.first_visible_id() == anchor
