@@ -10,6 +10,7 @@ writers wait for each other instead of failing with "database is locked" (sync r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -138,6 +139,8 @@ class Store:
         self._opened = False
         #: Set by :meth:`open` when the file was unreadable and replaced (sync rule D4).
         self.recovery: CacheRecovery | None = None
+        #: Whether the last open ran the full ``PRAGMA quick_check`` (sync rule D4).
+        self.full_check = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -186,6 +189,7 @@ class Store:
 
         Raises sqlite3.DatabaseError / peewee.DatabaseError when it is not a healthy
         SQLite cache, SchemaTooNew when it is too new."""
+        state = self._file_state()  # before any connection makes a WAL file
         version = migrations.read_version(self.path)
         if version > SCHEMA_VERSION:
             raise SchemaTooNew(
@@ -203,7 +207,12 @@ class Store:
         elif version < SCHEMA_VERSION:
             migrations.migrate(self.db, self.path, version, self.m)
         else:
-            check = self.db.execute_sql("PRAGMA quick_check").fetchone()[0]
+            # The full check reads the whole file (0.7 s warm, 6 s cold for 1,000,000
+            # messages): skipped when the file is exactly as a clean close left it.
+            self.full_check = state is None or state != self._read_stamp()
+            check = self.db.execute_sql(
+                "PRAGMA quick_check" if self.full_check else "PRAGMA quick_check(outbox)"
+            ).fetchone()[0]
             if check != "ok":
                 self.db.close()
                 raise DatabaseError(f"quick_check: {check}")
@@ -229,9 +238,34 @@ class Store:
         self.db.execute_sql("PRAGMA synchronous = NORMAL")
 
     def close(self) -> None:
-        """Close this thread's connection (other threads close their own)."""
+        """Close this thread's connection (other threads close their own). When it was the
+        last one (SQLite checkpointed and removed the WAL), record the file's size and
+        modification time in ``<file>.clean``: the next open skips the full check while
+        the file is unchanged (sync rule D4)."""
         if not self.db.is_closed():
             self.db.close()
+        if self._opened:
+            state = self._file_state()
+            if state is not None:
+                with contextlib.suppress(OSError):
+                    _clean_stamp(self.path).write_text(state, encoding="ascii")
+
+    def _file_state(self) -> str | None:
+        """``"<size> <mtime ns>"`` of the file, or None when it is missing or has a WAL
+        (open elsewhere, or not closed cleanly)."""
+        if Path(str(self.path) + "-wal").exists():
+            return None
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return f"{st.st_size} {st.st_mtime_ns}"
+
+    def _read_stamp(self) -> str | None:
+        try:
+            return _clean_stamp(self.path).read_text(encoding="ascii")
+        except (OSError, ValueError):
+            return None
 
     def _requeue_salvaged(self, rows: list[dict]) -> int:
         """Put the outbox rows read from a damaged file into the fresh cache, in their
@@ -1355,9 +1389,14 @@ def _move_aside(path: Path) -> Path:
     return target
 
 
+def _clean_stamp(path: Path) -> Path:
+    """``<file>.clean``: size and mtime of the cache at its last clean close (rule D4)."""
+    return path.with_name(path.name + ".clean")
+
+
 def delete_cache_file(path: Path) -> None:
     """Remove a cache file and its WAL/SHM companions (missing files are fine)."""
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".clean"):
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
