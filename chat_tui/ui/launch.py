@@ -8,8 +8,8 @@ Two modes (issue 4, "Start"):
 - **local** (no account saved and no ``--server``/``--user``): the reference server runs
   inside this process (``chat_tui.server.embedded.start_embedded``) on a free loopback port
   over ``<user data dir>/chat-tui/local/server.db``, with the built-in echo assistant. The
-  local user (:func:`local_username`) gets a fresh password each start
-  (``ensure_local_account``) and logs in over HTTP like any client; the client cache is
+  local user (:func:`local_username`) logs in over HTTP like any client (its device
+  token is kept in a 0600 file next to the data); the client cache is
   ``<user data dir>/chat-tui/local/cache.db`` (stable across runs although the port is not).
   On the first start a welcome conversation with the assistant is created through the
   engine (outbox, local echo), like any other.
@@ -25,6 +25,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -116,18 +117,20 @@ def local_factory(settings: Settings, username: str, directory: Path,
     """Engine factory for the local mode (async ``factory(store) -> Engine``).
 
     Starts the embedded server in a worker thread over ``directory/server.db`` (echo
-    assistant), sets a fresh password for ``username`` and logs in over HTTP (a new device
-    each start), then builds the engine. ``on_started(server)`` receives the
-    ``EmbeddedServer`` (the caller stops it on exit). Raises whatever the server start or
-    the login raise (``RuntimeError``, ``OSError``, ``chat_tui.api.ApiError``); the app
-    shows it and keeps the cached view usable.
+    assistant; ``ensure_local_account`` makes sure ``username`` exists), then reuses the
+    device token kept in ``directory/token`` (0600) when the server still accepts it, else
+    logs in over HTTP with a fresh password and keeps the new token (one device, not one
+    per start). ``on_started(server)`` receives the ``EmbeddedServer`` (the caller stops it
+    on exit). Raises whatever the server start or the login raise (``RuntimeError``,
+    ``OSError``, ``chat_tui.api.ApiError``); the app shows it and keeps the cached view
+    usable.
     """
 
     async def factory(store: Store) -> Engine:
         import asyncio
         import socket
 
-        from chat_tui.api import ApiClient
+        from chat_tui.api import ApiClient, Unauthorized
         from chat_tui.sync.engine import Engine
 
         def start() -> tuple[Any, str]:
@@ -141,9 +144,25 @@ def local_factory(settings: Settings, username: str, directory: Path,
         server, password = await asyncio.to_thread(start)
         if on_started is not None:
             on_started(server)
-        async with ApiClient(server.url) as api:
-            login = await api.login(username, password, f"chat-tui on {socket.gethostname()}")
-        return Engine(store, server.url, login.access_token, settings)
+        token_file = directory / "token"
+        try:
+            token: str | None = token_file.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            token = None
+        async with ApiClient(server.url, token) as api:
+            if token is not None:
+                try:
+                    await api.list_conversations()
+                except Unauthorized:
+                    token = None
+            if token is None:
+                login = await api.login(username, password,
+                                        f"chat-tui on {socket.gethostname()}")
+                token = login.access_token
+                fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(token)
+        return Engine(store, server.url, token, settings)
 
     return factory
 

@@ -1,0 +1,67 @@
+"""Local mode (no account configured): the embedded server starts after the first frame,
+the local account logs in over HTTP, and the welcome conversation is created through the
+engine; a second start reuses the device token and draws the conversation from the cache
+in its first frame. Real embedded server (uvicorn in a thread), real caches."""
+
+from __future__ import annotations
+
+from chat_tui.config import Settings
+from chat_tui.store import Store
+from chat_tui.ui.app import ChatApp
+from chat_tui.ui.clock import FixedClock
+from chat_tui.ui.launch import (
+    WELCOME_QUESTION,
+    WELCOME_TITLE,
+    local_dir,
+    local_factory,
+    local_username,
+    welcome_once,
+)
+from chat_tui.ui.widgets.message_list import MessageList
+from ui.conftest import SIZE, wait_for
+
+
+def local_app(servers: list) -> ChatApp:
+    directory = local_dir()
+    username = local_username()
+    store = Store(directory / "cache.db", username)
+    store.open()
+    settings = Settings(backoff_base=0.05, backoff_cap=0.3, poll_timeout=2, probe_timeout=1.0)
+    factory = local_factory(settings, username, directory, servers.append)
+    return ChatApp(store, factory, clock=FixedClock(), on_ready=welcome_once(directory))
+
+
+async def test_local_mode_welcome_then_cache_first():
+    servers: list = []
+    try:
+        app = local_app(servers)
+        async with app.run_test(size=SIZE) as pilot:
+            # the first frame comes before the server exists: the skeleton
+            assert app.query_one("#skeleton").display and not servers
+            messages = app.query_one(MessageList)
+            assert await wait_for(pilot, lambda: app.current_conversation is not None
+                                  and app.current_conversation.title == WELCOME_TITLE
+                                  and len(messages.views) == 2
+                                  and messages.views[0].state == "sent"
+                                  and not messages.views[1].streaming, timeout=20)
+            assert messages.views[0].body == WELCOME_QUESTION
+            assert messages.views[1].author == "assistant"
+            assert app.current_conversation.assistant
+        token = (local_dir() / "token").read_text()
+        assert token and (local_dir() / "token").stat().st_mode & 0o077 == 0
+        for server in servers:
+            server.stop()
+
+        again = local_app(servers)
+        async with again.run_test(size=SIZE) as pilot:
+            messages = again.query_one(MessageList)
+            # first frame, from the cache: the welcome conversation, no skeleton
+            assert not again.query_one("#skeleton").display
+            assert [v.body for v in messages.views][0] == WELCOME_QUESTION
+            assert await wait_for(pilot, lambda: again.engine_ready
+                                  and again.connectivity == "online", timeout=20)
+            assert len(again.conversations) == 1  # the welcome is created only once
+        assert (local_dir() / "token").read_text() == token  # same device, no new login
+    finally:
+        for server in servers:
+            server.stop()
