@@ -284,3 +284,37 @@ async def test_scroll_position_restored_and_window_bounded(login, make_app, serv
         messages = again.query_one(MessageList)
         assert anchor in messages._items
         assert messages.first_visible_id() == anchor
+
+
+async def test_delete_and_discard(server, login, make_app, server_api):
+    bob, cid, _ = await shared_conversation(server_api, bodies=("ok?",))
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+        await pilot.press(*"typo here", "enter")
+        messages = app.query_one(MessageList)
+        assert await wait_for(pilot, lambda: messages.views[-1].state == "sent")
+        sent_id = messages.views[-1].id
+        await pilot.press("ctrl+t")  # message list, the newest message selected
+        assert messages.selected_id == sent_id
+        await pilot.press("d")
+        assert await wait_for(pilot, lambda: messages.views[-1].deleted
+                              and messages.views[-1].state == "sent")
+        await pilot.pause()
+        assert "message deleted" in rendered_text(messages._items[sent_id])
+        page = await bob.messages(cid)
+        assert page.messages[-1].deleted
+
+        # offline: a queued message discarded goes back into the composer, never sent
+        server.stop()
+        assert await wait_for(pilot, lambda: app.connectivity == "offline")
+        await pilot.press("i", *"second thoughts", "enter")
+        assert await wait_for(pilot, lambda: messages.views[-1].state == "queued")
+        await pilot.press("ctrl+t", "x")
+        composer = app.query_one(Composer)
+        assert await wait_for(pilot, lambda: composer.text == "second thoughts")
+        assert await wait_for(pilot, lambda: messages.views[-1].id == sent_id)
+        server.start()
+        assert await wait_for(pilot, lambda: app.connectivity == "online", timeout=20)
+        page = await server_api("bob").messages(cid)
+        assert [m.body for m in page.messages if not m.deleted] == ["ok?"]
