@@ -338,8 +338,9 @@ class Store:
 
     # ------------------------------------------------------------------ read API (UI)
 
-    def list_conversations(self) -> list[ConversationView]:
-        """Every conversation (not removed), most recent activity first."""
+    def list_conversations(self, limit: int | None = None) -> list[ConversationView]:
+        """Every conversation (not removed), most recent activity first; only the first
+        ``limit`` when given (a first frame needs a screenful, not 10,000 rows)."""
         sql = """
         SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count,
                c.pending,
@@ -351,9 +352,10 @@ class Store:
                  WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued
           FROM conversation c WHERE NOT c.removed
          ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
+         LIMIT ?
         """
         out = []
-        for row in self.db.execute_sql(sql).fetchall():
+        for row in self.db.execute_sql(sql, (-1 if limit is None else limit,)).fetchall():
             cid, title, members, assistant, activity, unread, pending, preview, queued = row
             out.append(ConversationView(
                 id=cid, title=title, members=tuple(json.loads(members or "[]")),

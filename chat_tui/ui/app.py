@@ -52,6 +52,7 @@ EngineFactory = Callable[["Store"], "Engine | Awaitable[Engine]"]
 """Builds the engine for the store the first frame was drawn from (called after that frame)."""
 
 BODY_LIMIT = 65_536  # bytes, docs/api.md "Limits"
+FIRST_FRAME_CONVERSATIONS = 100  # rows read for the first frame; the rest right after it
 
 
 class EngineEvent(Message):
@@ -114,12 +115,21 @@ class ChatApp(App[None]):
         self._last_read: dict[str, str] = {}
         self._loading_draft = False
         self.engine_ready = False
+        self._partial_list = False
 
     # ------------------------------------------------------------------ first frame
     def compose(self):  # noqa: D102 - Textual hook
         store = self.store
-        self.conversations = list(store.list_conversations())
+        # The first frame needs a screenful of rows: the rest of a long list is read after
+        # it (10,000 conversations: 0.2 s; benchmarks/NOTES.md).
         state = store.get_ui_state()
+        first = FIRST_FRAME_CONVERSATIONS
+        self.conversations = list(store.list_conversations(limit=first))
+        self._partial_list = len(self.conversations) == first
+        if self._partial_list and state.last_conversation_id not in {
+                c.id for c in self.conversations}:
+            self.conversations = list(store.list_conversations())
+            self._partial_list = False
         ids = [c.id for c in self.conversations]
         current = state.last_conversation_id if state.last_conversation_id in ids else None
         if current is None and ids:
@@ -206,6 +216,9 @@ class ChatApp(App[None]):
         """Runs once the first frame is on screen: Markdown, then the engine."""
         enable_markdown()
         self.query_one(MessageList).rerender()
+        if self._partial_list:
+            self._partial_list = False
+            self.refresh_conversations()
         if self.current_id:
             self.store.set_last_conversation(self.current_id)
         if self._start_engine and self._engine_factory is not None:

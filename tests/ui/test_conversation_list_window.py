@@ -42,3 +42,34 @@ async def test_rows_are_built_in_pages_and_follow_the_highlight_and_the_open_one
         assert "\u258c" in str(lst.get_option(convs[900].id).prompt)  # marked as open
         assert "\u258c" not in str(lst.get_option(convs[0].id).prompt)
         assert lst.neighbour(1) == convs[901].id
+
+
+async def test_first_frame_reads_a_page_of_conversations_then_all(tmp_path):
+    from chat_tui.store import Store
+    from chat_tui.ui.app import FIRST_FRAME_CONVERSATIONS, ChatApp
+
+    store = Store(tmp_path / "me.db", "me")
+    store.open()
+    ids = [store.enqueue_create_conversation(f"{i:08d}-0000-4000-8000-000000000000",
+                                             f"Chat {i}") for i in range(150)]
+    assert len(store.list_conversations(limit=10)) == 10
+    assert [c.id for c in store.list_conversations(limit=150)] == \
+        [c.id for c in store.list_conversations()]
+    store.set_last_conversation(ids[0])  # the oldest: not among the first page
+    app = ChatApp(store, None, start_engine=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.current_id == ids[0]
+        await pilot.pause()
+        assert len(app.conversations) == 150 > FIRST_FRAME_CONVERSATIONS
+    store.set_last_conversation(ids[-1])  # the newest: the first frame reads one page
+    app = ChatApp(store, None, start_engine=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.current_id == ids[-1]
+        for _ in range(20):
+            if len(app.conversations) == 150:
+                break
+            await pilot.pause(0.05)
+        assert len(app.conversations) == 150
+    store.close()
