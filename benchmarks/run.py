@@ -9,7 +9,8 @@ Usage::
 ``--size full`` is the issue's sizes (a 1,000,000-message cache in 10,000 conversations,
 1,000 messages for the outbox and latency benchmarks, 200 long-polling clients and 20
 senders for 60 s); ``--size smoke`` is a tiny run for CI (well-formed results, no meaning).
-``--load-duration S`` overrides the load benchmark's duration. Generated data is cached in
+``--load-duration S`` overrides the load benchmark's duration; ``--update-readme`` also
+writes the table into README.md's Performance section (between its benchmark markers). Generated data is cached in
 ``--data-dir`` (default ``benchmarks/data/``, git-ignored). Results go to ``--out``
 (default ``benchmarks/``). Each benchmark gives a ``value``, a ``baseline`` measured in the
 same run, their ``ratio`` and whether its target was ``met``; a benchmark that cannot run
@@ -33,7 +34,7 @@ if __package__ in (None, ""):  # python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import data as bdata  # noqa: E402
-from benchmarks.common import DATA_DIR, copy_db, machine_info, now_iso  # noqa: E402
+from benchmarks.common import DATA_DIR, ROOT, copy_db, machine_info, now_iso  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,13 @@ class Size:
     load_senders: int
     load_duration: float
     runs: int  # repetitions of each timing (medians are reported)
+    settle: float  # seconds the app runs after its first frame before its peak RSS is read
 
 
 SIZES = {
-    "smoke": Size("smoke", 30, 3_000, 30, 1_000, 100, 50, 30, 6, 2, 2.0, 2),
-    "full": Size("full", None, 1_000_000, 10_000, 100_000, 100, 1_000, 1_000, 200, 20, 60.0, 5),
+    "smoke": Size("smoke", 30, 3_000, 30, 1_000, 100, 50, 30, 6, 2, 2.0, 2, 0.3),
+    "full": Size("full", None, 1_000_000, 10_000, 100_000, 100, 1_000, 1_000, 200, 20, 60.0, 5,
+                 2.0),
 }
 
 #: Benchmarks in the issue's order: (key, number in issue 5, module).
@@ -179,6 +182,25 @@ def render_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+README_START = "<!-- benchmarks:start (written by python -m benchmarks --update-readme) -->"
+README_END = "<!-- benchmarks:end -->"
+
+
+def update_readme(readme: Path, table: str) -> None:
+    """Replace the text between the benchmark markers of ``readme`` with ``table``.
+
+    Raises:
+        ValueError: the markers are missing (nothing is written then).
+    """
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} has no benchmark markers")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{table.strip()}\n{README_END}{tail}",
+                      encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
@@ -189,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
                         help="cache of generated data (default benchmarks/data)")
     parser.add_argument("--load-duration", type=float, help="seconds of the load benchmark")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="also put the table into README.md's Performance section")
     args = parser.parse_args(argv)
     size = SIZES[args.size]
     if args.load_duration:
@@ -216,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "results.md").write_text(render_markdown(results))
     print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}", file=sys.stderr)
+    if args.update_readme:
+        update_readme(ROOT / "README.md", render_markdown(results))
     return 0 if all(r["status"] != "error" for r in results["benchmarks"].values()) else 1
 
 
