@@ -353,8 +353,9 @@ class ChatApp(App[None]):
     # ------------------------------------------------------------------ navigation
     @work(exclusive=True, group="open", exit_on_error=False)
     async def open_conversation(self, conversation_id: str, anchor_id: str | None = None,
-                                *, select: bool = False) -> None:
-        """Open ``conversation_id`` from the cache (at ``anchor_id`` when given)."""
+                                *, select: bool = False, focus_messages: bool = False) -> None:
+        """Open ``conversation_id`` from the cache (at ``anchor_id`` when given; ``select``
+        selects that message; ``focus_messages`` moves the focus to the list once open)."""
         if conversation_id != self.current_id:
             self.flush_draft()
             self._save_anchor()
@@ -370,6 +371,8 @@ class ChatApp(App[None]):
         composer.stop_editing()
         self._restore_draft(conversation_id)
         await messages.open(conversation_id, anchor_id, select=select)
+        if focus_messages:
+            messages.focus()
         self._mark_read()
 
     def _restore_draft(self, conversation_id: str | None) -> None:
@@ -684,8 +687,8 @@ class ChatApp(App[None]):
 
         def opened(hit: Any) -> None:
             if hit is not None:
-                self.open_conversation(hit.conversation_id, hit.message_id, select=True)
-                self.query_one(MessageList).focus()
+                self.open_conversation(hit.conversation_id, hit.message_id, select=True,
+                                       focus_messages=True)
 
         if not isinstance(self.screen, SearchScreen):
             self.push_screen(SearchScreen(self.store, self.clock), opened)

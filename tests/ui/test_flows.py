@@ -173,7 +173,10 @@ async def test_search_opens_hit_in_context(login, make_app, server_api):
         assert ids[-1] not in window
         assert len(window) <= MessageList.MAX_WINDOW
         item = messages._items[ids[10]]
-        assert messages.scroll_y <= item.virtual_region.y <= messages.scroll_y + messages.size.height
+        # scrolled into view once laid out
+        assert await wait_for(pilot, lambda: messages.scroll_y <= item.virtual_region.y
+                              < messages.scroll_y + messages.size.height)
+        assert messages.has_focus and messages.selected_id == ids[10]
 
 
 async def test_untrusted_body_renders_literally(login, make_app, server_api):
