@@ -321,3 +321,24 @@ async def test_delete_and_discard(server, login, make_app, server_api):
         assert await wait_for(pilot, lambda: app.connectivity == "online", timeout=20)
         page = await server_api("bob").messages(cid)
         assert [m.body for m in page.messages if not m.deleted] == ["ok?"]
+
+
+async def test_expired_message_sent_anyway(server, login, make_app, server_api, ui_settings):
+    _, cid, _ = await shared_conversation(server_api, bodies=("still there?",))
+    app = make_app(login("alice"), settings=ui_settings.replace(max_queue_age=1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+        server.stop()
+        assert await wait_for(pilot, lambda: app.connectivity == "offline")
+        await pilot.press(*"late reply", "enter")
+        messages = app.query_one(MessageList)
+        assert await wait_for(pilot, lambda: messages.views[-1].state == "queued")
+        await pilot.pause(1.2)  # older than max_queue_age when the connection returns
+        server.start()
+        assert await wait_for(pilot, lambda: messages.views[-1].state == "expired", timeout=20)
+        await pilot.pause()
+        assert "a send anyway" in rendered_text(messages._items[messages.views[-1].id])
+        await pilot.press("ctrl+t", "a")
+        assert await wait_for(pilot, lambda: messages.views[-1].state == "sent")
+        page = await server_api("bob").messages(cid)
+        assert [m.body for m in page.messages] == ["still there?", "late reply"]
