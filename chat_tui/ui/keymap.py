@@ -123,10 +123,13 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("messages.newest", "messages", "end,G", "jump_newest", "Newest",
               "Jump to the newest message", show=False, palette=False),
     # --- composer
-    KeyAction("composer.send", "composer", "enter", "send", "Send", "Send the message",
-              priority=True),
+    # Not priority: a priority binding runs when the key reaches the app, before the keys
+    # typed just ahead of it are inserted, so a fast typist's (or a paste's) last characters
+    # would be cut off the message. The composer handles these keys in its own key handler,
+    # in order (``Composer._on_key``); the bindings are here for footer, help and palette.
+    KeyAction("composer.send", "composer", "enter", "send", "Send", "Send the message"),
     KeyAction("composer.newline", "composer", "shift+enter,ctrl+j", "newline", "Newline",
-              "Insert a line break", priority=True, palette=False),
+              "Insert a line break", palette=False),
     KeyAction("composer.edit_last", "composer", "up", None, "Edit last",
               "In an empty composer: edit your last message", show=False, palette=False),
     KeyAction("composer.cancel", "composer", "escape", "cancel_compose", "Cancel edit",

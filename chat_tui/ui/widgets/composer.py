@@ -8,6 +8,7 @@ editing. Text and cursor are saved as a draft per conversation, debounced, by th
 
 from __future__ import annotations
 
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
@@ -42,6 +43,27 @@ class Composer(TextArea):
                          placeholder="Write a message - Enter sends, shift+enter or ctrl+j for a new line")
         self.editing_id: str | None = None
         self._saved_draft: tuple[str, tuple[int, int]] | None = None
+
+    SEND_KEYS = frozenset({"enter"})
+    NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j"})
+
+    async def _on_key(self, event: events.Key) -> None:
+        """Enter sends, shift+enter / ctrl+j insert a newline, everything else is TextArea's.
+
+        Handled here, in the composer's own message queue, so Enter always sees every
+        character typed before it (a priority binding would run ahead of them).
+        """
+        if event.key in self.SEND_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.action_send()
+            return
+        if event.key in self.NEWLINE_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.action_newline()
+            return
+        await super()._on_key(event)
 
     def action_send(self) -> None:
         """Post :class:`Submitted` with the current text (the app decides what to do)."""
