@@ -55,6 +55,10 @@ class ApiClient:
         timeout: seconds for every request except the long-poll (which adds its own
             ``timeout`` to this).
         probe_timeout: seconds for ``GET /v1/health`` (3 s by default, sync rule C1).
+        sync_read_timeout: seconds to wait for a ``/v1/sync`` answer to arrive, on top of
+            its long-poll ``timeout`` (120 s by default: an initial sync of a reader in
+            thousands of conversations is tens of megabytes that the server builds for a
+            while; with the send ``timeout`` it would time out and retry forever).
 
     Every method raises :class:`TransientError` (also for connection errors and timeouts),
     :class:`PermanentError`, :class:`Unauthorized`, :class:`CursorExpired` or
@@ -62,10 +66,11 @@ class ApiClient:
     """
 
     def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 15.0,
-                 probe_timeout: float = 3.0):
+                 probe_timeout: float = 3.0, sync_read_timeout: float = 120.0):
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = timeout
+        self._sync_read_timeout = max(timeout, sync_read_timeout)
         self._probe_timeout = probe_timeout
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
                                        headers={"user-agent": "chat-tui/0.1"})
@@ -85,7 +90,8 @@ class ApiClient:
         await self.aclose()
 
     async def _request(self, method: str, path: str, *, json: Any = None,
-                       params: dict | None = None, timeout: float | None = None,
+                       params: dict | None = None,
+                       timeout: float | httpx.Timeout | None = None,
                        auth: bool = True) -> httpx.Response:
         headers = {}
         if auth and self._token:
@@ -186,12 +192,20 @@ class ApiClient:
 
     async def sync(self, since: str | None, timeout: int = 0) -> SyncResponse:
         """``GET /v1/sync?since=&timeout=``: the delta sync long-poll (``timeout`` seconds,
-        0..30). Raises :class:`CursorExpired` on 410."""
+        0..30; ``since`` None for the initial sync). The answer may take ``timeout`` plus
+        ``sync_read_timeout`` seconds to arrive (sends use ``timeout`` alone).
+
+        Raises:
+            CursorExpired: 410, the cursor is too old (initial sync next).
+            TransientError, PermanentError, Unauthorized, MalformedResponse: see the class.
+        """
         params: dict[str, Any] = {"timeout": timeout}
         if since is not None:
             params["since"] = since
-        response = await self._request("GET", "/v1/sync", params=params,
-                                       timeout=self._timeout + timeout)
+        # Connecting and sending the request use the normal timeout; the answer may take
+        # the long-poll time plus the time to build and transfer a huge initial sync.
+        limits = httpx.Timeout(self._timeout, read=self._sync_read_timeout + timeout)
+        response = await self._request("GET", "/v1/sync", params=params, timeout=limits)
         return SyncResponse.parse(self._json(response))
 
 

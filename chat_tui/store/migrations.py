@@ -9,6 +9,8 @@ migration may rebuild cache tables but never drops the outbox or drafts (bug cla
 - v2: ``conversation.removed`` (the caller left), ``outbox.queued_at`` (the expiry clock,
   separate from ``created_at`` so "send anyway" can restart it), and the ``gap`` table
   (holes left by ``limited`` syncs).
+- v3: ``conversation.synced_seq`` (highest seq received through sync/backfill, what a
+  ``limited`` gap is measured against, sync rule S4); filled with the highest cached seq.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
-from peewee import BooleanField, FloatField, SqliteDatabase
+from peewee import BooleanField, FloatField, IntegerField, SqliteDatabase
 from playhouse.migrate import SqliteMigrator
 from playhouse.migrate import migrate as run_operations
 
@@ -60,7 +62,14 @@ def _v2(db: SqliteDatabase, models: SimpleNamespace) -> None:
     models.Gap.create_table(safe=True)
 
 
-MIGRATIONS: dict[int, Callable[[SqliteDatabase, SimpleNamespace], None]] = {2: _v2}
+def _v3(db: SqliteDatabase, models: SimpleNamespace) -> None:
+    migrator = SqliteMigrator(db)
+    run_operations(migrator.add_column("conversation", "synced_seq", IntegerField(null=True)))
+    db.execute_sql("UPDATE conversation SET synced_seq = (SELECT max(seq) FROM message "
+                   "WHERE message.conversation_id = conversation.id)")
+
+
+MIGRATIONS: dict[int, Callable[[SqliteDatabase, SimpleNamespace], None]] = {2: _v2, 3: _v3}
 
 
 def migrate(db: SqliteDatabase, path: Path, version: int, models: SimpleNamespace) -> None:

@@ -37,7 +37,7 @@ from peewee import (
 )
 from playhouse.sqlite_ext import FTS5Model, SearchField
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Current schema version, kept in ``PRAGMA user_version``. v1 is ``schema_v1.sql``."""
 
 OUTBOX_KINDS = ("create_conversation", "send", "edit", "delete", "read")
@@ -93,6 +93,9 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
         has_more = BooleanField(default=True)  # older messages may exist on the server
         read_seq = IntegerField(null=True)  # my read marker
         read_message_id = TextField(null=True)
+        # v3: highest seq received through sync or backfill (never through an ack of my
+        # own send): what a ``limited`` delta's gap is measured against (sync rule S4).
+        synced_seq = IntegerField(null=True)
 
         class Meta:
             table_name = "conversation"

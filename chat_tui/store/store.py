@@ -13,10 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +58,63 @@ PRAGMAS = [
     ("busy_timeout", BUSY_TIMEOUT_MS),
     ("synchronous", 2),  # FULL: a committed outbox row survives power loss
 ]
+
+
+#: Rows (messages, conversations) applied per write transaction by :meth:`Store.apply_sync`:
+#: a user action waits at most one such chunk (tens of milliseconds), never a whole
+#: response (sync rules S2 and D1).
+APPLY_CHUNK_ROWS = 250
+
+
+class _FairWriteLock:
+    """A reentrant lock that hands itself out in arrival order (FIFO).
+
+    Every write transaction of this process on one cache file takes it before ``BEGIN
+    IMMEDIATE`` (sync rule D1), so in-process writers queue here instead of spinning in
+    SQLite's busy handler. FIFO matters: the sync worker applies a big response chunk after
+    chunk, and a plain ``threading.Lock`` released and taken again by the same thread lets it
+    cut in front of a waiting user action every time.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._queue: deque[object] = deque()
+
+    def acquire(self) -> None:
+        """Wait (FIFO) until no other thread holds it; reentrant for the holder."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return
+            ticket = object()
+            self._queue.append(ticket)
+            while self._owner is not None or self._queue[0] is not ticket:
+                self._cond.wait()
+            self._queue.popleft()
+            self._owner, self._depth = me, 1
+            self._cond.notify_all()  # the next ticket re-checks
+
+    def release(self) -> None:
+        """Release one level; the next waiter in line gets it when the depth reaches 0."""
+        with self._cond:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+
+_WRITE_LOCKS: dict[str, _FairWriteLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock_for(path: Path) -> _FairWriteLock:
+    """The process-wide write lock of the cache file at ``path`` (one per real path)."""
+    key = os.path.realpath(path)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, _FairWriteLock())
 
 
 class StoreError(Exception):
@@ -136,11 +196,23 @@ class Store:
             str(self.path), pragmas=PRAGMAS, lock_type="IMMEDIATE", timeout=BUSY_TIMEOUT_MS / 1000
         )
         self.m = build_models(self.db)
+        self._wlock = _write_lock_for(self.path)
         self._opened = False
         #: Set by :meth:`open` when the file was unreadable and replaced (sync rule D4).
         self.recovery: CacheRecovery | None = None
         #: Whether the last open ran the full ``PRAGMA quick_check`` (sync rule D4).
         self.full_check = False
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction (``BEGIN IMMEDIATE``) under the process's write lock of
+        this file (sync rule D1); nested calls become savepoints of the outer one."""
+        self._wlock.acquire()
+        try:
+            with self.db.atomic():
+                yield
+        finally:
+            self._wlock.release()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -164,6 +236,15 @@ class Store:
             SchemaTooNew: ``PRAGMA user_version`` is newer than this code.
             peewee.DatabaseError: the file is not a SQLite database.
         """
+        if self._opened:
+            return
+        self._wlock.acquire()
+        try:
+            self._open_locked()
+        finally:
+            self._wlock.release()
+
+    def _open_locked(self) -> None:
         if self._opened:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +280,7 @@ class Store:
             )
         self.db.connect(reuse_if_open=True)
         if version == 0 and not self.db.get_tables():
-            with self.db.atomic():
+            with self._write():
                 self.db.create_tables(self.m.all)
                 for sql in FTS_TRIGGERS:
                     self.db.execute_sql(sql)
@@ -216,7 +297,7 @@ class Store:
             if check != "ok":
                 self.db.close()
                 raise DatabaseError(f"quick_check: {check}")
-        with self.db.atomic():
+        with self._write():
             for key, value in (("me", self._me), ("user_id", self._user_id),
                                ("server_url", self._server_url)):
                 if value:
@@ -273,7 +354,7 @@ class Store:
         acknowledged once, never duplicated. Returns how many messages (sends) came back."""
         C, M = self.m.Conversation, self.m.Message
         sends = 0
-        with self.db.atomic():
+        with self._write():
             for row in rows:
                 kind, cid, mid = row["kind"], row["conversation_id"], row["message_id"]
                 payload = json.loads(row["payload"] or "{}")
@@ -328,7 +409,7 @@ class Store:
 
     def set_auth_failed(self, failed: bool) -> None:
         """Remember or clear the 401 pause (survives restarts; ``chat-tui status`` shows it)."""
-        with self.db.atomic():
+        with self._write():
             self._set_meta("auth_failed", "1" if failed else "0")
 
     def last_retention_at(self) -> float | None:
@@ -540,7 +621,7 @@ class Store:
                    cursor: tuple[int, int] = (0, 0)) -> None:
         """Save (or, when ``text`` is empty, delete) the draft of a conversation."""
         D = self.m.Draft
-        with self.db.atomic():
+        with self._write():
             if not text:
                 D.delete().where(D.conversation_id == conversation_id).execute()
             else:
@@ -554,13 +635,13 @@ class Store:
 
     def set_last_conversation(self, conversation_id: str | None) -> None:
         """Remember the open conversation."""
-        with self.db.atomic():
+        with self._write():
             self._set_meta("last_conversation", conversation_id)
 
     def set_scroll_anchor(self, conversation_id: str, message_id: str | None) -> None:
         """Remember (or with None forget) the message the view is anchored to."""
         A = self.m.ScrollAnchor
-        with self.db.atomic():
+        with self._write():
             if message_id is None:
                 A.delete().where(A.conversation_id == conversation_id).execute()
             else:
@@ -649,7 +730,7 @@ class Store:
         names = sorted({m.strip().lower() for m in members if m.strip()} | {self._me}
                        | ({"assistant"} if assistant else set()))
         now = _now()
-        with self.db.atomic():
+        with self._write():
             self.m.Conversation.insert(
                 id=conversation_id, title=title, creator=self._me, members=json.dumps(names),
                 assistant=assistant, created_at=now, updated_at=now, last_activity_at=now,
@@ -675,7 +756,7 @@ class Store:
         mid = message_id or str(uuid.uuid4())
         C, M = self.m.Conversation, self.m.Message
         now = _now()
-        with self.db.atomic():
+        with self._write():
             conv = C.get_or_none(C.id == conversation_id)
             if conv is None or conv.removed:
                 raise StoreError(f"unknown conversation {conversation_id}")
@@ -717,7 +798,7 @@ class Store:
         if len(body.encode("utf-8")) > 65536:
             raise StoreError("a message has at most 65,536 bytes (docs/api.md)")
         M, Ob = self.m.Message, self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             row = self._own_message(message_id)
             if row.deleted or row.pending_deleted:
                 raise StoreError("a deleted message cannot be edited")
@@ -749,7 +830,7 @@ class Store:
             StoreError: not my message.
         """
         M, Ob = self.m.Message, self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             row = self._own_message(message_id)
             send = next(iter(self._rows_for(message_id, "send")), None)
             if send is not None and send.state != "sending" and send.attempts > 0:
@@ -782,7 +863,7 @@ class Store:
         conversation; a newer one replaces it). Returns False when the message is not an
         acknowledged message of that conversation or is older than the marker."""
         C, M, Ob = self.m.Conversation, self.m.Message, self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             msg = M.get_or_none((M.id == message_id) & (M.conversation == conversation_id))
             conv = C.get_or_none(C.id == conversation_id)
             if msg is None or conv is None or msg.seq is None:
@@ -828,7 +909,7 @@ class Store:
             StoreError: the message has no failed action.
         """
         Ob = self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             ids = [o.id for o in self._problem_rows(message_id, ("failed",))]
             Ob.update(state="queued", attempts=0, transient_failures=0, next_attempt_at=0,
                      last_error=None, queued_at=_now()).where(Ob.id.in_(ids)).execute()
@@ -836,7 +917,7 @@ class Store:
     def retry_action(self, outbox_id: int) -> None:
         """Like :meth:`retry` for any failed action by its outbox id (a conversation create)."""
         Ob = self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             n = Ob.update(state="queued", attempts=0, transient_failures=0, next_attempt_at=0,
                          last_error=None, queued_at=_now()).where((Ob.id == outbox_id) & (Ob.state == "failed")
                                                 ).execute()
@@ -850,7 +931,7 @@ class Store:
             StoreError: the message is not expired.
         """
         Ob = self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             ids = [o.id for o in self._problem_rows(message_id, ("expired",))]
             Ob.update(state="queued", queued_at=_now(), next_attempt_at=0, last_error=None,
                      ).where(Ob.id.in_(ids)).execute()
@@ -865,7 +946,7 @@ class Store:
             StoreError: nothing to discard, or the action is being sent right now.
         """
         M, Ob = self.m.Message, self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             rows = self._problem_rows(message_id, ("failed", "expired", "queued"))
             row = M.get_or_none(M.id == message_id)
             text = ""
@@ -895,7 +976,7 @@ class Store:
         """Outbox rule 4: on start every ``sending`` row goes back to ``queued`` (same key).
         Returns how many."""
         Ob = self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             return Ob.update(state="queued").where(Ob.state == "sending").execute()
 
     def expire_old(self, max_age: float, now: float | None = None) -> list[str]:
@@ -908,7 +989,7 @@ class Store:
         due = ((Ob.state == "queued") & (Ob.kind == "send") & (Ob.queued_at < now - max_age))
         if not Ob.select().where(due).exists():
             return []  # the usual case: no write transaction (the drain asks every round)
-        with self.db.atomic():
+        with self._write():
             rows = list(Ob.select().where(due))
             if rows:
                 hours = max_age / 3600
@@ -939,7 +1020,7 @@ class Store:
         """Outbox rule 4: mark the action ``sending`` and count the attempt, before the
         request; returns the action as it is now, or None when it changed meanwhile."""
         Ob = self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             n = Ob.update(state="sending", attempts=Ob.attempts + 1).where(
                 (Ob.id == outbox_id) & (Ob.state == "queued")).execute()
             if not n:
@@ -950,7 +1031,7 @@ class Store:
         """The request never reached the server (connection refused, offline): back to
         ``queued``, the attempt does not count (outbox rule 5)."""
         Ob = self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             Ob.update(state="queued", attempts=fn.MAX(Ob.attempts - 1, 0), last_error=reason,
                      ).where((Ob.id == outbox_id) & (Ob.state == "sending")).execute()
 
@@ -960,7 +1041,7 @@ class Store:
         stays ``queued`` (same key) until ``now + delay`` seconds, or becomes ``failed`` when
         it used ``max_attempts``. Returns the new state."""
         Ob = self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             row = Ob.get_or_none(Ob.id == outbox_id)
             if row is None:
                 return "gone"
@@ -977,7 +1058,7 @@ class Store:
         """Outbox rule 3: a permanent failure: ``failed`` with the server's reason; later
         actions of the conversation are blocked behind it."""
         Ob = self.m.Outbox
-        with self.db.atomic():
+        with self._write():
             Ob.update(state="failed", last_error=reason).where(Ob.id == outbox_id).execute()
 
     def record_paused(self, outbox_id: int, reason: str) -> None:
@@ -1003,7 +1084,7 @@ class Store:
         found by the soak, docs/reliability.md)."""
         res = ApplyResult()
         Ob, M = self.m.Outbox, self.m.Message
-        with self.db.atomic():
+        with self._write():
             self._ensure_conversation_stub(message.conversation_id)
             self._apply_message(message, res, force_seq=True)
             row = Ob.get_or_none(Ob.id == outbox_id)
@@ -1024,7 +1105,7 @@ class Store:
         """The server created (or already had) the conversation: store its copy, remove the
         action (outbox rule 2)."""
         res = ApplyResult()
-        with self.db.atomic():
+        with self._write():
             self._upsert_conversation(conversation, res)
             self._finish(outbox_id, None)
         return res
@@ -1032,7 +1113,7 @@ class Store:
     def ack_read(self, outbox_id: int, marker: ReadMarkerRecord) -> ApplyResult:
         """Store the read marker in force and remove the action."""
         res = ApplyResult()
-        with self.db.atomic():
+        with self._write():
             self._apply_marker(marker, res)
             self._finish(outbox_id, None)
         return res
@@ -1042,7 +1123,7 @@ class Store:
         got through was deleted). Remove the action and the local echo (outbox rule 7)."""
         res = ApplyResult()
         M = self.m.Message
-        with self.db.atomic():
+        with self._write():
             row = M.get_or_none(M.id == message_id)
             self._finish(outbox_id, None)
             if row is not None and row.seq is None and not self._rows_for(message_id):
@@ -1053,7 +1134,7 @@ class Store:
     def drop_action(self, outbox_id: int) -> None:
         """Remove an action that has nothing left to do (for example a read marker of a
         message the server does not know)."""
-        with self.db.atomic():
+        with self._write():
             self._finish(outbox_id, None)
 
     # ------------------------------------------------------------------ sync apply
@@ -1167,46 +1248,106 @@ class Store:
                                              & (M.seq <= marker.seq)).tuples()):
                 res.touch(marker.conversation_id, mid[0])
 
-    def _max_seq(self, cid: str) -> int | None:
-        M = self.m.Message
-        return M.select(fn.MAX(M.seq)).where(M.conversation == cid).scalar()
-
     def apply_sync(self, response: SyncRecord) -> ApplyResult:
-        """Sync rule S2: apply one ``/v1/sync`` response and store its cursor in ONE
-        transaction; replaying it changes nothing. ``limited`` conversations get a gap
-        marker (sync rule S4). Big work: call from the worker thread."""
+        """Sync rule S2: apply one ``/v1/sync`` response; its cursor is stored with the last
+        write, so the cursor moves only once everything before it is committed. Replaying
+        a response (all of it, or after a crash part of it) changes nothing:
+        last-write-wins on ``version``, and gaps are measured against ``synced_seq``,
+        which moves in the same transaction as the messages it covers.
+
+        A big response (an initial sync of a reader in thousands of conversations) is
+        written in chunks of about :data:`APPLY_CHUNK_ROWS` rows, one short transaction
+        each, so a user action waits at most one chunk (sync rule D1). ``limited``
+        conversations get a gap marker (sync rule S4). Big work: call from the worker
+        thread.
+
+        Args:
+            response: a parsed ``/v1/sync`` answer (``chat_tui.api.SyncResponse``).
+
+        Returns:
+            What changed (conversation and message ids, messages added).
+
+        Raises:
+            peewee.DatabaseError: the cache could not be written; what was committed
+            before stays (replaying the response later is safe).
+        """
         res = ApplyResult()
-        C, M, Ob = self.m.Conversation, self.m.Message, self.m.Outbox
-        with self.db.atomic():
-            for item in response.conversations:
-                conv = item.conversation
-                if item.removed:
-                    referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
-                    M.delete().where((M.conversation == conv.id)
-                                     & M.id.not_in(referenced)).execute()
-                    if C.select().where(C.id == conv.id).exists():
-                        C.update(removed=True).where(C.id == conv.id).execute()
-                        res.touch(conv.id)
-                    continue
-                known = C.get_or_none(C.id == conv.id)
-                prev_max = self._max_seq(conv.id) if known is not None else None
-                self._upsert_conversation(conv, res)
-                self._apply_messages(item.messages, res)
-                if item.limited:
-                    self._mark_gap(conv.id, prev_max, item.messages)
+        units: list[tuple[int, object]] = []  # (rows, step) with step() run in a transaction
+        for item in response.conversations:
+            if item.removed:
+                units.append((1, lambda item=item: self._apply_removed(item, res)))
+                continue
+            msgs = list(item.messages)
+            first = msgs[:APPLY_CHUNK_ROWS]
+            units.append((1 + len(first), lambda item=item, first=first: self._apply_item_head(
+                item, first, response.initial, res)))
+            for start in range(APPLY_CHUNK_ROWS, len(msgs), APPLY_CHUNK_ROWS):
+                part = msgs[start:start + APPLY_CHUNK_ROWS]
+                units.append((len(part), lambda part=part: self._apply_messages(part, res)))
+
+        def finish() -> None:
             for marker in response.read_markers:
                 self._apply_marker(marker, res)
             self._set_meta("cursor", response.cursor)
             self._set_meta("last_synced_at", repr(_now()))
+
+        units.append((len(response.read_markers), finish))
+        batch: list = []
+        rows = 0
+        for i, (n, step) in enumerate(units):
+            batch.append(step)
+            rows += n
+            if rows >= APPLY_CHUNK_ROWS or i == len(units) - 1:
+                with self._write():
+                    for run in batch:
+                        run()
+                batch, rows = [], 0
         return res
 
-    def _mark_gap(self, cid: str, prev_max: int | None, messages: Sequence[MessageRecord]) -> None:
-        C, G = self.m.Conversation, self.m.Gap
-        if prev_max is None:
-            # Nothing was cached before: older history, not a hole.
-            C.update(has_more=True).where(C.id == cid).execute()
+    def _apply_removed(self, item, res: ApplyResult) -> None:
+        C, M, Ob = self.m.Conversation, self.m.Message, self.m.Outbox
+        conv = item.conversation
+        referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
+        M.delete().where((M.conversation == conv.id) & M.id.not_in(referenced)).execute()
+        if C.select().where(C.id == conv.id).exists():
+            C.update(removed=True).where(C.id == conv.id).execute()
+            res.touch(conv.id)
+
+    def _apply_item_head(self, item, messages: Sequence[MessageRecord], initial: bool,
+                         res: ApplyResult) -> None:
+        """The conversation of one sync item, its first chunk of messages, its gap marker
+        (sync rule S4, computed from all its messages) and its ``synced_seq``, in the
+        caller's transaction."""
+        C = self.m.Conversation
+        conv = item.conversation
+        known = C.get_or_none(C.id == conv.id)
+        self._upsert_conversation(conv, res)
+        self._apply_messages(messages, res)
+        if item.limited:
+            if known is None or initial:
+                # Nothing was synced before: older history, not a hole.
+                C.update(has_more=True).where(C.id == conv.id).execute()
+            else:
+                self._mark_gap(conv.id, known.synced_seq, item.messages)
+        self._advance_synced_seq(conv.id, item.messages)
+
+    def _advance_synced_seq(self, cid: str, messages: Sequence[MessageRecord]) -> None:
+        if not messages:
             return
-        new = sorted((m for m in messages if m.seq > prev_max), key=lambda m: m.seq)
+        C = self.m.Conversation
+        top = max(m.seq for m in messages)
+        C.update(synced_seq=top).where(
+            (C.id == cid) & (C.synced_seq.is_null() | (C.synced_seq < top))).execute()
+
+    def _mark_gap(self, cid: str, prev_max: int | None,
+                  messages: Sequence[MessageRecord]) -> None:
+        """Sync rule S4: a hole between ``prev_max`` (the highest seq received through sync
+        or backfill, None when none was: the hole reaches the start) and the oldest of the
+        limited delta's messages newer than it. Acknowledgements of my own sends never
+        raise ``prev_max``: they can be newer than messages the delta left out."""
+        G = self.m.Gap
+        new = sorted((m for m in messages if prev_max is None or m.seq > prev_max),
+                     key=lambda m: m.seq)
         if not new:
             return
         oldest = new[0]
@@ -1240,8 +1381,9 @@ class Store:
         shrinks to the page's oldest message; without a gap ``has_more`` is remembered."""
         res = ApplyResult()
         C, G = self.m.Conversation, self.m.Gap
-        with self.db.atomic():
+        with self._write():
             self._apply_messages(page.messages, res)
+            self._advance_synced_seq(conversation_id, page.messages)
             oldest = min(page.messages, key=lambda m: m.seq) if page.messages else None
             if gap_id is not None:
                 gap = G.get_or_none(G.id == gap_id)
@@ -1263,7 +1405,7 @@ class Store:
         sync) but never the outbox, its local echoes, their conversations or drafts."""
         C, M, Ob, G, R = (self.m.Conversation, self.m.Message, self.m.Outbox, self.m.Gap,
                          self.m.ReadMarker)
-        with self.db.atomic():
+        with self._write():
             referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
             M.delete().where(M.id.not_in(referenced)).execute()
             G.delete().execute()
@@ -1271,6 +1413,7 @@ class Store:
             keep = Ob.select(Ob.conversation_id)
             C.delete().where(C.id.not_in(keep)).execute()
             C.update(has_more=True).where(C.pending == False).execute()  # noqa: E712
+            C.update(synced_seq=None).execute()
             self._set_meta("cursor", None)
 
     # ------------------------------------------------------------------ retention
@@ -1284,7 +1427,7 @@ class Store:
         if retention_days > 0:
             cutoff = now - retention_days * 86400
             C, M, Ob, G = self.m.Conversation, self.m.Message, self.m.Outbox, self.m.Gap
-            with self.db.atomic():
+            with self._write():
                 referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
                 doomed = M.select(M.conversation).where(
                     (M.created_at < cutoff) & M.id.not_in(referenced) & M.seq.is_null(False))
@@ -1298,9 +1441,13 @@ class Store:
                     if low is not None:
                         gone = gone.where(G.before_seq <= low)
                     gone.execute()
-        self.db.execute_sql("PRAGMA incremental_vacuum")
-        self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        with self.db.atomic():
+        self._wlock.acquire()
+        try:
+            self.db.execute_sql("PRAGMA incremental_vacuum")
+            self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._wlock.release()
+        with self._write():
             self._set_meta("last_retention_at", repr(now))
         return deleted
 

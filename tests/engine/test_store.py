@@ -459,6 +459,85 @@ def test_rule_d1_sync_pages_and_outbox_writes_at_once_never_lock(tmp_path, store
     assert store.m.Message.select().where(store.m.Message.seq.is_null(False)).count() == 3000
 
 
+def big_sync_response(cursor: str, conversations: int, per_conversation: int) -> SyncResponse:
+    now = iso(datetime.now(UTC))
+    items = []
+    seq = 10
+    for _ in range(conversations):
+        cid = str(uuid.uuid4())
+        msgs = []
+        for _ in range(per_conversation):
+            seq += 1
+            msgs.append({"id": str(uuid.uuid4()), "conversation_id": cid, "author": "bob",
+                         "body": f"history {seq}", "created_at": now, "edited_at": None,
+                         "seq": seq, "version": 1, "deleted": False, "streaming": False,
+                         "error": False})
+        items.append((wire_conversation(cid), msgs, False))
+    return sync_response(cursor, items, initial=True)
+
+
+def test_rule_d1_a_send_during_a_big_sync_apply_waits_for_one_chunk_at_most(tmp_path, store,
+                                                                             conv):
+    """A big response is applied in short transactions (sync rule S2) under the process's
+    FIFO write lock (D1): sends keep going through during the apply, each in well under a
+    second, and the cursor moves only with the last chunk."""
+    response = big_sync_response("big", conversations=30, per_conversation=1000)
+    started, done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def syncer():
+        worker = Store(tmp_path / "alice.db", "alice")  # the engine's worker-thread store
+        worker.open()
+        try:
+            started.set()
+            worker.apply_sync(response)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            done.set()
+            worker.close()
+
+    thread = threading.Thread(target=syncer)
+    thread.start()
+    started.wait(10)
+    latencies = []
+    partial_seen_with_old_cursor = False
+    while not done.is_set():
+        t0 = time.monotonic()
+        store.enqueue_send(conv, f"typed during the sync {len(latencies)}")
+        latencies.append(time.monotonic() - t0)
+        held = store.m.Message.select().where(store.m.Message.author == "bob").count()
+        if 0 < held < 30_000 and store.get_cursor() != "big":
+            partial_seen_with_old_cursor = True
+    thread.join()
+    assert errors == []
+    assert len(latencies) >= 3, "the apply ended before any send could run during it"
+    assert max(latencies) < 1.0, f"a send waited {max(latencies):.2f} s behind the sync"
+    assert partial_seen_with_old_cursor  # chunks commit, the cursor comes last
+    assert store.get_cursor() == "big"
+    assert store.m.Message.select().where(store.m.Message.author == "bob").count() == 30_000
+    assert len(store.outbox_rows()) == len(latencies)
+
+
+def test_rule_s4_an_ack_of_my_newer_message_does_not_hide_a_limited_gap(store, conv):
+    """Bob's 80 messages, then my send acknowledged at seq 91, then the limited delta with
+    bob's newest 50 (and mine): the 30 left out are a gap, measured against what sync
+    delivered (seq 10), not against my acknowledged message."""
+    old = wire_message(conv, 10, body="seen before")
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), [old], False)]))
+    bobs = [wire_message(conv, 10 + i, body=f"bob {i}") for i in range(1, 81)]
+    mine = store.enqueue_send(conv, "mine")
+    [action] = store.outbox_rows()
+    store.mark_sending(action.id)
+    store.ack_message(action.id, Message.parse(
+        wire_message(conv, 91, author="alice", body="mine", mid=mine)))
+    delta = bobs[-49:] + [wire_message(conv, 91, author="alice", body="mine", mid=mine)]
+    store.apply_sync(sync_response("3", [(wire_conversation(conv), delta, True)]))
+    [gap] = store.gaps(conv)
+    assert (gap.before_seq, gap.after_seq) == (bobs[-49]["seq"], 10)
+    assert store.backfill_target(conv) == (bobs[-49]["id"], store.m.Gap.get().id)
+
+
 def test_drafts_and_ui_state_round_trip(store, conv):
     store.save_draft(conv, "line one\nline two", (1, 3))
     assert store.get_draft(conv).cursor == (1, 3)

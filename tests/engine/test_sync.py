@@ -106,6 +106,36 @@ async def test_rule_s4_and_s5_a_limited_gap_is_filled_exactly_by_backfill(
     assert await alice.backfill(cid) == 0
 
 
+async def test_rule_s4_a_limited_delta_after_my_send_was_acknowledged_still_marks_the_gap(
+        login_account, engines, proxy, server_api):
+    """Bob sends 80 while I am away; my queued send is acknowledged (seq above all of
+    bob's) before the limited delta is applied: the 30 messages the delta leaves out are
+    still a gap, and backfill brings every one of them."""
+    alice = engines.make(login_account("alice", url=proxy.url))
+    await alice.start()
+    bob = server_api("bob")
+    cid, first = await bob_conversation(bob, 3)
+    assert await wait_for(lambda: len(alice.store.messages_before(cid)) == 3, timeout=10)
+    alice.set_work_offline(True)
+    later = []
+    for i in range(80):
+        mid = str(uuid.uuid4())
+        await bob.put_message(cid, mid, f"while away {i}")
+        later.append(mid)
+    mine = alice.send(cid, "back online")
+    # The delta's answer is held back until my send has been acknowledged.
+    proxy.hold(2.0, method="GET", path_contains="/v1/sync", count=1)
+    alice.set_work_offline(False)
+    assert await wait_for(lambda: drained(alice), timeout=10)
+    assert alice.store.get_message(mine).seq is not None
+    assert await wait_for(lambda: alice.store.gaps(cid), timeout=10)
+    for _ in range(10):
+        await alice.backfill(cid)
+        if not alice.store.gaps(cid):
+            break
+    assert [m.id for m in alice.store.messages_before(cid, limit=500)] == first + later + [mine]
+
+
 async def test_rule_s5_backfill_of_older_history_remembers_has_more(server, login_account,
                                                                      engines, server_api,
                                                                      fast_settings):
