@@ -108,6 +108,7 @@ class Engine:
         self._synced = 0
         self._probe_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
         self._pull_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
+        self._db_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
         self._probes = 0
         self._lock: EngineLock | None = None
 
@@ -221,8 +222,9 @@ class Engine:
             self._probe_now.set()
 
     def _ready(self) -> bool:
-        return (self._state == "online" and not self._work_offline and not self._auth_paused
-                and self._db_paused is None)
+        # A database pause is not part of it: the drain and the puller retry after a
+        # backoff themselves (:meth:`_db_failed`) and lift it when a write succeeds.
+        return self._state == "online" and not self._work_offline and not self._auth_paused
 
     async def _wait_ready(self) -> None:
         while not self._ready():
@@ -477,15 +479,20 @@ class Engine:
             ok = False
         return ok
 
+    def _probe_soon(self) -> None:
+        """Sync rule C1: any failed request (connection error, timeout, 5xx, 429) makes the
+        monitor probe ``GET /v1/health`` at once; only a failed probe means offline."""
+        if self._probe_now is not None:
+            self._probe_now.set()
+
     async def _monitor_loop(self) -> None:
         """Sync rules C1-C2: probe health at start, with backoff while offline, and at once
-        after any connection-level failure (reported through :meth:`_report_unreachable`)."""
+        after any failed request (:meth:`_probe_soon`, :meth:`_report_unreachable`)."""
         assert self._probe_now is not None
         while True:
             if self._state == "online":
                 self._probe_now.clear()
-                await self._probe_now.wait()
-                continue  # a request failed at connection level: probe at once
+                await self._probe_now.wait()  # a request failed: probe at once
             if await self._probe():
                 self._probe_schedule.reset()
                 self._set_state("online")
@@ -499,51 +506,95 @@ class Engine:
     # ------------------------------------------------------------------ drain
 
     async def _drain_loop(self) -> None:
-        """Outbox rules 2-8: one drain worker; per conversation strictly in order, one
-        request in flight; conversations independent; stop on first failure."""
+        """Outbox rules 2-8: the one drain worker of the account. Each conversation's head
+        action is sent by its own task (strictly in outbox order within the conversation,
+        one request in flight), so a slow or failing conversation never holds the others;
+        stop on first failure (a failed head is not returned by ``next_actions``)."""
         assert self._wake_drain is not None
-        while True:
-            await self._wait_ready()
-            wait_for = max(0.0, self._pause_until - time.time())
-            if wait_for > 0:
-                await asyncio.sleep(wait_for)
-                continue
-            # Clear before reading the outbox: a send committed after this point sets it
-            # again, so the wait below never misses a wake-up.
-            self._wake_drain.clear()
-            try:
-                expired, actions = await self._db(self._due_actions)
-                if expired:
-                    self._emit_outbox()
-            except DatabaseError as exc:
-                self._pause_db(exc)
-                continue
-            if not actions:
-                try:
-                    due = await self._db(self.store.next_due_at)
-                except DatabaseError as exc:
-                    self._pause_db(exc)
-                    continue
-                timeout = OUTBOX_POLL_SECONDS if due is None else min(
-                    OUTBOX_POLL_SECONDS, max(0.0, due - time.time()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake_drain.wait(), timeout)
-                continue
-            for action in actions:
-                if not self._ready() or time.time() < self._pause_until:
-                    break
-                await self._send_one(action)
+        inflight: dict[str, asyncio.Task] = {}
+        wake = self._wake_drain
 
-    def _due_actions(self) -> tuple[list[str], list[OutboxAction]]:
+        def finished(cid: str, action_id: int, task: asyncio.Task) -> None:
+            if inflight.get(cid) is task:
+                del inflight[cid]
+            if not task.cancelled() and task.exception() is not None:
+                log.error("sending outbox action %d crashed", action_id,
+                          exc_info=task.exception())
+                self._requeue_interrupted(action_id)
+            wake.set()
+
+        try:
+            while True:
+                await self._wait_ready()
+                wait_for = max(0.0, self._pause_until - time.time())
+                if wait_for > 0:
+                    await asyncio.sleep(wait_for)
+                    continue
+                # Clear before reading the outbox: a send committed (or a conversation's
+                # request finished) after this point sets it again, so no wake-up is lost.
+                wake.clear()
+                try:
+                    expired, actions, due = await self._db(self._due_actions)
+                    if expired:
+                        self._emit_outbox()
+                except DatabaseError as exc:
+                    await self._db_failed(exc)
+                    continue
+                for action in actions:
+                    if action.conversation_id in inflight:
+                        continue  # one request in flight per conversation
+                    if not self._ready() or time.time() < self._pause_until:
+                        break
+                    task = asyncio.create_task(self._send_one(action),
+                                               name=f"chat-tui-send-{action.id}")
+                    inflight[action.conversation_id] = task
+                    task.add_done_callback(
+                        lambda t, cid=action.conversation_id, aid=action.id:
+                        finished(cid, aid, t))
+                timeout = OUTBOX_POLL_SECONDS
+                if due is not None:
+                    timeout = min(OUTBOX_POLL_SECONDS, max(0.0, due - time.time()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout)
+        finally:
+            # Work offline or stop: interrupt every conversation's request (each puts its
+            # action back to 'queued', outbox rule 4) before this worker ends.
+            tasks = list(inflight.values())
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def _due_actions(self) -> tuple[list[str], list[OutboxAction], float | None]:
         """On the worker, in one hop: expire old sends (outbox rule 6), then the due heads
-        (rules 2-3). One hop instead of two per message drained (benchmarks/NOTES.md)."""
-        return (self.store.expire_old(self.settings.max_queue_age),
-                self.store.next_actions())
+        (rules 2-3), and when none is due the epoch seconds the next one will be (or None).
+        One hop instead of two per message drained (benchmarks/NOTES.md)."""
+        expired = self.store.expire_old(self.settings.max_queue_age)
+        actions = self.store.next_actions()
+        return expired, actions, None if actions else self.store.next_due_at()
 
     def _pause_db(self, exc: Exception) -> None:
-        log.error("local database error, drain paused: %s", exc)
+        if self._db_paused is None:
+            log.error("local database error, drain paused: %s", exc)
+            self._emit(EngineProblem("database", f"local database error: {exc}"))
         self._db_paused = str(exc)
-        self._emit(EngineProblem("database", f"local database error: {exc}"))
+
+    async def _db_failed(self, exc: Exception) -> None:
+        """Outbox rule 3 (local database error): pause (``EngineProblem("database")`` once),
+        then wait a backoff before the caller tries again; nothing is marked failed."""
+        self._pause_db(exc)
+        await asyncio.sleep(self._db_schedule.next_delay())
+
+    def _db_ok(self) -> None:
+        """A write succeeded: lift a database pause (``EngineProblem("database",
+        active=False)``)."""
+        if self._db_paused is not None:
+            log.info("local database writable again, drain resumed")
+            self._db_paused = None
+            self._db_schedule.reset()
+            self._emit(EngineProblem("database", "local database writable again",
+                                     active=False))
 
     async def _perform(self, action: OutboxAction) -> ApplyResult:
         api = self._api
@@ -589,13 +640,14 @@ class Engine:
         try:
             marked = await self._db(self.store.mark_sending, action.id)
         except DatabaseError as exc:
-            self._pause_db(exc)
+            await self._db_failed(exc)
             return
         except asyncio.CancelledError:
             self._requeue_interrupted(action.id)
             raise
         if marked is None:
             return
+        self._db_ok()
         self._emit_outbox()
         if marked.message_id:
             self._emit(MessagesChanged(marked.conversation_id, (marked.message_id,)))
@@ -623,9 +675,12 @@ class Engine:
                 reason = f"{exc.status} {exc.code}: {exc.reason}".strip()
                 await self._db(self.store.record_permanent, marked.id, reason)
         except DatabaseError as exc:
-            # The server answered but we could not commit it: the row stays 'sending' and is
-            # re-sent with the same key after a restart (never marked failed).
-            self._pause_db(exc)
+            # The server answered but we could not commit it: back to 'queued' when the
+            # database lets us (else it stays 'sending' until the next start); re-sent with
+            # the same key later, never marked failed.
+            with contextlib.suppress(DatabaseError):
+                await self._db(self.store.record_paused, marked.id, "local database error")
+            await self._db_failed(exc)
         else:
             self._sent += 1
             self._pull_schedule.reset()
@@ -654,6 +709,8 @@ class Engine:
                  exc.reason, state, delay)
         if exc.connection_level:
             self._report_unreachable()
+        else:
+            self._probe_soon()
 
     # ------------------------------------------------------------------ puller
 
@@ -665,7 +722,7 @@ class Engine:
             try:
                 await self._pull_once(self.settings.poll_timeout if not self._once else 0)
             except DatabaseError as exc:
-                self._pause_db(exc)
+                await self._db_failed(exc)
                 continue
             if self._once:
                 await asyncio.sleep(0.2)
@@ -692,6 +749,7 @@ class Engine:
             if exc.connection_level:
                 self._report_unreachable()
             else:
+                self._probe_soon()
                 await asyncio.sleep(exc.retry_after if exc.retry_after is not None
                                     else self._pull_schedule.next_delay())
             return False
@@ -703,6 +761,7 @@ class Engine:
         if total:
             self._emit(SyncProgress(phase, 0, total))  # type: ignore[arg-type]
         res = await self._db(self.store.apply_sync, response)
+        self._db_ok()
         self._synced += 1
         self._pull_schedule.reset()
         self._set_state("online")
@@ -736,6 +795,8 @@ class Engine:
         except TransientError as exc:
             if exc.connection_level:
                 self._report_unreachable()
+            else:
+                self._probe_soon()
             raise
         res = await self._db(self.store.apply_page, conversation_id, page, gap_id)
         self._emit_result(res)

@@ -73,6 +73,69 @@ async def test_rule_2_conversations_drain_independently_each_in_order(alice, ser
     assert await server_bodies(bob, b) == [f"b{i}" for i in range(10)]
 
 
+async def test_rule_2_a_slow_conversation_does_not_delay_another(alice, proxy):
+    """Each conversation drains in its own task: while the server's answer to A's send is
+    held back, B's send goes out and is acknowledged (the old sequential drain sent B only
+    after A's answer)."""
+    a = await online_conversation(alice, "A")
+    b = await online_conversation(alice, "B")
+    proxy.hold(6.0, method="PUT", path_contains=f"/conversations/{a}/messages/", count=1)
+    slow = alice.send(a, "answered slowly")
+    assert await wait_for(lambda: alice.store.get_message(slow).state == "sending", timeout=5)
+    fast = alice.send(b, "not held up")
+    assert await wait_for(lambda: alice.store.get_message(fast).state == "sent", timeout=5)
+    assert alice.store.get_message(slow).state == "sending"  # A's answer is still held
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    assert alice.store.get_message(slow).state == "sent"
+
+
+async def test_rule_c1_any_failed_request_probes_health_at_once(alice, proxy):
+    """Not only connection errors: a 5xx answer makes the monitor probe ``/v1/health`` at
+    once; the probe answers, so connectivity stays online and the send is retried."""
+    cid = await online_conversation(alice)
+    probes_before = len(proxy.requests("GET", "/v1/health"))
+    proxy.respond(503, method="PUT", path_contains="/messages/", count=1)
+    mid = alice.send(cid, "after a 503")
+    assert await wait_for(lambda: len(proxy.requests("GET", "/v1/health")) > probes_before,
+                          timeout=5)
+    log = list(proxy.log)
+    failed_at = log.index(next(e for e in log if e[0] == "PUT" and mid in e[1]))
+    assert any(m == "GET" and "/v1/health" in t for m, t, _ in log[failed_at + 1:])
+    assert await wait_for(lambda: drained(alice), timeout=10)
+    assert alice.connectivity == "online"
+
+
+async def test_rule_3_a_database_error_pauses_the_drain_and_lifts_when_writable(
+        alice, engines, login_account):
+    """A real local database error (another connection holds the write lock longer than the
+    busy timeout): the drain pauses with ``EngineProblem("database")``, marks nothing
+    failed, retries after a backoff and, once a write succeeds, clears the problem
+    (``active=False``) and sends the message."""
+    import sqlite3
+
+    cid = await online_conversation(alice)
+    alice.set_work_offline(True)
+    mid = alice.send(cid, "sent after the database recovers")
+    blocker = sqlite3.connect(alice.store.path, isolation_level=None, timeout=0)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        alice.set_work_offline(False)
+        events = engines.events_of(alice)
+        problem = lambda active: [e for e in events  # noqa: E731
+                                  if isinstance(e, EngineProblem) and e.kind == "database"
+                                  and e.active is active]
+        assert await wait_for(lambda: problem(True), timeout=25)
+        assert "locked" in problem(True)[0].message
+        assert alice.store.get_message(mid).state in ("queued", "sending")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert await wait_for(lambda: problem(False), timeout=25)
+    assert await wait_for(lambda: drained(alice), timeout=10)
+    assert alice.store.get_message(mid).state == "sent"
+    assert alice.store.problems() == []
+
+
 async def test_rule_c1_server_stopped_mid_drain_then_started_everything_arrives_once_in_order(
         server, alice, server_api):
     cid = await online_conversation(alice)
