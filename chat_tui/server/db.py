@@ -127,10 +127,21 @@ def write_transaction(db: Database) -> Iterator[None]:
 
 @contextmanager
 def read_transaction(db: Database) -> Iterator[None]:
-    """A read transaction: one consistent snapshot for every query inside (SQLite WAL)."""
+    """A read transaction: one consistent snapshot for every query inside.
+
+    SQLite (WAL): a deferred transaction reads one snapshot from its first query on.
+    PostgreSQL: ``REPEATABLE READ`` (the default READ COMMITTED takes a new snapshot per
+    statement, so ``Store.sync`` could read the cursor, then see rows committed after it
+    and skip them in the next delta: docs/api.md, ``GET /v1/sync``). Read-only, so it never
+    fails with a serialisation error.
+    """
     db.connect(reuse_if_open=True)
-    with db.atomic():
-        yield
+    if is_sqlite(db):
+        with db.atomic():
+            yield
+    else:
+        with db.atomic(isolation_level="REPEATABLE READ"):
+            yield
 
 
 def bump_counter(n: int = 1) -> int:

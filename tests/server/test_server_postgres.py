@@ -131,3 +131,30 @@ def test_server_really_uses_postgresql(server, pg_url, alice):
         assert cur.fetchone()[0] >= 2
     finally:
         con.close()
+
+
+def test_read_transaction_is_one_snapshot_on_postgresql(pg_url):
+    """``Store.sync`` reads the cursor and then the rows up to it inside one
+    ``read_transaction``: a write committed in between must stay invisible (REPEATABLE READ),
+    or the delta would skip it. Here a writer on another connection (another thread) bumps
+    the change counter between two reads of one read transaction."""
+    import threading
+
+    from chat_tui.server import db as server_db
+
+    database = server_db.open_and_migrate(pg_url)
+
+    def writer() -> None:
+        with server_db.write_transaction(database):
+            server_db.bump_counter()
+        database.close()
+
+    with server_db.read_transaction(database):
+        before = server_db.current_cursor()
+        thread = threading.Thread(target=writer)
+        thread.start()
+        thread.join()
+        assert server_db.current_cursor() == before  # the same snapshot
+    with server_db.read_transaction(database):
+        assert server_db.current_cursor() == before + 1  # committed, seen by the next one
+    database.close()
