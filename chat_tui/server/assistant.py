@@ -21,6 +21,7 @@ messages that never got a reply are queued again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -236,14 +237,27 @@ class AssistantService:
                 )
                 self._publish(result)
 
+        done = asyncio.Event()
+
         async def flusher() -> None:
+            # Ends only between writes (``done`` is checked after each wait), never by
+            # cancellation in the middle of one: a cancelled ``await`` does not stop the
+            # worker thread's ``update_reply(streaming=True)``, which could then commit
+            # after the final write and leave the reply streaming forever.
             nonlocal flushed
             while True:
-                await asyncio.sleep(FLUSH_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), FLUSH_SECONDS)
+                if done.is_set():
+                    return
                 if text != flushed:
                     snapshot = text
                     await write(snapshot, True)
                     flushed = snapshot
+
+        async def stop_flusher() -> None:
+            done.set()
+            await flush_task  # lets a streaming write in progress commit first
 
         flush_task = asyncio.create_task(flusher())
         try:
@@ -256,13 +270,11 @@ class AssistantService:
             flush_task.cancel()
             raise
         except Exception as exc:  # any upstream failure ends as an error reply
-            flush_task.cancel()
-            await asyncio.gather(flush_task, return_exceptions=True)
+            await stop_flusher()
             reason = describe_failure(exc, self.settings.timeout)
             log.warning("assistant reply %s failed: %s", reply_id, reason)
             note = f"⚠ The assistant could not reply: {reason}."
             await write(f"{text}\n\n{note}" if text.strip() else note, False, True)
             return
-        flush_task.cancel()
-        await asyncio.gather(flush_task, return_exceptions=True)
-        await write(text, False)
+        await stop_flusher()
+        await write(text, False)  # the last write of this reply: streaming ends here
