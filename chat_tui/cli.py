@@ -21,8 +21,11 @@ needed. Logs go to ``<user log dir>/chat-tui/chat-tui.log``, never to the termin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_ERROR, EXIT_UNREACHABLE, EXIT_AUTH = 0, 1, 2, 3
@@ -139,6 +142,17 @@ def _report_recovery(store) -> None:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
+    """``chat-tui login URL [--username NAME] [--password-stdin]``: ``POST /v1/login`` and
+    store the token in the OS keyring, else in a 0600 file (docs/api.md, login); clears a
+    remembered 401 pause in an existing cache.
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: malformed URL, empty username/password, wrong credentials (``EXIT_AUTH``),
+        server unreachable (``EXIT_UNREACHABLE``), or another refusal (``EXIT_ERROR``).
+    """
     import asyncio
     import getpass
     import socket
@@ -187,14 +201,54 @@ def cmd_login(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _cache_unused(path: Path) -> Iterator[None]:
+    """Hold the account's engine lock (``<cache>.lock``, sync rule D5) while the cache file is
+    checked and deleted, so no running app or ``chat-tui sync`` has it open (sync rule R2).
+
+    Raises:
+        CliError: another process runs the engine of this account (its pid in the text).
+    """
+    from chat_tui.sync.lock import AnotherEngineRunning, EngineLock
+
+    lock = EngineLock(path.with_name(path.name + ".lock"))
+    try:
+        lock.acquire()
+    except AnotherEngineRunning as exc:
+        raise CliError(f"{exc}; the cache is in use and was not deleted") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def cmd_logout(args: argparse.Namespace) -> int:
+    """``chat-tui logout [--flush [--force]]``: revoke the token on the server (a failure to
+    reach it only warns), forget it and the account; with ``--flush`` also delete the cache
+    (sync rule R2).
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no such account; ``--flush`` while unsent actions wait (without
+        ``--force``) or while another process runs the account's engine (nothing is
+        changed then).
+    """
+    account = _account(args)
+    if not args.flush:
+        return _logout(args, account)
+    with _cache_unused(account.db_path):
+        return _logout(args, account)
+
+
+def _logout(args: argparse.Namespace, account) -> int:
     import asyncio
 
     from chat_tui.api import ApiClient, ApiError
     from chat_tui.config import delete_token, load_token, remove_account
     from chat_tui.store import Store, delete_cache_file
 
-    account = _account(args)
     if args.flush and account.db_path.exists() and not args.force:
         store = Store(account.db_path, account.username)
         try:
@@ -227,6 +281,16 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
+    """``chat-tui new TITLE [--assistant] [--member NAME ...]``: create a conversation
+    locally and queue its create (outbox rule 2); prints its id; works offline.
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no account, a title of 0 or over 200 characters, a cache from a newer
+        chat-tui.
+    """
     from chat_tui.store import StoreError
 
     engine = _engine(args)
@@ -243,6 +307,17 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    """``chat-tui send [--conversation ID|TITLE] TEXT|-``: queue a message (outbox rule 1;
+    ``-`` reads the text from stdin) and print its id at once; works offline. Without
+    ``--conversation`` the last used (or only) conversation is meant.
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no account, unknown or ambiguous conversation, empty text or over 65,536
+        bytes (nothing is queued then).
+    """
     from chat_tui.store import StoreError
 
     text = sys.stdin.read() if args.text == "-" else args.text
@@ -272,6 +347,18 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    """``chat-tui sync [--once]``: run the engine (drain the outbox and pull changes);
+    with ``--once`` until everything due is sent and one sync response is applied
+    (``Engine.sync_once``), otherwise until SIGINT/SIGTERM.
+
+    Returns:
+        ``EXIT_OK``; ``EXIT_AUTH`` after a 401 (login again); ``EXIT_UNREACHABLE`` when the
+        server could not be reached (everything stays queued).
+
+    Raises:
+        CliError: another process runs this account's engine (sync rule D5), or the cache
+        comes from a newer chat-tui.
+    """
     import asyncio
     import signal
 
@@ -363,6 +450,15 @@ def _status_data(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """``chat-tui status [--json]``: account, connectivity, last sync time, outbox counts by
+    state and every failed, blocked or expired action with its reason (docs/sync.md).
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no account, or a cache from a newer chat-tui.
+    """
     data = _status_data(args)
     if args.json:
         print(json.dumps(data, indent=2))
@@ -380,6 +476,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """``chat-tui export [--conversation ID|TITLE ...] --format md|json``: print cached
+    conversations and their messages, oldest first, from the cache only (offline).
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no account, or an unknown/ambiguous conversation.
+    """
     from chat_tui.store import StoreError
 
     engine = _engine(args)
@@ -406,13 +511,28 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from chat_tui.store import Store, delete_cache_file
+    """``chat-tui cache clear [--yes] [--force]``: delete the account's cache file after a
+    confirmation (sync rule R2).
 
+    Returns:
+        ``EXIT_OK`` (deleted, or nothing to delete) or ``EXIT_ERROR`` (not confirmed).
+
+    Raises:
+        CliError: unsent actions wait (without ``--force``), or another process runs the
+        account's engine (the file is in use); nothing is deleted then.
+    """
     account = _account(args)
     path = account.db_path
     if not path.exists():
         print("no cache to clear")
         return EXIT_OK
+    with _cache_unused(path):
+        return _clear_cache(args, account, path)
+
+
+def _clear_cache(args: argparse.Namespace, account, path: Path) -> int:
+    from chat_tui.store import Store, delete_cache_file
+
     store = Store(path, account.username)
     try:
         store.open()

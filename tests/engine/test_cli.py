@@ -175,6 +175,35 @@ def test_logout_revokes_the_token_and_flush_deletes_the_cache(server):
     assert r.status_code == 401
 
 
+def test_rule_r2_cache_clear_and_logout_flush_refuse_while_the_engine_runs(server):
+    """A running ``chat-tui sync`` (another process holding the engine lock, sync rule D5)
+    has the cache open: ``cache clear`` and ``logout --flush`` refuse clearly, delete
+    nothing and (logout) keep the account; once it stopped, clearing works."""
+    login(server.url)
+    assert cli("sync", "--once").returncode == 0
+    path = db_path()
+    lock = path.with_name(path.name + ".lock")
+    env = {**os.environ, **FAST_ENV}
+    running = subprocess.Popen([sys.executable, "-m", "chat_tui.cli", "sync"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: lock.exists() and lock.read_text().strip()
+                          == str(running.pid), timeout=20)
+        cleared = cli("cache", "clear", "--yes", "--force")
+        assert cleared.returncode == 1
+        assert "another chat-tui is running" in cleared.stderr
+        assert str(running.pid) in cleared.stderr
+        flushed = cli("logout", "--flush", "--force")
+        assert flushed.returncode == 1 and "another chat-tui is running" in flushed.stderr
+        assert path.exists() and len(load_accounts()) == 1
+        assert running.poll() is None  # the engine kept running, untouched
+    finally:
+        running.send_signal(signal.SIGTERM)
+        running.wait(timeout=20)
+    assert cli("cache", "clear", "--yes").returncode == 0
+    assert not path.exists()
+
+
 def test_rule_d2_cli_refuses_a_cache_from_a_newer_version(server):
     login(server.url)
     assert cli("sync", "--once").returncode == 0
