@@ -57,7 +57,29 @@ def replies(latest: dict) -> list[dict]:
     )
 
 
-def test_echo_replies_in_order_for_three_quick_messages(alice):
+def seqs_in_server_db(server, ids: list[str]) -> dict[str, tuple[int, int]]:
+    """``{message id: (seq, change_seq)}`` read from the server's own database (SQLite file
+    or PostgreSQL URL): ``seq`` is taken when a reply starts, ``change_seq`` at its last
+    write, both from the one change counter."""
+    target = str(server.db_path)
+    if target.startswith("postgresql://"):
+        import psycopg2
+
+        con, mark = psycopg2.connect(target), "%s"
+    else:
+        import sqlite3
+
+        con, mark = sqlite3.connect(target), "?"
+    try:
+        cur = con.cursor()
+        cur.execute(f"SELECT id, seq, change_seq FROM message WHERE id IN "
+                    f"({', '.join([mark] * len(ids))})", ids)
+        return {mid: (seq, change) for mid, seq, change in cur.fetchall()}
+    finally:
+        con.close()
+
+
+def test_echo_replies_in_order_for_three_quick_messages(server, alice):
     cid = alice.create_conversation([], assistant=True)
     conv = alice.request("GET", "/v1/conversations").json()["conversations"][0]
     assert conv["members"] == ["alice", "assistant"] and conv["assistant"] is True
@@ -70,13 +92,12 @@ def test_echo_replies_in_order_for_three_quick_messages(alice):
         assert reply["body"].endswith("You wrote: " + msg["body"])
         assert reply["error"] is False and reply["streaming"] is False
         assert reply["seq"] > msg["seq"]
-    # Strictly one at a time: a reply starts only after the previous one finished.
+    # Strictly one at a time: a reply is created (its seq taken from the change counter)
+    # only after the previous reply's last write (its change_seq). Read from the server's
+    # database, so it holds even when several replies reach us in one sync response.
+    order = seqs_in_server_db(server, [r["id"] for r in got])
     for earlier, later in zip(got, got[1:], strict=False):
-        final_of_earlier = max(
-            i for i, c in enumerate(copies) if c["id"] == earlier["id"] and not c["streaming"]
-        )
-        first_of_later = min(i for i, c in enumerate(copies) if c["id"] == later["id"])
-        assert final_of_earlier < first_of_later
+        assert order[later["id"]][0] > order[earlier["id"]][1]
     # The user's messages are untouched.
     for msg in sent:
         assert latest[msg["id"]] == msg
