@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="sends per second per token (burst 3N); 0 disables (default: 20)",
     )
+    serve.add_argument(
+        "--log-sql",
+        action="store_true",
+        help="log every SQL statement to the log file (debugging; slow)",
+    )
     serve.add_argument("--assistant", choices=["echo", "openai"], default="echo")
     serve.add_argument("--assistant-base-url", default=None, metavar="URL")
     serve.add_argument("--assistant-model", default="gpt-4o-mini", metavar="NAME")
@@ -93,7 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
         return _fail("--assistant openai needs the OPENAI_API_KEY environment variable")
-    log_path = configure_logging()
+    log_path = configure_logging(sql=args.log_sql)
     settings = Settings(
         db=_db_target(args.db),
         rate_limit=args.rate_limit,

@@ -15,8 +15,14 @@ _LOGGERS = ("chat_tui.server", "uvicorn", "uvicorn.error")
 _configured: Path | None = None
 
 
-def configure_logging(path: Path | None = None, level: int = logging.INFO) -> Path:
+def configure_logging(path: Path | None = None, level: int = logging.INFO,
+                      sql: bool = False) -> Path:
     """Send the server's and uvicorn's logs to ``path`` (default: :func:`log_file_path`).
+
+    ``sql``: also log every SQL statement (Peewee's ``peewee`` logger at DEBUG; for
+    debugging and for tests that check a waiting long-poll runs no queries; slow, and the
+    parameters of a statement may include message bodies, never tokens: only their hashes
+    are stored).
 
     Idempotent per process. The loggers stop propagating to the root logger, so an embedding
     client's own logging (and its terminal) stays untouched. Returns the log file path.
@@ -35,6 +41,11 @@ def configure_logging(path: Path | None = None, level: int = logging.INFO) -> Pa
         logger.addHandler(handler)
         logger.setLevel(level)
         logger.propagate = False
+    if sql:
+        peewee_log = logging.getLogger("peewee")
+        peewee_log.addHandler(handler)
+        peewee_log.setLevel(logging.DEBUG)
+        peewee_log.propagate = False
     logging.getLogger("uvicorn.access").disabled = True
     _configured = target
     return target
