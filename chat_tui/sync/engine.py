@@ -62,6 +62,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+async def _wait_event(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` seconds pass. ``asyncio.timeout`` rather
+    than ``asyncio.wait_for``: on Python 3.11, ``wait_for`` swallows a ``cancel()`` that
+    arrives just as the event is set, and the cancelled worker then loops on forever
+    (``Engine.stop`` hung on it)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+
+
 @dataclass
 class SyncReport:
     """Outcome of :meth:`Engine.sync_once`: ``reachable`` (the server answered),
@@ -500,8 +510,7 @@ class Engine:
             self._set_state("offline")
             delay = self._probe_schedule.next_delay()
             self._probe_now.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._probe_now.wait(), delay)
+            await _wait_event(self._probe_now, delay)
 
     # ------------------------------------------------------------------ drain
 
@@ -554,8 +563,7 @@ class Engine:
                 timeout = OUTBOX_POLL_SECONDS
                 if due is not None:
                     timeout = min(OUTBOX_POLL_SECONDS, max(0.0, due - time.time()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout)
+                await _wait_event(wake, timeout)
         finally:
             # Work offline or stop: interrupt every conversation's request (each puts its
             # action back to 'queued', outbox rule 4) before this worker ends.
