@@ -57,6 +57,14 @@ class Message:
 
     @classmethod
     def parse(cls, obj: Any) -> Message:
+        """Build a :class:`Message` from the decoded JSON ``obj``: a docs/api.md Message object (``id``, ``conversation_id``, ``author``, ``body``,
+        ``created_at`` / ``edited_at`` RFC 3339 with a zone, ``seq``, ``version``, ``deleted``,
+        ``streaming``, ``error``).
+
+        Raises:
+            MalformedResponse: ``obj`` is not that shape (a field missing, of the wrong
+            type, or a time without a zone); nothing is half-built.
+        """
         return cls(
             id=_get(obj, "id", str), conversation_id=_get(obj, "conversation_id", str),
             author=_get(obj, "author", str), body=_get(obj, "body", str),
@@ -83,6 +91,13 @@ class Conversation:
 
     @classmethod
     def parse(cls, obj: Any) -> Conversation:
+        """Build a :class:`Conversation` from the decoded JSON ``obj``: a docs/api.md Conversation object (``last_message`` a Message or null, times RFC
+        3339 with a zone, ``members`` a list of usernames).
+
+        Raises:
+            MalformedResponse: ``obj`` is not that shape (a field missing, of the wrong
+            type, or a time without a zone); nothing is half-built.
+        """
         members = _get(obj, "members", list)
         if not all(isinstance(m, str) for m in members):
             raise MalformedResponse("field 'members' has the wrong type")
@@ -108,6 +123,13 @@ class ReadMarker:
 
     @classmethod
     def parse(cls, obj: Any) -> ReadMarker:
+        """Build a :class:`ReadMarker` from the decoded JSON ``obj``: a docs/api.md ReadMarker object (``conversation_id``, ``username``, ``message_id``,
+        ``seq``).
+
+        Raises:
+            MalformedResponse: ``obj`` is not that shape (a field missing, of the wrong
+            type, or a time without a zone); nothing is half-built.
+        """
         return cls(_get(obj, "conversation_id", str), _get(obj, "username", str),
                    _get(obj, "message_id", str), _get(obj, "seq", int))
 
@@ -123,6 +145,13 @@ class SyncConversation:
 
     @classmethod
     def parse(cls, obj: Any) -> SyncConversation:
+        """Build a :class:`SyncConversation` from the decoded JSON ``obj``: one ``conversations`` entry of a ``/v1/sync`` answer (``conversation``,
+        ``messages``, ``limited``; ``removed`` optional, false when absent).
+
+        Raises:
+            MalformedResponse: ``obj`` is not that shape (a field missing, of the wrong
+            type, or a time without a zone); nothing is half-built.
+        """
         return cls(Conversation.parse(_get(obj, "conversation", dict)),
                    tuple(Message.parse(m) for m in _get(obj, "messages", list)),
                    _get(obj, "limited", bool), bool(obj.get("removed", False)))
@@ -139,6 +168,13 @@ class SyncResponse:
 
     @classmethod
     def parse(cls, obj: Any) -> SyncResponse:
+        """Build a :class:`SyncResponse` from the decoded JSON ``obj``: a ``/v1/sync`` answer (``cursor`` string or integer, kept as a string;
+        ``initial``, ``conversations``, ``read_markers``).
+
+        Raises:
+            MalformedResponse: ``obj`` is not that shape (a field missing, of the wrong
+            type, or a time without a zone); nothing is half-built.
+        """
         cursor = _get(obj, "cursor", (str, int))
         return cls(str(cursor), _get(obj, "initial", bool),
                    tuple(SyncConversation.parse(c) for c in _get(obj, "conversations", list)),
@@ -155,6 +191,12 @@ class MessagesPage:
 
     @classmethod
     def parse(cls, obj: Any) -> MessagesPage:
+        """Build a :class:`MessagesPage` from the decoded JSON ``obj``: a messages page (``messages`` ascending, ``has_more``, ``total_count``).
+
+        Raises:
+            MalformedResponse: ``obj`` is not that shape (a field missing, of the wrong
+            type, or a time without a zone); nothing is half-built.
+        """
         return cls(tuple(Message.parse(m) for m in _get(obj, "messages", list)),
                    _get(obj, "has_more", bool), _get(obj, "total_count", int))
 
@@ -173,5 +215,12 @@ class Login:
 
     @classmethod
     def parse(cls, obj: Any) -> Login:
+        """Build a :class:`Login` from the decoded JSON ``obj``: a ``POST /v1/login`` answer (``user_id``, ``access_token``, ``device_id``,
+        ``username``).
+
+        Raises:
+            MalformedResponse: ``obj`` is not that shape (a field missing, of the wrong
+            type, or a time without a zone); nothing is half-built.
+        """
         return cls(_get(obj, "user_id", str), _get(obj, "access_token", str),
                    _get(obj, "device_id", str), _get(obj, "username", str))

@@ -145,18 +145,24 @@ def _preview(text: str, width: int = 80) -> str:
 
 @dataclass
 class ApplyResult:
-    """What a write changed: conversation ids and, per conversation, message ids."""
+    """What a write changed, for the engine's events: ``conversations`` (set of ids),
+    ``messages`` (conversation id -> set of message ids), ``added`` (int, messages new to
+    the cache)."""
 
     conversations: set[str] = field(default_factory=set)
     messages: dict[str, set[str]] = field(default_factory=dict)
     added: int = 0
 
     def touch(self, cid: str, mid: str | None = None) -> None:
+        """Record that conversation ``cid`` changed and, when given, its message ``mid``
+        (both ids are str). Never raises."""
         self.conversations.add(cid)
         if mid is not None:
             self.messages.setdefault(cid, set()).add(mid)
 
     def merge(self, other: ApplyResult) -> ApplyResult:
+        """Add ``other``'s conversations, messages and ``added`` count into this result;
+        returns ``self`` (for chaining). ``other`` is not changed."""
         self.conversations |= other.conversations
         for cid, mids in other.messages.items():
             self.messages.setdefault(cid, set()).update(mids)
