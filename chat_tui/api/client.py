@@ -76,11 +76,11 @@ class ApiClient:
                                        headers={"user-agent": "chat-tui/0.1"})
 
     def set_token(self, token: str | None) -> None:
-        """Use ``token`` from now on."""
+        """Use ``token`` (str, or None: no ``Authorization`` header) for later requests."""
         self._token = token
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (idempotent); the client is unusable afterwards."""
         await self._http.aclose()
 
     async def __aenter__(self) -> ApiClient:
@@ -126,32 +126,61 @@ class ApiClient:
                                     response.status_code) from exc
 
     async def health(self) -> bool:
-        """``GET /v1/health`` with the probe timeout; True when the server answers 200 ok."""
+        """``GET /v1/health`` (no auth) with the probe timeout (``probe_timeout`` seconds,
+        sync rule C1). Returns True when the server answers 200 ``{"status": "ok"}``.
+
+        Raises:
+            TransientError: no answer (``reached_server`` False for connection errors), a
+            timeout, or a 5xx/429; PermanentError: another 4xx; MalformedResponse: not JSON.
+        """
         response = await self._request("GET", "/v1/health", timeout=self._probe_timeout,
                                        auth=False)
         body = self._json(response)
         return isinstance(body, dict) and body.get("status") == "ok"
 
     async def login(self, username: str, password: str, device_name: str) -> Login:
-        """``POST /v1/login``; a bad user or password raises :class:`Unauthorized`."""
+        """``POST /v1/login``; ``device_name`` labels the device's token. Returns the token
+        and ids (:class:`Login`, whose ``repr`` hides the token).
+
+        Raises:
+            Unauthorized: wrong or malformed username or password (401).
+            TransientError, PermanentError, MalformedResponse: see the class.
+        """
         response = await self._request(
             "POST", "/v1/login", auth=False,
             json={"username": username, "password": password, "device_name": device_name})
         return Login.parse(self._json(response))
 
     async def logout(self) -> None:
-        """``POST /v1/logout``: revoke the token."""
+        """``POST /v1/logout``: revoke this client's token (later requests get 401).
+
+        Raises:
+            Unauthorized: the token was already revoked or is unknown.
+            TransientError, PermanentError: see the class.
+        """
         await self._request("POST", "/v1/logout")
 
     async def put_conversation(self, cid: str, title: str, members: list[str],
                                assistant: bool) -> Conversation:
-        """``PUT /v1/conversations/{cid}``: create (idempotent for its creator)."""
+        """``PUT /v1/conversations/{cid}``: create with a client-chosen UUID ``cid``
+        (idempotent for its creator: a repeat returns the existing one). ``members`` are
+        usernames; ``title`` 1..200 characters.
+
+        Raises:
+            PermanentError: 422 (bad title, unknown member), 404/409 (another user's id).
+            TransientError, Unauthorized, MalformedResponse: see the class.
+        """
         response = await self._request("PUT", f"/v1/conversations/{cid}", json={
             "title": title, "members": members, "assistant": assistant})
         return Conversation.parse(self._json(response))
 
     async def list_conversations(self) -> list[Conversation]:
-        """``GET /v1/conversations``."""
+        """``GET /v1/conversations``: the caller's conversations, most recently updated
+        first.
+
+        Raises:
+            TransientError, PermanentError, Unauthorized, MalformedResponse: see the class.
+        """
         body = self._json(await self._request("GET", "/v1/conversations"))
         if not isinstance(body, dict) or not isinstance(body.get("conversations"), list):
             raise MalformedResponse("expected {'conversations': [...]}")
@@ -159,7 +188,14 @@ class ApiClient:
 
     async def messages(self, cid: str, before: str | None = None,
                        limit: int = 50) -> MessagesPage:
-        """``GET /v1/conversations/{cid}/messages?before=&limit=``: one page, ascending."""
+        """``GET /v1/conversations/{cid}/messages?before=&limit=``: up to ``limit``
+        (1..500) messages older than message ``before`` (the newest page when None),
+        ascending by ``seq``, with ``has_more``.
+
+        Raises:
+            PermanentError: 404 (not a member, or ``before`` unknown), 422 (bad limit).
+            TransientError, Unauthorized, MalformedResponse: see the class.
+        """
         params: dict[str, Any] = {"limit": limit}
         if before:
             params["before"] = before
@@ -168,24 +204,50 @@ class ApiClient:
         return MessagesPage.parse(self._json(response))
 
     async def put_message(self, cid: str, mid: str, body: str) -> Message:
-        """``PUT /v1/conversations/{cid}/messages/{mid}``: send; ``mid`` is the idempotency
-        key, so a repeat returns the stored message (200)."""
+        """``PUT /v1/conversations/{cid}/messages/{mid}``: send ``body`` (1..65,536 UTF-8
+        bytes); ``mid`` is the idempotency key, so a repeat returns the stored message
+        (200), possibly with an older body (the caller then follows up with a PATCH).
+
+        Raises:
+            PermanentError: 413 (too long), 422 (empty), 404 (not a member), 409 (``mid``
+            taken by another user). TransientError: 429 (with ``retry_after`` seconds),
+            5xx, timeout, connection errors. Unauthorized, MalformedResponse: see the class.
+        """
         response = await self._request("PUT", f"/v1/conversations/{cid}/messages/{mid}",
                                        json={"body": body})
         return Message.parse(self._json(response))
 
     async def patch_message(self, mid: str, body: str, base_version: int | None) -> Message:
-        """``PATCH /v1/messages/{mid}``: edit."""
+        """``PATCH /v1/messages/{mid}``: edit my message to ``body`` (1..65,536 UTF-8
+        bytes); ``base_version`` is informational. Returns the message with its new
+        ``version``; idempotent.
+
+        Raises:
+            PermanentError: 404 (unknown or not mine), 413, 422. TransientError,
+            Unauthorized, MalformedResponse: see the class.
+        """
         response = await self._request("PATCH", f"/v1/messages/{mid}",
                                        json={"body": body, "base_version": base_version})
         return Message.parse(self._json(response))
 
     async def delete_message(self, mid: str) -> Message:
-        """``DELETE /v1/messages/{mid}``: leaves a tombstone."""
+        """``DELETE /v1/messages/{mid}``: leave a tombstone (``deleted: true``, body gone);
+        returns it; idempotent.
+
+        Raises:
+            PermanentError: 404 (unknown or not mine). TransientError, Unauthorized,
+            MalformedResponse: see the class.
+        """
         return Message.parse(self._json(await self._request("DELETE", f"/v1/messages/{mid}")))
 
     async def mark_read(self, cid: str, mid: str) -> ReadMarker:
-        """``POST /v1/conversations/{cid}/read``: the marker in force."""
+        """``POST /v1/conversations/{cid}/read``: move my read marker to ``mid`` (forward
+        only); returns the marker in force (which may be newer than ``mid``).
+
+        Raises:
+            PermanentError: 404 (not a member or unknown message), 422. TransientError,
+            Unauthorized, MalformedResponse: see the class.
+        """
         response = await self._request("POST", f"/v1/conversations/{cid}/read",
                                        json={"message_id": mid})
         return ReadMarker.parse(self._json(response))
