@@ -223,7 +223,8 @@ class ApiClient:
         ``version``; idempotent.
 
         Raises:
-            PermanentError: 404 (unknown or not mine), 413, 422. TransientError,
+            PermanentError: 403 (another member's message), 404 (unknown, or not a
+            member), 409 (a tombstone), 413, 422. TransientError,
             Unauthorized, MalformedResponse: see the class.
         """
         response = await self._request("PATCH", f"/v1/messages/{mid}",
@@ -235,7 +236,8 @@ class ApiClient:
         returns it; idempotent.
 
         Raises:
-            PermanentError: 404 (unknown or not mine). TransientError, Unauthorized,
+            PermanentError: 403 (another member's message), 404 (unknown, or not a
+            member). TransientError, Unauthorized,
             MalformedResponse: see the class.
         """
         return Message.parse(self._json(await self._request("DELETE", f"/v1/messages/{mid}")))
