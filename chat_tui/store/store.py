@@ -810,8 +810,10 @@ class Store:
                 raise StoreError("a deleted message cannot be edited")
             send = next(iter(self._rows_for(message_id, "send")), None)
             if send is not None and send.state != "sending":
-                # The user touched it: its expiry clock restarts (outbox rule 6).
-                Ob.update(payload=json.dumps({"body": body}), state="queued", attempts=0,
+                # The user touched it: its expiry clock restarts (outbox rule 6). Its
+                # attempts are kept: one may have reached the server (answer lost), and a
+                # later delete must then go to the server too (rule 7).
+                Ob.update(payload=json.dumps({"body": body}), state="queued",
                          transient_failures=0, next_attempt_at=0, last_error=None,
                          queued_at=_now()).where(Ob.id == send.id).execute()
                 M.update(body=body).where(M.id == message_id).execute()
@@ -1430,31 +1432,37 @@ class Store:
         then let the file shrink (``PRAGMA incremental_vacuum``). Returns messages deleted."""
         now = _now() if now is None else now
         deleted = 0
-        if retention_days > 0:
-            cutoff = now - retention_days * 86400
-            C, M, Ob, G = self.m.Conversation, self.m.Message, self.m.Outbox, self.m.Gap
-            with self._write():
-                referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
-                doomed = M.select(M.conversation).where(
-                    (M.created_at < cutoff) & M.id.not_in(referenced) & M.seq.is_null(False))
-                touched = {r.conversation_id for r in doomed}
-                deleted = M.delete().where((M.created_at < cutoff) & M.id.not_in(referenced)
-                                           & M.seq.is_null(False)).execute()
-                for cid in touched:
-                    C.update(has_more=True).where(C.id == cid).execute()
-                    low = M.select(fn.MIN(M.seq)).where(M.conversation == cid).scalar()
-                    gone = G.delete().where(G.conversation == cid)
-                    if low is not None:
-                        gone = gone.where(G.before_seq <= low)
-                    gone.execute()
+        with self._write():
+            if retention_days > 0:
+                deleted = self._delete_older_than(now - retention_days * 86400)
+            # In the same transaction: whoever sees the messages gone sees the run recorded.
+            self._set_meta("last_retention_at", repr(now))
         self._wlock.acquire()
         try:
             self.db.execute_sql("PRAGMA incremental_vacuum")
             self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._wlock.release()
-        with self._write():
-            self._set_meta("last_retention_at", repr(now))
+        return deleted
+
+    def _delete_older_than(self, cutoff: float) -> int:
+        """The deleting part of :meth:`run_retention`, in the caller's transaction: messages
+        created before ``cutoff`` (epoch seconds) that no outbox row references. Returns how
+        many were deleted."""
+        C, M, Ob, G = self.m.Conversation, self.m.Message, self.m.Outbox, self.m.Gap
+        referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
+        doomed = M.select(M.conversation).where(
+            (M.created_at < cutoff) & M.id.not_in(referenced) & M.seq.is_null(False))
+        touched = {r.conversation_id for r in doomed}
+        deleted = M.delete().where((M.created_at < cutoff) & M.id.not_in(referenced)
+                                   & M.seq.is_null(False)).execute()
+        for cid in touched:
+            C.update(has_more=True).where(C.id == cid).execute()
+            low = M.select(fn.MIN(M.seq)).where(M.conversation == cid).scalar()
+            gone = G.delete().where(G.conversation == cid)
+            if low is not None:
+                gone = gone.where(G.before_seq <= low)
+            gone.execute()
         return deleted
 
     def file_size(self) -> int:

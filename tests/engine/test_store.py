@@ -204,6 +204,21 @@ def test_rule_7_edit_of_a_queued_message_rewrites_its_outbox_row(store, conv):
     assert store.get_message(mid).body == "hello"
 
 
+def test_rule_7_an_edit_keeps_the_sign_that_a_send_may_have_reached_the_server(store, conv):
+    """Soak finding (hypothesis run): killed mid-PUT, edited, then deleted: the edit reset
+    the attempt count, so the delete removed the message locally only while the server
+    kept it. The delete must still go to the server."""
+    mid = store.enqueue_send(conv, "first")
+    [action] = store.outbox_rows()
+    store.mark_sending(action.id)  # the PUT went out...
+    assert store.requeue_sending() == 1  # ...and the process was killed before the answer
+    assert store.enqueue_edit(mid, "second") == "rewritten"
+    assert store.enqueue_delete(mid) == "queued"
+    [delete] = store.outbox_rows()
+    assert (delete.kind, delete.message_id) == ("delete", mid)
+    assert store.get_message(mid).deleted
+
+
 def test_rule_7_delete_of_a_queued_message_removes_it_so_it_is_never_sent(store, conv):
     mid = store.enqueue_send(conv, "oops")
     assert store.enqueue_delete(mid) == "removed"
