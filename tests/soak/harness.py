@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from conftest import ServerFactory, ServerProcess
 from engine.fault_proxy import FaultProxy, Rule
+from support.servers import ServerFactory, ServerProcess
 
 from chat_tui.config import Account, load_accounts, save_account, store_token
 

@@ -1,0 +1,1 @@
+"""Test support modules shared across the test directories (no tests here)."""
