@@ -82,6 +82,8 @@ class ChatApp(App[None]):
     DRAFT_DEBOUNCE = 0.4  # seconds after the last keystroke before the draft is saved
     ANCHOR_DEBOUNCE = 0.5  # seconds after the last scroll before the position is saved
     REFRESH_COALESCE = 0.03  # seconds over which engine events are merged into one refresh
+    LIST_COALESCE = 0.25  # seconds between two conversation-list re-reads (a streaming
+    # reply changes the preview on every chunk; the list query grows with the account)
 
     def __init__(
         self,
@@ -110,8 +112,8 @@ class ChatApp(App[None]):
         self._draft_timer: Timer | None = None
         self._anchor_timer: Timer | None = None
         self._flush_timer: Timer | None = None
+        self._list_timer: Timer | None = None
         self._dirty_messages: dict[str, set[str]] = {}
-        self._dirty_conversations = False
         self._last_read: dict[str, str] = {}
         self._loading_draft = False
         self.engine_ready = False
@@ -268,6 +270,8 @@ class ChatApp(App[None]):
     # ------------------------------------------------------------------ engine events
     def on_engine_event(self, message: EngineEvent) -> None:
         """Dispatch one engine event; list/message refreshes are coalesced."""
+        if not self._screen_ready():
+            return
         event = message.event
         kind = type(event).__name__
         if kind == "ConnectivityChanged":
@@ -286,18 +290,20 @@ class ChatApp(App[None]):
             self._update_banner()
         elif kind == "MessagesChanged":
             self._dirty_messages.setdefault(event.conversation_id, set()).update(event.message_ids)
-            self._dirty_conversations = True
             self._schedule_flush()
+            self._schedule_list()
         elif kind == "ConversationsChanged":
-            self._dirty_conversations = True
-            self._schedule_flush()
+            self._schedule_list()
         elif kind == "SyncProgress":
             self.sync_phase = (event.phase, event.done, event.total)
             self.query_one(SyncIndicator).show_state(phase=event.phase, done=event.done,
                                                      total=event.total)
             self._update_skeleton()
         elif kind == "EngineProblem":
-            if event.active:
+            if event.kind == "cache":  # moved aside at open (sync rule D4): say so once
+                self.notify(event.message, title="Cache replaced", severity="warning",
+                            markup=False, timeout=20)
+            elif event.active:
                 self.notify(event.message, title="Sending paused", severity="error",
                             markup=False, timeout=15)
 
@@ -305,12 +311,26 @@ class ChatApp(App[None]):
         if self._flush_timer is None:
             self._flush_timer = self.set_timer(self.REFRESH_COALESCE, self._flush)
 
+    def _schedule_list(self) -> None:
+        if self._list_timer is None:
+            self._list_timer = self.set_timer(self.LIST_COALESCE, self._flush_list)
+
+    def _flush_list(self) -> None:
+        self._list_timer = None
+        if self._screen_ready():
+            self.refresh_conversations()
+
+    def _screen_ready(self) -> bool:
+        """True while the main screen's widgets exist (not before compose, not while the
+        app shuts down): late engine events and timers are dropped then."""
+        return bool(self.is_running and not self._exit
+                    and self.screen_stack and self.screen_stack[0].query(ConversationList))
+
     async def _flush(self) -> None:
         self._flush_timer = None
+        if not self._screen_ready():
+            return
         dirty, self._dirty_messages = self._dirty_messages, {}
-        if self._dirty_conversations:
-            self._dirty_conversations = False
-            self.refresh_conversations()
         if self.current_id in dirty:
             self.run_worker(self._refresh_current(tuple(dirty[self.current_id])),
                             group="refresh", exit_on_error=False)

@@ -81,7 +81,8 @@ async def test_offline_queue_drains_in_order(server, login, make_app, server_api
         assert queue.counts.get("queued", 0) >= 2
         await pilot.pause()
         assert banner.display and queue.display
-        assert "2 messages will be sent when the connection returns" in rendered_text(banner)
+        assert await wait_for(pilot, lambda: "2 messages will be sent when the connection "
+                              "returns" in rendered_text(banner))
         assert f"Outbox: {queue.counts['queued']} queued" in rendered_text(queue)
 
         server.start()

@@ -109,7 +109,8 @@ def test_offline_with_queued_messages(server, login, snap_app, snap_compare):
         await pilot.press(*"Leaving at 8:30, see you there!", "enter")
         messages = app.query_one(MessageList)
         assert await wait_for(pilot, lambda: [v.state for v in messages.views[-2:]]
-                              == ["queued", "queued"] and len(messages._items) == 6)
+                              == ["queued", "queued"] and len(messages._items) == 6
+                              and app.current_conversation.queued_count == 2)
 
     try:
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -132,7 +133,8 @@ def test_failed_and_blocked_message(server, login, snap_app, snap_compare):
             assert await wait_for(pilot, lambda: messages.views[-1].state == "failed")
             await pilot.press(*"And this one waits behind it.", "enter")
             assert await wait_for(pilot, lambda: [v.state for v in messages.views[-2:]]
-                                  == ["failed", "blocked"] and len(messages._items) == 6)
+                                  == ["failed", "blocked"] and len(messages._items) == 6
+                                  and app.current_conversation.queued_count == 2)
 
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
