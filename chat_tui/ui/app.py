@@ -315,6 +315,11 @@ class ChatApp(App[None]):
         if self._list_timer is None:
             self._list_timer = self.set_timer(self.LIST_COALESCE, self._flush_list)
 
+    @property
+    def refresh_pending(self) -> bool:
+        """True while engine changes wait to be shown (coalescing timers not yet run)."""
+        return self._list_timer is not None or self._flush_timer is not None
+
     def _flush_list(self) -> None:
         self._list_timer = None
         if self._screen_ready():

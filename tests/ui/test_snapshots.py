@@ -77,6 +77,7 @@ def settled(app, cid: str, count: int) -> bool:
     conv = app.current_conversation
     messages = app.query_one(MessageList)
     return (app.engine_ready and app.connectivity == "online" and app.sync_phase[0] == "idle"
+            and not app.refresh_pending
             and not any(app.outbox.values()) and app.current_id == cid
             and conv is not None and conv.unread_count == 0
             and len(messages.views) == count and len(messages._items) == count)
@@ -110,7 +111,8 @@ def test_offline_with_queued_messages(server, login, snap_app, snap_compare):
         messages = app.query_one(MessageList)
         assert await wait_for(pilot, lambda: [v.state for v in messages.views[-2:]]
                               == ["queued", "queued"] and len(messages._items) == 6
-                              and app.current_conversation.queued_count == 2)
+                              and app.current_conversation.queued_count == 2
+                              and not app.refresh_pending)
 
     try:
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -134,7 +136,8 @@ def test_failed_and_blocked_message(server, login, snap_app, snap_compare):
             await pilot.press(*"And this one waits behind it.", "enter")
             assert await wait_for(pilot, lambda: [v.state for v in messages.views[-2:]]
                                   == ["failed", "blocked"] and len(messages._items) == 6
-                                  and app.current_conversation.queued_count == 2)
+                                  and app.current_conversation.queued_count == 2
+                                  and not app.refresh_pending)
 
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
