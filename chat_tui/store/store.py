@@ -66,6 +66,9 @@ PRAGMAS = [
 APPLY_CHUNK_ROWS = 250
 
 
+#: Messages deleted per retention transaction (sync rule R1; keeps each write short).
+RETENTION_CHUNK = 2000
+
 class _FairWriteLock:
     """A reentrant lock that hands itself out in arrival order (FIFO).
 
@@ -1432,11 +1435,18 @@ class Store:
         then let the file shrink (``PRAGMA incremental_vacuum``). Returns messages deleted."""
         now = _now() if now is None else now
         deleted = 0
-        with self._write():
-            if retention_days > 0:
-                deleted = self._delete_older_than(now - retention_days * 86400)
-            # In the same transaction: whoever sees the messages gone sees the run recorded.
-            self._set_meta("last_retention_at", repr(now))
+        # Deleted in chunks of RETENTION_CHUNK messages, one short transaction each, so a user
+        # action waiting for the write lock waits for one chunk, never for the whole run
+        # (issue 3: database work never blocks the UI for more than a few milliseconds).
+        while True:
+            with self._write():
+                n = (self._delete_older_than(now - retention_days * 86400, RETENTION_CHUNK)
+                     if retention_days > 0 else 0)
+                deleted += n
+                if n < RETENTION_CHUNK:
+                    # With the last chunk: whoever sees the run recorded sees the messages gone.
+                    self._set_meta("last_retention_at", repr(now))
+                    break
         self._wlock.acquire()
         try:
             self.db.execute_sql("PRAGMA incremental_vacuum")
@@ -1445,17 +1455,22 @@ class Store:
             self._wlock.release()
         return deleted
 
-    def _delete_older_than(self, cutoff: float) -> int:
-        """The deleting part of :meth:`run_retention`, in the caller's transaction: messages
-        created before ``cutoff`` (epoch seconds) that no outbox row references. Returns how
-        many were deleted."""
+    def _delete_older_than(self, cutoff: float, limit: int) -> int:
+        """The deleting part of :meth:`run_retention`, in the caller's transaction: at most
+        ``limit`` messages created before ``cutoff`` (epoch seconds) that no outbox row
+        references. Returns how many were deleted (fewer than ``limit``: none are left)."""
         C, M, Ob, G = self.m.Conversation, self.m.Message, self.m.Outbox, self.m.Gap
         referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
-        doomed = M.select(M.conversation).where(
-            (M.created_at < cutoff) & M.id.not_in(referenced) & M.seq.is_null(False))
-        touched = {r.conversation_id for r in doomed}
-        deleted = M.delete().where((M.created_at < cutoff) & M.id.not_in(referenced)
-                                   & M.seq.is_null(False)).execute()
+        doomed = list(M.select(M.id, M.conversation).where(
+            (M.created_at < cutoff) & M.id.not_in(referenced) & M.seq.is_null(False)
+        ).limit(limit).tuples())
+        if not doomed:
+            return 0
+        touched = {cid for _, cid in doomed}
+        deleted = 0
+        for start in range(0, len(doomed), 500):  # SQLite's bound-variable limit
+            ids = [mid for mid, _ in doomed[start:start + 500]]
+            deleted += M.delete().where(M.id.in_(ids)).execute()
         for cid in touched:
             C.update(has_more=True).where(C.id == cid).execute()
             low = M.select(fn.MIN(M.seq)).where(M.conversation == cid).scalar()

@@ -379,6 +379,19 @@ def test_rule_r1_retention_keeps_outbox_and_drafts_and_shrinks_the_file(store, c
     assert store.has_older(conv)  # the server still has them: backfill may fetch again
 
 
+def test_rule_r1_retention_deletes_in_short_chunks_until_nothing_old_is_left(store, conv):
+    from chat_tui.store.store import RETENTION_CHUNK
+
+    long_ago = datetime.now(UTC) - timedelta(days=200)
+    count = 2 * RETENTION_CHUNK + 7  # three transactions: two full chunks and a remainder
+    old = [wire_message(conv, s, body="old", created=long_ago) for s in range(2, 2 + count)]
+    recent = wire_message(conv, 3 * RETENTION_CHUNK, body="recent")
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), old + [recent], False)]))
+    assert store.run_retention(90) == count
+    assert [v.id for v in store.messages_before(conv, limit=10)] == [recent["id"]]
+    assert store.last_retention_at() is not None
+
+
 def test_rule_r1_zero_keeps_everything(store, conv):
     old = wire_message(conv, 2, created=datetime.now(UTC) - timedelta(days=5000))
     store.apply_sync(sync_response("2", [(wire_conversation(conv), [old], False)]))
