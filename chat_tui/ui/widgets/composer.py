@@ -44,6 +44,12 @@ class Composer(TextArea):
         self.editing_id: str | None = None
         self._saved_draft: tuple[str, tuple[int, int]] | None = None
 
+    def on_mount(self) -> None:
+        """With animations off (``TEXTUAL_ANIMATIONS=none``, snapshot tests) the cursor does
+        not blink either: less motion, and a screenshot does not depend on the blink phase."""
+        if self.app.animation_level == "none":
+            self.cursor_blink = False
+
     SEND_KEYS = frozenset({"enter"})
     NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j"})
 
