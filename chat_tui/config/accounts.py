@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from chat_tui.config.paths import config_dir, data_dir
+from chat_tui.config.settings import load_account_defaults
 
 
 class AccountError(Exception):
@@ -94,25 +95,43 @@ def remove_account(account: Account) -> None:
     _write([a for a in load_accounts() if a.key != account.key])
 
 
+def account_choice(user: str | None = None,
+                   server: str | None = None) -> tuple[str | None, str | None]:
+    """``(user, server)`` as asked: ``--user`` / ``--server`` where given, each missing one
+    from the config file's ``[account]`` table (:func:`load_account_defaults`), else None.
+
+    Raises:
+        ValueError: the config file is invalid.
+    """
+    default_user, default_server = load_account_defaults()
+    return user or default_user, server or default_server
+
+
 def pick_account(user: str | None = None, server: str | None = None) -> Account:
-    """The account named by ``--user`` / ``--server``; without either, the most recent login.
+    """The account named by ``--user`` / ``--server`` or, for what they leave open, by the
+    config file's ``[account]`` table (:func:`account_choice`); with neither, the most recent
+    login.
 
     Raises:
         AccountError: nobody is logged in, none matches, or several match.
+        ValueError: a server that is not a URL, or an invalid config file.
     """
+    user, server = account_choice(user, server)
+    server = normalize_url(server) if server else None
+    hint = f"run `chat-tui login {server or 'URL'}" + (f" --username {user}" if user else "")
     accounts = load_accounts()
     if not accounts:
-        raise AccountError("not logged in: run `chat-tui login URL` first")
+        raise AccountError(f"not logged in: {hint}` first")
     matches = accounts
     if server:
-        server = normalize_url(server)
         matches = [a for a in matches if a.server_url == server]
     if user:
         matches = [a for a in matches if a.username == user.lower()]
     if not matches:
         raise AccountError(
             "no saved account matches "
-            + " ".join(f"{k}={v}" for k, v in (("--user", user), ("--server", server)) if v)
+            + " ".join(f"{k}={v}" for k, v in (("user", user), ("server", server)) if v)
+            + f": {hint}` first"
         )
     if user and not server and len({a.server_url for a in matches}) > 1:
         raise AccountError(f"user {user!r} is logged in on several servers: add --server")

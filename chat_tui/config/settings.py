@@ -1,7 +1,13 @@
-"""Engine settings: defaults, overridden by ``config.toml`` then by ``CHAT_TUI_*`` env vars.
+"""The config file: engine settings and the default account.
 
-The file is ``<user config dir>/chat-tui/config.toml`` with a ``[sync]`` table whose keys are
-the field names of :class:`Settings`, for example::
+The file is ``<user config dir>/chat-tui/config.toml``. Its ``[sync]`` table overrides the
+defaults of :class:`Settings` (keys are its field names); its ``[account]`` table names the
+server (and optionally the user) that ``chat-tui`` uses when ``--server`` / ``--user`` are
+not given (issue 4, "Start"), for example::
+
+    [account]
+    server = "https://chat.example.org"
+    user = "alice"
 
     [sync]
     retention_days = 30
@@ -73,21 +79,63 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Read settings from ``path`` (default ``<config dir>/config.toml``) and the environment.
+def config_file() -> Path:
+    """``<user config dir>/chat-tui/config.toml`` (it need not exist)."""
+    return config_dir() / "config.toml"
+
+
+def _read_table(path: Path | None, table: str) -> dict[str, object]:
+    """The ``[table]`` of the TOML file ``path`` (default :func:`config_file`) as a dict;
+    empty when the file or the table is missing.
 
     Raises:
-        ValueError: a value of the wrong type or out of range, naming the key.
+        ValueError: the file is not valid TOML, or ``table`` is not a table.
+    """
+    path = path or config_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+    value = data.get(table, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: [{table}] must be a table")
+    return value
+
+
+def load_account_defaults(path: Path | None = None) -> tuple[str | None, str | None]:
+    """``(user, server)`` from the ``[account]`` table of the config file (``None`` where a
+    key is missing): the account ``chat-tui`` uses when ``--user`` / ``--server`` are not
+    given.
+
+    Raises:
+        ValueError: invalid TOML, an unknown key, or a value that is not a string.
+    """
+    table = _read_table(path, "account")
+    unknown = set(table) - {"user", "server"}
+    if unknown:
+        raise ValueError(f"[account]: unknown key {sorted(unknown)[0]!r} (want server, user)")
+    values = []
+    for key in ("user", "server"):
+        value = table.get(key)
+        if value is not None and not (isinstance(value, str) and value.strip()):
+            raise ValueError(f"[account] {key}: want a non-empty string, got {value!r}")
+        values.append(value.strip() if isinstance(value, str) else None)
+    return values[0], values[1]
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from the ``[sync]`` table of ``path`` (default :func:`config_file`) and
+    the environment.
+
+    Raises:
+        ValueError: invalid TOML, or a value of the wrong type or out of range, naming the key.
     """
     environ = dict(os.environ if environ is None else environ)
-    path = path or config_dir() / "config.toml"
-    values: dict[str, object] = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML: {exc}") from exc
-        values.update(data.get("sync", {}))
+    values: dict[str, object] = dict(_read_table(path, "sync"))
     kinds = {f.name: f.type for f in fields(Settings)}
     for name in kinds:
         env = environ.get(f"CHAT_TUI_{name.upper()}")

@@ -3,9 +3,9 @@
 Two modes (issue 4, "Start"):
 
 - **configured server**: an account saved by ``chat-tui login`` (picked with ``--user`` /
-  ``--server``, else the most recent login; ``chat_tui.config.pick_account``). Its cache is
-  ``Account.db_path``.
-- **local** (no account saved and no ``--server``/``--user``): the reference server runs
+  ``--server``, or the ``[account]`` table of ``config.toml``, else the most recent login;
+  ``chat_tui.config.pick_account``). Its cache is ``Account.db_path``.
+- **local** (no account saved, no ``--server``/``--user`` and no ``[account]`` table): the reference server runs
   inside this process (``chat_tui.server.embedded.start_embedded``) on a free loopback port
   over ``<user data dir>/chat-tui/local/server.db``, with the built-in echo assistant. The
   local user (:func:`local_username`) logs in over HTTP like any client (its device
@@ -192,15 +192,22 @@ def launch(args: Any = None) -> int:
 
     ``args``: the ``argparse.Namespace`` of ``chat-tui`` (``user``, ``server``), or None.
     Returns the exit status: 0, or 1 with a message on stderr for a bad config file, an
-    unknown ``--user``/``--server``, or a cache written by a newer chat-tui.
+    unknown ``--user``/``--server`` (or ``[account]`` in the config file) with no saved login,
+    or a cache written by a newer chat-tui.
     """
-    from chat_tui.config import AccountError, load_accounts, load_settings, pick_account
+    from chat_tui.config import (
+        AccountError,
+        account_choice,
+        load_accounts,
+        load_settings,
+        pick_account,
+    )
     from chat_tui.store import SchemaTooNew, Store
 
     _setup_logging()
-    user = getattr(args, "user", None)
-    server_url = getattr(args, "server", None)
     try:
+        user, server_url = account_choice(getattr(args, "user", None),
+                                          getattr(args, "server", None))
         settings = load_settings()
     except ValueError as exc:
         print(f"chat-tui: config: {exc}", file=sys.stderr)
