@@ -167,9 +167,10 @@ def client_cache(total: int, conversations: int, big: int, small: int,
     all bodies), ``me``, ``build_s`` and ``built_by``.
     """
     from chat_tui.api.wire import Conversation, Message, SyncConversation, SyncResponse
-    from chat_tui.store import Store
+    from chat_tui.store import SCHEMA_VERSION, Store
 
-    path = data_dir / f"cache-{total}-{conversations}-{big}-{small}.db"
+    # The schema version is in the name: a cache built by an older store is never reused.
+    path = data_dir / f"cache-v{SCHEMA_VERSION}-{total}-{conversations}-{big}-{small}.db"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path, json.loads(meta.read_text())
