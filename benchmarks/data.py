@@ -160,7 +160,7 @@ def conversation_sizes(total: int, conversations: int, big: int, small: int) -> 
 
 def client_cache(total: int, conversations: int, big: int, small: int,
                  data_dir: Path = DATA_DIR) -> tuple[Path, dict]:
-    """A client cache file (see module doc), cached as ``cache-<total>-<conversations>.db``.
+    """A client cache file (see module doc), cached as ``cache-v<schema>-<total>-<conversations>-<big>-<small>.db``.
 
     Returns ``(path, info)``; ``info``: ``messages``, ``conversations``, ``big_id``,
     ``small_id``, ``big_newest_body``, ``small_newest_body``, ``body_bytes`` (UTF-8 bytes of
