@@ -15,7 +15,8 @@ migration may rebuild cache tables but never drops the outbox or drafts (bug cla
   ``message.conv`` holds instead of the conversation's UUID; the FTS5 index reads bodies
   from ``message`` (external content, view ``message_text``) instead of keeping a copy;
   the indexes ``message.conversation_id`` (covered by ``(conv, sort_key)``) and
-  ``message.seq`` (no query needs it) are gone. ``conversation`` and ``message`` are
+  ``message.seq`` (no query needs it) are gone, and retention's index on ``created_at``
+  is keyed by the day (``message_created_day``). ``conversation`` and ``message`` are
   rebuilt (the SQLite 12-step way: new table, copy, drop, rename) keeping every row and
   ``pk``; outbox, drafts, read markers, gaps and UI state are not touched.
 """
@@ -85,7 +86,7 @@ _MESSAGE_V3_COLUMNS = (
 
 
 def _v4(db: SqliteDatabase, models: SimpleNamespace) -> None:
-    from chat_tui.store.models import FTS_SCHEMA
+    from chat_tui.store.models import FTS_SCHEMA, INDEX_SCHEMA
 
     sql = db.execute_sql
     # The old FTS index and its triggers go first (they name ``message``); renaming the old
@@ -121,7 +122,7 @@ def _v4(db: SqliteDatabase, models: SimpleNamespace) -> None:
         raise RuntimeError(f"v4 migration copied {copied} of {held} messages")
     sql("DROP TABLE message_v3")
     sql("DROP TABLE conversation_v3")
-    for statement in FTS_SCHEMA:
+    for statement in INDEX_SCHEMA + FTS_SCHEMA:
         sql(statement)
     sql("INSERT INTO message_index(message_index) VALUES ('rebuild')")
 

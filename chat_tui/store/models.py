@@ -25,8 +25,9 @@ Tables:
   copy of the bodies; ``snippet()`` reads them from ``message`` through the view.
 
 Schema v4 exists for the size of the file (issue 5, target 7; benchmarks/NOTES.md): the
-integer conversation key, the external-content FTS table, and no indexes that no query
-needs (``message.conversation_id``, covered by ``(conv, sort_key)``; ``message.seq``).
+integer conversation key, the external-content FTS table, retention's index keyed by day
+(:data:`INDEX_SCHEMA`), and no indexes that no query needs (``message.conversation_id``,
+covered by ``(conv, sort_key)``; ``message.seq``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,18 @@ SCHEMA_VERSION = 4
 """Current schema version, kept in ``PRAGMA user_version``. v1 is ``schema_v1.sql``."""
 
 OUTBOX_KINDS = ("create_conversation", "send", "edit", "delete", "read")
+
+CREATED_DAY = "CAST(created_at / 86400 AS INTEGER)"
+"""The UTC day (days since the epoch) of ``message.created_at``, the key of retention's
+index (sync rule R1). A query uses the index only when it spells the expression exactly
+so (a literal 86400, not a bound parameter)."""
+
+INDEX_SCHEMA = (
+    # v4: by day, not by the exact time: a 2-byte key instead of an 8-byte float (12 B per
+    # message instead of 32 B); retention reads a day range and checks the exact time.
+    f"CREATE INDEX IF NOT EXISTS message_created_day ON message ({CREATED_DAY})",
+)
+"""Indexes Peewee's model options cannot express, created with the tables."""
 
 FTS_SCHEMA = (
     # What the index holds, one row per message the user can find: the pending edit on top,
@@ -153,8 +166,9 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
 
         class Meta:
             table_name = "message"
-            # (conv, sort_key) serves every per-conversation query, plain ``conv`` included.
-            indexes = ((("conv", "sort_key"), False), (("created_at",), False))
+            # (conv, sort_key) serves every per-conversation query, plain ``conv`` included;
+            # retention's index on the creation day is in INDEX_SCHEMA (an expression).
+            indexes = ((("conv", "sort_key"), False),)
 
     class Outbox(Base):
         id = AutoField()  # the local FIFO sequence

@@ -24,10 +24,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from peewee import DatabaseError, SqliteDatabase, fn
+from peewee import SQL, DatabaseError, SqliteDatabase, fn
 
 from chat_tui.store import migrations
-from chat_tui.store.models import FTS_SCHEMA, FTS_TRIGGERS, SCHEMA_VERSION, build_models
+from chat_tui.store.models import (
+    CREATED_DAY,
+    FTS_SCHEMA,
+    FTS_TRIGGERS,
+    INDEX_SCHEMA,
+    SCHEMA_VERSION,
+    build_models,
+)
 from chat_tui.store.records import (
     ConversationRecord,
     MessageRecord,
@@ -291,7 +298,7 @@ class Store:
         if version == 0 and not self.db.get_tables():
             with self._write():
                 self.db.create_tables(self.m.all)
-                for sql in FTS_SCHEMA + FTS_TRIGGERS:
+                for sql in INDEX_SCHEMA + FTS_SCHEMA + FTS_TRIGGERS:
                     self.db.execute_sql(sql)
                 self.db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version < SCHEMA_VERSION:
@@ -1481,12 +1488,17 @@ class Store:
         references. Returns how many were deleted (fewer than ``limit``: none are left)."""
         C, M, Ob, G = self.m.Conversation, self.m.Message, self.m.Outbox, self.m.Gap
         referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
-        doomed = list(M.select(M.id, C.id).join(C, on=(C.pk == M.conv)).where(
-            (M.created_at < cutoff) & M.id.not_in(referenced) & M.seq.is_null(False)
+        # The day range comes first so the query reads retention's index (INDEX_SCHEMA);
+        # the exact time is checked on the rows of the cutoff's day.
+        in_range = SQL(f"{CREATED_DAY} <= ?", [int(cutoff // 86400)])
+        doomed = list(M.select(M.id, M.conv).where(
+            in_range & (M.created_at < cutoff) & M.id.not_in(referenced)
+            & M.seq.is_null(False)
         ).limit(limit).tuples())
         if not doomed:
             return 0
-        touched = {cid for _, cid in doomed}
+        keys = list({key for _, key in doomed})
+        touched = [cid for (cid,) in C.select(C.id).where(C.pk.in_(keys)).tuples()]
         deleted = 0
         for start in range(0, len(doomed), 500):  # SQLite's bound-variable limit
             ids = [mid for mid, _ in doomed[start:start + 500]]
