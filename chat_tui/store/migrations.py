@@ -60,6 +60,14 @@ def backup(path: Path, version: int) -> Path:
     return target
 
 
+def reclaim_free_pages(db: SqliteDatabase) -> None:
+    """``PRAGMA incremental_vacuum``: give every free page back to the file system (the file
+    shrinks at the next checkpoint). Python's ``sqlite3`` stops this pragma after its first
+    step (one page: it yields rows without columns), so it runs through ``executescript``,
+    which steps it to the end. Call outside a transaction."""
+    db.connection().executescript("PRAGMA incremental_vacuum;")
+
+
 def _v2(db: SqliteDatabase, models: SimpleNamespace) -> None:
     migrator = SqliteMigrator(db)
     run_operations(
@@ -159,6 +167,6 @@ def migrate(db: SqliteDatabase, path: Path, version: int, models: SimpleNamespac
         if problems:
             raise RuntimeError(f"foreign key check failed after migration: {problems[:3]}")
         # Rebuilt tables leave their old pages free: give them back to the file system.
-        db.execute_sql("PRAGMA incremental_vacuum")
+        reclaim_free_pages(db)
     finally:
         db.execute_sql("PRAGMA foreign_keys = ON")

@@ -1476,7 +1476,7 @@ class Store:
                     break
         self._wlock.acquire()
         try:
-            self.db.execute_sql("PRAGMA incremental_vacuum")
+            migrations.reclaim_free_pages(self.db)
             self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._wlock.release()

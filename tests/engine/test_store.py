@@ -376,6 +376,8 @@ def test_rule_r1_retention_keeps_outbox_and_drafts_and_shrinks_the_file(store, c
     assert store.get_draft(conv).text == "draft text"
     assert len(store.outbox_rows()) == 2
     assert store.file_size() < size_before
+    # Every free page went back (not one per run: the pragma is stepped to its end).
+    assert store.db.execute_sql("PRAGMA freelist_count").fetchone()[0] == 0
     assert store.has_older(conv)  # the server still has them: backfill may fetch again
 
 
@@ -763,6 +765,7 @@ def test_rule_d2_migration_from_v3_keeps_outbox_drafts_and_search(tmp_path):
     mid = store.enqueue_send(ids["c2"], "the first message after the upgrade")
     assert fts_consistent(store) and found(store, "upgrade") == sorted([ids["echo"], mid])
     store.close()
+    assert store.db.execute_sql("PRAGMA freelist_count").fetchone()[0] == 0  # rebuilt, shrunk
     # The copy made before migrating is the untouched v3 file.
     con = sqlite3.connect(tmp_path / "v3.db.v3.bak")
     assert con.execute("PRAGMA user_version").fetchone()[0] == 3
