@@ -59,7 +59,8 @@ def _newest(cache: Path, cid: str, n: int = 2) -> list[tuple[str, str]]:
     """``(id, body)`` of the ``n`` newest messages of a conversation, newest first."""
     con = sqlite3.connect(f"file:{cache}?mode=ro", uri=True)
     try:
-        return con.execute("SELECT id, body FROM message WHERE conversation_id = ? "
+        return con.execute("SELECT id, body FROM message WHERE conv = "
+                           "(SELECT pk FROM conversation WHERE id = ?) "
                            "ORDER BY sort_key DESC LIMIT ?", (cid, n)).fetchall()
     finally:
         con.close()

@@ -160,7 +160,8 @@ def conversation_sizes(total: int, conversations: int, big: int, small: int) -> 
 
 def client_cache(total: int, conversations: int, big: int, small: int,
                  data_dir: Path = DATA_DIR) -> tuple[Path, dict]:
-    """A client cache file (see module doc), cached as ``cache-v<schema>-<total>-<conversations>-<big>-<small>.db``.
+    """A client cache file (see module doc), cached as
+    ``cache-v<schema>-<total>-<conversations>-<big>-<small>.db``.
 
     Returns ``(path, info)``; ``info``: ``messages``, ``conversations``, ``big_id``,
     ``small_id``, ``big_newest_body``, ``small_newest_body``, ``body_bytes`` (UTF-8 bytes of
@@ -169,7 +170,8 @@ def client_cache(total: int, conversations: int, big: int, small: int,
     from chat_tui.api.wire import Conversation, Message, SyncConversation, SyncResponse
     from chat_tui.store import SCHEMA_VERSION, Store
 
-    # The schema version is in the name: a cache built by an older store is never reused.
+    # The schema version is part of the name: a cache written by an older store is rebuilt,
+    # never measured as it is nor migrated inside a timed run.
     path = data_dir / f"cache-v{SCHEMA_VERSION}-{total}-{conversations}-{big}-{small}.db"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():

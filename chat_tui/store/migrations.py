@@ -11,6 +11,14 @@ migration may rebuild cache tables but never drops the outbox or drafts (bug cla
   (holes left by ``limited`` syncs).
 - v3: ``conversation.synced_seq`` (highest seq received through sync/backfill, what a
   ``limited`` gap is measured against, sync rule S4); filled with the highest cached seq.
+- v4: a smaller file (issue 5, target 7): ``conversation.pk``, an integer key that
+  ``message.conv`` holds instead of the conversation's UUID; the FTS5 index reads bodies
+  from ``message`` (external content, view ``message_text``) instead of keeping a copy;
+  the indexes ``message.conversation_id`` (covered by ``(conv, sort_key)``) and
+  ``message.seq`` (no query needs it) are gone, and retention's index on ``created_at``
+  is keyed by the day (``message_created_day``). ``conversation`` and ``message`` are
+  rebuilt (the SQLite 12-step way: new table, copy, drop, rename) keeping every row and
+  ``pk``; outbox, drafts, read markers, gaps and UI state are not touched.
 """
 
 from __future__ import annotations
@@ -52,6 +60,14 @@ def backup(path: Path, version: int) -> Path:
     return target
 
 
+def reclaim_free_pages(db: SqliteDatabase) -> None:
+    """``PRAGMA incremental_vacuum``: give every free page back to the file system (the file
+    shrinks at the next checkpoint). Python's ``sqlite3`` stops this pragma after its first
+    step (one page: it yields rows without columns), so it runs through ``executescript``,
+    which steps it to the end. Call outside a transaction."""
+    db.connection().executescript("PRAGMA incremental_vacuum;")
+
+
 def _v2(db: SqliteDatabase, models: SimpleNamespace) -> None:
     migrator = SqliteMigrator(db)
     run_operations(
@@ -69,7 +85,58 @@ def _v3(db: SqliteDatabase, models: SimpleNamespace) -> None:
                    "WHERE message.conversation_id = conversation.id)")
 
 
-MIGRATIONS: dict[int, Callable[[SqliteDatabase, SimpleNamespace], None]] = {2: _v2, 3: _v3}
+_CONVERSATION_V3_COLUMNS = (
+    "id, title, creator, members, assistant, created_at, updated_at, last_activity_at, "
+    "unread_count, pending, removed, has_more, read_seq, read_message_id, synced_seq")
+_MESSAGE_V3_COLUMNS = (
+    "pk, id, author, body, created_at, edited_at, seq, version, deleted, streaming, error, "
+    "sort_key, pending_body, pending_deleted")
+
+
+def _v4(db: SqliteDatabase, models: SimpleNamespace) -> None:
+    from chat_tui.store.models import FTS_SCHEMA, INDEX_SCHEMA
+
+    sql = db.execute_sql
+    # The old FTS index and its triggers go first (they name ``message``); renaming the old
+    # tables must not rewrite ``gap``'s reference to ``conversation`` (legacy_alter_table).
+    for trigger in ("message_ai", "message_ad", "message_au"):
+        sql(f"DROP TRIGGER IF EXISTS {trigger}")
+    sql("DROP TABLE IF EXISTS message_index")
+    for index in ("message_id", "message_conversation_id", "message_seq",
+                  "message_conversation_id_sort_key", "message_created_at"):
+        sql(f'DROP INDEX IF EXISTS "{index}"')
+    sql("PRAGMA legacy_alter_table = ON")
+    try:
+        sql('ALTER TABLE "message" RENAME TO "message_v3"')
+        sql('ALTER TABLE "conversation" RENAME TO "conversation_v3"')
+    finally:
+        sql("PRAGMA legacy_alter_table = OFF")
+    # A message whose conversation row is missing (none should be: foreign keys were on)
+    # keeps its conversation as a stub rather than being dropped (it may be a local echo).
+    sql("INSERT INTO conversation_v3 (id, title, creator, members, assistant, unread_count, "
+        "pending, removed, has_more) SELECT DISTINCT m.conversation_id, '…', '', '[]', 0, 0, "
+        "0, 0, 1 FROM message_v3 m WHERE m.conversation_id NOT IN "
+        "(SELECT id FROM conversation_v3)")
+    db.create_tables([models.Conversation, models.Message])
+    # The old rowid becomes ``pk``: stable from here on (INTEGER PRIMARY KEY).
+    sql(f"INSERT INTO conversation (pk, {_CONVERSATION_V3_COLUMNS}) "
+        f"SELECT rowid, {_CONVERSATION_V3_COLUMNS} FROM conversation_v3")
+    sql(f"INSERT INTO message (conv, {_MESSAGE_V3_COLUMNS}) "
+        f"SELECT c.pk, {', '.join('m.' + c.strip() for c in _MESSAGE_V3_COLUMNS.split(','))} "
+        "FROM message_v3 m JOIN conversation c ON c.id = m.conversation_id ORDER BY m.pk")
+    copied = sql("SELECT count(*) FROM message").fetchone()[0]
+    held = sql("SELECT count(*) FROM message_v3").fetchone()[0]
+    if copied != held:
+        raise RuntimeError(f"v4 migration copied {copied} of {held} messages")
+    sql("DROP TABLE message_v3")
+    sql("DROP TABLE conversation_v3")
+    for statement in INDEX_SCHEMA + FTS_SCHEMA:
+        sql(statement)
+    sql("INSERT INTO message_index(message_index) VALUES ('rebuild')")
+
+
+MIGRATIONS: dict[int, Callable[[SqliteDatabase, SimpleNamespace], None]] = {
+    2: _v2, 3: _v3, 4: _v4}
 
 
 def migrate(db: SqliteDatabase, path: Path, version: int, models: SimpleNamespace) -> None:
@@ -99,5 +166,7 @@ def migrate(db: SqliteDatabase, path: Path, version: int, models: SimpleNamespac
         problems = db.execute_sql("PRAGMA foreign_key_check").fetchall()
         if problems:
             raise RuntimeError(f"foreign key check failed after migration: {problems[:3]}")
+        # Rebuilt tables leave their old pages free: give them back to the file system.
+        reclaim_free_pages(db)
     finally:
         db.execute_sql("PRAGMA foreign_keys = ON")

@@ -9,15 +9,25 @@ Tables:
 - ``meta``: key/value: account (``me``, ``user_id``, ``server_url``), sync state (``cursor``,
   ``last_synced_at``, ``auth_failed``, ``last_retention_at``), UI state (``last_conversation``).
 - ``conversation``: the caller's conversations, with backfill state (``has_more``) and
-  my read marker (``read_seq``).
-- ``message``: cached messages and local echoes; ``sort_key`` orders a conversation
-  (server ``seq``, or ``LOCAL_ECHO_BASE + outbox id`` for an unacknowledged local echo);
-  ``pending_body``/``pending_deleted`` hold my edit/delete until acknowledged.
+  my read marker (``read_seq``); ``pk`` (v4) is the small integer key messages refer to,
+  ``id`` the conversation's UUID (what every caller of the store sees).
+- ``message``: cached messages and local echoes; ``conv`` (v4) is the conversation's
+  ``pk``; ``sort_key`` orders a conversation (server ``seq``, or ``LOCAL_ECHO_BASE + outbox
+  id`` for an unacknowledged local echo); ``pending_body``/``pending_deleted`` hold my
+  edit/delete until acknowledged.
 - ``outbox``: one row per pending action, FIFO by ``id`` (never by clock).
 - ``read_marker``: every member's read marker per conversation.
 - ``gap``: holes left by ``limited`` syncs (v2).
 - ``draft``, ``scroll_anchor``: per conversation UI state.
-- ``message_index``: FTS5 index over message bodies, kept in step by triggers.
+- ``message_index``: FTS5 index over what the user sees of each message (the pending edit
+  on top, nothing for tombstones), kept in step by triggers. Since v4 it is an
+  external-content table over the view ``message_text`` (:data:`FTS_SCHEMA`): it holds no
+  copy of the bodies; ``snippet()`` reads them from ``message`` through the view.
+
+Schema v4 exists for the size of the file (issue 5, target 7; benchmarks/NOTES.md): the
+integer conversation key, the external-content FTS table, retention's index keyed by day
+(:data:`INDEX_SCHEMA`), and no indexes that no query needs (``message.conversation_id``,
+covered by ``(conv, sort_key)``; ``message.seq``).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from peewee import (
+    SQL,
     AutoField,
     BooleanField,
     CompositeKey,
@@ -35,25 +46,57 @@ from peewee import (
     SqliteDatabase,
     TextField,
 )
-from playhouse.sqlite_ext import FTS5Model, SearchField
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Current schema version, kept in ``PRAGMA user_version``. v1 is ``schema_v1.sql``."""
 
 OUTBOX_KINDS = ("create_conversation", "send", "edit", "delete", "read")
 
+CREATED_DAY = "CAST(created_at / 86400 AS INTEGER)"
+"""The UTC day (days since the epoch) of ``message.created_at``, the key of retention's
+index (sync rule R1). A query uses the index only when it spells the expression exactly
+so (a literal 86400, not a bound parameter)."""
+
+INDEX_SCHEMA = (
+    # v4: by day, not by the exact time: a 2-byte key instead of an 8-byte float (12 B per
+    # message instead of 32 B); retention reads a day range and checks the exact time.
+    f"CREATE INDEX IF NOT EXISTS message_created_day ON message ({CREATED_DAY})",
+)
+"""Indexes Peewee's model options cannot express, created with the tables."""
+
+FTS_SCHEMA = (
+    # What the index holds, one row per message the user can find: the pending edit on top,
+    # nothing for tombstones. The FTS5 table reads bodies through it (external content), so
+    # the file holds each body once (v4).
+    """CREATE VIEW IF NOT EXISTS message_text (pk, body) AS
+         SELECT pk, coalesce(pending_body, body) FROM message
+          WHERE NOT deleted AND NOT pending_deleted""",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS message_index USING fts5 (
+         body, content='message_text', content_rowid='pk',
+         tokenize='unicode61 remove_diacritics 2')""",
+)
+"""The FTS5 index and the view it reads (v4). An external-content index must be told
+exactly what it held for a row to forget it, so every change of the indexed values goes
+through :data:`FTS_TRIGGERS`; ``INSERT INTO message_index(message_index) VALUES('rebuild')``
+recomputes it from the view."""
+
 FTS_TRIGGERS = (
     # The index holds what the user sees: the pending edit on top, nothing for tombstones.
+    # A row leaves the index with the exact values it was indexed with (the old row's).
     """CREATE TRIGGER IF NOT EXISTS message_ai AFTER INSERT ON message
        WHEN NOT new.deleted AND NOT new.pending_deleted BEGIN
          INSERT INTO message_index(rowid, body) VALUES (new.pk, coalesce(new.pending_body, new.body));
        END""",
-    """CREATE TRIGGER IF NOT EXISTS message_ad AFTER DELETE ON message BEGIN
-         DELETE FROM message_index WHERE rowid = old.pk;
+    """CREATE TRIGGER IF NOT EXISTS message_ad AFTER DELETE ON message
+       WHEN NOT old.deleted AND NOT old.pending_deleted BEGIN
+         INSERT INTO message_index(message_index, rowid, body)
+           VALUES ('delete', old.pk, coalesce(old.pending_body, old.body));
        END""",
     """CREATE TRIGGER IF NOT EXISTS message_au AFTER UPDATE OF body, pending_body, deleted,
        pending_deleted ON message BEGIN
-         DELETE FROM message_index WHERE rowid = old.pk;
+         INSERT INTO message_index(message_index, rowid, body)
+           SELECT 'delete', old.pk, coalesce(old.pending_body, old.body)
+           WHERE NOT old.deleted AND NOT old.pending_deleted;
          INSERT INTO message_index(rowid, body)
            SELECT new.pk, coalesce(new.pending_body, new.body)
            WHERE NOT new.deleted AND NOT new.pending_deleted;
@@ -63,8 +106,9 @@ FTS_TRIGGERS = (
 
 def build_models(db: SqliteDatabase) -> SimpleNamespace:
     """Return a namespace of model classes bound to ``db`` (``Meta``, ``Conversation``,
-    ``Message``, ``Outbox``, ``ReadMarker``, ``Gap``, ``Draft``, ``ScrollAnchor``,
-    ``MessageIndex``, and ``all``: every model in creation order)."""
+    ``Message``, ``Outbox``, ``ReadMarker``, ``Gap``, ``Draft``, ``ScrollAnchor``, and
+    ``all``: every model in creation order). The FTS5 index is not a model: it is created
+    by :data:`FTS_SCHEMA`."""
 
     class Base(Model):
         class Meta:
@@ -79,7 +123,8 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
             table_name = "meta"
 
     class Conversation(Base):
-        id = TextField(primary_key=True)
+        pk = AutoField()  # v4: the key messages refer to (4 bytes, not a 36-character UUID)
+        id = TextField(unique=True)
         title = TextField()
         creator = TextField()
         members = TextField(default="[]")  # JSON list of usernames, sorted
@@ -103,14 +148,14 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
     class Message(Base):
         pk = AutoField()  # stable rowid for the FTS index
         id = TextField(unique=True)
-        conversation = ForeignKeyField(
-            Conversation, column_name="conversation_id", on_delete="CASCADE", backref="messages"
-        )
+        # v4: Conversation.pk (the store maps it to and from the conversation's id).
+        conv = IntegerField(
+            constraints=[SQL('REFERENCES "conversation" ("pk") ON DELETE CASCADE')])
         author = TextField()
         body = TextField(default="")
         created_at = FloatField()
         edited_at = FloatField(null=True)
-        seq = IntegerField(null=True, index=True)
+        seq = IntegerField(null=True)  # no index: every query by seq is per conversation
         version = IntegerField(null=True)
         deleted = BooleanField(default=False)
         streaming = BooleanField(default=False)
@@ -121,7 +166,9 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
 
         class Meta:
             table_name = "message"
-            indexes = ((("conversation", "sort_key"), False), (("created_at",), False))
+            # (conv, sort_key) serves every per-conversation query, plain ``conv`` included;
+            # retention's index on the creation day is in INDEX_SCHEMA (an expression).
+            indexes = ((("conv", "sort_key"), False),)
 
     class Outbox(Base):
         id = AutoField()  # the local FIFO sequence
@@ -153,7 +200,8 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
     class Gap(Base):
         id = AutoField()
         conversation = ForeignKeyField(
-            Conversation, column_name="conversation_id", on_delete="CASCADE", backref="gaps"
+            Conversation, field="id", column_name="conversation_id", on_delete="CASCADE",
+            backref="gaps"
         )
         before_message_id = TextField()
         before_seq = IntegerField()
@@ -179,14 +227,6 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
         class Meta:
             table_name = "scroll_anchor"
 
-    class MessageIndex(FTS5Model):
-        body = SearchField()
-
-        class Meta:
-            database = db
-            table_name = "message_index"
-            options = {"tokenize": "unicode61 remove_diacritics 2"}
-
     return SimpleNamespace(
         Meta=MetaRow,
         Conversation=Conversation,
@@ -196,8 +236,6 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
         Gap=Gap,
         Draft=Draft,
         ScrollAnchor=ScrollAnchor,
-        MessageIndex=MessageIndex,
-        all=[MetaRow, Conversation, Message, Outbox, ReadMarker, Gap, Draft, ScrollAnchor,
-             MessageIndex],
-        cache=[Conversation, Message, ReadMarker, Gap, MessageIndex],
+        all=[MetaRow, Conversation, Message, Outbox, ReadMarker, Gap, Draft, ScrollAnchor],
+        cache=[Conversation, Message, ReadMarker, Gap],
     )

@@ -24,10 +24,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from peewee import DatabaseError, SqliteDatabase, fn
+from peewee import SQL, DatabaseError, SqliteDatabase, fn
 
 from chat_tui.store import migrations
-from chat_tui.store.models import FTS_TRIGGERS, SCHEMA_VERSION, build_models
+from chat_tui.store.models import (
+    CREATED_DAY,
+    FTS_SCHEMA,
+    FTS_TRIGGERS,
+    INDEX_SCHEMA,
+    SCHEMA_VERSION,
+    build_models,
+)
 from chat_tui.store.records import (
     ConversationRecord,
     MessageRecord,
@@ -291,7 +298,7 @@ class Store:
         if version == 0 and not self.db.get_tables():
             with self._write():
                 self.db.create_tables(self.m.all)
-                for sql in FTS_TRIGGERS:
+                for sql in INDEX_SCHEMA + FTS_SCHEMA + FTS_TRIGGERS:
                     self.db.execute_sql(sql)
                 self.db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version < SCHEMA_VERSION:
@@ -388,11 +395,25 @@ class Store:
                 ).execute()
                 if kind == "send":
                     sends += 1
-                    M.insert(id=mid, conversation=cid, author=self._me,
+                    M.insert(id=mid, conv=self._ckey(cid), author=self._me,
                              body=payload.get("body", ""),
                              created_at=row.get("created_at") or _now(),
                              sort_key=LOCAL_ECHO_BASE + oid).on_conflict_ignore().execute()
         return sends
+
+    # ------------------------------------------------------------------ keys
+
+    def _ckey(self, conversation_id: str):
+        """The conversation's integer key (``conversation.pk``, what ``message.conv`` holds
+        since v4) as a subquery for a query or an insert: ``NULL`` when the conversation is
+        not cached (no message matches; an insert fails as a foreign key would)."""
+        C = self.m.Conversation
+        return C.select(C.pk).where(C.id == conversation_id)
+
+    def _cid(self, row) -> str:
+        """The conversation id (UUID string) of a message row."""
+        C = self.m.Conversation
+        return C.select(C.id).where(C.pk == row.conv).scalar()
 
     # ------------------------------------------------------------------ meta
 
@@ -436,7 +457,7 @@ class Store:
                c.pending,
                (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
                             ELSE m.author || ': ' || coalesce(m.pending_body, m.body) END
-                  FROM message m WHERE m.conversation_id = c.id
+                  FROM message m WHERE m.conv = c.pk
                   ORDER BY m.sort_key DESC LIMIT 1) AS preview,
                (SELECT count(*) FROM outbox o
                  WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued
@@ -480,10 +501,11 @@ class Store:
             raise StoreError(f"no conversation with id or title {id_or_title!r}")
         raise StoreError(f"several conversations are titled {id_or_title!r}: use the id")
 
-    def _views(self, rows: Sequence) -> list[MessageView]:
+    def _views(self, rows: Sequence, cid: str | None = None) -> list[MessageView]:
+        """Views of message rows of ONE conversation (``cid``, looked up when None)."""
         if not rows:
             return []
-        cid = rows[0].conversation_id
+        cid = cid if cid is not None else self._cid(rows[0])
         Ob = self.m.Outbox
         ids = [r.id for r in rows]
         actions: dict[str, list] = {}
@@ -506,7 +528,7 @@ class Store:
             if mine:
                 state, reason = self._state_of(r, actions.get(r.id, []), blocker, others_read)
             out.append(MessageView(
-                id=r.id, conversation_id=r.conversation_id, author=r.author,
+                id=r.id, conversation_id=cid, author=r.author,
                 body="" if (r.deleted or r.pending_deleted) else (
                     r.pending_body if r.pending_body is not None else r.body),
                 created_at=_dt(r.created_at), edited=r.edited_at is not None or (
@@ -544,27 +566,27 @@ class Store:
         """Up to ``limit`` cached messages with ``sort_key < before`` (the newest page when
         ``before`` is None), ascending by sort key."""
         M = self.m.Message
-        q = M.select().where(M.conversation == conversation_id)
+        q = M.select().where(M.conv == self._ckey(conversation_id))
         if before is not None:
             q = q.where(M.sort_key < before)
         rows = list(q.order_by(M.sort_key.desc()).limit(limit))
         rows.reverse()
-        return self._views(rows)
+        return self._views(rows, conversation_id)
 
     def messages_after(self, conversation_id: str, after: SortKey,
                        limit: int = 50) -> list[MessageView]:
         """Up to ``limit`` cached messages with ``sort_key > after``, ascending."""
         M = self.m.Message
-        rows = list(M.select().where((M.conversation == conversation_id) & (M.sort_key > after))
+        rows = list(M.select().where((M.conv == self._ckey(conversation_id)) & (M.sort_key > after))
                     .order_by(M.sort_key).limit(limit))
-        return self._views(rows)
+        return self._views(rows, conversation_id)
 
     def message_window_around(self, conversation_id: str, message_id: str,
                               limit: int = 50) -> list[MessageView]:
         """About ``limit`` messages centred on ``message_id`` (included), ascending; the
         newest page when the message is not cached."""
         M = self.m.Message
-        row = M.get_or_none((M.id == message_id) & (M.conversation == conversation_id))
+        row = M.get_or_none((M.id == message_id) & (M.conv == self._ckey(conversation_id)))
         if row is None:
             return self.messages_before(conversation_id, None, limit)
         half = max(1, limit // 2)
@@ -583,7 +605,7 @@ class Store:
         the cache or on the server per the backfill state (``has_more`` or a gap)."""
         M = self.m.Message
         if before is not None and M.select().where(
-                (M.conversation == conversation_id) & (M.sort_key < before)).exists():
+                (M.conv == self._ckey(conversation_id)) & (M.sort_key < before)).exists():
             return True
         conv = self.m.Conversation.get_or_none(self.m.Conversation.id == conversation_id)
         if conv is None or conv.pending:
@@ -609,10 +631,10 @@ class Store:
         match = " ".join(f'"{w}"' for w in words[:-1])
         match = (match + f' "{words[-1]}"*').strip()
         sql = """
-        SELECT m.id, m.conversation_id, c.title, m.author,
+        SELECT m.id, c.id, c.title, m.author,
                snippet(message_index, 0, '[', ']', '…', 12), m.created_at
           FROM message_index JOIN message m ON m.pk = message_index.rowid
-          JOIN conversation c ON c.id = m.conversation_id
+          JOIN conversation c ON c.pk = m.conv
          WHERE message_index MATCH ? ORDER BY rank LIMIT ?
         """
         rows = self.db.execute_sql(sql, (match, limit)).fetchall()
@@ -770,7 +792,7 @@ class Store:
             if conv is None or conv.removed:
                 raise StoreError(f"unknown conversation {conversation_id}")
             oid = self._append("send", conversation_id, mid, {"body": body})
-            M.insert(id=mid, conversation=conversation_id, author=self._me, body=body,
+            M.insert(id=mid, conv=self._ckey(conversation_id), author=self._me, body=body,
                      created_at=now, sort_key=LOCAL_ECHO_BASE + oid).execute()
             C.update(last_activity_at=now).where(C.id == conversation_id).execute()
             self.m.Draft.delete().where(self.m.Draft.conversation_id == conversation_id).execute()
@@ -827,7 +849,7 @@ class Store:
                          transient_failures=0, next_attempt_at=0, last_error=None,
                          ).where(Ob.id == edits[-1].id).execute()
             else:
-                self._append("edit", row.conversation_id, message_id,
+                self._append("edit", self._cid(row), message_id,
                              {"body": body, "base_version": row.version})
             M.update(pending_body=body).where(M.id == message_id).execute()
             return "queued"
@@ -865,7 +887,7 @@ class Store:
                 return "queued"
             Ob.delete().where((Ob.message_id == message_id) & (Ob.kind == "edit")
                              & (Ob.state != "sending")).execute()
-            self._append("delete", row.conversation_id, message_id, {})
+            self._append("delete", self._cid(row), message_id, {})
             M.update(pending_deleted=True, pending_body=None).where(M.id == message_id).execute()
             return "queued"
 
@@ -875,7 +897,7 @@ class Store:
         acknowledged message of that conversation or is older than the marker."""
         C, M, Ob = self.m.Conversation, self.m.Message, self.m.Outbox
         with self._write():
-            msg = M.get_or_none((M.id == message_id) & (M.conversation == conversation_id))
+            msg = M.get_or_none((M.id == message_id) & (M.conv == self._ckey(conversation_id)))
             conv = C.get_or_none(C.id == conversation_id)
             if msg is None or conv is None or msg.seq is None:
                 return False
@@ -896,7 +918,7 @@ class Store:
 
     def _count_unread(self, cid: str, read_seq: int | None) -> int:
         M = self.m.Message
-        q = M.select().where((M.conversation == cid) & (M.author != self._me)
+        q = M.select().where((M.conv == self._ckey(cid)) & (M.author != self._me)
                              & M.seq.is_null(False) & (M.deleted == False))  # noqa: E712
         if read_seq is not None:
             # sort_key equals seq for every acknowledged message (outbox rule 8): the same
@@ -1139,7 +1161,7 @@ class Store:
             self._finish(outbox_id, None)
             if row is not None and row.seq is None and not self._rows_for(message_id):
                 M.delete().where(M.id == message_id).execute()
-                res.touch(row.conversation_id, message_id)
+                res.touch(self._cid(row), message_id)
         return res
 
     def drop_action(self, outbox_id: int) -> None:
@@ -1186,7 +1208,7 @@ class Store:
                       sort_key=msg.seq)
         row = M.get_or_none(M.id == msg.id)
         if row is None:
-            M.insert(id=msg.id, conversation=msg.conversation_id, **fields).execute()
+            M.insert(id=msg.id, conv=self._ckey(msg.conversation_id), **fields).execute()
             res.touch(msg.conversation_id, msg.id)
             res.added += 1
             return True
@@ -1197,9 +1219,10 @@ class Store:
         return True
 
     _INSERT_MESSAGE = (
-        "INSERT INTO message (id, conversation_id, author, body, created_at, edited_at, seq, "
+        "INSERT INTO message (id, conv, author, body, created_at, edited_at, seq, "
         "version, deleted, streaming, error, sort_key, pending_body, pending_deleted) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)"
+        "VALUES (?, (SELECT pk FROM conversation WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "NULL, 0)"
     )
 
     def _apply_messages(self, messages: Sequence[MessageRecord], res: ApplyResult) -> None:
@@ -1254,9 +1277,12 @@ class Store:
             # My messages up to this seq are now "read": tell the UI which ones changed.
             M = self.m.Message
             prev = row.seq if row is not None else -1
-            for mid in (M.select(M.id).where((M.conversation == marker.conversation_id)
-                                             & (M.author == self._me) & (M.seq > prev)
-                                             & (M.seq <= marker.seq)).tuples()):
+            # The sort_key bounds select the same rows (sort_key == seq once acknowledged)
+            # as a range of the (conv, sort_key) index instead of a scan of the conversation.
+            mine = ((M.conv == self._ckey(marker.conversation_id)) & (M.author == self._me)
+                    & (M.seq > prev) & (M.seq <= marker.seq)
+                    & (M.sort_key > prev) & (M.sort_key <= marker.seq))
+            for mid in M.select(M.id).where(mine).tuples():
                 res.touch(marker.conversation_id, mid[0])
 
     def apply_sync(self, response: SyncRecord) -> ApplyResult:
@@ -1319,7 +1345,7 @@ class Store:
         C, M, Ob = self.m.Conversation, self.m.Message, self.m.Outbox
         conv = item.conversation
         referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
-        M.delete().where((M.conversation == conv.id) & M.id.not_in(referenced)).execute()
+        M.delete().where((M.conv == self._ckey(conv.id)) & M.id.not_in(referenced)).execute()
         if C.select().where(C.id == conv.id).exists():
             C.update(removed=True).where(C.id == conv.id).execute()
             res.touch(conv.id)
@@ -1380,8 +1406,9 @@ class Store:
         conv = C.get_or_none(C.id == conversation_id)
         if conv is None or conv.pending or not conv.has_more:
             return None
-        oldest = (M.select(M.id).where((M.conversation == conversation_id)
-                                       & M.seq.is_null(False)).order_by(M.seq).first())
+        # By sort_key, which equals seq for acknowledged messages: the (conv, sort_key) index.
+        oldest = (M.select(M.id).where((M.conv == self._ckey(conversation_id))
+                                       & M.seq.is_null(False)).order_by(M.sort_key).first())
         return (oldest.id if oldest else None), None
 
     def apply_page(self, conversation_id: str, page: PageRecord,
@@ -1449,7 +1476,7 @@ class Store:
                     break
         self._wlock.acquire()
         try:
-            self.db.execute_sql("PRAGMA incremental_vacuum")
+            migrations.reclaim_free_pages(self.db)
             self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._wlock.release()
@@ -1461,19 +1488,27 @@ class Store:
         references. Returns how many were deleted (fewer than ``limit``: none are left)."""
         C, M, Ob, G = self.m.Conversation, self.m.Message, self.m.Outbox, self.m.Gap
         referenced = Ob.select(Ob.message_id).where(Ob.message_id.is_null(False))
-        doomed = list(M.select(M.id, M.conversation).where(
-            (M.created_at < cutoff) & M.id.not_in(referenced) & M.seq.is_null(False)
+        # The day range comes first so the query reads retention's index (INDEX_SCHEMA);
+        # the exact time is checked on the rows of the cutoff's day.
+        in_range = SQL(f"{CREATED_DAY} <= ?", [int(cutoff // 86400)])
+        doomed = list(M.select(M.id, M.conv).where(
+            in_range & (M.created_at < cutoff) & M.id.not_in(referenced)
+            & M.seq.is_null(False)
         ).limit(limit).tuples())
         if not doomed:
             return 0
-        touched = {cid for _, cid in doomed}
+        keys = list({key for _, key in doomed})
+        touched = [cid for (cid,) in C.select(C.id).where(C.pk.in_(keys)).tuples()]
         deleted = 0
         for start in range(0, len(doomed), 500):  # SQLite's bound-variable limit
             ids = [mid for mid, _ in doomed[start:start + 500]]
             deleted += M.delete().where(M.id.in_(ids)).execute()
         for cid in touched:
             C.update(has_more=True).where(C.id == cid).execute()
-            low = M.select(fn.MIN(M.seq)).where(M.conversation == cid).scalar()
+            # The oldest acknowledged message left: sort_key equals seq for those, and local
+            # echoes sort after them (a walk of the (conv, sort_key) index, not a scan).
+            low = (M.select(M.seq).where((M.conv == self._ckey(cid)) & M.seq.is_null(False))
+                   .order_by(M.sort_key).limit(1).scalar())
             gone = G.delete().where(G.conversation == cid)
             if low is not None:
                 gone = gone.where(G.before_seq <= low)

@@ -376,6 +376,8 @@ def test_rule_r1_retention_keeps_outbox_and_drafts_and_shrinks_the_file(store, c
     assert store.get_draft(conv).text == "draft text"
     assert len(store.outbox_rows()) == 2
     assert store.file_size() < size_before
+    # Every free page went back (not one per run: the pragma is stepped to its end).
+    assert store.db.execute_sql("PRAGMA freelist_count").fetchone()[0] == 0
     assert store.has_older(conv)  # the server still has them: backfill may fetch again
 
 
@@ -597,3 +599,221 @@ def test_message_window_around_a_search_hit(store, conv):
     window = store.message_window_around(conv, msgs[50]["id"], limit=10)
     seqs = [v.seq for v in window]
     assert msgs[50]["seq"] in seqs and len(window) == 10 and seqs == sorted(seqs)
+
+
+SCHEMA_V3 = SCHEMA_V1.with_name("schema_v3.sql")
+
+
+def fts_consistent(store: Store) -> bool:
+    """FTS5's own check of the index against what it reads (the ``message_text`` view):
+    raises ``peewee.DatabaseError`` ("malformed") when one differs from the other."""
+    store.db.execute_sql(
+        "INSERT INTO message_index(message_index, rank) VALUES ('integrity-check', 1)")
+    return True
+
+
+def found(store: Store, query: str) -> list[str]:
+    return sorted(h.message_id for h in store.search(query))
+
+
+def test_search_follows_edits_pending_edits_deletes_and_tombstones(store, conv):
+    """v4's index holds no copy of the bodies: every change of what the user sees must
+    reach it with the exact old values, or it goes out of step (checked by FTS5's own
+    integrity check after every step, and by what search finds and shows)."""
+    mine = wire_message(conv, 2, author="alice", body="alpha original")
+    theirs = wire_message(conv, 3, author="bob", body="bravo words")
+    store.apply_sync(sync_response("2", [(wire_conversation(conv, "Words"), [mine, theirs],
+                                          False)]))
+    assert fts_consistent(store) and found(store, "alpha") == [mine["id"]]
+    # A pending edit is what search finds and what the snippet shows, the old body is not.
+    store.enqueue_edit(mine["id"], "charlie pending")
+    assert fts_consistent(store)
+    assert found(store, "alpha") == [] and found(store, "charlie") == [mine["id"]]
+    [hit] = store.search("charl")
+    assert hit.snippet == "[charlie] pending" and hit.conversation_id == conv
+    # Another device's copy of the same message (older version) keeps the edit on top.
+    store.apply_sync(sync_response("3", [(wire_conversation(conv), [
+        dict(mine, body="delta elsewhere", version=2)], False)]))
+    assert fts_consistent(store)
+    assert found(store, "delta") == [] and found(store, "charlie") == [mine["id"]]
+    # Acknowledged: the server's copy (same text) replaces the pending one.
+    [edit] = store.outbox_rows()
+    store.ack_message(edit.id, Message.parse(dict(mine, body="charlie pending", version=3)))
+    assert fts_consistent(store) and found(store, "charlie") == [mine["id"]]
+    # A server-side edit of someone else's message.
+    store.apply_sync(sync_response("4", [(wire_conversation(conv), [
+        dict(theirs, body="echo edited", version=2)], False)]))
+    assert fts_consistent(store)
+    assert found(store, "bravo") == [] and found(store, "echo") == [theirs["id"]]
+    # A pending delete hides it at once; discarding the delete brings it back.
+    store.enqueue_delete(mine["id"])
+    assert fts_consistent(store) and found(store, "charlie") == []
+    store.discard(mine["id"])
+    assert fts_consistent(store) and found(store, "charlie") == [mine["id"]]
+    # A tombstone is never found; a tombstone replayed or edited again stays unfound.
+    store.apply_sync(sync_response("5", [(wire_conversation(conv), [
+        dict(theirs, body="", deleted=True, version=3)], False)]))
+    assert fts_consistent(store) and found(store, "echo") == []
+    # A local echo: found, rewritten while queued, removed when its send is deleted.
+    echo = store.enqueue_send(conv, "foxtrot queued")
+    assert fts_consistent(store) and found(store, "foxtrot") == [echo]
+    store.enqueue_edit(echo, "golf rewritten")
+    assert fts_consistent(store)
+    assert found(store, "foxtrot") == [] and found(store, "golf") == [echo]
+    store.enqueue_delete(echo)
+    assert fts_consistent(store) and found(store, "golf") == []
+    # Rows leaving the cache (removed conversation, reset, retention) leave the index.
+    store.reset_cache()
+    assert fts_consistent(store) and found(store, "charlie") == []
+
+
+def _v3_file(path: Path, now: float) -> dict:
+    """A v3 cache built from the frozen v3 schema (its own triggers fill its FTS table):
+    acknowledged messages, a pending edit, a pending delete, a tombstone, a local echo,
+    their outbox rows, a draft, a read marker, a gap and a scroll anchor."""
+    con = sqlite3.connect(path)
+    con.executescript(SCHEMA_V3.read_text())
+    ids = {k: str(uuid.uuid4()) for k in ("c1", "c2", "sent", "edited", "gone", "tomb",
+                                          "echo", "other")}
+    for cid, title in (("c1", "First chat"), ("c2", "Second chat")):
+        con.execute("INSERT INTO conversation VALUES (?, ?, 'alice', '[\"alice\", \"bob\"]', 0,"
+                    " ?, ?, ?, 0, 0, 0, 1, NULL, NULL, 4)", (ids[cid], title, now, now, now))
+    msgs = [  # key, conversation, author, body, seq, deleted, sort_key, pending_body, p_del
+        ("sent", "c1", "bob", "hello from the old schema", 1, 0, 1, None, 0),
+        ("edited", "c1", "alice", "typo in thsi one", 2, 0, 2, "typo fixed in this one", 0),
+        ("gone", "c1", "alice", "regrettable words", 3, 0, 3, None, 1),
+        ("tomb", "c1", "bob", "", 4, 1, 4, None, 0),
+        ("echo", "c1", "alice", "written offline before the upgrade", None, 0,
+         LOCAL_ECHO_BASE + 3, None, 0),
+        ("other", "c2", "bob", "another conversation entirely", 5, 0, 5, None, 0),
+    ]
+    for key, cid, author, body, seq, deleted, sort_key, pending, pdel in msgs:
+        con.execute("INSERT INTO message (id, conversation_id, author, body, created_at, seq,"
+                    " version, deleted, streaming, error, sort_key, pending_body,"
+                    " pending_deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
+                    (ids[key], ids[cid], author, body, now - 100, seq,
+                     None if seq is None else 1, deleted, sort_key, pending, pdel))
+    outbox = [(1, "edit", "c1", "edited", '{"body": "typo fixed in this one", '
+               '"base_version": 1}', "failed"),
+              (2, "delete", "c1", "gone", "{}", "queued"),
+              (3, "send", "c1", "echo", '{"body": "written offline before the upgrade"}',
+               "queued")]
+    for oid, kind, cid, key, payload, state in outbox:
+        con.execute("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, 1, 0, 0, 'why', ?, ?)",
+                    (oid, kind, ids[cid], ids[key], payload, state, now - 50, now - 40))
+    con.execute("INSERT INTO draft VALUES (?, 'half-typed', 0, 4, ?)", (ids["c2"], now))
+    con.execute("INSERT INTO read_marker VALUES (?, 'bob', ?, 2)", (ids["c1"], ids["edited"]))
+    con.execute("INSERT INTO gap (conversation_id, before_message_id, before_seq, after_seq)"
+                " VALUES (?, ?, 5, 1)", (ids["c2"], ids["other"]))
+    con.execute("INSERT INTO scroll_anchor VALUES (?, ?)", (ids["c1"], ids["sent"]))
+    con.execute("INSERT INTO meta VALUES ('cursor', 'cursor-v3')")
+    con.commit()
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert con.execute("SELECT count(*) FROM message_index WHERE message_index MATCH 'fixed'"
+                       ).fetchone()[0] == 1
+    con.close()
+    return ids
+
+
+def test_rule_d2_migration_from_v3_keeps_outbox_drafts_and_search(tmp_path):
+    path = tmp_path / "v3.db"
+    now = time.time()
+    ids = _v3_file(path, now)
+    con = sqlite3.connect(path)
+    outbox_before = con.execute("SELECT * FROM outbox ORDER BY id").fetchall()
+    con.close()
+
+    store = Store(path, "alice")
+    store.open()
+    assert store.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    columns = {r[1] for r in store.db.execute_sql("PRAGMA table_info(message)").fetchall()}
+    assert "conv" in columns and "conversation_id" not in columns
+    assert store.db.execute_sql("SELECT sql FROM sqlite_schema WHERE name = 'message_index'"
+                                ).fetchone()[0].count("content='message_text'") == 1
+    # The outbox, byte for byte; drafts, markers, gaps, anchors and the cursor too.
+    assert store.db.execute_sql("SELECT * FROM outbox ORDER BY id").fetchall() == outbox_before
+    assert [(a.kind, a.message_id) for a in store.outbox_rows()] == [
+        ("edit", ids["edited"]), ("delete", ids["gone"]), ("send", ids["echo"])]
+    assert store.get_draft(ids["c2"]).text == "half-typed"
+    assert store.gaps(ids["c2"])[0].before_message_id == ids["other"]
+    assert store.get_ui_state().scroll_anchors == {ids["c1"]: ids["sent"]}
+    assert store.get_cursor() == "cursor-v3"
+    # Messages: same ids, order, conversation ids and what the user sees.
+    views = store.messages_before(ids["c1"], limit=10)
+    assert [v.id for v in views] == [ids[k] for k in ("sent", "edited", "gone", "tomb",
+                                                      "echo")]
+    assert {v.conversation_id for v in views} == {ids["c1"]}
+    shown = {v.id: (v.body, v.deleted, v.state) for v in views}
+    assert shown[ids["edited"]] == ("typo fixed in this one", False, "failed")
+    # Behind the failed edit in the FIFO: blocked, as before the upgrade.
+    assert shown[ids["gone"]] == ("", True, "blocked")
+    assert shown[ids["echo"]] == ("written offline before the upgrade", False, "blocked")
+    assert shown[ids["sent"]][0] == "hello from the old schema"
+    assert store.get_message(ids["other"]).conversation_id == ids["c2"]
+    assert [c.title for c in store.list_conversations()] == ["First chat", "Second chat"]
+    # Search: the index was rebuilt from what the user sees.
+    assert fts_consistent(store)
+    assert found(store, "fixed") == [ids["edited"]] and found(store, "thsi") == []
+    assert found(store, "regrettable") == []  # pending delete
+    assert found(store, "offline") == [ids["echo"]]
+    [hit] = store.search("anoth")
+    assert (hit.conversation_id, hit.conversation_title) == (ids["c2"], "Second chat")
+    assert hit.snippet == "[another] conversation entirely"
+    # And it stays in step with what happens next.
+    store.discard(ids["edited"])
+    assert fts_consistent(store) and found(store, "thsi") == [ids["edited"]]
+    mid = store.enqueue_send(ids["c2"], "the first message after the upgrade")
+    assert fts_consistent(store) and found(store, "upgrade") == sorted([ids["echo"], mid])
+    store.close()
+    assert store.db.execute_sql("PRAGMA freelist_count").fetchone()[0] == 0  # rebuilt, shrunk
+    # The copy made before migrating is the untouched v3 file.
+    con = sqlite3.connect(tmp_path / "v3.db.v3.bak")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert con.execute("SELECT * FROM outbox ORDER BY id").fetchall() == outbox_before
+    con.close()
+    # Opened again: nothing to migrate, the check passes.
+    again = Store(path, "alice")
+    again.open()
+    assert [a.kind for a in again.outbox_rows()] == ["delete", "send", "send"]
+    assert again.get_draft(ids["c1"]).text == "typo fixed in this one"  # the discarded edit
+    again.close()
+
+
+def test_schema_v4_ui_queries_use_indexes(store, conv):
+    """Project rule: every query the UI runs uses an index (no scan of ``message``), and so
+    does retention (v4 dropped the ``seq`` and ``conversation_id`` indexes and keys
+    retention's index by day)."""
+    import re
+
+    msgs = [wire_message(conv, s, body=f"number {s}") for s in range(2, 40)]
+    store.apply_sync(sync_response("2", [(wire_conversation(conv), msgs, False)]))
+    seen: list[str] = []
+    con = store.db.connection()
+    con.set_trace_callback(seen.append)
+    try:
+        page = store.messages_before(conv, None, 10)
+        store.messages_before(conv, page[0].sort_key, 10)
+        store.messages_after(conv, page[0].sort_key, 10)
+        store.message_window_around(conv, msgs[5]["id"], 10)
+        store.get_message(msgs[3]["id"])
+        store.has_older(conv, page[0].sort_key)
+        store.list_conversations()
+        store.search("number")
+        store.backfill_target(conv)
+        store.enqueue_read(conv, msgs[-1]["id"])
+        store.run_retention(30)
+    finally:
+        con.set_trace_callback(None)
+    scans = []
+    checked = 0
+    for sql in seen:
+        if not sql.lstrip().upper().startswith(("SELECT", "WITH")) or "message" not in sql:
+            continue
+        checked += 1
+        # Names the plan may give ``message``: itself, ``m``, or Peewee's alias ("t1").
+        names = {"message", "m"} | set(re.findall(r'"message" AS "(\w+)"', sql))
+        for row in store.db.execute_sql("EXPLAIN QUERY PLAN " + sql).fetchall():
+            words = row[3].split()
+            if words[0] == "SCAN" and words[1] in names:
+                scans.append((row[3], sql))
+    assert checked >= 10 and scans == []

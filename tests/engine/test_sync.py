@@ -226,8 +226,8 @@ async def test_rule_r1_retention_runs_at_start(server, login_account, engines, f
     import time as _time
 
     with store.db.atomic():
-        store.m.Conversation.insert(id="c-old", title="Old", creator="bob").execute()
-        store.m.Message.insert(id="m-old", conversation="c-old", author="bob", body="ancient",
+        key = store.m.Conversation.insert(id="c-old", title="Old", creator="bob").execute()
+        store.m.Message.insert(id="m-old", conv=key, author="bob", body="ancient",
                                created_at=_time.time() - 5 * 86400, seq=1, version=1,
                                sort_key=1).execute()
     await engine.start()

@@ -556,8 +556,9 @@ class World:
         con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
         try:
             rows: dict[str, list[tuple]] = {}
-            for r in con.execute("SELECT conversation_id, id, seq, version, body, deleted "
-                                 "FROM message WHERE seq IS NOT NULL ORDER BY seq"):
+            for r in con.execute("SELECT c.id, m.id, m.seq, m.version, m.body, m.deleted "
+                                 "FROM message m JOIN conversation c ON c.pk = m.conv "
+                                 "WHERE m.seq IS NOT NULL ORDER BY m.seq"):
                 rows.setdefault(r[0], []).append(r[1:])
             outbox = con.execute("SELECT id, kind, message_id, state FROM outbox").fetchall()
             integrity = con.execute("PRAGMA integrity_check").fetchone()[0]
