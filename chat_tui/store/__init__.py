@@ -25,6 +25,7 @@ from chat_tui.store.views import (
     SearchHit,
     SortKey,
     UIState,
+    conversation_order,
 )
 
 __all__ = [
@@ -45,5 +46,6 @@ __all__ = [
     "Store",
     "StoreError",
     "UIState",
+    "conversation_order",
     "delete_cache_file",
 ]

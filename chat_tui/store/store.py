@@ -449,10 +449,24 @@ class Store:
 
     # ------------------------------------------------------------------ read API (UI)
 
-    def list_conversations(self, limit: int | None = None) -> list[ConversationView]:
-        """Every conversation (not removed), most recent activity first; only the first
-        ``limit`` when given (a first frame needs a screenful, not 10,000 rows)."""
-        sql = """
+    def list_conversations(self, limit: int | None = None,
+                           ids: Iterable[str] | None = None) -> list[ConversationView]:
+        """Conversations (not removed), most recent activity first (the order of
+        :func:`conversation_order`); only the first ``limit`` when given (a first frame
+        needs a screenful, not 10,000 rows); only those whose id is in ``ids`` when given
+        (a refresh after an engine event re-reads what changed: one indexed lookup each,
+        never the whole list). Ids not found (unknown or removed) are left out."""
+        where, params = "", []
+        if ids is not None:
+            wanted = list(dict.fromkeys(ids))
+            if not wanted:
+                return []
+            if len(wanted) > 500:  # SQLite's variable limit; a big change reads everything
+                keep = set(wanted)
+                return [v for v in self.list_conversations(limit) if v.id in keep]
+            where = f" AND c.id IN ({', '.join('?' * len(wanted))})"
+            params = wanted
+        sql = f"""
         SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count,
                c.pending,
                (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
@@ -461,12 +475,13 @@ class Store:
                   ORDER BY m.sort_key DESC LIMIT 1) AS preview,
                (SELECT count(*) FROM outbox o
                  WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued
-          FROM conversation c WHERE NOT c.removed
+          FROM conversation c WHERE NOT c.removed{where}
          ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
          LIMIT ?
         """
         out = []
-        for row in self.db.execute_sql(sql, (-1 if limit is None else limit,)).fetchall():
+        rows = self.db.execute_sql(sql, (*params, -1 if limit is None else limit)).fetchall()
+        for row in rows:
             cid, title, members, assistant, activity, unread, pending, preview, queued = row
             out.append(ConversationView(
                 id=cid, title=title, members=tuple(json.loads(members or "[]")),
@@ -478,11 +493,9 @@ class Store:
         return out
 
     def get_conversation(self, conversation_id: str) -> ConversationView | None:
-        """One conversation, or None."""
-        for view in self.list_conversations():
-            if view.id == conversation_id:
-                return view
-        return None
+        """One conversation (not removed), or None."""
+        found = self.list_conversations(ids=(conversation_id,))
+        return found[0] if found else None
 
     def find_conversation(self, id_or_title: str) -> ConversationView:
         """The conversation whose id is, or whose title equals (case-insensitive), the text.

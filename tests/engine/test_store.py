@@ -817,3 +817,29 @@ def test_schema_v4_ui_queries_use_indexes(store, conv):
             if words[0] == "SCAN" and words[1] in names:
                 scans.append((row[3], sql))
     assert checked >= 10 and scans == []
+
+
+def test_list_conversations_by_ids_reads_only_those_in_the_list_order(store):
+    """A refresh re-reads only the conversations an engine event names; merged with the rest
+    by ``conversation_order`` it gives exactly the full list (same order as the SQL)."""
+    from chat_tui.store import conversation_order
+
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    items = []
+    for k, (title, minutes) in enumerate([("b", 5), ("a", 5), ("c", 9), ("Z", 1), ("é", 5)]):
+        c = wire_conversation(str(uuid.uuid4()), title)
+        c["updated_at"] = iso(base + timedelta(minutes=minutes))
+        items.append((c, [wire_message(c["id"], k + 1)] if title != "c" else [], False))
+    store.apply_sync(sync_response("1", items))
+    everything = store.list_conversations()
+    # newest activity first; equal times by title in code point order ("a" < "b" < "é")
+    assert [v.title for v in everything] == ["c", "a", "b", "é", "Z"]
+    assert conversation_order(reversed(everything)) == everything
+    picked = [everything[3].id, everything[0].id, "no-such-id", everything[3].id]
+    some = store.list_conversations(ids=picked)
+    assert [v.id for v in some] == [everything[0].id, everything[3].id]
+    assert store.list_conversations(ids=[]) == []
+    assert store.get_conversation(everything[2].id) == everything[2]
+    assert store.get_conversation("no-such-id") is None
+    rest = [v for v in everything if v.id not in picked]
+    assert conversation_order(rest + some) == everything
