@@ -545,6 +545,11 @@ class Engine:
                 try:
                     expired, actions, due = await self._db(self._due_actions)
                     if expired:
+                        # Outbox rule 6: the expired messages change state, so the UI must
+                        # redraw them (it re-reads a message only on MessagesChanged).
+                        for cid, mids in expired.items():
+                            if cid:
+                                self._emit(MessagesChanged(cid, tuple(mids)))
                         self._emit_outbox()
                 except DatabaseError as exc:
                     await self._db_failed(exc)
@@ -574,11 +579,17 @@ class Engine:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    def _due_actions(self) -> tuple[list[str], list[OutboxAction], float | None]:
+    def _due_actions(self) -> tuple[dict[str, list[str]], list[OutboxAction], float | None]:
         """On the worker, in one hop: expire old sends (outbox rule 6), then the due heads
         (rules 2-3), and when none is due the epoch seconds the next one will be (or None).
-        One hop instead of two per message drained (benchmarks/NOTES.md)."""
-        expired = self.store.expire_old(self.settings.max_queue_age)
+        One hop instead of two per message drained (benchmarks/NOTES.md).
+
+        The expired messages come back grouped by conversation id (``{cid: [message id]}``)
+        so the drain can publish ``MessagesChanged`` for them (``""`` when the echo is gone)."""
+        expired: dict[str, list[str]] = {}
+        for mid in self.store.expire_old(self.settings.max_queue_age):
+            msg = self.store.get_message(mid)
+            expired.setdefault(msg.conversation_id if msg is not None else "", []).append(mid)
         actions = self.store.next_actions()
         return expired, actions, None if actions else self.store.next_due_at()
 
