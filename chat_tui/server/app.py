@@ -180,9 +180,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def run(fn: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(fn, *args)
 
-    def publish(result: WriteResult) -> JSONResponse:
+    def publish(result: WriteResult, p: Principal) -> JSONResponse:
         if result.affected:
-            notifier.notify(result.affected)
+            # The caller's device has the change from this answer: it is not woken by it
+            # (docs/api.md, GET /v1/sync, long-poll).
+            notifier.notify(result.affected, origin_device=p.device_id)
         if result.assistant_job is not None:
             assistant.enqueue(*result.assistant_job)
         return JSONResponse(result.data, status_code=result.status)
@@ -309,7 +311,7 @@ def create_app(settings: Settings) -> FastAPI:
         result = await run(
             store.put_conversation, p, str(cid), req.title, req.members, req.assistant
         )
-        return publish(result)
+        return publish(result, p)
 
     @app.get(
         "/v1/conversations",
@@ -357,7 +359,7 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> JSONResponse:
         """Send a message; ``mid`` is its idempotency key."""
         check_rate(p)
-        return publish(await run(store.put_message, p, str(cid), str(mid), req.body))
+        return publish(await run(store.put_message, p, str(cid), str(mid), req.body), p)
 
     @app.patch(
         "/v1/messages/{mid}",
@@ -368,7 +370,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def edit_message(mid: uuid.UUID, req: schemas.MessagePatch, p: Caller) -> JSONResponse:
         """Edit (author only); bumps ``version``."""
         check_rate(p)
-        return publish(await run(store.edit_message, p, str(mid), req.body))
+        return publish(await run(store.edit_message, p, str(mid), req.body), p)
 
     @app.delete(
         "/v1/messages/{mid}",
@@ -379,7 +381,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def delete_message(mid: uuid.UUID, p: Caller) -> JSONResponse:
         """Leave a tombstone (author only); bumps ``version``."""
         check_rate(p)
-        return publish(await run(store.delete_message, p, str(mid)))
+        return publish(await run(store.delete_message, p, str(mid)), p)
 
     @app.post(
         "/v1/conversations/{cid}/read",
@@ -389,7 +391,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     async def mark_read(cid: uuid.UUID, req: schemas.ReadRequest, p: Caller) -> JSONResponse:
         """Move the caller's read marker forward."""
-        return publish(await run(store.mark_read, p, str(cid), str(req.message_id)))
+        return publish(await run(store.mark_read, p, str(cid), str(req.message_id)), p)
 
     @app.get(
         "/v1/sync",
@@ -404,16 +406,28 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> JSONResponse:
         """Delta sync with long-poll (docs/api.md, GET /v1/sync)."""
         since_n = store.parse_cursor(since) if since is not None else None
+
+        def answer(data: dict) -> JSONResponse:
+            notifier.answered(p.user_id, p.device_id, int(data["cursor"]))
+            return JSONResponse(data)
+
         if since_n is None or timeout <= 0:
-            return JSONResponse(await run(store.sync, p, since_n))
+            notifier.others_changed(p.user_id, p.device_id, since_n)
+            return answer(await run(store.sync, p, since_n))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        data = None
         while True:
-            event = notifier.subscribe(p.user_id)
+            event = notifier.subscribe(p.user_id, p.device_id)
             try:
+                # Asked before the read: a change committed after it is marked again.
+                others = notifier.others_changed(p.user_id, p.device_id, since_n)
                 data = await run(store.sync, p, since_n)
-                if data["conversations"] or data["read_markers"]:
-                    return JSONResponse(data)
+                changed = bool(data["conversations"] or data["read_markers"])
+                if changed and others:
+                    return answer(data)
+                # Nothing changed, or only by this device itself (it has its own changes
+                # from its requests' answers): hold until another device's change.
                 remaining = deadline - loop.time()
                 if remaining <= 0 or notifier.closed:
                     break
@@ -422,8 +436,12 @@ def create_app(settings: Settings) -> FastAPI:
                 except TimeoutError:
                     break
             finally:
-                notifier.release(p.user_id)
-        return JSONResponse(
+                notifier.release(p.user_id, p.device_id)
+        if not notifier.closed and notifier.own_changed(p.user_id, p.device_id):
+            data = await run(store.sync, p, since_n)  # its own changes made while held
+        if data is not None and (data["conversations"] or data["read_markers"]):
+            return answer(data)  # the device's own changes, at the end of the wait
+        return answer(
             {"cursor": str(since_n), "initial": False, "conversations": [], "read_markers": []}
         )
 

@@ -95,6 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from chat_tui.server.app import AssistantSettings, Settings, create_app
     from chat_tui.server.db import SchemaError
     from chat_tui.server.logsetup import configure_logging
+    from chat_tui.server.net import listen_socket
 
     if args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
         return _fail("--assistant openai needs the OPENAI_API_KEY environment variable")
@@ -117,15 +118,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _fail(f"cannot open the database: {exc}")
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((args.host, args.port))
+        sock = listen_socket(args.host, args.port, 2048, inheritable=True)
     except OSError as exc:
-        sock.close()
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror}")
-    sock.listen(2048)
-    sock.set_inheritable(True)
     port = sock.getsockname()[1]
     shown_host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
     notifier = app.state.notifier

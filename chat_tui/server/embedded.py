@@ -22,6 +22,7 @@ import uvicorn
 from chat_tui.server.app import AssistantSettings, Settings, create_app
 from chat_tui.server.db import open_and_migrate
 from chat_tui.server.logsetup import configure_logging
+from chat_tui.server.net import listen_socket
 from chat_tui.server.store import Store
 
 #: Seconds start_embedded waits for the server to accept connections.
@@ -81,14 +82,7 @@ def start_embedded(
         configure_logging()
         app = create_app(Settings(db=Path(db_path), assistant=AssistantSettings(kind=assistant)))
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            raise
-        sock.listen(128)
+        sock = listen_socket(host, port, 128)
         actual_port = sock.getsockname()[1]
         notifier = app.state.notifier
 

@@ -76,6 +76,16 @@ APPLY_CHUNK_ROWS = 250
 #: Messages deleted per retention transaction (sync rule R1; keeps each write short).
 RETENTION_CHUNK = 2000
 
+#: :meth:`Store.mark_next_sending` in one statement (SQLite >= 3.35 for RETURNING).
+_MARK_NEXT_SENDING_SQL = """
+UPDATE outbox SET state = 'sending', attempts = attempts + 1
+ WHERE id = (SELECT min(id) FROM outbox WHERE conversation_id = ?)
+   AND state = 'queued' AND next_attempt_at <= ?
+   AND NOT (kind = 'send' AND ? > 0 AND queued_at < ?)
+RETURNING id, kind, conversation_id, message_id, payload, attempts, transient_failures
+"""
+
+
 class _FairWriteLock:
     """A reentrant lock that hands itself out in arrival order (FIFO).
 
@@ -1182,6 +1192,33 @@ class Store:
         message the server does not know)."""
         with self._write():
             self._finish(outbox_id, None)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Several store writes as one transaction (each method's own transaction becomes
+        a savepoint of it): all of them commit together or none does. Used by the drain to
+        commit an acknowledgement and mark the conversation's next action ``sending`` at
+        once (outbox rule 4)."""
+        with self._write():
+            yield
+
+    def mark_next_sending(self, conversation_id: str, max_queue_age: float = 0,
+                          now: float | None = None) -> OutboxAction | None:
+        """Outbox rules 2, 4 and 6: mark the conversation's head action ``sending`` (attempt
+        counted) and return it, when it is ``queued``, due, and (a send) not older than
+        ``max_queue_age`` seconds (0: no limit); else change nothing and return None."""
+        now = _now() if now is None else now
+        # One statement, SQL written once: this runs once per message drained, and building
+        # the equivalent Peewee queries cost more than running them (benchmarks/NOTES.md).
+        # A send older than max_queue_age is left for expire_old (the drain's next round).
+        with self._write():
+            row = self.db.execute_sql(_MARK_NEXT_SENDING_SQL, (
+                conversation_id, now, max_queue_age, now - max_queue_age)).fetchone()
+        if row is None:
+            return None
+        oid, kind, cid, mid, payload, attempts, transient = row
+        return OutboxAction(oid, kind, cid, mid, json.loads(payload or "{}"), attempts,
+                            transient)
 
     # ------------------------------------------------------------------ sync apply
 

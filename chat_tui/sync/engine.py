@@ -54,6 +54,10 @@ from chat_tui.sync.retry import Schedule, retry_delay
 #: (sync rule D5).
 OUTBOX_POLL_SECONDS = 1.0
 
+#: Seconds over which the ``OutboxChanged`` events of a conversation draining back to back
+#: are coalesced into one (:meth:`Engine._emit_outbox_soon`).
+OUTBOX_EVENT_COALESCE = 0.05
+
 __all__ = ["AnotherEngineRunning", "Engine", "SyncReport"]
 
 if TYPE_CHECKING:
@@ -121,6 +125,7 @@ class Engine:
         self._db_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
         self._probes = 0
         self._lock: EngineLock | None = None
+        self._outbox_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -187,6 +192,21 @@ class Engine:
             self._emit(OutboxChanged(self.store.outbox_counts()))
         except DatabaseError:
             log.exception("outbox counts unavailable")
+
+    def _emit_outbox_soon(self) -> None:
+        """``OutboxChanged`` at most every :data:`OUTBOX_EVENT_COALESCE` seconds while a
+        conversation drains back to back: the counts are read on the event loop thread (half
+        a millisecond each), once per message otherwise. The counts are read when it fires;
+        the drain's last change is always published at once (:meth:`_emit_outbox`)."""
+        loop = self._loop
+        if loop is None or self._outbox_timer is not None:
+            return
+
+        def fire() -> None:
+            self._outbox_timer = None
+            self._emit_outbox()
+
+        self._outbox_timer = loop.call_later(OUTBOX_EVENT_COALESCE, fire)
 
     def _emit_connectivity(self) -> None:
         last = None
@@ -350,6 +370,9 @@ class Engine:
         """Cancel every task, put an interrupted send back to ``queued`` (it is re-sent with
         the same key), close the HTTP client and the database connections."""
         await self._cancel(list(self._tasks))
+        if self._outbox_timer is not None:
+            self._outbox_timer.cancel()
+            self._outbox_timer = None
         if self.store.is_open:
             with contextlib.suppress(DatabaseError):
                 await self._db(self.store.requeue_sending)
@@ -523,13 +546,13 @@ class Engine:
         inflight: dict[str, asyncio.Task] = {}
         wake = self._wake_drain
 
-        def finished(cid: str, action_id: int, task: asyncio.Task) -> None:
+        def finished(cid: str, current: dict[str, int], task: asyncio.Task) -> None:
             if inflight.get(cid) is task:
                 del inflight[cid]
             if not task.cancelled() and task.exception() is not None:
-                log.error("sending outbox action %d crashed", action_id,
+                log.error("sending outbox action %d crashed", current["id"],
                           exc_info=task.exception())
-                self._requeue_interrupted(action_id)
+                self._requeue_interrupted(current)
             wake.set()
 
         try:
@@ -545,6 +568,11 @@ class Engine:
                 try:
                     expired, actions, due = await self._db(self._due_actions)
                     if expired:
+                        # Outbox rule 6: the expired messages change state, so the UI must
+                        # redraw them (it re-reads a message only on MessagesChanged).
+                        for cid, mids in expired.items():
+                            if cid:
+                                self._emit(MessagesChanged(cid, tuple(mids)))
                         self._emit_outbox()
                 except DatabaseError as exc:
                     await self._db_failed(exc)
@@ -554,12 +582,13 @@ class Engine:
                         continue  # one request in flight per conversation
                     if not self._ready() or time.time() < self._pause_until:
                         break
-                    task = asyncio.create_task(self._send_one(action),
+                    current = {"id": action.id}
+                    task = asyncio.create_task(self._send_one(action, current),
                                                name=f"chat-tui-send-{action.id}")
                     inflight[action.conversation_id] = task
                     task.add_done_callback(
-                        lambda t, cid=action.conversation_id, aid=action.id:
-                        finished(cid, aid, t))
+                        lambda t, cid=action.conversation_id, cur=current:
+                        finished(cid, cur, t))
                 timeout = OUTBOX_POLL_SECONDS
                 if due is not None:
                     timeout = min(OUTBOX_POLL_SECONDS, max(0.0, due - time.time()))
@@ -574,11 +603,17 @@ class Engine:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    def _due_actions(self) -> tuple[list[str], list[OutboxAction], float | None]:
+    def _due_actions(self) -> tuple[dict[str, list[str]], list[OutboxAction], float | None]:
         """On the worker, in one hop: expire old sends (outbox rule 6), then the due heads
         (rules 2-3), and when none is due the epoch seconds the next one will be (or None).
-        One hop instead of two per message drained (benchmarks/NOTES.md)."""
-        expired = self.store.expire_old(self.settings.max_queue_age)
+        One hop instead of two per message drained (benchmarks/NOTES.md).
+
+        The expired messages come back grouped by conversation id (``{cid: [message id]}``)
+        so the drain can publish ``MessagesChanged`` for them (``""`` when the echo is gone)."""
+        expired: dict[str, list[str]] = {}
+        for mid in self.store.expire_old(self.settings.max_queue_age):
+            msg = self.store.get_message(mid)
+            expired.setdefault(msg.conversation_id if msg is not None else "", []).append(mid)
         actions = self.store.next_actions()
         return expired, actions, None if actions else self.store.next_due_at()
 
@@ -604,7 +639,33 @@ class Engine:
             self._emit(EngineProblem("database", "local database writable again",
                                      active=False))
 
-    async def _perform(self, action: OutboxAction) -> ApplyResult:
+    def _may_chain(self) -> bool:
+        """Whether a conversation's task may mark and send its next action right after an
+        acknowledgement: online, not working offline, not paused (401, 429)."""
+        return self._ready() and time.time() >= self._pause_until
+
+    def _ack_and_next(self, ack: Callable[[int, Any], ApplyResult], action: OutboxAction,
+                      answer: Any, current: dict[str, int],
+                      ) -> tuple[ApplyResult, OutboxAction | None]:
+        """On the worker, in one transaction (outbox rules 2 and 4): commit the server's
+        answer to ``action`` with ``ack`` and, when the drain may go on
+        (:meth:`_may_chain`), mark the conversation's next action ``sending``. Returns the
+        acknowledgement's result and that next action (None when none is due). One hop and
+        one commit per message instead of three hops and two commits (benchmarks/NOTES.md).
+        ``current["id"]`` becomes the next action's id once committed, so an interruption
+        puts that one back to ``queued`` (:meth:`_requeue_interrupted`)."""
+        chain = self._may_chain()  # read on the worker: a plain attribute read
+        with self.store.batch():
+            res = ack(action.id, answer)
+            nxt = (self.store.mark_next_sending(action.conversation_id,
+                                                self.settings.max_queue_age)
+                   if chain else None)
+        if nxt is not None:
+            current["id"] = nxt.id
+        return res, nxt
+
+    async def _perform(self, action: OutboxAction, current: dict[str, int],
+                       ) -> tuple[ApplyResult, OutboxAction | None]:
         api = self._api
         assert api is not None
         p = action.payload
@@ -612,58 +673,85 @@ class Engine:
             conv = await api.put_conversation(action.conversation_id, p["title"],
                                               list(p.get("members", [])),
                                               bool(p.get("assistant", False)))
-            return await self._db(self.store.ack_conversation, action.id, conv)
+            return await self._db(self._ack_and_next, self.store.ack_conversation, action,
+                                  conv, current)
         if action.kind == "send":
             msg = await api.put_message(action.conversation_id, action.message_id, p["body"])
-            return await self._db(self.store.ack_message, action.id, msg)
+            return await self._db(self._ack_and_next, self.store.ack_message, action, msg,
+                                  current)
         if action.kind == "edit":
             msg = await api.patch_message(action.message_id, p["body"], p.get("base_version"))
-            return await self._db(self.store.ack_message, action.id, msg)
+            return await self._db(self._ack_and_next, self.store.ack_message, action, msg,
+                                  current)
         if action.kind == "delete":
             msg = await api.delete_message(action.message_id)
-            return await self._db(self.store.ack_message, action.id, msg)
+            return await self._db(self._ack_and_next, self.store.ack_message, action, msg,
+                                  current)
         if action.kind == "read":
             marker = await api.mark_read(action.conversation_id, p["message_id"])
-            return await self._db(self.store.ack_read, action.id, marker)
+            return await self._db(self._ack_and_next, self.store.ack_read, action, marker,
+                                  current)
         raise PermanentError(f"unknown outbox action {action.kind!r}")
 
-    def _requeue_interrupted(self, outbox_id: int) -> None:
+    def _requeue_interrupted(self, current: dict[str, int]) -> None:
         """Outbox rule 4 for a cancelled drain (work offline, stop): put the action back to
         ``queued`` on the database worker thread. Submitted to the same single-thread
         executor, so it runs *after* a ``mark_sending`` or an ack that the cancelled await
         had already handed to that thread (a cancelled await does not stop the thread):
         the row can never be left in ``sending`` while the engine runs (found by the soak,
-        docs/reliability.md)."""
+        docs/reliability.md). ``current["id"]`` is read there, after that hop: an ack that
+        committed and marked the conversation's next action sending has made it that
+        one (:meth:`_ack_and_next`)."""
         if self._executor is None:
             return
 
         def requeue() -> None:
             with contextlib.suppress(DatabaseError):
-                self.store.record_unreached(outbox_id, "interrupted")
+                self.store.record_unreached(current["id"], "interrupted")
 
         with contextlib.suppress(RuntimeError):  # executor already shut down
             self._executor.submit(requeue)
 
-    async def _send_one(self, action: OutboxAction) -> None:
+    async def _send_one(self, action: OutboxAction,
+                        current: dict[str, int] | None = None) -> None:
+        """Outbox rules 2-8 for one conversation: mark its head ``sending``, send it, and
+        while each answer is acknowledged go on with the next action, marked in the same
+        transaction as the acknowledgement (:meth:`_ack_and_next`). ``current["id"]`` is
+        the action this task answers for (requeued when it is interrupted)."""
+        current = {"id": action.id} if current is None else current
         try:
             marked = await self._db(self.store.mark_sending, action.id)
         except DatabaseError as exc:
             await self._db_failed(exc)
             return
         except asyncio.CancelledError:
-            self._requeue_interrupted(action.id)
+            self._requeue_interrupted(current)
             raise
         if marked is None:
             return
         self._db_ok()
-        self._emit_outbox()
+        chained = False
+        while marked is not None:
+            marked = await self._send_marked(marked, current, chained)
+            chained = True
+
+    async def _send_marked(self, marked: OutboxAction, current: dict[str, int],
+                           chained: bool = False) -> OutboxAction | None:
+        """Send one action already marked ``sending`` and record the outcome; returns the
+        conversation's next action when the acknowledgement marked it ``sending``.
+        ``chained``: marked by the previous action's acknowledgement; its ``OutboxChanged``
+        is then coalesced (:meth:`_emit_outbox_soon`)."""
+        if chained:
+            self._emit_outbox_soon()
+        else:
+            self._emit_outbox()
         if marked.message_id:
             self._emit(MessagesChanged(marked.conversation_id, (marked.message_id,)))
         try:
-            res = await self._perform(marked)
+            res, nxt = await self._perform(marked, current)
         except asyncio.CancelledError:
             # Work offline or stop: the answer is unknown; re-send later with the same key.
-            self._requeue_interrupted(marked.id)
+            self._requeue_interrupted(current)
             raise
         except TransientError as exc:
             await self._on_transient(marked, exc)
@@ -690,12 +778,17 @@ class Engine:
                 await self._db(self.store.record_paused, marked.id, "local database error")
             await self._db_failed(exc)
         else:
+            self._db_ok()
             self._sent += 1
             self._pull_schedule.reset()
             self._emit_result(res)
+            if nxt is None:
+                self._emit_outbox()
+            return nxt  # its OutboxChanged (now sending) comes as it is sent
         self._emit_outbox()
         if marked.message_id:
             self._emit(MessagesChanged(marked.conversation_id, (marked.message_id,)))
+        return None
 
     async def _on_transient(self, action: OutboxAction, exc: TransientError) -> None:
         """Outbox rules 3 and 5 for a transient failure."""

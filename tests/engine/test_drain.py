@@ -303,6 +303,33 @@ async def test_rule_6_an_expired_message_waits_for_send_anyway(engines, login_ac
     assert await server_bodies(bob, cid) == ["written on the train"]
 
 
+async def test_rule_6_expiry_publishes_messages_changed_when_the_server_returns(
+        engines, login_account, server, fast_settings):
+    """A send queued while the server is down and older than max_queue_age when it comes
+    back becomes ``expired``, and the engine says so with ``MessagesChanged`` for it: the UI
+    redraws a message only on that event (the expired state once stayed invisible until
+    an unrelated change in the conversation arrived; tests/ui ``expired ... sent anyway``)."""
+    engine = engines.make(login_account("alice"),
+                          settings=fast_settings.replace(max_queue_age=1.0))
+    await engine.start()
+    cid = await online_conversation(engine)
+    events = engines.events_of(engine)
+    server.stop()
+    assert await wait_for(lambda: engine.connectivity == "offline", timeout=15)
+    mid = engine.send(cid, "written while the server was down")
+    await wait_for(lambda: False, timeout=1.3)
+    seen = len(events)
+    server.start()
+
+    def expired_event() -> bool:
+        return any(isinstance(e, MessagesChanged) and e.conversation_id == cid
+                   and mid in e.message_ids for e in events[seen:])
+
+    assert await wait_for(expired_event, timeout=10), "no MessagesChanged for the expired send"
+    assert engine.store.get_message(mid).state == "expired"
+    assert engine.store.outbox_counts()["expired"] == 1
+
+
 async def test_rule_7_edit_and_delete_of_queued_and_sent_messages_offline(alice, proxy,
                                                                           server_api):
     cid = await online_conversation(alice)

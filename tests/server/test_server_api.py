@@ -372,6 +372,7 @@ def test_an_idle_long_poll_runs_no_database_queries(server_factory, api_factory)
 
     server = server_factory.start(users={"alice": "alice-pw"}, extra_args=("--log-sql",))
     alice = api_factory(server, "alice", "alice-pw")
+    phone = api_factory(server, "alice", "alice-pw", device="phone")
     log_path = Path(re.search(r"chat-tui-server log file: (.+)", server.stderr_text())
                     .group(1).strip())
     cid = alice.create_conversation([])
@@ -390,7 +391,7 @@ def test_an_idle_long_poll_runs_no_database_queries(server_factory, api_factory)
     time.sleep(2.0)
     assert results == []  # still parked
     assert _sql_lines(log_path) == count, "the server queried the database while idle"
-    alice.send(cid, "wake up")
+    phone.send(cid, "wake up")  # another device: the waiting one is woken
     waiter.join(timeout=25)
     assert len(results) == 1 and results[0][1].json()["conversations"]
     assert _sql_lines(log_path) > count
@@ -411,14 +412,72 @@ def test_long_poll_times_out_empty(alice):
     assert 0.9 <= elapsed < 5
 
 
-def test_long_poll_answers_at_once_when_changes_exist(alice):
+def test_long_poll_answers_at_once_when_changes_exist(alice, login_as):
     cid = alice.create_conversation([])
     cursor = alice.sync().json()["cursor"]
-    alice.send(cid, "already there")
+    login_as("alice", "alice-pw", "phone").send(cid, "already there")
     t0 = time.monotonic()
     r = alice.sync(cursor, timeout=20).json()
     assert time.monotonic() - t0 < 5
     assert r["conversations"][0]["messages"][0]["body"] == "already there"
+
+
+def test_long_poll_is_not_woken_by_the_devices_own_change_but_its_answer_carries_it(
+        alice, bob, login_as):
+    """docs/api.md, long-poll: the device that made a change already has it from its own
+    request's answer, so its held long-poll is not woken (nor answered early) by it; the
+    user's other devices and the other members are. The change still comes in the device's
+    next answer (here: the held poll's answer at its timeout)."""
+    cid = alice.create_conversation(["bob"])
+    tab = login_as("alice", "alice-pw", "tab")
+    waiting = [alice, tab, bob]
+    cursors = [d.sync().json()["cursor"] for d in waiting]
+    results: dict[str, list] = {d.device_id: [] for d in waiting}
+    threads = [
+        threading.Thread(target=_long_poll, args=(d, c, 4, results[d.device_id]))
+        for d, c in zip(waiting, cursors, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # let every request reach the server and park
+    sent = alice.send(cid, "from my laptop").json()
+    committed_at = _epoch(sent["created_at"])
+    for t in threads:
+        t.join(timeout=25)
+    for other in (tab, bob):
+        [(answered_at, response, _)] = results[other.device_id]
+        assert 0 <= answered_at - committed_at < 1.0  # woken (within 50 ms; 1 s on CI)
+        [entry] = response.json()["conversations"]
+        assert [m["id"] for m in entry["messages"]] == [sent["id"]]
+    [(_, own, elapsed)] = results[alice.device_id]
+    assert elapsed >= 3.9, "the sender's own change answered its long-poll early"
+    [entry] = own.json()["conversations"]
+    assert [m["id"] for m in entry["messages"]] == [sent["id"]]
+
+
+def test_long_poll_of_the_sender_held_with_only_its_own_changes_then_answered(alice, bob):
+    """A poll whose ``since`` already has only the device's own changes after it is held
+    (not answered at once) until another member's change, which it then carries together
+    with the device's own; replaying its own messages is harmless (docs/api.md)."""
+    cid = alice.create_conversation(["bob"])
+    cursor = alice.sync().json()["cursor"]
+    mine = alice.send(cid, "mine").json()
+    results: list = []
+    waiter = threading.Thread(target=_long_poll, args=(alice, cursor, 20, results))
+    waiter.start()
+    time.sleep(1.0)
+    assert results == []  # held: only its own change is newer than its cursor
+    theirs = bob.send(cid, "theirs").json()
+    waiter.join(timeout=25)
+    [(_, response, elapsed)] = results
+    assert elapsed < 10
+    [entry] = response.json()["conversations"]
+    assert [m["id"] for m in entry["messages"]] == [mine["id"], theirs["id"]]
+    # A poll from a cursor the server did not last answer this device answers at once.
+    t0 = time.monotonic()
+    r = alice.sync(cursor, timeout=20).json()
+    assert time.monotonic() - t0 < 10
+    assert [m["id"] for m in r["conversations"][0]["messages"]] == [mine["id"], theirs["id"]]
 
 
 def test_long_poll_not_woken_by_other_conversations(server, alice, bob):

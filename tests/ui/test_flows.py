@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
 from engine.fault_proxy import FaultProxy
 from textual.geometry import Region
 
@@ -325,9 +324,6 @@ async def test_delete_and_discard(server, login, make_app, server_api):
         assert [m.body for m in page.messages if not m.deleted] == ["ok?"]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "engine: about 1 run in 4 the send queued offline stays 'queued' (attempts 0) for 10+ s "
-    "after the connection returns, with no read marker ahead of it in the outbox; reported"))
 async def test_expired_message_sent_anyway(server, login, make_app, server_api, ui_settings):
     _, cid, _ = await shared_conversation(server_api, bodies=("still there?",))
     app = make_app(login("alice"), settings=ui_settings.replace(max_queue_age=1.0))
