@@ -43,6 +43,9 @@ class Settings:
         backoff_base: first backoff step of ``backoff.expo`` (outbox rule 3, sync rule C2).
             Default 1.0.
         backoff_cap: largest backoff step. Default 300.0 (5 min).
+        probe_cap: largest wait between two health probes while offline (sync rule C2), so
+            a returning server is noticed within this time even after a long outage.
+            Default 30.0.
         probe_timeout: timeout of the ``GET /v1/health`` reachability probe. Default 3.0.
         request_timeout: timeout of every other request except the long-poll. Default 15.0.
         poll_timeout: ``timeout`` of the ``/v1/sync`` long-poll (0..30). Default 25.
@@ -55,6 +58,7 @@ class Settings:
     max_queue_age: float = 86400.0
     backoff_base: float = 1.0
     backoff_cap: float = 300.0
+    probe_cap: float = 30.0
     probe_timeout: float = 3.0
     request_timeout: float = 15.0
     poll_timeout: int = 25
@@ -69,6 +73,8 @@ class Settings:
             raise ValueError("max_queue_age must be >= 0")
         if self.backoff_base <= 0 or self.backoff_cap < self.backoff_base:
             raise ValueError("backoff_base must be > 0 and backoff_cap >= backoff_base")
+        if self.probe_cap <= 0:
+            raise ValueError("probe_cap must be > 0")
         if not 0 <= self.poll_timeout <= 30:
             raise ValueError("poll_timeout must be within 0..30 seconds (docs/api.md)")
         if not 1 <= self.page_size <= 500:

@@ -120,7 +120,8 @@ class Engine:
         self._once = False
         self._sent = 0
         self._synced = 0
-        self._probe_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
+        probe_cap = min(settings.probe_cap, settings.backoff_cap)  # sync rule C2
+        self._probe_schedule = Schedule(min(settings.backoff_base, probe_cap), probe_cap)
         self._pull_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
         self._db_schedule = Schedule(settings.backoff_base, settings.backoff_cap)
         self._probes = 0

@@ -3,6 +3,7 @@ where a failure has to be injected (tests/engine/fault_proxy.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -527,3 +528,25 @@ async def test_rule_7_delete_of_a_send_the_server_never_had_ends_with_nothing(
     assert not (await server_api("bob").messages(cid)).messages
     assert await wait_for(lambda: alice.store.get_message(mid) is None)
     assert alice.store.problems() == []
+
+
+async def test_rule_c2_offline_probes_are_never_further_apart_than_probe_cap(
+        engines, login_account, proxy, fast_settings):
+    """A long outage does not stretch the probe interval to ``backoff_cap`` (5 min by
+    default): with a backoff that would reach 3.2 s steps within 4 s, probe_cap 0.25 s keeps
+    probing at least every 0.25 s, and the server's return is noticed at once."""
+    settings = fast_settings.replace(backoff_base=0.2, backoff_cap=300.0, probe_cap=0.25)
+    engine = engines.make(login_account("alice", url=proxy.url), settings=settings)
+    await engine.start()
+    cid = await online_conversation(engine)
+    proxy.respond(503, count=None)  # every request, /v1/health included, fails
+    engine.send(cid, "waits for the server")
+    assert await wait_for(lambda: engine.connectivity == "offline", timeout=10)
+    before = len(proxy.requests("GET", "/v1/health"))
+    await asyncio.sleep(4.0)
+    probes = len(proxy.requests("GET", "/v1/health")) - before
+    # uncapped: about 5 probes in 4 s (steps 0.2, 0.4, 0.8, 1.6, 3.2 s, jittered)
+    assert probes >= 12, probes
+    proxy.clear()
+    assert await wait_for(lambda: engine.connectivity == "online", timeout=2)
+    assert await wait_for(lambda: drained(engine), timeout=10)
