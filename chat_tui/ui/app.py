@@ -4,8 +4,8 @@ Startup (issue 4, "Start"): :meth:`ChatApp.compose` reads only the local cache (
 ``Store``: UI state, conversation list, the newest page of the last open conversation,
 its draft), so the first frame shows the last conversation before any network call. The
 engine (``chat_tui.sync``: httpx, the outbox drain, the puller) is created and started
-after the first frame by :meth:`ChatApp.start_engine`; Rich's Markdown renderer is imported
-then too. Engine events arrive through ``Engine.subscribe`` and are coalesced into one
+after the first frame by :meth:`ChatApp.start_engine`; Rich's Markdown renderer is allowed
+then too, and imported by the first assistant reply on screen. Engine events arrive through ``Engine.subscribe`` and are coalesced into one
 refresh per burst.
 
 The UI reads only through the store's read API and acts only through the engine façade
@@ -217,7 +217,7 @@ class ChatApp(App[None]):
     def _after_first_frame(self) -> None:
         """Runs once the first frame is on screen: Markdown, then the engine."""
         enable_markdown()
-        self.query_one(MessageList).rerender()
+        self.query_one(MessageList).upgrade_markdown()
         if self._partial_list:
             self._partial_list = False
             self.refresh_conversations()

@@ -187,6 +187,25 @@ def welcome_once(directory: Path) -> Callable[[Any], None]:
     return hook
 
 
+_SERVER_ONLY_DRIVERS = ("psycopg2", "psycopg", "psycopg2cffi")
+
+
+def _skip_postgres_drivers() -> None:
+    """Keep Peewee from importing the PostgreSQL drivers in the app's process.
+
+    ``import peewee`` (and ``playhouse.migrate``, via ``postgres_ext``) try to import
+    ``psycopg2``/``psycopg`` whenever they are installed (the server's ``postgresql://``
+    support): about 10 ms and 4.4 MB of shared libraries (libpq, its own libssl) on every
+    start (benchmarks/NOTES.md, fix 11). The client only ever opens SQLite files, and the
+    embedded server of the local mode too (``start_embedded`` takes a file path), so the
+    app marks them missing (a ``None`` entry in ``sys.modules`` makes the import raise
+    ``ImportError``, which Peewee treats as "driver not installed"). Only for this process,
+    and only for a driver nobody imported yet.
+    """
+    for name in _SERVER_ONLY_DRIVERS:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
 def launch(args: Any = None) -> int:
     """Pick the account (see module doc), open its cache and run :class:`ChatApp`.
 
@@ -194,6 +213,7 @@ def launch(args: Any = None) -> int:
     Returns the exit status: 0, or 1 with a message on stderr for a bad config file, an
     unknown ``--user``/``--server``, or a cache written by a newer chat-tui.
     """
+    _skip_postgres_drivers()
     from chat_tui.config import AccountError, load_accounts, load_settings, pick_account
     from chat_tui.store import SchemaTooNew, Store
 

@@ -42,3 +42,80 @@ def test_first_frame_imports_no_network_stack(tmp_path):
     assert "textual.app" in loaded and "peewee" in loaded
     assert [m for m in LAZY if m in loaded] == []
     assert result["skeleton"] is True  # empty cache: the skeleton, never a blank screen
+
+
+# After the first frame: Markdown is enabled, but its stack is imported only by an assistant
+# reply on screen; the PostgreSQL drivers Peewee would import are never loaded by the app.
+AFTER_FIRST_FRAME = r"""
+import json, sys
+from pathlib import Path
+from chat_tui.ui.launch import _skip_postgres_drivers
+_skip_postgres_drivers()  # what launch() does before importing the store
+from chat_tui.store import Store
+from chat_tui.ui.app import ChatApp
+from chat_tui.ui.widgets.message_item import markdown_enabled
+
+store = Store(Path(sys.argv[1]), "alice")
+store.open()
+seen = {}
+
+async def after_first_frame(pilot):
+    for _ in range(50):
+        await pilot.pause(0.02)
+        if markdown_enabled():
+            break
+    await pilot.pause()
+    seen["markdown_enabled"] = markdown_enabled()
+    seen["modules"] = sorted(sys.modules)
+    seen["psycopg2"] = repr(sys.modules.get("psycopg2"))
+    pilot.app.exit()
+
+ChatApp(store, None).run(headless=True, size=(120, 36), auto_pilot=after_first_frame)
+store.close()
+print(json.dumps(seen))
+"""
+
+
+def _cache_with(path, author: str):
+    """A cache of one conversation whose 3 messages are by ``author``, open last; its path."""
+    from datetime import UTC, datetime
+
+    from chat_tui.api.wire import Conversation, Message, SyncConversation, SyncResponse
+    from chat_tui.store import Store
+
+    store = Store(path, "alice")
+    store.open()
+    now = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    members = tuple(sorted({"alice", author}))
+    conv = Conversation("c-1", "Chat", "alice", members, author == "assistant", now, now,
+                        None, 0)
+    msgs = tuple(Message(f"m-{i}", "c-1", author, f"**hello** {i}", now, None, i + 1, 1,
+                         False, False, False) for i in range(3))
+    store.apply_sync(SyncResponse("3", False, (SyncConversation(conv, msgs, False, False),), ()))
+    store.set_last_conversation("c-1")
+    store.close()
+    return path
+
+
+def _after_first_frame(path) -> dict:
+    out = subprocess.run([sys.executable, "-c", AFTER_FIRST_FRAME, str(path)],
+                         capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_markdown_stack_only_for_an_assistant_reply_on_screen(tmp_path):
+    people = _after_first_frame(_cache_with(tmp_path / "people.db", "bob"))
+    assert people["markdown_enabled"] is True
+    markdown = [m for m in people["modules"] if m.startswith(("rich.markdown", "markdown_it"))]
+    assert markdown == []
+    assert [m for m in LAZY if m in people["modules"]] == []
+    # The same app with an assistant reply on screen imports it and renders Markdown.
+    assistant = _after_first_frame(_cache_with(tmp_path / "assistant.db", "assistant"))
+    assert "rich.markdown" in assistant["modules"]
+
+
+def test_app_process_never_loads_postgres_drivers(tmp_path):
+    seen = _after_first_frame(_cache_with(tmp_path / "cache.db", "bob"))
+    assert "peewee" in seen["modules"] and "playhouse.migrate" in seen["modules"]
+    assert seen["psycopg2"] == "None"  # marked missing, so Peewee skipped it
+    assert [m for m in seen["modules"] if m.startswith(("psycopg2.", "psycopg."))] == []

@@ -25,7 +25,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from chat_tui.ui.keymap import bindings_for
-from chat_tui.ui.widgets.message_item import CachedAnswer, MessageItem
+from chat_tui.ui.widgets.message_item import ASSISTANT, CachedAnswer, MessageItem
 
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import MessageView
@@ -376,6 +376,15 @@ class MessageList(VerticalScroll, can_focus=True):
         """Re-render every item (after Markdown became available, or the clock changed)."""
         for item in self._items.values():
             item.show(item.view, force=True)
+        for answer in self._answers.values():
+            answer.rerender()
+
+    def upgrade_markdown(self) -> None:
+        """Re-render only the assistant replies on screen (once Markdown is enabled); the
+        others look the same either way, so nothing imports the Markdown stack for them."""
+        for item in self._items.values():
+            if item.view.author == ASSISTANT:
+                item.show(item.view)
         for answer in self._answers.values():
             answer.rerender()
 
