@@ -187,22 +187,26 @@ def welcome_once(directory: Path) -> Callable[[Any], None]:
     return hook
 
 
-_SERVER_ONLY_DRIVERS = ("psycopg2", "psycopg", "psycopg2cffi")
+#: Modules that third-party packages import when installed but the app never uses: the
+#: PostgreSQL drivers Peewee (and ``playhouse.migrate``, via ``postgres_ext``) try at import
+#: (the server's ``postgresql://`` support: ~10 ms, 4.4 MB of libpq and its own libssl), and
+#: httpx's command-line client ``httpx._main``, imported by ``import httpx`` whenever click
+#: is installed (it is, for uvicorn): click, Pygments lexers, ``rich.syntax``/``progress``
+#: (~25 ms, 2.2 MB). benchmarks/NOTES.md, fixes 11 and 12.
+UNUSED_OPTIONAL_IMPORTS = ("psycopg2", "psycopg", "psycopg2cffi", "httpx._main")
 
 
-def _skip_postgres_drivers() -> None:
-    """Keep Peewee from importing the PostgreSQL drivers in the app's process.
+def _skip_unused_optional_imports() -> None:
+    """Mark :data:`UNUSED_OPTIONAL_IMPORTS` missing in the app's process.
 
-    ``import peewee`` (and ``playhouse.migrate``, via ``postgres_ext``) try to import
-    ``psycopg2``/``psycopg`` whenever they are installed (the server's ``postgresql://``
-    support): about 10 ms and 4.4 MB of shared libraries (libpq, its own libssl) on every
-    start (benchmarks/NOTES.md, fix 11). The client only ever opens SQLite files, and the
-    embedded server of the local mode too (``start_embedded`` takes a file path), so the
-    app marks them missing (a ``None`` entry in ``sys.modules`` makes the import raise
-    ``ImportError``, which Peewee treats as "driver not installed"). Only for this process,
-    and only for a driver nobody imported yet.
+    A ``None`` entry in ``sys.modules`` makes the import raise ``ImportError``, which
+    Peewee treats as "driver not installed" and httpx as "CLI extras not installed" (its
+    ``httpx.main`` then only prints a hint). Safe for this process: the client only opens
+    SQLite files, and so does the embedded server of the local mode (``start_embedded``
+    takes a file path; uvicorn imports click itself, which stays available). Only for a
+    module nobody imported yet.
     """
-    for name in _SERVER_ONLY_DRIVERS:
+    for name in UNUSED_OPTIONAL_IMPORTS:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
@@ -213,7 +217,7 @@ def launch(args: Any = None) -> int:
     Returns the exit status: 0, or 1 with a message on stderr for a bad config file, an
     unknown ``--user``/``--server``, or a cache written by a newer chat-tui.
     """
-    _skip_postgres_drivers()
+    _skip_unused_optional_imports()
     from chat_tui.config import AccountError, load_accounts, load_settings, pick_account
     from chat_tui.store import SchemaTooNew, Store
 

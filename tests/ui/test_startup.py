@@ -45,12 +45,13 @@ def test_first_frame_imports_no_network_stack(tmp_path):
 
 
 # After the first frame: Markdown is enabled, but its stack is imported only by an assistant
-# reply on screen; the PostgreSQL drivers Peewee would import are never loaded by the app.
+# reply on screen; optional imports the app never uses (Peewee's PostgreSQL drivers, httpx's
+# command-line client) are never loaded by the app.
 AFTER_FIRST_FRAME = r"""
 import json, sys
 from pathlib import Path
-from chat_tui.ui.launch import _skip_postgres_drivers
-_skip_postgres_drivers()  # what launch() does before importing the store
+from chat_tui.ui.launch import _skip_unused_optional_imports
+_skip_unused_optional_imports()  # what launch() does before importing the store
 from chat_tui.store import Store
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.widgets.message_item import markdown_enabled
@@ -72,6 +73,8 @@ async def after_first_frame(pilot):
 
 ChatApp(store, None).run(headless=True, size=(120, 36), auto_pilot=after_first_frame)
 store.close()
+import chat_tui.sync.engine  # noqa: F401 - what the engine factory imports (httpx)
+seen["with_engine"] = sorted(sys.modules)
 print(json.dumps(seen))
 """
 
@@ -114,8 +117,11 @@ def test_markdown_stack_only_for_an_assistant_reply_on_screen(tmp_path):
     assert "rich.markdown" in assistant["modules"]
 
 
-def test_app_process_never_loads_postgres_drivers(tmp_path):
+def test_app_process_skips_unused_optional_imports(tmp_path):
     seen = _after_first_frame(_cache_with(tmp_path / "cache.db", "bob"))
     assert "peewee" in seen["modules"] and "playhouse.migrate" in seen["modules"]
     assert seen["psycopg2"] == "None"  # marked missing, so Peewee skipped it
     assert [m for m in seen["modules"] if m.startswith(("psycopg2.", "psycopg."))] == []
+    engine = set(seen["with_engine"])
+    assert "httpx" in engine
+    assert not engine & {"click", "pygments", "rich.syntax", "rich.progress"}
