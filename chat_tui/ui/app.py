@@ -151,7 +151,8 @@ class ChatApp(App[None]):
                 else:
                     views, anchor = [], None
             if not views:
-                views = list(store.messages_before(current, None, limit=MessageList.PAGE))
+                first = MessageList.first_page(self.size.height)
+                views = list(store.messages_before(current, None, limit=first))
         messages.preload(current, views, at_newest)
         self._initial_anchor = anchor
 

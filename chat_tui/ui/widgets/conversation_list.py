@@ -75,6 +75,7 @@ class ConversationList(OptionList):
         self.current_id: str | None = None
         self._built_width = 0
         self._loaded = 0  # rows of ``conversations`` that exist as options
+        self._first_frame = False  # rows were given before the first layout
 
     def _width(self) -> int:
         return max(12, (self.size.width or 32) - 3)
@@ -87,6 +88,14 @@ class ConversationList(OptionList):
         """Replace the rows with ``conversations``; keep the highlight on the same id.
 
         When only the open conversation changed, just its old and new rows are redrawn."""
+        if not self.size.width:
+            # Not laid out yet (the first frame's on_mount): the row width is unknown, so
+            # rows built now would be built again by the first resize (~10 ms for 100
+            # rows). Keep the data; on_resize builds them once at the real width.
+            self.conversations = list(conversations)
+            self.current_id = current_id
+            self._first_frame = True
+            return
         highlighted = self.highlighted_option.id if self.highlighted_option else current_id
         previous = self.current_id
         width = self._width()
@@ -105,8 +114,13 @@ class ConversationList(OptionList):
                     self.replace_option_prompt(cid, self._option(
                         self.conversations[ids.index(cid)], width).prompt)
         else:
+            # The build of the first frame (rows given before the first layout) makes a
+            # screenful of rows (a row is at least one line), later ones a page; the rest
+            # comes as the list scrolls or the highlight moves down.
+            first, self._first_frame = self._first_frame, False
             self._built_width = width
-            self._loaded = min(len(ids), max(self.PAGE, wanted + self.PAGE // 2))
+            self._loaded = min(len(ids), max(self.size.height, wanted + 8) if first
+                               else max(self.PAGE, wanted + self.PAGE // 2))
             self.set_options(self._option(c, width) for c in self.conversations[:self._loaded])
         if target in ids:
             self.highlighted = ids.index(target)

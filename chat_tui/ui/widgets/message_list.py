@@ -50,6 +50,8 @@ class MessageList(VerticalScroll, can_focus=True):
 
     PAGE = 50
     MAX_WINDOW = 150
+    MIN_ROWS = 3
+    """Rows a message takes at least (header, one body line, the margin below it)."""
     EDGE = 3  # lines from the top/bottom edge at which the next page loads
 
     BINDINGS = [
@@ -88,6 +90,15 @@ class MessageList(VerticalScroll, can_focus=True):
             item = self._new_item(view)
             yield item
         self._pending = []
+
+    @classmethod
+    def first_page(cls, rows: int) -> int:
+        """Messages the first frame reads and mounts for a terminal ``rows`` high: enough
+        to fill the pane even if every message is one line (``rows // MIN_ROWS`` plus a
+        few), at most :attr:`PAGE`. Older ones load from the cache as the view nears the
+        top, like any page. (50 widgets cost the first frame ~60 ms of mounting, layout
+        and rendering at 120x40 where 15 are visible: benchmarks/NOTES.md, fix 13.)"""
+        return max(8, min(cls.PAGE, rows // cls.MIN_ROWS + 4))
 
     def preload(self, conversation_id: str | None, views: Sequence[MessageView], at_newest: bool) -> None:
         """Set the first window before mounting, so the first frame shows it (no await)."""
