@@ -166,10 +166,8 @@ class ChatApp(App[None]):
             conv_list = ConversationList(id="conversations")
             yield conv_list
             with Vertical(id="chat"):
-                skeleton = Skeleton(id="skeleton")
-                skeleton.display = not self.conversations
                 messages.display = bool(self.conversations)
-                yield skeleton
+                yield Skeleton(id="skeleton", shown=not self.conversations)
                 yield messages
                 yield Composer(id="composer")
         yield Footer()
@@ -370,7 +368,7 @@ class ChatApp(App[None]):
     def _update_skeleton(self) -> None:
         empty = not self.conversations
         skeleton = self.query_one(Skeleton)
-        skeleton.display = empty
+        skeleton.show(empty)
         self.query_one(MessageList).display = not empty
         if empty:
             phase, done, total = self.sync_phase

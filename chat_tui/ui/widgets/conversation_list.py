@@ -136,7 +136,10 @@ class ConversationList(OptionList):
 
     def watch_highlighted(self, highlighted: int | None) -> None:  # noqa: D102 - Textual hook
         super().watch_highlighted(highlighted)
-        if highlighted is not None and highlighted >= self._loaded - self.PAGE // 4:
+        # More rows when the highlight nears the end of the built ones (a quarter page,
+        # or a quarter of a first frame's screenful, from the end).
+        edge = min(self.PAGE // 4, max(1, self._loaded // 4))
+        if highlighted is not None and highlighted >= self._loaded - edge:
             self._load_until(self._loaded + self.PAGE)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:  # noqa: D102
