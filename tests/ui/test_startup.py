@@ -125,3 +125,19 @@ def test_app_process_skips_unused_optional_imports(tmp_path):
     engine = set(seen["with_engine"])
     assert "httpx" in engine
     assert not engine & {"click", "pygments", "rich.syntax", "rich.progress"}
+
+
+def test_app_arguments_parsed_without_the_subcommand_parsers():
+    """``chat-tui [--user N] [--server U]`` skips building every subcommand's parser; it
+    must read exactly what the full parser reads, and leave anything else to it."""
+    from chat_tui.cli import _app_args, build_parser
+
+    same = [[], ["--user", "bob"], ["--user=bob"], ["--server", "http://h:1", "--user", "a"],
+            ["--server=http://h:1"]]
+    for argv in same:
+        fast, full = _app_args(argv), build_parser().parse_args(argv)
+        assert fast is not None, argv
+        assert (fast.command, fast.user, fast.server) == (full.command, full.user, full.server)
+    for argv in (["-h"], ["--user"], ["--user", "--server"], ["send", "hi"], ["--us", "bob"],
+                 ["--user", "a", "status"], ["--user", "a", "--user", "b"], ["--user="]):
+        assert _app_args(argv) is None, argv
