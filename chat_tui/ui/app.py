@@ -5,8 +5,9 @@ Startup (issue 4, "Start"): :meth:`ChatApp.compose` reads only the local cache (
 its draft), so the first frame shows the last conversation before any network call. The
 engine (``chat_tui.sync``: httpx, the outbox drain, the puller) is created and started
 after the first frame by :meth:`ChatApp.start_engine`; Rich's Markdown renderer is allowed
-then too, and imported by the first assistant reply on screen. Engine events arrive through ``Engine.subscribe`` and are coalesced into one
-refresh per burst.
+then too, and imported by the first assistant reply on screen. Engine events arrive through
+``Engine.subscribe`` and are coalesced into one refresh per burst. Only a window of a long
+conversation list is kept in memory (:data:`LIST_WINDOW`).
 
 The UI reads only through the store's read API and acts only through the engine façade
 (docs/engine.md). User text is untrusted: see :mod:`chat_tui.ui.safe_text`.
@@ -357,10 +358,11 @@ class ChatApp(App[None]):
         await self.query_one(MessageList).refresh_messages(message_ids)
         self._mark_read()
 
-    def refresh_conversations(self) -> None:
+    def refresh_conversations(self, *, whole: bool = False) -> None:
         """Re-read the window of the conversation list (:data:`LIST_WINDOW`, widened to
-        hold the open one); open the first one when none was open."""
-        self._read_window()
+        hold the open one; ``whole``: this time the whole list); open the first one when
+        none was open."""
+        self._read_window(whole=whole)
         ids = [c.id for c in self.conversations]
         if self.current_id not in ids:
             self.current_id = None
@@ -372,12 +374,12 @@ class ChatApp(App[None]):
         self._update_skeleton()
         self._update_banner()
 
-    def _read_window(self, include: str | None = None) -> None:
-        """Read the ``_list_limit`` most recent conversations into ``conversations``; when
-        ``include`` (default: the open one) is not among them, read the whole list once and
-        widen the window to reach it from now on."""
+    def _read_window(self, include: str | None = None, *, whole: bool = False) -> None:
+        """Read the ``_list_limit`` most recent conversations (``whole``: all of them) into
+        ``conversations``; when ``include`` (default: the open one) is not among them, read
+        the whole list once and widen the window to reach it from now on."""
         store = self.store
-        limit = self._list_limit
+        limit = None if whole else self._list_limit
         views = list(store.list_conversations(limit=limit))
         complete = limit is None or len(views) < limit
         wanted = include or self.current_id
@@ -479,6 +481,8 @@ class ChatApp(App[None]):
             self.open_conversation(target)
 
     def _neighbour(self, step: int) -> str | None:
+        """Id of the conversation ``step`` rows from the open one (wrapping), reading past
+        the window of the list when the step leaves it."""
         ids = [c.id for c in self.conversations]
         if not self.list_complete and self.current_id in ids:
             index = ids.index(self.current_id) + step
@@ -486,8 +490,7 @@ class ChatApp(App[None]):
                 self._list_limit *= 2  # past the window: a longer one
                 self.refresh_conversations()
             elif index < 0:
-                self._list_limit = None  # wrapping to the oldest: the whole list
-                self.refresh_conversations()
+                self.refresh_conversations(whole=True)  # wrapping to the oldest
         return self.query_one(ConversationList).neighbour(step)
 
     def action_focus_conversations(self) -> None:
