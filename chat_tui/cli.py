@@ -568,8 +568,38 @@ def run_app(args: argparse.Namespace) -> int:
     return run(args)
 
 
+_APP_OPTIONS = ("--user", "--server")
+
+
+def _app_args(argv: list[str]) -> argparse.Namespace | None:
+    """The arguments of ``chat-tui`` with no subcommand, when ``argv`` holds nothing but
+    ``--user NAME`` / ``--server URL`` (also ``--user=NAME``), each at most once; None
+    for anything else (the full parser then reports help, errors and subcommands).
+
+    Building the full parser (every subcommand) costs ~8 ms of every start of the app
+    (benchmarks/NOTES.md, fix 21); these two options need none of it."""
+    values: dict[str, str | None] = {"user": None, "server": None}
+    rest = list(argv)
+    while rest:
+        token = rest.pop(0)
+        name, eq, value = token.partition("=")
+        if name not in _APP_OPTIONS or values[name[2:]] is not None:
+            return None
+        if not eq:
+            if not rest or rest[0].startswith("-"):
+                return None
+            value = rest.pop(0)
+        if not value:
+            return None
+        values[name[2:]] = value
+    return argparse.Namespace(command=None, **values)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``chat-tui``. Returns the process exit status (int)."""
+    app_args = _app_args(sys.argv[1:] if argv is None else argv)
+    if app_args is not None:
+        return run_app(app_args)
     args = build_parser().parse_args(argv)
     if args.command is None:
         return run_app(args)

@@ -4,9 +4,10 @@ Startup (issue 4, "Start"): :meth:`ChatApp.compose` reads only the local cache (
 ``Store``: UI state, conversation list, the newest page of the last open conversation,
 its draft), so the first frame shows the last conversation before any network call. The
 engine (``chat_tui.sync``: httpx, the outbox drain, the puller) is created and started
-after the first frame by :meth:`ChatApp.start_engine`; Rich's Markdown renderer is imported
-then too. Engine events arrive through ``Engine.subscribe`` and are coalesced into one
-refresh per burst.
+after the first frame by :meth:`ChatApp.start_engine`; Rich's Markdown renderer is allowed
+then too, and imported by the first assistant reply on screen. Engine events arrive through
+``Engine.subscribe`` and are coalesced into one refresh per burst. Only a window of a long
+conversation list is kept in memory (:data:`LIST_WINDOW`).
 
 The UI reads only through the store's read API and acts only through the engine façade
 (docs/engine.md). User text is untrusted: see :mod:`chat_tui.ui.safe_text`.
@@ -52,7 +53,12 @@ EngineFactory = Callable[["Store"], "Engine | Awaitable[Engine]"]
 """Builds the engine for the store the first frame was drawn from (called after that frame)."""
 
 BODY_LIMIT = 65_536  # bytes, docs/api.md "Limits"
-FIRST_FRAME_CONVERSATIONS = 100  # rows read for the first frame; the rest right after it
+FIRST_FRAME_CONVERSATIONS = 100  # rows read for the first frame; the window right after it
+LIST_WINDOW = 400
+"""Conversations kept in memory after the first frame (the most recent first); the window
+doubles as the list scrolls past it, and widens to reach a conversation opened further
+down. Reading 10,000 conversations whole cost ~0.15 s and 11 MB of peak memory
+(benchmarks/NOTES.md, fix 20)."""
 
 
 class EngineEvent(Message):
@@ -118,6 +124,9 @@ class ChatApp(App[None]):
         self._loading_draft = False
         self.engine_ready = False
         self._partial_list = False
+        self._list_limit: int | None = LIST_WINDOW  # None: the whole list
+        self.list_complete = True  # ``conversations`` is the whole list, not a window
+        self._queued_total = 0  # queued actions over the whole list (the banner's count)
 
     # ------------------------------------------------------------------ first frame
     def compose(self):  # noqa: D102 - Textual hook
@@ -130,8 +139,11 @@ class ChatApp(App[None]):
         self._partial_list = len(self.conversations) == first
         if self._partial_list and state.last_conversation_id not in {
                 c.id for c in self.conversations}:
-            self.conversations = list(store.list_conversations())
             self._partial_list = False
+            self._read_window(include=state.last_conversation_id)
+        else:
+            self.list_complete = not self._partial_list
+            self._count_queued()
         ids = [c.id for c in self.conversations]
         current = state.last_conversation_id if state.last_conversation_id in ids else None
         if current is None and ids:
@@ -151,7 +163,8 @@ class ChatApp(App[None]):
                 else:
                     views, anchor = [], None
             if not views:
-                views = list(store.messages_before(current, None, limit=MessageList.PAGE))
+                first = MessageList.first_page(self.size.height)
+                views = list(store.messages_before(current, None, limit=first))
         messages.preload(current, views, at_newest)
         self._initial_anchor = anchor
 
@@ -165,10 +178,8 @@ class ChatApp(App[None]):
             conv_list = ConversationList(id="conversations")
             yield conv_list
             with Vertical(id="chat"):
-                skeleton = Skeleton(id="skeleton")
-                skeleton.display = not self.conversations
                 messages.display = bool(self.conversations)
-                yield skeleton
+                yield Skeleton(id="skeleton", shown=not self.conversations)
                 yield messages
                 yield Composer(id="composer")
         yield Footer()
@@ -195,7 +206,8 @@ class ChatApp(App[None]):
         return None
 
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
-        self.query_one(ConversationList).show(self.conversations, self.current_id)
+        self.query_one(ConversationList).show(self.conversations, self.current_id,
+                                              complete=self.list_complete)
         self.query_one(QueueIndicator).show_counts(self.outbox)
         self.query_one(SyncIndicator).show_state(state="connecting")
         self._update_banner()
@@ -217,7 +229,7 @@ class ChatApp(App[None]):
     def _after_first_frame(self) -> None:
         """Runs once the first frame is on screen: Markdown, then the engine."""
         enable_markdown()
-        self.query_one(MessageList).rerender()
+        self.query_one(MessageList).upgrade_markdown()
         if self._partial_list:
             self._partial_list = False
             self.refresh_conversations()
@@ -346,30 +358,68 @@ class ChatApp(App[None]):
         await self.query_one(MessageList).refresh_messages(message_ids)
         self._mark_read()
 
-    def refresh_conversations(self) -> None:
-        """Re-read the conversation list; open the first one when none was open."""
-        self.conversations = list(self.store.list_conversations())
+    def refresh_conversations(self, *, whole: bool = False) -> None:
+        """Re-read the window of the conversation list (:data:`LIST_WINDOW`, widened to
+        hold the open one; ``whole``: this time the whole list); open the first one when
+        none was open."""
+        self._read_window(whole=whole)
         ids = [c.id for c in self.conversations]
         if self.current_id not in ids:
             self.current_id = None
-        self.query_one(ConversationList).show(self.conversations, self.current_id)
+        self.query_one(ConversationList).show(self.conversations, self.current_id,
+                                              complete=self.list_complete)
         self.query_one("#chat-title", Static).update(self._conversation_title())
         if self.current_id is None and ids:
             self.open_conversation(ids[0])
         self._update_skeleton()
         self._update_banner()
 
-    def _update_banner(self) -> None:
+    def _read_window(self, include: str | None = None, *, whole: bool = False) -> None:
+        """Read the ``_list_limit`` most recent conversations (``whole``: all of them) into
+        ``conversations``; when ``include`` (default: the open one) is not among them, read
+        the whole list once and widen the window to reach it from now on."""
+        store = self.store
+        limit = None if whole else self._list_limit
+        views = list(store.list_conversations(limit=limit))
+        complete = limit is None or len(views) < limit
+        wanted = include or self.current_id
+        if not complete and wanted is not None and all(v.id != wanted for v in views):
+            views = list(store.list_conversations())
+            complete = True
+            ids = [v.id for v in views]
+            if limit is not None and wanted in ids:
+                self._list_limit = max(limit, ids.index(wanted) + ConversationList.PAGE)
+        self.conversations = views
+        self.list_complete = complete
+        self._count_queued()
+
+    def _count_queued(self) -> None:
         # Messages waiting (sends, edits, deletes; read markers are not counted): the sum
-        # of the conversations' queued counts (``ConversationView.queued_count``).
-        pending = sum(c.queued_count for c in self.conversations)
+        # of the conversations' queued counts (``ConversationView.queued_count``), from the
+        # store when only a window of the list is in memory.
+        if self.list_complete:
+            self._queued_total = sum(c.queued_count for c in self.conversations)
+        else:
+            from chat_tui.store.conversation_counts import queued_actions
+
+            self._queued_total = queued_actions(self.store)
+
+    def on_conversation_list_need_more(self, event: ConversationList.NeedMore) -> None:
+        """The list was scrolled past the window: read a window twice as long."""
+        event.stop()
+        if self._list_limit is not None and not self.list_complete:
+            self._list_limit *= 2
+            self.refresh_conversations()
+
+    def _update_banner(self) -> None:
         self.query_one(OfflineBanner).show_state(
-            self.connectivity == "offline", pending, self.last_synced_at, self.work_offline)
+            self.connectivity == "offline", self._queued_total, self.last_synced_at,
+            self.work_offline)
 
     def _update_skeleton(self) -> None:
         empty = not self.conversations
         skeleton = self.query_one(Skeleton)
-        skeleton.display = empty
+        skeleton.show(empty)
         self.query_one(MessageList).display = not empty
         if empty:
             phase, done, total = self.sync_phase
@@ -385,12 +435,15 @@ class ChatApp(App[None]):
             self.flush_draft()
             self._save_anchor()
         messages = self.query_one(MessageList)
+        if not self.list_complete and all(c.id != conversation_id for c in self.conversations):
+            self._read_window(include=conversation_id)  # opened further down (search)
         self.current_id = conversation_id
         self.store.set_last_conversation(conversation_id)
         if anchor_id is None:
             anchor_id = self.store.get_ui_state().scroll_anchors.get(conversation_id)
             select = False
-        self.query_one(ConversationList).show(self.conversations, conversation_id)
+        self.query_one(ConversationList).show(self.conversations, conversation_id,
+                                              complete=self.list_complete)
         self.query_one("#chat-title", Static).update(self._conversation_title())
         composer = self.query_one(Composer)
         composer.stop_editing()
@@ -416,16 +469,29 @@ class ChatApp(App[None]):
         self.query_one(Composer).focus()
 
     def action_prev_conversation(self) -> None:
-        """Open the previous conversation in the list."""
-        target = self.query_one(ConversationList).neighbour(-1)
+        """Open the previous conversation in the list (from the first: the last one)."""
+        target = self._neighbour(-1)
         if target:
             self.open_conversation(target)
 
     def action_next_conversation(self) -> None:
-        """Open the next conversation in the list."""
-        target = self.query_one(ConversationList).neighbour(1)
+        """Open the next conversation in the list (from the last: the first one)."""
+        target = self._neighbour(1)
         if target:
             self.open_conversation(target)
+
+    def _neighbour(self, step: int) -> str | None:
+        """Id of the conversation ``step`` rows from the open one (wrapping), reading past
+        the window of the list when the step leaves it."""
+        ids = [c.id for c in self.conversations]
+        if not self.list_complete and self.current_id in ids:
+            index = ids.index(self.current_id) + step
+            if index >= len(ids) and self._list_limit is not None:
+                self._list_limit *= 2  # past the window: a longer one
+                self.refresh_conversations()
+            elif index < 0:
+                self.refresh_conversations(whole=True)  # wrapping to the oldest
+        return self.query_one(ConversationList).neighbour(step)
 
     def action_focus_conversations(self) -> None:
         """Focus the conversation list."""
@@ -598,7 +664,9 @@ class ChatApp(App[None]):
         """Offline in an assistant conversation: find an earlier, closely matching question of
         ours in the cache (``store.search``, FTS) and show the answer that followed it below
         the new question, labelled "cached answer from <date>". Returns True when shown."""
-        answer = find_cached_answer(self.store, self.conversations, question, exclude=question_id)
+        conversations = (self.conversations if self.list_complete
+                         else self.store.list_conversations())
+        answer = find_cached_answer(self.store, conversations, question, exclude=question_id)
         if answer is None:
             return False
         await self.query_one(MessageList).add_cached_answer(question_id, answer)

@@ -187,6 +187,29 @@ def welcome_once(directory: Path) -> Callable[[Any], None]:
     return hook
 
 
+#: Modules that third-party packages import when installed but the app never uses: the
+#: PostgreSQL drivers Peewee (and ``playhouse.migrate``, via ``postgres_ext``) try at import
+#: (the server's ``postgresql://`` support: ~10 ms, 4.4 MB of libpq and its own libssl), and
+#: httpx's command-line client ``httpx._main``, imported by ``import httpx`` whenever click
+#: is installed (it is, for uvicorn): click, Pygments lexers, ``rich.syntax``/``progress``
+#: (~25 ms, 2.2 MB). benchmarks/NOTES.md, fixes 15 and 16.
+UNUSED_OPTIONAL_IMPORTS = ("psycopg2", "psycopg", "psycopg2cffi", "httpx._main")
+
+
+def _skip_unused_optional_imports() -> None:
+    """Mark :data:`UNUSED_OPTIONAL_IMPORTS` missing in the app's process.
+
+    A ``None`` entry in ``sys.modules`` makes the import raise ``ImportError``, which
+    Peewee treats as "driver not installed" and httpx as "CLI extras not installed" (its
+    ``httpx.main`` then only prints a hint). Safe for this process: the client only opens
+    SQLite files, and so does the embedded server of the local mode (``start_embedded``
+    takes a file path; uvicorn imports click itself, which stays available). Only for a
+    module nobody imported yet.
+    """
+    for name in UNUSED_OPTIONAL_IMPORTS:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
 def launch(args: Any = None) -> int:
     """Pick the account (see module doc), open its cache and run :class:`ChatApp`.
 
@@ -195,6 +218,7 @@ def launch(args: Any = None) -> int:
     unknown ``--user``/``--server`` (or ``[account]`` in the config file) with no saved login,
     or a cache written by a newer chat-tui.
     """
+    _skip_unused_optional_imports()
     from chat_tui.config import (
         AccountError,
         account_choice,

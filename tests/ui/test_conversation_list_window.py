@@ -73,3 +73,70 @@ async def test_first_frame_reads_a_page_of_conversations_then_all(tmp_path):
             await pilot.pause(0.05)
         assert len(app.conversations) == 150
     store.close()
+
+
+async def test_a_long_list_is_kept_as_a_window_that_grows_and_reaches_any_row(tmp_path,
+                                                                               monkeypatch):
+    from chat_tui.store import Store
+    from chat_tui.store.conversation_counts import queued_actions
+    from chat_tui.ui import app as app_module
+    from chat_tui.ui.app import ChatApp
+
+    monkeypatch.setattr(app_module, "FIRST_FRAME_CONVERSATIONS", 20)
+    monkeypatch.setattr(app_module, "LIST_WINDOW", 40)
+    store = Store(tmp_path / "me.db", "me")
+    store.open()
+    ids = [store.enqueue_create_conversation(f"{i:08d}-0000-4000-8000-000000000000",
+                                             f"Chat {i}") for i in range(150)]
+    order = [c.id for c in store.list_conversations()]
+    assert order[0] == ids[-1] and order[-1] == ids[0]  # the newest first
+    store.set_last_conversation(order[0])
+    app = ChatApp(store, None, start_engine=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(20):
+            await pilot.pause(0.02)
+            if len(app.conversations) != 20:
+                break
+        # After the first frame: a window of the most recent, not the whole list...
+        assert [c.id for c in app.conversations] == order[:40]
+        assert not app.list_complete
+        # ...but the banner's count covers every conversation (one queued creation each).
+        assert app._queued_total == queued_actions(store) == 150
+        assert sum(c.queued_count for c in store.list_conversations()) == 150
+        # Moving down past the window reads a longer one; the rows continue in order.
+        lst = app.query_one(ConversationList)
+        lst.focus()
+        lst.highlighted = lst.option_count - 1
+        for _ in range(20):
+            await pilot.pause(0.02)
+            if len(app.conversations) > 40:
+                break
+        grown = len(app.conversations)
+        assert grown > 40 and [c.id for c in app.conversations] == order[:grown]
+        assert lst.option_count > 40
+        assert [lst.get_option_at_index(i).id for i in range(lst.option_count)] == \
+            order[:lst.option_count]
+        # A conversation further down (as from a search hit) opens with its title, and the
+        # window widens to keep it.
+        app._list_limit = 40
+        app.refresh_conversations()
+        assert not app.list_complete and order[-1] not in [c.id for c in app.conversations]
+        await app.open_conversation(order[-1]).wait()
+        await pilot.pause()
+        assert app.current_id == order[-1]
+        assert app.current_conversation is not None
+        assert app.current_conversation.title == "Chat 0"
+        app.refresh_conversations()
+        assert order[-1] in [c.id for c in app.conversations]
+        # From the first row, "previous" wraps to the oldest, past any window.
+        await app.open_conversation(order[0]).wait()
+        app._list_limit = 40
+        app.refresh_conversations()
+        assert not app.list_complete
+        app.action_prev_conversation()
+        for _ in range(20):
+            await pilot.pause(0.02)
+            if app.current_id == order[-1]:
+                break
+        assert app.current_id == order[-1]
+    store.close()

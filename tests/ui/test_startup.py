@@ -42,3 +42,102 @@ def test_first_frame_imports_no_network_stack(tmp_path):
     assert "textual.app" in loaded and "peewee" in loaded
     assert [m for m in LAZY if m in loaded] == []
     assert result["skeleton"] is True  # empty cache: the skeleton, never a blank screen
+
+
+# After the first frame: Markdown is enabled, but its stack is imported only by an assistant
+# reply on screen; optional imports the app never uses (Peewee's PostgreSQL drivers, httpx's
+# command-line client) are never loaded by the app.
+AFTER_FIRST_FRAME = r"""
+import json, sys
+from pathlib import Path
+from chat_tui.ui.launch import _skip_unused_optional_imports
+_skip_unused_optional_imports()  # what launch() does before importing the store
+from chat_tui.store import Store
+from chat_tui.ui.app import ChatApp
+from chat_tui.ui.widgets.message_item import markdown_enabled
+
+store = Store(Path(sys.argv[1]), "alice")
+store.open()
+seen = {}
+
+async def after_first_frame(pilot):
+    for _ in range(50):
+        await pilot.pause(0.02)
+        if markdown_enabled():
+            break
+    await pilot.pause()
+    seen["markdown_enabled"] = markdown_enabled()
+    seen["modules"] = sorted(sys.modules)
+    seen["psycopg2"] = repr(sys.modules.get("psycopg2"))
+    pilot.app.exit()
+
+ChatApp(store, None).run(headless=True, size=(120, 36), auto_pilot=after_first_frame)
+store.close()
+import chat_tui.sync.engine  # noqa: F401 - what the engine factory imports (httpx)
+seen["with_engine"] = sorted(sys.modules)
+print(json.dumps(seen))
+"""
+
+
+def _cache_with(path, author: str):
+    """A cache of one conversation whose 3 messages are by ``author``, open last; its path."""
+    from datetime import UTC, datetime
+
+    from chat_tui.api.wire import Conversation, Message, SyncConversation, SyncResponse
+    from chat_tui.store import Store
+
+    store = Store(path, "alice")
+    store.open()
+    now = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    members = tuple(sorted({"alice", author}))
+    conv = Conversation("c-1", "Chat", "alice", members, author == "assistant", now, now,
+                        None, 0)
+    msgs = tuple(Message(f"m-{i}", "c-1", author, f"**hello** {i}", now, None, i + 1, 1,
+                         False, False, False) for i in range(3))
+    store.apply_sync(SyncResponse("3", False, (SyncConversation(conv, msgs, False, False),), ()))
+    store.set_last_conversation("c-1")
+    store.close()
+    return path
+
+
+def _after_first_frame(path) -> dict:
+    out = subprocess.run([sys.executable, "-c", AFTER_FIRST_FRAME, str(path)],
+                         capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_markdown_stack_only_for_an_assistant_reply_on_screen(tmp_path):
+    people = _after_first_frame(_cache_with(tmp_path / "people.db", "bob"))
+    assert people["markdown_enabled"] is True
+    markdown = [m for m in people["modules"] if m.startswith(("rich.markdown", "markdown_it"))]
+    assert markdown == []
+    assert [m for m in LAZY if m in people["modules"]] == []
+    # The same app with an assistant reply on screen imports it and renders Markdown.
+    assistant = _after_first_frame(_cache_with(tmp_path / "assistant.db", "assistant"))
+    assert "rich.markdown" in assistant["modules"]
+
+
+def test_app_process_skips_unused_optional_imports(tmp_path):
+    seen = _after_first_frame(_cache_with(tmp_path / "cache.db", "bob"))
+    assert "peewee" in seen["modules"] and "playhouse.migrate" in seen["modules"]
+    assert seen["psycopg2"] == "None"  # marked missing, so Peewee skipped it
+    assert [m for m in seen["modules"] if m.startswith(("psycopg2.", "psycopg."))] == []
+    engine = set(seen["with_engine"])
+    assert "httpx" in engine
+    assert not engine & {"click", "pygments", "rich.syntax", "rich.progress"}
+
+
+def test_app_arguments_parsed_without_the_subcommand_parsers():
+    """``chat-tui [--user N] [--server U]`` skips building every subcommand's parser; it
+    must read exactly what the full parser reads, and leave anything else to it."""
+    from chat_tui.cli import _app_args, build_parser
+
+    same = [[], ["--user", "bob"], ["--user=bob"], ["--server", "http://h:1", "--user", "a"],
+            ["--server=http://h:1"]]
+    for argv in same:
+        fast, full = _app_args(argv), build_parser().parse_args(argv)
+        assert fast is not None, argv
+        assert (fast.command, fast.user, fast.server) == (full.command, full.user, full.server)
+    for argv in (["-h"], ["--user"], ["--user", "--server"], ["send", "hi"], ["--us", "bob"],
+                 ["--user", "a", "status"], ["--user", "a", "--user", "b"], ["--user="]):
+        assert _app_args(argv) is None, argv

@@ -64,6 +64,10 @@ class ConversationList(OptionList):
             super().__init__()
             self.conversation_id = conversation_id
 
+    class NeedMore(Message):
+        """The rows reached the end of a window of the list (``show(complete=False)``):
+        the app reads a longer window and calls :meth:`show` again."""
+
     PAGE = 200
     """Rows built at a time. Only the rows near what is on screen exist as options; more are
     appended as the highlight or the scroll position nears the end (a cache of 10,000
@@ -75,6 +79,9 @@ class ConversationList(OptionList):
         self.current_id: str | None = None
         self._built_width = 0
         self._loaded = 0  # rows of ``conversations`` that exist as options
+        self._first_frame = False  # rows were given before the first layout
+        self.complete = True  # ``conversations`` is the whole list, not a window of it
+        self._wanted = 0  # rows asked for beyond the window (built once it arrives)
 
     def _width(self) -> int:
         return max(12, (self.size.width or 32) - 3)
@@ -83,36 +90,61 @@ class ConversationList(OptionList):
         return Option(render_conversation(conv, current=conv.id == self.current_id, width=width),
                       id=conv.id)
 
-    def show(self, conversations: Sequence[ConversationView], current_id: str | None) -> None:
+    def show(self, conversations: Sequence[ConversationView], current_id: str | None, *,
+             complete: bool = True) -> None:
         """Replace the rows with ``conversations``; keep the highlight on the same id.
 
-        When only the open conversation changed, just its old and new rows are redrawn."""
+        ``complete``: False when ``conversations`` is only a window (the most recent) of the
+        list; scrolling past its end posts :class:`NeedMore`. When only the open
+        conversation changed, or the new rows extend the old ones, the rows already built
+        stay and just the old and new open rows are redrawn."""
+        self.complete = complete
+        if not self.size.width:
+            # Not laid out yet (the first frame's on_mount): the row width is unknown, so
+            # rows built now would be built again by the first resize (~10 ms for 100
+            # rows). Keep the data; on_resize builds them once at the real width.
+            self.conversations = list(conversations)
+            self.current_id = current_id
+            self._first_frame = True
+            return
         highlighted = self.highlighted_option.id if self.highlighted_option else current_id
         previous = self.current_id
         width = self._width()
         same = (width == self._built_width and self._loaded
-                and len(conversations) == len(self.conversations)
-                and all(a == b for a, b in zip(conversations, self.conversations, strict=True)))
+                and len(conversations) >= len(self.conversations)
+                and all(a == b for a, b in zip(conversations, self.conversations, strict=False)))
         self.conversations = list(conversations)
         self.current_id = current_id
         ids = [c.id for c in self.conversations]
         target = highlighted if highlighted in ids else current_id
         wanted = max((ids.index(i) + 1 for i in (target, current_id) if i in ids), default=0)
         if same:
-            self._load_until(wanted + self.PAGE // 2)
+            wanted_rows, self._wanted = max(wanted + self.PAGE // 2, self._wanted), 0
+            self._load_until(wanted_rows)
             for cid in {previous, current_id} - {None}:
                 if cid in ids and ids.index(cid) < self._loaded:
                     self.replace_option_prompt(cid, self._option(
                         self.conversations[ids.index(cid)], width).prompt)
         else:
+            # The build of the first frame (rows given before the first layout) makes a
+            # screenful of rows (a row is at least one line), later ones a page; the rest
+            # comes as the list scrolls or the highlight moves down.
+            first, self._first_frame = self._first_frame, False
             self._built_width = width
-            self._loaded = min(len(ids), max(self.PAGE, wanted + self.PAGE // 2))
+            self._loaded = min(len(ids), max(self.size.height, wanted + 8) if first
+                               else max(self.PAGE, wanted + self.PAGE // 2, self._wanted))
+            self._wanted = 0
             self.set_options(self._option(c, width) for c in self.conversations[:self._loaded])
         if target in ids:
             self.highlighted = ids.index(target)
 
     def _load_until(self, count: int) -> None:
-        """Append options until ``count`` rows exist (or every conversation does)."""
+        """Append options until ``count`` rows exist (or every conversation does); past
+        the end of a window, ask for a longer one (:class:`NeedMore`)."""
+        if count > len(self.conversations) and not self.complete:
+            if not self._wanted:
+                self.post_message(self.NeedMore())
+            self._wanted = max(self._wanted, count)
         count = min(count, len(self.conversations))
         if count > self._loaded:
             width = self._built_width or self._width()
@@ -122,7 +154,10 @@ class ConversationList(OptionList):
 
     def watch_highlighted(self, highlighted: int | None) -> None:  # noqa: D102 - Textual hook
         super().watch_highlighted(highlighted)
-        if highlighted is not None and highlighted >= self._loaded - self.PAGE // 4:
+        # More rows when the highlight nears the end of the built ones (a quarter page,
+        # or a quarter of a first frame's screenful, from the end).
+        edge = min(self.PAGE // 4, max(1, self._loaded // 4))
+        if highlighted is not None and highlighted >= self._loaded - edge:
             self._load_until(self._loaded + self.PAGE)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:  # noqa: D102

@@ -4,7 +4,9 @@ Bodies are untrusted (issue 4, "Untrusted text"): they are made inert with
 :mod:`chat_tui.ui.safe_text` and only ever placed in :class:`rich.text.Text` objects.
 Assistant replies render as Markdown (Rich's renderer, code blocks highlighted) once
 :func:`enable_markdown` has run; before that (the first frame, which must not import the
-Markdown stack) they show as plain text and are upgraded in place.
+Markdown stack) they show as plain text and are upgraded in place. The Markdown stack
+(``rich.markdown``, markdown-it, Pygments: ~50 ms, ~1.5-3 MB) is imported by the first
+assistant reply rendered after that, never when none is on screen.
 """
 
 from __future__ import annotations
@@ -48,24 +50,34 @@ STATE_BADGES: dict[str, tuple[str, str]] = {
 
 _AUTHOR_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan")
 
+_markdown_allowed = False
 _markdown_cls: Any = None
 
 
 def enable_markdown() -> None:
-    """Import Rich's Markdown renderer (about 50 ms) so assistant replies render as Markdown.
+    """Let assistant replies render as Markdown from now on.
 
-    Called after the first frame (off the first-frame path, see issue 4 "Start").
+    Called after the first frame (off the first-frame path, see issue 4 "Start"). Imports
+    nothing itself: Rich's Markdown renderer is imported by the first assistant reply
+    rendered afterwards (:func:`markdown_class`), so a screen without one never pays for it.
     """
+    global _markdown_allowed
+    _markdown_allowed = True
+
+
+def markdown_enabled() -> bool:
+    """True once :func:`enable_markdown` has run."""
+    return _markdown_allowed
+
+
+def markdown_class() -> Any:
+    """``rich.markdown.Markdown``, imported on first use (about 50 ms the first time)."""
     global _markdown_cls
     if _markdown_cls is None:
         from rich.markdown import Markdown
 
         _markdown_cls = Markdown
-
-
-def markdown_enabled() -> bool:
-    """True once :func:`enable_markdown` has run."""
-    return _markdown_cls is not None
+    return _markdown_cls
 
 
 def author_style(author: str, mine: bool) -> str:
@@ -118,12 +130,12 @@ def render_body(view: MessageView) -> RenderableType:
     if view.deleted:
         return Text("message deleted", style="dim italic")
     body = inert(view.body)
-    if view.author == ASSISTANT and _markdown_cls is not None:
+    if view.author == ASSISTANT and _markdown_allowed:
         # Markdown source is inert text: no control character survives into the output,
         # hyperlinks are shown as text (no OSC 8 sequences with untrusted targets).
         if view.streaming:
             body += " \u258d"
-        return _markdown_cls(body, code_theme="monokai", hyperlinks=False)
+        return markdown_class()(body, code_theme="monokai", hyperlinks=False)
     text = Text(body)
     if view.streaming:
         text.append(" \u258d", style="bright_magenta")

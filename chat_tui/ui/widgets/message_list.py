@@ -25,7 +25,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from chat_tui.ui.keymap import bindings_for
-from chat_tui.ui.widgets.message_item import CachedAnswer, MessageItem
+from chat_tui.ui.widgets.message_item import ASSISTANT, CachedAnswer, MessageItem
 
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import MessageView
@@ -50,6 +50,8 @@ class MessageList(VerticalScroll, can_focus=True):
 
     PAGE = 50
     MAX_WINDOW = 150
+    MIN_ROWS = 3
+    """Rows a message takes at least (header, one body line, the margin below it)."""
     EDGE = 3  # lines from the top/bottom edge at which the next page loads
 
     BINDINGS = [
@@ -88,6 +90,15 @@ class MessageList(VerticalScroll, can_focus=True):
             item = self._new_item(view)
             yield item
         self._pending = []
+
+    @classmethod
+    def first_page(cls, rows: int) -> int:
+        """Messages the first frame reads and mounts for a terminal ``rows`` high: enough
+        to fill the pane even if every message is one line (``rows // MIN_ROWS`` plus a
+        few), at most :attr:`PAGE`. Older ones load from the cache as the view nears the
+        top, like any page. (50 widgets cost the first frame ~60 ms of mounting, layout
+        and rendering at 120x40 where 15 are visible: benchmarks/NOTES.md, fix 17.)"""
+        return max(8, min(cls.PAGE, rows // cls.MIN_ROWS + 4))
 
     def preload(self, conversation_id: str | None, views: Sequence[MessageView], at_newest: bool) -> None:
         """Set the first window before mounting, so the first frame shows it (no await)."""
@@ -376,6 +387,15 @@ class MessageList(VerticalScroll, can_focus=True):
         """Re-render every item (after Markdown became available, or the clock changed)."""
         for item in self._items.values():
             item.show(item.view, force=True)
+        for answer in self._answers.values():
+            answer.rerender()
+
+    def upgrade_markdown(self) -> None:
+        """Re-render only the assistant replies on screen (once Markdown is enabled); the
+        others look the same either way, so nothing imports the Markdown stack for them."""
+        for item in self._items.values():
+            if item.view.author == ASSISTANT:
+                item.show(item.view)
         for answer in self._answers.values():
             answer.rerender()
 
