@@ -33,7 +33,7 @@ from textual.widgets import Footer, Static, TextArea
 
 from chat_tui.ui.clock import Clock
 from chat_tui.ui.keymap import bindings_for, palette_actions
-from chat_tui.ui.safe_text import inert_line
+from chat_tui.ui.safe_text import inert, inert_line
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.conversation_list import ConversationList
 from chat_tui.ui.widgets.message_item import ASSISTANT, enable_markdown
@@ -42,6 +42,8 @@ from chat_tui.ui.widgets.skeleton import Skeleton
 from chat_tui.ui.widgets.status import OfflineBanner, QueueIndicator, SyncIndicator
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual.notifications import SeverityLevel
+
     from chat_tui.store import ConversationView, MessageView, Store
     from chat_tui.sync.engine import Engine
 
@@ -278,6 +280,15 @@ class ChatApp(App[None]):
                 await self.engine.stop()
             except Exception:  # noqa: BLE001
                 log.exception("engine stop failed")
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Show a toast. Always inert plain text (issue 4, "Untrusted text"): notifications
+        carry server reasons, exception texts and conversation titles, so Rich markup is
+        never parsed (``markup`` is ignored) and control characters are made visible
+        (:func:`~chat_tui.ui.safe_text.inert`). ``timeout`` in seconds."""
+        super().notify(inert(message), title=inert_line(title), severity=severity,
+                       timeout=timeout, markup=False)
 
     # ------------------------------------------------------------------ engine events
     def on_engine_event(self, message: EngineEvent) -> None:

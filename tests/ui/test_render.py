@@ -1,4 +1,4 @@
-"""Rendering of one message (no app needed): assistant replies as Markdown with code
+"""Rendering of one message (no app needed) and of notifications: assistant replies as Markdown with code
 blocks, every body inert (issue 4, "Screen" and "Untrusted text")."""
 
 from __future__ import annotations
@@ -63,3 +63,23 @@ def test_people_messages_stay_literal_and_states_show():
     assert "failed" in failed and "not a member" in failed and "ctrl+r retry" in failed
     deleted = plain(render_message(view("bob", "gone", deleted=True), FixedClock()))
     assert "message deleted" in deleted and "gone" not in deleted
+
+
+async def test_notifications_are_inert_text(tmp_path):
+    """Toasts carry server reasons and exception texts: markup stays literal and escape
+    sequences show as visible stand-ins, whoever calls ``notify``."""
+    from chat_tui.store import Store
+    from chat_tui.ui.app import ChatApp
+
+    store = Store(tmp_path / "cache.db", "alice")
+    store.open()
+    try:
+        app = ChatApp(store, None)
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            app.notify("[b]from the server[/b] \x1b[2J\x07done", title="[red]T\x1b]0;x\x07",
+                       markup=True)
+            await pilot.pause(0.3)
+            [shown] = [str(toast.render()) for toast in app.screen.query("Toast")]
+        assert shown == "[red]T\u241b]0;x\u2407\n[b]from the server[/b] \u241b[2J\u2407done"
+    finally:
+        store.close()
