@@ -245,6 +245,8 @@ class Store:
         )
         self.m = build_models(self.db)
         self._wlock = _write_lock_for(self.path)
+        #: The thread inside :meth:`batch` (holding the write lock), or None.
+        self._batch_owner: int | None = None
         self._opened = False
         #: Set by :meth:`open` when the file was unreadable and replaced (sync rule D4).
         self.recovery: CacheRecovery | None = None
@@ -254,9 +256,13 @@ class Store:
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
         """One write transaction (``BEGIN IMMEDIATE``) under the process's write lock of
-        this file (sync rule D1); nested calls become savepoints of the outer one."""
+        this file (sync rule D1); nested calls become savepoints of the outer one, except
+        inside :meth:`batch`, whose one transaction they join."""
         self._wlock.acquire()
         try:
+            if self._batch_owner == threading.get_ident():
+                yield  # inside batch() on this thread: part of its transaction
+                return
             with self.db.atomic():
                 yield
         finally:
@@ -1172,8 +1178,6 @@ class Store:
         cid, mid = message.conversation_id, message.id
         db = self.db
         with self._write():
-            if db.execute_sql(_CONVERSATION_PK_SQL, (cid,)).fetchone() is None:
-                self._ensure_conversation_stub(cid)
             ob = db.execute_sql(_OUTBOX_KIND_PAYLOAD_SQL, (outbox_id,)).fetchone()
             sent = json.loads(ob[1] or "{}").get("body") if ob is not None else None
             old = db.execute_sql(_MESSAGE_FOR_ACK_SQL, (mid,)).fetchone()
@@ -1190,7 +1194,9 @@ class Store:
                     json.dumps({"body": sent, "base_version": message.version}), outbox_id))
             else:
                 db.execute_sql(_OUTBOX_DELETE_SQL, (outbox_id,))
-            if old is None:
+            if old is None:  # (a row held is in a cached conversation: no stub needed)
+                if db.execute_sql(_CONVERSATION_PK_SQL, (cid,)).fetchone() is None:
+                    self._ensure_conversation_stub(cid)
                 db.execute_sql(self._INSERT_MESSAGE, (mid, cid) + fields)
                 res.added += 1
                 if rewrite:  # (a new row has no pending edit or delete to end)
@@ -1256,12 +1262,18 @@ class Store:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Several store writes as one transaction (each method's own transaction becomes
-        a savepoint of it): all of them commit together or none does. Used by the drain to
-        commit an acknowledgement and mark the conversation's next action ``sending`` at
-        once (outbox rule 4)."""
+        """Several store writes of this thread as one transaction: all of them commit
+        together or none does; an exception from any of them rolls back the whole batch
+        (the methods' own transactions become part of it, not savepoints: a savepoint
+        costs two statements each, and the batch is all or nothing anyway). Used by the
+        drain to commit an acknowledgement and mark the conversation's next action
+        ``sending`` at once (outbox rule 4). Not reentrant."""
         with self._write():
-            yield
+            self._batch_owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._batch_owner = None
 
     def mark_next_sending(self, conversation_id: str, max_queue_age: float = 0,
                           now: float | None = None) -> OutboxAction | None:
