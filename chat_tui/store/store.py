@@ -86,6 +86,28 @@ RETURNING id, kind, conversation_id, message_id, payload, attempts, transient_fa
 """
 
 
+# Store.ack_message, once per message drained: SQL written once, not built per call.
+_CONVERSATION_PK_SQL = "SELECT pk FROM conversation WHERE id = ?"
+_OUTBOX_KIND_PAYLOAD_SQL = "SELECT kind, payload FROM outbox WHERE id = ?"
+_OUTBOX_DELETE_SQL = "DELETE FROM outbox WHERE id = ?"
+_OUTBOX_TO_EDIT_SQL = (
+    "UPDATE outbox SET kind = 'edit', state = 'queued', attempts = 0, transient_failures = 0, "
+    "next_attempt_at = 0, last_error = NULL, payload = ? WHERE id = ?")
+#: Whether any of my actions (send, edit, delete; not a read marker) still acts on it.
+_OUTBOX_ACTS_ON_SQL = "SELECT 1 FROM outbox WHERE message_id = ? AND kind != 'read' LIMIT 1"
+_MESSAGE_FOR_ACK_SQL = (
+    "SELECT pk, version, body, deleted, pending_body, pending_deleted FROM message WHERE id = ?")
+_MESSAGE_ACK_FULL_SQL = (
+    "UPDATE message SET author = ?, body = ?, created_at = ?, edited_at = ?, seq = ?, "
+    "version = ?, deleted = ?, streaming = ?, error = ?, sort_key = ?, pending_body = ?, "
+    "pending_deleted = ? WHERE pk = ?")
+#: The same without the columns the FTS triggers watch (body, deleted, pending_*).
+_MESSAGE_ACK_META_SQL = (
+    "UPDATE message SET author = ?, created_at = ?, edited_at = ?, seq = ?, version = ?, "
+    "streaming = ?, error = ?, sort_key = ? WHERE pk = ?")
+_MESSAGE_PENDING_SQL = "UPDATE message SET pending_body = ?, pending_deleted = ? WHERE id = ?"
+
+
 class _FairWriteLock:
     """A reentrant lock that hands itself out in arrival order (FIFO).
 
@@ -223,6 +245,8 @@ class Store:
         )
         self.m = build_models(self.db)
         self._wlock = _write_lock_for(self.path)
+        #: The thread inside :meth:`batch` (holding the write lock), or None.
+        self._batch_owner: int | None = None
         self._opened = False
         #: Set by :meth:`open` when the file was unreadable and replaced (sync rule D4).
         self.recovery: CacheRecovery | None = None
@@ -232,9 +256,13 @@ class Store:
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
         """One write transaction (``BEGIN IMMEDIATE``) under the process's write lock of
-        this file (sync rule D1); nested calls become savepoints of the outer one."""
+        this file (sync rule D1); nested calls become savepoints of the outer one, except
+        inside :meth:`batch`, whose one transaction they join."""
         self._wlock.acquire()
         try:
+            if self._batch_owner == threading.get_ident():
+                yield  # inside batch() on this thread: part of its transaction
+                return
             with self.db.atomic():
                 yield
         finally:
@@ -1130,31 +1158,70 @@ class Store:
 
     def ack_message(self, outbox_id: int, message: MessageRecord) -> ApplyResult:
         """Outbox rules 4 and 8: in one transaction, store the server's copy of the message
-        in place of the local echo (same id, position by server seq) and remove the action.
-        Used for send, edit and delete answers.
+        in place of the local echo (same id, position by server seq; last-write-wins on
+        ``version``, sync rule S3) and remove the action. Used for send, edit and delete
+        answers.
 
         A send answered with a body other than the one sent (the server already had this
         idempotency key with the text before an edit rewrote the queued send: docs/api.md,
         PUT message, "the client follows up with a PATCH") is not finished: the same
         outbox row, still the head of its conversation, becomes that edit (outbox rule 7;
-        found by the soak, docs/reliability.md)."""
+        found by the soak, docs/reliability.md).
+
+        Runs once per message drained, so it is written in SQL prepared once (sqlite3
+        caches the statements per connection) and writes the message row at most once:
+        the server's fields and the end of my pending edit/delete in one ``UPDATE``, which
+        leaves out the indexed columns when what the user sees does not change (the FTS
+        triggers then have nothing to do). Building the Peewee queries cost more than
+        running them (benchmarks/NOTES.md, fix 22)."""
         res = ApplyResult()
-        Ob, M = self.m.Outbox, self.m.Message
+        cid, mid = message.conversation_id, message.id
+        db = self.db
         with self._write():
-            self._ensure_conversation_stub(message.conversation_id)
-            self._apply_message(message, res, force_seq=True)
-            row = Ob.get_or_none(Ob.id == outbox_id)
-            sent = json.loads(row.payload or "{}").get("body") if row is not None else None
-            if (row is not None and row.kind == "send" and not message.deleted
-                    and sent is not None and sent != message.body):
-                Ob.update(kind="edit", state="queued", attempts=0, transient_failures=0,
-                          next_attempt_at=0, last_error=None,
-                          payload=json.dumps({"body": sent, "base_version": message.version}),
-                          ).where(Ob.id == outbox_id).execute()
-                M.update(pending_body=sent).where(M.id == message.id).execute()
+            ob = db.execute_sql(_OUTBOX_KIND_PAYLOAD_SQL, (outbox_id,)).fetchone()
+            sent = json.loads(ob[1] or "{}").get("body") if ob is not None else None
+            old = db.execute_sql(_MESSAGE_FOR_ACK_SQL, (mid,)).fetchone()
+            fields = (message.author, message.body, _ts(message.created_at),
+                      _ts(message.edited_at), message.seq, message.version,
+                      int(message.deleted), int(message.streaming), int(message.error),
+                      message.seq)
+            rewrite = (ob is not None and ob[0] == "send" and not message.deleted
+                       and sent is not None and sent != message.body)
+            if rewrite:
+                # Outbox rule 7: the answer's body is older than the one sent: the action
+                # becomes the follow-up edit; the echo shows the sent text on top.
+                db.execute_sql(_OUTBOX_TO_EDIT_SQL, (
+                    json.dumps({"body": sent, "base_version": message.version}), outbox_id))
             else:
-                self._finish(outbox_id, message.id)
-            res.touch(message.conversation_id, message.id)
+                db.execute_sql(_OUTBOX_DELETE_SQL, (outbox_id,))
+            if old is None:  # (a row held is in a cached conversation: no stub needed)
+                if db.execute_sql(_CONVERSATION_PK_SQL, (cid,)).fetchone() is None:
+                    self._ensure_conversation_stub(cid)
+                db.execute_sql(self._INSERT_MESSAGE, (mid, cid) + fields)
+                res.added += 1
+                if rewrite:  # (a new row has no pending edit or delete to end)
+                    db.execute_sql(_MESSAGE_PENDING_SQL, (sent, 0, mid))
+            else:
+                pk, version, body, deleted, p_body, p_deleted = old
+                newer = version is None or message.version > version
+                if rewrite:
+                    p_new = (sent, p_deleted)
+                elif db.execute_sql(_OUTBOX_ACTS_ON_SQL, (mid,)).fetchone() is None:
+                    p_new = (None, 0)  # no action of mine left on it: nothing pending
+                else:
+                    p_new = (p_body, p_deleted)
+                pending_same = p_new[0] == p_body and bool(p_new[1]) == bool(p_deleted)
+                if newer:
+                    if (pending_same and body == message.body
+                            and bool(deleted) == bool(message.deleted)):
+                        # What the user sees (and the index holds) is unchanged.
+                        db.execute_sql(_MESSAGE_ACK_META_SQL, (
+                            fields[0],) + fields[2:6] + fields[7:] + (pk,))
+                    else:
+                        db.execute_sql(_MESSAGE_ACK_FULL_SQL, fields + p_new + (pk,))
+                elif not pending_same:
+                    db.execute_sql(_MESSAGE_PENDING_SQL, p_new + (mid,))
+            res.touch(cid, mid)
         return res
 
     def ack_conversation(self, outbox_id: int, conversation: ConversationRecord) -> ApplyResult:
@@ -1195,12 +1262,18 @@ class Store:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Several store writes as one transaction (each method's own transaction becomes
-        a savepoint of it): all of them commit together or none does. Used by the drain to
-        commit an acknowledgement and mark the conversation's next action ``sending`` at
-        once (outbox rule 4)."""
+        """Several store writes of this thread as one transaction: all of them commit
+        together or none does; an exception from any of them rolls back the whole batch
+        (the methods' own transactions become part of it, not savepoints: a savepoint
+        costs two statements each, and the batch is all or nothing anyway). Used by the
+        drain to commit an acknowledgement and mark the conversation's next action
+        ``sending`` at once (outbox rule 4). Not reentrant."""
         with self._write():
-            yield
+            self._batch_owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._batch_owner = None
 
     def mark_next_sending(self, conversation_id: str, max_queue_age: float = 0,
                           now: float | None = None) -> OutboxAction | None:

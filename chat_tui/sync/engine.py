@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -107,6 +108,7 @@ class Engine:
         self._api: ApiClient | None = None
         self._subscribers: list[Callable[[Event], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None  # threading.get_ident() of the loop's thread
         self._executor: ThreadPoolExecutor | None = None
         self._tasks: dict[str, asyncio.Task] = {}
         self._state: ConnectivityState = "connecting"
@@ -152,6 +154,7 @@ class Engine:
     def _bind_loop(self) -> None:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
             self._wake_drain = asyncio.Event()
             self._probe_now = asyncio.Event()
             self._changed = asyncio.Event()
@@ -178,7 +181,12 @@ class Engine:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        loop.call_soon_threadsafe(self._dispatch, event)
+        if threading.get_ident() == self._loop_thread:
+            # On the loop's own thread (the drain: ~3 events per message): same order, no
+            # self-pipe write to wake a loop that is already running.
+            loop.call_soon(self._dispatch, event)
+        else:
+            loop.call_soon_threadsafe(self._dispatch, event)
 
     def _emit_result(self, res: ApplyResult) -> None:
         for cid, mids in res.messages.items():

@@ -75,6 +75,35 @@ def test_rule_3_mark_next_sending_waits_for_a_retry_that_is_not_due(store, conv)
     assert store.mark_next_sending(conv, now=time.time() + 61).message_id == mid
 
 
+
+def test_rule_4_batch_commits_the_ack_and_the_next_mark_together_or_neither(store, conv):
+    """``Store.batch`` joins the methods' transactions into one (no savepoints): when
+    anything in it fails, the acknowledgement and the next action's mark are both undone,
+    so the answered action is still ``sending`` (re-sent with its key) and nothing else is;
+    a batch that completes commits both, and later writes are transactions of their own."""
+    from chat_tui.api import Message
+    from engine.test_store import message_row, wire_message
+
+    first = store.enqueue_send(conv, "one")
+    second = store.enqueue_send(conv, "two")
+    action = store.mark_next_sending(conv)
+    answer = Message.parse(wire_message(conv, 4, author="alice", body="one", mid=first))
+    with pytest.raises(RuntimeError), store.batch():
+        store.ack_message(action.id, answer)
+        assert store.mark_next_sending(conv).message_id == second
+        raise RuntimeError("the worker died half way")
+    assert states(store) == [(first, "sending"), (second, "queued")]
+    assert message_row(store, first)["seq"] is None
+    assert store.db.in_transaction() is False
+    with store.batch():
+        store.ack_message(action.id, answer)
+        nxt = store.mark_next_sending(conv)
+    assert states(store) == [(second, "sending")] and nxt.message_id == second
+    assert message_row(store, first)["seq"] == 4
+    store.record_unreached(nxt.id, "interrupted")  # outside the batch: its own transaction
+    assert states(store) == [(second, "queued")]
+
+
 async def test_rule_4_work_offline_in_the_middle_of_a_chained_drain_leaves_nothing_sending(
         alice, server_api):
     """Work offline interrupts a conversation draining back to back (each ack marks the next

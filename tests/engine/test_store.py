@@ -843,3 +843,99 @@ def test_list_conversations_by_ids_reads_only_those_in_the_list_order(store):
     assert store.get_conversation("no-such-id") is None
     rest = [v for v in everything if v.id not in picked]
     assert conversation_order(rest + some) == everything
+
+
+def message_row(store: Store, mid: str) -> dict:
+    cur = store.db.execute_sql("SELECT * FROM message WHERE id = ?", (mid,))
+    names = [d[0] for d in cur.description]
+    row = cur.fetchone()
+    return {} if row is None else dict(zip(names, row, strict=True))
+
+
+def test_rule_8_ack_writes_the_servers_copy_in_place_search_and_counts_follow(store, conv):
+    """The acknowledgement (written in SQL of its own, once per message drained) turns the
+    echo into the server's message in place: same row and id, the server's seq, version,
+    time and body, nothing pending; search finds the server's body; the unread count and
+    the conversation's activity are what the send left; an echo whose send is followed by
+    my queued edit keeps that edit on top (and in the index) until the edit is answered."""
+    store.apply_sync(sync_response("2", [(wire_conversation(conv, unread=2), [
+        wire_message(conv, 5, body="theirs")], False)]))
+    mid = store.enqueue_send(conv, "kilo queued")
+    before = store.get_conversation(conv)
+    echo = message_row(store, mid)
+    [send] = store.outbox_rows()
+    store.mark_sending(send.id)
+    # The server normalised nothing but gives its own time, seq and version.
+    created = datetime.now(UTC) - timedelta(seconds=3)
+    res = store.ack_message(send.id, Message.parse(wire_message(
+        conv, 6, author="alice", body="kilo queued", mid=mid, version=4, created=created)))
+    acked = message_row(store, mid)
+    assert acked["pk"] == echo["pk"] and acked["conv"] == echo["conv"]
+    assert (acked["seq"], acked["sort_key"], acked["version"]) == (6, 6, 4)
+    assert acked["created_at"] == pytest.approx(created.timestamp(), abs=1e-3)
+    assert (acked["pending_body"], acked["pending_deleted"], acked["deleted"]) == (None, 0, 0)
+    assert res.messages == {conv: {mid}} and res.conversations == {conv} and res.added == 0
+    assert store.outbox_rows() == [] and store.get_message(mid).state == "sent"
+    assert fts_consistent(store) and found(store, "kilo") == [mid]
+    after = store.get_conversation(conv)
+    assert (after.unread_count, after.last_activity_at) == (before.unread_count,
+                                                            before.last_activity_at)
+    # A send followed by my edit: the ack of the send keeps the edit pending and found.
+    mid2 = store.enqueue_send(conv, "lima first")
+    [send2] = store.outbox_rows()
+    store.mark_sending(send2.id)
+    assert store.enqueue_edit(mid2, "mike second") == "queued"
+    store.ack_message(send2.id, Message.parse(wire_message(
+        conv, 7, author="alice", body="lima first", mid=mid2)))
+    row = message_row(store, mid2)
+    assert (row["body"], row["pending_body"], row["seq"]) == ("lima first", "mike second", 7)
+    assert fts_consistent(store) and found(store, "lima") == [] and found(store, "mike") == [mid2]
+    [edit] = store.outbox_rows()
+    assert edit.kind == "edit"
+    store.mark_sending(edit.id)
+    store.ack_message(edit.id, Message.parse(wire_message(
+        conv, 7, author="alice", body="mike second", mid=mid2, version=2)))
+    row = message_row(store, mid2)
+    assert (row["body"], row["pending_body"], row["version"]) == ("mike second", None, 2)
+    assert fts_consistent(store) and found(store, "mike") == [mid2]
+    # An ack older than the copy sync already brought (edited elsewhere) changes no field
+    # of it (S3) but still ends the send: nothing pending, the newer body found.
+    mid3 = store.enqueue_send(conv, "november")
+    [send3] = store.outbox_rows()
+    store.mark_sending(send3.id)
+    newer = wire_message(conv, 8, author="alice", body="oscar elsewhere", mid=mid3, version=3)
+    store.apply_sync(sync_response("3", [(wire_conversation(conv), [newer], False)]))
+    store.ack_message(send3.id, Message.parse(dict(newer, body="november", version=1)))
+    row = message_row(store, mid3)
+    assert (row["body"], row["version"], row["pending_body"]) == ("oscar elsewhere", 3, None)
+    assert store.outbox_rows() == []
+    assert fts_consistent(store) and found(store, "oscar") == [mid3]
+    assert found(store, "november") == []
+    # A delete's answer (a tombstone) leaves the index.
+    store.enqueue_delete(mid)
+    [delete] = store.outbox_rows()
+    store.mark_sending(delete.id)
+    store.ack_message(delete.id, Message.parse(wire_message(
+        conv, 6, author="alice", mid=mid, version=5, deleted=True)))
+    row = message_row(store, mid)
+    assert (row["deleted"], row["pending_deleted"], row["body"]) == (1, 0, "")
+    assert fts_consistent(store) and found(store, "kilo") == [] and store.outbox_rows() == []
+
+
+def test_rule_8_ack_of_a_message_the_cache_no_longer_holds_inserts_it(store):
+    """The echo's conversation was reset away while its send was in flight: the answer is
+    stored as a new row under a conversation stub (counted as added), the action removed."""
+    cid = str(uuid.uuid4())
+    store.enqueue_create_conversation(cid, "gone", ["bob"])
+    mid = store.enqueue_send(cid, "papa")
+    send = [a for a in store.outbox_rows() if a.kind == "send"][0]
+    store.db.execute_sql("DELETE FROM message WHERE id = ?", (mid,))
+    store.db.execute_sql("DELETE FROM conversation WHERE id = ?", (cid,))
+    res = store.ack_message(send.id, Message.parse(wire_message(
+        cid, 1, author="alice", body="papa", mid=mid)))
+    assert res.added == 1 and res.messages == {cid: {mid}}
+    row = message_row(store, mid)
+    assert (row["body"], row["seq"], row["sort_key"], row["pending_body"]) == ("papa", 1, 1,
+                                                                              None)
+    assert [a.kind for a in store.outbox_rows()] == ["create_conversation"]
+    assert fts_consistent(store) and found(store, "papa") == [mid]
