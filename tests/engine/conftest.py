@@ -10,6 +10,8 @@
 - ``proxy``: a started :class:`~engine.fault_proxy.FaultProxy` in front of ``server``.
 - ``server_api(name)``: an :class:`ApiClient` logged in as ``name`` directly on the server,
   to check what the server really holds.
+- ``store``: an open :class:`Store` on a real SQLite file for ``alice`` (no engine);
+  ``conv``: the id of a conversation already in it (applied as a sync response).
 - ``wait_for(predicate, timeout)``: async polling helper; returns the final value.
 """
 
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
 from chat_tui.api import ApiClient
 from chat_tui.config import Account, Settings, save_account, store_token
+from chat_tui.store import Store
 from chat_tui.sync.engine import Engine
 from engine.fault_proxy import FaultProxy
 
@@ -76,6 +80,23 @@ async def engines(fast_settings) -> AsyncIterator[Engines]:
         yield holder
     finally:
         await holder.stop_all()
+
+
+@pytest.fixture
+def store(tmp_path) -> Iterator[Store]:
+    s = Store(tmp_path / "alice.db", "alice")
+    s.open()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def conv(store) -> str:
+    from engine.test_store import sync_response, wire_conversation
+
+    cid = str(uuid.uuid4())
+    store.apply_sync(sync_response("1", [(wire_conversation(cid), [], False)]))
+    return cid
 
 
 @pytest.fixture

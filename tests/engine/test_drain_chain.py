@@ -17,21 +17,6 @@ from engine.test_store import sync_response, wire_conversation
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    s = Store(tmp_path / "alice.db", "alice")
-    s.open()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def conv(store) -> str:
-    cid = str(uuid.uuid4())
-    store.apply_sync(sync_response("1", [(wire_conversation(cid), [], False)]))
-    return cid
-
-
-@pytest.fixture
 async def alice(login_account, engines):
     engine = engines.make(login_account("alice"))
     await engine.start()

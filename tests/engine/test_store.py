@@ -50,21 +50,6 @@ def sync_response(cursor: str, items: list[tuple[dict, list[dict], bool]],
         "read_markers": list(markers)})
 
 
-@pytest.fixture
-def store(tmp_path) -> Store:
-    s = Store(tmp_path / "alice.db", "alice")
-    s.open()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def conv(store) -> str:
-    cid = str(uuid.uuid4())
-    store.apply_sync(sync_response("1", [(wire_conversation(cid), [], False)]))
-    return cid
-
-
 def test_pragmas_wal_foreign_keys_full_sync(store):
     pragma = lambda name: store.db.execute_sql(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
     assert pragma("journal_mode") == "wal"
