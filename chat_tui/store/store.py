@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from peewee import SQL, DatabaseError, SqliteDatabase, fn
 
@@ -919,16 +920,9 @@ class Store:
             send = next(iter(self._rows_for(message_id, "send")), None)
             if send is not None and send.state != "sending" and send.attempts > 0:
                 # An earlier attempt may have reached the server (its answer lost, or the
-                # process killed while waiting): the send becomes a delete in its place, and
-                # a 404 answer means there was nothing to delete (soak finding,
-                # docs/reliability.md).
-                Ob.delete().where((Ob.message_id == message_id) & (Ob.state != "sending")
-                                  & (Ob.id != send.id)).execute()
-                Ob.update(kind="delete", payload="{}", state="queued", attempts=0,
-                          transient_failures=0, next_attempt_at=0, last_error=None,
-                          ).where(Ob.id == send.id).execute()
-                M.update(pending_deleted=True, pending_body=None).where(
-                    M.id == message_id).execute()
+                # process killed while waiting): a 404 answer to the delete means there was
+                # nothing to delete (soak finding, docs/reliability.md).
+                self._send_becomes_delete(send)
                 return "queued"
             if send is not None and send.state != "sending":
                 Ob.delete().where((Ob.message_id == message_id) & (Ob.state != "sending")).execute()
@@ -941,6 +935,21 @@ class Store:
             self._append("delete", self._cid(row), message_id, {})
             M.update(pending_deleted=True, pending_body=None).where(M.id == message_id).execute()
             return "queued"
+
+    def _send_becomes_delete(self, send: Any) -> None:
+        """Outbox rule 7: a send that may already be on the server (an attempt whose answer
+        never came) is not dropped but turned, in its place in the queue, into a ``DELETE``
+        of the same message id; the local echo shows deleted until it is answered (a 404
+        then removes the echo). Other pending actions of the message go. In a write
+        transaction."""
+        M, Ob = self.m.Message, self.m.Outbox
+        Ob.delete().where((Ob.message_id == send.message_id) & (Ob.state != "sending")
+                          & (Ob.id != send.id)).execute()
+        Ob.update(kind="delete", payload="{}", state="queued", attempts=0,
+                  transient_failures=0, next_attempt_at=0, last_error=None,
+                  ).where(Ob.id == send.id).execute()
+        M.update(pending_deleted=True, pending_body=None).where(
+            M.id == send.message_id).execute()
 
     def enqueue_read(self, conversation_id: str, message_id: str) -> bool:
         """Move my read marker to ``message_id`` locally and queue it (one queued read per
@@ -1039,14 +1048,23 @@ class Store:
                 text = payload.get("body") or text
             if not text and row is not None:
                 text = row.body
-            Ob.delete().where(Ob.id.in_([o.id for o in rows])).execute()
-            kinds = {o.kind for o in rows}
-            if row is not None:
-                if "send" in kinds:
-                    M.delete().where(M.id == message_id).execute()
-                elif not self._rows_for(message_id):
-                    M.update(pending_body=None, pending_deleted=False).where(
-                        M.id == message_id).execute()
+            send = next((o for o in rows if o.kind == "send"), None)
+            if send is not None and row is not None and (
+                    send.transient_failures > 0
+                    or send.attempts > (1 if send.state == "failed" else 0)):
+                # An attempt whose answer never came may have put it on the server (soak
+                # finding, docs/reliability.md): the text still goes back to the draft, and
+                # the copy the server may hold is deleted, not left to come back by sync.
+                self._send_becomes_delete(send)
+            else:
+                Ob.delete().where(Ob.id.in_([o.id for o in rows])).execute()
+                kinds = {o.kind for o in rows}
+                if row is not None:
+                    if "send" in kinds:
+                        M.delete().where(M.id == message_id).execute()
+                    elif not self._rows_for(message_id):
+                        M.update(pending_body=None, pending_deleted=False).where(
+                            M.id == message_id).execute()
             cid = rows[0].conversation_id
             if text:
                 draft = self.get_draft(cid)

@@ -179,8 +179,9 @@ async def test_rule_3_a_422_blocks_only_its_conversation_and_discard_puts_the_te
     a3 = alice.send(a, "a3")
     alice.send(b, "b1")
     alice.send(b, "b2")
+    # a3 is blocked; b2 may still be in flight (marked sending with b1's acknowledgement)
     assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1
-                          and alice.store.outbox_counts()["queued"] == 0, timeout=15)
+                          and drained(alice), timeout=15)
     bob = server_api("bob")
     assert await server_bodies(bob, a) == ["a1"]
     assert await server_bodies(bob, b) == ["b1", "b2"]
@@ -192,6 +193,43 @@ async def test_rule_3_a_422_blocks_only_its_conversation_and_discard_puts_the_te
     assert alice.store.get_draft(a).text == "a2 is refused"
     assert await wait_for(lambda: drained(alice), timeout=15)
     assert await server_bodies(bob, a) == ["a1", "a3"]
+
+
+async def test_rule_3_discarding_a_failed_send_that_may_be_on_the_server_deletes_it_there(
+        alice, proxy, server_api):
+    """Soak finding (docs/reliability.md): the first answer is lost after the server
+    committed the message, the retry is refused (a 4xx), the user discards it. The text goes
+    back to the draft and the copy the server holds becomes a tombstone instead of coming
+    back through sync; the messages behind it go out."""
+    cid = await online_conversation(alice)
+    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
+    proxy.respond(422, method="PUT", path_contains="/messages/", count=None)
+    mid = alice.send(cid, "on the server already")
+    assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1, timeout=15)
+    proxy.clear()
+    later = alice.send(cid, "after the discarded one")
+    assert alice.discard(mid) == "on the server already"
+    assert alice.store.get_draft(cid).text == "on the server already"
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    page = await server_api("bob").messages(cid)
+    assert [(m.id, m.deleted) for m in page.messages] == [(mid, True), (later, False)]
+    assert await wait_for(lambda: [m.id for m in alice.store.messages_before(cid)
+                                   if not m.deleted] == [later], timeout=10)
+
+
+async def test_rule_3_a_first_attempt_refused_is_discarded_without_a_request(alice, proxy):
+    """A send refused at its first attempt surely is not on the server: discarding it
+    removes the echo at once and sends nothing."""
+    cid = await online_conversation(alice)
+    proxy.respond(422, method="PUT", path_contains="/messages/", count=None)
+    mid = alice.send(cid, "never stored")
+    assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1, timeout=15)
+    proxy.clear()
+    assert alice.discard(mid) == "never stored"
+    assert alice.store.get_message(mid) is None and drained(alice)
+    assert await wait_for(lambda: alice.store.outbox_counts() == dict.fromkeys(
+        ("queued", "sending", "failed", "blocked", "expired"), 0))
+    assert proxy.requests("DELETE") == []
 
 
 async def test_rule_3_real_server_422_on_an_unknown_member_fails_the_create_visibly(
