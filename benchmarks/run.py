@@ -3,14 +3,17 @@
 
 Usage::
 
-    python -m benchmarks [--size smoke|full] [--only NAME ...] [--out DIR] [--data-dir DIR]
+    python -m benchmarks [--size smoke|full] [--only NAME ...] [--merge RESULTS_JSON]
+                         [--out DIR] [--data-dir DIR] [--update-readme]
     python benchmarks/run.py --size full
 
 ``--size full`` is the issue's sizes (a 1,000,000-message cache in 10,000 conversations,
 1,000 messages for the outbox and latency benchmarks, 200 long-polling clients and 20
 senders for 60 s); ``--size smoke`` is a tiny run for CI (well-formed results, no meaning).
 ``--load-duration S`` overrides the load benchmark's duration; ``--update-readme`` also
-writes the table into README.md's Performance section (between its benchmark markers). Generated data is cached in
+writes the table into README.md's Performance section (between its benchmark markers);
+``--only NAME --merge benchmarks/results.json`` re-runs one benchmark after a fix and keeps
+the others from the earlier run (each says which run it is from). Generated data is cached in
 ``--data-dir`` (default ``benchmarks/data/``, git-ignored). Results go to ``--out``
 (default ``benchmarks/``). Each benchmark gives a ``value``, a ``baseline`` measured in the
 same run, their ``ratio`` and whether its target was ``met``; a benchmark that cannot run
@@ -167,6 +170,15 @@ def render_markdown(results: dict) -> str:
             f"| {r['number']} | {_cell(r['title'] or key)} | {_cell(value)} | "
             f"{_cell(r['baseline'])} | {_cell(r['ratio'])} | {_cell(r['target'])} | "
             f"{_cell(met)} |")
+    earlier: dict[tuple[str, str], list[str]] = {}
+    for r in results["benchmarks"].values():
+        if r.get("run"):
+            run = (r["run"]["date"], str(r["run"]["load_avg"]))
+            earlier.setdefault(run, []).append(str(r["number"]))
+    for (date, load), numbers in sorted(earlier.items()):
+        lines += ["", f"Benchmark{'s' if len(numbers) > 1 else ''} {', '.join(sorted(numbers))} "
+                      f"from an earlier run at the same size: {date}, load average at start "
+                      f"{load}."]
     d = results["data"]
     lines += ["", f"Data: {d.get('source')}."]
     if "server" in d:
@@ -180,6 +192,26 @@ def render_markdown(results: dict) -> str:
                      f"one has {c['big_messages']:,}), written through {c['built_by']}.")
     lines.append("")
     return "\n".join(lines)
+
+
+def merge_earlier(results: dict, earlier: dict) -> None:
+    """Fill ``results["benchmarks"]`` with the benchmarks it lacks from ``earlier`` (a
+    results.json of the same size), each marked with the run it comes from (``run``:
+    ``date`` and ``load_avg``), and the data descriptions it lacks.
+
+    Raises:
+        ValueError: ``earlier`` was run at another size.
+    """
+    if earlier.get("size") != results["size"]:
+        raise ValueError(f"cannot merge a {earlier.get('size')!r} run into a "
+                         f"{results['size']!r} run")
+    for key, r in earlier.get("benchmarks", {}).items():
+        if key not in results["benchmarks"]:
+            r.setdefault("run", {"date": earlier["date"],
+                                 "load_avg": earlier["machine"]["load_avg"]})
+            results["benchmarks"][key] = r
+    for key, value in earlier.get("data", {}).items():
+        results["data"].setdefault(key, value)
 
 
 README_START = "<!-- benchmarks:start (written by python -m benchmarks --update-readme) -->"
@@ -213,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-duration", type=float, help="seconds of the load benchmark")
     parser.add_argument("--update-readme", action="store_true",
                         help="also put the table into README.md's Performance section")
+    parser.add_argument("--merge", type=Path, metavar="RESULTS_JSON",
+                        help="with --only: take the other benchmarks from this earlier "
+                             "results.json of the same size (each keeps its own run's date "
+                             "and load, shown under the table)")
     args = parser.parse_args(argv)
     size = SIZES[args.size]
     if args.load_duration:
@@ -233,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(ratio {r['ratio']}, met {r['met']}, {r['seconds']} s)",
                   file=sys.stderr, flush=True)
         results["data"] = ctx.data_info
+        if args.merge:
+            merge_earlier(results, json.loads(args.merge.read_text(encoding="utf-8")))
         results["machine"]["load_avg_end"] = machine_info()["load_avg"]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -21,7 +21,7 @@ KEYS = ["cold_start", "open_conversation", "outbox_drain", "sync_latency", "serv
         "memory", "cache_size"]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(400)
 def test_smoke_run_writes_well_formed_results(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = dict(os.environ)
@@ -57,3 +57,19 @@ def test_smoke_run_writes_well_formed_results(tmp_path: Path) -> None:
     assert "| # | benchmark |" in table
     assert sum(1 for line in table.splitlines() if line.startswith("| ") and
                line.split("|")[1].strip().isdigit()) == len(KEYS)
+
+    # Re-running one benchmark keeps the others from the earlier results, marked as such.
+    merged_out = tmp_path / "merged"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--size", "smoke", "--only", "cache_size",
+         "--merge", str(out / "results.json"), "--out", str(merged_out),
+         "--data-dir", str(tmp_path / "data")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    merged = json.loads((merged_out / "results.json").read_text())
+    assert sorted(merged["benchmarks"]) == sorted(KEYS)
+    assert "run" not in merged["benchmarks"]["cache_size"]
+    assert merged["benchmarks"]["outbox_drain"]["run"]["date"] == results["date"]
+    assert (f"Benchmarks 1, 2, 3, 4, 5, 6 from an earlier run at the same size: "
+            f"{results['date']}") in (merged_out / "results.md").read_text()
