@@ -145,11 +145,21 @@ class Engine:
     # ------------------------------------------------------------------ plumbing
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(*args)`` on the engine's database worker thread."""
+        """Run ``fn(*args)`` on the engine's database worker thread. When the awaiting task
+        is cancelled before the worker started it, it never runs (see :meth:`_db_record`)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="chat-tui-db")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def _db_record(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Like :meth:`_db`, for what must be written once a request has an outcome (its
+        acknowledgement, or the failure that moves its row out of ``sending``): it runs
+        even when the awaiting task is cancelled meanwhile (work offline, stop), which then
+        still raises ``CancelledError``. Without this, a write still queued behind other
+        work on the worker was dropped by the cancel and the row stayed ``sending`` while
+        the engine ran (outbox rule 4; soak run 7, docs/reliability.md)."""
+        return await asyncio.shield(self._db(fn, *args))
 
     def _bind_loop(self) -> None:
         if self._loop is None:
@@ -682,31 +692,32 @@ class Engine:
             conv = await api.put_conversation(action.conversation_id, p["title"],
                                               list(p.get("members", [])),
                                               bool(p.get("assistant", False)))
-            return await self._db(self._ack_and_next, self.store.ack_conversation, action,
+            return await self._db_record(self._ack_and_next, self.store.ack_conversation, action,
                                   conv, current)
         if action.kind == "send":
             msg = await api.put_message(action.conversation_id, action.message_id, p["body"])
-            return await self._db(self._ack_and_next, self.store.ack_message, action, msg,
+            return await self._db_record(self._ack_and_next, self.store.ack_message, action, msg,
                                   current)
         if action.kind == "edit":
             msg = await api.patch_message(action.message_id, p["body"], p.get("base_version"))
-            return await self._db(self._ack_and_next, self.store.ack_message, action, msg,
+            return await self._db_record(self._ack_and_next, self.store.ack_message, action, msg,
                                   current)
         if action.kind == "delete":
             msg = await api.delete_message(action.message_id)
-            return await self._db(self._ack_and_next, self.store.ack_message, action, msg,
+            return await self._db_record(self._ack_and_next, self.store.ack_message, action, msg,
                                   current)
         if action.kind == "read":
             marker = await api.mark_read(action.conversation_id, p["message_id"])
-            return await self._db(self._ack_and_next, self.store.ack_read, action, marker,
+            return await self._db_record(self._ack_and_next, self.store.ack_read, action, marker,
                                   current)
         raise PermanentError(f"unknown outbox action {action.kind!r}")
 
     def _requeue_interrupted(self, current: dict[str, int]) -> None:
         """Outbox rule 4 for a cancelled drain (work offline, stop): put the action back to
         ``queued`` on the database worker thread. Submitted to the same single-thread
-        executor, so it runs *after* a ``mark_sending`` or an ack that the cancelled await
-        had already handed to that thread (a cancelled await does not stop the thread):
+        executor, so it runs *after* a ``mark_sending`` the worker had already started (a
+        cancelled await does not stop the thread; one not yet started is dropped) and
+        after an acknowledgement or failure record (those are shielded, :meth:`_db_record`):
         the row can never be left in ``sending`` while the engine runs (found by the soak,
         docs/reliability.md). ``current["id"]`` is read there, after that hop: an ack that
         committed and marked the conversation's next action sending has made it that
@@ -729,20 +740,24 @@ class Engine:
         the action this task answers for (requeued when it is interrupted)."""
         current = {"id": action.id} if current is None else current
         try:
-            marked = await self._db(self.store.mark_sending, action.id)
-        except DatabaseError as exc:
-            await self._db_failed(exc)
-            return
+            try:
+                marked = await self._db(self.store.mark_sending, action.id)
+            except DatabaseError as exc:
+                await self._db_failed(exc)
+                return
+            if marked is None:
+                return
+            self._db_ok()
+            chained = False
+            while marked is not None:
+                marked = await self._send_marked(marked, current, chained)
+                chained = True
         except asyncio.CancelledError:
+            # Work offline or stop, wherever this task was (marking, waiting for the answer,
+            # recording it): the action it answers for goes back to 'queued' and is re-sent
+            # with the same key later (outbox rule 4).
             self._requeue_interrupted(current)
             raise
-        if marked is None:
-            return
-        self._db_ok()
-        chained = False
-        while marked is not None:
-            marked = await self._send_marked(marked, current, chained)
-            chained = True
 
     async def _send_marked(self, marked: OutboxAction, current: dict[str, int],
                            chained: bool = False) -> OutboxAction | None:
@@ -758,33 +773,30 @@ class Engine:
             self._emit(MessagesChanged(marked.conversation_id, (marked.message_id,)))
         try:
             res, nxt = await self._perform(marked, current)
-        except asyncio.CancelledError:
-            # Work offline or stop: the answer is unknown; re-send later with the same key.
-            self._requeue_interrupted(current)
-            raise
         except TransientError as exc:
             await self._on_transient(marked, exc)
         except Unauthorized as exc:
-            await self._db(self.store.record_paused, marked.id, exc.reason)
+            await self._db_record(self.store.record_paused, marked.id, exc.reason)
             self._pause_auth(exc.reason)
         except (PermanentError, CursorExpired) as exc:
             if marked.kind == "delete" and exc.status == 404 and marked.message_id:
                 # Outbox rule 7: the server never had it (a send deleted after an attempt
                 # whose fate was unknown): nothing left to delete.
-                self._emit_result(await self._db(self.store.ack_nothing_to_delete, marked.id,
-                                                 marked.message_id))
+                self._emit_result(await self._db_record(self.store.ack_nothing_to_delete,
+                                                        marked.id, marked.message_id))
             elif marked.kind == "read":
                 # A read marker the server refuses is dropped: it must not block messages.
-                await self._db(self.store.drop_action, marked.id)
+                await self._db_record(self.store.drop_action, marked.id)
             else:
                 reason = f"{exc.status} {exc.code}: {exc.reason}".strip()
-                await self._db(self.store.record_permanent, marked.id, reason)
+                await self._db_record(self.store.record_permanent, marked.id, reason)
         except DatabaseError as exc:
             # The server answered but we could not commit it: back to 'queued' when the
             # database lets us (else it stays 'sending' until the next start); re-sent with
             # the same key later, never marked failed.
             with contextlib.suppress(DatabaseError):
-                await self._db(self.store.record_paused, marked.id, "local database error")
+                await self._db_record(self.store.record_paused, marked.id,
+                                      "local database error")
             await self._db_failed(exc)
         else:
             self._db_ok()
@@ -802,7 +814,7 @@ class Engine:
     async def _on_transient(self, action: OutboxAction, exc: TransientError) -> None:
         """Outbox rules 3 and 5 for a transient failure."""
         if not exc.reached_server:
-            await self._db(self.store.record_unreached, action.id, exc.reason)
+            await self._db_record(self.store.record_unreached, action.id, exc.reason)
             self._report_unreachable()
             return
         if exc.retry_after is not None:
@@ -812,7 +824,7 @@ class Engine:
         else:
             delay = retry_delay(action.transient_failures, self.settings.backoff_base,
                                 self.settings.backoff_cap)
-        state = await self._db(self.store.record_transient, action.id, delay,
+        state = await self._db_record(self.store.record_transient, action.id, delay,
                                f"{exc.status or 'network'}: {exc.reason}",
                                self.settings.max_attempts)
         log.info("action %d transient failure (%s), %s, next in %.2fs", action.id,

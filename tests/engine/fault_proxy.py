@@ -169,12 +169,13 @@ class FaultProxy:
 
     def respond(self, status: int, *, retry_after: float | None = None,
                 method: str | None = None, path_contains: str = "",
-                count: int | None = 1, body: bytes | None = None) -> Rule:
+                count: int | None = 1, body: bytes | None = None,
+                delay: float = 0.0) -> Rule:
         """Answer matching requests with ``status`` (and ``Retry-After``) without
-        forwarding; the body is the API's error shape unless ``body`` (raw bytes, for
-        malformed answers) is given."""
+        forwarding, after ``delay`` seconds; the body is the API's error shape unless
+        ``body`` (raw bytes, for malformed answers) is given."""
         return self._add(Rule("respond", method, path_contains, count, status, retry_after,
-                              body=body))
+                              seconds=delay, body=body))
 
     def hold(self, seconds: float, *, method: str | None = None, path_contains: str = "",
              count: int | None = 1) -> Rule:
@@ -242,6 +243,8 @@ class FaultProxy:
             method_s, target_s = method.decode(), target.decode()
             rule = self._take_rule(method_s, target_s)
             if rule is not None and rule.action == "respond":
+                if rule.seconds:
+                    time.sleep(rule.seconds)
                 self._record(method_s, target_s, str(rule.status))
                 payload = rule.body if rule.body is not None else (
                     b'{"error": {"code": "injected", "message": "injected by the test proxy"}}')

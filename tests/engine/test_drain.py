@@ -232,6 +232,37 @@ async def test_rule_3_a_first_attempt_refused_is_discarded_without_a_request(ali
     assert proxy.requests("DELETE") == []
 
 
+@pytest.mark.parametrize("status", [503, 422])
+async def test_rule_4_work_offline_while_an_outcome_waits_for_the_worker_leaves_nothing_sending(
+        alice, proxy, status):
+    """Soak run 7 (docs/reliability.md): the answer (a transient 503 or a permanent 422)
+    comes while the database worker is busy, so writing it down waits behind other work;
+    work offline cancels the conversation's task just then. The outcome is still written
+    (the failure counts, a 422 stays failed) and nothing is left ``sending``."""
+    import threading
+
+    cid = await online_conversation(alice)
+    proxy.respond(status, method="PUT", path_contains="/messages/", count=1, delay=0.6)
+    mid = alice.send(cid, "outcome recorded anyway")
+    assert await wait_for(lambda: alice.store.outbox_counts()["sending"] == 1)
+    gate = threading.Event()
+    alice._executor.submit(gate.wait, 10)  # the worker is busy when the answer comes
+    assert await wait_for(lambda: proxy.requests("PUT", mid), timeout=5)
+    await asyncio.sleep(0.2)  # the answer's record is queued behind the busy worker
+    alice.set_work_offline(True)  # cancels the task waiting for that record
+    await asyncio.sleep(0.1)
+    gate.set()
+    [action] = alice.store.outbox_rows()
+    assert await wait_for(lambda: alice.store.outbox_row(action.id)["state"] != "sending",
+                          timeout=5)
+    row = alice.store.outbox_row(action.id)
+    assert row["state"] == ("queued" if status == 503 else "failed")
+    assert row["attempts"] == 1  # the attempt reached the server and counts (rules 4-5)
+    alice.set_work_offline(False)
+    if status == 503:
+        assert await wait_for(lambda: drained(alice), timeout=15)
+
+
 async def test_rule_3_real_server_422_on_an_unknown_member_fails_the_create_visibly(
         alice, server_api):
     cid = alice.create_conversation("With a stranger", ["nobody-here"])
