@@ -407,13 +407,13 @@ def create_app(settings: Settings) -> FastAPI:
         """Delta sync with long-poll (docs/api.md, GET /v1/sync)."""
         since_n = store.parse_cursor(since) if since is not None else None
 
-        def answer(data: dict) -> JSONResponse:
-            notifier.answered(p.user_id, p.device_id, int(data["cursor"]))
+        def answer(data: dict, seen: int) -> JSONResponse:
+            notifier.answered(p.user_id, p.device_id, int(data["cursor"]), seen)
             return JSONResponse(data)
 
         if since_n is None or timeout <= 0:
-            notifier.others_changed(p.user_id, p.device_id, since_n)
-            return answer(await run(store.sync, p, since_n))
+            _, seen = notifier.others_changed(p.user_id, p.device_id, since_n)
+            return answer(await run(store.sync, p, since_n), seen)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         data = None
@@ -421,11 +421,11 @@ def create_app(settings: Settings) -> FastAPI:
             event = notifier.subscribe(p.user_id, p.device_id)
             try:
                 # Asked before the read: a change committed after it is marked again.
-                others = notifier.others_changed(p.user_id, p.device_id, since_n)
+                others, seen = notifier.others_changed(p.user_id, p.device_id, since_n)
                 data = await run(store.sync, p, since_n)
                 changed = bool(data["conversations"] or data["read_markers"])
                 if changed and others:
-                    return answer(data)
+                    return answer(data, seen)
                 # Nothing changed, or only by this device itself (it has its own changes
                 # from its requests' answers): hold until another device's change.
                 remaining = deadline - loop.time()
@@ -440,9 +440,10 @@ def create_app(settings: Settings) -> FastAPI:
         if not notifier.closed and notifier.own_changed(p.user_id, p.device_id):
             data = await run(store.sync, p, since_n)  # its own changes made while held
         if data is not None and (data["conversations"] or data["read_markers"]):
-            return answer(data)  # the device's own changes, at the end of the wait
+            return answer(data, seen)  # the device's own changes, at the end of the wait
         return answer(
-            {"cursor": str(since_n), "initial": False, "conversations": [], "read_markers": []}
+            {"cursor": str(since_n), "initial": False, "conversations": [], "read_markers": []},
+            seen
         )
 
     return app

@@ -31,7 +31,8 @@ MAX_REMEMBERED_DEVICES = 100_000
 @dataclass
 class _Device:
     cursor: int | None = None  # cursor of the device's last sync answer
-    changed: bool = True  # another device changed something for its user since then
+    others: int = 1  # changes made for its user by other devices (or the server), counted
+    seen: int = 0  # ``others`` as it was read for the device's last sync answer
     own: bool = False  # the device itself changed something since its last read
 
 
@@ -82,7 +83,7 @@ class Notifier:
         for user_id in user_ids:
             for device_id, memory in self._devices.get(user_id, {}).items():
                 if device_id != origin_device:
-                    memory.changed = True
+                    memory.others += 1
                 else:
                     memory.own = True
             for device_id in list(self._waiting.get(user_id, ())):
@@ -95,12 +96,16 @@ class Notifier:
                     if key in self._waiters:
                         self._events[key] = asyncio.Event()
 
-    def others_changed(self, user_id: str, device_id: str, since: int | None) -> bool:
-        """Call before reading a sync answer for the device: False only when the device's
-        last answer had cursor ``since`` and no other device (nor the server) changed
-        anything for ``user_id`` since then, so whatever changed after ``since`` is the
-        device's own doing. Clears the mark: a change committed after this call marks it
-        again. Clears the device's own mark too (:meth:`own_changed`)."""
+    def others_changed(self, user_id: str, device_id: str,
+                       since: int | None) -> tuple[bool, int]:
+        """Call before reading a sync answer for the device. Returns ``(changed, seen)``:
+        ``changed`` is False only when the device's last answer had cursor ``since`` and no
+        other device (nor the server) changed anything for ``user_id`` since the read of
+        that answer, so whatever changed after ``since`` is the device's own doing;
+        ``seen`` goes to :meth:`answered` with the answer read now. A count, not a flag
+        cleared here: two polls of one device at once (one of them abandoned by the
+        client) both see a change until an answer read after it is sent. Clears the
+        device's own mark (:meth:`own_changed`)."""
         devices = self._devices.setdefault(user_id, {})
         memory = devices.get(device_id)
         if memory is None:
@@ -110,9 +115,10 @@ class Notifier:
                 devices = self._devices.setdefault(user_id, {})
             memory = devices[device_id] = _Device()
             self._remembered += 1
-        changed = memory.changed or since is None or memory.cursor != since
-        memory.changed = memory.own = False
-        return changed
+        seen = memory.others
+        changed = seen > memory.seen or since is None or memory.cursor != since
+        memory.own = False
+        return changed, seen
 
     def own_changed(self, user_id: str, device_id: str) -> bool:
         """Whether the device itself changed something for its user since the last
@@ -124,12 +130,13 @@ class Notifier:
         own, memory.own = memory.own, False
         return own
 
-    def answered(self, user_id: str, device_id: str, cursor: int) -> None:
-        """Record the cursor of the sync answer just sent to the device (after
-        :meth:`others_changed` and the read)."""
+    def answered(self, user_id: str, device_id: str, cursor: int, seen: int) -> None:
+        """Record the sync answer just sent to the device: its ``cursor`` and the ``seen``
+        count :meth:`others_changed` gave before its read."""
         memory = self._devices.get(user_id, {}).get(device_id)
         if memory is not None:
             memory.cursor = cursor
+            memory.seen = max(memory.seen, seen)
 
     def close(self) -> None:
         """Wake every waiter now (server shutdown); later waits return at once."""
