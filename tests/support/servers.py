@@ -246,8 +246,10 @@ class ServerFactory:
         ``db``: a database URL to use instead of the temporary SQLite file (the PostgreSQL
         tests pass a fresh ``postgresql://`` database); ``db_path`` then holds that URL.
 
-        ``users`` (name -> password) are added through the real CLI while the server starts
-        (separate processes on the same SQLite file), which saves a little time per test.
+        ``users`` (name -> password) are added through the real CLI once the server is up
+        (separate processes on the same SQLite file, in parallel with each other). Not while
+        it starts: two processes creating and migrating a fresh file at once could fail with
+        "database is locked" (switching to WAL does not wait for the busy timeout).
         """
         index = len(self.started)
         workdir = self.tmp_path / f"server{index}"
@@ -265,14 +267,12 @@ class ServerFactory:
             for name, password in (users or {}).items()
         ]
         errors: list[BaseException] = []
+        server.start()
         for t in adders:
             t.run = _capture(t.run, errors)  # type: ignore[method-assign]
             t.start()
-        try:
-            server.start()
-        finally:
-            for t in adders:
-                t.join()
+        for t in adders:
+            t.join()
         if errors:
             raise errors[0]
         return server
