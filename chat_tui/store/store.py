@@ -77,14 +77,18 @@ APPLY_CHUNK_ROWS = 250
 #: Messages deleted per retention transaction (sync rule R1; keeps each write short).
 RETENTION_CHUNK = 2000
 
-#: :meth:`Store.mark_next_sending` in one statement (SQLite >= 3.35 for RETURNING).
-_MARK_NEXT_SENDING_SQL = """
-UPDATE outbox SET state = 'sending', attempts = attempts + 1
+#: :meth:`Store.mark_next_sending`: the conversation's head action when it may be sent now
+#: (queued, due, and not a send older than max_queue_age), then the update that marks it.
+#: Two statements, not one ``UPDATE ... RETURNING``: RETURNING needs SQLite 3.35, newer
+#: than some systems' Python links against.
+_NEXT_DUE_HEAD_SQL = """
+SELECT id, kind, conversation_id, message_id, payload, attempts, transient_failures
+  FROM outbox
  WHERE id = (SELECT min(id) FROM outbox WHERE conversation_id = ?)
    AND state = 'queued' AND next_attempt_at <= ?
    AND NOT (kind = 'send' AND ? > 0 AND queued_at < ?)
-RETURNING id, kind, conversation_id, message_id, payload, attempts, transient_failures
 """
+_MARK_SENDING_SQL = "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?"
 
 
 # Store.ack_message, once per message drained: SQL written once, not built per call.
@@ -1303,12 +1307,13 @@ class Store:
         # the equivalent Peewee queries cost more than running them (benchmarks/NOTES.md).
         # A send older than max_queue_age is left for expire_old (the drain's next round).
         with self._write():
-            row = self.db.execute_sql(_MARK_NEXT_SENDING_SQL, (
+            row = self.db.execute_sql(_NEXT_DUE_HEAD_SQL, (
                 conversation_id, now, max_queue_age, now - max_queue_age)).fetchone()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            self.db.execute_sql(_MARK_SENDING_SQL, (row[0],))
         oid, kind, cid, mid, payload, attempts, transient = row
-        return OutboxAction(oid, kind, cid, mid, json.loads(payload or "{}"), attempts,
+        return OutboxAction(oid, kind, cid, mid, json.loads(payload or "{}"), attempts + 1,
                             transient)
 
     # ------------------------------------------------------------------ sync apply
