@@ -164,6 +164,14 @@ def _write_lock_for(path: Path) -> _FairWriteLock:
         return _WRITE_LOCKS.setdefault(key, _FairWriteLock())
 
 
+def _may_be_on_server(send: Any) -> bool:
+    """Whether an outbox ``send`` row (not in flight) may already be on the server: an
+    attempt of it got no answer (a transient failure, or an interruption or a kill while it
+    was ``sending``: its attempt is kept, outbox rule 4). A send refused at its only attempt,
+    or never tried, is not (outbox rules 3 and 7)."""
+    return send.transient_failures > 0 or send.attempts > (1 if send.state == "failed" else 0)
+
+
 class StoreError(Exception):
     """A local action cannot be done; ``str()`` is a readable reason. Nothing was changed."""
 
@@ -912,8 +920,9 @@ class Store:
 
     def enqueue_delete(self, message_id: str) -> str:
         """Outbox rule 7: a queued (not in flight) send is removed with its local echo, so it
-        is never sent; otherwise a delete is queued after what is in flight and the message
-        shows deleted at once. Returns ``removed`` or ``queued``.
+        is never sent, unless it may already be on the server (:func:`_may_be_on_server`):
+        then it becomes a ``DELETE`` in its place; otherwise a delete is queued after what is
+        in flight and the message shows deleted at once. Returns ``removed`` or ``queued``.
 
         Raises:
             StoreError: not my message.
@@ -922,10 +931,9 @@ class Store:
         with self._write():
             row = self._own_message(message_id)
             send = next(iter(self._rows_for(message_id, "send")), None)
-            if send is not None and send.state != "sending" and send.attempts > 0:
-                # An earlier attempt may have reached the server (its answer lost, or the
-                # process killed while waiting): a 404 answer to the delete means there was
-                # nothing to delete (soak finding, docs/reliability.md).
+            if send is not None and send.state != "sending" and _may_be_on_server(send):
+                # A 404 answer to the delete means there was nothing to delete (soak finding,
+                # docs/reliability.md).
                 self._send_becomes_delete(send)
                 return "queued"
             if send is not None and send.state != "sending":
@@ -1036,8 +1044,9 @@ class Store:
     def discard(self, message_id: str) -> str:
         """Remove the message's pending action (failed, expired, queued or blocked, never one
         in flight) and put its text back into the draft (outbox rule 3). A discarded send
-        removes the local echo; a discarded edit or delete restores the server's copy.
-        Returns the text.
+        removes the local echo, or, when it may already be on the server
+        (:func:`_may_be_on_server`), becomes a ``DELETE`` in its place (rule 7); a discarded
+        edit or delete restores the server's copy. Returns the text.
 
         Raises:
             StoreError: nothing to discard, or the action is being sent right now.
@@ -1053,12 +1062,9 @@ class Store:
             if not text and row is not None:
                 text = row.body
             send = next((o for o in rows if o.kind == "send"), None)
-            if send is not None and row is not None and (
-                    send.transient_failures > 0
-                    or send.attempts > (1 if send.state == "failed" else 0)):
-                # An attempt whose answer never came may have put it on the server (soak
-                # finding, docs/reliability.md): the text still goes back to the draft, and
-                # the copy the server may hold is deleted, not left to come back by sync.
+            if send is not None and row is not None and _may_be_on_server(send):
+                # The text still goes back to the draft, and the copy the server may hold is
+                # deleted, not left to come back by sync (soak finding, docs/reliability.md).
                 self._send_becomes_delete(send)
             else:
                 Ob.delete().where(Ob.id.in_([o.id for o in rows])).execute()
@@ -1140,6 +1146,16 @@ class Store:
         with self._write():
             Ob.update(state="queued", attempts=fn.MAX(Ob.attempts - 1, 0), last_error=reason,
                      ).where((Ob.id == outbox_id) & (Ob.state == "sending")).execute()
+
+    def record_interrupted(self, outbox_id: int, reason: str) -> None:
+        """The request was cut off by the client itself (work offline, stop) with its answer
+        unknown: back to ``queued``, the attempt kept, as after a crash (outbox rule 4): it
+        may have reached the server, which a later delete or discard must know
+        (rules 3 and 7)."""
+        Ob = self.m.Outbox
+        with self._write():
+            Ob.update(state="queued", last_error=reason).where(
+                (Ob.id == outbox_id) & (Ob.state == "sending")).execute()
 
     def record_transient(self, outbox_id: int, delay: float, reason: str,
                          max_attempts: int) -> str:

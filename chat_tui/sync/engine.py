@@ -727,7 +727,7 @@ class Engine:
 
         def requeue() -> None:
             with contextlib.suppress(DatabaseError):
-                self.store.record_unreached(current["id"], "interrupted")
+                self.store.record_interrupted(current["id"], "interrupted")
 
         with contextlib.suppress(RuntimeError):  # executor already shut down
             self._executor.submit(requeue)

@@ -263,6 +263,33 @@ async def test_rule_4_work_offline_while_an_outcome_waits_for_the_worker_leaves_
         assert await wait_for(lambda: drained(alice), timeout=15)
 
 
+async def test_rule_4_an_interrupted_send_keeps_its_attempt_so_a_delete_reaches_the_server(
+        alice, proxy, server_api):
+    """Work offline cuts a request whose answer is held back after the server committed
+    it: the row goes back to ``queued`` with its attempt kept (review finding), so deleting
+    it offline becomes a ``DELETE`` and the server's copy ends as a tombstone."""
+    cid = await online_conversation(alice)
+    proxy.hold(3.0, method="PUT", path_contains="/messages/", count=1)
+    mid = alice.send(cid, "committed, answer held")
+    bob = server_api("bob")
+    for _ in range(50):  # the server commits it; its answer waits in the proxy
+        if mid in {m.id for m in (await bob.messages(cid)).messages}:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the server never got the send")
+    alice.set_work_offline(True)
+    [action] = alice.store.outbox_rows()
+    assert await wait_for(lambda: alice.store.outbox_row(action.id)["state"] == "queued")
+    assert alice.store.outbox_row(action.id)["attempts"] == 1
+    alice.delete(mid)
+    proxy.clear()
+    alice.set_work_offline(False)
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    page = await bob.messages(cid)
+    assert [(m.id, m.deleted) for m in page.messages] == [(mid, True)]
+
+
 async def test_rule_3_real_server_422_on_an_unknown_member_fails_the_create_visibly(
         alice, server_api):
     cid = alice.create_conversation("With a stranger", ["nobody-here"])
