@@ -25,7 +25,6 @@ from chat_tui.store.views import (
     SearchHit,
     SortKey,
     UIState,
-    conversation_order,
 )
 
 __all__ = [
@@ -46,6 +45,5 @@ __all__ = [
     "Store",
     "StoreError",
     "UIState",
-    "conversation_order",
     "delete_cache_file",
 ]

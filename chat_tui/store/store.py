@@ -502,8 +502,8 @@ class Store:
 
     def list_conversations(self, limit: int | None = None,
                            ids: Iterable[str] | None = None) -> list[ConversationView]:
-        """Conversations (not removed), most recent activity first (the order of
-        :func:`conversation_order`); only the first ``limit`` when given (a first frame
+        """Conversations (not removed), most recent activity first, then by title; only
+        the first ``limit`` when given (a first frame
         needs a screenful, not 10,000 rows); only those whose id is in ``ids`` when given
         (a refresh after an engine event re-reads what changed: one indexed lookup each,
         never the whole list). Ids not found (unknown or removed) are left out."""

@@ -5,7 +5,6 @@ Plain frozen dataclasses converted from rows, so the UI never sees a Peewee mode
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,16 +40,6 @@ class ConversationView:
     unread_count: int
     queued_count: int
     pending: bool = False
-
-
-def conversation_order(views: Iterable[ConversationView]) -> list[ConversationView]:
-    """``views`` in the conversation list's order, the same as
-    ``Store.list_conversations()``'s ``ORDER BY``: most recent ``last_activity_at`` first
-    (none last), then by title (code point order, SQLite's ``BINARY`` collation). Lets the UI
-    merge a few re-read rows into its list without reading all of them again."""
-    by_title = sorted(views, key=lambda v: v.title)
-    return sorted(by_title, reverse=True, key=lambda v: (
-        v.last_activity_at.timestamp() if v.last_activity_at is not None else 0.0))
 
 
 @dataclass(frozen=True)
