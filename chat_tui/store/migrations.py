@@ -28,10 +28,9 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from peewee import BooleanField, FloatField, IntegerField, SqliteDatabase
-from playhouse.migrate import SqliteMigrator
-from playhouse.migrate import migrate as run_operations
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +67,17 @@ def reclaim_free_pages(db: SqliteDatabase) -> None:
     db.connection().executescript("PRAGMA incremental_vacuum;")
 
 
+def _migrator(db: SqliteDatabase) -> tuple[Any, Callable[..., None]]:
+    """``(SqliteMigrator(db), playhouse.migrate.migrate)``, imported only when an old file
+    is upgraded: ``playhouse.migrate`` (and the ``postgres_ext`` it pulls in) cost every
+    start ~4 ms before the first frame (benchmarks/NOTES.md, fix 24)."""
+    from playhouse.migrate import SqliteMigrator, migrate
+
+    return SqliteMigrator(db), migrate
+
+
 def _v2(db: SqliteDatabase, models: SimpleNamespace) -> None:
-    migrator = SqliteMigrator(db)
+    migrator, run_operations = _migrator(db)
     run_operations(
         migrator.add_column("conversation", "removed", BooleanField(default=False)),
         migrator.add_column("outbox", "queued_at", FloatField(default=0.0)),
@@ -79,7 +87,7 @@ def _v2(db: SqliteDatabase, models: SimpleNamespace) -> None:
 
 
 def _v3(db: SqliteDatabase, models: SimpleNamespace) -> None:
-    migrator = SqliteMigrator(db)
+    migrator, run_operations = _migrator(db)
     run_operations(migrator.add_column("conversation", "synced_seq", IntegerField(null=True)))
     db.execute_sql("UPDATE conversation SET synced_seq = (SELECT max(seq) FROM message "
                    "WHERE message.conversation_id = conversation.id)")

@@ -53,6 +53,12 @@ def test_smoke_run_writes_well_formed_results(tmp_path: Path) -> None:
     assert b["server_load"]["metrics"]["sends"] > 0
     assert b["server_load"]["metrics"]["deliveries"] > 0
     assert b["cache_size"]["metrics"]["messages"] == results["sizes"]["cache_messages"]
+    if b["cold_start"]["status"] == "measured":
+        # The second baseline (chat-tui's screen from fixed text) ran in every round.
+        cold = b["cold_start"]["metrics"]
+        assert len(cold["static_screen_s"]) == len(cold["app_s"]) > 0
+        assert all(t > 0 for t in cold["static_screen_s"])
+        assert cold["static_screen_ratio"] > 0
     table = (out / "results.md").read_text()
     assert "| # | benchmark |" in table
     assert sum(1 for line in table.splitlines() if line.startswith("| ") and
