@@ -15,7 +15,9 @@ The UI reads only through the store's read API and acts only through the engine 
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import importlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -29,13 +31,14 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from chat_tui.ui.clock import Clock
 from chat_tui.ui.keymap import bindings_for, palette_actions
 from chat_tui.ui.safe_text import inert, inert_line
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.conversation_list import ConversationList
+from chat_tui.ui.widgets.footer import KeyFooter
 from chat_tui.ui.widgets.message_item import ASSISTANT, enable_markdown
 from chat_tui.ui.widgets.message_list import MessageList
 from chat_tui.ui.widgets.skeleton import Skeleton
@@ -184,7 +187,7 @@ class ChatApp(App[None]):
                 yield Skeleton(id="skeleton", shown=not self.conversations)
                 yield messages
                 yield Composer(id="composer")
-        yield Footer()
+        yield KeyFooter()
 
     def _conversation_title(self) -> Text:
         conv = self.current_conversation
@@ -242,11 +245,16 @@ class ChatApp(App[None]):
 
     @work(exclusive=True, group="engine", exit_on_error=False)
     async def start_engine(self) -> None:
-        """Build the engine (imports httpx etc. off the first frame), subscribe, start it."""
+        """Build the engine (imports httpx etc. off the first frame), subscribe, start it.
+
+        The sync layer's imports (httpx, the engine: ~50 ms) run in a thread first, so the
+        frames that finish the screen (conversation list, key bar) are drawn meanwhile
+        instead of after them (benchmarks/NOTES.md, fix 25)."""
         factory = self._engine_factory
         if factory is None:
             return
         try:
+            await asyncio.to_thread(importlib.import_module, "chat_tui.sync.engine")
             engine = factory(self.store)
             if isinstance(engine, Awaitable):
                 engine = await engine
