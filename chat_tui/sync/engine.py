@@ -78,6 +78,17 @@ async def _wait_event(event: asyncio.Event, timeout: float) -> None:
 
 
 @dataclass
+class _InFlight:
+    """What one conversation's send task answers for (outbox rule 4): ``action_id``, the
+    action put back to ``queued`` when the task is interrupted (it moves to the next action
+    once an acknowledgement marks that one ``sending``), and ``marked``, the last two
+    actions it marked ``sending``, redrawn after an interruption."""
+
+    action_id: int
+    marked: list[OutboxAction] = field(default_factory=list)
+
+
+@dataclass
 class SyncReport:
     """Outcome of :meth:`Engine.sync_once`: ``reachable`` (the server answered),
     ``auth_failed`` (a 401 paused everything), ``synced`` (a sync response was applied),
@@ -565,11 +576,11 @@ class Engine:
         inflight: dict[str, asyncio.Task] = {}
         wake = self._wake_drain
 
-        def finished(cid: str, current: dict[str, int], task: asyncio.Task) -> None:
+        def finished(cid: str, current: _InFlight, task: asyncio.Task) -> None:
             if inflight.get(cid) is task:
                 del inflight[cid]
             if not task.cancelled() and task.exception() is not None:
-                log.error("sending outbox action %d crashed", current["id"],
+                log.error("sending outbox action %d crashed", current.action_id,
                           exc_info=task.exception())
                 self._requeue_interrupted(current)
             wake.set()
@@ -601,7 +612,7 @@ class Engine:
                         continue  # one request in flight per conversation
                     if not self._ready() or time.time() < self._pause_until:
                         break
-                    current = {"id": action.id}
+                    current = _InFlight(action.id)
                     task = asyncio.create_task(self._send_one(action, current),
                                                name=f"chat-tui-send-{action.id}")
                     inflight[action.conversation_id] = task
@@ -664,14 +675,14 @@ class Engine:
         return self._ready() and time.time() >= self._pause_until
 
     def _ack_and_next(self, ack: Callable[[int, Any], ApplyResult], action: OutboxAction,
-                      answer: Any, current: dict[str, int],
+                      answer: Any, current: _InFlight,
                       ) -> tuple[ApplyResult, OutboxAction | None]:
         """On the worker, in one transaction (outbox rules 2 and 4): commit the server's
         answer to ``action`` with ``ack`` and, when the drain may go on
         (:meth:`_may_chain`), mark the conversation's next action ``sending``. Returns the
         acknowledgement's result and that next action (None when none is due). One hop and
         one commit per message instead of three hops and two commits (benchmarks/NOTES.md).
-        ``current["id"]`` becomes the next action's id once committed, so an interruption
+        ``current.action_id`` becomes the next action's id once committed, so an interruption
         puts that one back to ``queued`` (:meth:`_requeue_interrupted`)."""
         chain = self._may_chain()  # read on the worker: a plain attribute read
         with self.store.batch():
@@ -680,46 +691,47 @@ class Engine:
                                                 self.settings.max_queue_age)
                    if chain else None)
         if nxt is not None:
-            current["id"] = nxt.id
+            current.action_id = nxt.id
         return res, nxt
 
-    async def _perform(self, action: OutboxAction, current: dict[str, int],
+    async def _perform(self, action: OutboxAction, current: _InFlight,
                        ) -> tuple[ApplyResult, OutboxAction | None]:
+        """Send ``action`` (one request) and record the server's answer with the store's
+        acknowledgement for its kind (:meth:`_ack_and_next`). Raises what the API client
+        raises (``TransientError``, ``PermanentError``, ``Unauthorized``...), and
+        ``PermanentError`` for an unknown kind."""
         api = self._api
         assert api is not None
         p = action.payload
+        ack: Callable[[int, Any], ApplyResult] = self.store.ack_message
         if action.kind == "create_conversation":
-            conv = await api.put_conversation(action.conversation_id, p["title"],
-                                              list(p.get("members", [])),
-                                              bool(p.get("assistant", False)))
-            return await self._db_record(self._ack_and_next, self.store.ack_conversation, action,
-                                  conv, current)
-        if action.kind == "send":
-            msg = await api.put_message(action.conversation_id, action.message_id, p["body"])
-            return await self._db_record(self._ack_and_next, self.store.ack_message, action, msg,
-                                  current)
-        if action.kind == "edit":
-            msg = await api.patch_message(action.message_id, p["body"], p.get("base_version"))
-            return await self._db_record(self._ack_and_next, self.store.ack_message, action, msg,
-                                  current)
-        if action.kind == "delete":
-            msg = await api.delete_message(action.message_id)
-            return await self._db_record(self._ack_and_next, self.store.ack_message, action, msg,
-                                  current)
-        if action.kind == "read":
-            marker = await api.mark_read(action.conversation_id, p["message_id"])
-            return await self._db_record(self._ack_and_next, self.store.ack_read, action, marker,
-                                  current)
-        raise PermanentError(f"unknown outbox action {action.kind!r}")
+            answer: Any = await api.put_conversation(
+                action.conversation_id, p["title"], list(p.get("members", [])),
+                bool(p.get("assistant", False)))
+            ack = self.store.ack_conversation
+        elif action.kind == "send":
+            answer = await api.put_message(action.conversation_id, action.message_id,
+                                           p["body"])
+        elif action.kind == "edit":
+            answer = await api.patch_message(action.message_id, p["body"],
+                                             p.get("base_version"))
+        elif action.kind == "delete":
+            answer = await api.delete_message(action.message_id)
+        elif action.kind == "read":
+            answer = await api.mark_read(action.conversation_id, p["message_id"])
+            ack = self.store.ack_read
+        else:
+            raise PermanentError(f"unknown outbox action {action.kind!r}")
+        return await self._db_record(self._ack_and_next, ack, action, answer, current)
 
-    def _requeue_interrupted(self, current: dict[str, int]) -> None:
+    def _requeue_interrupted(self, current: _InFlight) -> None:
         """Outbox rule 4 for a cancelled drain (work offline, stop): put the action back to
         ``queued`` on the database worker thread. Submitted to the same single-thread
         executor, so it runs *after* a ``mark_sending`` the worker had already started (a
         cancelled await does not stop the thread; one not yet started is dropped) and
         after an acknowledgement or failure record (those are shielded, :meth:`_db_record`):
         the row can never be left in ``sending`` while the engine runs (found by the soak,
-        docs/reliability.md). ``current["id"]`` is read there, after that hop: an ack that
+        docs/reliability.md). ``current.action_id`` is read there, after that hop: an ack that
         committed and marked the conversation's next action sending has made it that
         one (:meth:`_ack_and_next`)."""
         if self._executor is None:
@@ -727,18 +739,32 @@ class Engine:
 
         def requeue() -> None:
             with contextlib.suppress(DatabaseError):
-                self.store.record_interrupted(current["id"], "interrupted")
+                self.store.record_interrupted(current.action_id, "interrupted")
+            # The interrupted task published nothing for what the worker wrote after the
+            # cancel (a shielded ack, this requeue): redraw the actions it last marked.
+            self._redraw(current.marked)
 
         with contextlib.suppress(RuntimeError):  # executor already shut down
             self._executor.submit(requeue)
 
+    def _redraw(self, actions: Sequence[OutboxAction]) -> None:
+        """Publish what ``actions`` may have changed in the cache: ``MessagesChanged`` for
+        their messages, ``ConversationsChanged`` for a conversation they create, then
+        ``OutboxChanged``. Safe from the worker thread (:meth:`_emit`)."""
+        for action in actions:
+            if action.message_id:
+                self._emit(MessagesChanged(action.conversation_id, (action.message_id,)))
+            elif action.kind == "create_conversation":
+                self._emit(ConversationsChanged((action.conversation_id,)))
+        self._emit_outbox()
+
     async def _send_one(self, action: OutboxAction,
-                        current: dict[str, int] | None = None) -> None:
+                        current: _InFlight | None = None) -> None:
         """Outbox rules 2-8 for one conversation: mark its head ``sending``, send it, and
         while each answer is acknowledged go on with the next action, marked in the same
-        transaction as the acknowledgement (:meth:`_ack_and_next`). ``current["id"]`` is
+        transaction as the acknowledgement (:meth:`_ack_and_next`). ``current.action_id`` is
         the action this task answers for (requeued when it is interrupted)."""
-        current = {"id": action.id} if current is None else current
+        current = _InFlight(action.id) if current is None else current
         try:
             try:
                 marked = await self._db(self.store.mark_sending, action.id)
@@ -759,12 +785,13 @@ class Engine:
             self._requeue_interrupted(current)
             raise
 
-    async def _send_marked(self, marked: OutboxAction, current: dict[str, int],
+    async def _send_marked(self, marked: OutboxAction, current: _InFlight,
                            chained: bool = False) -> OutboxAction | None:
         """Send one action already marked ``sending`` and record the outcome; returns the
         conversation's next action when the acknowledgement marked it ``sending``.
         ``chained``: marked by the previous action's acknowledgement; its ``OutboxChanged``
         is then coalesced (:meth:`_emit_outbox_soon`)."""
+        current.marked = [*current.marked[-1:], marked]
         if chained:
             self._emit_outbox_soon()
         else:

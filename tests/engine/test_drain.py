@@ -263,6 +263,42 @@ async def test_rule_4_work_offline_while_an_outcome_waits_for_the_worker_leaves_
         assert await wait_for(lambda: drained(alice), timeout=15)
 
 
+async def test_rule_4_an_ack_written_after_work_offline_still_tells_the_ui(alice, proxy):
+    """Review finding: the server's answer waits for the busy database worker while work
+    offline cancels the conversation's task. The acknowledgement still commits (it is
+    shielded), and the UI must hear of it: a ``MessagesChanged`` for the message comes once
+    its row is ``sent``, and an ``OutboxChanged`` with nothing sending (else the screen
+    shows "sending" until something else redraws it)."""
+    import threading
+
+    cid = await online_conversation(alice)
+    heard: list[tuple[str, object]] = []
+    mid_box: list[str] = []
+
+    def listen(event) -> None:
+        if isinstance(event, MessagesChanged) and mid_box and mid_box[0] in event.message_ids:
+            message = alice.store.get_message(mid_box[0])
+            heard.append(("message", message.state if message else None))
+        elif isinstance(event, OutboxChanged):
+            heard.append(("outbox", event.counts["sending"]))
+
+    alice.subscribe(listen)
+    proxy.hold(0.6, method="PUT", path_contains="/messages/", count=1)
+    mid = alice.send(cid, "acknowledged while offline")
+    mid_box.append(mid)
+    assert await wait_for(lambda: alice.store.outbox_counts()["sending"] == 1)
+    gate = threading.Event()
+    alice._executor.submit(gate.wait, 10)  # the worker is busy when the answer comes
+    await asyncio.sleep(0.9)  # the answer came; its acknowledgement waits for the worker
+    alice.set_work_offline(True)  # cancels the task waiting for that record
+    await asyncio.sleep(0.1)
+    heard.clear()
+    gate.set()
+    assert await wait_for(lambda: alice.store.get_message(mid).state == "sent", timeout=5)
+    assert await wait_for(lambda: ("message", "sent") in heard, timeout=5), heard
+    assert await wait_for(lambda: ("outbox", 0) in heard, timeout=5), heard
+
+
 async def test_rule_4_an_interrupted_send_keeps_its_attempt_so_a_delete_reaches_the_server(
         alice, proxy, server_api):
     """Work offline cuts a request whose answer is held back after the server committed
