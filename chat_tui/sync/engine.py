@@ -776,6 +776,14 @@ class Engine:
             self._db_ok()
             chained = False
             while marked is not None:
+                if chained and not self._may_chain():
+                    # A 429 elsewhere, offline or work offline came after the ack marked it:
+                    # not sent, so the attempt does not count (rule 5); the drain sends it
+                    # when it may (outbox rule 2; review finding).
+                    await self._db_record(self.store.record_unreached, marked.id,
+                                          "not sent: paused")
+                    self._redraw([marked])
+                    return
                 marked = await self._send_marked(marked, current, chained)
                 chained = True
         except asyncio.CancelledError:

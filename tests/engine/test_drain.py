@@ -299,6 +299,42 @@ async def test_rule_4_an_ack_written_after_work_offline_still_tells_the_ui(alice
     assert await wait_for(lambda: ("outbox", 0) in heard, timeout=5), heard
 
 
+async def test_rule_2_a_pause_after_the_ack_stops_the_chained_send(alice, proxy):
+    """Review finding: an acknowledgement marks the conversation's next message
+    ``sending`` (one transaction, rule 4); a 429 from another conversation that pauses the
+    drain just after that commit must stop it too: it is not sent during the pause, its
+    attempt does not count, and it goes out once the pause ends."""
+    import threading
+
+    cid = await online_conversation(alice)
+    proxy.hold(0.6, method="PUT", path_contains="/messages/", count=1)
+    first = alice.send(cid, "first")
+    second = alice.send(cid, "second, chained")
+    assert await wait_for(lambda: proxy.requests("PUT", first), timeout=5)
+    gate = threading.Event()
+    alice._executor.submit(gate.wait, 10)  # the first answer's ack waits for the worker
+    await asyncio.sleep(0.9)
+    pause = 1.5
+
+    def retry_after_elsewhere() -> None:
+        # Runs on the worker right after the ack committed and marked "second" sending:
+        # what a 429 answered to another conversation's request does to the drain.
+        alice._pause_until = time.time() + pause
+
+    alice._executor.submit(retry_after_elsewhere)
+    paused_at = time.time()
+    gate.set()
+    assert await wait_for(lambda: alice.store.get_message(first).state == "sent", timeout=5)
+    await asyncio.sleep(0.5)
+    assert proxy.requests("PUT", second) == []
+    [row] = alice.store.outbox_rows()
+    assert (row.message_id, row.attempts) == (second, 0)
+    assert alice.store.outbox_row(row.id)["state"] == "queued"
+    assert await wait_for(lambda: drained(alice), timeout=10)
+    assert time.time() - paused_at >= pause
+    assert len(proxy.requests("PUT", second)) == 1
+
+
 async def test_rule_4_an_interrupted_send_keeps_its_attempt_so_a_delete_reaches_the_server(
         alice, proxy, server_api):
     """Work offline cuts a request whose answer is held back after the server committed
