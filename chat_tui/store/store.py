@@ -1046,7 +1046,9 @@ class Store:
         in flight) and put its text back into the draft (outbox rule 3). A discarded send
         removes the local echo, or, when it may already be on the server
         (:func:`_may_be_on_server`), becomes a ``DELETE`` in its place (rule 7); a discarded
-        edit or delete restores the server's copy. Returns the text.
+        edit or delete restores the server's copy, except a delete of a message the server
+        never acknowledged (what a discarded send became), which removes the echo and
+        returns "" (its text is in the draft already). Returns the text.
 
         Raises:
             StoreError: nothing to discard, or the action is being sent right now.
@@ -1072,6 +1074,14 @@ class Store:
                 if row is not None:
                     if "send" in kinds:
                         M.delete().where(M.id == message_id).execute()
+                    elif row.seq is None and not self._rows_for(message_id):
+                        # A delete that a discarded send became (rule 7), refused by the
+                        # server: the server never acknowledged this message, so there is no
+                        # copy of it to restore; the echo goes (sync brings the server's copy
+                        # back if it has one). Its text went to the draft with that first
+                        # discard (review finding: it showed as "sent" here).
+                        M.delete().where(M.id == message_id).execute()
+                        text = ""
                     elif not self._rows_for(message_id):
                         M.update(pending_body=None, pending_deleted=False).where(
                             M.id == message_id).execute()

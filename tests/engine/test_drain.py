@@ -217,6 +217,31 @@ async def test_rule_3_discarding_a_failed_send_that_may_be_on_the_server_deletes
                                    if not m.deleted] == [later], timeout=10)
 
 
+async def test_rule_3_a_discarded_send_whose_delete_is_refused_goes_with_a_second_discard(
+        alice, proxy):
+    """Review finding: the ``DELETE`` that a discarded send became is refused (403). It
+    shows failed; discarding that too removes the echo (the server never acknowledged it:
+    nothing to restore), leaves the text once in the draft and nothing in the outbox.
+    Before, the echo came back showing "sent" and the text went into the draft twice."""
+    cid = await online_conversation(alice)
+    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
+    proxy.respond(422, method="PUT", path_contains="/messages/", count=None)
+    mid = alice.send(cid, "maybe on the server")
+    assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1, timeout=15)
+    proxy.clear()
+    proxy.respond(403, method="DELETE", count=None)
+    assert alice.discard(mid) == "maybe on the server"
+    assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1, timeout=15)
+    shown = alice.store.get_message(mid)
+    assert (shown.deleted, shown.state) == (True, "failed")
+    assert "403" in shown.failure_reason
+    assert alice.discard(mid) == ""
+    assert alice.store.get_message(mid) is None
+    assert alice.store.outbox_rows() == []
+    assert alice.store.get_draft(cid).text == "maybe on the server"
+    assert [m.id for m in alice.store.messages_before(cid)] == []
+
+
 async def test_rule_3_a_first_attempt_refused_is_discarded_without_a_request(alice, proxy):
     """A send refused at its first attempt surely is not on the server: discarding it
     removes the echo at once and sends nothing."""
