@@ -1,0 +1,50 @@
+"""A conversation shorter than the message pane sits at the bottom, above the composer, on
+every start (as chat apps show it), not at the top with blank lines under it."""
+
+from __future__ import annotations
+
+from chat_tui.store import Store
+from chat_tui.ui.app import ChatApp
+from chat_tui.ui.widgets.composer import Composer
+from chat_tui.ui.widgets.message_item import MessageItem
+from chat_tui.ui.widgets.message_list import MessageList
+
+CID = "00000000-0000-4000-8000-00000000000a"
+
+
+async def _start_and_look(store: Store) -> dict:
+    app = ChatApp(store, None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        pane = app.query_one(MessageList)
+        last = list(pane.query(MessageItem))[-1]
+        seen = {
+            "gap_below": pane.content_region.bottom - last.region.bottom,
+            "gap_above_composer": app.query_one(Composer).region.y - last.region.bottom,
+            "scroll_y": pane.scroll_y,
+            "at_bottom": pane.at_bottom,
+            "last_text": last.view.body,
+        }
+    return seen
+
+
+async def test_a_short_conversation_sits_above_the_composer_after_a_restart_too(tmp_path):
+    store = Store(tmp_path / "cache.db", "alice")
+    store.open()
+    try:
+        store.enqueue_create_conversation(CID, "Short")
+        for text in ("first", "second", "third"):
+            store.enqueue_send(CID, text)
+        for start in ("first start", "restart"):
+            seen = await _start_and_look(store)
+            # The last message's bottom margin (1 line) is all that is under it.
+            assert seen["gap_below"] <= 1, (start, seen)
+            assert seen["gap_above_composer"] <= 1, (start, seen)
+            assert seen["scroll_y"] == 0 and seen["at_bottom"], (start, seen)
+            assert "third" in seen["last_text"], (start, seen)
+            # Nothing scrolled: no position to restore next time (a saved position made
+            # the restart open at the top with blank lines below).
+            assert store.get_ui_state().scroll_anchors.get(CID) is None, start
+    finally:
+        store.close()
