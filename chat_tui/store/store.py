@@ -724,9 +724,16 @@ class Store:
                          cursor_col=cursor[1], updated_at=_now()).on_conflict_replace().execute()
 
     def get_ui_state(self) -> UIState:
-        """Last open conversation and scroll anchors."""
+        """Last open conversation, scroll anchors and the "work offline" switch."""
         anchors = {a.conversation_id: a.message_id for a in self.m.ScrollAnchor.select()}
-        return UIState(self._get_meta("last_conversation"), anchors)
+        return UIState(self._get_meta("last_conversation"), anchors,
+                       self._get_meta("work_offline") == "1")
+
+    def set_work_offline(self, enabled: bool) -> None:
+        """Remember the app's "work offline" switch (sync rule C3: on until turned off, across
+        restarts)."""
+        with self._write():
+            self._set_meta("work_offline", "1" if enabled else "0")
 
     def set_last_conversation(self, conversation_id: str | None) -> None:
         """Remember the open conversation."""

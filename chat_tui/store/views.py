@@ -92,11 +92,13 @@ class Draft:
 
 @dataclass(frozen=True)
 class UIState:
-    """Where the user was: the last open conversation and, per conversation, the id of the
-    message the view was anchored to."""
+    """Where the user was: the last open conversation, per conversation the id of the
+    message the view was anchored to, and whether "work offline" is on (sync rule C3: it
+    stays on across restarts of the app until turned off)."""
 
     last_conversation_id: str | None = None
     scroll_anchors: dict[str, str] = field(default_factory=dict)
+    work_offline: bool = False
 
 
 @dataclass(frozen=True)

@@ -359,7 +359,8 @@ class Engine:
             await self._db(self.store.set_auth_failed, False)
         self._api = ApiClient(self.base_url, self._token, timeout=self.settings.request_timeout,
                               probe_timeout=self.settings.probe_timeout)
-        self._spawn_network_tasks()
+        if not self._work_offline:  # set before start: no network until turned off (C3)
+            self._spawn_network_tasks()
         self._tasks["retention"] = asyncio.create_task(self._retention_loop(),
                                                        name="chat-tui-retention")
         self._emit_outbox()
@@ -513,7 +514,9 @@ class Engine:
 
     def set_work_offline(self, enabled: bool) -> None:
         """Sync rule C3: turn the "work offline" switch on (cancel requests in flight, use
-        no network) or off (probe at once). Call on the engine's loop."""
+        no network) or off (probe at once). Call on the engine's loop. Turned on before
+        :meth:`start`, the engine starts without any network task (the app restores the
+        switch kept in the cache this way)."""
         if enabled == self._work_offline:
             return
         self._work_offline = enabled

@@ -139,6 +139,9 @@ class ChatApp(App[None]):
         # The first frame needs a screenful of rows: the rest of a long list is read after
         # it (10,000 conversations: 0.2 s; benchmarks/NOTES.md).
         state = store.get_ui_state()
+        if state.work_offline:  # sync rule C3: still on from the last session
+            self.work_offline = True
+            self.connectivity = "offline"
         first = FIRST_FRAME_CONVERSATIONS
         self.conversations = list(store.list_conversations(limit=first))
         self._partial_list = len(self.conversations) == first
@@ -214,7 +217,7 @@ class ChatApp(App[None]):
         self.query_one(ConversationList).show(self.conversations, self.current_id,
                                               complete=self.list_complete)
         self.query_one(QueueIndicator).show_counts(self.outbox)
-        self.query_one(SyncIndicator).show_state(state="connecting")
+        self.query_one(SyncIndicator).show_state(state=self.connectivity)
         self._update_banner()
         composer = self.query_one(Composer)
         self._restore_draft(self.current_id)
@@ -260,6 +263,8 @@ class ChatApp(App[None]):
                 engine = await engine
             self.engine = engine
             self._unsubscribe = engine.subscribe(self._engine_callback)
+            if self.work_offline:  # kept from the last session (sync rule C3)
+                engine.set_work_offline(True)
             await engine.start()
         except Exception as exc:  # noqa: BLE001 - keep the cached UI usable
             log.exception("engine failed to start")
@@ -780,10 +785,12 @@ class ChatApp(App[None]):
             engine.delete(view.id)
 
     def action_toggle_work_offline(self) -> None:
-        """Switch "work offline" on or off."""
+        """Switch "work offline" on or off; it stays so across restarts (sync rule C3)."""
         engine = self._need_engine()
         if engine is not None:
-            engine.set_work_offline(not self.work_offline)
+            enabled = not self.work_offline
+            self.store.set_work_offline(enabled)
+            engine.set_work_offline(enabled)
 
     # ------------------------------------------------------------------ screens
     def action_help(self) -> None:

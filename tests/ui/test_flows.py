@@ -343,3 +343,43 @@ async def test_expired_message_sent_anyway(server, login, make_app, server_api, 
         assert await wait_for(pilot, lambda: messages.views[-1].state == "sent")
         page = await server_api("bob").messages(cid)
         assert [m.body for m in page.messages] == ["still there?", "late reply"]
+
+
+async def test_work_offline_stays_on_across_a_restart(server, login, make_app, server_api):
+    """Sync rule C3: "work offline" holds until the user turns it off, a restart included
+    (on a metered or roaming line a restart must not go online by itself). The next start
+    shows it from the first frame, makes no request, keeps what is written in the outbox,
+    and ctrl+o sends it."""
+    _, cid, _ = await shared_conversation(server_api, bodies=("before the trip",))
+    with FaultProxy(server.url) as proxy:
+        account = login("alice", url=proxy.url)
+        app = make_app(account)
+        async with app.run_test(size=SIZE) as pilot:
+            assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+            await pilot.press("ctrl+o")
+            assert await wait_for(pilot, lambda: app.work_offline)
+
+        # The proxy logs a request when its answer is relayed: the first session's last
+        # long-poll (timeout 2 s, cut by the quit) is logged up to 2 s later.
+        await asyncio.sleep(2.5)
+        seen_before = len(proxy.requests())
+        again = make_app(account)
+        async with again.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            banner = again.query_one(OfflineBanner)
+            assert banner.display and "Working offline" in rendered_text(banner)
+            assert await wait_for(pilot, lambda: again.engine_ready)
+            assert again.engine.work_offline and again.connectivity == "offline"
+            await pilot.press(*"written offline", "enter")
+            messages = again.query_one(MessageList)
+            assert await wait_for(pilot, lambda: messages.views[-1].state == "queued")
+            await asyncio.sleep(1.0)  # the engine runs; nothing may reach the network
+            assert proxy.requests()[seen_before:] == []
+            assert messages.views[-1].state == "queued"
+
+            await pilot.press("ctrl+o")
+            assert await wait_for(pilot, lambda: messages.views[-1].state == "sent",
+                                  timeout=15)
+            page = await server_api("bob").messages(cid)
+            assert [m.body for m in page.messages] == ["before the trip", "written offline"]
+        assert not again.store.get_ui_state().work_offline
