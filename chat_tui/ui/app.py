@@ -88,6 +88,9 @@ class ChatApp(App[None]):
 
     CSS_PATH = "styles/app.tcss"
     TITLE = "chat-tui"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]
+    """Screen classes by terminal width: below 90 columns the conversation list is narrower
+    (``Screen.-narrow`` in the stylesheet), so the messages keep room to read."""
     BINDINGS = bindings_for("app")
 
     DRAFT_DEBOUNCE = 0.4  # seconds after the last keystroke before the draft is saved

@@ -1,11 +1,13 @@
-"""A conversation shorter than the message pane sits at the bottom, above the composer, on
-every start (as chat apps show it), not at the top with blank lines under it."""
+"""Layout: a conversation shorter than the message pane sits at the bottom, above the
+composer, on every start (as chat apps show it), not at the top with blank lines under it;
+a narrow terminal gets a narrower conversation list so the messages keep room."""
 
 from __future__ import annotations
 
 from chat_tui.store import Store
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.widgets.composer import Composer
+from chat_tui.ui.widgets.conversation_list import ConversationList
 from chat_tui.ui.widgets.message_item import MessageItem
 from chat_tui.ui.widgets.message_list import MessageList
 
@@ -46,5 +48,28 @@ async def test_a_short_conversation_sits_above_the_composer_after_a_restart_too(
             # Nothing scrolled: no position to restore next time (a saved position made
             # the restart open at the top with blank lines below).
             assert store.get_ui_state().scroll_anchors.get(CID) is None, start
+    finally:
+        store.close()
+
+
+async def test_a_narrow_terminal_gets_a_narrower_conversation_list(tmp_path):
+    store = Store(tmp_path / "cache.db", "alice")
+    store.open()
+    try:
+        store.enqueue_create_conversation(CID, "A conversation with a long enough title")
+        widths = {}
+        for size in ((120, 30), (70, 30)):
+            app = ChatApp(store, None)
+            async with app.run_test(size=size) as pilot:
+                await pilot.pause()
+                listed = app.query_one(ConversationList)
+                widths[size[0]] = listed.region.width
+                # The row is built for the width it gets (title cut with an ellipsis).
+                row = str(listed.get_option_at_index(0).prompt).split("\n")[0]
+                assert len(row.rstrip()) <= listed.region.width, (size, row)
+                pane = app.query_one(MessageList)
+                widths[f"pane {size[0]}"] = pane.region.width
+        assert widths[120] == 34 and widths[70] == 24
+        assert widths["pane 70"] == 70 - 24  # the messages get the rest
     finally:
         store.close()
