@@ -435,6 +435,7 @@ def _status_data(args: argparse.Namespace) -> dict[str, Any]:
             "account": {"username": account.username, "server": account.server_url,
                         "token": token_backend(account)},
             "connectivity": connectivity,
+            "work_offline": store.get_ui_state().work_offline,
             "login_required": store.auth_failed() or token_backend(account) == "none",
             "last_synced_at": last.isoformat().replace("+00:00", "Z") if last else None,
             "outbox": store.outbox_counts(),
@@ -450,8 +451,9 @@ def _status_data(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """``chat-tui status [--json]``: account, connectivity, last sync time, outbox counts by
-    state and every failed, blocked or expired action with its reason (docs/sync.md).
+    """``chat-tui status [--json]``: account, connectivity, whether the app's "work offline"
+    switch is on (sync rule C3), last sync time, outbox counts by state and every failed,
+    blocked or expired action with its reason (docs/sync.md).
 
     Returns:
         ``EXIT_OK``.
@@ -466,7 +468,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     acc = data["account"]
     print(f"account:      {acc['username']} on {acc['server']} (token: {acc['token']})")
     print(f"connectivity: {data['connectivity']}"
-          + ("  -- login required: run `chat-tui login`" if data["login_required"] else ""))
+          + ("  -- login required: run `chat-tui login`" if data["login_required"] else "")
+          + ("  -- work offline is on in the app (ctrl+o there turns it off)"
+             if data["work_offline"] else ""))
     print(f"last sync:    {data['last_synced_at'] or 'never'}")
     print("outbox:       " + ", ".join(f"{k} {v}" for k, v in data["outbox"].items()))
     for p in data["problems"]:

@@ -60,6 +60,7 @@ def test_login_stores_the_token_in_a_0600_file_without_a_keyring(server):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     data = status()
     assert data["account"]["token"] == "file" and data["connectivity"] == "online"
+    assert data["work_offline"] is False
     assert db_path().parent.name == f"127.0.0.1_{server.port}"
     assert db_path().name == f"{account.user_id}.db"
     bad = cli("login", server.url, "--username", "alice", "--password-stdin", stdin="nope\n")
@@ -86,6 +87,15 @@ def test_new_send_sync_status_export_offline_first(server, tmp_path):
     data = status()
     assert data["outbox"] == dict.fromkeys(data["outbox"], 0) and data["last_synced_at"]
     server.stop()
+    from chat_tui.store import Store
+
+    store = Store(db_path(), "alice")  # the app's switch (sync rule C3), as ctrl+o keeps it
+    store.open()
+    store.set_work_offline(True)
+    store.close()
+    assert status()["work_offline"] is True
+    human = cli("status", "--offline")
+    assert "work offline is on in the app" in human.stdout
     md = cli("export", "--format", "md")
     assert md.returncode == 0 and "# Plans" in md.stdout and "with two lines" in md.stdout
     js = json.loads(cli("export", "--format", "json", "-c", cid).stdout)
