@@ -195,18 +195,26 @@ async def test_rule_3_a_422_blocks_only_its_conversation_and_discard_puts_the_te
     assert await server_bodies(bob, a) == ["a1", "a3"]
 
 
+async def failed_send_maybe_on_server(alice, proxy, body: str) -> tuple[str, str]:
+    """A send in a new conversation whose first answer is lost after the server committed
+    it and whose retry is refused (422): ``failed``, and maybe on the server. Returns
+    ``(conversation id, message id)``; the proxy forwards everything again."""
+    cid = await online_conversation(alice)
+    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
+    proxy.respond(422, method="PUT", path_contains="/messages/", count=None)
+    mid = alice.send(cid, body)
+    assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1, timeout=15)
+    proxy.clear()
+    return cid, mid
+
+
 async def test_rule_3_discarding_a_failed_send_that_may_be_on_the_server_deletes_it_there(
         alice, proxy, server_api):
     """Soak finding (docs/reliability.md): the first answer is lost after the server
     committed the message, the retry is refused (a 4xx), the user discards it. The text goes
     back to the draft and the copy the server holds becomes a tombstone instead of coming
     back through sync; the messages behind it go out."""
-    cid = await online_conversation(alice)
-    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
-    proxy.respond(422, method="PUT", path_contains="/messages/", count=None)
-    mid = alice.send(cid, "on the server already")
-    assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1, timeout=15)
-    proxy.clear()
+    cid, mid = await failed_send_maybe_on_server(alice, proxy, "on the server already")
     later = alice.send(cid, "after the discarded one")
     assert alice.discard(mid) == "on the server already"
     assert alice.store.get_draft(cid).text == "on the server already"
@@ -223,12 +231,7 @@ async def test_rule_3_a_discarded_send_whose_delete_is_refused_goes_with_a_secon
     shows failed; discarding that too removes the echo (the server never acknowledged it:
     nothing to restore), leaves the text once in the draft and nothing in the outbox.
     Before, the echo came back showing "sent" and the text went into the draft twice."""
-    cid = await online_conversation(alice)
-    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
-    proxy.respond(422, method="PUT", path_contains="/messages/", count=None)
-    mid = alice.send(cid, "maybe on the server")
-    assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1, timeout=15)
-    proxy.clear()
+    cid, mid = await failed_send_maybe_on_server(alice, proxy, "maybe on the server")
     proxy.respond(403, method="DELETE", count=None)
     assert alice.discard(mid) == "maybe on the server"
     assert await wait_for(lambda: alice.store.outbox_counts()["failed"] == 1, timeout=15)
