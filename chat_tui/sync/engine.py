@@ -844,9 +844,7 @@ class Engine:
             if nxt is None:
                 self._emit_outbox()
             return nxt  # its OutboxChanged (now sending) comes as it is sent
-        self._emit_outbox()
-        if marked.message_id:
-            self._emit(MessagesChanged(marked.conversation_id, (marked.message_id,)))
+        self._redraw([marked])
         return None
 
     async def _on_transient(self, action: OutboxAction, exc: TransientError) -> None:
