@@ -1,4 +1,4 @@
-"""chat-tui benchmarks (issue 5): ``python -m benchmarks [--size smoke|full]``.
+"""chat-tui benchmarks: ``python -m benchmarks [--size smoke|full]``.
 
 See ``benchmarks/run.py`` for what is measured and ``benchmarks/NOTES.md`` for findings.
 """

@@ -1,7 +1,7 @@
 """Baseline for the cold-start and memory benchmarks: a bare Textual app showing one Static.
 
 Started the same way as ``chat-tui`` (same interpreter, same virtualenv, same terminal), it is the
-floor that chat-tui's cold start is compared with (issue 5, targets 1 and 6).
+floor that chat-tui's cold start is compared with (targets 1 and 6).
 """
 
 from textual.app import App, ComposeResult

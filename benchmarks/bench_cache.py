@@ -1,4 +1,4 @@
-"""Benchmark 7: cache bytes per message on disk, FTS index included (issue 5, target 7).
+"""Benchmark 7: cache bytes per message on disk, FTS index included (target 7).
 
 Measured on the big client cache of the run (see :func:`benchmarks.data.client_cache`):
 the SQLite file's pages after a WAL checkpoint (``page_count * page_size``) divided by the

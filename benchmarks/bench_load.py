@@ -1,4 +1,4 @@
-"""Benchmark 5: the server under load (issue 5, target 5).
+"""Benchmark 5: the server under load (target 5).
 
 ``pollers`` clients long-poll ``/v1/sync`` (timeout 25 s) while ``senders`` clients PUT
 chitchat messages as fast as they are answered, for ``duration`` seconds, against one

@@ -1,4 +1,4 @@
-"""Benchmark 3: outbox drain vs a plain loop of sequential httpx PUTs (issue 5, target 3).
+"""Benchmark 3: outbox drain vs a plain loop of sequential httpx PUTs (target 3).
 
 Each run: a fresh account cache gets one queued conversation create and ``n`` queued sends
 (chitchat bodies), then ``Engine.start()`` and the clock runs until the outbox is empty

@@ -1,4 +1,4 @@
-"""Benchmark 4: sync latency, sender -> the other client's cache (issue 5, target 4).
+"""Benchmark 4: sync latency, sender -> the other client's cache (target 4).
 
 Two engines (two users of one conversation, each with its own cache file, both
 long-polling ``/v1/sync`` over loopback) run on one event loop. For each message the clock

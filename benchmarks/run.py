@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run every chat-tui benchmark (issue 5) and write ``results.json`` and ``results.md``.
+"""Run every chat-tui benchmark and write ``results.json`` and ``results.md``.
 
 Usage::
 
@@ -65,7 +65,7 @@ SIZES = {
                  2.0),
 }
 
-#: Benchmarks in the issue's order: (key, number in issue 5, module).
+#: Benchmarks in target order: (key, target number, module).
 BENCHMARKS = [
     ("cold_start", 1, "benchmarks.bench_app"),
     ("open_conversation", 2, "benchmarks.bench_app"),
