@@ -1,6 +1,6 @@
 """Command line of the ``chat-tui`` client.
 
-``chat-tui`` alone opens the Textual app (``chat_tui.ui.app:run``). The subcommands are
+``chat-tui`` alone opens the Textual app (``chat_tui.launch:launch``). The subcommands are
 headless and useful on their own, for scripts, cron or a systemd timer::
 
     chat-tui login URL [--username NAME] [--password-stdin]
@@ -86,20 +86,6 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_ERROR):
         super().__init__(message)
         self.code = code
-
-
-def _setup_logging() -> None:
-    import logging
-
-    from chat_tui.config import log_dir
-
-    handler = logging.FileHandler(log_dir() / "chat-tui.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    for noisy in ("httpx", "httpcore", "peewee"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _account(args: argparse.Namespace):
@@ -563,13 +549,9 @@ COMMANDS = {"login": cmd_login, "logout": cmd_logout, "new": cmd_new, "send": cm
 
 def run_app(args: argparse.Namespace) -> int:
     """``chat-tui`` with no subcommand: the Textual app, imported lazily."""
-    try:
-        from chat_tui.ui.app import run
-    except ImportError as exc:
-        print(f"chat-tui: the terminal app is not available ({exc}); the headless commands "
-              "work: see `chat-tui --help`", file=sys.stderr)
-        return EXIT_ERROR
-    return run(args)
+    from chat_tui.launch import launch
+
+    return launch(args)
 
 
 _APP_OPTIONS = ("--user", "--server")
@@ -607,7 +589,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         return run_app(args)
-    _setup_logging()
+    from chat_tui.config.logfile import setup_logging
+
+    setup_logging()
     try:
         return COMMANDS[args.command](args)
     except CliError as exc:

@@ -30,8 +30,9 @@ import sys
 
 async def serve(user: str | None) -> int:
     from chat_tui import cli
+    from chat_tui.config.logfile import setup_logging
 
-    cli._setup_logging()
+    setup_logging()
     args = argparse.Namespace(user=user, server=None)
     engine = cli._engine(args)
     await engine.start()

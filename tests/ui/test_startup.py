@@ -15,7 +15,7 @@ PROBE = r"""
 import json, sys
 from pathlib import Path
 from chat_tui.store import Store
-from chat_tui.ui.launch import launch  # noqa: F401 - the entry point's own imports
+from chat_tui.launch import launch  # noqa: F401 - the entry point's own imports
 from chat_tui.ui.app import ChatApp
 
 at_import = sorted(m for m in sys.modules if m.startswith(("rich.markdown", "markdown_it")))
@@ -50,7 +50,7 @@ def test_first_frame_imports_no_network_stack(tmp_path):
 AFTER_FIRST_FRAME = r"""
 import json, sys
 from pathlib import Path
-from chat_tui.ui.launch import _skip_unused_optional_imports
+from chat_tui.launch import _skip_unused_optional_imports
 _skip_unused_optional_imports()  # what launch() does before importing the store
 from chat_tui.store import Store
 from chat_tui.ui.app import ChatApp
