@@ -1,4 +1,4 @@
-"""Benchmarks 1, 2 and 6: the Textual app on the big cache (issue 5, targets 1, 2, 6).
+"""Benchmarks 1, 2 and 6: the Textual app on the big cache, against their targets.
 
 Setup: an isolated user directory (XDG variables) holds one saved account whose cache file
 is a private copy of the big client cache (``benchmarks.data.client_cache``: 1,000,000
@@ -59,7 +59,7 @@ STATIC_SCREEN_APP = ROOT / "benchmarks" / "static_screen_app.py"
 
 def _missing() -> dict | None:
     try:
-        import chat_tui.ui.launch  # noqa: F401
+        import chat_tui.launch  # noqa: F401
     except ImportError as exc:
         return {"status": "not measured", "reason": f"the app is not available ({exc})"}
     if shutil.which("tmux") is None:

@@ -78,10 +78,10 @@ async def wait_for(pilot, predicate: Callable[[], object], timeout: float = 15.0
 def shoot(account, out: Path, scenario: Callable[..., Awaitable[None]]) -> None:
     """Run the app for ``account`` until ``scenario(pilot, app)`` returns, save the SVG."""
     from chat_tui.config import Settings
+    from chat_tui.launch import configured_factory
     from chat_tui.store import Store
     from chat_tui.ui.app import ChatApp
     from chat_tui.ui.clock import Clock
-    from chat_tui.ui.launch import configured_factory
 
     # retention_days=0: the chitchat messages date from 2018, older than the default
     # 90-day retention (sync rule R1) would keep in the cache.

@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import ConversationView, MessageView, Store
     from chat_tui.sync.engine import Engine
 
-__all__ = ["ChatApp", "EngineEvent", "run"]
+__all__ = ["ChatApp", "EngineEvent"]
 
 log = logging.getLogger(__name__)
 
@@ -910,15 +910,3 @@ def find_cached_answer(store: Any, conversations: Iterable[Any], question: str, 
             if view.mine:
                 break
     return best[1] if best else None
-
-
-# ---------------------------------------------------------------------- entry point
-def run(args: Any = None) -> int:
-    """Run the app for the configured account (``chat-tui`` with no subcommand).
-
-    See :mod:`chat_tui.ui.launch` for how the account, cache and engine are chosen.
-    Returns the process exit status (int).
-    """
-    from chat_tui.ui.launch import launch
-
-    return launch(args)

@@ -1,6 +1,6 @@
 """The config file (``<user config dir>/chat-tui/config.toml``): its ``[account]`` table picks
-the server and user that ``chat-tui`` and its headless commands use (issue 4, "Start": a
-configured server is used instead of the embedded one), and a bad file is a clear error."""
+the server and user that ``chat-tui`` and its headless commands use (a configured server is
+used instead of the embedded one), and a bad file is a clear error."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_account_table_without_a_login_says_how_to_log_in(server):
 def test_app_uses_the_configured_server_not_the_embedded_one(server):
     """``chat-tui`` with an ``[account]`` table and no login stops with the login hint
     instead of silently starting the embedded local server."""
-    from chat_tui.ui.launch import local_dir
+    from chat_tui.launch import local_dir
 
     write_config(f'[account]\nserver = "{server.url}"\nuser = "carol"\n')
     done = cli()

@@ -1,10 +1,11 @@
 """The client under test for the soak: the real headless engine in its own process.
 
 Run as ``python tests/soak/driver.py --user NAME``. It builds the engine exactly as
-``chat-tui sync`` does (:func:`chat_tui.cli._engine`: the saved account, ``load_settings()``
-with ``CHAT_TUI_*`` environment overrides), starts it, then reads one JSON command per line
-on stdin and answers one JSON line on stdout, so the harness can act like a user and can
-``kill -9`` the process at any moment. Logs go to the chat-tui log file, never stdout.
+``chat-tui sync`` does (:func:`chat_tui.cli.base.engine_of`: the saved account,
+``load_settings()`` with ``CHAT_TUI_*`` environment overrides), starts it, then reads one
+JSON command per line on stdin and answers one JSON line on stdout, so the harness can act
+like a user and can ``kill -9`` the process at any moment. Logs go to the chat-tui log
+file, never stdout.
 
 Commands (``{"op": ...}``) and answers:
 
@@ -29,11 +30,12 @@ import sys
 
 
 async def serve(user: str | None) -> int:
-    from chat_tui import cli
+    from chat_tui.cli.base import engine_of
+    from chat_tui.config.logfile import setup_logging
 
-    cli._setup_logging()
+    setup_logging()
     args = argparse.Namespace(user=user, server=None)
-    engine = cli._engine(args)
+    engine = engine_of(args)
     await engine.start()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()

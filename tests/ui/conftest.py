@@ -22,10 +22,10 @@ import pytest
 
 from chat_tui.api import ApiClient
 from chat_tui.config import Account, Settings, save_account, store_token
+from chat_tui.launch import configured_factory
 from chat_tui.store import Store
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
-from chat_tui.ui.launch import configured_factory
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
 SIZE = (120, 36)

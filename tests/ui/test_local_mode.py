@@ -6,10 +6,7 @@ in its first frame. Real embedded server (uvicorn in a thread), real caches."""
 from __future__ import annotations
 
 from chat_tui.config import Settings
-from chat_tui.store import Store
-from chat_tui.ui.app import ChatApp
-from chat_tui.ui.clock import FixedClock
-from chat_tui.ui.launch import (
+from chat_tui.launch import (
     WELCOME_QUESTION,
     WELCOME_TITLE,
     local_dir,
@@ -17,6 +14,9 @@ from chat_tui.ui.launch import (
     local_username,
     welcome_once,
 )
+from chat_tui.store import Store
+from chat_tui.ui.app import ChatApp
+from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.widgets.message_list import MessageList
 from ui.conftest import SIZE, wait_for
 

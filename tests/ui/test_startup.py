@@ -1,12 +1,15 @@
-"""Startup: the first frame comes from the cache and imports only what it needs (issue 4,
-"Start": textual + the store; httpx, FastAPI, uvicorn, openai and the Markdown stack are
-lazy). Checked in a fresh interpreter, since the test process has imported everything."""
+"""Startup: the first frame comes from the cache and imports only what it needs (textual and
+the store; httpx, FastAPI, uvicorn, openai and the Markdown stack are lazy), and the app's
+own options are parsed without building any subcommand's parser. The imports are checked
+in a fresh interpreter, since the test process has imported everything."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+
+import pytest
 
 LAZY = ("httpx", "fastapi", "uvicorn", "openai", "chat_tui.api", "chat_tui.sync",
         "chat_tui.server")
@@ -15,7 +18,7 @@ PROBE = r"""
 import json, sys
 from pathlib import Path
 from chat_tui.store import Store
-from chat_tui.ui.launch import launch  # noqa: F401 - the entry point's own imports
+from chat_tui.launch import launch  # noqa: F401 - the entry point's own imports
 from chat_tui.ui.app import ChatApp
 
 at_import = sorted(m for m in sys.modules if m.startswith(("rich.markdown", "markdown_it")))
@@ -50,7 +53,7 @@ def test_first_frame_imports_no_network_stack(tmp_path):
 AFTER_FIRST_FRAME = r"""
 import json, sys
 from pathlib import Path
-from chat_tui.ui.launch import _skip_unused_optional_imports
+from chat_tui.launch import _skip_unused_optional_imports
 _skip_unused_optional_imports()  # what launch() does before importing the store
 from chat_tui.store import Store
 from chat_tui.ui.app import ChatApp
@@ -120,7 +123,7 @@ def test_markdown_stack_only_for_an_assistant_reply_on_screen(tmp_path):
 def test_app_process_skips_unused_optional_imports(tmp_path):
     seen = _after_first_frame(_cache_with(tmp_path / "cache.db", "bob"))
     assert "peewee" in seen["modules"]
-    # playhouse.migrate (and its postgres_ext) is imported by a migration only (fix 24).
+    # playhouse.migrate (and its postgres_ext) is imported by a migration only.
     assert "playhouse.migrate" not in seen["modules"]
     assert seen["psycopg2"] == "None"  # marked missing, so Peewee skipped it
     assert [m for m in seen["modules"] if m.startswith(("psycopg2.", "psycopg."))] == []
@@ -130,16 +133,27 @@ def test_app_process_skips_unused_optional_imports(tmp_path):
 
 
 def test_app_arguments_parsed_without_the_subcommand_parsers():
-    """``chat-tui [--user N] [--server U]`` skips building every subcommand's parser; it
-    must read exactly what the full parser reads, and leave anything else to it."""
-    from chat_tui.cli import _app_args, build_parser
+    """``chat-tui [--user N] [--server U]`` builds no subcommand's parser; the one parser
+    reads the app's options exactly, and builds only the parser of a subcommand named."""
+    from chat_tui.cli.parser import build_parser, subcommands_built
 
-    same = [[], ["--user", "bob"], ["--user=bob"], ["--server", "http://h:1", "--user", "a"],
-            ["--server=http://h:1"]]
-    for argv in same:
-        fast, full = _app_args(argv), build_parser().parse_args(argv)
-        assert fast is not None, argv
-        assert (fast.command, fast.user, fast.server) == (full.command, full.user, full.server)
-    for argv in (["-h"], ["--user"], ["--user", "--server"], ["send", "hi"], ["--us", "bob"],
-                 ["--user", "a", "status"], ["--user", "a", "--user", "b"], ["--user="]):
-        assert _app_args(argv) is None, argv
+    app = {(): (None, None), ("--user", "bob"): ("bob", None), ("--user=bob",): ("bob", None),
+           ("--server", "http://h:1", "--user", "a"): ("a", "http://h:1"),
+           ("--server=http://h:1",): (None, "http://h:1")}
+    for argv, (user, server) in app.items():
+        parser = build_parser()
+        args = parser.parse_args(list(argv))
+        assert (args.command, args.user, args.server) == (None, user, server), argv
+        assert subcommands_built(parser) == (), argv
+    for argv, command in ((["send", "hi"], "send"), (["--user", "a", "status"], "status"),
+                          (["cache", "clear", "--yes"], "cache")):
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        assert args.command == command and subcommands_built(parser) == (command,), argv
+    args = build_parser().parse_args(["--user", "a", "send", "-c", "Chat", "hi"])
+    assert (args.user, args.conversation, args.text) == ("a", "Chat", "hi")
+    for argv, status in ((["-h"], 0), (["--user"], 2), (["--user", "--server"], 2),
+                         (["bogus"], 2), (["cache"], 2)):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(argv)
+        assert exc.value.code == status, argv

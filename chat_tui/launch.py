@@ -1,6 +1,9 @@
-"""Choose the account, open its cache, and run the app (``chat-tui`` with no subcommand).
+"""Startup wiring of the app (``chat-tui`` with no subcommand): choose the account, open
+its cache, build the engine factory (starting the embedded server in the local mode) and run
+:class:`chat_tui.ui.app.ChatApp`.
 
-Two modes (issue 4, "Start"):
+This module sits above the UI (``ui -> launch``): it imports ``ui``, ``sync``, ``store``,
+``config`` and ``chat_tui.server.embedded``; nothing in ``ui`` imports it. Two modes:
 
 - **configured server**: an account saved by ``chat-tui login`` (picked with ``--user`` /
   ``--server``, or the ``[account]`` table of ``config.toml``, else the most recent login;
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 import os
 import re
 import sys
@@ -38,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.sync.engine import Engine
 
 __all__ = [
+    "UNUSED_OPTIONAL_IMPORTS",
     "WELCOME_QUESTION",
     "WELCOME_TITLE",
     "configured_factory",
@@ -45,9 +48,8 @@ __all__ = [
     "local_dir",
     "local_factory",
     "local_username",
+    "welcome_once",
 ]
-
-log = logging.getLogger(__name__)
 
 WELCOME_TITLE = "Welcome to chat-tui"
 WELCOME_QUESTION = "Hello! What can you do?"
@@ -84,19 +86,6 @@ def local_username() -> str:
         name = "me"
     path.write_text(json.dumps({"username": name}), encoding="utf-8")
     return name
-
-
-def _setup_logging() -> None:
-    """Log to ``<user log dir>/chat-tui/chat-tui.log``, never to the terminal."""
-    from chat_tui.config import log_dir
-
-    handler = logging.FileHandler(log_dir() / "chat-tui.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    for noisy in ("httpx", "httpcore", "peewee", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def configured_factory(account: Account, settings: Settings) -> Callable[[Store], Engine]:
@@ -192,7 +181,7 @@ def welcome_once(directory: Path) -> Callable[[Any], None]:
 #: (the server's ``postgresql://`` support: ~10 ms, 4.4 MB of libpq and its own libssl), and
 #: httpx's command-line client ``httpx._main``, imported by ``import httpx`` whenever click
 #: is installed (it is, for uvicorn): click, Pygments lexers, ``rich.syntax``/``progress``
-#: (~25 ms, 2.2 MB). benchmarks/NOTES.md, fixes 15 and 16.
+#: (~25 ms, 2.2 MB); benchmarks/NOTES.md gives the figures.
 UNUSED_OPTIONAL_IMPORTS = ("psycopg2", "psycopg", "psycopg2cffi", "httpx._main")
 
 
@@ -214,11 +203,19 @@ def launch(args: Any = None) -> int:
     """Pick the account (see module doc), open its cache and run :class:`ChatApp`.
 
     ``args``: the ``argparse.Namespace`` of ``chat-tui`` (``user``, ``server``), or None.
-    Returns the exit status: 0, or 1 with a message on stderr for a bad config file, an
-    unknown ``--user``/``--server`` (or ``[account]`` in the config file) with no saved login,
-    or a cache written by a newer chat-tui.
+    Returns the exit status: 0, or 1 with a message on stderr when the terminal app cannot
+    be imported (the headless commands still work), for a bad config file, an unknown
+    ``--user``/``--server`` (or ``[account]`` in the config file) with no saved login, or a
+    cache written by a newer chat-tui. Logs go to the log file
+    (:func:`chat_tui.config.logfile.setup_logging`).
     """
     _skip_unused_optional_imports()
+    try:
+        from chat_tui.ui.app import ChatApp
+    except ImportError as exc:
+        print(f"chat-tui: the terminal app is not available ({exc}); the headless commands "
+              "work: see `chat-tui --help`", file=sys.stderr)
+        return 1
     from chat_tui.config import (
         AccountError,
         account_choice,
@@ -226,9 +223,10 @@ def launch(args: Any = None) -> int:
         load_settings,
         pick_account,
     )
+    from chat_tui.config.logfile import setup_logging
     from chat_tui.store import SchemaTooNew, Store
 
-    _setup_logging()
+    setup_logging()
     try:
         user, server_url = account_choice(getattr(args, "user", None),
                                           getattr(args, "server", None))
@@ -260,8 +258,6 @@ def launch(args: Any = None) -> int:
         return 1
     if store.recovery is not None:
         print(f"chat-tui: {store.recovery.message}", file=sys.stderr)
-
-    from chat_tui.ui.app import ChatApp
 
     app = ChatApp(store, factory, on_ready=on_ready)
     try:

@@ -1,0 +1,78 @@
+"""Command line of the ``chat-tui`` client (entry point :func:`main`).
+
+``chat-tui`` alone opens the Textual app (:func:`chat_tui.launch.launch`). The subcommands
+are headless and useful on their own, for scripts, cron or a systemd timer::
+
+    chat-tui login URL [--username NAME] [--password-stdin]
+    chat-tui logout [--flush] [--force]
+    chat-tui new TITLE [--assistant] [--member NAME ...]
+    chat-tui send [--conversation ID|TITLE] TEXT|-
+    chat-tui sync [--once]
+    chat-tui status [--json] [--offline]
+    chat-tui export [--conversation ID|TITLE ...] --format md|json
+    chat-tui cache clear [--yes] [--force]
+
+``--user NAME`` / ``--server URL`` pick the account when several are logged in. Modules:
+``parser`` (the argument parser), ``account`` (login, logout, status), ``messages`` (new,
+send, sync, export), ``cache`` (cache clear), ``base`` (exit statuses, errors, the chosen
+account's engine). Imports are lazy so ``import chat_tui.cli`` stays fast (no httpx, no
+Textual, no Peewee). Exit status: 0 on success, 1 on a usage or local error (argparse's own
+usage errors: 2), 2 when the server is unreachable, 3 when a login is needed. Logs go to
+``<user log dir>/chat-tui/chat-tui.log``, never to the terminal
+(:func:`chat_tui.config.logfile.setup_logging`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable, Sequence
+
+#: Subcommand -> module of ``chat_tui.cli`` holding its ``cmd_<name>(args) -> int``.
+COMMANDS = {"login": "account", "logout": "account", "status": "account",
+            "new": "messages", "send": "messages", "sync": "messages", "export": "messages",
+            "cache": "cache"}
+
+
+def command(name: str) -> Callable[[argparse.Namespace], int]:
+    """The handler of subcommand ``name`` (a key of :data:`COMMANDS`), imported on demand.
+
+    Raises:
+        KeyError: an unknown subcommand.
+    """
+    module = importlib.import_module(f"chat_tui.cli.{COMMANDS[name]}")
+    return getattr(module, f"cmd_{name}")
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """``chat-tui`` with no subcommand: the Textual app (:func:`chat_tui.launch.launch`)."""
+    from chat_tui.launch import launch
+
+    return launch(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``chat-tui`` with ``argv`` (default ``sys.argv[1:]``).
+
+    Returns:
+        The process exit status (see the module doc); 130 after Ctrl+C in a subcommand.
+        ``--help`` and usage errors exit through ``SystemExit`` (argparse: 0 and 2).
+    """
+    from chat_tui.cli.parser import build_parser
+
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        return run_app(args)
+    import sys
+
+    from chat_tui.cli.base import CliError
+    from chat_tui.config.logfile import setup_logging
+
+    setup_logging()
+    try:
+        return command(args.command)(args)
+    except CliError as exc:
+        print(f"chat-tui: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130

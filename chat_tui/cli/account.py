@@ -1,0 +1,221 @@
+"""The account commands: ``chat-tui login``, ``chat-tui logout`` and ``chat-tui status``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from chat_tui.cli.base import (
+    EXIT_AUTH,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    CliError,
+    account_of,
+    engine_of,
+    open_store,
+)
+from chat_tui.cli.cache import cache_unused
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chat_tui.config import Account
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    """``chat-tui login URL [--username NAME] [--password-stdin]``: ``POST /v1/login`` and
+    store the token in the OS keyring, else in a 0600 file (docs/api.md, login); clears a
+    remembered 401 pause in an existing cache.
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: malformed URL, empty username/password, wrong credentials (``EXIT_AUTH``),
+        server unreachable (``EXIT_UNREACHABLE``), or another refusal (``EXIT_ERROR``).
+    """
+    import asyncio
+    import getpass
+    import socket
+
+    from chat_tui.api import ApiClient, ApiError, TransientError, Unauthorized
+    from chat_tui.config import Account, save_account, store_token
+    from chat_tui.config.accounts import normalize_url
+
+    try:
+        url = normalize_url(args.url)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    username = args.username or input("username: ").strip()
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("password: ")
+    if not username or not password:
+        raise CliError("a username and a password are needed")
+
+    async def go():
+        async with ApiClient(url) as api:
+            return await api.login(username, password, f"chat-tui on {socket.gethostname()}")
+
+    try:
+        result = asyncio.run(go())
+    except Unauthorized as exc:
+        raise CliError("wrong username or password", EXIT_AUTH) from exc
+    except TransientError as exc:
+        raise CliError(f"server unreachable: {exc.reason}", EXIT_UNREACHABLE) from exc
+    except ApiError as exc:
+        raise CliError(f"login refused: {exc.reason}") from exc
+    account = Account(url, result.username, result.user_id, result.device_id)
+    where = store_token(account, result.access_token)
+    save_account(account)
+    if account.db_path.exists():
+        from chat_tui.store import Store
+
+        store = Store(account.db_path, account.username)
+        try:
+            store.open()
+            store.set_auth_failed(False)
+        finally:
+            store.close()
+    print(f"logged in as {account.username} on {url} (token stored in the {where})")
+    return EXIT_OK
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    """``chat-tui logout [--flush [--force]]``: revoke the token on the server (a failure to
+    reach it only warns), forget it and the account; with ``--flush`` also delete the cache
+    (sync rule R2).
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no such account; ``--flush`` while unsent actions wait (without
+        ``--force``) or while another process runs the account's engine (nothing is
+        changed then).
+    """
+    account = account_of(args)
+    if not args.flush:
+        return _logout(args, account)
+    with cache_unused(account.db_path):
+        return _logout(args, account)
+
+
+def _logout(args: argparse.Namespace, account: Account) -> int:
+    import asyncio
+
+    from chat_tui.api import ApiClient, ApiError
+    from chat_tui.config import delete_token, load_token, remove_account
+    from chat_tui.store import Store, delete_cache_file
+
+    if args.flush and account.db_path.exists() and not args.force:
+        store = Store(account.db_path, account.username)
+        try:
+            store.open()
+            unsent = store.has_unsent()
+        finally:
+            store.close()
+        if unsent:
+            raise CliError("unsent messages are waiting in the outbox: run `chat-tui sync` "
+                           "first, or add --force to delete them")
+    token = load_token(account)
+    if token:
+        async def go():
+            async with ApiClient(account.server_url, token) as api:
+                await api.logout()
+
+        try:
+            asyncio.run(go())
+        except ApiError as exc:
+            print(f"warning: could not revoke the token on the server ({exc.reason}); "
+                  "it is forgotten locally", file=sys.stderr)
+    delete_token(account)
+    remove_account(account)
+    if args.flush:
+        delete_cache_file(account.db_path)
+        print(f"logged out {account.username}; cache deleted")
+    else:
+        print(f"logged out {account.username}")
+    return EXIT_OK
+
+
+def status_data(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``chat-tui status --json`` prints: ``account`` (``username``, ``server``,
+    ``token`` backend), ``connectivity`` (``online``/``offline``, ``unknown`` with
+    ``--offline``), ``work_offline``, ``login_required``, ``last_synced_at`` (ISO 8601 UTC
+    with ``Z``, or None), ``outbox`` (count by state) and ``problems`` (one dict per failed,
+    blocked or expired action).
+
+    Raises:
+        CliError: no account, or a cache from a newer chat-tui.
+    """
+    import asyncio
+
+    from chat_tui.config import token_backend
+
+    engine = engine_of(args)
+    account = account_of(args)
+    open_store(engine)
+    store = engine.store
+    try:
+        connectivity = "unknown"
+        if not args.offline:
+            from chat_tui.api import ApiClient, ApiError
+
+            async def probe() -> bool:
+                async with ApiClient(account.server_url,
+                                     probe_timeout=engine.settings.probe_timeout) as api:
+                    return await api.health()
+
+            try:
+                connectivity = "online" if asyncio.run(probe()) else "offline"
+            except ApiError:
+                connectivity = "offline"
+        last = store.last_synced_at()
+        return {
+            "account": {"username": account.username, "server": account.server_url,
+                        "token": token_backend(account)},
+            "connectivity": connectivity,
+            "work_offline": store.get_ui_state().work_offline,
+            "login_required": store.auth_failed() or token_backend(account) == "none",
+            "last_synced_at": last.isoformat().replace("+00:00", "Z") if last else None,
+            "outbox": store.outbox_counts(),
+            "problems": [
+                {"message_id": p.message_id, "conversation_id": p.conversation_id,
+                 "state": p.state, "reason": p.reason, "preview": p.body_preview,
+                 "kind": p.kind, "outbox_id": p.outbox_id}
+                for p in store.problems()
+            ],
+        }
+    finally:
+        store.close()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``chat-tui status [--json] [--offline]``: account, connectivity, whether the app's
+    "work offline" switch is on (sync rule C3), last sync time, outbox counts by state and
+    every failed, blocked or expired action with its reason (docs/sync.md).
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no account, or a cache from a newer chat-tui.
+    """
+    data = status_data(args)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    acc = data["account"]
+    print(f"account:      {acc['username']} on {acc['server']} (token: {acc['token']})")
+    print(f"connectivity: {data['connectivity']}"
+          + ("  -- login required: run `chat-tui login`" if data["login_required"] else "")
+          + ("  -- work offline is on in the app (ctrl+o there turns it off)"
+             if data["work_offline"] else ""))
+    print(f"last sync:    {data['last_synced_at'] or 'never'}")
+    print("outbox:       " + ", ".join(f"{k} {v}" for k, v in data["outbox"].items()))
+    for p in data["problems"]:
+        what = p["message_id"] or f"{p['kind']} #{p['outbox_id']}"
+        print(f"  {p['state']:8} {what}  {p['preview']!r}\n           {p['reason']}")
+    return EXIT_OK

@@ -1,0 +1,80 @@
+"""The cache commands (``chat-tui cache clear``) and the guard that keeps a cache in use
+from being deleted (shared with ``chat-tui logout --flush``)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chat_tui.cli.base import EXIT_ERROR, EXIT_OK, CliError, account_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chat_tui.config import Account
+
+
+@contextlib.contextmanager
+def cache_unused(path: Path) -> Iterator[None]:
+    """Hold the account's engine lock (``<cache>.lock``, sync rule D5) while the cache file
+    at ``path`` is checked and deleted, so no running app or ``chat-tui sync`` has it open
+    (sync rule R2).
+
+    Raises:
+        CliError: another process runs the engine of this account (its pid in the text).
+    """
+    from chat_tui.sync.lock import AnotherEngineRunning, EngineLock
+
+    lock = EngineLock(path.with_name(path.name + ".lock"))
+    try:
+        lock.acquire()
+    except AnotherEngineRunning as exc:
+        raise CliError(f"{exc}; the cache is in use and was not deleted") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """``chat-tui cache clear [--yes] [--force]``: delete the account's cache file after a
+    confirmation (sync rule R2).
+
+    Returns:
+        ``EXIT_OK`` (deleted, or nothing to delete) or ``EXIT_ERROR`` (not confirmed).
+
+    Raises:
+        CliError: unsent actions wait (without ``--force``), or another process runs the
+        account's engine (the file is in use); nothing is deleted then.
+    """
+    account = account_of(args)
+    path = account.db_path
+    if not path.exists():
+        print("no cache to clear")
+        return EXIT_OK
+    with cache_unused(path):
+        return _clear_cache(args, account, path)
+
+
+def _clear_cache(args: argparse.Namespace, account: Account, path: Path) -> int:
+    from chat_tui.store import Store, delete_cache_file
+
+    store = Store(path, account.username)
+    try:
+        store.open()
+        unsent = store.has_unsent()
+    finally:
+        store.close()
+    if unsent and not args.force:
+        raise CliError("unsent messages are waiting in the outbox: run `chat-tui sync` "
+                       "first, or add --force to delete them")
+    if not args.yes:
+        answer = input(f"delete the cache of {account.username} on {account.server_url} "
+                       f"({path})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("kept")
+            return EXIT_ERROR
+    delete_cache_file(path)
+    print(f"deleted {path}")
+    return EXIT_OK

@@ -1,0 +1,183 @@
+"""The conversation commands: ``chat-tui new``, ``send``, ``sync`` and ``export``.
+
+``new`` and ``send`` only write the cache and its outbox (they work offline); ``sync`` runs
+the engine that delivers them; ``export`` reads the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from chat_tui.cli.base import (
+    EXIT_AUTH,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    CliError,
+    engine_of,
+    open_store,
+    report_recovery,
+)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    """``chat-tui new TITLE [--assistant] [--member NAME ...]``: create a conversation
+    locally and queue its create (outbox rule 2); prints its id; works offline.
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no account, a title of 0 or over 200 characters, a cache from a newer
+        chat-tui.
+    """
+    from chat_tui.store import StoreError
+
+    engine = engine_of(args)
+    open_store(engine)
+    try:
+        cid = engine.create_conversation(args.title, args.member, args.assistant)
+        engine.store.set_last_conversation(cid)
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        engine.store.close()
+    print(cid)
+    return EXIT_OK
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """``chat-tui send [--conversation ID|TITLE] TEXT|-``: queue a message (outbox rule 1;
+    ``-`` reads the text from stdin) and print its id at once; works offline. Without
+    ``--conversation`` the last used (or only) conversation is meant.
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no account, unknown or ambiguous conversation, empty text or over 65,536
+        bytes (nothing is queued then).
+    """
+    from chat_tui.store import StoreError
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if args.text == "-":
+        text = text.rstrip("\n")
+    engine = engine_of(args)
+    open_store(engine)
+    store = engine.store
+    try:
+        if args.conversation:
+            cid = store.find_conversation(args.conversation).id
+        else:
+            cid = store.get_ui_state().last_conversation_id
+            if cid is None:
+                convs = store.list_conversations()
+                if len(convs) != 1:
+                    raise CliError("which conversation? add --conversation ID|TITLE")
+                cid = convs[0].id
+        mid = engine.send(cid, text)
+        store.set_last_conversation(cid)
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+    print(mid)
+    return EXIT_OK
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """``chat-tui sync [--once]``: run the engine (drain the outbox and pull changes);
+    with ``--once`` until everything due is sent and one sync response is applied
+    (``Engine.sync_once``), otherwise until SIGINT/SIGTERM.
+
+    Returns:
+        ``EXIT_OK``; ``EXIT_AUTH`` after a 401 (login again); ``EXIT_UNREACHABLE`` when the
+        server could not be reached (everything stays queued).
+
+    Raises:
+        CliError: another process runs this account's engine (sync rule D5), or the cache
+        comes from a newer chat-tui.
+    """
+    import asyncio
+    import signal
+
+    engine = engine_of(args)
+    if args.once:
+        try:
+            report = asyncio.run(engine.sync_once())
+        except Exception as exc:
+            from chat_tui.store import SchemaTooNew
+            from chat_tui.sync.engine import AnotherEngineRunning
+
+            if isinstance(exc, SchemaTooNew | AnotherEngineRunning):
+                raise CliError(str(exc)) from exc
+            raise
+        report_recovery(engine.store)
+        counts = ", ".join(f"{k} {v}" for k, v in report.counts.items() if v) or "empty"
+        print(f"sent {report.sent}; {'synced' if report.synced else 'not synced'}; "
+              f"outbox: {counts}")
+        if report.auth_failed:
+            print("login required: run `chat-tui login URL`", file=sys.stderr)
+            return EXIT_AUTH
+        if not report.reachable:
+            print("server unreachable; everything stays queued", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        return EXIT_OK
+
+    async def run_forever() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await engine.start()
+        report_recovery(engine.store)
+        try:
+            await stop.wait()
+        finally:
+            await engine.stop()
+
+    from chat_tui.store import SchemaTooNew
+    from chat_tui.sync.engine import AnotherEngineRunning
+
+    try:
+        asyncio.run(run_forever())
+    except (SchemaTooNew, AnotherEngineRunning) as exc:
+        raise CliError(str(exc)) from exc
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``chat-tui export [--conversation ID|TITLE ...] --format md|json``: print cached
+    conversations and their messages, oldest first, from the cache only (offline).
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no account, or an unknown/ambiguous conversation.
+    """
+    from chat_tui.store import StoreError
+
+    engine = engine_of(args)
+    open_store(engine)
+    store = engine.store
+    try:
+        ids = [store.find_conversation(c).id for c in args.conversation] or None
+        data = store.export(ids)
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps({"conversations": data}, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for conv in data:
+        print(f"# {conv['title']}\n\nMembers: {', '.join(conv['members'])}\n")
+        for m in conv["messages"]:
+            body = "*(deleted)*" if m["deleted"] else m["body"]
+            flag = f" ({m['state']})" if m["state"] not in (None, "sent", "read") else ""
+            edited = " (edited)" if m["edited"] else ""
+            print(f"**{m['author']}** {m['created_at']}{edited}{flag}\n\n{body}\n")
+    return EXIT_OK
