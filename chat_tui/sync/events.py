@@ -66,8 +66,7 @@ class SyncProgress:
 
 @dataclass(frozen=True)
 class EngineProblem:
-    """A condition that pauses the whole engine until the user acts (addition to the
-    contract, docs/engine.md).
+    """A condition that pauses the whole engine until the user acts (docs/engine.md).
 
     ``kind`` is ``auth`` (a 401: every queue is paused until ``chat-tui login``; outbox rule 3)
     or ``database`` (a local database error paused the drain; messages are not marked

@@ -5,7 +5,7 @@ writes the owner's pid into it. The kernel drops the lock when the process ends,
 ``kill -9``, so a stale lock never blocks the next run. Short commands (``chat-tui send``,
 ``new``, ``status``) do not take it: they only append to the outbox in one SQLite
 transaction, which is safe next to a running engine (sync rule D1); the engine notices
-their rows within ``OUTBOX_POLL_SECONDS``.
+their rows within ``chat_tui.sync.drain.OUTBOX_POLL_SECONDS``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A conversation's task acknowledges one action and marks the next ``sending`` in one
-transaction (outbox rules 2 and 4; ``Store.mark_next_sending``, ``Engine._ack_and_next``):
+transaction (outbox rules 2 and 4; ``Store.mark_next_sending``, ``Drain._ack_and_next``):
 the store method on a real SQLite file, and interruptions of a chained drain against the
 real server process."""
 

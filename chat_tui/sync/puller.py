@@ -1,0 +1,155 @@
+"""Delta sync and backfill (sync rules S1-S6, docs/sync.md).
+
+The :class:`Puller` long-polls ``GET /v1/sync?since=<cursor>`` while the gate is ready and
+applies each response on the database worker with its cursor written last;
+:meth:`Puller.backfill` fetches one older page of a conversation on request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from peewee import DatabaseError
+
+from chat_tui.api import CursorExpired, PermanentError, TransientError, Unauthorized
+from chat_tui.sync.events import ConversationsChanged, SyncProgress
+from chat_tui.sync.retry import Schedule
+
+if TYPE_CHECKING:
+    from chat_tui.api import ApiClient
+    from chat_tui.config import Settings
+    from chat_tui.store import Store
+    from chat_tui.sync.bus import EventBus
+    from chat_tui.sync.connectivity import Monitor
+    from chat_tui.sync.gate import Gate
+    from chat_tui.sync.worker import DbWorker
+
+log = logging.getLogger(__name__)
+
+
+class Puller:
+    """Brings the server's changes into the cache.
+
+    Args:
+        store: the account's cache.
+        worker: the database worker the responses are applied on (sync rules S2, D3).
+        gate: the loop waits until it is ready (online, not working offline, no 401).
+        monitor: told of failed requests (sync rule C1).
+        bus: where the puller publishes ``MessagesChanged``, ``ConversationsChanged``,
+            ``SyncProgress`` and ``ConnectivityChanged``.
+        api: returns the engine's API client (None before start).
+        settings: ``poll_timeout`` (s), ``page_size``, ``backoff_base``/``backoff_cap``.
+
+    ``schedule`` is the backoff after a failed sync (started over by any success, also an
+    acknowledged send); ``synced`` counts the applied responses; ``once`` makes the loop
+    poll without waiting (``Engine.sync_once``).
+    """
+
+    def __init__(self, store: Store, worker: DbWorker, gate: Gate, monitor: Monitor,
+                 bus: EventBus, api: Callable[[], ApiClient | None], settings: Settings):
+        self._store = store
+        self._worker = worker
+        self._gate = gate
+        self._monitor = monitor
+        self._bus = bus
+        self._api = api
+        self._settings = settings
+        self.schedule = Schedule(settings.backoff_base, settings.backoff_cap)
+        self.synced = 0
+        self.once = False
+
+    async def run(self) -> None:
+        """Sync rules S1-S4: long-poll ``/v1/sync`` whenever the gate is ready; apply each
+        response with its cursor on the worker thread. Runs until cancelled."""
+        while True:
+            await self._gate.wait_ready()
+            try:
+                await self.pull_once(self._settings.poll_timeout if not self.once else 0)
+            except DatabaseError as exc:
+                await self._worker.failed(exc)
+                continue
+            if self.once:
+                await asyncio.sleep(0.2)
+
+    async def pull_once(self, timeout: int) -> bool:
+        """One ``/v1/sync`` request (long-poll ``timeout`` seconds; an initial sync never
+        waits) and its application. Returns True when a response was applied.
+
+        A 410 drops the cached server state (S6); a 401 pauses through the gate; a
+        transient failure goes to the monitor and waits ``Retry-After`` or the backoff.
+
+        Raises:
+            peewee.DatabaseError: the response could not be written.
+        """
+        api = self._api()
+        assert api is not None
+        bus = self._bus
+        cursor = await self._worker.run(self._store.get_cursor)
+        phase = "initial" if cursor is None else "delta"
+        if cursor is None:
+            bus.emit(SyncProgress("initial", 0, None))
+        try:
+            response = await api.sync(cursor, 0 if cursor is None else timeout)
+        except CursorExpired:
+            log.warning("sync cursor expired: initial sync (the outbox is kept)")
+            await self._worker.run(self._store.reset_cache)
+            bus.emit(ConversationsChanged(()))
+            return False
+        except Unauthorized as exc:
+            self._gate.pause_auth(exc.reason)
+            return False
+        except TransientError as exc:
+            self._monitor.report_failure(exc)
+            if not exc.connection_level:
+                await asyncio.sleep(exc.retry_after if exc.retry_after is not None
+                                    else self.schedule.next_delay())
+            return False
+        except PermanentError as exc:
+            log.error("sync refused: %s", exc.reason)
+            await asyncio.sleep(self.schedule.next_delay())
+            return False
+        total = len(response.conversations)
+        if total:
+            bus.emit(SyncProgress(phase, 0, total))  # type: ignore[arg-type]
+        res = await self._worker.run(self._store.apply_sync, response)
+        self._worker.ok()
+        self.synced += 1
+        self.schedule.reset()
+        self._gate.set_state("online")
+        bus.emit_result(res)
+        if total:
+            bus.emit(SyncProgress(phase, total, total))  # type: ignore[arg-type]
+        bus.emit(SyncProgress("idle", 0, None))
+        self._gate.publish_connectivity()
+        return True
+
+    async def backfill(self, conversation_id: str) -> int:
+        """Sync rule S5: fetch one older page (the newest gap first, else before the oldest
+        cached message) and store it; returns how many messages were added (0 when nothing
+        older exists, or while working offline or before start).
+
+        Raises:
+            chat_tui.api.ApiError: the server refused or could not be reached.
+        """
+        api = self._api()
+        if self._gate.work_offline or api is None:
+            return 0
+        target = await self._worker.run(self._store.backfill_target, conversation_id)
+        if target is None:
+            return 0
+        before, gap_id = target
+        bus = self._bus
+        bus.emit(SyncProgress("backfill", 0, None))
+        try:
+            page = await api.messages(conversation_id, before, self._settings.page_size)
+        except TransientError as exc:
+            self._monitor.report_failure(exc)
+            raise
+        res = await self._worker.run(self._store.apply_page, conversation_id, page, gap_id)
+        bus.emit_result(res)
+        bus.emit(SyncProgress("backfill", res.added, res.added))
+        bus.emit(SyncProgress("idle", 0, None))
+        return res.added
