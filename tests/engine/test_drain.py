@@ -1,5 +1,5 @@
 """Outbox rules against the real server process over loopback, through the fault proxy
-where a failure has to be injected (tests/engine/fault_proxy.py)."""
+where a failure has to be injected (tests/support/fault_proxy.py)."""
 
 from __future__ import annotations
 
@@ -18,23 +18,8 @@ from chat_tui.api import (
 )
 from chat_tui.config import load_token
 from chat_tui.sync.events import EngineProblem, MessagesChanged, OutboxChanged
-from engine.conftest import wait_for
-
-
-def drained(engine) -> bool:
-    counts = engine.store.outbox_counts()
-    return counts["queued"] == 0 and counts["sending"] == 0
-
-
-async def server_bodies(api: ApiClient, cid: str) -> list[str]:
-    page = await api.messages(cid, limit=500)
-    return [m.body for m in page.messages]
-
-
-async def online_conversation(engine, title="Chat", members=("bob",)) -> str:
-    cid = engine.create_conversation(title, list(members))
-    assert await wait_for(lambda: drained(engine))
-    return cid
+from tests.support.engine import drained, online_conversation, server_bodies
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

@@ -15,18 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from engine.fault_proxy import wait_until
 
 from chat_tui.config import load_accounts
-
-FAST_ENV = {"CHAT_TUI_BACKOFF_BASE": "0.05", "CHAT_TUI_BACKOFF_CAP": "0.5",
-            "CHAT_TUI_POLL_TIMEOUT": "2", "CHAT_TUI_PROBE_TIMEOUT": "2"}
-
-
-def cli(*args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = {**os.environ, **FAST_ENV}
-    return subprocess.run([sys.executable, "-m", "chat_tui.cli", *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+from tests.support.cli import FAST_ENV, cli
+from tests.support.waiting import wait_until
 
 
 def ok(*args: str) -> str:

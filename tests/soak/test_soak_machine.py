@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from soak.harness import FAULT_KINDS, World
+from tests.soak.harness import FAULT_KINDS, World
 
 EXAMPLES = int(os.environ.get("SOAK_EXAMPLES", "5"))
 STEPS = int(os.environ.get("SOAK_STEPS", "40"))

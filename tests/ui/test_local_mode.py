@@ -18,7 +18,7 @@ from chat_tui.ui.launch import (
     welcome_once,
 )
 from chat_tui.ui.widgets.message_list import MessageList
-from ui.conftest import SIZE, wait_for
+from tests.support.ui import SIZE, wait_for
 
 
 def local_app(servers: list) -> ChatApp:
