@@ -1,6 +1,6 @@
 """The config file (``<user config dir>/chat-tui/config.toml``): its ``[account]`` table picks
-the server and user that ``chat-tui`` and its headless commands use (issue 4, "Start": a
-configured server is used instead of the embedded one), and a bad file is a clear error."""
+the server and user that ``chat-tui`` and its headless commands use (a configured server is
+used instead of the embedded one), and a bad file is a clear error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pilot tests of the key flows (issue 4, "Tests"): the real app, the real engine on the
+"""Pilot tests of the key flows: the real app, the real engine on the
 app's loop, the real server process over loopback, real SQLite caches. No mocks."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Snapshot tests (pytest-textual-snapshot, SVGs in ``tests/ui/__snapshots__/``) of the
-states the issue names: an online conversation, offline with queued messages, a failed and
+states that matter to a user: an online conversation, offline with queued messages, a failed and
 a blocked message, search results, the empty-cache skeleton and the help screen.
 
 Real server process, real engine, real caches. Deterministic: fixed size, fixed names and

@@ -1,5 +1,5 @@
-"""Startup: the first frame comes from the cache and imports only what it needs (issue 4,
-"Start": textual + the store; httpx, FastAPI, uvicorn, openai and the Markdown stack are
+"""Startup: the first frame comes from the cache and imports only what it needs
+(textual + the store; httpx, FastAPI, uvicorn, openai and the Markdown stack are
 lazy). Checked in a fresh interpreter, since the test process has imported everything."""
 
 from __future__ import annotations
