@@ -1,10 +1,12 @@
-"""The long fault-injection soak (issue 6): randomized rounds of user actions, ``kill -9`` of
+"""The long fault-injection soak: randomized rounds of user actions, ``kill -9`` of
 the client, server restarts and proxy faults against the real engine and the real server,
 with the invariants of ``tests/soak/harness.py`` checked at a quiet point every few rounds.
 
 Usage::
 
-    .venv/bin/python tools/soak.py --rounds 1000 [--seed N] [--check-every 10] [--json FILE]
+    .venv/bin/python -m tools.soak --rounds 1000 [--seed N] [--check-every 10] [--json FILE]
+
+(from the repository root: ``tools`` and ``tests`` are packages of the checkout).
 
 Prints the seed first (``--seed N`` replays the same sequence of steps; timing is real, so a
 race may need a few runs to reproduce), a progress line per check, and at the end: rounds,
@@ -21,15 +23,11 @@ import json
 import random
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from soak.harness import FAULT_KINDS, World  # noqa: E402
+from tests.soak.harness import FAULT_KINDS, World
 
 #: Step weights of a round (a round is one step).
 STEPS = {
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM stops like Ctrl-C, so the finally blocks stop the servers and clients.
     signal.signal(signal.SIGTERM, _interrupt)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    print(f"soak seed {seed} (replay: tools/soak.py --seed {seed} --rounds {args.rounds} "
+    print(f"soak seed {seed} (replay: python -m tools.soak --seed {seed} --rounds {args.rounds} "
           f"--check-every {args.check_every} --worlds {args.worlds})", flush=True)
     rng = random.Random(seed)
     names, weights = zip(*STEPS.items(), strict=True)

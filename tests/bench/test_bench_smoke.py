@@ -1,4 +1,4 @@
-"""The benchmark command at its smoke size produces well-formed results (issue 5).
+"""The benchmark command at its smoke size produces well-formed results .
 
 No timing is asserted here (timings belong to ``benchmarks/``): only that
 ``python -m benchmarks --size smoke`` runs every benchmark against real server processes

@@ -2,35 +2,31 @@
 
 - ``fast_settings``: :class:`Settings` with small backoff (50 ms base, 0.5 s cap), a 2 s
   long-poll and 2 s probe timeout, so tests never sleep minutes.
-- ``login_account(url, name, password, via=server)``: logs in over HTTP against ``via`` (the
-  real server), saves the account for ``url`` (the server or a :class:`FaultProxy`) with its
-  token (a 0600 file: the test keyring refuses) and returns the :class:`Account`.
+- ``login_account(name, url=None)``: logs ``name`` in over HTTP on the real server, saves
+  the account for ``url`` (default the server; or a :class:`FaultProxy`) with its token and
+  returns the :class:`Account` (:func:`tests.support.accounts.login_account`).
 - ``engines``: builds engines (``engines.make(account, settings=...)``) and stops them at
   teardown.
-- ``proxy``: a started :class:`~engine.fault_proxy.FaultProxy` in front of ``server``.
-- ``server_api(name)``: an :class:`ApiClient` logged in as ``name`` directly on the server,
-  to check what the server really holds.
+- ``proxy``: a started :class:`~tests.support.fault_proxy.FaultProxy` in front of ``server``.
+- ``server_api(name)`` (from ``tests/support/fixtures.py``): an :class:`ApiClient` logged in
+  as ``name`` directly on the server, to check what the server really holds.
 - ``store``: an open :class:`Store` on a real SQLite file for ``alice`` (no engine);
   ``conv``: the id of a conversation already in it (applied as a sync response).
-- ``wait_for(predicate, timeout)``: async polling helper; returns the final value.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from chat_tui.api import ApiClient
-from chat_tui.config import Account, Settings, save_account, store_token
+from chat_tui.config import Account, Settings
 from chat_tui.store import Store
 from chat_tui.sync.engine import Engine
-from engine.fault_proxy import FaultProxy
-
-PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
+from tests.support import accounts
+from tests.support.fault_proxy import FaultProxy
+from tests.support.payloads import sync_response, wire_conversation
 
 
 @pytest.fixture
@@ -42,12 +38,7 @@ def fast_settings() -> Settings:
 @pytest.fixture
 def login_account(server) -> Callable[..., Account]:
     def login(name: str, url: str | None = None) -> Account:
-        data = server.login(name, PASSWORDS[name])
-        account = Account(server_url=url or server.url, username=data["username"],
-                          user_id=data["user_id"], device_id=data["device_id"])
-        store_token(account, data["access_token"])
-        save_account(account)
-        return account
+        return accounts.login_account(server, name, url)
 
     return login
 
@@ -92,8 +83,6 @@ def store(tmp_path) -> Iterator[Store]:
 
 @pytest.fixture
 def conv(store) -> str:
-    from engine.test_store import sync_response, wire_conversation
-
     cid = str(uuid.uuid4())
     store.apply_sync(sync_response("1", [(wire_conversation(cid), [], False)]))
     return cid
@@ -103,32 +92,3 @@ def conv(store) -> str:
 def proxy(server):
     with FaultProxy(server.url) as p:
         yield p
-
-
-@pytest.fixture
-async def server_api(server) -> AsyncIterator[Callable[[str], ApiClient]]:
-    clients: list[ApiClient] = []
-
-    def make(name: str) -> ApiClient:
-        data = server.login(name, PASSWORDS[name], device="checker")
-        client = ApiClient(server.url, data["access_token"])
-        clients.append(client)
-        return client
-
-    try:
-        yield make
-    finally:
-        for client in clients:
-            await client.aclose()
-
-
-async def wait_for(predicate: Callable[[], object], timeout: float = 10.0,
-                   interval: float = 0.02) -> object:
-    """Await until ``predicate()`` is truthy or ``timeout`` seconds pass; returns its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    return predicate()

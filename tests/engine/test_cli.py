@@ -13,21 +13,9 @@ import time
 
 from chat_tui.config import load_accounts
 from chat_tui.store import SCHEMA_VERSION
-from engine.fault_proxy import FaultProxy, wait_until
-
-FAST_ENV = {"CHAT_TUI_BACKOFF_BASE": "0.05", "CHAT_TUI_BACKOFF_CAP": "0.5",
-            "CHAT_TUI_POLL_TIMEOUT": "2", "CHAT_TUI_PROBE_TIMEOUT": "2"}
-
-
-def cli(*args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = {**os.environ, **FAST_ENV}
-    return subprocess.run([sys.executable, "-m", "chat_tui.cli", *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def login(url: str, name: str = "alice") -> None:
-    done = cli("login", url, "--username", name, "--password-stdin", stdin=f"{name}-pw\n")
-    assert done.returncode == 0, done.stderr
+from tests.support.cli import FAST_ENV, cli, login
+from tests.support.fault_proxy import FaultProxy
+from tests.support.waiting import wait_until
 
 
 def status() -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chat_tui.config import AccountError, config_file, load_settings, pick_account
-from engine.test_cli import cli, login
+from tests.support.cli import cli, login
 
 
 def write_config(text: str) -> None:

@@ -1,5 +1,5 @@
 """Outbox rules against the real server process over loopback, through the fault proxy
-where a failure has to be injected (tests/engine/fault_proxy.py)."""
+where a failure has to be injected (tests/support/fault_proxy.py)."""
 
 from __future__ import annotations
 
@@ -18,23 +18,8 @@ from chat_tui.api import (
 )
 from chat_tui.config import load_token
 from chat_tui.sync.events import EngineProblem, MessagesChanged, OutboxChanged
-from engine.conftest import wait_for
-
-
-def drained(engine) -> bool:
-    counts = engine.store.outbox_counts()
-    return counts["queued"] == 0 and counts["sending"] == 0
-
-
-async def server_bodies(api: ApiClient, cid: str) -> list[str]:
-    page = await api.messages(cid, limit=500)
-    return [m.body for m in page.messages]
-
-
-async def online_conversation(engine, title="Chat", members=("bob",)) -> str:
-    cid = engine.create_conversation(title, list(members))
-    assert await wait_for(lambda: drained(engine))
-    return cid
+from tests.support.engine import drained, online_conversation, server_bodies
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -227,10 +212,10 @@ async def test_rule_3_discarding_a_failed_send_that_may_be_on_the_server_deletes
 
 async def test_rule_3_a_discarded_send_whose_delete_is_refused_goes_with_a_second_discard(
         alice, proxy):
-    """Review finding: the ``DELETE`` that a discarded send became is refused (403). It
-    shows failed; discarding that too removes the echo (the server never acknowledged it:
-    nothing to restore), leaves the text once in the draft and nothing in the outbox.
-    Before, the echo came back showing "sent" and the text went into the draft twice."""
+    """The ``DELETE`` that a discarded send became is refused (403). It shows failed;
+    discarding that too removes the echo (the server never acknowledged it: nothing to
+    restore), leaves the text once in the draft and nothing in the outbox: the echo never
+    comes back showing "sent" and the text never goes into the draft twice."""
     cid, mid = await failed_send_maybe_on_server(alice, proxy, "maybe on the server")
     proxy.respond(403, method="DELETE", count=None)
     assert alice.discard(mid) == "maybe on the server"
@@ -263,8 +248,8 @@ async def test_rule_3_a_first_attempt_refused_is_discarded_without_a_request(ali
 @pytest.mark.parametrize("status", [503, 422])
 async def test_rule_4_work_offline_while_an_outcome_waits_for_the_worker_leaves_nothing_sending(
         alice, proxy, status):
-    """Soak run 7 (docs/reliability.md): the answer (a transient 503 or a permanent 422)
-    comes while the database worker is busy, so writing it down waits behind other work;
+    """The answer (a transient 503 or a permanent 422; a case of docs/reliability.md) comes
+    while the database worker is busy, so writing it down waits behind other work;
     work offline cancels the conversation's task just then. The outcome is still written
     (the failure counts, a 422 stays failed) and nothing is left ``sending``."""
     import threading
@@ -292,11 +277,11 @@ async def test_rule_4_work_offline_while_an_outcome_waits_for_the_worker_leaves_
 
 
 async def test_rule_4_an_ack_written_after_work_offline_still_tells_the_ui(alice, proxy):
-    """Review finding: the server's answer waits for the busy database worker while work
-    offline cancels the conversation's task. The acknowledgement still commits (it is
-    shielded), and the UI must hear of it: a ``MessagesChanged`` for the message comes once
-    its row is ``sent``, and an ``OutboxChanged`` with nothing sending (else the screen
-    shows "sending" until something else redraws it)."""
+    """The server's answer waits for the busy database worker while work offline cancels
+    the conversation's task. The acknowledgement still commits (it is shielded), and the UI
+    must hear of it: a ``MessagesChanged`` for the message comes once its row is ``sent``,
+    and an ``OutboxChanged`` with nothing sending (else the screen shows "sending" until
+    something else redraws it)."""
     import threading
 
     cid = await online_conversation(alice)
@@ -328,7 +313,7 @@ async def test_rule_4_an_ack_written_after_work_offline_still_tells_the_ui(alice
 
 
 async def test_rule_2_a_pause_after_the_ack_stops_the_chained_send(alice, proxy):
-    """Review finding: an acknowledgement marks the conversation's next message
+    """An acknowledgement marks the conversation's next message
     ``sending`` (one transaction, rule 4); a 429 from another conversation that pauses the
     drain just after that commit must stop it too: it is not sent during the pause, its
     attempt does not count, and it goes out once the pause ends."""
@@ -366,8 +351,7 @@ async def test_rule_2_a_pause_after_the_ack_stops_the_chained_send(alice, proxy)
 async def test_rule_4_an_interrupted_send_keeps_its_attempt_so_a_delete_reaches_the_server(
         alice, proxy, server_api):
     """Work offline cuts a request whose answer is held back after the server committed
-    it: the row goes back to ``queued`` with its attempt kept (review finding), so deleting
-    it offline becomes a ``DELETE`` and the server's copy ends as a tombstone."""
+    it: the row goes back to ``queued`` with its attempt kept, so deleting it offline becomes a ``DELETE`` and the server's copy ends as a tombstone."""
     cid = await online_conversation(alice)
     proxy.hold(3.0, method="PUT", path_contains="/messages/", count=1)
     mid = alice.send(cid, "committed, answer held")

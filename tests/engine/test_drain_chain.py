@@ -11,9 +11,9 @@ import uuid
 import pytest
 
 from chat_tui.store import Store
-from engine.conftest import wait_for
-from engine.test_drain import drained, online_conversation, server_bodies
-from engine.test_store import sync_response, wire_conversation
+from tests.support.engine import drained, online_conversation, server_bodies
+from tests.support.payloads import sync_response, wire_conversation
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -67,7 +67,8 @@ def test_rule_4_batch_commits_the_ack_and_the_next_mark_together_or_neither(stor
     so the answered action is still ``sending`` (re-sent with its key) and nothing else is;
     a batch that completes commits both, and later writes are transactions of their own."""
     from chat_tui.api import Message
-    from engine.test_store import message_row, wire_message
+    from tests.support.cache import message_row
+    from tests.support.payloads import wire_message
 
     first = store.enqueue_send(conv, "one")
     second = store.enqueue_send(conv, "two")

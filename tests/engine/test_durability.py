@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 async def test_rule_d1a_worker_commits_normal_user_actions_stay_full(engines, login_account):

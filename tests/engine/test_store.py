@@ -16,38 +16,10 @@ from peewee import IntegrityError
 
 from chat_tui.api import Message, SyncResponse
 from chat_tui.store import LOCAL_ECHO_BASE, SCHEMA_VERSION, SchemaTooNew, Store, StoreError
+from tests.support.cache import message_row
+from tests.support.payloads import iso, sync_response, wire_conversation, wire_message
 
 SCHEMA_V1 = Path(__file__).resolve().parents[2] / "chat_tui" / "store" / "schema_v1.sql"
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def wire_message(cid: str, seq: int, author: str = "bob", body: str | None = None,
-                 version: int = 1, mid: str | None = None, deleted: bool = False,
-                 created: datetime | None = None) -> dict:
-    created = created or datetime.now(UTC)
-    return {"id": mid or str(uuid.uuid4()), "conversation_id": cid, "author": author,
-            "body": "" if deleted else (body if body is not None else f"message {seq}"),
-            "created_at": iso(created), "edited_at": None, "seq": seq, "version": version,
-            "deleted": deleted, "streaming": False, "error": False}
-
-
-def wire_conversation(cid: str, title: str = "Chat", unread: int = 0) -> dict:
-    now = iso(datetime.now(UTC))
-    return {"id": cid, "title": title, "creator": "bob", "members": ["alice", "bob"],
-            "assistant": False, "created_at": now, "updated_at": now, "last_message": None,
-            "unread_count": unread}
-
-
-def sync_response(cursor: str, items: list[tuple[dict, list[dict], bool]],
-                  markers: list[dict] = (), initial: bool = False) -> SyncResponse:
-    return SyncResponse.parse({
-        "cursor": cursor, "initial": initial,
-        "conversations": [{"conversation": c, "messages": msgs, "limited": limited,
-                           "removed": False} for c, msgs, limited in items],
-        "read_markers": list(markers)})
 
 
 def test_pragmas_wal_foreign_keys_full_sync(store):
@@ -823,13 +795,6 @@ def test_list_conversations_by_ids_reads_only_those_in_the_list_order(store):
     assert store.list_conversations(ids=[]) == []
     assert store.get_conversation(everything[2].id) == everything[2]
     assert store.get_conversation("no-such-id") is None
-
-
-def message_row(store: Store, mid: str) -> dict:
-    cur = store.db.execute_sql("SELECT * FROM message WHERE id = ?", (mid,))
-    names = [d[0] for d in cur.description]
-    row = cur.fetchone()
-    return {} if row is None else dict(zip(names, row, strict=True))
 
 
 def test_rule_8_ack_writes_the_servers_copy_in_place_search_and_counts_follow(store, conv):

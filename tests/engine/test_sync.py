@@ -8,7 +8,7 @@ from chat_tui.api import ApiClient
 from chat_tui.config import load_token
 from chat_tui.sync.events import ConnectivityChanged, SyncProgress
 from chat_tui.sync.retry import Schedule, retry_delay
-from engine.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 def drained(engine) -> bool:

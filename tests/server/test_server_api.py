@@ -8,6 +8,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -93,6 +94,7 @@ def test_conversations_listed_most_recent_first_with_unread(alice, bob):
     assert mine["unread_count"] == 0  # own messages are never unread
 
 
+@pytest.mark.also_postgres
 def test_auth_isolation_404_for_other_users_data(server, alice, bob):
     cid = alice.create_conversation([])
     sent = alice.send(cid, "private").json()
@@ -126,6 +128,7 @@ def test_auth_isolation_404_for_other_users_data(server, alice, bob):
     assert [m["body"] for m in page["messages"]] == ["private"]
 
 
+@pytest.mark.also_postgres
 def test_message_put_is_idempotent(alice, bob):
     cid = alice.create_conversation(["bob"])
     mid = str(uuid.uuid4())
@@ -148,6 +151,7 @@ def test_message_put_is_idempotent(alice, bob):
     assert alice.request("GET", f"/v1/conversations/{cid}/messages").json()["messages"] == [msg]
 
 
+@pytest.mark.also_postgres
 def test_pagination_three_pages_no_overlap_no_gap(alice):
     cid = alice.create_conversation([])
     sent = [alice.send(cid, f"m{i}").json()["id"] for i in range(25)]
@@ -172,6 +176,7 @@ def test_pagination_three_pages_no_overlap_no_gap(alice):
     assert seen == sent  # every message once, in order: no overlap, no gap
 
 
+@pytest.mark.also_postgres
 def test_edit_and_delete_bump_version_and_are_idempotent(alice, bob):
     cid = alice.create_conversation(["bob"])
     mid = alice.send(cid, "helo").json()["id"]
@@ -198,6 +203,7 @@ def test_edit_and_delete_bump_version_and_are_idempotent(alice, bob):
     assert page["messages"] == [tomb] and page["total_count"] == 1
 
 
+@pytest.mark.also_postgres
 def test_read_marker_moves_forward_only_and_syncs(alice, bob):
     cid = alice.create_conversation(["bob"])
     m1 = alice.send(cid, "one").json()
@@ -227,6 +233,7 @@ def test_read_marker_moves_forward_only_and_syncs(alice, bob):
     assert missing.status_code == 404
 
 
+@pytest.mark.also_postgres
 def test_initial_and_delta_sync_with_edits_and_tombstones(alice, bob):
     cid = alice.create_conversation(["bob"])
     a = alice.send(cid, "first").json()
@@ -255,6 +262,7 @@ def test_initial_and_delta_sync_with_edits_and_tombstones(alice, bob):
     assert bob.sync(delta["cursor"]).json()["conversations"] == []
 
 
+@pytest.mark.also_postgres
 def test_limited_sync_and_backfill(alice, bob):
     cid = alice.create_conversation(["bob"])
     alice.send(cid, "before the cursor")
@@ -326,6 +334,7 @@ def _epoch(rfc3339: str) -> float:
     return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
+@pytest.mark.also_postgres
 def test_long_poll_wakes_every_device_of_every_member(alice, bob, login_as):
     """docs/api.md: a change wakes every waiting device of every member within 50 ms.
 

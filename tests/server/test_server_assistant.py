@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 FOLLOW_SECONDS = 30
 
@@ -79,6 +80,7 @@ def seqs_in_server_db(server, ids: list[str]) -> dict[str, tuple[int, int]]:
         con.close()
 
 
+@pytest.mark.also_postgres
 def test_echo_replies_in_order_for_three_quick_messages(server, alice):
     cid = alice.create_conversation([], assistant=True)
     conv = alice.request("GET", "/v1/conversations").json()["conversations"][0]

@@ -1,10 +1,12 @@
-"""The shared fixtures of tests/conftest.py work: real process, restart on the same port."""
+"""The shared fixtures of tests/support/fixtures.py work: real process, restart on the same
+port, a fresh database for every test on the shared server."""
 
 from __future__ import annotations
 
 import os
 
 import httpx
+import pytest
 
 
 def test_user_dirs_are_isolated(isolated_user_dirs, tmp_path_factory):
@@ -37,6 +39,7 @@ def test_server_restarts_on_same_port_and_db(server):
     assert httpx.get(f"{server.url}/v1/health").json()["status"] == "ok"
 
 
+@pytest.mark.own_server
 def test_server_log_goes_to_isolated_log_dir(server, isolated_user_dirs):
     token = server.login("alice", "alice-pw")["access_token"]
     server.stop()

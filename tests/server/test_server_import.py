@@ -40,6 +40,7 @@ def write_jsonl(path: Path, records: list) -> Path:
     return path
 
 
+@pytest.mark.also_postgres
 def test_import_keeps_timestamps_and_reimport_changes_nothing(server, alice, tmp_path):
     c1, c2 = str(uuid.uuid4()), str(uuid.uuid4())
     records = [

@@ -3,11 +3,12 @@ a second device of the same account, and the oracle that checks the promise.
 
 Used by ``tests/soak/test_soak_machine.py`` (hypothesis, short CI profile) and by
 ``tools/soak.py`` (the long soak). No mocks: the server is ``chat-tui-server serve`` on
-loopback with its own SQLite file (:class:`conftest.ServerFactory`), the client is
+loopback with its own SQLite file (:class:`tests.support.servers.ServerFactory`), the client is
 ``tests/soak/driver.py`` (the engine exactly as ``chat-tui sync`` builds it) talking to the
-server through :class:`engine.fault_proxy.FaultProxy`.
+server through :class:`tests.support.fault_proxy.FaultProxy`.
 
-The oracle (:meth:`World.check`, called at quiet points) checks, per docs/sync.md and issue 6:
+The oracle (:meth:`World.check`, called at quiet points) checks, per docs/sync.md and
+docs/reliability.md:
 
 - every message device 1 sent and did not discard is on the server exactly once, with its
   latest edit (or a tombstone when deleted); a message deleted or discarded before it was
@@ -41,13 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from engine.fault_proxy import FaultProxy, Rule
-from support.servers import ServerFactory, ServerProcess
 
 from chat_tui.config import Account, load_accounts, save_account, store_token
+from tests.support.accounts import PASSWORDS
+from tests.support.fault_proxy import FaultProxy, Rule
+from tests.support.servers import ServerFactory, ServerProcess
 
 DRIVER = Path(__file__).with_name("driver.py")
-PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
 
 #: Client settings of the soak (``CHAT_TUI_*`` overrides, docs: chat_tui/config/settings.py):
 #: small backoff so retries take milliseconds, a 2 s request timeout so the "slow" fault

@@ -1,5 +1,5 @@
-"""Issue 6, "Also": a corrupt cache file, two ``chat-tui`` processes on one account, and a
-server that lost its data. Real ``chat-tui`` subprocesses against the real server."""
+"""Cache safety (docs/sync.md D4, D5, S6): a corrupt cache file, two ``chat-tui`` processes
+on one account, and a server that lost its data. Real ``chat-tui`` subprocesses against the real server."""
 
 from __future__ import annotations
 
@@ -15,18 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from engine.fault_proxy import wait_until
 
 from chat_tui.config import load_accounts
-
-FAST_ENV = {"CHAT_TUI_BACKOFF_BASE": "0.05", "CHAT_TUI_BACKOFF_CAP": "0.5",
-            "CHAT_TUI_POLL_TIMEOUT": "2", "CHAT_TUI_PROBE_TIMEOUT": "2"}
-
-
-def cli(*args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = {**os.environ, **FAST_ENV}
-    return subprocess.run([sys.executable, "-m", "chat_tui.cli", *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+from tests.support.cli import FAST_ENV, cli
+from tests.support.waiting import wait_until
 
 
 def ok(*args: str) -> str:
@@ -68,7 +60,7 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("how", sorted(CORRUPTIONS))
-def test_unreadable_cache_is_moved_aside_reported_and_resynced(server, how):
+def test_rule_d4_unreadable_cache_is_moved_aside_reported_and_resynced(server, how):
     db = login(server.url)
     cid = ok("new", "Corrupt", "--member", "bob")
     ok("send", "-c", cid, "delivered before the damage")
@@ -105,7 +97,7 @@ def _damage_message_index(db: Path) -> None:
             f.write(b"\xff" * page_size)
 
 
-def test_damaged_cache_keeps_what_the_outbox_held_and_delivers_it_once(server):
+def test_rule_d4_damaged_cache_keeps_what_the_outbox_held_and_delivers_it_once(server):
     db = login(server.url)
     cid = ok("new", "Damaged", "--member", "bob")
     ok("send", "-c", cid, "one")
@@ -128,7 +120,7 @@ def test_damaged_cache_keeps_what_the_outbox_held_and_delivers_it_once(server):
     con.close()
 
 
-def test_a_second_sync_process_says_another_is_running_and_sends_from_others_arrive(server):
+def test_rule_d5_a_second_sync_process_says_another_is_running_and_sends_from_others_arrive(server):
     login(server.url)
     cid = ok("new", "Two processes", "--member", "bob")
     env = {**os.environ, **FAST_ENV}
@@ -175,7 +167,7 @@ def _backup(src: Path, dst: Path) -> None:
         b.close()
 
 
-def test_server_restored_from_an_older_backup_resyncs_the_client_and_keeps_its_outbox(server):
+def test_rule_s6_server_restored_from_an_older_backup_resyncs_the_client_and_keeps_its_outbox(server):
     login(server.url)
     cid = ok("new", "Backup", "--member", "bob")
     ok("send", "-c", cid, "kept by the backup")

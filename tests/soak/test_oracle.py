@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from soak.harness import World
+from tests.soak.harness import World
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Issue 6: a hypothesis state machine drives the real engine (a killable process) against
-the real server through the fault proxy; the invariants of :mod:`soak.harness` must hold at
+"""The soak: a hypothesis state machine drives the real engine (a killable process) against
+the real server through the fault proxy; the invariants of :mod:`tests.soak.harness` hold at
 every quiet point and at the end.
 
 Short CI profile: ``SOAK_EXAMPLES`` (default 5) worlds x ``SOAK_STEPS`` (default 40) steps.
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from soak.harness import FAULT_KINDS, World
+from tests.soak.harness import FAULT_KINDS, World
 
 EXAMPLES = int(os.environ.get("SOAK_EXAMPLES", "5"))
 STEPS = int(os.environ.get("SOAK_STEPS", "40"))
@@ -27,7 +27,7 @@ SHRINK = os.environ.get("SOAK_SHRINK") == "1"
 
 
 class SoakMachine(RuleBasedStateMachine):
-    """One world per example; each rule is one step of issue 6's list."""
+    """One world per example; each rule is one kind of step (docs/reliability.md)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -126,6 +126,6 @@ SoakMachine.TestCase.settings = settings(
     phases=[Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if SHRINK else []),
 )
 
-#: Zero lost, duplicated, reordered or stuck messages under random faults (issue 6).
+#: Zero lost, duplicated, reordered or stuck messages under random faults.
 TestSoakMachine = SoakMachine.TestCase
 pytestmark = pytest.mark.timeout(900)

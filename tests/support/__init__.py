@@ -1,1 +1,4 @@
-"""Test support modules shared across the test directories (no tests here)."""
+"""Shared test support: server processes, fault proxy, CLI and wire helpers, fixtures.
+
+Plain modules, no tests; test modules and ``tools/`` import them as ``tests.support.*``.
+"""

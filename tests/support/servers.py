@@ -1,9 +1,9 @@
 """The real ``chat-tui-server`` as a subprocess for tests: :class:`ServerProcess`,
-:class:`ServerFactory` and :func:`find_free_port`.
+:class:`ServerFactory`, :class:`SharedServer` and :func:`find_free_port`.
 
-A plain module (not a conftest) so helpers outside pytest's fixture machinery, such as the
-soak harness in ``tests/soak/``, import it by one unambiguous name: ``support.servers``.
-The fixtures that use it are in ``tests/conftest.py``.
+A plain module (not a conftest) so code outside pytest's fixture machinery, such as the
+soak harness in ``tests/soak/`` and ``tools/soak.py``, imports it as
+``tests.support.servers``. The fixtures that use it are in ``tests/support/fixtures.py``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import re
 import selectors
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -46,8 +48,10 @@ class ServerProcess:
 
     Attributes: ``url`` (``http://127.0.0.1:PORT``, no trailing slash), ``port`` (int, fixed
     after the first start), ``db_path`` (Path), ``stderr_path`` (the process's stderr, for
-    failure messages). ``start()`` after ``stop()``/``kill()`` runs it again on the same port
-    and database (tests use this to simulate the server going offline and back).
+    failure messages), ``env`` (the environment of the process and of :meth:`add_user`;
+    None: a copy of ``os.environ`` at each start). ``start()`` after ``stop()``/``kill()``
+    runs it again on the same port and database (tests use this to simulate the server going
+    offline and back).
     """
 
     def __init__(
@@ -58,8 +62,10 @@ class ServerProcess:
         rate_limit: float = 0,
         assistant: str = "echo",
         extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.db_path = db_path
+        self.env = dict(env) if env is not None else None
         self.workdir = workdir
         self.rate_limit = rate_limit
         self.assistant = assistant
@@ -107,7 +113,7 @@ class ServerProcess:
             stderr=stderr,
             stdin=subprocess.DEVNULL,
             text=True,
-            env=os.environ.copy(),
+            env=self._environment(),
             cwd=self.workdir,
         )
         stderr.close()
@@ -123,6 +129,9 @@ class ServerProcess:
         self.url = f"{match.group(1)}:{self.port}"
         self._wait_healthy(deadline)
         return self
+
+    def _environment(self) -> dict[str, str]:
+        return dict(self.env) if self.env is not None else os.environ.copy()
 
     def _read_line(self, deadline: float) -> str | None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -206,7 +215,7 @@ class ServerProcess:
             capture_output=True,
             text=True,
             timeout=60,
-            env=os.environ.copy(),
+            env=self._environment(),
         )
         if done.returncode != 0:
             raise RuntimeError(f"add-user {name} failed: {done.stderr.strip()}")
@@ -228,8 +237,9 @@ class ServerProcess:
 class ServerFactory:
     """Starts :class:`ServerProcess` instances for one test and stops them all afterwards."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, env: Mapping[str, str] | None = None) -> None:
         self.tmp_path = tmp_path
+        self.env = env
         self.started: list[ServerProcess] = []
 
     def start(
@@ -260,6 +270,7 @@ class ServerFactory:
             rate_limit=rate_limit,
             assistant=assistant,
             extra_args=extra_args,
+            env=self.env,
         )
         self.started.append(server)
         adders = [
@@ -291,3 +302,79 @@ def _capture(run, errors: list[BaseException]):
             errors.append(exc)
 
     return wrapped
+
+
+def isolated_environment(home: Path) -> dict[str, str]:
+    """A copy of ``os.environ`` whose ``XDG_*`` dirs are subdirectories of ``home`` (created)
+    and whose keyring refuses everything, for a process that must not see the caller's dirs.
+    """
+    env = os.environ.copy()
+    for name in ("DATA", "CONFIG", "CACHE", "STATE"):
+        path = home / name.lower()
+        path.mkdir(parents=True, exist_ok=True)
+        env[f"XDG_{name}_HOME"] = str(path)
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    return env
+
+
+class SharedServer:
+    """One ``chat-tui-server`` process shared by many tests, with a fresh database per test.
+
+    The process runs in its own ``XDG_*`` dirs under ``base`` (so a test's isolated dirs never
+    receive its log). Right after the first start and the ``users`` (name -> password) are
+    added, a copy of the SQLite file is kept as the template. :meth:`checkout` copies the
+    template back over the live file with SQLite's online backup (page by page, under the
+    database's own locks, so the running server reads the fresh content at its next
+    transaction): every test sees exactly the database a newly started server with those
+    users has. The server keeps no state in memory that outlives a test: its caches are keyed
+    by token and device (new on every login) and by user id (kept by the template).
+
+    A test may stop, kill and restart the process (same port, same file); :meth:`checkout`
+    starts it again when the previous test left it stopped, and replaces it with a new
+    process when that fails or the file can no longer be reset.
+    """
+
+    def __init__(self, base: Path, users: Mapping[str, str]) -> None:
+        self.base = base
+        self.users = dict(users)
+        self._generation = 0
+        self.server: ServerProcess | None = None
+        self._factory: ServerFactory | None = None
+        self._template: Path | None = None
+
+    def _start_new(self) -> ServerProcess:
+        self._generation += 1
+        base = self.base / f"process{self._generation}"
+        self._factory = ServerFactory(base, env=isolated_environment(base / "home"))
+        self.server = self._factory.start(users=self.users)
+        self._template = base / "template.db"
+        with closing(sqlite3.connect(self.server.db_path, timeout=30)) as live, \
+                closing(sqlite3.connect(self._template)) as template:
+            live.backup(template)
+        return self.server
+
+    def checkout(self) -> ServerProcess:
+        """The running server, its database reset to the template (see class doc).
+
+        Raises RuntimeError when no server can be started.
+        """
+        server = self.server
+        if server is None:
+            return self._start_new()
+        try:
+            if not server.running:
+                server.start()
+            assert self._template is not None
+            with closing(sqlite3.connect(self._template)) as template, \
+                    closing(sqlite3.connect(server.db_path, timeout=30)) as live:
+                template.backup(live)
+        except (OSError, RuntimeError, sqlite3.Error):
+            self.close()
+            return self._start_new()
+        return server
+
+    def close(self) -> None:
+        """Stop the process (end of the session)."""
+        if self._factory is not None:
+            self._factory.stop_all()
+        self.server = None

@@ -1,5 +1,5 @@
-"""Fixtures of the UI tests: the real server (``server`` from tests/conftest.py), a real
-SQLite cache per account, and the real engine on the app's loop. No mocks.
+"""Fixtures of the UI tests: the real server (``server`` from tests/support/fixtures.py), a
+real SQLite cache per account, and the real engine on the app's loop. No mocks.
 
 - ``ui_settings``: engine :class:`Settings` with short backoff and long-poll so the
   offline/online flows take about a second.
@@ -8,27 +8,25 @@ SQLite cache per account, and the real engine on the app's loop. No mocks.
   returns the :class:`Account`.
 - ``make_app(account, **kw)``: a :class:`ChatApp` over the account's cache (opened here,
   as ``launch`` does) with the real engine factory and a :class:`FixedClock`.
-- ``server_api(name)``: an ``ApiClient`` logged in as ``name`` directly on the server.
-- ``wait_for(pilot, predicate, timeout)``: pause the pilot until ``predicate()`` holds.
+- ``server_api(name)`` (from ``tests/support/fixtures.py``): an ``ApiClient`` logged in as
+  ``name`` directly on the server.
+
+The helpers the UI tests share (``SIZE``, ``wait_for`` through the pilot, ...) are in
+``tests/support/ui.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
-from chat_tui.api import ApiClient
-from chat_tui.config import Account, Settings, save_account, store_token
-from chat_tui.launch import configured_factory
-from chat_tui.store import Store
+from chat_tui.config import Account, Settings
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
-
-PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
-SIZE = (120, 36)
+from chat_tui.launch import configured_factory
+from tests.support import accounts
+from tests.support.ui import open_store
 
 
 @pytest.fixture
@@ -40,22 +38,9 @@ def ui_settings() -> Settings:
 @pytest.fixture
 def login(server) -> Callable[..., Account]:
     def do(name: str, url: str | None = None) -> Account:
-        data = server.login(name, PASSWORDS[name])
-        account = Account(server_url=url or server.url, username=data["username"],
-                          user_id=data["user_id"], device_id=data["device_id"])
-        store_token(account, data["access_token"])
-        save_account(account)
-        return account
+        return accounts.login_account(server, name, url)
 
     return do
-
-
-def open_store(account: Account) -> Store:
-    """The account's cache, opened (as ``launch`` does before the first frame)."""
-    store = Store(account.db_path, account.username, user_id=account.user_id,
-                  server_url=account.server_url)
-    store.open()
-    return store
 
 
 @pytest.fixture
@@ -66,32 +51,3 @@ def make_app(ui_settings) -> Callable[..., ChatApp]:
         return ChatApp(store, factory, clock=clock or FixedClock())
 
     return make
-
-
-@pytest.fixture
-async def server_api(server) -> AsyncIterator[Callable[[str], ApiClient]]:
-    clients: list[ApiClient] = []
-
-    def make(name: str) -> ApiClient:
-        data = server.login(name, PASSWORDS[name], device="checker")
-        client = ApiClient(server.url, data["access_token"])
-        clients.append(client)
-        return client
-
-    try:
-        yield make
-    finally:
-        for client in clients:
-            await client.aclose()
-
-
-async def wait_for(pilot, predicate: Callable[[], object], timeout: float = 10.0) -> object:
-    """Let the app run until ``predicate()`` is truthy (or ``timeout`` seconds); returns it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await pilot.pause(0.05)
-    await asyncio.sleep(0)
-    return predicate()

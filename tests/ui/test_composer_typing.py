@@ -1,6 +1,6 @@
-"""Typing fast: Enter sends everything typed before it (found driving the app in tmux, where
-``send-keys 'third msg' Enter`` sent "thir" and lost the rest, because Enter was a priority
-binding that ran before the queued characters reached the composer)."""
+"""Typing fast: Enter sends everything typed before it. A burst of keys (what
+``tmux send-keys 'third msg' Enter`` delivers) reaches the composer before Enter sends, so
+Enter is not a priority binding that would run ahead of the queued characters."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from textual import events
 
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.message_list import MessageList
-from ui.conftest import SIZE, wait_for
-from ui.test_flows import online, shared_conversation, shown
+from tests.support.ui import SIZE, online, shared_conversation, shown, wait_for
 
 
 def burst(app, text: str, *, then: str = "enter") -> None:

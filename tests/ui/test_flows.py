@@ -1,4 +1,4 @@
-"""Pilot tests of the key flows (issue 4, "Tests"): the real app, the real engine on the
+"""Pilot tests of the key flows: the real app, the real engine on the
 app's loop, the real server process over loopback, real SQLite caches. No mocks."""
 
 from __future__ import annotations
@@ -6,37 +6,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from engine.fault_proxy import FaultProxy
 from textual.geometry import Region
 
 from chat_tui.ui.screens.search import SearchScreen
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.message_list import MessageList
 from chat_tui.ui.widgets.status import OfflineBanner, QueueIndicator
-from ui.conftest import SIZE, wait_for
-
-
-async def shared_conversation(server_api, title: str = "Plans", bodies: tuple[str, ...] = ()):
-    """Bob creates a conversation with alice on the server and posts ``bodies``; returns
-    ``(bob_client, conversation_id, [message ids])``."""
-    bob = server_api("bob")
-    cid = str(uuid.uuid4())
-    await bob.put_conversation(cid, title, ["alice"], False)
-    ids = []
-    for body in bodies:
-        mid = str(uuid.uuid4())
-        await bob.put_message(cid, mid, body)
-        ids.append(mid)
-    return bob, cid, ids
-
-
-def online(app) -> bool:
-    return app.engine_ready and app.connectivity == "online"
-
-
-def shown(app, cid: str) -> bool:
-    messages = app.query_one(MessageList)
-    return app.current_id == cid and messages.conversation_id == cid
+from tests.support.fault_proxy import FaultProxy
+from tests.support.ui import SIZE, online, shared_conversation, shown, wait_for
 
 
 def rendered_text(widget) -> str:

@@ -18,7 +18,7 @@ from chat_tui.store import Store
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.widgets.message_list import MessageList
-from ui.conftest import SIZE, wait_for
+from tests.support.ui import SIZE, wait_for
 
 
 def local_app(servers: list) -> ChatApp:

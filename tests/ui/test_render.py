@@ -1,5 +1,5 @@
 """Rendering of one message (no app needed) and of notifications: assistant replies as Markdown with code
-blocks, every body inert (issue 4, "Screen" and "Untrusted text")."""
+blocks, every body inert (untrusted text never becomes markup or control sequences)."""
 
 from __future__ import annotations
 

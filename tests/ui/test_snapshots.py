@@ -1,5 +1,5 @@
 """Snapshot tests (pytest-textual-snapshot, SVGs in ``tests/ui/__snapshots__/``) of the
-states the issue names: an online conversation, offline with queued messages, a failed and
+states that matter to a user: an online conversation, offline with queued messages, a failed and
 a blocked message, search results, the empty-cache skeleton and the help screen.
 
 Real server process, real engine, real caches. Deterministic: fixed size, fixed names and
@@ -15,14 +15,15 @@ import asyncio
 import uuid
 
 import pytest
-from engine.fault_proxy import FaultProxy
 
 from chat_tui.api import ApiClient
 from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.screens.help import HelpScreen
 from chat_tui.ui.screens.search import SearchScreen
 from chat_tui.ui.widgets.message_list import MessageList
-from ui.conftest import PASSWORDS, SIZE, wait_for
+from tests.support.accounts import PASSWORDS
+from tests.support.fault_proxy import FaultProxy
+from tests.support.ui import SIZE, wait_for
 
 WEEKEND = (
     ("bob", "Are we still on for the hike on Saturday?"),

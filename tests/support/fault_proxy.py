@@ -285,12 +285,3 @@ class FaultProxy:
                 chunks.append(chunk)
         return b"".join(chunks)
 
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
-    """Poll ``predicate()`` until true or ``timeout`` seconds pass; returns the last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())

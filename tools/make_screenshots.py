@@ -13,11 +13,12 @@ Steps (everything real: server process, HTTP, SQLite cache, engine; nothing mock
 
    - ``online.svg``: a chitchat conversation, demo's reply sent;
    - ``offline.svg``: the server stopped, two replies queued, banner and outbox indicator;
-   - ``failed.svg``: a fault proxy (``tests/engine/fault_proxy.py``) answers one send
+   - ``failed.svg``: a fault proxy (``tests/support/fault_proxy.py``) answers one send
      with a 422, so it fails and the next one is blocked behind it;
    - ``search.svg``: full-text search over the cache.
 
-Usage: ``python scripts/make_screenshots.py [--out screenshots]``. Takes about 20 s.
+Usage, from the repository root: ``python -m tools.make_screenshots [--out screenshots]``.
+Takes about 20 s.
 """
 
 from __future__ import annotations
@@ -122,11 +123,9 @@ def main(argv: list[str] | None = None) -> int:
          "--db", str(db)], input=PASSWORD + "\n")
     run([sys.executable, "-m", "chat_tui.server", "import", str(lines), "--db", str(db)])
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from engine.fault_proxy import FaultProxy
-
     from chat_tui.api import ApiClient
     from chat_tui.config import Account, save_account, store_token
+    from tests.support.fault_proxy import FaultProxy
 
     server = Server(db)
     server.start()

@@ -1,0 +1,2 @@
+"""The test suite of chat-tui; ``tests.support`` holds its shared helpers (importable by
+``tools/``)."""
