@@ -367,7 +367,7 @@ def test_rule_r1_retention_keeps_outbox_and_drafts_and_shrinks_the_file(store, c
 
 
 def test_rule_r1_retention_deletes_in_short_chunks_until_nothing_old_is_left(store, conv):
-    from chat_tui.store.store import RETENTION_CHUNK
+    from chat_tui.store.retention import RETENTION_CHUNK
 
     long_ago = datetime.now(UTC) - timedelta(days=200)
     count = 2 * RETENTION_CHUNK + 7  # three transactions: two full chunks and a remainder
