@@ -61,7 +61,10 @@ _MESSAGE_PENDING_SQL = "UPDATE message SET pending_body = ?, pending_deleted = ?
 
 class DrainAcks(CacheFile):
     """The write API of the engine's drain (part of :class:`~chat_tui.store.Store`); each
-    method is one write transaction (or joins the caller's :meth:`batch`)."""
+    method is one write transaction (or joins the caller's :meth:`batch`). Uses ``_rows_for``
+    and ``_action`` of :class:`~chat_tui.store.outbox_queue.OutboxQueue` and
+    ``_upsert_conversation`` and ``_apply_marker`` of :class:`~chat_tui.store.apply.SyncApply`
+    (an answer stores the server's copy the way a sync does)."""
 
     def auth_failed(self) -> bool:
         """True after a 401 until the next login clears it (outbox rule 3, 401)."""

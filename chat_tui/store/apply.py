@@ -40,7 +40,8 @@ INSERT_MESSAGE_SQL = (
 
 class SyncApply(CacheFile):
     """The puller's write API (part of :class:`~chat_tui.store.Store`): big work, run on
-    the engine's database worker thread."""
+    the engine's database worker thread. Uses ``_count_unread`` of
+    :class:`~chat_tui.store.reads.ReadModel`."""
 
     def get_cursor(self) -> str | None:
         """The ``/v1/sync`` cursor of the last applied response, or None (initial sync next)."""

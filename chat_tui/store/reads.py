@@ -26,7 +26,8 @@ from chat_tui.store.views import (
 class ReadModel(CacheFile):
     """The read API the UI uses (part of :class:`~chat_tui.store.Store`). Every method
     needs the cache open and raises what Peewee raises (``peewee.DatabaseError``) on a
-    broken file."""
+    broken file. Uses ``_first_blocker`` of :class:`~chat_tui.store.outbox_queue.OutboxQueue`
+    (which actions are blocked)."""
 
     def list_conversations(self, limit: int | None = None,
                            ids: Iterable[str] | None = None) -> list[ConversationView]:

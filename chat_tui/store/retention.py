@@ -20,7 +20,8 @@ RETENTION_CHUNK = 2000
 
 class Retention(CacheFile):
     """Retention, reset and export (part of :class:`~chat_tui.store.Store`): big work, run
-    on the engine's database worker thread or by the CLI."""
+    on the engine's database worker thread or by the CLI. :meth:`export` reads through
+    :class:`~chat_tui.store.reads.ReadModel`."""
 
     def last_retention_at(self) -> float | None:
         """Epoch seconds of the last retention run, or None."""
