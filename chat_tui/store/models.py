@@ -47,6 +47,8 @@ from peewee import (
     TextField,
 )
 
+from chat_tui.store.outbox_state import OutboxState
+
 SCHEMA_VERSION = 4
 """Current schema version, kept in ``PRAGMA user_version``. v1 is ``schema_v1.sql``."""
 
@@ -176,7 +178,7 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
         conversation_id = TextField(index=True)
         message_id = TextField(null=True, index=True)
         payload = TextField(default="{}")  # JSON
-        state = TextField(default="queued")  # an OutboxState: queued, sending, failed, expired
+        state = TextField(default=OutboxState.QUEUED.value)  # stored OutboxState values
         attempts = IntegerField(default=0)  # attempts that reached the server
         transient_failures = IntegerField(default=0)  # drives the backoff step
         next_attempt_at = FloatField(default=0.0)
