@@ -4,16 +4,13 @@ the sync engine. Imports only from ``chat_tui.config``; never from api, sync or 
 See docs/engine.md for the read API contract and docs/sync.md for the rules.
 """
 
+from chat_tui.store.cachefile import delete_cache_file
+from chat_tui.store.errors import SchemaTooNew, StoreError
 from chat_tui.store.models import SCHEMA_VERSION
-from chat_tui.store.store import (
-    ApplyResult,
-    CacheRecovery,
-    OutboxAction,
-    SchemaTooNew,
-    Store,
-    StoreError,
-    delete_cache_file,
-)
+from chat_tui.store.outbox_state import OutboxState
+from chat_tui.store.recovery import CacheRecovery
+from chat_tui.store.results import ApplyResult, OutboxAction
+from chat_tui.store.store import Store
 from chat_tui.store.views import (
     LOCAL_ECHO_BASE,
     OUTBOX_STATES,
@@ -39,6 +36,7 @@ __all__ = [
     "MessageView",
     "OutboxAction",
     "OutboxProblem",
+    "OutboxState",
     "SchemaTooNew",
     "SearchHit",
     "SortKey",

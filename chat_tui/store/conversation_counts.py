@@ -2,7 +2,7 @@
 
 ``Store.list_conversations(limit)`` returns the most recent conversations first. Read whole,
 a list of 10,000 conversations costs ~0.15 s and ~11 MB of the app's peak memory
-(benchmarks/NOTES.md, fix 20), so the UI keeps a window of the most recent rows and asks
+(benchmarks/NOTES.md), so the UI keeps a window of the most recent rows and asks
 here for the one figure it shows about the whole list.
 
 Read-only, through the store's own connection (``Store.db``), like the store's read API.

@@ -11,7 +11,7 @@ migration may rebuild cache tables but never drops the outbox or drafts (bug cla
   (holes left by ``limited`` syncs).
 - v3: ``conversation.synced_seq`` (highest seq received through sync/backfill, what a
   ``limited`` gap is measured against, sync rule S4); filled with the highest cached seq.
-- v4: a smaller file (issue 5, target 7): ``conversation.pk``, an integer key that
+- v4: a smaller file (benchmarks/NOTES.md): ``conversation.pk``, an integer key that
   ``message.conv`` holds instead of the conversation's UUID; the FTS5 index reads bodies
   from ``message`` (external content, view ``message_text``) instead of keeping a copy;
   the indexes ``message.conversation_id`` (covered by ``(conv, sort_key)``) and
@@ -70,7 +70,7 @@ def reclaim_free_pages(db: SqliteDatabase) -> None:
 def _migrator(db: SqliteDatabase) -> tuple[Any, Callable[..., None]]:
     """``(SqliteMigrator(db), playhouse.migrate.migrate)``, imported only when an old file
     is upgraded: ``playhouse.migrate`` (and the ``postgres_ext`` it pulls in) cost every
-    start ~4 ms before the first frame (benchmarks/NOTES.md, fix 24)."""
+    start ~4 ms before the first frame (benchmarks/NOTES.md)."""
     from playhouse.migrate import SqliteMigrator, migrate
 
     return SqliteMigrator(db), migrate

@@ -24,7 +24,7 @@ Tables:
   external-content table over the view ``message_text`` (:data:`FTS_SCHEMA`): it holds no
   copy of the bodies; ``snippet()`` reads them from ``message`` through the view.
 
-Schema v4 exists for the size of the file (issue 5, target 7; benchmarks/NOTES.md): the
+Schema v4 exists for the size of the file (benchmarks/NOTES.md): the
 integer conversation key, the external-content FTS table, retention's index keyed by day
 (:data:`INDEX_SCHEMA`), and no indexes that no query needs (``message.conversation_id``,
 covered by ``(conv, sort_key)``; ``message.seq``).
@@ -46,6 +46,8 @@ from peewee import (
     SqliteDatabase,
     TextField,
 )
+
+from chat_tui.store.outbox_state import OutboxState
 
 SCHEMA_VERSION = 4
 """Current schema version, kept in ``PRAGMA user_version``. v1 is ``schema_v1.sql``."""
@@ -176,7 +178,7 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
         conversation_id = TextField(index=True)
         message_id = TextField(null=True, index=True)
         payload = TextField(default="{}")  # JSON
-        state = TextField(default="queued")  # queued, sending, failed, expired
+        state = TextField(default=OutboxState.QUEUED.value)  # stored OutboxState values
         attempts = IntegerField(default=0)  # attempts that reached the server
         transient_failures = IntegerField(default=0)  # drives the backoff step
         next_attempt_at = FloatField(default=0.0)

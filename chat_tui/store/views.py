@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from chat_tui.store.outbox_state import OutboxState
+
 SortKey = int
 """Position of a message in its conversation (an int, ascending).
 
@@ -17,8 +19,10 @@ server message, in outbox order (outbox rule 8)."""
 
 LOCAL_ECHO_BASE: int = 1 << 52
 
-OUTBOX_STATES = ("queued", "sending", "failed", "blocked", "expired")
-"""Keys of ``Store.outbox_counts()`` and of ``OutboxChanged.counts``."""
+OUTBOX_STATES: tuple[str, ...] = tuple(state.value for state in OutboxState)
+"""Keys of ``Store.outbox_counts()`` and of ``OutboxChanged.counts``: the values of
+:class:`~chat_tui.store.outbox_state.OutboxState` (``queued``, ``sending``, ``failed``,
+``blocked``, ``expired``), as plain strings."""
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,27 @@ def test_rule_3_failed_head_blocks_later_actions_of_its_conversation_only(store,
     assert [x.message_id for x in store.next_actions()] == [b, c]
 
 
+def test_outbox_states_are_the_stored_strings(store, conv):
+    """OutboxState members are the strings the outbox column stores and callers compare
+    with; BLOCKED is derived (a queued action behind a failed one), never stored."""
+    from chat_tui.store import OUTBOX_STATES, OutboxState
+
+    assert OUTBOX_STATES == ("queued", "sending", "failed", "blocked", "expired")
+    assert tuple(OutboxState) == OUTBOX_STATES
+    a = store.enqueue_send(conv, "a")
+    b = store.enqueue_send(conv, "b")
+    head, _ = store.outbox_rows()
+    assert store.outbox_row(head.id)["state"] == OutboxState.QUEUED
+    store.mark_sending(head.id)
+    assert store.outbox_row(head.id)["state"] == OutboxState.SENDING
+    store.record_permanent(head.id, "422 validation: body rejected")
+    stored = {r[0] for r in store.db.execute_sql("SELECT state FROM outbox").fetchall()}
+    assert stored == {"failed", "queued"}
+    assert store.get_message(a).state == OutboxState.FAILED
+    assert store.get_message(b).state == OutboxState.BLOCKED == "blocked"
+    assert [type(k) for k in store.outbox_counts()] == [str] * len(OUTBOX_STATES)
+
+
 def test_rule_5_transient_failures_give_up_after_max_attempts(store, conv):
     mid = store.enqueue_send(conv, "x")
     [action] = store.outbox_rows()
@@ -339,7 +360,7 @@ def test_rule_r1_retention_keeps_outbox_and_drafts_and_shrinks_the_file(store, c
 
 
 def test_rule_r1_retention_deletes_in_short_chunks_until_nothing_old_is_left(store, conv):
-    from chat_tui.store.store import RETENTION_CHUNK
+    from chat_tui.store.retention import RETENTION_CHUNK
 
     long_ago = datetime.now(UTC) - timedelta(days=200)
     count = 2 * RETENTION_CHUNK + 7  # three transactions: two full chunks and a remainder

@@ -1,0 +1,302 @@
+"""The cache file of one account: its connection settings, its lifecycle (open, create,
+migrate, check, close), its write transactions under the process's write lock, and the
+small lookups every part of the cache shares (conversation keys, the ``meta`` table).
+
+Threading: Peewee keeps one connection per thread. The UI thread reads and runs the small
+user actions (one short ``BEGIN IMMEDIATE`` transaction each); the engine runs big work
+(sync pages, backfill, retention, migrations) on its single database worker thread. Every
+write transaction is ``BEGIN IMMEDIATE`` and every connection has ``busy_timeout``, so two
+writers wait for each other instead of failing with "database is locked" (sync rule D1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from peewee import DatabaseError, SqliteDatabase
+
+from chat_tui.store import migrations
+from chat_tui.store.errors import SchemaTooNew
+from chat_tui.store.models import (
+    FTS_SCHEMA,
+    FTS_TRIGGERS,
+    INDEX_SCHEMA,
+    SCHEMA_VERSION,
+    build_models,
+)
+from chat_tui.store.recovery import (
+    CacheRecovery,
+    move_aside,
+    requeue_salvaged,
+    salvage_outbox,
+)
+from chat_tui.store.writelock import write_lock_for
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+PRAGMAS = [
+    ("auto_vacuum", "incremental"),  # only takes effect on a new file (before any table)
+    ("journal_mode", "wal"),
+    ("foreign_keys", 1),
+    ("busy_timeout", BUSY_TIMEOUT_MS),
+    ("synchronous", 2),  # FULL: a committed outbox row survives power loss
+]
+
+
+class CacheFile:
+    """The SQLite file ``path`` of the account ``me`` (its username, docs/api.md): the
+    base every part of :class:`~chat_tui.store.Store` builds on.
+
+    Attributes: ``path`` (Path), ``db`` (the Peewee database), ``m`` (its models,
+    :func:`~chat_tui.store.models.build_models`), ``recovery`` (a
+    :class:`~chat_tui.store.recovery.CacheRecovery` when :meth:`open` replaced an
+    unreadable file, else None), ``full_check`` (whether the last open ran the full
+    ``PRAGMA quick_check``).
+    """
+
+    def __init__(self, path: Path | str, me: str, *, user_id: str = "", server_url: str = ""):
+        self.path = Path(path)
+        self._me = me
+        self._user_id = user_id
+        self._server_url = server_url
+        self.db = SqliteDatabase(
+            str(self.path), pragmas=PRAGMAS, lock_type="IMMEDIATE", timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        self.m = build_models(self.db)
+        self._wlock = write_lock_for(self.path)
+        #: The thread inside :meth:`batch` (holding the write lock), or None.
+        self._batch_owner: int | None = None
+        self._opened = False
+        #: Set by :meth:`open` when the file was unreadable and replaced (sync rule D4).
+        self.recovery: CacheRecovery | None = None
+        #: Whether the last open ran the full ``PRAGMA quick_check`` (sync rule D4).
+        self.full_check = False
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction (``BEGIN IMMEDIATE``) under the process's write lock of
+        this file (sync rule D1); nested calls become savepoints of the outer one, except
+        inside :meth:`batch`, whose one transaction they join."""
+        self._wlock.acquire()
+        try:
+            if self._batch_owner == threading.get_ident():
+                yield  # inside batch() on this thread: part of its transaction
+                return
+            with self.db.atomic():
+                yield
+        finally:
+            self._wlock.release()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Several store writes of this thread as one transaction: all of them commit
+        together or none does; an exception from any of them rolls back the whole batch
+        (the methods' own transactions become part of it, not savepoints: a savepoint
+        costs two statements each, and the batch is all or nothing anyway). Used by the
+        drain to commit an acknowledgement and mark the conversation's next action
+        ``sending`` at once (outbox rule 4). Not reentrant."""
+        with self._write():
+            self._batch_owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._batch_owner = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def me(self) -> str:
+        """Username of the account (str)."""
+        return self._me
+
+    @property
+    def is_open(self) -> bool:
+        """True once :meth:`open` succeeded."""
+        return self._opened
+
+    def open(self) -> None:
+        """Create or migrate the file and make it ready. Idempotent.
+
+        Before a migration a copy ``<name>.v<old>.bak`` is written next to the file. An
+        unreadable file is moved aside and replaced by a fresh one, its outbox salvaged
+        (sync rule D4; :attr:`recovery` says what happened). Runs big work: call it from a
+        worker thread when a UI is running.
+
+        Raises:
+            SchemaTooNew: ``PRAGMA user_version`` is newer than this code.
+            peewee.DatabaseError: the fresh file cannot be created either.
+        """
+        if self._opened:
+            return
+        self._wlock.acquire()
+        try:
+            self._open_locked()
+        finally:
+            self._wlock.release()
+
+    def _open_locked(self) -> None:
+        if self._opened:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._open_file()
+            return
+        except SchemaTooNew:
+            raise
+        except (sqlite3.DatabaseError, DatabaseError) as exc:
+            reason = str(exc) or type(exc).__name__
+        log.error("cache %s is unreadable (%s): moving it aside", self.path, reason)
+        self.db.close()
+        salvaged = salvage_outbox(self.path)
+        moved = move_aside(self.path)
+        self._open_file()
+        recovered = requeue_salvaged(self, salvaged) if salvaged is not None else 0
+        self.recovery = CacheRecovery(self.path, moved, reason, salvaged is not None,
+                                      recovered)
+        log.warning("%s", self.recovery.message)
+
+    def _open_file(self) -> None:
+        """Open, create or migrate the file, then ``PRAGMA quick_check`` it (sync rule D4).
+
+        Raises sqlite3.DatabaseError / peewee.DatabaseError when it is not a healthy
+        SQLite cache, SchemaTooNew when it is too new."""
+        state = self._file_state()  # before any connection makes a WAL file
+        version = migrations.read_version(self.path)
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path} was written by a newer chat-tui (schema v{version}, this one "
+                f"knows v{SCHEMA_VERSION}); upgrade chat-tui, or move the file away to start "
+                "a fresh cache"
+            )
+        self.db.connect(reuse_if_open=True)
+        if version == 0 and not self.db.get_tables():
+            with self._write():
+                self.db.create_tables(self.m.all)
+                for sql in INDEX_SCHEMA + FTS_SCHEMA + FTS_TRIGGERS:
+                    self.db.execute_sql(sql)
+                self.db.execute_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version < SCHEMA_VERSION:
+            migrations.migrate(self.db, self.path, version, self.m)
+        else:
+            # The full check reads the whole file (0.7 s warm, 6 s cold for 1,000,000
+            # messages): skipped when the file is exactly as a clean close left it.
+            self.full_check = state is None or state != self._read_stamp()
+            check = self.db.execute_sql(
+                "PRAGMA quick_check" if self.full_check else "PRAGMA quick_check(outbox)"
+            ).fetchone()[0]
+            if check != "ok":
+                self.db.close()
+                raise DatabaseError(f"quick_check: {check}")
+        with self._write():
+            for key, value in (("me", self._me), ("user_id", self._user_id),
+                               ("server_url", self._server_url)):
+                if value:
+                    self._set_meta(key, value)
+        self._opened = True
+
+    def ensure_open(self) -> None:
+        """:meth:`open` unless already open (for headless, synchronous callers)."""
+        if not self._opened:
+            self.open()
+
+    def relax_durability(self) -> None:
+        """Commit with ``synchronous=NORMAL`` on the calling thread's connection (sync rule
+        D1a): for the engine's worker, whose writes (server copies, acknowledgements, the
+        cursor, attempt counts) can all be fetched or re-sent again with the same key if a
+        power loss undoes them. In WAL mode the file stays consistent; the next ``FULL``
+        commit (every user action) makes them durable too. Halves the fsyncs of a drain."""
+        self.ensure_open()
+        self.db.execute_sql("PRAGMA synchronous = NORMAL")
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads close their own). When it was the
+        last one (SQLite checkpointed and removed the WAL), record the file's size and
+        modification time in ``<file>.clean``: the next open skips the full check while
+        the file is unchanged (sync rule D4)."""
+        if not self.db.is_closed():
+            self.db.close()
+        if self._opened:
+            state = self._file_state()
+            if state is not None:
+                with contextlib.suppress(OSError):
+                    _clean_stamp(self.path).write_text(state, encoding="ascii")
+
+    def _file_state(self) -> str | None:
+        """``"<size> <mtime ns>"`` of the file, or None when it is missing or has a WAL
+        (open elsewhere, or not closed cleanly)."""
+        if Path(str(self.path) + "-wal").exists():
+            return None
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return f"{st.st_size} {st.st_mtime_ns}"
+
+    def _read_stamp(self) -> str | None:
+        try:
+            return _clean_stamp(self.path).read_text(encoding="ascii")
+        except (OSError, ValueError):
+            return None
+
+    def file_size(self) -> int:
+        """Bytes used by the database pages (page_count * page_size)."""
+        pages = self.db.execute_sql("PRAGMA page_count").fetchone()[0]
+        size = self.db.execute_sql("PRAGMA page_size").fetchone()[0]
+        return pages * size
+
+    # ------------------------------------------------------------------ shared lookups
+
+    def _ckey(self, conversation_id: str):
+        """The conversation's integer key (``conversation.pk``, what ``message.conv`` holds
+        since v4) as a subquery for a query or an insert: ``NULL`` when the conversation is
+        not cached (no message matches; an insert fails as a foreign key would)."""
+        C = self.m.Conversation
+        return C.select(C.pk).where(C.id == conversation_id)
+
+    def _cid(self, row) -> str:
+        """The conversation id (UUID string) of a message row."""
+        C = self.m.Conversation
+        return C.select(C.id).where(C.pk == row.conv).scalar()
+
+    def _ensure_conversation_stub(self, cid: str) -> None:
+        """Insert a placeholder row for conversation ``cid`` when it is not cached (title
+        ``…``, ``has_more``), so a message of it can be stored before its sync arrives. In
+        the caller's transaction."""
+        C = self.m.Conversation
+        if not C.select().where(C.id == cid).exists():
+            C.insert(id=cid, title="…", creator="", members="[]", has_more=True).execute()
+
+    def _get_meta(self, key: str) -> str | None:
+        row = self.m.Meta.get_or_none(self.m.Meta.key == key)
+        return None if row is None else row.value
+
+    def _set_meta(self, key: str, value: str | None) -> None:
+        self.m.Meta.insert(key=key, value=value).on_conflict_replace().execute()
+
+
+def _clean_stamp(path: Path) -> Path:
+    """``<file>.clean``: size and mtime of the cache at its last clean close (rule D4)."""
+    return path.with_name(path.name + ".clean")
+
+
+def delete_cache_file(path: Path) -> None:
+    """Remove a cache file and its WAL/SHM companions and clean stamp (missing files are
+    fine). Raises OSError when one cannot be removed."""
+    for suffix in ("", "-wal", "-shm", ".clean"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def sqlite_version() -> str:
+    """Version of the SQLite library in use."""
+    return sqlite3.sqlite_version
+
+
+__all__ = ["BUSY_TIMEOUT_MS", "PRAGMAS", "CacheFile", "delete_cache_file", "sqlite_version"]

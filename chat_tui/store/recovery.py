@@ -1,0 +1,118 @@
+"""Recovery of an unreadable cache file (sync rule D4): read what is left of its outbox,
+move the file aside (never delete it), and queue the salvaged actions again in the fresh
+cache, so unsent messages survive a damaged file (bug class 7)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chat_tui.store.convert import now
+from chat_tui.store.outbox_state import WAITS_FOR_USER, OutboxState
+from chat_tui.store.views import LOCAL_ECHO_BASE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chat_tui.store.cachefile import CacheFile
+
+
+@dataclass(frozen=True)
+class CacheRecovery:
+    """What happened when the cache file was unreadable (sync rule D4): ``path`` the cache,
+    ``moved_to`` where the damaged file now is (never deleted), ``reason`` SQLite's error,
+    ``outbox_readable`` whether its outbox could be read, ``recovered`` how many unsent
+    messages were read back and queued again."""
+
+    path: Path
+    moved_to: Path
+    reason: str
+    outbox_readable: bool
+    recovered: int
+
+    @property
+    def message(self) -> str:
+        """A readable report for the user (CLI stderr, the app's problem banner)."""
+        head = (f"the cache {self.path} was unreadable ({self.reason}); it was moved to "
+                f"{self.moved_to} and the account resyncs from the server")
+        if not self.outbox_readable:
+            return (head + "; its outbox could not be read: messages that were not yet sent "
+                    f"may be lost, the damaged file is kept at {self.moved_to}")
+        return head + f"; {self.recovered} unsent message(s) were recovered from its outbox"
+
+
+def salvage_outbox(path: Path) -> list[dict] | None:
+    """Read the outbox rows of a damaged cache at ``path``, oldest first, as dicts of
+    column -> value; None when its outbox cannot be read (never raises)."""
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        con.row_factory = sqlite3.Row
+        cols = {r[1] for r in con.execute("PRAGMA table_info(outbox)")}
+        if not {"kind", "conversation_id", "message_id", "payload", "state"} <= cols:
+            return None
+        return [dict(r) for r in con.execute("SELECT * FROM outbox ORDER BY id")]
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+
+
+def move_aside(path: Path) -> Path:
+    """Rename the cache (and its WAL/SHM) to ``<name>.corrupt-<UTC time>``; returns the new
+    path of the file. Raises OSError when a rename fails."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(path) + suffix)
+        if src.exists():
+            src.rename(Path(str(target) + suffix))
+    return target
+
+
+def requeue_salvaged(cache: CacheFile, rows: Sequence[dict]) -> int:
+    """Put the outbox ``rows`` read from a damaged file (:func:`salvage_outbox`) into the
+    fresh, open ``cache``, in their order, with their ids (idempotency keys): a message the
+    server already has is acknowledged once, never duplicated. Read markers are left out
+    (not user text; the next read sets them again); failed and expired actions keep their
+    state, every other one is queued. Returns how many messages (sends) came back."""
+    C, M = cache.m.Conversation, cache.m.Message
+    me = cache.me
+    sends = 0
+    with cache._write():
+        for row in rows:
+            kind, cid, mid = row["kind"], row["conversation_id"], row["message_id"]
+            payload = json.loads(row["payload"] or "{}")
+            if kind == "read":
+                continue
+            if kind == "create_conversation":
+                t = now()
+                C.insert(id=cid, title=payload.get("title") or "…", creator=me,
+                         members=json.dumps(sorted(set(payload.get("members", [])) | {me})),
+                         assistant=bool(payload.get("assistant")), created_at=t,
+                         updated_at=t, last_activity_at=t, pending=True,
+                         has_more=False).on_conflict_ignore().execute()
+            else:
+                cache._ensure_conversation_stub(cid)
+            state = row["state"] if row["state"] in WAITS_FOR_USER else OutboxState.QUEUED
+            oid = cache.m.Outbox.insert(
+                kind=kind, conversation_id=cid, message_id=mid, payload=row["payload"],
+                state=state, last_error=row.get("last_error"),
+                created_at=row.get("created_at") or now(),
+                queued_at=row.get("queued_at") or row.get("created_at") or now(),
+            ).execute()
+            if kind == "send":
+                sends += 1
+                M.insert(id=mid, conv=cache._ckey(cid), author=me,
+                         body=payload.get("body", ""),
+                         created_at=row.get("created_at") or now(),
+                         sort_key=LOCAL_ECHO_BASE + oid).on_conflict_ignore().execute()
+    return sends
+
+
+__all__ = ["CacheRecovery", "move_aside", "requeue_salvaged", "salvage_outbox"]
