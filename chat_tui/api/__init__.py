@@ -1,5 +1,6 @@
-"""HTTP client of the wire API v1 (docs/api.md). Imports config and store shapes only;
-never sync or ui. ``import chat_tui.api`` imports httpx."""
+"""HTTP client of the wire API v1 (docs/api.md): answers are the ``chat_tui.wire``
+models. Imports config, store and wire only; never sync or ui. ``import chat_tui.api``
+imports httpx and pydantic."""
 
 from chat_tui.api.client import ApiClient
 from chat_tui.api.errors import (

@@ -1,5 +1,6 @@
-"""``ApiClient``: one ``httpx.AsyncClient`` per account, turning responses into typed
-results (:mod:`chat_tui.api.wire`) and failures into classified errors
+"""``ApiClient``: one ``httpx.AsyncClient`` per account, turning responses into the wire
+models (:mod:`chat_tui.wire`, through :func:`chat_tui.api.wire.parse_answer`) and failures
+into classified errors
 (:mod:`chat_tui.api.errors`). Never logs tokens or passwords.
 """
 
@@ -19,11 +20,13 @@ from chat_tui.api.errors import (
 )
 from chat_tui.api.wire import (
     Conversation,
+    ConversationList,
     Login,
     Message,
     MessagesPage,
     ReadMarker,
     SyncResponse,
+    parse_answer,
 )
 
 log = logging.getLogger(__name__)
@@ -149,7 +152,7 @@ class ApiClient:
         response = await self._request(
             "POST", "/v1/login", auth=False,
             json={"username": username, "password": password, "device_name": device_name})
-        return Login.parse(self._json(response))
+        return parse_answer(Login, response.content, response.status_code)
 
     async def logout(self) -> None:
         """``POST /v1/logout``: revoke this client's token (later requests get 401).
@@ -172,7 +175,7 @@ class ApiClient:
         """
         response = await self._request("PUT", f"/v1/conversations/{cid}", json={
             "title": title, "members": members, "assistant": assistant})
-        return Conversation.parse(self._json(response))
+        return parse_answer(Conversation, response.content, response.status_code)
 
     async def list_conversations(self) -> list[Conversation]:
         """``GET /v1/conversations``: the caller's conversations, most recently updated
@@ -181,10 +184,9 @@ class ApiClient:
         Raises:
             TransientError, PermanentError, Unauthorized, MalformedResponse: see the class.
         """
-        body = self._json(await self._request("GET", "/v1/conversations"))
-        if not isinstance(body, dict) or not isinstance(body.get("conversations"), list):
-            raise MalformedResponse("expected {'conversations': [...]}")
-        return [Conversation.parse(c) for c in body["conversations"]]
+        response = await self._request("GET", "/v1/conversations")
+        answer = parse_answer(ConversationList, response.content, response.status_code)
+        return list(answer.conversations)
 
     async def messages(self, cid: str, before: str | None = None,
                        limit: int = 50) -> MessagesPage:
@@ -201,7 +203,7 @@ class ApiClient:
             params["before"] = before
         response = await self._request("GET", f"/v1/conversations/{cid}/messages",
                                        params=params)
-        return MessagesPage.parse(self._json(response))
+        return parse_answer(MessagesPage, response.content, response.status_code)
 
     async def put_message(self, cid: str, mid: str, body: str) -> Message:
         """``PUT /v1/conversations/{cid}/messages/{mid}``: send ``body`` (1..65,536 UTF-8
@@ -215,7 +217,7 @@ class ApiClient:
         """
         response = await self._request("PUT", f"/v1/conversations/{cid}/messages/{mid}",
                                        json={"body": body})
-        return Message.parse(self._json(response))
+        return parse_answer(Message, response.content, response.status_code)
 
     async def patch_message(self, mid: str, body: str, base_version: int | None) -> Message:
         """``PATCH /v1/messages/{mid}``: edit my message to ``body`` (1..65,536 UTF-8
@@ -229,7 +231,7 @@ class ApiClient:
         """
         response = await self._request("PATCH", f"/v1/messages/{mid}",
                                        json={"body": body, "base_version": base_version})
-        return Message.parse(self._json(response))
+        return parse_answer(Message, response.content, response.status_code)
 
     async def delete_message(self, mid: str) -> Message:
         """``DELETE /v1/messages/{mid}``: leave a tombstone (``deleted: true``, body gone);
@@ -240,7 +242,8 @@ class ApiClient:
             member). TransientError, Unauthorized,
             MalformedResponse: see the class.
         """
-        return Message.parse(self._json(await self._request("DELETE", f"/v1/messages/{mid}")))
+        response = await self._request("DELETE", f"/v1/messages/{mid}")
+        return parse_answer(Message, response.content, response.status_code)
 
     async def mark_read(self, cid: str, mid: str) -> ReadMarker:
         """``POST /v1/conversations/{cid}/read``: move my read marker to ``mid`` (forward
@@ -252,7 +255,7 @@ class ApiClient:
         """
         response = await self._request("POST", f"/v1/conversations/{cid}/read",
                                        json={"message_id": mid})
-        return ReadMarker.parse(self._json(response))
+        return parse_answer(ReadMarker, response.content, response.status_code)
 
     async def sync(self, since: str | None, timeout: int = 0) -> SyncResponse:
         """``GET /v1/sync?since=&timeout=``: the delta sync long-poll (``timeout`` seconds,
@@ -270,7 +273,7 @@ class ApiClient:
         # the long-poll time plus the time to build and transfer a huge initial sync.
         limits = httpx.Timeout(self._timeout, read=self._sync_read_timeout + timeout)
         response = await self._request("GET", "/v1/sync", params=params, timeout=limits)
-        return SyncResponse.parse(self._json(response))
+        return parse_answer(SyncResponse, response.content, response.status_code)
 
 
 __all__ = ["ApiClient", "ApiError", "PermanentError", "TransientError"]

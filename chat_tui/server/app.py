@@ -11,9 +11,11 @@ Answers are the ``chat_tui.wire`` models serialised once to JSON; each route's
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +35,17 @@ from chat_tui.server.routes.context import ServerContext
 from chat_tui.server.settings import AssistantSettings, Settings
 
 log = logging.getLogger("chat_tui.server")
+
+#: The names ``/openapi.json`` gives the wire models' schemas (``components/schemas``):
+#: the published names of the answer shapes, kept stable for generated clients.
+OPENAPI_NAMES = {
+    "Message": "MessageOut",
+    "Conversation": "ConversationOut",
+    "ReadMarker": "ReadMarkerOut",
+    "SyncConversation": "SyncEntry",
+    "MessagesPage": "MessagePage",
+    "Login": "LoginResponse",
+}
 
 __all__ = ["AssistantSettings", "Settings", "create_app"]
 
@@ -82,6 +95,31 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(ApiError(500, "internal", "internal server error"))
 
 
+def _rename_schemas(spec: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """``spec`` with the component schemas ``names`` renamed (``$ref`` values too)."""
+    text = json.dumps(spec)
+    for old, new in names.items():
+        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    renamed = json.loads(text)
+    schemas = renamed.get("components", {}).get("schemas", {})
+    for old, new in names.items():
+        if old in schemas:
+            schemas[new] = schemas.pop(old)
+    return renamed
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Serve ``/openapi.json`` with the schema names of :data:`OPENAPI_NAMES`."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _rename_schemas(build(), OPENAPI_NAMES)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the application for ``settings``; opens and migrates the database at once.
 
@@ -117,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     _install_error_handlers(app)
     app.include_router(api_router())
+    _install_openapi(app)
     return app
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peewee import SQL, DatabaseError, SqliteDatabase, fn
 
@@ -35,13 +35,6 @@ from chat_tui.store.models import (
     INDEX_SCHEMA,
     SCHEMA_VERSION,
     build_models,
-)
-from chat_tui.store.records import (
-    ConversationRecord,
-    MessageRecord,
-    PageRecord,
-    ReadMarkerRecord,
-    SyncRecord,
 )
 from chat_tui.store.views import (
     LOCAL_ECHO_BASE,
@@ -55,6 +48,16 @@ from chat_tui.store.views import (
     SortKey,
     UIState,
 )
+from chat_tui.wire.limits import MAX_BODY_BYTES
+
+if TYPE_CHECKING:  # the wire models load pydantic, which the first frame does not need
+    from chat_tui.store.records import (
+        ConversationRecord,
+        MessageRecord,
+        PageRecord,
+        ReadMarkerRecord,
+        SyncRecord,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -853,8 +856,8 @@ class Store:
         """
         if not body.strip():
             raise StoreError("an empty message is not sent")
-        if len(body.encode("utf-8")) > 65536:
-            raise StoreError("a message has at most 65,536 bytes (docs/api.md)")
+        if len(body.encode("utf-8")) > MAX_BODY_BYTES:
+            raise StoreError(f"a message has at most {MAX_BODY_BYTES:,} bytes (docs/api.md)")
         mid = message_id or str(uuid.uuid4())
         C, M = self.m.Conversation, self.m.Message
         now = _now()
@@ -897,8 +900,8 @@ class Store:
         """
         if not body.strip():
             raise StoreError("an edit cannot be empty; delete the message instead")
-        if len(body.encode("utf-8")) > 65536:
-            raise StoreError("a message has at most 65,536 bytes (docs/api.md)")
+        if len(body.encode("utf-8")) > MAX_BODY_BYTES:
+            raise StoreError(f"a message has at most {MAX_BODY_BYTES:,} bytes (docs/api.md)")
         M, Ob = self.m.Message, self.m.Outbox
         with self._write():
             row = self._own_message(message_id)

@@ -25,7 +25,7 @@ def test_own_changes_do_not_count_and_another_devices_do():
 def test_two_polls_of_one_device_both_see_another_devices_change():
     """An abandoned poll and the live one (same device, same cursor) are both held when
     another device sends: the first to read must not use up the change, or the live poll
-    holds it until its timeout (review finding)."""
+    holds it until its timeout."""
     n = Notifier()
     answered_once(n, 5)
     n.notify(["u"], origin_device="d2")

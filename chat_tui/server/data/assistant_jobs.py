@@ -4,10 +4,10 @@ work left over by a stopped server (docs/assistant behaviour in
 
 from __future__ import annotations
 
-from peewee import JOIN
+from peewee import JOIN, Database
 
 from chat_tui.server.data import shape
-from chat_tui.server.data.base import Repository, Write
+from chat_tui.server.data.base import Names, Repository, Write
 from chat_tui.server.data.users import Users
 from chat_tui.server.db import bump_counter, read_transaction, utcnow, write_transaction
 from chat_tui.server.models import Conversation, Message
@@ -17,7 +17,7 @@ from chat_tui.wire.limits import MAX_BODY_BYTES
 class AssistantJobs(Repository):
     """Reads and writes of assistant replies."""
 
-    def __init__(self, db, names, users: Users) -> None:
+    def __init__(self, db: Database, names: Names, users: Users) -> None:
         super().__init__(db, names)
         self.users = users
 

@@ -3,10 +3,10 @@ which the route does."""
 
 from __future__ import annotations
 
-from peewee import chunked
+from peewee import Database, chunked
 
 from chat_tui.server.data import shape
-from chat_tui.server.data.base import Principal, Repository
+from chat_tui.server.data.base import Names, Principal, Repository
 from chat_tui.server.data.conversations import Conversations
 from chat_tui.server.db import current_cursor, read_transaction
 from chat_tui.server.errors import cursor_expired
@@ -38,7 +38,7 @@ def empty_answer(since: int) -> SyncResponse:
 class Sync(Repository):
     """What changed for a caller after a cursor."""
 
-    def __init__(self, db, names, conversations: Conversations) -> None:
+    def __init__(self, db: Database, names: Names, conversations: Conversations) -> None:
         super().__init__(db, names)
         self.conversations = conversations
 
