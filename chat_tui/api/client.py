@@ -7,7 +7,7 @@ into classified errors
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -18,16 +18,16 @@ from chat_tui.api.errors import (
     TransientError,
     classify,
 )
-from chat_tui.api.wire import (
-    Conversation,
-    ConversationList,
-    Login,
-    Message,
-    MessagesPage,
-    ReadMarker,
-    SyncResponse,
-    parse_answer,
-)
+
+if TYPE_CHECKING:
+    from chat_tui.wire.models import (
+        Conversation,
+        Login,
+        Message,
+        MessagesPage,
+        ReadMarker,
+        SyncResponse,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,21 @@ def _retry_after(response: httpx.Response) -> float | None:
             return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
         except (TypeError, ValueError):
             return None
+
+
+def _parse(model: str, response: httpx.Response) -> Any:
+    """The answer ``response`` validated into the ``chat_tui.wire`` model named ``model``.
+
+    The models (and pydantic) load on the first answer, not at import: an engine that
+    starts offline never needs them.
+
+    Raises:
+        MalformedResponse: the body is not JSON or not that shape.
+    """
+    from chat_tui.api.wire import parse_answer
+    from chat_tui.wire import models
+
+    return parse_answer(getattr(models, model), response.content, response.status_code)
 
 
 class ApiClient:
@@ -152,7 +167,7 @@ class ApiClient:
         response = await self._request(
             "POST", "/v1/login", auth=False,
             json={"username": username, "password": password, "device_name": device_name})
-        return parse_answer(Login, response.content, response.status_code)
+        return _parse("Login", response)
 
     async def logout(self) -> None:
         """``POST /v1/logout``: revoke this client's token (later requests get 401).
@@ -175,7 +190,7 @@ class ApiClient:
         """
         response = await self._request("PUT", f"/v1/conversations/{cid}", json={
             "title": title, "members": members, "assistant": assistant})
-        return parse_answer(Conversation, response.content, response.status_code)
+        return _parse("Conversation", response)
 
     async def list_conversations(self) -> list[Conversation]:
         """``GET /v1/conversations``: the caller's conversations, most recently updated
@@ -185,7 +200,7 @@ class ApiClient:
             TransientError, PermanentError, Unauthorized, MalformedResponse: see the class.
         """
         response = await self._request("GET", "/v1/conversations")
-        answer = parse_answer(ConversationList, response.content, response.status_code)
+        answer = _parse("ConversationList", response)
         return list(answer.conversations)
 
     async def messages(self, cid: str, before: str | None = None,
@@ -203,7 +218,7 @@ class ApiClient:
             params["before"] = before
         response = await self._request("GET", f"/v1/conversations/{cid}/messages",
                                        params=params)
-        return parse_answer(MessagesPage, response.content, response.status_code)
+        return _parse("MessagesPage", response)
 
     async def put_message(self, cid: str, mid: str, body: str) -> Message:
         """``PUT /v1/conversations/{cid}/messages/{mid}``: send ``body`` (1..65,536 UTF-8
@@ -217,7 +232,7 @@ class ApiClient:
         """
         response = await self._request("PUT", f"/v1/conversations/{cid}/messages/{mid}",
                                        json={"body": body})
-        return parse_answer(Message, response.content, response.status_code)
+        return _parse("Message", response)
 
     async def patch_message(self, mid: str, body: str, base_version: int | None) -> Message:
         """``PATCH /v1/messages/{mid}``: edit my message to ``body`` (1..65,536 UTF-8
@@ -231,7 +246,7 @@ class ApiClient:
         """
         response = await self._request("PATCH", f"/v1/messages/{mid}",
                                        json={"body": body, "base_version": base_version})
-        return parse_answer(Message, response.content, response.status_code)
+        return _parse("Message", response)
 
     async def delete_message(self, mid: str) -> Message:
         """``DELETE /v1/messages/{mid}``: leave a tombstone (``deleted: true``, body gone);
@@ -243,7 +258,7 @@ class ApiClient:
             MalformedResponse: see the class.
         """
         response = await self._request("DELETE", f"/v1/messages/{mid}")
-        return parse_answer(Message, response.content, response.status_code)
+        return _parse("Message", response)
 
     async def mark_read(self, cid: str, mid: str) -> ReadMarker:
         """``POST /v1/conversations/{cid}/read``: move my read marker to ``mid`` (forward
@@ -255,7 +270,7 @@ class ApiClient:
         """
         response = await self._request("POST", f"/v1/conversations/{cid}/read",
                                        json={"message_id": mid})
-        return parse_answer(ReadMarker, response.content, response.status_code)
+        return _parse("ReadMarker", response)
 
     async def sync(self, since: str | None, timeout: int = 0) -> SyncResponse:
         """``GET /v1/sync?since=&timeout=``: the delta sync long-poll (``timeout`` seconds,
@@ -273,7 +288,7 @@ class ApiClient:
         # the long-poll time plus the time to build and transfer a huge initial sync.
         limits = httpx.Timeout(self._timeout, read=self._sync_read_timeout + timeout)
         response = await self._request("GET", "/v1/sync", params=params, timeout=limits)
-        return parse_answer(SyncResponse, response.content, response.status_code)
+        return _parse("SyncResponse", response)
 
 
 __all__ = ["ApiClient", "ApiError", "PermanentError", "TransientError"]

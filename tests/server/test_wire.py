@@ -71,3 +71,13 @@ def test_body_size_error_matches_the_api():
     assert limits.body_size_error("é" * (limits.MAX_BODY_BYTES // 2)) is None
     assert limits.body_size_error("x" * (limits.MAX_BODY_BYTES + 1))[:2] == (413, "too_large")
     assert limits.body_size_error("")[:2] == (422, "validation")
+
+
+def test_the_client_engine_loads_the_models_on_its_first_answer_only():
+    """An engine that starts offline never parses an answer, so it never pays for pydantic
+    (memory benchmark 6 runs the app offline)."""
+    code = ("import sys, chat_tui.sync.engine, chat_tui.api; print('pydantic' in sys.modules); "
+            "chat_tui.api.Message; print('pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "True"]
