@@ -94,7 +94,7 @@ Flag = Annotated[bool, BeforeValidator(bool)]
 #: The sync cursor: an opaque string (an integer is accepted and kept as its digits).
 Cursor = Annotated[StrictStr, BeforeValidator(_text_cursor)]
 
-_ANSWER = ConfigDict(extra="ignore")
+_ANSWER = ConfigDict(extra="ignore", json_schema_serialization_defaults_required=True)
 
 
 class WireModel:
