@@ -7,15 +7,17 @@ them.
 Answers (:class:`Message`, :class:`Conversation`, :class:`ReadMarker`,
 :class:`SyncConversation`, :class:`SyncResponse`, :class:`MessagesPage`, :class:`Login`,
 :class:`Health`, :class:`ConversationList`, :class:`ErrorBody`) are frozen pydantic
-dataclasses: they are built positionally or by keyword and validated on construction,
-and ``X.parse(obj)`` validates decoded JSON. Their scalar fields are strict (an int is
+dataclasses: they are built positionally or by keyword and validated on construction;
+``X.parse(obj)`` validates decoded JSON, ``X.parse_json(data)`` JSON text, and the server
+builds its own rows' objects unvalidated with ``X.construct(**fields)``. Their scalar fields are strict (an int is
 not a bool, a number is not a string), containers take JSON arrays, unknown extra
 fields are ignored. Times are timezone-aware ``datetime`` objects, written as RFC 3339
 UTC with microseconds and ``Z``. ``streaming``, ``error`` and ``removed`` default to false
 when absent and are read by truth value.
 
 Request bodies (:class:`LoginRequest`, :class:`ConversationPut`, :class:`MessagePut`,
-:class:`MessagePatch`, :class:`ReadRequest`) are ``BaseModel``\\ s validated by the server.
+:class:`MessagePatch`, :class:`ReadRequest`) are pydantic ``BaseModel`` classes that the
+server validates.
 Byte limits (message body 1..65,536 UTF-8 bytes, answered 413/422) are checked by the
 server with :func:`chat_tui.wire.limits.body_size_error`, because pydantic counts characters.
 """
@@ -52,7 +54,7 @@ T = TypeVar("T")
 
 
 def parse_time(value: Any) -> Any:
-    """An RFC 3339 string (``Z`` or an offset) as a ``datetime``; other values pass on.
+    """An RFC 3339 string (``Z`` or an offset) as a ``datetime``; a ``datetime`` passes on.
 
     Raises:
         ValueError: ``value`` is neither a ``datetime`` nor an RFC 3339 string with a zone.
