@@ -214,14 +214,15 @@ def start_server(db_path: Path, workdir: Path, timeout: float = 60.0) -> ServerP
 
 def add_users(db_path: Path, names: Iterable[str], password: str = "bench-pw") -> None:
     """Give every user in ``names`` the password ``password`` in the server database
-    ``db_path`` (creating missing users), with the server's own store (scrypt, ~50 ms each)."""
+    ``db_path`` (creating missing users), with the server's own users data (scrypt, ~50 ms
+    each)."""
+    from chat_tui.server.data import ServerDB
     from chat_tui.server.db import open_and_migrate
-    from chat_tui.server.store import Store
 
     db = open_and_migrate(Path(db_path))
-    store = Store(db)
+    users = ServerDB(db).users
     for name in names:
-        store.set_password(name, password)
+        users.set_password(name, password)
     db.close()
 
 

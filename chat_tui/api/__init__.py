@@ -1,5 +1,9 @@
-"""HTTP client of the wire API v1 (docs/api.md). Imports config and store shapes only;
-never sync or ui. ``import chat_tui.api`` imports httpx."""
+"""HTTP client of the wire API v1 (docs/api.md): answers are the ``chat_tui.wire``
+models. Imports config, store and wire only; never sync or ui. ``import chat_tui.api``
+imports httpx; the models (and pydantic) load on the first answer or the first use of a
+model name here (``chat_tui.api.Message``)."""
+
+from typing import Any
 
 from chat_tui.api.client import ApiClient
 from chat_tui.api.errors import (
@@ -11,15 +15,24 @@ from chat_tui.api.errors import (
     Unauthorized,
     classify,
 )
-from chat_tui.api.wire import (
-    Conversation,
-    Login,
-    Message,
-    MessagesPage,
-    ReadMarker,
-    SyncConversation,
-    SyncResponse,
-)
+
+_MODELS = frozenset({
+    "Conversation", "Login", "Message", "MessagesPage", "ReadMarker", "SyncConversation",
+    "SyncResponse",
+})
+
+
+def __getattr__(name: str) -> Any:
+    """Load the wire model ``name`` on first use (:mod:`chat_tui.wire.models`).
+
+    Raises:
+        AttributeError: ``name`` is not a name of this package.
+    """
+    if name in _MODELS:
+        from chat_tui.wire import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'chat_tui.api' has no attribute {name!r}")
 
 __all__ = [
     "ApiClient",

@@ -1,12 +1,13 @@
-"""``ApiClient``: one ``httpx.AsyncClient`` per account, turning responses into typed
-results (:mod:`chat_tui.api.wire`) and failures into classified errors
+"""``ApiClient``: one ``httpx.AsyncClient`` per account, turning responses into the wire
+models (:mod:`chat_tui.wire`, through :func:`chat_tui.api.wire.parse_answer`) and failures
+into classified errors
 (:mod:`chat_tui.api.errors`). Never logs tokens or passwords.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -17,14 +18,16 @@ from chat_tui.api.errors import (
     TransientError,
     classify,
 )
-from chat_tui.api.wire import (
-    Conversation,
-    Login,
-    Message,
-    MessagesPage,
-    ReadMarker,
-    SyncResponse,
-)
+
+if TYPE_CHECKING:
+    from chat_tui.wire.models import (
+        Conversation,
+        Login,
+        Message,
+        MessagesPage,
+        ReadMarker,
+        SyncResponse,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,21 @@ def _retry_after(response: httpx.Response) -> float | None:
             return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
         except (TypeError, ValueError):
             return None
+
+
+def _parse(model: str, response: httpx.Response) -> Any:
+    """The answer ``response`` validated into the ``chat_tui.wire`` model named ``model``.
+
+    The models (and pydantic) load on the first answer, not at import: an engine that
+    starts offline never needs them.
+
+    Raises:
+        MalformedResponse: the body is not JSON or not that shape.
+    """
+    from chat_tui.api.wire import parse_answer
+    from chat_tui.wire import models
+
+    return parse_answer(getattr(models, model), response.content, response.status_code)
 
 
 class ApiClient:
@@ -149,7 +167,7 @@ class ApiClient:
         response = await self._request(
             "POST", "/v1/login", auth=False,
             json={"username": username, "password": password, "device_name": device_name})
-        return Login.parse(self._json(response))
+        return _parse("Login", response)
 
     async def logout(self) -> None:
         """``POST /v1/logout``: revoke this client's token (later requests get 401).
@@ -172,7 +190,7 @@ class ApiClient:
         """
         response = await self._request("PUT", f"/v1/conversations/{cid}", json={
             "title": title, "members": members, "assistant": assistant})
-        return Conversation.parse(self._json(response))
+        return _parse("Conversation", response)
 
     async def list_conversations(self) -> list[Conversation]:
         """``GET /v1/conversations``: the caller's conversations, most recently updated
@@ -181,10 +199,9 @@ class ApiClient:
         Raises:
             TransientError, PermanentError, Unauthorized, MalformedResponse: see the class.
         """
-        body = self._json(await self._request("GET", "/v1/conversations"))
-        if not isinstance(body, dict) or not isinstance(body.get("conversations"), list):
-            raise MalformedResponse("expected {'conversations': [...]}")
-        return [Conversation.parse(c) for c in body["conversations"]]
+        response = await self._request("GET", "/v1/conversations")
+        answer = _parse("ConversationList", response)
+        return list(answer.conversations)
 
     async def messages(self, cid: str, before: str | None = None,
                        limit: int = 50) -> MessagesPage:
@@ -201,7 +218,7 @@ class ApiClient:
             params["before"] = before
         response = await self._request("GET", f"/v1/conversations/{cid}/messages",
                                        params=params)
-        return MessagesPage.parse(self._json(response))
+        return _parse("MessagesPage", response)
 
     async def put_message(self, cid: str, mid: str, body: str) -> Message:
         """``PUT /v1/conversations/{cid}/messages/{mid}``: send ``body`` (1..65,536 UTF-8
@@ -215,7 +232,7 @@ class ApiClient:
         """
         response = await self._request("PUT", f"/v1/conversations/{cid}/messages/{mid}",
                                        json={"body": body})
-        return Message.parse(self._json(response))
+        return _parse("Message", response)
 
     async def patch_message(self, mid: str, body: str, base_version: int | None) -> Message:
         """``PATCH /v1/messages/{mid}``: edit my message to ``body`` (1..65,536 UTF-8
@@ -229,7 +246,7 @@ class ApiClient:
         """
         response = await self._request("PATCH", f"/v1/messages/{mid}",
                                        json={"body": body, "base_version": base_version})
-        return Message.parse(self._json(response))
+        return _parse("Message", response)
 
     async def delete_message(self, mid: str) -> Message:
         """``DELETE /v1/messages/{mid}``: leave a tombstone (``deleted: true``, body gone);
@@ -240,7 +257,8 @@ class ApiClient:
             member). TransientError, Unauthorized,
             MalformedResponse: see the class.
         """
-        return Message.parse(self._json(await self._request("DELETE", f"/v1/messages/{mid}")))
+        response = await self._request("DELETE", f"/v1/messages/{mid}")
+        return _parse("Message", response)
 
     async def mark_read(self, cid: str, mid: str) -> ReadMarker:
         """``POST /v1/conversations/{cid}/read``: move my read marker to ``mid`` (forward
@@ -252,7 +270,7 @@ class ApiClient:
         """
         response = await self._request("POST", f"/v1/conversations/{cid}/read",
                                        json={"message_id": mid})
-        return ReadMarker.parse(self._json(response))
+        return _parse("ReadMarker", response)
 
     async def sync(self, since: str | None, timeout: int = 0) -> SyncResponse:
         """``GET /v1/sync?since=&timeout=``: the delta sync long-poll (``timeout`` seconds,
@@ -270,7 +288,7 @@ class ApiClient:
         # the long-poll time plus the time to build and transfer a huge initial sync.
         limits = httpx.Timeout(self._timeout, read=self._sync_read_timeout + timeout)
         response = await self._request("GET", "/v1/sync", params=params, timeout=limits)
-        return SyncResponse.parse(self._json(response))
+        return _parse("SyncResponse", response)
 
 
 __all__ = ["ApiClient", "ApiError", "PermanentError", "TransientError"]

@@ -1,10 +1,10 @@
 """The assistant member of conversations created with ``"assistant": true``.
 
-After each user message the server writes one assistant reply (issue 2, Assistant member):
+After each user message the server writes one assistant reply:
 
 - strictly one at a time and in message order per conversation: one asyncio queue and one
   worker task per conversation with pending work (the task ends when its queue is empty);
-- each reply sees the history up to the message it answers (``Store.assistant_history``);
+- each reply sees the history up to the message it answers (``AssistantJobs.history``);
 - the reply is one message with a deterministic id (``uuid5`` of the user message id), created
   empty with ``streaming: true``; its body grows as the responder streams, flushed to the
   database at most every :data:`FLUSH_SECONDS` (about 10 updates a second), each flush a new
@@ -26,15 +26,14 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
+from chat_tui.server.data import Write
+from chat_tui.server.data.assistant_jobs import AssistantJobs
 from chat_tui.server.notify import Notifier
-from chat_tui.server.store import Store, WriteResult
-
-if TYPE_CHECKING:
-    from chat_tui.server.app import AssistantSettings
+from chat_tui.server.settings import AssistantSettings
 
 log = logging.getLogger("chat_tui.server.assistant")
 
@@ -141,10 +140,19 @@ def describe_failure(exc: BaseException, timeout: float) -> str:
 
 
 class AssistantService:
-    """Per-conversation reply workers (see module doc). Event-loop only."""
+    """Per-conversation reply workers (see module doc). Event-loop only.
 
-    def __init__(self, store: Store, notifier: Notifier, settings: AssistantSettings) -> None:
-        self.store = store
+    Args:
+        jobs: the assistant's data access; notifier: wakes long-polls after each write;
+        settings: the responder to use.
+
+    Raises ValueError for an unknown responder kind, KeyError when ``openai`` has no
+    ``OPENAI_API_KEY``.
+    """
+
+    def __init__(self, jobs: AssistantJobs, notifier: Notifier,
+                 settings: AssistantSettings) -> None:
+        self.jobs = jobs
         self.notifier = notifier
         self.settings = settings
         self.responder: Responder = self._make_responder()
@@ -164,18 +172,18 @@ class AssistantService:
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
 
-    def _publish(self, result: WriteResult | None) -> None:
+    def _publish(self, result: Write | None) -> None:
         if result is not None and result.affected:
             self.notifier.notify(result.affected)
 
     async def start(self) -> None:
         """Close replies a previous run left streaming; queue messages never answered."""
         for result in await self._run(
-            self.store.interrupt_streaming,
+            self.jobs.interrupt_streaming,
             "The assistant was interrupted (the server stopped) before finishing this reply.",
         ):
             self._publish(result)
-        for cid, mid in await self._run(self.store.unanswered_messages):
+        for cid, mid in await self._run(self.jobs.unanswered):
             self.enqueue(cid, mid)
 
     async def stop(self) -> None:
@@ -218,11 +226,11 @@ class AssistantService:
                 self._queues.pop(cid, None)
 
     async def _reply(self, cid: str, mid: str) -> None:
-        history = await self._run(self.store.assistant_history, cid, mid)
+        history = await self._run(self.jobs.history, cid, mid)
         if history is None:
             return  # the message was deleted before its turn
         reply_id = reply_id_for(mid)
-        started = await self._run(self.store.start_reply, cid, reply_id, mid)
+        started = await self._run(self.jobs.start_reply, cid, reply_id, mid)
         if started is None:
             return  # already answered
         self._publish(started)
@@ -233,7 +241,7 @@ class AssistantService:
         async def write(body: str, streaming: bool, error: bool = False) -> None:
             async with write_lock:
                 result = await self._run(
-                    self.store.update_reply, reply_id, body, streaming=streaming, error=error
+                    self.jobs.update_reply, reply_id, body, streaming=streaming, error=error
                 )
                 self._publish(result)
 

@@ -1,4 +1,4 @@
-"""``chat-tui-server``: serve, add-user, import (issue 2, Server CLI).
+"""``chat-tui-server``: serve, add-user, import.
 
 Every subcommand takes ``--db PATH|URL`` (default: ``server.db`` in the user data dir).
 Exit status: 0 on success, 1 on a reported failure (bad input, import errors), 2 on usage.
@@ -92,10 +92,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run uvicorn; print ``chat-tui-server listening on http://HOST:PORT`` once ready."""
     import uvicorn
 
-    from chat_tui.server.app import AssistantSettings, Settings, create_app
+    from chat_tui.server.app import create_app
     from chat_tui.server.db import SchemaError
     from chat_tui.server.logsetup import configure_logging
     from chat_tui.server.net import listen_socket
+    from chat_tui.server.settings import AssistantSettings, Settings
 
     if args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
         return _fail("--assistant openai needs the OPENAI_API_KEY environment variable")
@@ -124,7 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror}")
     port = sock.getsockname()[1]
     shown_host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
-    notifier = app.state.notifier
+    notifier = app.state.context.notifier
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None):  # type: ignore[override]
@@ -163,8 +164,8 @@ def _read_password(from_stdin: bool) -> str | None:
 
 def cmd_add_user(args: argparse.Namespace) -> int:
     """Create user NAME with a password (or set the password of an existing user)."""
+    from chat_tui.server.data import ServerDB, normalize_username
     from chat_tui.server.db import SchemaError, open_and_migrate
-    from chat_tui.server.store import Store, normalize_username
 
     try:
         name = normalize_username(args.name)
@@ -176,8 +177,7 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     if not password:
         return _fail("the password must not be empty")
     try:
-        store = Store(open_and_migrate(_db_target(args.db)))
-        store.set_password(name, password)
+        ServerDB(open_and_migrate(_db_target(args.db))).users.set_password(name, password)
     except (SchemaError, ValueError) as exc:
         return _fail(str(exc))
     print(f"user {name} is ready")
@@ -186,17 +186,17 @@ def cmd_add_user(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import FILE.jsonl; prints a summary, and one line per rejected input line."""
+    from chat_tui.server.data import ServerDB
     from chat_tui.server.db import SchemaError, open_and_migrate
     from chat_tui.server.importer import import_file
-    from chat_tui.server.store import Store
 
     if not args.file.is_file():
         return _fail(f"{args.file}: no such file")
     try:
-        store = Store(open_and_migrate(_db_target(args.db)))
+        data = ServerDB(open_and_migrate(_db_target(args.db)))
     except SchemaError as exc:
         return _fail(str(exc))
-    report = import_file(store, args.file)
+    report = import_file(data.imports, args.file)
     for number, reason in report.errors:
         print(f"{args.file}:{number}: {reason}", file=sys.stderr)
     print(

@@ -31,12 +31,11 @@ from chat_tui.server.models import (
     User,
     database_proxy,
 )
+from chat_tui.wire.limits import ASSISTANT_USERNAME  # reserved: never a real account
 
 #: The schema version this code writes. Bump it together with a new entry in MIGRATIONS.
 SCHEMA_VERSION = 2
 
-#: Name of the system user that writes assistant replies (reserved: never a real account).
-ASSISTANT_USERNAME = "assistant"
 
 #: SQLite settings: WAL (readers never block the writer), full fsync on commit (an answered
 #: send survives power loss), wait up to 10 s for a lock held by another process (CLI import).
@@ -131,7 +130,7 @@ def read_transaction(db: Database) -> Iterator[None]:
 
     SQLite (WAL): a deferred transaction reads one snapshot from its first query on.
     PostgreSQL: ``REPEATABLE READ`` (the default READ COMMITTED takes a new snapshot per
-    statement, so ``Store.sync`` could read the cursor, then see rows committed after it
+    statement, so ``Sync.read`` could read the cursor, then see rows committed after it
     and skip them in the next delta: docs/api.md, ``GET /v1/sync``). Read-only, so it never
     fails with a serialisation error.
     """

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import uvicorn
 
-from chat_tui.server.app import AssistantSettings, Settings, create_app
+from chat_tui.server.app import create_app
+from chat_tui.server.data import ServerDB
 from chat_tui.server.db import open_and_migrate
 from chat_tui.server.logsetup import configure_logging
 from chat_tui.server.net import listen_socket
-from chat_tui.server.store import Store
+from chat_tui.server.settings import AssistantSettings, Settings
 
 #: Seconds start_embedded waits for the server to accept connections.
 START_TIMEOUT = 15.0
@@ -84,7 +85,7 @@ def start_embedded(
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = listen_socket(host, port, 128)
         actual_port = sock.getsockname()[1]
-        notifier = app.state.notifier
+        notifier = app.state.context.notifier
 
         class _Server(uvicorn.Server):
             async def shutdown(self, sockets=None):  # type: ignore[override]
@@ -126,7 +127,7 @@ def ensure_local_account(db_path: Path, username: str) -> str:
     not the embedded server is running. Raises ValueError on an invalid or reserved
     username.
     """
-    store = Store(open_and_migrate(Path(db_path)))
+    data = ServerDB(open_and_migrate(Path(db_path)))
     password = secrets.token_urlsafe(24)
-    store.set_password(username, password)
+    data.users.set_password(username, password)
     return password

@@ -1,21 +1,17 @@
-"""The one error type of the server and its wire shape (docs/api.md, "Errors")."""
+"""The one error type of the server and its wire shape (docs/api.md, "Errors").
+
+The data layer raises these through the named constructors below (:func:`not_found`,
+:func:`conflict` ...), so the HTTP status of each refusal is chosen here, once.
+"""
 
 from __future__ import annotations
 
-#: HTTP status -> machine code, for errors raised by the framework itself (docs/api.md, Errors).
-STATUS_CODES: dict[int, str] = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    410: "cursor_expired",
-    413: "too_large",
-    422: "validation",
-    429: "rate_limited",
-    500: "internal",
-}
+from chat_tui.wire.errors import STATUS_CODES
+
+__all__ = [
+    "STATUS_CODES", "ApiError", "conflict", "cursor_expired", "forbidden", "not_found",
+    "too_large", "unauthorized", "validation",
+]
 
 
 class ApiError(Exception):
@@ -57,3 +53,23 @@ def validation(message: str) -> ApiError:
 def conflict(message: str) -> ApiError:
     """A 409 ``conflict``."""
     return ApiError(409, "conflict", message)
+
+
+def forbidden(message: str) -> ApiError:
+    """A 403 ``forbidden``: a member acts on another member's message."""
+    return ApiError(403, "forbidden", message)
+
+
+def unauthorized(message: str) -> ApiError:
+    """A 401 ``unauthorized``: a missing, unknown or revoked token, or a bad login."""
+    return ApiError(401, "unauthorized", message)
+
+
+def cursor_expired() -> ApiError:
+    """A 410 ``cursor_expired``: a sync ``since`` the server does not know."""
+    return ApiError(410, "cursor_expired", "the sync cursor is unknown to this server")
+
+
+def too_large(message: str) -> ApiError:
+    """A 413 ``too_large``: a message body or request over its limit."""
+    return ApiError(413, "too_large", message)

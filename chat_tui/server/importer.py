@@ -1,4 +1,4 @@
-"""``chat-tui-server import FILE.jsonl``: load conversations from JSON Lines (issue 2, Import).
+"""``chat-tui-server import FILE.jsonl``: load conversations from JSON Lines .
 
 One conversation a line::
 
@@ -21,12 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from chat_tui.server.store import (
-    MAX_BODY_BYTES,
-    MAX_TITLE_CHARS,
-    Store,
-    normalize_username,
-)
+from chat_tui.server.data.base import normalize_username
+from chat_tui.server.data.imports import Imports
+from chat_tui.wire.limits import MAX_BODY_BYTES, MAX_TITLE_CHARS
 
 
 class ImportLineError(ValueError):
@@ -53,7 +50,7 @@ def _time(value: object, what: str) -> dt.datetime:
 
 
 def parse_line(text: str) -> dict:
-    """Validate one JSON line; returns the normalised record for ``Store.import_conversation``.
+    """Validate one JSON line; returns the normalised record for ``Imports.import_conversation``.
 
     Raises :class:`ImportLineError` with a readable reason.
     """
@@ -129,15 +126,18 @@ def iter_lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
-def import_file(store: Store, path: Path) -> ImportReport:
-    """Import every line of ``path`` into ``store``; see the module doc for the rules."""
+def import_file(imports: Imports, path: Path) -> ImportReport:
+    """Import every line of ``path`` through ``imports``; see the module doc for the rules.
+
+    Raises OSError when ``path`` cannot be read; a bad line is reported, not raised.
+    """
     report = ImportReport()
     with path.open(encoding="utf-8") as stream:
         for number, line in iter_lines(stream):
             report.lines += 1
             try:
                 record = parse_line(line)
-                added = store.import_conversation(record)
+                added = imports.import_conversation(record)
             except ValueError as exc:
                 report.errors.append((number, str(exc)))
                 continue

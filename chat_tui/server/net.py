@@ -12,8 +12,8 @@ def listen_socket(host: str, port: int, backlog: int, *, inheritable: bool = Fal
 
     It is created with ``IPPROTO_TCP`` rather than the default protocol 0: asyncio turns
     ``TCP_NODELAY`` on only for sockets whose ``proto`` says TCP, and without it every answer
-    uvicorn writes in two parts (headers, then body) waited for the client's delayed ACK,
-    about 40 ms per request on Linux (benchmarks/NOTES.md, fix 11).
+    uvicorn writes in two parts (headers, then body) would wait for the client's delayed
+    ACK, about 40 ms per request on Linux (benchmarks/NOTES.md).
 
     Raises:
         OSError: the address cannot be bound (in use, not local); the socket is closed.

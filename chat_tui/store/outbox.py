@@ -15,9 +15,7 @@ from chat_tui.store.convert import now
 from chat_tui.store.errors import StoreError
 from chat_tui.store.outbox_state import OutboxState
 from chat_tui.store.views import LOCAL_ECHO_BASE
-
-#: docs/api.md: a message body has at most this many bytes (UTF-8).
-MAX_BODY_BYTES = 65536
+from chat_tui.wire.limits import MAX_BODY_BYTES
 
 
 def _may_be_on_server(send: Any) -> bool:
@@ -79,7 +77,7 @@ class OutboxChanges(CacheFile):
         if not body.strip():
             raise StoreError("an empty message is not sent")
         if len(body.encode("utf-8")) > MAX_BODY_BYTES:
-            raise StoreError("a message has at most 65,536 bytes (docs/api.md)")
+            raise StoreError(f"a message has at most {MAX_BODY_BYTES:,} bytes (docs/api.md)")
         mid = message_id or str(uuid.uuid4())
         C, M = self.m.Conversation, self.m.Message
         t = now()
@@ -115,7 +113,7 @@ class OutboxChanges(CacheFile):
         if not body.strip():
             raise StoreError("an edit cannot be empty; delete the message instead")
         if len(body.encode("utf-8")) > MAX_BODY_BYTES:
-            raise StoreError("a message has at most 65,536 bytes (docs/api.md)")
+            raise StoreError(f"a message has at most {MAX_BODY_BYTES:,} bytes (docs/api.md)")
         M, Ob = self.m.Message, self.m.Outbox
         with self._write():
             row = self._own_message(message_id)

@@ -1,4 +1,4 @@
-"""The embeddable server (the client runs it in-process when no server is configured)."""
+"""The embeddable server (the client runs it inside itself when no server is configured)."""
 
 from __future__ import annotations
 

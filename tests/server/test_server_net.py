@@ -11,7 +11,7 @@ from chat_tui.server.net import listen_socket
 async def test_accepted_connections_have_tcp_nodelay():
     """asyncio (what uvicorn serves with) sets TCP_NODELAY on an accepted connection only
     when the listening socket says IPPROTO_TCP; without it an answer written as headers
-    then body waited ~40 ms for the client's delayed ACK (benchmarks/NOTES.md, fix 11)."""
+    then body waits ~40 ms for the client's delayed ACK (benchmarks/NOTES.md)."""
     sock = listen_socket("127.0.0.1", 0, 8)
     seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 

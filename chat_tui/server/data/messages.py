@@ -1,0 +1,164 @@
+"""Messages and read markers: pages, send, edit, delete, read (docs/api.md,
+``GET …/messages``, ``PUT …/messages/{mid}``, ``PATCH`` and ``DELETE /v1/messages/{mid}``,
+``POST …/read``)."""
+
+from __future__ import annotations
+
+from chat_tui.server.data import shape
+from chat_tui.server.data.base import Principal, Repository, Write
+from chat_tui.server.db import bump_counter, read_transaction, utcnow, write_transaction
+from chat_tui.server.errors import ApiError, conflict, forbidden, not_found
+from chat_tui.server.models import Conversation, Member, Message
+from chat_tui.wire.limits import body_size_error
+from chat_tui.wire.models import MessagesPage
+
+
+def check_body(body: str) -> None:
+    """Enforce the message body limit, 1..65,536 UTF-8 bytes (docs/api.md).
+
+    Raises ApiError 413 when longer, 422 when empty.
+    """
+    error = body_size_error(body)
+    if error is not None:
+        raise ApiError(*error)
+
+
+class Messages(Repository):
+    """The messages of the conversations and the members' read markers."""
+
+    def page(self, p: Principal, cid: str, before: str | None, limit: int) -> MessagesPage:
+        """docs/api.md ``GET …/messages``: the ``limit`` messages before message
+        ``before`` (the newest when None), ascending by ``seq``, tombstones included.
+
+        Raises ApiError 404 when the caller is not a member or ``before`` is not a message
+        of ``cid``.
+        """
+        with read_transaction(self.db):
+            self.membership(p.user_id, cid)
+            query = Message.select().where(Message.conversation == cid)
+            if before is not None:
+                anchor = Message.get_or_none((Message.id == before) & (Message.conversation == cid))
+                if anchor is None:
+                    raise not_found("message `before` not found in this conversation")
+                query = query.where(Message.seq < anchor.seq)
+            rows = list(query.order_by(Message.seq.desc()).limit(limit + 1))
+            has_more = len(rows) > limit
+            rows = rows[:limit]
+            rows.reverse()
+            total = Conversation.get_by_id(cid).message_count
+            return MessagesPage.construct(
+                messages=tuple(shape.message(m, self.names) for m in rows),
+                has_more=has_more,
+                total_count=total,
+            )
+
+    def put(self, p: Principal, cid: str, mid: str, body: str) -> Write:
+        """docs/api.md ``PUT …/messages/{mid}``: send (``created``); a repeat of ``mid`` by
+        its author in the same conversation gives the stored message unchanged.
+
+        Raises ApiError 413/422 (body size), 404 (not a member), 409 (``mid`` used by
+        another user or in another conversation).
+        """
+        check_body(body)
+        with write_transaction(self.db):
+            self.membership(p.user_id, cid)
+            existing = Message.get_or_none(Message.id == mid)
+            if existing is not None:
+                if existing.author_id == p.user_id and existing.conversation_id == cid:
+                    return Write(shape.message(existing, self.names))
+                raise conflict("this message id is already used by another message")
+            seq = bump_counter()
+            now = utcnow()
+            msg = Message.create(
+                id=mid,
+                conversation=cid,
+                author=p.user_id,
+                body=body,
+                created_at=now,
+                seq=seq,
+                change_seq=seq,
+                version=1,
+            )
+            affected = self.touch(
+                cid, seq, now, message_count=Conversation.message_count + 1, last_seq=seq
+            )
+            conv = Conversation.get_by_id(cid)
+            job = (cid, mid) if conv.assistant else None
+            return Write(
+                shape.message(msg, self.names), created=True, affected=affected,
+                assistant_job=job,
+            )
+
+    def _own_message(self, p: Principal, mid: str) -> Message:
+        msg = Message.get_or_none(Message.id == mid)
+        if msg is None:
+            raise not_found("message not found")
+        self.membership(p.user_id, msg.conversation_id)
+        if msg.author_id != p.user_id:
+            raise forbidden("only the author can edit or delete a message")
+        return msg
+
+    def edit(self, p: Principal, mid: str, body: str) -> Write:
+        """docs/api.md ``PATCH /v1/messages/{mid}``: set the body, ``edited_at`` and a new
+        ``version``; the same body again leaves the message unchanged.
+
+        Raises ApiError 413/422 (body size), 404 (unknown or not a member), 403 (another
+        member's message), 409 (a tombstone).
+        """
+        check_body(body)
+        with write_transaction(self.db):
+            msg = self._own_message(p, mid)
+            if msg.deleted:
+                raise conflict("the message was deleted; a tombstone cannot be edited")
+            if msg.body == body:
+                return Write(shape.message(msg, self.names))
+            seq = bump_counter()
+            now = utcnow()
+            msg.body = body
+            msg.edited_at = now
+            msg.version += 1
+            msg.change_seq = seq
+            msg.save()
+            affected = self.touch(msg.conversation_id, seq, now)
+            return Write(shape.message(msg, self.names), affected=affected)
+
+    def delete(self, p: Principal, mid: str) -> Write:
+        """docs/api.md ``DELETE /v1/messages/{mid}``: leave a tombstone (empty body, not
+        streaming, a new ``version``); deleting a tombstone leaves it unchanged.
+
+        Raises ApiError 404 (unknown or not a member), 403 (another member's message).
+        """
+        with write_transaction(self.db):
+            msg = self._own_message(p, mid)
+            if msg.deleted:
+                return Write(shape.message(msg, self.names))
+            seq = bump_counter()
+            msg.body = ""
+            msg.deleted = True
+            msg.streaming = False
+            msg.version += 1
+            msg.change_seq = seq
+            msg.save()
+            affected = self.touch(msg.conversation_id, seq, utcnow())
+            return Write(shape.message(msg, self.names), affected=affected)
+
+    def mark_read(self, p: Principal, cid: str, message_id: str) -> Write:
+        """docs/api.md ``POST …/read``: move the caller's read marker forward to
+        ``message_id``, never back; the value is the marker in force.
+
+        Raises ApiError 404 (not a member, or not a message of ``cid``).
+        """
+        with write_transaction(self.db):
+            member = self.membership(p.user_id, cid)
+            msg = Message.get_or_none((Message.id == message_id) & (Message.conversation == cid))
+            if msg is None:
+                raise not_found("message not found in this conversation")
+            if msg.seq <= member.read_seq:
+                return Write(shape.read_marker(member, self.names))
+            seq = bump_counter()
+            Member.update(read_seq=msg.seq, read_message_id=msg.id, read_change_seq=seq).where(
+                (Member.conversation == cid) & (Member.user == p.user_id)
+            ).execute()
+            affected = self.touch(cid, seq, None)
+            member = Member.get((Member.conversation == cid) & (Member.user == p.user_id))
+            return Write(shape.read_marker(member, self.names), affected=affected)

@@ -1,0 +1,34 @@
+"""``POST /v1/login`` and ``POST /v1/logout`` (docs/api.md)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from chat_tui.server.routes.context import Caller, Context, Credentials, errors, json_response
+from chat_tui.server.security import token_hash
+from chat_tui.wire.models import Login, LoginRequest
+
+log = logging.getLogger("chat_tui.server")
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post("/login", response_model=Login, responses=errors(400, 401, 422))
+async def login(req: LoginRequest, ctx: Context) -> Response:
+    """A new device with its own token (docs/api.md, POST /v1/login)."""
+    answer = await ctx.run(ctx.db.users.login, req.username, req.password, req.device_name)
+    log.info("login user=%s device=%s", answer.username, answer.device_id)
+    return json_response(answer)
+
+
+@router.post("/logout", status_code=204, responses=errors(401))
+async def logout(p: Caller, credentials: Credentials, ctx: Context) -> Response:
+    """Revoke the calling token; it answers 401 afterwards."""
+    await ctx.run(ctx.db.users.logout, p)
+    if credentials is not None:
+        ctx.tokens.pop(token_hash(credentials.credentials), None)
+    log.info("logout user=%s device=%s", p.username, p.device_id)
+    return Response(status_code=204)

@@ -1,0 +1,125 @@
+"""What every route shares: the server's state (:class:`ServerContext`), the caller
+dependency (bearer token -> :class:`Principal`), the send rate check, running data
+calls in a worker thread, and answering a write (wake the long-polls, pick 200 or 201).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from chat_tui.server.assistant import AssistantService
+from chat_tui.server.data import Principal, ServerDB, Write
+from chat_tui.server.errors import STATUS_CODES, ApiError, unauthorized
+from chat_tui.server.notify import Notifier
+from chat_tui.server.ratelimit import RateLimiter, retry_after_header
+from chat_tui.server.security import token_hash
+from chat_tui.wire.models import ErrorBody
+
+T = TypeVar("T")
+
+#: How long a verified token is trusted without asking the database again (seconds).
+#: Logout through this server drops the entry at once.
+TOKEN_CACHE_SECONDS = 30.0
+#: The token cache is emptied when it holds more tokens than this.
+TOKEN_CACHE_MAX = 50_000
+#: The JSON media type of every answer.
+JSON = "application/json"
+
+
+@dataclass
+class ServerContext:
+    """The state of one server instance, shared by its routes (``app.state.context``):
+    the database, the long-poll notifier, the send rate limiter, the assistant and the
+    verified-token cache (``token hash -> (principal, monotonic expiry)``)."""
+
+    db: ServerDB
+    notifier: Notifier
+    limiter: RateLimiter
+    assistant: AssistantService
+    tokens: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread (database calls block)."""
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    def answer(self, write: Write, p: Principal) -> Response:
+        """Answer a write: wake the long-polls of the affected users, except the caller's
+        device, which has the change from this answer (docs/api.md, ``GET /v1/sync``,
+        long-poll); queue the assistant's job; 201 when it created something, else 200."""
+        if write.affected:
+            self.notifier.notify(write.affected, origin_device=p.device_id)
+        if write.assistant_job is not None:
+            self.assistant.enqueue(*write.assistant_job)
+        return json_response(write.value, 201 if write.created else 200)
+
+    def check_rate(self, p: Principal) -> None:
+        """Take one send from the device's token bucket.
+
+        Raises ApiError 429 ``rate_limited`` with ``Retry-After`` when it is empty.
+        """
+        wait = self.limiter.acquire(p.device_id)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "rate_limited",
+                "too many sends from this token; retry after the Retry-After delay",
+                {"Retry-After": retry_after_header(wait)},
+            )
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    """A wire object (a ``chat_tui.wire`` model) as the JSON answer with ``status``."""
+    return Response(value.to_json(), status_code=status, media_type=JSON)
+
+
+def context(request: Request) -> ServerContext:
+    """Dependency: the server's :class:`ServerContext`."""
+    return request.app.state.context
+
+
+bearer = HTTPBearer(auto_error=False)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+Context = Annotated[ServerContext, Depends(context)]
+
+
+async def principal(ctx: Context, credentials: Credentials) -> Principal:
+    """Dependency: the caller named by the bearer token, from the token cache (at most
+    :data:`TOKEN_CACHE_SECONDS` old) or the database.
+
+    Raises ApiError 401 for a missing, unknown or revoked token.
+    """
+    if credentials is None or not credentials.credentials:
+        raise unauthorized("missing access token")
+    key = token_hash(credentials.credentials)
+    cached = ctx.tokens.get(key)
+    now = time.monotonic()
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    found = await ctx.run(ctx.db.users.authenticate, credentials.credentials)
+    if len(ctx.tokens) > TOKEN_CACHE_MAX:
+        ctx.tokens.clear()
+    ctx.tokens[key] = (found, now + TOKEN_CACHE_SECONDS)
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": code}
+    for status, code in STATUS_CODES.items()
+    if status in (400, 401, 403, 404, 409, 410, 413, 422, 429)
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` entries documenting the error answers ``statuses`` of a route
+    in ``/openapi.json``."""
+    return {s: _ERROR_RESPONSES[s] for s in statuses}

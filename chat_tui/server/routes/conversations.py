@@ -1,0 +1,54 @@
+"""Conversation routes (docs/api.md): ``PUT /v1/conversations/{cid}``,
+``GET /v1/conversations`` and ``POST /v1/conversations/{cid}/read``."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from chat_tui.server.routes.context import Caller, Context, errors, json_response
+from chat_tui.wire.models import (
+    Conversation,
+    ConversationList,
+    ConversationPut,
+    ReadMarker,
+    ReadRequest,
+)
+
+router = APIRouter(tags=["conversations"])
+
+
+@router.put(
+    "/conversations/{cid}",
+    response_model=Conversation,
+    status_code=201,
+    responses={
+        200: {"model": Conversation, "description": "exists; caller is creator"},
+        **errors(400, 401, 404, 409, 422),
+    },
+)
+async def put_conversation(
+    cid: uuid.UUID, req: ConversationPut, p: Caller, ctx: Context
+) -> Response:
+    """Create a conversation (201) or return the caller's existing one (200)."""
+    write = await ctx.run(
+        ctx.db.conversations.put, p, str(cid), req.title, req.members, req.assistant
+    )
+    return ctx.answer(write, p)
+
+
+@router.get("/conversations", response_model=ConversationList, responses=errors(401))
+async def list_conversations(p: Caller, ctx: Context) -> Response:
+    """The caller's conversations, most recently updated first."""
+    return json_response(await ctx.run(ctx.db.conversations.list_for, p))
+
+
+@router.post(
+    "/conversations/{cid}/read", response_model=ReadMarker, responses=errors(400, 401, 404, 422)
+)
+async def mark_read(cid: uuid.UUID, req: ReadRequest, p: Caller, ctx: Context) -> Response:
+    """Move the caller's read marker forward; answers the marker in force."""
+    write = await ctx.run(ctx.db.messages.mark_read, p, str(cid), str(req.message_id))
+    return ctx.answer(write, p)

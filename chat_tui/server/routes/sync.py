@@ -1,0 +1,71 @@
+"""``GET /v1/sync``: the delta sync with its long-poll (docs/api.md).
+
+A poll is held until another device's change (or the server's) arrives or ``timeout``
+ends; the device's own changes do not answer it early (:mod:`chat_tui.server.notify`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from chat_tui.server.data.sync import empty_answer, parse_cursor
+from chat_tui.server.routes.context import Caller, Context, errors, json_response
+from chat_tui.wire.limits import MAX_SYNC_TIMEOUT
+from chat_tui.wire.models import SyncResponse
+
+router = APIRouter(tags=["sync"])
+
+
+@router.get("/sync", response_model=SyncResponse, responses=errors(401, 410, 422))
+async def sync(
+    p: Caller,
+    ctx: Context,
+    since: Annotated[str | None, Query(description="cursor of the previous sync")] = None,
+    timeout: Annotated[
+        float, Query(ge=0, le=MAX_SYNC_TIMEOUT, description="long-poll seconds")
+    ] = 0,
+) -> Response:
+    """Delta sync with long-poll (docs/api.md, GET /v1/sync)."""
+    since_n = parse_cursor(since) if since is not None else None
+    notifier = ctx.notifier
+    read = ctx.db.sync.read
+
+    def answer(data: SyncResponse, seen: int) -> Response:
+        notifier.answered(p.user_id, p.device_id, int(data.cursor), seen)
+        return json_response(data)
+
+    if since_n is None or timeout <= 0:
+        _, seen = notifier.others_changed(p.user_id, p.device_id, since_n)
+        return answer(await ctx.run(read, p, since_n), seen)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    data = None
+    while True:
+        event = notifier.subscribe(p.user_id, p.device_id)
+        try:
+            # Asked before the read: a change committed after it is marked again.
+            others, seen = notifier.others_changed(p.user_id, p.device_id, since_n)
+            data = await ctx.run(read, p, since_n)
+            changed = bool(data.conversations or data.read_markers)
+            if changed and others:
+                return answer(data, seen)
+            # Nothing changed, or only by this device itself (it has its own changes
+            # from its requests' answers): hold until another device's change.
+            remaining = deadline - loop.time()
+            if remaining <= 0 or notifier.closed:
+                break
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                break
+        finally:
+            notifier.release(p.user_id, p.device_id)
+    if not notifier.closed and notifier.own_changed(p.user_id, p.device_id):
+        data = await ctx.run(read, p, since_n)  # its own changes made while held
+    if data is not None and (data.conversations or data.read_markers):
+        return answer(data, seen)  # the device's own changes, at the end of the wait
+    return answer(empty_answer(since_n), seen)

@@ -1,0 +1,33 @@
+"""Settings of a server instance: database, send rate and the assistant responder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class AssistantSettings:
+    """How the assistant member answers.
+
+    ``kind``: ``"echo"`` (built-in demo) or ``"openai"`` (any OpenAI-compatible endpoint);
+    ``base_url``/``model`` for ``openai`` (key from ``OPENAI_API_KEY``); ``timeout``: seconds
+    an upstream reply may take in total before it ends as an error; ``echo_delay``: seconds
+    between the words the echo responder streams.
+    """
+
+    kind: str = "echo"
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    timeout: float = 60.0
+    echo_delay: float = 0.05
+
+
+@dataclass
+class Settings:
+    """Server settings: ``db`` a SQLite path or database URL, ``rate_limit`` sends per
+    second per token (0: off), ``assistant`` the responder."""
+
+    db: str | Path
+    rate_limit: float = 20.0
+    assistant: AssistantSettings = field(default_factory=AssistantSettings)
