@@ -12,15 +12,17 @@ writers wait for each other instead of failing with "database is locked" (sync r
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from peewee import DatabaseError, SqliteDatabase
 
 from chat_tui.store import migrations
+from chat_tui.store.convert import now
 from chat_tui.store.errors import SchemaTooNew
 from chat_tui.store.models import (
     FTS_SCHEMA,
@@ -29,12 +31,13 @@ from chat_tui.store.models import (
     SCHEMA_VERSION,
     build_models,
 )
+from chat_tui.store.outbox_state import WAITS_FOR_USER, OutboxState
 from chat_tui.store.recovery import (
     CacheRecovery,
     move_aside,
-    requeue_salvaged,
     salvage_outbox,
 )
+from chat_tui.store.views import LOCAL_ECHO_BASE
 from chat_tui.store.writelock import write_lock_for
 
 log = logging.getLogger(__name__)
@@ -158,10 +161,49 @@ class CacheFile:
         salvaged = salvage_outbox(self.path)
         moved = move_aside(self.path)
         self._open_file()
-        recovered = requeue_salvaged(self, salvaged) if salvaged is not None else 0
+        recovered = self._requeue_salvaged(salvaged) if salvaged is not None else 0
         self.recovery = CacheRecovery(self.path, moved, reason, salvaged is not None,
                                       recovered)
         log.warning("%s", self.recovery.message)
+
+    def _requeue_salvaged(self, rows: Sequence[dict]) -> int:
+        """Put the outbox ``rows`` read from a damaged file (:func:`salvage_outbox`) into the
+        fresh, open cache, in their order, with their ids (idempotency keys): a message the
+        server already has is acknowledged once, never duplicated. Read markers are left out
+        (not user text; the next read sets them again); failed and expired actions keep their
+        state, every other one is queued. Returns how many messages (sends) came back."""
+        C, M = self.m.Conversation, self.m.Message
+        me = self.me
+        sends = 0
+        with self._write():
+            for row in rows:
+                kind, cid, mid = row["kind"], row["conversation_id"], row["message_id"]
+                payload = json.loads(row["payload"] or "{}")
+                if kind == "read":
+                    continue
+                if kind == "create_conversation":
+                    t = now()
+                    C.insert(id=cid, title=payload.get("title") or "…", creator=me,
+                             members=json.dumps(sorted(set(payload.get("members", [])) | {me})),
+                             assistant=bool(payload.get("assistant")), created_at=t,
+                             updated_at=t, last_activity_at=t, pending=True,
+                             has_more=False).on_conflict_ignore().execute()
+                else:
+                    self._ensure_conversation_stub(cid)
+                state = row["state"] if row["state"] in WAITS_FOR_USER else OutboxState.QUEUED
+                oid = self.m.Outbox.insert(
+                    kind=kind, conversation_id=cid, message_id=mid, payload=row["payload"],
+                    state=state, last_error=row.get("last_error"),
+                    created_at=row.get("created_at") or now(),
+                    queued_at=row.get("queued_at") or row.get("created_at") or now(),
+                ).execute()
+                if kind == "send":
+                    sends += 1
+                    M.insert(id=mid, conv=self._ckey(cid), author=me,
+                             body=payload.get("body", ""),
+                             created_at=row.get("created_at") or now(),
+                             sort_key=LOCAL_ECHO_BASE + oid).on_conflict_ignore().execute()
+        return sends
 
     def _open_file(self) -> None:
         """Open, create or migrate the file, then ``PRAGMA quick_check`` it (sync rule D4).

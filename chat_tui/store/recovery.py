@@ -4,20 +4,10 @@ cache, so unsent messages survive a damaged file (bug class 7)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from chat_tui.store.convert import now
-from chat_tui.store.outbox_state import WAITS_FOR_USER, OutboxState
-from chat_tui.store.views import LOCAL_ECHO_BASE
-
-if TYPE_CHECKING:  # pragma: no cover
-    from chat_tui.store.cachefile import CacheFile
 
 
 @dataclass(frozen=True)
@@ -75,44 +65,4 @@ def move_aside(path: Path) -> Path:
     return target
 
 
-def requeue_salvaged(cache: CacheFile, rows: Sequence[dict]) -> int:
-    """Put the outbox ``rows`` read from a damaged file (:func:`salvage_outbox`) into the
-    fresh, open ``cache``, in their order, with their ids (idempotency keys): a message the
-    server already has is acknowledged once, never duplicated. Read markers are left out
-    (not user text; the next read sets them again); failed and expired actions keep their
-    state, every other one is queued. Returns how many messages (sends) came back."""
-    C, M = cache.m.Conversation, cache.m.Message
-    me = cache.me
-    sends = 0
-    with cache._write():
-        for row in rows:
-            kind, cid, mid = row["kind"], row["conversation_id"], row["message_id"]
-            payload = json.loads(row["payload"] or "{}")
-            if kind == "read":
-                continue
-            if kind == "create_conversation":
-                t = now()
-                C.insert(id=cid, title=payload.get("title") or "…", creator=me,
-                         members=json.dumps(sorted(set(payload.get("members", [])) | {me})),
-                         assistant=bool(payload.get("assistant")), created_at=t,
-                         updated_at=t, last_activity_at=t, pending=True,
-                         has_more=False).on_conflict_ignore().execute()
-            else:
-                cache._ensure_conversation_stub(cid)
-            state = row["state"] if row["state"] in WAITS_FOR_USER else OutboxState.QUEUED
-            oid = cache.m.Outbox.insert(
-                kind=kind, conversation_id=cid, message_id=mid, payload=row["payload"],
-                state=state, last_error=row.get("last_error"),
-                created_at=row.get("created_at") or now(),
-                queued_at=row.get("queued_at") or row.get("created_at") or now(),
-            ).execute()
-            if kind == "send":
-                sends += 1
-                M.insert(id=mid, conv=cache._ckey(cid), author=me,
-                         body=payload.get("body", ""),
-                         created_at=row.get("created_at") or now(),
-                         sort_key=LOCAL_ECHO_BASE + oid).on_conflict_ignore().execute()
-    return sends
-
-
-__all__ = ["CacheRecovery", "move_aside", "requeue_salvaged", "salvage_outbox"]
+__all__ = ["CacheRecovery", "move_aside", "salvage_outbox"]

@@ -5,14 +5,24 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from chat_tui.store import Store
     from chat_tui.sync.connectivity import Monitor
     from chat_tui.sync.drain import Drain
-    from chat_tui.sync.engine import Engine
     from chat_tui.sync.gate import Gate
     from chat_tui.sync.puller import Puller
+
+
+class Startable(Protocol):
+    """What :func:`run_once` needs of the engine: its cache and its lifecycle."""
+
+    store: Store
+
+    async def start(self) -> None: ...  # noqa: D102
+
+    async def stop(self) -> None: ...  # noqa: D102
 
 
 @dataclass
@@ -28,7 +38,7 @@ class SyncReport:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-async def run_once(engine: Engine, gate: Gate, monitor: Monitor, drain: Drain,
+async def run_once(engine: Startable, gate: Gate, monitor: Monitor, drain: Drain,
                    puller: Puller, max_wait: float) -> SyncReport:
     """Start ``engine``, wait until every due action is sent (or a retry is due later than
     ``max_wait`` seconds) and one more sync response is applied, then stop it.
