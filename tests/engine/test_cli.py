@@ -91,7 +91,7 @@ def test_new_send_sync_status_export_offline_first(server, tmp_path):
         "first", "second\nwith two lines"]
 
 
-def test_rule_3_status_shows_failed_and_blocked_messages_with_reasons(server):
+def test_rule_3f_status_shows_failed_and_blocked_messages_with_reasons(server):
     login(server.url)
     cli("new", "Doomed", "--member", "no-such-user")
     cli("send", "waits behind the create")

@@ -17,7 +17,12 @@ from chat_tui.api import (
     Unauthorized,
 )
 from chat_tui.config import load_token
-from chat_tui.sync.events import EngineProblem, MessagesChanged, OutboxChanged
+from chat_tui.sync.events import (
+    ConnectivityChanged,
+    EngineProblem,
+    MessagesChanged,
+    OutboxChanged,
+)
 from tests.support.engine import drained, online_conversation, server_bodies
 from tests.support.waiting import wait_for
 
@@ -91,7 +96,7 @@ async def test_rule_c1_any_failed_request_probes_health_at_once(alice, proxy):
     assert alice.connectivity == "online"
 
 
-async def test_rule_3_a_database_error_pauses_the_drain_and_lifts_when_writable(
+async def test_rule_3m_a_database_error_pauses_the_drain_and_lifts_when_writable(
         alice, engines, login_account):
     """A real local database error (another connection holds the write lock longer than the
     busy timeout): the drain pauses with ``EngineProblem("database")``, marks nothing
@@ -154,7 +159,7 @@ async def test_rule_4_lost_response_after_the_server_committed_makes_no_duplicat
     assert [m.id for m in alice.store.messages_before(cid)] == [mid, after]
 
 
-async def test_rule_3_a_422_blocks_only_its_conversation_and_discard_puts_the_text_back(
+async def test_rule_3f_a_422_blocks_only_its_conversation_and_discard_puts_the_text_back(
         alice, proxy, server_api):
     a = await online_conversation(alice, "A")
     b = await online_conversation(alice, "B")
@@ -193,7 +198,7 @@ async def failed_send_maybe_on_server(alice, proxy, body: str) -> tuple[str, str
     return cid, mid
 
 
-async def test_rule_3_discarding_a_failed_send_that_may_be_on_the_server_deletes_it_there(
+async def test_rule_3h_discarding_a_failed_send_that_may_be_on_the_server_deletes_it_there(
         alice, proxy, server_api):
     """Soak finding (docs/reliability.md): the first answer is lost after the server
     committed the message, the retry is refused (a 4xx), the user discards it. The text goes
@@ -210,7 +215,7 @@ async def test_rule_3_discarding_a_failed_send_that_may_be_on_the_server_deletes
                                    if not m.deleted] == [later], timeout=10)
 
 
-async def test_rule_3_a_discarded_send_whose_delete_is_refused_goes_with_a_second_discard(
+async def test_rule_3i_a_discarded_send_whose_delete_is_refused_goes_with_a_second_discard(
         alice, proxy):
     """The ``DELETE`` that a discarded send became is refused (403). It shows failed;
     discarding that too removes the echo (the server never acknowledged it: nothing to
@@ -230,7 +235,7 @@ async def test_rule_3_a_discarded_send_whose_delete_is_refused_goes_with_a_secon
     assert [m.id for m in alice.store.messages_before(cid)] == []
 
 
-async def test_rule_3_a_first_attempt_refused_is_discarded_without_a_request(alice, proxy):
+async def test_rule_3g_a_first_attempt_refused_is_discarded_without_a_request(alice, proxy):
     """A send refused at its first attempt surely is not on the server: discarding it
     removes the echo at once and sends nothing."""
     cid = await online_conversation(alice)
@@ -374,7 +379,7 @@ async def test_rule_4_an_interrupted_send_keeps_its_attempt_so_a_delete_reaches_
     assert [(m.id, m.deleted) for m in page.messages] == [(mid, True)]
 
 
-async def test_rule_3_real_server_422_on_an_unknown_member_fails_the_create_visibly(
+async def test_rule_3f_real_server_422_on_an_unknown_member_fails_the_create_visibly(
         alice, server_api):
     cid = alice.create_conversation("With a stranger", ["nobody-here"])
     mid = alice.send(cid, "behind the create")
@@ -386,7 +391,7 @@ async def test_rule_3_real_server_422_on_an_unknown_member_fails_the_create_visi
     assert alice.store.get_message(mid).state == "blocked"
 
 
-async def test_rule_3_retry_after_429_is_honoured(alice, proxy, server_api):
+async def test_rule_3d_retry_after_429_is_honoured(alice, proxy, server_api):
     cid = await online_conversation(alice)
     proxy.respond(429, retry_after=1.5, method="PUT", path_contains="/messages/", count=1)
     started = time.monotonic()
@@ -407,7 +412,40 @@ async def test_rule_3_retry_after_429_is_honoured(alice, proxy, server_api):
     assert [o for _, _, o in proxy.requests("PUT", mid)] == ["429", "forwarded"]
 
 
-async def test_rule_3_transient_5xx_retries_with_the_same_key(alice, proxy, server_api):
+async def test_rule_3e_a_lost_answer_flips_offline_pauses_the_drain_and_sends_once(
+        alice, engines, proxy, server_api):
+    cid = await online_conversation(alice)
+    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
+    mid = alice.send(cid, "no answer came back")
+    first = alice.send(cid, "behind it")
+    assert await wait_for(lambda: drained(alice), timeout=20)
+    states = [e.state for e in engines.events_of(alice) if isinstance(e, ConnectivityChanged)]
+    assert "offline" in states and states[-1] == "online"
+    assert not alice.store.problems()
+    # The server committed the first attempt; the retry with the same key made no copy.
+    assert await server_bodies(server_api("bob"), cid) == ["no answer came back", "behind it"]
+    assert [o for _, _, o in proxy.requests("PUT", mid)] == ["dropped", "forwarded"]
+    assert [o for _, _, o in proxy.requests("PUT", first)] == ["forwarded"]
+
+
+async def test_rule_3j_a_refused_read_marker_is_dropped_and_blocks_nothing(
+        alice, proxy, server_api):
+    cid = await online_conversation(alice)
+    bob = server_api("bob")
+    theirs = await bob.put_message(cid, "00000000-0000-4000-8000-00000000b0b1", "read me")
+    assert await wait_for(lambda: alice.store.get_message(theirs.id) is not None, timeout=15)
+    proxy.respond(403, method="POST", path_contains="/read", count=1)
+    alice.mark_read(cid, theirs.id)
+    assert await wait_for(lambda: proxy.requests("POST", "/read"), timeout=10)
+    mine = alice.send(cid, "after the refused marker")
+    assert await wait_for(lambda: drained(alice), timeout=15)
+    assert alice.store.get_message(mine).state in ("sent", "read")
+    assert not alice.store.problems()
+    assert [a for a in alice.store.outbox_rows() if a.kind == "read"] == []
+    assert await server_bodies(bob, cid) == ["read me", "after the refused marker"]
+
+
+async def test_rule_3c_transient_5xx_retries_with_the_same_key(alice, proxy, server_api):
     cid = await online_conversation(alice)
     proxy.respond(503, method="PUT", path_contains="/messages/", count=2)
     mid = alice.send(cid, "eventually")
@@ -416,7 +454,7 @@ async def test_rule_3_transient_5xx_retries_with_the_same_key(alice, proxy, serv
     assert await server_bodies(server_api("bob"), cid) == ["eventually"]
 
 
-async def test_rule_3_401_pauses_every_queue_until_login(alice, engines, server, server_api,
+async def test_rule_3l_401_pauses_every_queue_until_login(alice, engines, server, server_api,
                                                         login_account, proxy):
     a = await online_conversation(alice, "A")
     b = await online_conversation(alice, "B")
@@ -573,7 +611,7 @@ async def test_engine_publishes_outbox_and_message_events(alice, engines):
     assert any(c["sending"] == 1 for c in outbox)
 
 
-async def test_rule_3_errors_are_classified(server, proxy):
+async def test_rule_3b_errors_are_classified(server, proxy):
     api = ApiClient(proxy.url, "no-token")
     try:
         for status in (408, 425, 429, 500, 502, 503):

@@ -52,7 +52,7 @@ def test_rule_6_mark_next_sending_leaves_a_too_old_send_to_expiry(store, conv):
     assert store.mark_next_sending(conv, 0) is None  # expired now: blocks until send anyway
 
 
-def test_rule_3_mark_next_sending_waits_for_a_retry_that_is_not_due(store, conv):
+def test_rule_3c_mark_next_sending_waits_for_a_retry_that_is_not_due(store, conv):
     mid = store.enqueue_send(conv, "later")
     action = store.mark_sending(store.outbox_rows()[0].id)
     store.record_transient(action.id, 60.0, "503", 8)

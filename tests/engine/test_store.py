@@ -125,7 +125,7 @@ def test_rule_6_retry_and_edit_restart_the_expiry_clock(store, conv):
     assert [a.message_id for a in store.next_actions()] == [failed]
 
 
-def test_rule_3_a_read_marker_row_is_not_an_action_of_its_message(store, conv):
+def test_rule_3k_a_read_marker_row_is_not_an_action_of_its_message(store, conv):
     """Marking my own acknowledged last message read leaves it ``sent``, and behind a
     failed head it is not shown blocked (the read row only points at it)."""
     mine = store.enqueue_send(conv, "my last word")
@@ -211,7 +211,7 @@ def test_rule_7_edit_of_a_sent_message_shows_on_top_until_acknowledged(store, co
     assert store.get_message(mine["id"]).state == "sent"
 
 
-def test_rule_3_failed_head_blocks_later_actions_of_its_conversation_only(store, conv):
+def test_rule_3a_failed_head_blocks_later_actions_of_its_conversation_only(store, conv):
     other = str(uuid.uuid4())
     store.apply_sync(sync_response("2", [(wire_conversation(other, "Other"), [], False)]))
     a = store.enqueue_send(conv, "a")
