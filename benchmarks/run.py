@@ -7,7 +7,7 @@ Usage::
                          [--out DIR] [--data-dir DIR] [--update-readme]
     python benchmarks/run.py --size full
 
-``--size full`` is the issue's sizes (a 1,000,000-message cache in 10,000 conversations,
+``--size full`` is the targets' sizes (a 1,000,000-message cache in 10,000 conversations,
 1,000 messages for the outbox and latency benchmarks, 200 long-polling clients and 20
 senders for 60 s); ``--size smoke`` is a tiny run for CI (well-formed results, no meaning).
 ``--load-duration S`` overrides the load benchmark's duration; ``--update-readme`` also

@@ -3,7 +3,7 @@
 The file is ``<user config dir>/chat-tui/config.toml``. Its ``[sync]`` table overrides the
 defaults of :class:`Settings` (keys are its field names); its ``[account]`` table names the
 server (and optionally the user) that ``chat-tui`` uses when ``--server`` / ``--user`` are
-not given (issue 4, "Start"), for example::
+not given, for example::
 
     [account]
     server = "https://chat.example.org"

@@ -200,7 +200,7 @@ async def failed_send_maybe_on_server(alice, proxy, body: str) -> tuple[str, str
 
 async def test_rule_3h_discarding_a_failed_send_that_may_be_on_the_server_deletes_it_there(
         alice, proxy, server_api):
-    """Soak finding (docs/reliability.md): the first answer is lost after the server
+    """Race guarded against (docs/reliability.md): the first answer is lost after the server
     committed the message, the retry is refused (a 4xx), the user discards it. The text goes
     back to the draft and the copy the server holds becomes a tombstone instead of coming
     back through sync; the messages behind it go out."""
