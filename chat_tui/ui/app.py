@@ -92,8 +92,10 @@ class ChatApp(App[None]):
 
     async def on_mount(self) -> None:
         """The app is ready once the chat screen and all its widgets are mounted, as when
-        the app composed them itself (a pilot, an ``on_ready`` caller, may query them)."""
+        the app composed them itself (a pilot, an ``on_ready`` caller, may query them);
+        the rest of the screen follows the first frame."""
         await AwaitMount(self.chat, [self.chat])
+        self.call_after_refresh(self.chat.post_message, ChatScreen.Drawn())
 
     # ------------------------------------------------------------------ the chat screen's state
     @property
@@ -260,7 +262,7 @@ class ChatApp(App[None]):
                 return
             self.chat.refresh_conversations()
             self.chat.open_conversation(cid)
-            self.chat.composer.focus()
+            self.chat.action_focus_composer()
 
         self.push_screen(NewConversationScreen(), created)
 

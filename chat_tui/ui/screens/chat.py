@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
@@ -36,9 +36,7 @@ from chat_tui.ui.safe_text import inert_line
 from chat_tui.ui.screens.chat_actions import MessageActions
 from chat_tui.ui.screens.chat_status import EngineStatus
 from chat_tui.ui.screens.saved_place import SavedPlace
-from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.conversation_list import ConversationList
-from chat_tui.ui.widgets.footer import KeyFooter
 from chat_tui.ui.widgets.message_item import enable_markdown
 from chat_tui.ui.widgets.message_list import MessageList
 from chat_tui.ui.widgets.skeleton import Skeleton
@@ -48,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import ConversationView, MessageView, Store
     from chat_tui.sync.engine import Engine
     from chat_tui.ui.clock import Clock
+    from chat_tui.ui.widgets.composer import Composer
 
 __all__ = ["ChatScreen"]
 
@@ -69,9 +68,11 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
     """
 
     BINDINGS = bindings_for("app", owner="chat")
-    AUTO_FOCUS = "#composer"
-    """The composer has the focus from the start (one key-bar build, not one for the
-    first focusable widget and another for the composer)."""
+    AUTO_FOCUS = ""
+    """Nothing has the focus on the first frame: keys typed then wait for the composer
+    (see :meth:`on_key`), which gets the focus as it mounts."""
+    EARLY_KEYS = frozenset({"enter", "shift+enter", "ctrl+j"})
+    """Keys (besides printable characters) kept for the composer while it is not there."""
 
     connectivity: reactive[str] = reactive("connecting", init=False)
     work_offline: reactive[bool] = reactive(False, init=False)
@@ -79,8 +80,14 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
     outbox: reactive[dict[str, int]] = reactive(dict, init=False)
     sync_phase: reactive[tuple[str, int, int | None]] = reactive(("idle", 0, None), init=False)
 
+    class Drawn(Message, bubble=False):
+        """Posted by the app once the first frame is on screen."""
+
+    class _ComposerMounted(Message, bubble=False):
+        """The composer is mounted; queued behind the keys that reached the screen."""
+
     class Ready(Message):
-        """The first frame is on screen (the app starts the engine now)."""
+        """The screen is complete (the app starts the engine now)."""
 
     def __init__(self, store: Store, clock: Clock) -> None:
         super().__init__()
@@ -95,15 +102,15 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
         self._partial_list = False
         self._initial_anchor: str | None = None
         self.messages = MessageList(self, id="messages")
-        self.composer = Composer(id="composer")
+        self.composer: Composer | None = None  # mounted right after the first frame
+        self._early_keys: list[events.Key] | None = []
         self.conversation_list = ConversationList(id="conversations")
         self._title = Static(Text(""), markup=False, id="chat-title")
         self.queue_indicator = QueueIndicator(id="queue")
         self.sync_indicator = SyncIndicator(id="sync")
         self.banner = OfflineBanner(clock, id="offline")
         self.skeleton = Skeleton(id="skeleton")
-        self.place = SavedPlace(store, self.composer, self.messages, lambda: self.current_id,
-                                self.set_timer)
+        self.place = SavedPlace(store, self.messages, lambda: self.current_id, self.set_timer)
 
     # ------------------------------------------------------------------ sources
     @property
@@ -178,8 +185,6 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
                 self.skeleton.display = not self.conversations
                 yield self.skeleton
                 yield self.messages
-                yield self.composer
-        yield KeyFooter()
 
     def _conversation_title(self) -> Text:
         conv = self.current_conversation
@@ -200,21 +205,21 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
         self.queue_indicator.show_counts(self.outbox)
         self.sync_indicator.show_state(state=self.connectivity)
         self._update_banner()
-        self.place.restore_draft(self.current_id)
-        self.composer.focus()
         if self._initial_anchor and self.current_id:
             self.messages.release_anchor()
             self.call_after_refresh(self._scroll_to_initial_anchor)
-        self.call_after_refresh(self._after_first_frame)
 
     def _scroll_to_initial_anchor(self) -> None:
         item = self.messages._items.get(self._initial_anchor or "")
         if item is not None:
             self.messages._scroll_to_item(item)
 
-    def _after_first_frame(self) -> None:
-        """Runs once the first frame is on screen: Markdown, the whole list window, then
-        :class:`Ready` (the app starts the engine)."""
+    async def on_chat_screen_drawn(self, _: ChatScreen.Drawn) -> None:
+        """The first frame is on screen: the composer and the key bar, Markdown, the whole
+        list window, then :class:`Ready` (the app starts the engine)."""
+        if not self._ready():  # the app closes before its first frame
+            return
+        await self._mount_composer()
         enable_markdown()
         self.messages.upgrade_markdown()
         if self._partial_list:
@@ -223,6 +228,50 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
         if self.current_id:
             self.store.set_last_conversation(self.current_id)
         self.post_message(self.Ready())
+
+    async def _mount_composer(self) -> None:
+        """Mount the composer (with the open conversation's draft, focused) and the key
+        bar, then hand the composer the keys typed before it existed, in order.
+
+        The first frame shows what can be read (conversation list, newest messages); the
+        composer and key bar (a ``TextArea`` and a ``Footer``: their imports, layout and
+        rendering) follow in the next frame."""
+        from chat_tui.ui.widgets.composer import Composer
+        from chat_tui.ui.widgets.footer import KeyFooter
+
+        composer = Composer(id="composer")
+        self.composer = self.place.composer = composer
+        await self.query_one("#chat").mount(composer)
+        await self.mount(KeyFooter())
+        self.place.restore_draft(self.current_id)
+        # Keys already in this screen's queue are kept before the composer takes them.
+        self.post_message(self._ComposerMounted())
+
+    def on_chat_screen__composer_mounted(self, _: ChatScreen._ComposerMounted) -> None:
+        """Focus the composer and hand it the keys typed before it existed, in order."""
+        composer = self.composer
+        if composer is None:
+            return
+        self.set_focus(composer)  # at once: keys from now on go to the composer's queue
+        early, self._early_keys = self._early_keys or [], None
+        for key in early:
+            composer.post_message(events.Key(key.key, key.character))
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing keys (printable characters, Enter) that reach the screen while the
+        composer is not there or not yet focused are kept for it (or, once it has the
+        focus, passed on to it); every other key works as usual (bindings)."""
+        if not (event.is_printable or event.key in self.EARLY_KEYS):
+            return
+        if self._early_keys is not None and self.focused is None:
+            event.stop()
+            event.prevent_default()
+            self._early_keys.append(event)
+        elif (self._early_keys is None and self.composer is not None
+              and self.focused is self.composer):
+            event.stop()
+            event.prevent_default()
+            self.composer.post_message(events.Key(event.key, event.character))
 
     def engine_started(self) -> None:
         """Called by the app once the engine runs: send the read marker of what is shown."""
@@ -275,8 +324,9 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
         self.conversation_list.show(self.conversations, conversation_id,
                                     complete=self.window.complete)
         self._title.update(self._conversation_title())
-        self.composer.stop_editing()
-        self.place.restore_draft(conversation_id)
+        if self.composer is not None:
+            self.composer.stop_editing()
+            self.place.restore_draft(conversation_id)
         await self.messages.open(conversation_id, anchor_id, select=select)
         if focus_messages:
             self.messages.focus()
@@ -285,7 +335,7 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
     def on_conversation_list_opened(self, event: ConversationList.Opened) -> None:
         """A conversation was chosen in the list."""
         self.open_conversation(event.conversation_id)
-        self.composer.focus()
+        self.action_focus_composer()
 
     def action_prev_conversation(self) -> None:
         """Open the previous conversation in the list (from the first: the last one)."""
@@ -320,8 +370,9 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
         self.messages.focus()
 
     def action_focus_composer(self) -> None:
-        """Focus the composer."""
-        self.composer.focus()
+        """Focus the composer (once it is mounted)."""
+        if self.composer is not None:
+            self.composer.focus()
 
     def action_page_up(self) -> None:
         """Scroll the messages a page up (older pages load at the top)."""

@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from peewee import DatabaseError
 
 from chat_tui.store import StoreError
-from chat_tui.store.answers import find_cached_answer
-from chat_tui.ui.widgets.composer import Composer
 
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import MessageView
     from chat_tui.sync.engine import Engine
     from chat_tui.ui.screens.chat import ChatScreen
+    from chat_tui.ui.widgets.composer import Composer
 
 __all__ = ["BODY_LIMIT", "EXPECTED_ERRORS", "MessageActions"]
 
@@ -69,17 +68,19 @@ class MessageActions:
 
     def action_send(self: ChatScreen) -> None:
         """Send the composer's text (same as Enter in the composer)."""
-        self.composer.action_send()
+        if self.composer is not None:
+            self.composer.action_send()
 
     def action_newline(self: ChatScreen) -> None:
         """Insert a newline in the composer."""
-        self.composer.focus()
-        self.composer.action_newline()
+        if self.composer is not None:
+            self.composer.focus()
+            self.composer.action_newline()
 
     async def _submit(self: ChatScreen, text: str, editing_id: str | None) -> None:
         composer = self.composer
         body = text.strip("\n")
-        if not body.strip() or self.current_id is None:
+        if not body.strip() or self.current_id is None or composer is None:
             return
         size = len(body.encode("utf-8"))
         if size > BODY_LIMIT:
@@ -118,6 +119,8 @@ class MessageActions:
         """Offline in an assistant conversation: show the answer that followed the closest
         earlier question of ours (:func:`chat_tui.store.answers.find_cached_answer`) below
         the new question, labelled "cached answer from <date>". True when shown."""
+        from chat_tui.store.answers import find_cached_answer  # difflib: not on the first frame
+
         answer = find_cached_answer(self.store, self.window.everything(), question,
                                     exclude=question_id)
         if answer is None:
@@ -140,11 +143,13 @@ class MessageActions:
         if target is None:
             self.app.notify("No message of yours to edit here.")
             return
-        self.composer.start_editing(target.id, target.body)
+        if self.composer is not None:
+            self.composer.start_editing(target.id, target.body)
 
     def action_cancel_compose(self: ChatScreen) -> None:
         """Stop editing and focus the message list."""
-        self.composer.action_cancel_compose()
+        if self.composer is not None:
+            self.composer.action_cancel_compose()
 
     # ------------------------------------------------------------------ outbox problems
     def _target(self: ChatScreen, states: Iterable[str]) -> MessageView | None:
@@ -192,7 +197,7 @@ class MessageActions:
             self.app.notify("No unsent message here to discard.")
             return
         text: Any = self.engine_call("Not discarded", lambda e: e.discard(mid))
-        if text is None:
+        if text is None or self.composer is None:
             return
         composer = self.composer
         if text and not composer.text.strip():

@@ -25,7 +25,8 @@ class SavedPlace:
     Args:
         store: the account's cache (``Store.save_draft``, ``set_scroll_anchor``,
             ``get_draft``).
-        composer, messages: the chat screen's widgets.
+        messages: the chat screen's message list; ``composer`` is set once the
+            composer is mounted (None before: no draft to save or load yet).
         current: returns the open conversation's id (str | None).
         set_timer: the screen's ``set_timer(delay_seconds, callback) -> Timer``.
 
@@ -35,11 +36,10 @@ class SavedPlace:
     DRAFT_DEBOUNCE = 0.4  # seconds after the last keystroke before the draft is saved
     ANCHOR_DEBOUNCE = 0.5  # seconds after the last scroll before the position is saved
 
-    def __init__(self, store: Store, composer: Composer, messages: MessageList,
-                 current: Callable[[], str | None],
+    def __init__(self, store: Store, messages: MessageList, current: Callable[[], str | None],
                  set_timer: Callable[[float, Callable[[], None]], Timer]) -> None:
         self.store = store
-        self.composer = composer
+        self.composer: Composer | None = None
         self.messages = messages
         self._current = current
         self._set_timer = set_timer
@@ -50,6 +50,8 @@ class SavedPlace:
     def set_draft(self, text: str, cursor: tuple[int, int] | None) -> None:
         """Put ``text`` in the composer (cursor ``(row, column)``, None: at the end)
         without counting it as typing."""
+        if self.composer is None:
+            return
         self.loading = True
         try:
             self.composer.set_draft(text, cursor)
@@ -78,7 +80,7 @@ class SavedPlace:
             self._draft_timer.stop()
             self._draft_timer = None
         cid = self._current()
-        if cid is None:
+        if cid is None or self.composer is None:
             return
         text, cursor = self.composer.draft
         try:
