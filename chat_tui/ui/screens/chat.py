@@ -28,7 +28,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Static, TextArea
+from textual.widgets import Static
 
 from chat_tui.ui.conversation_window import ConversationWindow
 from chat_tui.ui.keymap import bindings_for
@@ -43,6 +43,8 @@ from chat_tui.ui.widgets.skeleton import Skeleton
 from chat_tui.ui.widgets.status import OfflineBanner, QueueIndicator, SyncIndicator
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual.widgets import TextArea
+
     from chat_tui.store import ConversationView, MessageView, Store
     from chat_tui.sync.engine import Engine
     from chat_tui.ui.clock import Clock

@@ -12,11 +12,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from peewee import DatabaseError
-
-from chat_tui.store import StoreError
 
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import MessageView
@@ -24,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.ui.screens.chat import ChatScreen
     from chat_tui.ui.widgets.composer import Composer
 
-__all__ = ["BODY_LIMIT", "EXPECTED_ERRORS", "MessageActions"]
+__all__ = ["BODY_LIMIT", "MessageActions", "expected_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +29,18 @@ T = TypeVar("T")
 
 BODY_LIMIT = 65_536  # bytes, docs/api.md "Limits"
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (StoreError, sqlite3.Error, DatabaseError)
-"""Errors an engine action raises when it cannot be done now (docs/engine.md): the store's
-refusal (``StoreError``: unknown, not mine, not in that state, in flight) and database
-errors (busy, locked, unreadable)."""
+
+@cache
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors an engine action raises when it cannot be done now (docs/engine.md): the
+    store's refusal (``StoreError``: unknown, not mine, not in that state, in flight) and
+    database errors (``sqlite3.Error``, ``peewee.DatabaseError``: busy, locked,
+    unreadable). Imported on first use: nothing of the ORM is needed to draw the screen."""
+    from peewee import DatabaseError
+
+    from chat_tui.store import StoreError
+
+    return (StoreError, sqlite3.Error, DatabaseError)
 
 
 class MessageActions:
@@ -44,19 +49,20 @@ class MessageActions:
 
     # ------------------------------------------------------------------ engine calls
     def engine_call(self: ChatScreen, failure: str, call: Callable[[Engine], T], *,
-                    errors: tuple[type[BaseException], ...] = EXPECTED_ERRORS) -> T | None:
+                    errors: tuple[type[BaseException], ...] | None = None) -> T | None:
         """Run ``call(engine)`` and return its result; None when the engine is not running
         yet (says so) or the call raised one of ``errors`` (default
-        :data:`EXPECTED_ERRORS`): a toast ``"<failure>: <reason>"``, logged. Sends and
+        :func:`expected_errors`): a toast ``"<failure>: <reason>"``, logged. Sends and
         edits pass ``(Exception,)``: whatever the reason, the text stays in the composer
         and the user is told why."""
         engine = self.engine
         if engine is None:
             self.app.notify("Still starting up - try again in a moment.")
             return None
+        caught = errors if errors is not None else expected_errors()
         try:
             return call(engine)
-        except errors as exc:
+        except caught as exc:
             log.info("%s", failure, exc_info=True)
             self.app.notify(f"{failure}: {exc}", severity="error")
             return None
