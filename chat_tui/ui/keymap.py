@@ -2,8 +2,11 @@
 
 The footer (Textual ``BINDINGS``), the help screen and the command palette are all built
 from :data:`ACTIONS`, so a key shown in one place is the key that works in the others.
-Each entry names an ``action`` of :class:`chat_tui.ui.app.ChatApp` (``action_<name>``);
-widget scopes bind ``app.<name>`` so every action has one implementation.
+Each entry names one action (``action_<name>``) with one implementation: the app's own
+(:data:`APP_ACTIONS`: screens, the engine's work-offline switch, palette, quit) live on
+:class:`chat_tui.ui.app.ChatApp`, every other on the chat screen
+(:class:`chat_tui.ui.screens.chat.ChatScreen`). Widget scopes bind ``app.<name>`` or
+``screen.<name>`` accordingly.
 """
 
 from __future__ import annotations
@@ -13,9 +16,15 @@ from typing import Literal
 
 from textual.binding import Binding
 
-__all__ = ["ACTIONS", "SCOPE_TITLES", "KeyAction", "bindings_for", "palette_actions"]
+__all__ = ["ACTIONS", "APP_ACTIONS", "SCOPE_TITLES", "KeyAction", "bindings_for",
+           "palette_actions"]
 
 Scope = Literal["app", "composer", "messages", "conversations"]
+Owner = Literal["app", "chat"]
+
+APP_ACTIONS = frozenset({"help", "search", "new_conversation", "toggle_work_offline",
+                         "command_palette", "quit"})
+"""Actions implemented by the app; every other one by the chat screen."""
 
 
 @dataclass(frozen=True)
@@ -26,8 +35,9 @@ class KeyAction:
     - ``scope``: where the keys work: ``app`` (anywhere the focused widget does not use
       the key), ``composer``, ``messages`` (message list focused), ``conversations``.
     - ``keys``: Textual key string, comma-separated alternatives (``"f1,question_mark"``).
-    - ``action``: name of the ``ChatApp.action_*`` method (without ``action_``), or
-      ``None`` for keys handled by a widget itself (listed for the help screen only).
+    - ``action``: name of the ``action_*`` method (without ``action_``) of the app or the
+      chat screen (see :attr:`owner`), or ``None`` for keys handled by a widget itself
+      (listed for the help screen only).
     - ``description``: short footer label; ``help``: one sentence for help and palette.
     - ``show``: shown in the footer; ``palette``: offered in the command palette;
       ``priority``: checked before the focused widget sees the key.
@@ -42,6 +52,12 @@ class KeyAction:
     show: bool = True
     palette: bool = True
     priority: bool = False
+
+    @property
+    def owner(self) -> Owner:
+        """``"app"`` when the app implements the action (:data:`APP_ACTIONS`), else
+        ``"chat"`` (the chat screen)."""
+        return "app" if self.action in APP_ACTIONS else "chat"
 
     @property
     def key_display(self) -> str:
@@ -138,21 +154,32 @@ ACTIONS: tuple[KeyAction, ...] = (
 )
 
 
-def bindings_for(scope: Scope, *, prefix: str = "app.") -> list[Binding]:
+def bindings_for(scope: Scope, *, owner: Owner | None = None,
+                 prefix: str | None = None) -> list[Binding]:
     """Textual bindings (list of :class:`textual.binding.Binding`) for ``scope``.
 
-    Actions run on the app (``prefix`` ``"app."``) except for the app scope itself.
-    Entries without an action (handled natively by a widget) are skipped.
+    ``owner`` keeps only the actions of that owner (``"app"`` or ``"chat"``; the app and the
+    chat screen each bind their own keys of the ``app`` scope). Actions of the ``app`` scope
+    are bound by name; in a widget scope they are prefixed ``app.`` or ``screen.`` by owner,
+    unless ``prefix`` is given (``""``: the widget's own actions). Entries without an
+    action (handled natively by a widget) are skipped.
     """
     result = []
     for entry in ACTIONS:
         if entry.scope != scope or entry.action is None:
             continue
-        action = entry.action if scope == "app" else prefix + entry.action
+        if owner is not None and entry.owner != owner:
+            continue
+        if prefix is not None:
+            namespace = prefix
+        elif scope == "app":
+            namespace = ""
+        else:
+            namespace = "app." if entry.owner == "app" else "screen."
         result.append(
             Binding(
                 entry.keys,
-                action,
+                namespace + entry.action,
                 entry.description,
                 show=entry.show,
                 priority=entry.priority,

@@ -79,11 +79,11 @@ async def test_a_long_list_is_kept_as_a_window_that_grows_and_reaches_any_row(tm
                                                                                monkeypatch):
     from chat_tui.store import Store
     from chat_tui.store.conversation_counts import queued_actions
-    from chat_tui.ui import app as app_module
+    from chat_tui.ui import conversation_window
     from chat_tui.ui.app import ChatApp
 
-    monkeypatch.setattr(app_module, "FIRST_FRAME_CONVERSATIONS", 20)
-    monkeypatch.setattr(app_module, "LIST_WINDOW", 40)
+    monkeypatch.setattr(conversation_window, "FIRST_FRAME_CONVERSATIONS", 20)
+    monkeypatch.setattr(conversation_window, "LIST_WINDOW", 40)
     store = Store(tmp_path / "me.db", "me")
     store.open()
     ids = [store.enqueue_create_conversation(f"{i:08d}-0000-4000-8000-000000000000",
@@ -101,7 +101,7 @@ async def test_a_long_list_is_kept_as_a_window_that_grows_and_reaches_any_row(tm
         assert [c.id for c in app.conversations] == order[:40]
         assert not app.list_complete
         # ...but the banner's count covers every conversation (one queued creation each).
-        assert app._queued_total == queued_actions(store) == 150
+        assert app.chat.window.queued_total == queued_actions(store) == 150
         assert sum(c.queued_count for c in store.list_conversations()) == 150
         # Moving down past the window reads a longer one; the rows continue in order.
         lst = app.query_one(ConversationList)
@@ -118,7 +118,7 @@ async def test_a_long_list_is_kept_as_a_window_that_grows_and_reaches_any_row(tm
             order[:lst.option_count]
         # A conversation further down (as from a search hit) opens with its title, and the
         # window widens to keep it.
-        app._list_limit = 40
+        app.chat.window.limit = 40
         app.refresh_conversations()
         assert not app.list_complete and order[-1] not in [c.id for c in app.conversations]
         await app.open_conversation(order[-1]).wait()
@@ -130,10 +130,10 @@ async def test_a_long_list_is_kept_as_a_window_that_grows_and_reaches_any_row(tm
         assert order[-1] in [c.id for c in app.conversations]
         # From the first row, "previous" wraps to the oldest, past any window.
         await app.open_conversation(order[0]).wait()
-        app._list_limit = 40
+        app.chat.window.limit = 40
         app.refresh_conversations()
         assert not app.list_complete
-        app.action_prev_conversation()
+        app.chat.action_prev_conversation()
         for _ in range(20):
             await pilot.pause(0.02)
             if app.current_id == order[-1]:

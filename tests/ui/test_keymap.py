@@ -5,21 +5,25 @@ from __future__ import annotations
 
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.keymap import ACTIONS, palette_actions
+from chat_tui.ui.screens.chat import ChatScreen
 from chat_tui.ui.screens.help import help_table
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.message_list import MessageList
 
-OWNERS = {"app": ChatApp, "messages": ChatApp, "conversations": ChatApp, "composer": Composer}
+OWNERS = {"app": ChatApp, "chat": ChatScreen}
+NAMESPACES = {"app.": ChatApp, "screen.": ChatScreen}
 
 
 def test_every_bound_action_exists():
     missing = [(entry.id, entry.action) for entry in ACTIONS if entry.action
-               and not hasattr(OWNERS[entry.scope], f"action_{entry.action}")]
+               and not hasattr(Composer if entry.scope == "composer" else OWNERS[entry.owner],
+                               f"action_{entry.action}")]
     assert missing == []
-    for widget in (Composer, MessageList):
+    for widget in (Composer, MessageList, ChatScreen):
         for binding in widget.BINDINGS:
-            name = binding.action.removeprefix("app.").split("(")[0]
-            owner = ChatApp if binding.action.startswith("app.") else widget
+            prefix = next((p for p in NAMESPACES if binding.action.startswith(p)), "")
+            name = binding.action.removeprefix(prefix).split("(")[0]
+            owner = NAMESPACES.get(prefix, widget)
             assert hasattr(owner, f"action_{name}"), binding.action
 
 

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from chat_tui.ui.conversation_window import ROW_PAGE
 from chat_tui.ui.safe_text import inert_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,9 +67,9 @@ class ConversationList(OptionList):
 
     class NeedMore(Message):
         """The rows reached the end of a window of the list (``show(complete=False)``):
-        the app reads a longer window and calls :meth:`show` again."""
+        the screen reads a longer window and calls :meth:`show` again."""
 
-    PAGE = 200
+    PAGE = ROW_PAGE
     """Rows built at a time. Only the rows near what is on screen exist as options; more are
     appended as the highlight or the scroll position nears the end (a cache of 10,000
     conversations built every row on each open: 2 s; benchmarks/NOTES.md)."""
@@ -119,8 +120,12 @@ class ConversationList(OptionList):
         target = highlighted if highlighted in ids else current_id
         wanted = max((ids.index(i) + 1 for i in (target, current_id) if i in ids), default=0)
         if same:
-            wanted_rows, self._wanted = max(wanted + self.PAGE // 2, self._wanted), 0
-            self._load_until(wanted_rows)
+            # Rows for the highlight and the open row, within the rows given; beyond them
+            # only when a longer window was asked for (the list was scrolled past its end).
+            pending, self._wanted = self._wanted, 0
+            wanted_rows = max(wanted + self.PAGE // 2, pending)
+            self._load_until(wanted_rows if pending
+                             else min(wanted_rows, len(self.conversations)))
             for cid in {previous, current_id} - {None}:
                 if cid in ids and ids.index(cid) < self._loaded:
                     self.replace_option_prompt(cid, self._option(

@@ -1,6 +1,6 @@
 """The message list: a bounded window over a conversation's cached history.
 
-Never one widget per message of a whole history (issue 4, "Large conversations"): the
+Never one widget per message of a whole history (a long history must open fast): the
 list holds at most :attr:`MessageList.MAX_WINDOW` message widgets. It opens on the newest
 page (``store.messages_before(cid, None, PAGE)``) or on a window around a message
 (``store.message_window_around``), loads older pages from the cache as the view nears the
@@ -9,6 +9,10 @@ newest message (``messages_after``), trims the far end to stay bounded, and when
 has nothing older asks the engine to backfill one page from the server. Opening a
 conversation of 100,000 cached messages therefore costs the same as one of 100: one
 indexed query of ``PAGE`` rows and ``PAGE`` widgets.
+
+The list reads through a :class:`HistorySource` (the chat screen: store, clock, engine)
+given to it, and reports scrolling with a :class:`MessageList.Scrolled` message; it never
+reaches into the app.
 """
 
 from __future__ import annotations
@@ -16,28 +20,59 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import Static
 
 from chat_tui.ui.keymap import bindings_for
 from chat_tui.ui.widgets.message_item import ASSISTANT, CachedAnswer, MessageItem
 
 if TYPE_CHECKING:  # pragma: no cover
-    from chat_tui.store import MessageView
-    from chat_tui.ui.app import ChatApp
+    from chat_tui.store import MessageView, Store
+    from chat_tui.sync.engine import Engine
+    from chat_tui.ui.clock import Clock
 
-__all__ = ["MessageList"]
+__all__ = ["HistorySource", "MessageList"]
 
 log = logging.getLogger(__name__)
 
 
+class HistorySource(Protocol):
+    """What the message list reads from: ``store`` (:class:`chat_tui.store.Store`, read
+    API), ``clock`` (:class:`chat_tui.ui.clock.Clock`) and ``engine`` (the running
+    ``Engine`` for backfills, or None before it started / without network)."""
+
+    @property
+    def store(self) -> Store: ...  # noqa: D102
+
+    @property
+    def clock(self) -> Clock: ...  # noqa: D102
+
+    @property
+    def engine(self) -> Engine | None: ...  # noqa: D102
+
+
 class TopMarker(Static):
     """First row of the list: "loading older messages" or "start of the conversation"."""
+
+    def show(self, *, open_: bool, loading: bool, at_start: bool, empty: bool) -> None:
+        """Label for the list's state: no conversation open (``open_`` False), a backfill
+        running (``loading``), nothing older anywhere (``at_start``), no messages (``empty``)."""
+        if not open_:
+            self.update(Text(""))
+        elif loading:
+            self.update(Text("\u2191 loading older messages from the server\u2026",
+                             style="italic dim"))
+        elif at_start or empty:
+            label = "no messages yet - say hello" if empty else "start of the conversation"
+            self.update(Text(label, style="dim"))
+        else:
+            self.update(Text("\u2191 older messages", style="dim"))
 
 
 class MessageList(VerticalScroll, can_focus=True):
@@ -60,8 +95,12 @@ class MessageList(VerticalScroll, can_focus=True):
         Binding("down,j", "select(1)", "Select", show=False),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
+    class Scrolled(Message):
+        """The list scrolled (the screen saves the position after a pause)."""
+
+    def __init__(self, source: HistorySource, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.source = source
         self.conversation_id: str | None = None
         self.views: list[MessageView] = []
         self._items: dict[str, MessageItem] = {}
@@ -78,11 +117,6 @@ class MessageList(VerticalScroll, can_focus=True):
         # half-replaced window.
         self._lock = asyncio.Lock()
 
-    @property
-    def chat_app(self) -> ChatApp:
-        """The running :class:`ChatApp` (gives ``store``, ``engine`` and ``clock``)."""
-        return self.app  # type: ignore[return-value]
-
     # ------------------------------------------------------------------ building
     def compose(self):  # noqa: D102 - Textual hook
         yield self._top
@@ -97,7 +131,7 @@ class MessageList(VerticalScroll, can_focus=True):
         to fill the pane even if every message is one line (``rows // MIN_ROWS`` plus a
         few), at most :attr:`PAGE`. Older ones load from the cache as the view nears the
         top, like any page. (50 widgets cost the first frame ~60 ms of mounting, layout
-        and rendering at 120x40 where 15 are visible: benchmarks/NOTES.md, fix 17.)"""
+        and rendering at 120x40 where 15 are visible: benchmarks/NOTES.md.)"""
         return max(8, min(cls.PAGE, rows // cls.MIN_ROWS + 4))
 
     def preload(self, conversation_id: str | None, views: Sequence[MessageView], at_newest: bool) -> None:
@@ -109,7 +143,7 @@ class MessageList(VerticalScroll, can_focus=True):
         self._no_older = False
 
     def _new_item(self, view: MessageView) -> MessageItem:
-        item = MessageItem(view, self.chat_app.clock)
+        item = MessageItem(view, self.source.clock)
         if view.id == self.selected_id:
             item.add_class("-selected")
         self._items[view.id] = item
@@ -128,7 +162,7 @@ class MessageList(VerticalScroll, can_focus=True):
             return
         before = self.views[0].sort_key if self.views else None
         try:
-            self._no_older = not self.chat_app.store.has_older(cid, before)
+            self._no_older = not self.source.store.has_older(cid, before)
         except Exception:  # noqa: BLE001 - only a label depends on it
             log.info("has_older failed", exc_info=True)
 
@@ -142,7 +176,7 @@ class MessageList(VerticalScroll, can_focus=True):
 
     async def _open(self, conversation_id: str | None, anchor_id: str | None,
                     *, select: bool) -> None:
-        store = self.chat_app.store
+        store = self.source.store
         self.conversation_id = conversation_id
         self._no_older = False
         self.selected_id = None
@@ -188,15 +222,8 @@ class MessageList(VerticalScroll, can_focus=True):
         self._update_top()
 
     def _update_top(self) -> None:
-        if self.conversation_id is None:
-            self._top.update(Text(""))
-        elif self._backfilling:
-            self._top.update(Text("\u2191 loading older messages from the server\u2026", style="italic dim"))
-        elif self._no_older or not self.views:
-            label = "start of the conversation" if self.views else "no messages yet - say hello"
-            self._top.update(Text(label, style="dim"))
-        else:
-            self._top.update(Text("\u2191 older messages", style="dim"))
+        self._top.show(open_=self.conversation_id is not None, loading=self._backfilling,
+                       at_start=self._no_older, empty=not self.views)
 
     # ------------------------------------------------------------------ paging
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:  # noqa: D102
@@ -207,7 +234,7 @@ class MessageList(VerticalScroll, can_focus=True):
             self.load_older()
         elif new_value >= self.max_scroll_y - self.EDGE and not self.at_newest:
             self.load_newer()
-        self.chat_app.scroll_moved()
+        self.post_message(self.Scrolled())
 
     @work(exclusive=True, group="page", exit_on_error=False)
     async def load_older(self) -> int:
@@ -220,7 +247,7 @@ class MessageList(VerticalScroll, can_focus=True):
             async with self._lock:
                 if cid != self.conversation_id or not self.views:
                     return 0
-                older = self.chat_app.store.messages_before(cid, self.views[0].sort_key,
+                older = self.source.store.messages_before(cid, self.views[0].sort_key,
                                                             limit=self.PAGE)
                 if older:
                     await self._prepend(older)
@@ -232,7 +259,7 @@ class MessageList(VerticalScroll, can_focus=True):
             self._busy = False
 
     async def _backfill(self, cid: str) -> None:
-        store, engine = self.chat_app.store, self.chat_app.engine
+        store, engine = self.source.store, self.source.engine
         if engine is None or self._backfilling or not store.has_older(cid):
             self._no_older = True
             self._update_top()
@@ -286,7 +313,7 @@ class MessageList(VerticalScroll, can_focus=True):
             async with self._lock:
                 if cid != self.conversation_id or not self.views:
                     return 0
-                newer = self.chat_app.store.messages_after(cid, self.views[-1].sort_key,
+                newer = self.source.store.messages_after(cid, self.views[-1].sort_key,
                                                            limit=self.PAGE)
                 if len(newer) < self.PAGE:
                     self.at_newest = True
@@ -344,7 +371,7 @@ class MessageList(VerticalScroll, can_focus=True):
         cid = self.conversation_id
         if cid is None:
             return
-        store = self.chat_app.store
+        store = self.source.store
         if self.at_newest or not self.views:
             limit = min(self.MAX_WINDOW, max(self.PAGE, len(self.views) + len(message_ids)))
             fresh = store.messages_before(cid, None, limit=limit)
@@ -405,7 +432,7 @@ class MessageList(VerticalScroll, can_focus=True):
             item = self._items.get(question_id)
             if item is None or question_id in self._answers:
                 return
-            widget = CachedAnswer(question_id, answer, self.chat_app.clock)
+            widget = CachedAnswer(question_id, answer, self.source.clock)
             self._answers[question_id] = widget
             await self.mount(widget, after=item)
 

@@ -1,0 +1,432 @@
+"""The chat screen: conversation list, messages, composer; the flows between them.
+
+First frame: :meth:`ChatScreen.compose` reads only the local cache (UI
+state, a page of the conversation list, the newest messages of the last open
+conversation, its draft), so the last conversation shows before any network call. Engine
+events (:mod:`chat_tui.sync.events`) arrive as :class:`~chat_tui.ui.messages.EngineEvent`
+messages and are matched on their classes; connectivity and outbox counts are reactives
+whose watchers update the banner and indicators; message and list refreshes are
+coalesced into one per burst.
+
+The screen reads only through the store's read API and acts only through the engine
+façade (docs/engine.md); the message actions live in
+:class:`~chat_tui.ui.screens.chat_actions.MessageActions`, the handling of engine events
+in :class:`~chat_tui.ui.screens.chat_status.EngineStatus`. User text is untrusted: see
+:mod:`chat_tui.ui.safe_text`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import events, work
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Static
+
+from chat_tui.ui.conversation_window import ConversationWindow
+from chat_tui.ui.keymap import bindings_for
+from chat_tui.ui.safe_text import inert_line
+from chat_tui.ui.screens.chat_actions import MessageActions
+from chat_tui.ui.screens.chat_status import EngineStatus
+from chat_tui.ui.screens.saved_place import SavedPlace
+from chat_tui.ui.widgets.conversation_list import ConversationList
+from chat_tui.ui.widgets.message_item import enable_markdown
+from chat_tui.ui.widgets.message_list import MessageList
+from chat_tui.ui.widgets.skeleton import Skeleton
+from chat_tui.ui.widgets.status import OfflineBanner, QueueIndicator, SyncIndicator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from textual.widgets import TextArea
+
+    from chat_tui.store import ConversationView, MessageView, Store
+    from chat_tui.sync.engine import Engine
+    from chat_tui.ui.clock import Clock
+    from chat_tui.ui.widgets.composer import Composer
+
+__all__ = ["ChatScreen"]
+
+log = logging.getLogger(__name__)
+
+
+class ChatScreen(EngineStatus, MessageActions, Screen[None]):
+    """The main screen of :class:`chat_tui.ui.app.ChatApp`.
+
+    Args:
+        store: the account's open cache (``chat_tui.store.Store``); read on the first frame.
+        clock: time source and display zone.
+
+    State: ``current_id`` (open conversation id or None); ``window``
+    (:class:`~chat_tui.ui.conversation_window.ConversationWindow`, the rows of the list);
+    reactives ``connectivity`` (``online``/``offline``/``connecting``), ``work_offline``,
+    ``last_synced_at`` (UTC datetime or None), ``outbox`` (counts by outbox state) and
+    ``sync_phase`` (``(phase, done, total)`` of the puller).
+    """
+
+    BINDINGS = bindings_for("app", owner="chat")
+    AUTO_FOCUS = ""
+    """Nothing has the focus on the first frame: keys typed then wait for the composer
+    (see :meth:`on_key`), which gets the focus as it mounts."""
+    EARLY_KEYS = frozenset({"enter", "shift+enter", "ctrl+j"})
+    """Keys (besides printable characters) kept for the composer while it is not there."""
+
+    connectivity: reactive[str] = reactive("connecting", init=False)
+    work_offline: reactive[bool] = reactive(False, init=False)
+    last_synced_at: reactive[datetime | None] = reactive(None, init=False)
+    outbox: reactive[dict[str, int]] = reactive(dict, init=False)
+    sync_phase: reactive[tuple[str, int, int | None]] = reactive(("idle", 0, None), init=False)
+
+    class Drawn(Message, bubble=False):
+        """Posted by the app once the first frame is on screen."""
+
+    class _ComposerMounted(Message, bubble=False):
+        """The composer is mounted; queued behind the keys that reached the screen."""
+
+    class Ready(Message):
+        """The screen is complete (the app starts the engine now)."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        super().__init__()
+        self._store = store
+        self._clock = clock
+        self.window = ConversationWindow(store)
+        self.current_id: str | None = None
+        self._flush_timer: Timer | None = None
+        self._list_timer: Timer | None = None
+        self._dirty_messages: dict[str, set[str]] = {}
+        self._last_read: dict[str, str] = {}
+        self._partial_list = False
+        self._initial_anchor: str | None = None
+        self.messages = MessageList(self, id="messages")
+        self.composer: Composer | None = None  # mounted right after the first frame
+        self._early_keys: list[events.Key] | None = []
+        self.conversation_list = ConversationList(id="conversations")
+        self._title = Static(Text(""), markup=False, id="chat-title")
+        self.queue_indicator = QueueIndicator(id="queue")
+        self.sync_indicator = SyncIndicator(id="sync")
+        self.banner = OfflineBanner(clock, id="offline")
+        self.skeleton = Skeleton(id="skeleton")
+        self.place = SavedPlace(store, self.messages, lambda: self.current_id, self.set_timer)
+
+    # ------------------------------------------------------------------ sources
+    @property
+    def store(self) -> Store:
+        """The account's cache (``chat_tui.store.Store``)."""
+        return self._store
+
+    @property
+    def clock(self) -> Clock:
+        """Time source and display zone (``chat_tui.ui.clock.Clock``)."""
+        return self._clock
+
+    @property
+    def engine(self) -> Engine | None:
+        """The app's running engine, or None (not started yet, or no network)."""
+        return getattr(self.app, "engine", None)
+
+    @property
+    def conversations(self) -> list[ConversationView]:
+        """The rows of the conversation list in memory (``ConversationView``)."""
+        return self.window.rows
+
+    @property
+    def current_conversation(self) -> ConversationView | None:
+        """The open conversation's ``ConversationView``, or None."""
+        return self.window.get(self.current_id)
+
+    # ------------------------------------------------------------------ first frame
+    def compose(self):  # noqa: D102 - Textual hook
+        store = self.store
+        state = store.get_ui_state()
+        if state.work_offline:  # sync rule C3: still on from the last session
+            self.set_reactive(ChatScreen.work_offline, True)
+            self.set_reactive(ChatScreen.connectivity, "offline")
+        # The first frame needs a screenful of rows: the rest of a long list is read after
+        # it (10,000 conversations: 0.2 s; benchmarks/NOTES.md).
+        self._partial_list = self.window.read_first_frame(state.last_conversation_id)
+        ids = self.window.ids()
+        current = state.last_conversation_id if state.last_conversation_id in ids else None
+        if current is None and ids:
+            current = ids[0]
+        self.current_id = current
+        self.set_reactive(ChatScreen.outbox, dict(store.outbox_counts()))
+
+        views: list[MessageView] = []
+        at_newest = True
+        anchor = state.scroll_anchors.get(current) if current else None
+        if current is not None:
+            if anchor:
+                views = list(store.message_window_around(current, anchor, limit=MessageList.PAGE))
+                if views and any(v.id == anchor for v in views):
+                    at_newest = not store.messages_after(current, views[-1].sort_key, limit=1)
+                else:
+                    views, anchor = [], None
+            if not views:
+                first = MessageList.first_page(self.app.size.height)
+                views = list(store.messages_before(current, None, limit=first))
+        self.messages.preload(current, views, at_newest)
+        self._initial_anchor = anchor
+        self._title.update(self._conversation_title())
+
+        with Horizontal(id="titlebar"):
+            yield Static(Text("chat-tui", style="bold"), markup=False, id="app-title")
+            yield self._title
+            yield self.queue_indicator
+            yield self.sync_indicator
+        yield self.banner
+        with Horizontal(id="body"):
+            yield self.conversation_list
+            with Vertical(id="chat"):
+                self.messages.display = bool(self.conversations)
+                self.skeleton.display = not self.conversations
+                yield self.skeleton
+                yield self.messages
+
+    def _conversation_title(self) -> Text:
+        conv = self.current_conversation
+        if conv is None:
+            return Text("")
+        title = Text(no_wrap=True, overflow="ellipsis")
+        if conv.assistant:
+            title.append("\u2726 ", style="bright_magenta")
+        title.append(inert_line(conv.title, 60), style="bold")
+        others = [m for m in conv.members if m != self.store.me]
+        if others:
+            title.append("  with " + inert_line(", ".join(others), 60), style="dim")
+        return title
+
+    def on_mount(self) -> None:  # noqa: D102 - Textual hook
+        self.conversation_list.show(self.conversations, self.current_id,
+                                    complete=self.window.complete)
+        self.queue_indicator.show_counts(self.outbox)
+        self.sync_indicator.show_state(state=self.connectivity)
+        self._update_banner()
+        if self._initial_anchor and self.current_id:
+            self.messages.release_anchor()
+            self.call_after_refresh(self._scroll_to_initial_anchor)
+
+    def _scroll_to_initial_anchor(self) -> None:
+        item = self.messages._items.get(self._initial_anchor or "")
+        if item is not None:
+            self.messages._scroll_to_item(item)
+
+    async def on_chat_screen_drawn(self, _: ChatScreen.Drawn) -> None:
+        """The first frame is on screen: the composer and the key bar, Markdown, the whole
+        list window, then :class:`Ready` (the app starts the engine)."""
+        if not self._ready():  # the app closes before its first frame
+            return
+        await self._mount_composer()
+        enable_markdown()
+        self.messages.upgrade_markdown()
+        if self._partial_list:
+            self._partial_list = False
+            self.refresh_conversations()
+        if self.current_id:
+            self.store.set_last_conversation(self.current_id)
+        self.post_message(self.Ready())
+
+    async def _mount_composer(self) -> None:
+        """Mount the composer (with the open conversation's draft, focused) and the key
+        bar, then hand the composer the keys typed before it existed, in order.
+
+        The first frame shows what can be read (conversation list, newest messages); the
+        composer and key bar (a ``TextArea`` and a ``Footer``: their imports, layout and
+        rendering) follow in the next frame."""
+        from chat_tui.ui.widgets.composer import Composer
+        from chat_tui.ui.widgets.footer import KeyFooter
+
+        composer = Composer(id="composer")
+        self.composer = self.place.composer = composer
+        await self.query_one("#chat").mount(composer)
+        await self.mount(KeyFooter())
+        self.place.restore_draft(self.current_id)
+        # Keys already in this screen's queue are kept before the composer takes them.
+        self.post_message(self._ComposerMounted())
+
+    def on_chat_screen__composer_mounted(self, _: ChatScreen._ComposerMounted) -> None:
+        """Focus the composer and hand it the keys typed before it existed, in order."""
+        composer = self.composer
+        if composer is None:
+            return
+        self.set_focus(composer)  # at once: keys from now on go to the composer's queue
+        early, self._early_keys = self._early_keys or [], None
+        for key in early:
+            composer.post_message(events.Key(key.key, key.character))
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing keys (printable characters, Enter) that reach the screen while the
+        composer is not there or not yet focused are kept for it (or, once it has the
+        focus, passed on to it); every other key works as usual (bindings)."""
+        if not (event.is_printable or event.key in self.EARLY_KEYS):
+            return
+        if self._early_keys is not None and self.focused is None:
+            event.stop()
+            event.prevent_default()
+            self._early_keys.append(event)
+        elif (self._early_keys is None and self.composer is not None
+              and self.focused is self.composer):
+            event.stop()
+            event.prevent_default()
+            self.composer.post_message(events.Key(event.key, event.character))
+
+    def engine_started(self) -> None:
+        """Called by the app once the engine runs: send the read marker of what is shown."""
+        self._mark_read()
+
+    def save_state(self) -> None:
+        """The app is closing: save the draft now, and the scroll position while the list
+        is still on screen (once removed it no longer knows where it was scrolled)."""
+        self.flush_draft()
+        if self.messages.is_attached:
+            self.place.save_anchor()
+
+    def refresh_conversations(self, *, whole: bool = False) -> None:
+        """Re-read the window of the conversation list (widened to hold the open one;
+        ``whole``: this time the whole list); open the first one when none was open."""
+        self.window.read(include=self.current_id, whole=whole)
+        ids = self.window.ids()
+        if self.current_id not in ids:
+            self.current_id = None
+        self.conversation_list.show(self.conversations, self.current_id,
+                                    complete=self.window.complete)
+        self._title.update(self._conversation_title())
+        if self.current_id is None and ids:
+            self.open_conversation(ids[0])
+        self._update_skeleton()
+        self._update_banner()
+
+    def on_conversation_list_need_more(self, event: ConversationList.NeedMore) -> None:
+        """The list was scrolled past the window: read a window twice as long."""
+        event.stop()
+        if self.window.grow():
+            self.refresh_conversations()
+
+    # ------------------------------------------------------------------ navigation
+    @work(exclusive=True, group="open", exit_on_error=False)
+    async def open_conversation(self, conversation_id: str, anchor_id: str | None = None,
+                                *, select: bool = False, focus_messages: bool = False) -> None:
+        """Open ``conversation_id`` from the cache (at ``anchor_id`` when given; ``select``
+        selects that message; ``focus_messages`` moves the focus to the list once open)."""
+        if conversation_id != self.current_id:
+            self.flush_draft()
+            self.place.save_anchor()
+        if not self.window.complete and self.window.get(conversation_id) is None:
+            self.window.read(include=conversation_id)  # opened further down (search)
+        self.current_id = conversation_id
+        self.store.set_last_conversation(conversation_id)
+        if anchor_id is None:
+            anchor_id = self.store.get_ui_state().scroll_anchors.get(conversation_id)
+            select = False
+        self.conversation_list.show(self.conversations, conversation_id,
+                                    complete=self.window.complete)
+        self._title.update(self._conversation_title())
+        if self.composer is not None:
+            self.composer.stop_editing()
+            self.place.restore_draft(conversation_id)
+        await self.messages.open(conversation_id, anchor_id, select=select)
+        if focus_messages:
+            self.messages.focus()
+        self._mark_read()
+
+    def on_conversation_list_opened(self, event: ConversationList.Opened) -> None:
+        """A conversation was chosen in the list."""
+        self.open_conversation(event.conversation_id)
+        self.action_focus_composer()
+
+    def action_prev_conversation(self) -> None:
+        """Open the previous conversation in the list (from the first: the last one)."""
+        target = self._neighbour(-1)
+        if target:
+            self.open_conversation(target)
+
+    def action_next_conversation(self) -> None:
+        """Open the next conversation in the list (from the last: the first one)."""
+        target = self._neighbour(1)
+        if target:
+            self.open_conversation(target)
+
+    def _neighbour(self, step: int) -> str | None:
+        """Id of the conversation ``step`` rows from the open one (wrapping), reading past
+        the window of the list when the step leaves it."""
+        ids = self.window.ids()
+        if not self.window.complete and self.current_id in ids:
+            index = ids.index(self.current_id) + step
+            if index >= len(ids) and self.window.grow():
+                self.refresh_conversations()  # past the window: a longer one
+            elif index < 0:
+                self.refresh_conversations(whole=True)  # wrapping to the oldest
+        return self.conversation_list.neighbour(step)
+
+    def action_focus_conversations(self) -> None:
+        """Focus the conversation list."""
+        self.conversation_list.focus()
+
+    def action_focus_messages(self) -> None:
+        """Focus the message list."""
+        self.messages.focus()
+
+    def action_focus_composer(self) -> None:
+        """Focus the composer (once it is mounted)."""
+        if self.composer is not None:
+            self.composer.focus()
+
+    def action_page_up(self) -> None:
+        """Scroll the messages a page up (older pages load at the top)."""
+        messages = self.messages
+        messages.release_anchor()
+        messages.scroll_page_up(animate=False)
+        if messages.scroll_y <= messages.EDGE:
+            messages.load_older()
+
+    def action_page_down(self) -> None:
+        """Scroll the messages a page down."""
+        messages = self.messages
+        messages.scroll_page_down(animate=False)
+        if messages.scroll_y >= messages.max_scroll_y - messages.EDGE:
+            messages.load_newer()
+
+    def action_jump_newest(self) -> None:
+        """Show the newest messages and follow new ones."""
+        self.run_worker(self.messages.jump_newest(), group="open", exit_on_error=False)
+
+    # ------------------------------------------------------------------ drafts, scroll
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        """Typing: save the draft after a pause (:class:`SavedPlace`)."""
+        if event.text_area is self.composer:
+            self.place.draft_changed()
+
+    def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
+        """Cursor moves are part of the draft too."""
+        if event.text_area is self.composer:
+            self.place.draft_changed()
+
+    def flush_draft(self) -> None:
+        """Save the composer's draft for the open conversation now."""
+        self.place.flush_draft()
+
+    def on_message_list_scrolled(self, event: MessageList.Scrolled) -> None:
+        """The message list scrolled: save the position after a pause."""
+        event.stop()
+        self.place.scrolled()
+
+    def _mark_read(self) -> None:
+        """Tell the engine the newest message of others on screen has been read."""
+        engine, cid, messages = self.engine, self.current_id, self.messages
+        if engine is None or cid is None or not messages.at_newest:
+            return
+        for view in reversed(messages.views):
+            if not view.mine and view.state is None and view.seq is not None:
+                if self._last_read.get(cid) != view.id:
+                    self._last_read[cid] = view.id
+                    try:
+                        engine.mark_read(cid, view.id)
+                    except Exception:  # noqa: BLE001
+                        log.exception("mark_read failed")
+                return
+
