@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import MessageView
     from chat_tui.sync.engine import Engine
-    from chat_tui.ui.screens.chat import ChatScreen
     from chat_tui.ui.widgets.composer import Composer
 
 __all__ = ["BODY_LIMIT", "MessageActions", "expected_errors"]
@@ -48,7 +47,7 @@ class MessageActions:
     key table (:mod:`chat_tui.ui.keymap`) and the composer's submit."""
 
     # ------------------------------------------------------------------ engine calls
-    def engine_call(self: ChatScreen, failure: str, call: Callable[[Engine], T], *,
+    def engine_call(self, failure: str, call: Callable[[Engine], T], *,
                     errors: tuple[type[BaseException], ...] | None = None) -> T | None:
         """Run ``call(engine)`` and return its result; None when the engine is not running
         yet (says so) or the call raised one of ``errors`` (default
@@ -68,22 +67,22 @@ class MessageActions:
             return None
 
     # ------------------------------------------------------------------ sending
-    async def on_composer_submitted(self: ChatScreen, event: Composer.Submitted) -> None:
+    async def on_composer_submitted(self, event: Composer.Submitted) -> None:
         """Enter in the composer: send, or save an edit."""
         await self._submit(event.text, event.editing_id)
 
-    def action_send(self: ChatScreen) -> None:
+    def action_send(self) -> None:
         """Send the composer's text (same as Enter in the composer)."""
         if self.composer is not None:
             self.composer.action_send()
 
-    def action_newline(self: ChatScreen) -> None:
+    def action_newline(self) -> None:
         """Insert a newline in the composer."""
         if self.composer is not None:
             self.composer.focus()
             self.composer.action_newline()
 
-    async def _submit(self: ChatScreen, text: str, editing_id: str | None) -> None:
+    async def _submit(self, text: str, editing_id: str | None) -> None:
         composer = self.composer
         body = text.strip("\n")
         if not body.strip() or self.current_id is None or composer is None:
@@ -111,7 +110,7 @@ class MessageActions:
         self.run_worker(self._show_sent(cid, message_id, body, offline_question),
                         group="refresh", exit_on_error=False)
 
-    async def _show_sent(self: ChatScreen, cid: str, message_id: str, body: str,
+    async def _show_sent(self, cid: str, message_id: str, body: str,
                          offline_question: bool) -> None:
         """Show the local echo at once (a worker, like every refresh of the window), then,
         offline in an assistant conversation, a cached answer below it."""
@@ -120,7 +119,7 @@ class MessageActions:
         if offline_question and cid == self.current_id:
             await self.show_cached_answer(cid, message_id, body)
 
-    async def show_cached_answer(self: ChatScreen, conversation_id: str, question_id: str,
+    async def show_cached_answer(self, conversation_id: str, question_id: str,
                                  question: str) -> bool:
         """Offline in an assistant conversation: show the answer that followed the closest
         earlier question of ours (:func:`chat_tui.store.answers.find_cached_answer`) below
@@ -135,12 +134,12 @@ class MessageActions:
         return True
 
     # ------------------------------------------------------------------ editing
-    def on_composer_edit_last_requested(self: ChatScreen,
+    def on_composer_edit_last_requested(self,
                                         event: Composer.EditLastRequested) -> None:
         """Up in an empty composer."""
         self.action_edit_last()
 
-    def action_edit_last(self: ChatScreen) -> None:
+    def action_edit_last(self) -> None:
         """Edit the selected own message, or the last own message of the conversation."""
         messages = self.messages
         target = messages.selected_view() if messages.has_focus else None
@@ -152,13 +151,13 @@ class MessageActions:
         if self.composer is not None:
             self.composer.start_editing(target.id, target.body)
 
-    def action_cancel_compose(self: ChatScreen) -> None:
+    def action_cancel_compose(self) -> None:
         """Stop editing and focus the message list."""
         if self.composer is not None:
             self.composer.action_cancel_compose()
 
     # ------------------------------------------------------------------ outbox problems
-    def _target(self: ChatScreen, states: Iterable[str]) -> MessageView | None:
+    def _target(self, states: Iterable[str]) -> MessageView | None:
         """The selected own message in one of ``states``, else the first such one here."""
         states = set(states)
         selected = self.messages.selected_view()
@@ -169,7 +168,7 @@ class MessageActions:
                 return view
         return None
 
-    def _problem_id(self: ChatScreen, states: Iterable[str]) -> str | None:
+    def _problem_id(self, states: Iterable[str]) -> str | None:
         target = self._target(states)
         if target is not None:
             return target.id
@@ -180,7 +179,7 @@ class MessageActions:
                 return problem.message_id
         return None
 
-    def action_retry(self: ChatScreen) -> None:
+    def action_retry(self) -> None:
         """Retry a failed message (the selected one, else the first failed one here)."""
         mid = self._problem_id(("failed",))
         if mid is None:
@@ -188,7 +187,7 @@ class MessageActions:
             return
         self.engine_call("Not retried", lambda e: e.retry(mid))
 
-    def action_send_anyway(self: ChatScreen) -> None:
+    def action_send_anyway(self) -> None:
         """Send an expired message anyway."""
         mid = self._problem_id(("expired",))
         if mid is None:
@@ -196,7 +195,7 @@ class MessageActions:
             return
         self.engine_call("Not sent", lambda e: e.send_anyway(mid))
 
-    def action_discard(self: ChatScreen) -> None:
+    def action_discard(self) -> None:
         """Discard an unsent message and put its text back into the composer."""
         mid = self._problem_id(("failed", "expired", "queued", "blocked"))
         if mid is None:
@@ -210,7 +209,7 @@ class MessageActions:
             composer.set_draft(text, None)
         composer.focus()
 
-    def action_delete_message(self: ChatScreen) -> None:
+    def action_delete_message(self) -> None:
         """Delete the selected own message (leaves a tombstone)."""
         view = self.messages.selected_view()
         if view is None or not view.mine or view.deleted:

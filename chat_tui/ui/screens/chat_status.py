@@ -9,12 +9,7 @@ state they carry goes into the screen's reactives, whose watchers update the wid
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chat_tui.ui.messages import EngineEvent
-
-if TYPE_CHECKING:  # pragma: no cover
-    from chat_tui.ui.screens.chat import ChatScreen
 
 __all__ = ["EngineStatus"]
 
@@ -28,7 +23,7 @@ class EngineStatus:
     LIST_COALESCE = 0.25  # seconds between two conversation-list re-reads (a streaming
     # reply changes the preview on every chunk; the list query grows with the account)
 
-    def on_engine_event(self: ChatScreen, message: EngineEvent) -> None:
+    def on_engine_event(self, message: EngineEvent) -> None:
         """Apply one engine event (:mod:`chat_tui.sync.events`); refreshes are coalesced."""
         from chat_tui.sync import events  # the engine runs: the sync layer is imported
 
@@ -56,52 +51,52 @@ class EngineStatus:
             case events.EngineProblem(active=True, message=text):
                 self.app.notify(text, title="Sending paused", severity="error", timeout=15)
 
-    def watch_connectivity(self: ChatScreen, was: str, state: str) -> None:  # noqa: D102 - Textual hook
+    def watch_connectivity(self, was: str, state: str) -> None:  # noqa: D102 - Textual hook
         self.sync_indicator.show_state(state=state)
         self._update_banner()
         self._update_skeleton()
         if was != "online" and state == "online":
             self._mark_read()
 
-    def watch_work_offline(self: ChatScreen) -> None:  # noqa: D102 - Textual hook
+    def watch_work_offline(self) -> None:  # noqa: D102 - Textual hook
         self._update_banner()
 
-    def watch_last_synced_at(self: ChatScreen) -> None:  # noqa: D102 - Textual hook
+    def watch_last_synced_at(self) -> None:  # noqa: D102 - Textual hook
         self._update_banner()
 
-    def watch_outbox(self: ChatScreen, counts: dict[str, int]) -> None:  # noqa: D102 - Textual hook
+    def watch_outbox(self, counts: dict[str, int]) -> None:  # noqa: D102 - Textual hook
         self.queue_indicator.show_counts(counts)
         self._update_banner()
 
-    def watch_sync_phase(self: ChatScreen, phase: tuple[str, int, int | None]) -> None:  # noqa: D102
+    def watch_sync_phase(self, phase: tuple[str, int, int | None]) -> None:  # noqa: D102
         self.sync_indicator.show_state(phase=phase[0], done=phase[1], total=phase[2])
         self._update_skeleton()
 
-    def _schedule_flush(self: ChatScreen) -> None:
+    def _schedule_flush(self) -> None:
         if self._flush_timer is None:
             self._flush_timer = self.set_timer(self.REFRESH_COALESCE, self._flush)
 
-    def _schedule_list(self: ChatScreen) -> None:
+    def _schedule_list(self) -> None:
         if self._list_timer is None:
             self._list_timer = self.set_timer(self.LIST_COALESCE, self._flush_list)
 
     @property
-    def refresh_pending(self: ChatScreen) -> bool:
+    def refresh_pending(self) -> bool:
         """True while engine changes wait to be shown (coalescing timers not yet run)."""
         return self._list_timer is not None or self._flush_timer is not None
 
-    def _flush_list(self: ChatScreen) -> None:
+    def _flush_list(self) -> None:
         self._list_timer = None
         if self._ready():
             self.refresh_conversations()
 
-    def _ready(self: ChatScreen) -> bool:
+    def _ready(self) -> bool:
         """True while the screen's widgets exist (not before compose, not while the app
         shuts down): late engine events and timers are dropped then."""
         return bool(self.is_mounted and self.is_attached and self.app.is_running
                     and self.conversation_list.is_attached)
 
-    async def _flush(self: ChatScreen) -> None:
+    async def _flush(self) -> None:
         self._flush_timer = None
         if not self._ready():
             return
@@ -110,18 +105,18 @@ class EngineStatus:
             self.run_worker(self._refresh_current(tuple(dirty[self.current_id])),
                             group="refresh", exit_on_error=False)
 
-    async def _refresh_current(self: ChatScreen, message_ids: tuple[str, ...]) -> None:
+    async def _refresh_current(self, message_ids: tuple[str, ...]) -> None:
         # A worker, never the screen's own message handler: the window's lock may be held
         # by an opening conversation that needs the message pump to finish mounting.
         await self.messages.refresh_messages(message_ids)
         self._mark_read()
 
-    def _update_banner(self: ChatScreen) -> None:
+    def _update_banner(self) -> None:
         self.banner.show_state(
             self.connectivity == "offline", self.window.queued_total, self.last_synced_at,
             self.work_offline)
 
-    def _update_skeleton(self: ChatScreen) -> None:
+    def _update_skeleton(self) -> None:
         empty = not self.conversations
         skeleton = self.skeleton
         skeleton.show(empty)
