@@ -273,11 +273,11 @@ def run_memory(ctx) -> dict:
 
 
 async def _open_timings(cache: Path, me: str, big: str, small: str, runs: int) -> dict:
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.ui.app import ChatApp
     from chat_tui.ui.widgets.message_list import MessageList
 
-    store = Store(cache, me)
+    store = Cache(cache, me)
     store.open()
     newest = {cid: _newest(cache, cid, 1)[0][0] for cid in (big, small)}
     app = ChatApp(store, None, start_engine=False)

@@ -24,11 +24,11 @@ from benchmarks.common import add_users, login, median, ratio, start_server
 async def _drain(url: str, token: str, me: str, peer: str, bodies: list[str],
                  cache: Path) -> tuple[float, str]:
     from chat_tui.config import Settings
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.sync.engine import Engine
     from chat_tui.sync.events import OutboxChanged
 
-    store = Store(cache, me)
+    store = Cache(cache, me)
     engine = Engine(store, url, token, Settings(retention_days=0))
     await engine.open()
     cid = str(uuid.uuid4())

@@ -28,13 +28,13 @@ WARMUP = 5
 async def _engines(url: str, tokens: dict[str, str], cid: str, bodies: list[str],
                    workdir) -> list[float]:
     from chat_tui.config import Settings
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.sync.engine import Engine
     from chat_tui.sync.events import MessagesChanged
 
     settings = Settings(retention_days=0)
-    sender = Engine(Store(workdir / "latency-a.db", "lat-a"), url, tokens["lat-a"], settings)
-    receiver = Engine(Store(workdir / "latency-b.db", "lat-b"), url, tokens["lat-b"], settings)
+    sender = Engine(Cache(workdir / "latency-a.db", "lat-a"), url, tokens["lat-a"], settings)
+    receiver = Engine(Cache(workdir / "latency-b.db", "lat-b"), url, tokens["lat-b"], settings)
     waiting: dict[str, asyncio.Future] = {}
 
     def on_event(event: object) -> None:

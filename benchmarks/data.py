@@ -7,9 +7,9 @@ runs, keyed by its size, so only the first run pays for it.
   ``chat-tui-server import`` records, through ``benchmarks/chitchat_to_jsonl.py``.
 - :func:`server_db`: a server database loaded with ``chat-tui-server import`` from the
   converter's JSONL (the reader account ``bench`` is a member of every conversation).
-- :func:`client_cache`: a client cache file (``chat_tui.store.Store``) of ``total``
+- :func:`client_cache`: a client cache file (``chat_tui.store.Cache``) of ``total``
   messages in ``conversations`` conversations, written through the store's own sync apply
-  path (``Store.apply_sync``, one transaction per response of about 5,000 messages, as
+  path (``Cache.apply_sync``, one transaction per response of about 5,000 messages, as
   the engine's database worker does) from the chitchat messages repeated in order with new
   ids. Conversation 0 (the most recent, and the last one open) has ``big`` messages,
   conversation 1 has ``small``; the others share the rest.
@@ -30,7 +30,7 @@ from benchmarks.common import DATA_DIR, checkpoint
 
 NAMESPACE = uuid.UUID("6a1f3c52-77a4-4c0e-9d1e-0c5be2a9f001")
 READER = "bench"
-APPLY_BATCH = 5000  # messages per Store.apply_sync call (one transaction)
+APPLY_BATCH = 5000  # messages per Cache.apply_sync call (one transaction)
 
 _SAMPLE = [
     "hi there, how is your week going?", "pretty good! just got back from a hike",
@@ -168,7 +168,7 @@ def client_cache(total: int, conversations: int, big: int, small: int,
     all bodies), ``me``, ``build_s`` and ``built_by``.
     """
     from chat_tui.api.wire import Conversation, Message, SyncConversation, SyncResponse
-    from chat_tui.store import SCHEMA_VERSION, Store
+    from chat_tui.store import SCHEMA_VERSION, Cache
 
     # The schema version is part of the name: a cache written by an older store is rebuilt,
     # never measured as it is nor migrated inside a timed run.
@@ -180,7 +180,7 @@ def client_cache(total: int, conversations: int, big: int, small: int,
     for suffix in ("", "-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)
     sizes = conversation_sizes(total, conversations, big, small)
-    store = Store(tmp, READER, user_id=str(uuid.uuid5(NAMESPACE, "user/bench")),
+    store = Cache(tmp, READER, user_id=str(uuid.uuid5(NAMESPACE, "user/bench")),
                   server_url="http://127.0.0.1:9")
     store.open()
     t0 = time.perf_counter()
@@ -240,7 +240,7 @@ def client_cache(total: int, conversations: int, big: int, small: int,
         "small_id": ids[1], "big_messages": big, "small_messages": small,
         "big_newest_body": newest[0], "small_newest_body": newest[1],
         "body_bytes": body_bytes, "me": READER, "build_s": round(build_s, 1),
-        "built_by": "Store.apply_sync (the engine's sync apply path), "
+        "built_by": "Cache.apply_sync (the engine's sync apply path), "
                     f"{APPLY_BATCH} messages per transaction",
     }
     meta.write_text(json.dumps(info))

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.config import Account, Settings
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.sync.engine import Engine
 
 __all__ = [
@@ -88,11 +88,11 @@ def local_username() -> str:
     return name
 
 
-def configured_factory(account: Account, settings: Settings) -> Callable[[Store], Engine]:
+def configured_factory(account: Account, settings: Settings) -> Callable[[Cache], Engine]:
     """Engine factory for a saved account: ``factory(store) -> Engine`` (imports the sync
     layer, httpx included, only when called; reads the token from the keyring or file)."""
 
-    def factory(store: Store) -> Engine:
+    def factory(store: Cache) -> Engine:
         from chat_tui.config import load_token
         from chat_tui.sync.engine import Engine
 
@@ -102,7 +102,7 @@ def configured_factory(account: Account, settings: Settings) -> Callable[[Store]
 
 
 def local_factory(settings: Settings, username: str, directory: Path,
-                  on_started: Callable[[Any], None] | None = None) -> Callable[[Store], Any]:
+                  on_started: Callable[[Any], None] | None = None) -> Callable[[Cache], Any]:
     """Engine factory for the local mode (async ``factory(store) -> Engine``).
 
     Starts the embedded server in a worker thread over ``directory/server.db`` (echo
@@ -115,7 +115,7 @@ def local_factory(settings: Settings, username: str, directory: Path,
     usable.
     """
 
-    async def factory(store: Store) -> Engine:
+    async def factory(store: Cache) -> Engine:
         import asyncio
         import socket
 
@@ -224,7 +224,7 @@ def launch(args: Any = None) -> int:
         pick_account,
     )
     from chat_tui.config.logfile import setup_logging
-    from chat_tui.store import SchemaTooNew, Store
+    from chat_tui.store import Cache, SchemaTooNew
 
     setup_logging()
     try:
@@ -242,13 +242,13 @@ def launch(args: Any = None) -> int:
         except (AccountError, ValueError) as exc:
             print(f"chat-tui: {exc}", file=sys.stderr)
             return 1
-        store = Store(account.db_path, account.username, user_id=account.user_id,
+        store = Cache(account.db_path, account.username, user_id=account.user_id,
                       server_url=account.server_url)
         factory: Any = configured_factory(account, settings)
     else:
         directory = local_dir()
         username = local_username()
-        store = Store(directory / "cache.db", username)
+        store = Cache(directory / "cache.db", username)
         factory = local_factory(settings, username, directory, embedded.append)
         on_ready = welcome_once(directory)
     try:

@@ -80,7 +80,7 @@ def shoot(account, out: Path, scenario: Callable[..., Awaitable[None]]) -> None:
     """Run the app for ``account`` until ``scenario(pilot, app)`` returns, save the SVG."""
     from chat_tui.config import Settings
     from chat_tui.launch import configured_factory
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.ui.app import ChatApp
     from chat_tui.ui.clock import Clock
 
@@ -88,7 +88,7 @@ def shoot(account, out: Path, scenario: Callable[..., Awaitable[None]]) -> None:
     # 90-day retention (sync rule R1) would keep in the cache.
     settings = Settings(backoff_base=0.05, backoff_cap=0.3, poll_timeout=2, probe_timeout=1.0,
                         request_timeout=3.0, retention_days=0)
-    store = Store(account.db_path, account.username, user_id=account.user_id,
+    store = Cache(account.db_path, account.username, user_id=account.user_id,
                   server_url=account.server_url)
     store.open()
     app = ChatApp(store, configured_factory(account, settings), clock=Clock())

@@ -70,9 +70,9 @@ def cmd_login(args: argparse.Namespace) -> int:
     where = store_token(account, result.access_token)
     save_account(account)
     if account.db_path.exists():
-        from chat_tui.store import Store
+        from chat_tui.store import Cache
 
-        store = Store(account.db_path, account.username)
+        store = Cache(account.db_path, account.username)
         try:
             store.open()
             store.set_auth_failed(False)
@@ -107,10 +107,10 @@ def _logout(args: argparse.Namespace, account: Account) -> int:
 
     from chat_tui.api import ApiClient, ApiError
     from chat_tui.config import delete_token, load_token, remove_account
-    from chat_tui.store import Store, delete_cache_file
+    from chat_tui.store import Cache, delete_cache_file
 
     if args.flush and account.db_path.exists() and not args.force:
-        store = Store(account.db_path, account.username)
+        store = Cache(account.db_path, account.username)
         try:
             store.open()
             unsent = store.has_unsent()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.config import Account
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.sync.engine import Engine
 
 #: Exit statuses of ``chat-tui``: success, a usage or local error, the server unreachable,
@@ -77,7 +77,7 @@ def open_store(engine: Engine) -> None:
     report_recovery(engine.store)
 
 
-def report_recovery(store: Store) -> None:
+def report_recovery(store: Cache) -> None:
     """Tell the user on stderr when an unreadable cache was moved aside (sync rule D4)."""
     if store.recovery is not None:
         print(f"chat-tui: {store.recovery.message}", file=sys.stderr)

@@ -58,9 +58,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _clear_cache(args: argparse.Namespace, account: Account, path: Path) -> int:
-    from chat_tui.store import Store, delete_cache_file
+    from chat_tui.store import Cache, delete_cache_file
 
-    store = Store(path, account.username)
+    store = Cache(path, account.username)
     try:
         store.open()
         unsent = store.has_unsent()

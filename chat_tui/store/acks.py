@@ -60,7 +60,7 @@ _MESSAGE_PENDING_SQL = "UPDATE message SET pending_body = ?, pending_deleted = ?
 
 
 class DrainAcks(CacheFile):
-    """The write API of the engine's drain (part of :class:`~chat_tui.store.Store`); each
+    """The write API of the engine's drain (part of :class:`~chat_tui.store.Cache`); each
     method is one write transaction (or joins the caller's :meth:`batch`). Uses ``_rows_for``
     and ``_action`` of :class:`~chat_tui.store.outbox_queue.OutboxQueue` and
     ``_upsert_conversation`` and ``_apply_marker`` of :class:`~chat_tui.store.apply.SyncApply`
@@ -251,7 +251,7 @@ class DrainAcks(CacheFile):
         return res
 
     def ack_read(self, outbox_id: int, marker: ReadMarkerRecord) -> ApplyResult:
-        """Store the read marker in force and remove the action."""
+        """Cache the read marker in force and remove the action."""
         res = ApplyResult()
         with self._write():
             self._apply_marker(marker, res)

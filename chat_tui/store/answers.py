@@ -1,8 +1,8 @@
 """Cached answers: offline, an earlier answer of the assistant to a question like this one.
 
 Offline in an assistant conversation, the app shows the reply that followed the closest
-earlier question of ours, labelled "cached answer from <date>". Pure Python over the store's read API (``Store.search``,
-``Store.message_window_around``, ``Store.me``); no Textual, no network.
+earlier question of ours, labelled "cached answer from <date>". Pure Python over the store's read API (``Cache.search``,
+``Cache.message_window_around``, ``Cache.me``); no Textual, no network.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def find_cached_answer(store: Any, conversations: Iterable[ConversationView], qu
                        threshold: float = 0.6) -> MessageView | None:
     """The assistant answer that followed the cached question closest to ``question``.
 
-    ``store`` is a :class:`chat_tui.store.Store` (only its read API is used);
+    ``store`` is a :class:`chat_tui.store.Cache` (only its read API is used);
     ``conversations`` the ``ConversationView`` rows to consider (only assistant ones
     count); ``exclude`` a message id to skip (the question just sent).
 

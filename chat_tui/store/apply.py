@@ -39,7 +39,7 @@ INSERT_MESSAGE_SQL = (
 
 
 class SyncApply(CacheFile):
-    """The puller's write API (part of :class:`~chat_tui.store.Store`): big work, run on
+    """The puller's write API (part of :class:`~chat_tui.store.Cache`): big work, run on
     the engine's database worker thread. Uses ``_count_unread`` of
     :class:`~chat_tui.store.reads.ReadModel`."""
 
@@ -53,7 +53,7 @@ class SyncApply(CacheFile):
         return dt(float(value)) if value else None
 
     def _upsert_conversation(self, conv: ConversationRecord, res: ApplyResult) -> None:
-        """Store the server's copy of a conversation (activity only moves forward); touches
+        """Cache the server's copy of a conversation (activity only moves forward); touches
         ``res`` when anything changed. In the caller's transaction."""
         C = self.m.Conversation
         updated = ts(conv.updated_at)
@@ -128,7 +128,7 @@ class SyncApply(CacheFile):
             self.db.cursor().executemany(INSERT_MESSAGE_SQL, rows)
 
     def _apply_marker(self, marker: ReadMarkerRecord, res: ApplyResult) -> None:
-        """Store a member's read marker when it moves forward: mine sets the conversation's
+        """Cache a member's read marker when it moves forward: mine sets the conversation's
         read position and unread count; another member's turns my messages up to it
         ``read`` (they are touched in ``res``). In the caller's transaction."""
         R, C = self.m.ReadMarker, self.m.Conversation

@@ -54,7 +54,7 @@ PRAGMAS = [
 
 class CacheFile:
     """The SQLite file ``path`` of the account ``me`` (its username, docs/api.md): the
-    base every part of :class:`~chat_tui.store.Store` builds on.
+    base every part of :class:`~chat_tui.store.Cache` builds on.
 
     Attributes: ``path`` (Path), ``db`` (the Peewee database), ``m`` (its models,
     :func:`~chat_tui.store.models.build_models`), ``recovery`` (a

@@ -1,11 +1,11 @@
 """Counts over the whole conversation list, for a UI that keeps only a window of it.
 
-``Store.list_conversations(limit)`` returns the most recent conversations first. Read whole,
+``Cache.list_conversations(limit)`` returns the most recent conversations first. Read whole,
 a list of 10,000 conversations costs ~0.15 s and ~11 MB of the app's peak memory
 (benchmarks/NOTES.md), so the UI keeps a window of the most recent rows and asks
 here for the one figure it shows about the whole list.
 
-Read-only, through the store's own connection (``Store.db``), like the store's read API.
+Read-only, through the store's own connection (``Cache.db``), like the store's read API.
 Columns read: ``outbox.kind``, ``outbox.conversation_id``, ``conversation.id``,
 ``conversation.removed``.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from chat_tui.store.store import Store
+    from chat_tui.store.cache import Cache
 
 __all__ = ["queued_actions"]
 
@@ -25,10 +25,10 @@ SELECT count(*) FROM outbox o JOIN conversation c ON c.id = o.conversation_id
 """
 
 
-def queued_actions(store: Store) -> int:
+def queued_actions(store: Cache) -> int:
     """My actions still in the outbox (sends, edits, deletes, creations; read markers are
     not counted) over every conversation still listed: the sum of
     ``ConversationView.queued_count`` over ``store.list_conversations()``, without reading
-    the list. ``store`` must be open; raises what ``Store.db`` raises (``peewee``
+    the list. ``store`` must be open; raises what ``Cache.db`` raises (``peewee``
     ``DatabaseError``) on a broken file."""
     return int(store.db.execute_sql(_QUEUED).fetchone()[0])

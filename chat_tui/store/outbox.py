@@ -28,7 +28,7 @@ def _may_be_on_server(send: Any) -> bool:
 
 
 class OutboxChanges(CacheFile):
-    """The user's actions on the outbox (part of :class:`~chat_tui.store.Store`). Each one
+    """The user's actions on the outbox (part of :class:`~chat_tui.store.Cache`). Each one
     is a single ``BEGIN IMMEDIATE`` transaction on the calling thread; ``StoreError`` means
     nothing was changed. Uses ``_rows_for`` of :class:`~chat_tui.store.outbox_queue.OutboxQueue`,
     ``_count_unread`` of :class:`~chat_tui.store.reads.ReadModel` and the drafts of

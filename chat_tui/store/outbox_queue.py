@@ -31,7 +31,7 @@ SELECT CASE WHEN o.state = '{OutboxState.QUEUED}' AND o.id > b.first_id
 
 
 class OutboxQueue(CacheFile):
-    """The outbox's queues (part of :class:`~chat_tui.store.Store`): read by the UI
+    """The outbox's queues (part of :class:`~chat_tui.store.Cache`): read by the UI
     (counts, problems), the CLI (rows) and the drain (next actions, expiry)."""
 
     def outbox_counts(self) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The UI's read model of the cache (docs/engine.md, "Store read API"): the conversation
+"""The UI's read model of the cache (docs/engine.md, "Cache read API"): the conversation
 list, windows of a conversation's messages with each of my messages' send state, the
 backfill state, and full-text search. Reads only; every answer is a frozen dataclass from
 :mod:`chat_tui.store.views`, never a Peewee row."""
@@ -24,7 +24,7 @@ from chat_tui.store.views import (
 
 
 class ReadModel(CacheFile):
-    """The read API the UI uses (part of :class:`~chat_tui.store.Store`). Every method
+    """The read API the UI uses (part of :class:`~chat_tui.store.Cache`). Every method
     needs the cache open and raises what Peewee raises (``peewee.DatabaseError``) on a
     broken file. Uses ``_first_blocker`` of :class:`~chat_tui.store.outbox_queue.OutboxQueue`
     (which actions are blocked)."""

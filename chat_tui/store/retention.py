@@ -19,7 +19,7 @@ RETENTION_CHUNK = 2000
 
 
 class Retention(CacheFile):
-    """Retention, reset and export (part of :class:`~chat_tui.store.Store`): big work, run
+    """Retention, reset and export (part of :class:`~chat_tui.store.Cache`): big work, run
     on the engine's database worker thread or by the CLI. :meth:`export` reads through
     :class:`~chat_tui.store.reads.ReadModel`."""
 

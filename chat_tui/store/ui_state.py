@@ -10,7 +10,7 @@ from chat_tui.store.views import Draft, UIState
 
 
 class SavedUIState(CacheFile):
-    """Drafts and UI state (part of :class:`~chat_tui.store.Store`). Each write is one
+    """Drafts and UI state (part of :class:`~chat_tui.store.Cache`). Each write is one
     short transaction on the calling thread (the UI's)."""
 
     def get_draft(self, conversation_id: str) -> Draft | None:

@@ -1,4 +1,4 @@
-"""Read-side value objects the store hands to the UI (docs/engine.md, "Store read API").
+"""Read-side value objects the store hands to the UI (docs/engine.md, "Cache read API").
 
 Plain frozen dataclasses converted from rows, so the UI never sees a Peewee model.
 """
@@ -20,7 +20,7 @@ server message, in outbox order (outbox rule 8)."""
 LOCAL_ECHO_BASE: int = 1 << 52
 
 OUTBOX_STATES: tuple[str, ...] = tuple(state.value for state in OutboxState)
-"""Keys of ``Store.outbox_counts()`` and of ``OutboxChanged.counts``: the values of
+"""Keys of ``Cache.outbox_counts()`` and of ``OutboxChanged.counts``: the values of
 :class:`~chat_tui.store.outbox_state.OutboxState` (``queued``, ``sending``, ``failed``,
 ``blocked``, ``expired``), as plain strings."""
 

@@ -54,7 +54,7 @@ _WRITE_LOCKS_GUARD = threading.Lock()
 
 def write_lock_for(path: Path) -> FairWriteLock:
     """The process-wide write lock of the cache file at ``path`` (one per real path, so two
-    ``Store`` objects on one file share it)."""
+    ``Cache`` objects on one file share it)."""
     key = os.path.realpath(path)
     with _WRITE_LOCKS_GUARD:
         return _WRITE_LOCKS.setdefault(key, FairWriteLock())

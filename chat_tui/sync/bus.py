@@ -26,7 +26,7 @@ from chat_tui.sync.events import (
 )
 
 if TYPE_CHECKING:
-    from chat_tui.store import ApplyResult, OutboxAction, Store
+    from chat_tui.store import ApplyResult, Cache, OutboxAction
 
 #: Seconds over which the ``OutboxChanged`` events of a conversation draining back to back
 #: are coalesced into one (:meth:`EventBus.emit_outbox_soon`, docs/engine.md).
@@ -46,7 +46,7 @@ class EventBus:
     subscribed to a loop yet.
     """
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Cache):
         self.store = store
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None  # threading.get_ident() of the loop's thread

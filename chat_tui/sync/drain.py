@@ -30,7 +30,7 @@ from chat_tui.sync.waits import wait_event
 if TYPE_CHECKING:
     from chat_tui.api import ApiClient
     from chat_tui.config import Settings
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.sync.bus import EventBus
     from chat_tui.sync.connectivity import Monitor
     from chat_tui.sync.gate import Gate
@@ -74,7 +74,7 @@ class Drain:
     ``sent`` counts the acknowledged actions (``Engine.sync_once``).
     """
 
-    def __init__(self, store: Store, worker: DbWorker, gate: Gate, monitor: Monitor,
+    def __init__(self, store: Cache, worker: DbWorker, gate: Gate, monitor: Monitor,
                  bus: EventBus, api: Callable[[], ApiClient | None], settings: Settings,
                  pull_schedule: Schedule):
         self._store = store

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from peewee import DatabaseError
 
 from chat_tui.api import ApiClient
-from chat_tui.store import ApplyResult, Store
+from chat_tui.store import ApplyResult, Cache
 from chat_tui.sync.bus import EventBus
 from chat_tui.sync.connectivity import Monitor
 from chat_tui.sync.drain import Drain
@@ -66,7 +66,7 @@ class Engine:
         settings: tunables (:class:`chat_tui.config.Settings`).
     """
 
-    def __init__(self, store: Store, base_url: str, token: str | None, settings: Settings):
+    def __init__(self, store: Cache, base_url: str, token: str | None, settings: Settings):
         self.store = store
         self.base_url = base_url
         self.settings = settings
@@ -94,7 +94,7 @@ class Engine:
         token (keyring or 0600 file). Does no I/O on the database."""
         from chat_tui.config import load_token
 
-        store = Store(account.db_path, account.username, user_id=account.user_id,
+        store = Cache(account.db_path, account.username, user_id=account.user_id,
                       server_url=account.server_url)
         return cls(store, account.server_url, load_token(account), settings)
 

@@ -37,7 +37,7 @@ class Gate:
 
     Args:
         bus: where the gate publishes ``ConnectivityChanged`` and ``EngineProblem``; its
-            store remembers the 401 pause across restarts (``Store.set_auth_failed``).
+            store remembers the 401 pause across restarts (``Cache.set_auth_failed``).
         auth_paused: start paused for a login (no token).
 
     Attributes read by the engine's parts: ``state`` (the probed reachability),

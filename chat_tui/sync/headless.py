@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.sync.connectivity import Monitor
     from chat_tui.sync.drain import Drain
     from chat_tui.sync.gate import Gate
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class Startable(Protocol):
     """What :func:`run_once` needs of the engine: its cache and its lifecycle."""
 
-    store: Store
+    store: Cache
 
     async def start(self) -> None: ...  # noqa: D102
 

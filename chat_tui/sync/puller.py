@@ -21,7 +21,7 @@ from chat_tui.sync.retry import Schedule
 if TYPE_CHECKING:
     from chat_tui.api import ApiClient
     from chat_tui.config import Settings
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.sync.bus import EventBus
     from chat_tui.sync.connectivity import Monitor
     from chat_tui.sync.gate import Gate
@@ -48,7 +48,7 @@ class Puller:
     poll without waiting (``Engine.sync_once``).
     """
 
-    def __init__(self, store: Store, worker: DbWorker, gate: Gate, monitor: Monitor,
+    def __init__(self, store: Cache, worker: DbWorker, gate: Gate, monitor: Monitor,
                  bus: EventBus, api: Callable[[], ApiClient | None], settings: Settings):
         self._store = store
         self._worker = worker

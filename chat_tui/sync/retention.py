@@ -12,17 +12,17 @@ from chat_tui.sync.events import ConversationsChanged
 
 if TYPE_CHECKING:
     from chat_tui.config import Settings
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.sync.bus import EventBus
     from chat_tui.sync.worker import DbWorker
 
 log = logging.getLogger(__name__)
 
 
-async def run_retention(store: Store, worker: DbWorker, bus: EventBus,
+async def run_retention(store: Cache, worker: DbWorker, bus: EventBus,
                         settings: Settings) -> None:
     """Sync rule R1: delete cached messages older than ``settings.retention_days`` (on the
-    database worker, in short transactions: ``Store.run_retention``) now and every
+    database worker, in short transactions: ``Cache.run_retention``) now and every
     ``settings.retention_interval`` seconds; publishes ``ConversationsChanged(())`` when
     something was deleted. A database error is logged and tried again next time. Runs
     until cancelled."""

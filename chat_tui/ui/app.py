@@ -34,14 +34,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from textual.notifications import SeverityLevel
     from textual.worker import Worker
 
-    from chat_tui.store import ConversationView, Store
+    from chat_tui.store import Cache, ConversationView
     from chat_tui.sync.engine import Engine
 
 __all__ = ["FIRST_FRAME_CONVERSATIONS", "LIST_WINDOW", "ChatApp", "EngineEvent"]
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[["Store"], "Engine | Awaitable[Engine]"]
+EngineFactory = Callable[["Cache"], "Engine | Awaitable[Engine]"]
 """Builds the engine for the store the first frame was drawn from (called after that frame)."""
 
 
@@ -49,7 +49,7 @@ class ChatApp(App[None]):
     """The chat-tui app.
 
     Args:
-        store: the account's open cache (``chat_tui.store.Store``); read on the first frame.
+        store: the account's open cache (``chat_tui.store.Cache``); read on the first frame.
         engine_factory: builds the ``Engine`` (sync or async callable taking the store);
             called after the first frame. ``None`` runs read-only (no network at all).
         clock: time source and display zone (tests pass a ``FixedClock``).
@@ -69,7 +69,7 @@ class ChatApp(App[None]):
 
     def __init__(
         self,
-        store: Store,
+        store: Cache,
         engine_factory: EngineFactory | None = None,
         *,
         clock: Clock | None = None,

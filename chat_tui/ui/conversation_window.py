@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from chat_tui.store import ConversationView, Store
+    from chat_tui.store import Cache, ConversationView
 
 __all__ = ["FIRST_FRAME_CONVERSATIONS", "LIST_WINDOW", "ROW_PAGE", "ConversationWindow"]
 
@@ -25,7 +25,7 @@ widget's page, ``ConversationList.PAGE``)."""
 
 
 class ConversationWindow:
-    """The most recent conversations of ``store`` (a :class:`chat_tui.store.Store`).
+    """The most recent conversations of ``store`` (a :class:`chat_tui.store.Cache`).
 
     State: ``rows`` (``ConversationView`` list, most recent activity first); ``limit``
     (rows read, None for the whole list); ``complete`` (``rows`` is the whole list);
@@ -33,7 +33,7 @@ class ConversationWindow:
     offline banner's count).
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Cache) -> None:
         self.store = store
         self.rows: list[ConversationView] = []
         self.limit: int | None = LIST_WINDOW

@@ -10,7 +10,7 @@
 - ``proxy``: a started :class:`~tests.support.fault_proxy.FaultProxy` in front of ``server``.
 - ``server_api(name)`` (from ``tests/support/fixtures.py``): an :class:`ApiClient` logged in
   as ``name`` directly on the server, to check what the server really holds.
-- ``store``: an open :class:`Store` on a real SQLite file for ``alice`` (no engine);
+- ``store``: an open :class:`Cache` on a real SQLite file for ``alice`` (no engine);
   ``conv``: the id of a conversation already in it (applied as a sync response).
 """
 
@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from chat_tui.config import Account, Settings
-from chat_tui.store import Store
+from chat_tui.store import Cache
 from chat_tui.sync.engine import Engine
 from tests.support import accounts
 from tests.support.fault_proxy import FaultProxy
@@ -74,8 +74,8 @@ async def engines(fast_settings) -> AsyncIterator[Engines]:
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    s = Store(tmp_path / "alice.db", "alice")
+def store(tmp_path) -> Iterator[Cache]:
+    s = Cache(tmp_path / "alice.db", "alice")
     s.open()
     yield s
     s.close()

@@ -7,10 +7,10 @@ import sqlite3
 import uuid
 from pathlib import Path
 
-from chat_tui.store import Store
+from chat_tui.store import Cache
 
 
-def _fill(store: Store) -> str:
+def _fill(store: Cache) -> str:
     cid = str(uuid.uuid4())
     store.enqueue_create_conversation(cid, "stamp", ["bob"])
     store.enqueue_send(cid, "queued before the restart")
@@ -19,14 +19,14 @@ def _fill(store: Store) -> str:
 
 def test_rule_d4_clean_close_skips_the_full_check_until_the_file_changes(tmp_path: Path):
     path = tmp_path / "alice.db"
-    store = Store(path, "alice")
+    store = Cache(path, "alice")
     store.open()
     assert store.full_check is False  # a new file: nothing to check
     _fill(store)
     store.close()
     assert Path(str(path) + ".clean").exists()
 
-    again = Store(path, "alice")
+    again = Cache(path, "alice")
     again.open()
     assert again.full_check is False  # exactly as the clean close left it
     assert again.outbox_counts()["queued"] == 2
@@ -34,7 +34,7 @@ def test_rule_d4_clean_close_skips_the_full_check_until_the_file_changes(tmp_pat
 
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # changed behind our back
-    touched = Store(path, "alice")
+    touched = Cache(path, "alice")
     touched.open()
     assert touched.full_check is True
     touched.close()
@@ -42,14 +42,14 @@ def test_rule_d4_clean_close_skips_the_full_check_until_the_file_changes(tmp_pat
 
 def test_rule_d4_a_crash_leaves_a_wal_and_gets_the_full_check(tmp_path: Path):
     path = tmp_path / "alice.db"
-    store = Store(path, "alice")
+    store = Cache(path, "alice")
     store.open()
     store.close()
-    crashed = Store(path, "alice")
+    crashed = Cache(path, "alice")
     crashed.open()
     _fill(crashed)  # never closed: the WAL stays, as after kill -9
     assert Path(str(path) + "-wal").exists()
-    after = Store(path, "alice")
+    after = Cache(path, "alice")
     after.open()
     assert after.full_check is True
     assert after.outbox_counts()["queued"] == 2
@@ -59,7 +59,7 @@ def test_rule_d4_a_crash_leaves_a_wal_and_gets_the_full_check(tmp_path: Path):
 
 def test_rule_d4_damage_after_a_clean_close_is_still_found(tmp_path: Path):
     path = tmp_path / "alice.db"
-    store = Store(path, "alice")
+    store = Cache(path, "alice")
     store.open()
     _fill(store)
     store.close()
@@ -73,7 +73,7 @@ def test_rule_d4_damage_after_a_clean_close_is_still_found(tmp_path: Path):
         for page in pages:
             f.seek((page - 1) * page_size)
             f.write(b"\xff" * page_size)
-    damaged = Store(path, "alice")
+    damaged = Cache(path, "alice")
     damaged.open()
     assert damaged.full_check is True
     assert damaged.recovery is not None and damaged.recovery.recovered == 1

@@ -75,9 +75,9 @@ def test_new_send_sync_status_export_offline_first(server, tmp_path):
     data = status()
     assert data["outbox"] == dict.fromkeys(data["outbox"], 0) and data["last_synced_at"]
     server.stop()
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
 
-    store = Store(db_path(), "alice")  # the app's switch (sync rule C3), as ctrl+o keeps it
+    store = Cache(db_path(), "alice")  # the app's switch (sync rule C3), as ctrl+o keeps it
     store.open()
     store.set_work_offline(True)
     store.close()

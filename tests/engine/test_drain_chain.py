@@ -1,5 +1,5 @@
 """A conversation's task acknowledges one action and marks the next ``sending`` in one
-transaction (outbox rules 2 and 4; ``Store.mark_next_sending``, ``Drain._ack_and_next``):
+transaction (outbox rules 2 and 4; ``Cache.mark_next_sending``, ``Drain._ack_and_next``):
 the store method on a real SQLite file, and interruptions of a chained drain against the
 real server process."""
 
@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from chat_tui.store import Store
+from chat_tui.store import Cache
 from tests.support.engine import drained, online_conversation, server_bodies
 from tests.support.payloads import sync_response, wire_conversation
 from tests.support.waiting import wait_for
@@ -24,7 +24,7 @@ async def alice(login_account, engines):
     return engine
 
 
-def states(store: Store) -> list[tuple[str, str]]:
+def states(store: Cache) -> list[tuple[str, str]]:
     return [(a.message_id, store.outbox_row(a.id)["state"]) for a in store.outbox_rows()]
 
 
@@ -62,7 +62,7 @@ def test_rule_3c_mark_next_sending_waits_for_a_retry_that_is_not_due(store, conv
 
 
 def test_rule_4_batch_commits_the_ack_and_the_next_mark_together_or_neither(store, conv):
-    """``Store.batch`` joins the methods' transactions into one (no savepoints): when
+    """``Cache.batch`` joins the methods' transactions into one (no savepoints): when
     anything in it fails, the acknowledgement and the next action's mark are both undone,
     so the answered action is still ``sending`` (re-sent with its key) and nothing else is;
     a batch that completes commits both, and later writes are transactions of their own."""

@@ -1,4 +1,4 @@
-"""Store-level tests on a real SQLite file (no server needed): outbox transactions, FTS,
+"""Cache-level tests on a real SQLite file (no server needed): outbox transactions, FTS,
 retention, migrations, concurrency. Server records are built with the api's own wire
 dataclasses (real types, parsed from the JSON shapes of docs/api.md)."""
 
@@ -15,7 +15,7 @@ import pytest
 from peewee import IntegrityError
 
 from chat_tui.api import Message, SyncResponse
-from chat_tui.store import LOCAL_ECHO_BASE, SCHEMA_VERSION, SchemaTooNew, Store, StoreError
+from chat_tui.store import LOCAL_ECHO_BASE, SCHEMA_VERSION, Cache, SchemaTooNew, StoreError
 from tests.support.cache import message_row
 from tests.support.payloads import iso, sync_response, wire_conversation, wire_message
 
@@ -73,7 +73,7 @@ def test_rule_4_sending_rows_are_requeued_on_start(tmp_path, conv, store):
     assert marked.attempts == 1
     assert store.outbox_counts()["sending"] == 1
     store.close()
-    again = Store(tmp_path / "alice.db", "alice")
+    again = Cache(tmp_path / "alice.db", "alice")
     again.open()
     assert again.requeue_sending() == 1
     [row] = again.outbox_rows()
@@ -398,7 +398,7 @@ def test_rule_d2_migration_from_v1_keeps_the_outbox_and_drafts(tmp_path):
     assert con.execute("PRAGMA user_version").fetchone()[0] == 1
     con.close()
 
-    store = Store(path, "alice")
+    store = Cache(path, "alice")
     store.open()
     assert store.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     [action] = store.outbox_rows()
@@ -425,7 +425,7 @@ def test_rule_d2_a_newer_file_is_refused_with_a_clear_message(tmp_path):
     con.commit()
     con.close()
     with pytest.raises(SchemaTooNew, match="newer chat-tui"):
-        Store(path, "alice").open()
+        Cache(path, "alice").open()
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 5
     con.close()
@@ -437,7 +437,7 @@ def test_rule_d1_sync_pages_and_outbox_writes_at_once_never_lock(tmp_path, store
     stop = threading.Event()
 
     def syncer():
-        worker = Store(tmp_path / "alice.db", "alice")  # its own connection, like the engine
+        worker = Cache(tmp_path / "alice.db", "alice")  # its own connection, like the engine
         worker.open()
         try:
             seq = 1000
@@ -494,7 +494,7 @@ def test_rule_d1_a_send_during_a_big_sync_apply_waits_for_one_chunk_at_most(tmp_
     errors: list[BaseException] = []
 
     def syncer():
-        worker = Store(tmp_path / "alice.db", "alice")  # the engine's worker-thread store
+        worker = Cache(tmp_path / "alice.db", "alice")  # the engine's worker-thread store
         worker.open()
         try:
             started.set()
@@ -582,7 +582,7 @@ def test_message_window_around_a_search_hit(store, conv):
 SCHEMA_V3 = SCHEMA_V1.with_name("schema_v3.sql")
 
 
-def fts_consistent(store: Store) -> bool:
+def fts_consistent(store: Cache) -> bool:
     """FTS5's own check of the index against what it reads (the ``message_text`` view):
     raises ``peewee.DatabaseError`` ("malformed") when one differs from the other."""
     store.db.execute_sql(
@@ -590,7 +590,7 @@ def fts_consistent(store: Store) -> bool:
     return True
 
 
-def found(store: Store, query: str) -> list[str]:
+def found(store: Cache, query: str) -> list[str]:
     return sorted(h.message_id for h in store.search(query))
 
 
@@ -701,7 +701,7 @@ def test_rule_d2_migration_from_v3_keeps_outbox_drafts_and_search(tmp_path):
     outbox_before = con.execute("SELECT * FROM outbox ORDER BY id").fetchall()
     con.close()
 
-    store = Store(path, "alice")
+    store = Cache(path, "alice")
     store.open()
     assert store.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     columns = {r[1] for r in store.db.execute_sql("PRAGMA table_info(message)").fetchall()}
@@ -750,7 +750,7 @@ def test_rule_d2_migration_from_v3_keeps_outbox_drafts_and_search(tmp_path):
     assert con.execute("SELECT * FROM outbox ORDER BY id").fetchall() == outbox_before
     con.close()
     # Opened again: nothing to migrate, the check passes.
-    again = Store(path, "alice")
+    again = Cache(path, "alice")
     again.open()
     assert [a.kind for a in again.outbox_rows()] == ["delete", "send", "send"]
     assert again.get_draft(ids["c1"]).text == "typo fixed in this one"  # the discarded edit

@@ -37,7 +37,7 @@ def test_server_really_uses_postgresql(server, pg_url, alice):
 
 
 def test_read_transaction_is_one_snapshot_on_postgresql(pg_url):
-    """``Store.sync`` reads the cursor and then the rows up to it inside one
+    """``ServerDB`` sync reads the cursor and then the rows up to it inside one
     ``read_transaction``: a write committed in between must stay invisible (REPEATABLE READ),
     or the delta would skip it. Here a writer on another connection (another thread) bumps
     the change counter between two reads of one read transaction."""

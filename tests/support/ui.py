@@ -25,11 +25,11 @@ async def wait_for(pilot, predicate: Callable[[], object], timeout: float = 10.0
 
 
 def open_store(account):
-    """The account's cache (a :class:`~chat_tui.store.Store`), opened, as ``launch`` does
+    """The account's cache (a :class:`~chat_tui.store.Cache`), opened, as ``launch`` does
     before the first frame."""
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
 
-    store = Store(account.db_path, account.username, user_id=account.user_id,
+    store = Cache(account.db_path, account.username, user_id=account.user_id,
                   server_url=account.server_url)
     store.open()
     return store

@@ -22,9 +22,9 @@ from collections.abc import Callable
 import pytest
 
 from chat_tui.config import Account, Settings
+from chat_tui.launch import configured_factory
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
-from chat_tui.launch import configured_factory
 from tests.support import accounts
 from tests.support.ui import open_store
 

@@ -45,10 +45,10 @@ async def test_rows_are_built_in_pages_and_follow_the_highlight_and_the_open_one
 
 
 async def test_first_frame_reads_a_page_of_conversations_then_all(tmp_path):
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.ui.app import FIRST_FRAME_CONVERSATIONS, ChatApp
 
-    store = Store(tmp_path / "me.db", "me")
+    store = Cache(tmp_path / "me.db", "me")
     store.open()
     ids = [store.enqueue_create_conversation(f"{i:08d}-0000-4000-8000-000000000000",
                                              f"Chat {i}") for i in range(150)]
@@ -77,14 +77,14 @@ async def test_first_frame_reads_a_page_of_conversations_then_all(tmp_path):
 
 async def test_a_long_list_is_kept_as_a_window_that_grows_and_reaches_any_row(tmp_path,
                                                                                monkeypatch):
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.store.conversation_counts import queued_actions
     from chat_tui.ui import conversation_window
     from chat_tui.ui.app import ChatApp
 
     monkeypatch.setattr(conversation_window, "FIRST_FRAME_CONVERSATIONS", 20)
     monkeypatch.setattr(conversation_window, "LIST_WINDOW", 40)
-    store = Store(tmp_path / "me.db", "me")
+    store = Cache(tmp_path / "me.db", "me")
     store.open()
     ids = [store.enqueue_create_conversation(f"{i:08d}-0000-4000-8000-000000000000",
                                              f"Chat {i}") for i in range(150)]

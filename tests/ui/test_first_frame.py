@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from textual import events
 
-from chat_tui.store import Store
+from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.widgets.footer import KeyFooter
 from chat_tui.ui.widgets.message_list import MessageList
-from ui.conftest import SIZE, wait_for
+from tests.support.ui import SIZE, wait_for
 
 CID = "00000001-0000-4000-8000-000000000000"
 
 
 async def test_keys_typed_before_the_composer_exists_reach_it_in_order(tmp_path):
-    store = Store(tmp_path / "me.db", "me")
+    store = Cache(tmp_path / "me.db", "me")
     store.open()
     store.enqueue_create_conversation(CID, "Notes")
     store.enqueue_send(CID, "an earlier note")

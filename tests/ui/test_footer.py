@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets._footer import FooterKey
 
-from chat_tui.store import Store
+from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.widgets.footer import KeyFooter
 
@@ -23,7 +23,7 @@ async def test_footer_follows_the_focus_and_rebuilds_only_on_a_change(tmp_path, 
         await recompose(self)
 
     monkeypatch.setattr(KeyFooter, "recompose", counted)
-    store = Store(tmp_path / "cache.db", "alice")
+    store = Cache(tmp_path / "cache.db", "alice")
     store.open()
     app = ChatApp(store, None)
     try:

@@ -38,9 +38,9 @@ def test_every_action_in_the_palette_and_help():
 
 
 async def test_palette_lists_the_actions(tmp_path):
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
 
-    store = Store(tmp_path / "cache.db", "alice")
+    store = Cache(tmp_path / "cache.db", "alice")
     store.open()
     app = ChatApp(store, None)
     async with app.run_test(size=(120, 36)):

@@ -4,7 +4,7 @@ a narrow terminal gets a narrower conversation list so the messages keep room.""
 
 from __future__ import annotations
 
-from chat_tui.store import Store
+from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.conversation_list import ConversationList
@@ -14,7 +14,7 @@ from chat_tui.ui.widgets.message_list import MessageList
 CID = "00000000-0000-4000-8000-00000000000a"
 
 
-async def _start_and_look(store: Store) -> dict:
+async def _start_and_look(store: Cache) -> dict:
     app = ChatApp(store, None)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -32,7 +32,7 @@ async def _start_and_look(store: Store) -> dict:
 
 
 async def test_a_short_conversation_sits_above_the_composer_after_a_restart_too(tmp_path):
-    store = Store(tmp_path / "cache.db", "alice")
+    store = Cache(tmp_path / "cache.db", "alice")
     store.open()
     try:
         store.enqueue_create_conversation(CID, "Short")
@@ -53,7 +53,7 @@ async def test_a_short_conversation_sits_above_the_composer_after_a_restart_too(
 
 
 async def test_a_narrow_terminal_gets_a_narrower_conversation_list(tmp_path):
-    store = Store(tmp_path / "cache.db", "alice")
+    store = Cache(tmp_path / "cache.db", "alice")
     store.open()
     try:
         store.enqueue_create_conversation(CID, "A conversation with a long enough title")

@@ -14,7 +14,7 @@ from chat_tui.launch import (
     local_username,
     welcome_once,
 )
-from chat_tui.store import Store
+from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.widgets.message_list import MessageList
@@ -24,7 +24,7 @@ from tests.support.ui import SIZE, wait_for
 def local_app(servers: list) -> ChatApp:
     directory = local_dir()
     username = local_username()
-    store = Store(directory / "cache.db", username)
+    store = Cache(directory / "cache.db", username)
     store.open()
     settings = Settings(backoff_base=0.05, backoff_cap=0.3, poll_timeout=2, probe_timeout=1.0)
     factory = local_factory(settings, username, directory, servers.append)

@@ -1,28 +1,28 @@
 """Message actions race the outbox drain: an action the store refuses (the drain took the
 message a moment ago) is a toast, never the end of the app. The engine runs in
 work-offline mode (no network), and the test takes the queued message as the drain does
-(``Store.mark_sending``) while the screen still shows it queued."""
+(``Cache.mark_sending``) while the screen still shows it queued."""
 
 from __future__ import annotations
 
 from chat_tui.config import Settings
-from chat_tui.store import Store
+from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.widgets.message_list import MessageList
-from ui.conftest import SIZE, wait_for
+from tests.support.ui import SIZE, wait_for
 
 CID = "00000001-0000-4000-8000-000000000000"
 
 
-def offline_engine(store: Store):
+def offline_engine(store: Cache):
     from chat_tui.sync.engine import Engine
 
     return Engine(store, "http://127.0.0.1:9", None, Settings())
 
 
 async def test_discard_of_a_message_the_drain_just_took_is_a_toast(tmp_path):
-    store = Store(tmp_path / "me.db", "me")
+    store = Cache(tmp_path / "me.db", "me")
     store.open()
     store.enqueue_create_conversation(CID, "Notes")
     mid = store.enqueue_send(CID, "on its way")

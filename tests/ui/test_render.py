@@ -68,10 +68,10 @@ def test_people_messages_stay_literal_and_states_show():
 async def test_notifications_are_inert_text(tmp_path):
     """Toasts carry server reasons and exception texts: markup stays literal and escape
     sequences show as visible stand-ins, whoever calls ``notify``."""
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.ui.app import ChatApp
 
-    store = Store(tmp_path / "cache.db", "alice")
+    store = Cache(tmp_path / "cache.db", "alice")
     store.open()
     try:
         app = ChatApp(store, None)

@@ -17,12 +17,12 @@ LAZY = ("httpx", "fastapi", "uvicorn", "openai", "chat_tui.api", "chat_tui.sync"
 PROBE = r"""
 import json, sys
 from pathlib import Path
-from chat_tui.store import Store
+from chat_tui.store import Cache
 from chat_tui.launch import launch  # noqa: F401 - the entry point's own imports
 from chat_tui.ui.app import ChatApp
 
 at_import = sorted(m for m in sys.modules if m.startswith(("rich.markdown", "markdown_it")))
-store = Store(Path(sys.argv[1]), "alice")
+store = Cache(Path(sys.argv[1]), "alice")
 store.open()
 seen = {}
 
@@ -55,11 +55,11 @@ import json, sys
 from pathlib import Path
 from chat_tui.launch import _skip_unused_optional_imports
 _skip_unused_optional_imports()  # what launch() does before importing the store
-from chat_tui.store import Store
+from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.widgets.message_item import markdown_enabled
 
-store = Store(Path(sys.argv[1]), "alice")
+store = Cache(Path(sys.argv[1]), "alice")
 store.open()
 seen = {}
 
@@ -87,9 +87,9 @@ def _cache_with(path, author: str):
     from datetime import UTC, datetime
 
     from chat_tui.api.wire import Conversation, Message, SyncConversation, SyncResponse
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
 
-    store = Store(path, "alice")
+    store = Cache(path, "alice")
     store.open()
     now = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
     members = tuple(sorted({"alice", author}))

@@ -45,7 +45,7 @@ from chat_tui.ui.widgets.status import OfflineBanner, QueueIndicator, SyncIndica
 if TYPE_CHECKING:  # pragma: no cover
     from textual.widgets import TextArea
 
-    from chat_tui.store import ConversationView, MessageView, Store
+    from chat_tui.store import Cache, ConversationView, MessageView
     from chat_tui.sync.engine import Engine
     from chat_tui.ui.clock import Clock
     from chat_tui.ui.widgets.composer import Composer
@@ -59,7 +59,7 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
     """The main screen of :class:`chat_tui.ui.app.ChatApp`.
 
     Args:
-        store: the account's open cache (``chat_tui.store.Store``); read on the first frame.
+        store: the account's open cache (``chat_tui.store.Cache``); read on the first frame.
         clock: time source and display zone.
 
     State: ``current_id`` (open conversation id or None); ``window``
@@ -91,7 +91,7 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
     class Ready(Message):
         """The screen is complete (the app starts the engine now)."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Cache, clock: Clock) -> None:
         super().__init__()
         self._store = store
         self._clock = clock
@@ -116,8 +116,8 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
 
     # ------------------------------------------------------------------ sources
     @property
-    def store(self) -> Store:
-        """The account's cache (``chat_tui.store.Store``)."""
+    def store(self) -> Cache:
+        """The account's cache (``chat_tui.store.Cache``)."""
         return self._store
 
     @property

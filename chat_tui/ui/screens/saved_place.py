@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from textual.timer import Timer
 
-    from chat_tui.store import Store
+    from chat_tui.store import Cache
     from chat_tui.ui.widgets.composer import Composer
     from chat_tui.ui.widgets.message_list import MessageList
 
@@ -23,7 +23,7 @@ class SavedPlace:
     """Saves the draft of ``composer`` and the scroll anchor of ``messages`` to ``store``.
 
     Args:
-        store: the account's cache (``Store.save_draft``, ``set_scroll_anchor``,
+        store: the account's cache (``Cache.save_draft``, ``set_scroll_anchor``,
             ``get_draft``).
         messages: the chat screen's message list; ``composer`` is set once the
             composer is mounted (None before: no draft to save or load yet).
@@ -36,7 +36,7 @@ class SavedPlace:
     DRAFT_DEBOUNCE = 0.4  # seconds after the last keystroke before the draft is saved
     ANCHOR_DEBOUNCE = 0.5  # seconds after the last scroll before the position is saved
 
-    def __init__(self, store: Store, messages: MessageList, current: Callable[[], str | None],
+    def __init__(self, store: Cache, messages: MessageList, current: Callable[[], str | None],
                  set_timer: Callable[[float, Callable[[], None]], Timer]) -> None:
         self.store = store
         self.composer: Composer | None = None

@@ -33,7 +33,7 @@ from chat_tui.ui.keymap import bindings_for
 from chat_tui.ui.widgets.message_item import ASSISTANT, CachedAnswer, MessageItem
 
 if TYPE_CHECKING:  # pragma: no cover
-    from chat_tui.store import MessageView, Store
+    from chat_tui.store import Cache, MessageView
     from chat_tui.sync.engine import Engine
     from chat_tui.ui.clock import Clock
 
@@ -43,12 +43,12 @@ log = logging.getLogger(__name__)
 
 
 class HistorySource(Protocol):
-    """What the message list reads from: ``store`` (:class:`chat_tui.store.Store`, read
+    """What the message list reads from: ``store`` (:class:`chat_tui.store.Cache`, read
     API), ``clock`` (:class:`chat_tui.ui.clock.Clock`) and ``engine`` (the running
     ``Engine`` for backfills, or None before it started / without network)."""
 
     @property
-    def store(self) -> Store: ...  # noqa: D102
+    def store(self) -> Cache: ...  # noqa: D102
 
     @property
     def clock(self) -> Clock: ...  # noqa: D102

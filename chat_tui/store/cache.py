@@ -1,7 +1,7 @@
 """The account cache: one SQLite file, its read API for the UI and its write API for the
 engine (docs/engine.md has the read API, docs/sync.md the rules each write implements).
 
-:class:`Store` is composed of one part per job, each in its own module:
+:class:`Cache` is composed of one part per job, each in its own module:
 
 - :mod:`~chat_tui.store.cachefile`: the file's lifecycle, write transactions (sync rule
   D1), durability settings, the clean stamp and recovery of an unreadable file (D4);
@@ -29,11 +29,11 @@ from chat_tui.store.retention import Retention
 from chat_tui.store.ui_state import SavedUIState
 
 
-class Store(ReadModel, SavedUIState, OutboxQueue, OutboxChanges, DrainAcks, SyncApply,
+class Cache(ReadModel, SavedUIState, OutboxQueue, OutboxChanges, DrainAcks, SyncApply,
             Retention):
     """The cache of one account, in the SQLite file ``path``.
 
-    Create with ``Store(path, me, user_id=..., server_url=...)`` and call :meth:`open`
+    Create with ``Cache(path, me, user_id=..., server_url=...)`` and call :meth:`open`
     (the engine does it on its worker thread: it may migrate). ``me`` is the account's
     username (docs/api.md). Holds no state of its own: every method comes from one of the
     parts listed in this module's docstring, which share the file, its models and its
@@ -44,4 +44,4 @@ class Store(ReadModel, SavedUIState, OutboxQueue, OutboxChanges, DrainAcks, Sync
     """
 
 
-__all__ = ["Store"]
+__all__ = ["Cache"]
