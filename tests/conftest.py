@@ -8,6 +8,7 @@ select (``-m "not slow"``); the default run runs everything.
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 or item.get_closest_marker("own_server") is not None
                 or item.get_closest_marker("postgres") is not None):
             item.add_marker("slow")
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember every skipped test (under xdist the controller sees every worker's)."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI (the environment variable ``CI`` set, as ``.ci/run`` does) a skipped test is
+    a failure: a component the test needs is missing, and CI must install it."""
+    if os.environ.get("CI") and _skipped and exitstatus == 0:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"CI: {len(_skipped)} test(s) skipped, which fails the run: "
+                                + ", ".join(_skipped[:10]), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
