@@ -1,4 +1,4 @@
-"""What drawing chat-tui's screen with Textual costs, part by part (issue 5, target 1).
+"""What drawing chat-tui's screen with Textual costs, part by part (target 1).
 
     python -m benchmarks.screen_floor [--size full|smoke] [--runs 5]
 

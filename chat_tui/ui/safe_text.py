@@ -1,7 +1,7 @@
 """Untrusted text made inert before it reaches the terminal.
 
-Message bodies, conversation titles and user names come from other people (issue 4,
-"Untrusted text"). They must show as literal characters: Rich markup stays text because
+Message bodies, conversation titles and user names come from other people (untrusted
+text). They must show as literal characters: Rich markup stays text because
 we only ever build :class:`rich.text.Text` objects from them (never a markup string),
 and every control character is replaced by a visible stand-in here, so no ANSI/OSC
 escape sequence, bell, backspace or carriage return reaches the terminal.

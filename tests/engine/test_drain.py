@@ -647,9 +647,9 @@ async def test_rule_3b_errors_are_classified(server, proxy):
 
 async def test_rule_4_work_offline_while_the_row_is_being_marked_sending_leaves_nothing_stuck(
         engines, fast_settings, login_account, proxy, server_api):
-    """Soak finding (docs/reliability.md, seed 1704073267): the drain was cancelled while
-    ``mark_sending`` waited for the database thread; the thread still marked the row
-    ``sending`` afterwards and it stayed there, blocking its conversation, until a restart.
+    """Race (docs/reliability.md, soak seed 1704073267): the drain is cancelled while
+    ``mark_sending`` waits for the database thread; the thread may still mark the row
+    ``sending`` afterwards, and the row must not stay there blocking its conversation.
     Deterministic: the test holds the cache's in-process write lock and waits until the
     drain's ``mark_sending`` is queued on it (sync responses are held back by the proxy
     and expiry is off, so nothing else on the worker writes)."""
@@ -692,9 +692,9 @@ async def test_rule_4_work_offline_while_the_row_is_being_marked_sending_leaves_
 
 async def test_rule_7_edit_of_a_send_the_server_already_committed_follows_up_with_a_patch(
         alice, proxy, server_api):
-    """Soak finding (docs/reliability.md, seed 2193894286): the answer to a send was lost
-    after the server committed it; the user then edited the still-queued send, the repeat
-    PUT answered 200 with the old body (docs/api.md) and the edit was never sent."""
+    """Race (docs/reliability.md, soak seed 2193894286): the answer to a send is lost
+    after the server committed it; the user then edits the still-queued send, and the repeat
+    PUT answers 200 with the old body (docs/api.md): the edit must follow as a PATCH."""
     cid = await online_conversation(alice)
     proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
     mid = alice.send(cid, "first text")
@@ -713,9 +713,9 @@ async def test_rule_7_edit_of_a_send_the_server_already_committed_follows_up_wit
 
 async def test_rule_7_delete_of_a_queued_send_the_server_may_have_leaves_a_tombstone(
         alice, proxy, server_api):
-    """Soak finding (docs/reliability.md): a send whose answer was lost after the server
-    committed it went back to ``queued``; deleting it then removed it locally only, so the
-    server kept a message the user had deleted."""
+    """Race (docs/reliability.md): a send whose answer is lost after the server committed
+    it goes back to ``queued``; deleting it must reach the server too, or the server keeps
+    a message the user deleted."""
     cid = await online_conversation(alice)
     proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
     mid = alice.send(cid, "regretted")

@@ -162,9 +162,8 @@ def test_rule_7_edit_of_a_queued_message_rewrites_its_outbox_row(store, conv):
 
 
 def test_rule_7_an_edit_keeps_the_sign_that_a_send_may_have_reached_the_server(store, conv):
-    """Soak finding (hypothesis run): killed mid-PUT, edited, then deleted: the edit reset
-    the attempt count, so the delete removed the message locally only while the server
-    kept it. The delete must still go to the server."""
+    """Killed mid-PUT, edited, then deleted: the edit keeps the attempt count, so the
+    delete still goes to the server, which may hold the message."""
     mid = store.enqueue_send(conv, "first")
     [action] = store.outbox_rows()
     store.mark_sending(action.id)  # the PUT went out...

@@ -3,7 +3,7 @@
 Keys (from :mod:`chat_tui.ui.keymap`, scope ``composer``): Enter sends, shift+enter or
 ctrl+j inserts a newline, up in an empty composer edits the last own message, Esc stops
 editing. Text and cursor are saved as a draft per conversation, debounced, by the app
-(issue 4, "Drafts and offline answers").
+(docs/engine.md, drafts).
 """
 
 from __future__ import annotations

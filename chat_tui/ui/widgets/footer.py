@@ -4,7 +4,7 @@ Textual's ``Footer`` rebuilds all its keys (a ``FooterKey`` widget each) after e
 ``refresh_bindings`` of the screen: the screen resuming, a focus change, the terminal
 reporting focus, a reactive declared with ``bindings=True``. Each rebuild schedules its own
 ``recompose``, so a start queued five of them (~20 ms each, ~100 ms of the first 0.6 s,
-ahead of the conversation list and the engine; benchmarks/NOTES.md, fix 25), most showing
+ahead of the conversation list and the engine; benchmarks/NOTES.md), most showing
 the same keys again. :class:`KeyFooter` merges a burst into one rebuild and skips it when
 the keys it would show are the ones on screen.
 """

@@ -1,6 +1,6 @@
 """One message on screen: author, time, markers, own-message state, body.
 
-Bodies are untrusted (issue 4, "Untrusted text"): they are made inert with
+Bodies are untrusted text: they are made inert with
 :mod:`chat_tui.ui.safe_text` and only ever placed in :class:`rich.text.Text` objects.
 Assistant replies render as Markdown (Rich's renderer, code blocks highlighted) once
 :func:`enable_markdown` has run; before that (the first frame, which must not import the
@@ -57,7 +57,7 @@ _markdown_cls: Any = None
 def enable_markdown() -> None:
     """Let assistant replies render as Markdown from now on.
 
-    Called after the first frame (off the first-frame path, see issue 4 "Start"). Imports
+    Called after the first frame (off the first-frame path). Imports
     nothing itself: Rich's Markdown renderer is imported by the first assistant reply
     rendered afterwards (:func:`markdown_class`), so a screen without one never pays for it.
     """
@@ -188,7 +188,7 @@ class MessageItem(Static):
 class CachedAnswer(Static):
     """An earlier assistant answer shown below a question asked while offline.
 
-    Labelled "cached answer from <date>" (issue 4, "Drafts and offline answers"); it is
+    Labelled "cached answer from <date>"; it is
     UI state only, never stored as a message.
     """
 

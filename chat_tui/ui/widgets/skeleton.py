@@ -1,7 +1,7 @@
 """The empty-cache skeleton: placeholder rows and a progress line during the initial sync.
 
-Shown only when the cache holds no conversation (first login), never a blank screen
-(issue 4, "Start"). The spinner is driven by a timer unless the app runs with animations
+Shown only when the cache holds no conversation (first login), never a blank screen.
+The spinner is driven by a timer unless the app runs with animations
 off (snapshot tests), so snapshots are deterministic.
 """
 

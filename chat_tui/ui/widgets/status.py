@@ -2,7 +2,7 @@
 
 They are fed from engine events (``ConnectivityChanged``, ``OutboxChanged``,
 ``SyncProgress``; see ``chat_tui/sync/events.py``) by the app, so connectivity changes
-show without the user doing anything (issue 4, "Screen").
+show without the user doing anything.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _plural(count: int, word: str) -> str:
 def offline_text(pending: int, last_synced_at: datetime | None, clock: Clock,
                  *, work_offline: bool = False) -> str:
     """The banner sentence, e.g. "Offline - showing cached messages. 3 messages will be
-    sent when the connection returns. Last synced 14:02." (issue 4, "Screen").
+    sent when the connection returns. Last synced 14:02."
 
     ``pending``: messages waiting to go (queued + sending).
     """
