@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read the password from the first line of stdin",
     )
+    add_user.add_argument(
+        "--keep-tokens",
+        action="store_true",
+        help="when resetting a password, keep the user's device tokens valid "
+        "(default: a reset revokes them all)",
+    )
 
     imp = sub.add_parser("import", parents=[parent], help="import conversations from JSON Lines")
     imp.add_argument("file", type=Path, metavar="FILE.jsonl")
@@ -163,7 +169,8 @@ def _read_password(from_stdin: bool) -> str | None:
 
 
 def cmd_add_user(args: argparse.Namespace) -> int:
-    """Create user NAME with a password (or set the password of an existing user)."""
+    """Create user NAME with a password, or reset the password of an existing user (which
+    revokes every token of that user unless ``--keep-tokens``)."""
     from chat_tui.server.data import ServerDB, normalize_username
     from chat_tui.server.db import SchemaError, open_and_migrate
 
@@ -177,7 +184,9 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     if not password:
         return _fail("the password must not be empty")
     try:
-        ServerDB(open_and_migrate(_db_target(args.db))).users.set_password(name, password)
+        ServerDB(open_and_migrate(_db_target(args.db))).users.set_password(
+            name, password, keep_tokens=args.keep_tokens
+        )
     except (SchemaError, ValueError) as exc:
         return _fail(str(exc))
     print(f"user {name} is ready")

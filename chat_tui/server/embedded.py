@@ -129,5 +129,5 @@ def ensure_local_account(db_path: Path, username: str) -> str:
     """
     data = ServerDB(open_and_migrate(Path(db_path)))
     password = secrets.token_urlsafe(24)
-    data.users.set_password(username, password)
+    data.users.set_password(username, password, keep_tokens=True)
     return password

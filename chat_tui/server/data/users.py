@@ -32,11 +32,12 @@ class Users(Repository):
             User.create(id=user_id, username=name, password_hash=hashed, created_at=utcnow())
         return user_id
 
-    def set_password(self, username: str, password: str) -> str:
+    def set_password(self, username: str, password: str, *, keep_tokens: bool = False) -> str:
         """Set (or reset) the password of a user, creating the user when missing.
 
-        Returns the user id. Existing device tokens stay valid. Raises ValueError on an
-        invalid or reserved username.
+        Returns the user id. A reset revokes every device token of the user (each answers
+        401 from then on; a running server sees it within its token cache time, 30 s),
+        unless ``keep_tokens``. Raises ValueError on an invalid or reserved username.
         """
         name = normalize_username(username)
         if name == ASSISTANT_USERNAME:
@@ -49,11 +50,17 @@ class Users(Repository):
                 User.create(id=user_id, username=name, password_hash=hashed, created_at=utcnow())
                 return user_id
             User.update(password_hash=hashed).where(User.id == user.id).execute()
+            if not keep_tokens:
+                Device.update(revoked_at=utcnow()).where(
+                    (Device.user == user.id) & Device.revoked_at.is_null()
+                ).execute()
             return user.id
 
     def login(self, username: str, password: str, device_name: str) -> Login:
         """docs/api.md ``POST /v1/login``: a new device with its own token.
 
+        A password hash of an older kind or cost (``security.needs_rehash``) is replaced
+        by a new argon2id hash of the same password on this successful login.
         Raises ApiError 401 for a wrong or malformed username, a wrong password, a user
         without a password, or the assistant.
         """
@@ -66,9 +73,16 @@ class Users(Repository):
         ok = security.verify_password(password, user.password_hash if user else None)
         if not ok or user is None or user.is_system:
             raise unauthorized("wrong username or password")
+        rehashed = (
+            security.hash_password(password) if security.needs_rehash(user.password_hash) else None
+        )
         token = security.new_token()
         device_id = str(uuid.uuid4())
         with write_transaction(self.db):
+            if rehashed is not None:
+                User.update(password_hash=rehashed).where(
+                    (User.id == user.id) & (User.password_hash == user.password_hash)
+                ).execute()
             Device.create(
                 id=device_id,
                 user=user.id,
