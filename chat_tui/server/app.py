@@ -131,7 +131,9 @@ def create_app(settings: Settings) -> FastAPI:
     data = ServerDB(db)
     notifier = Notifier()
     assistant = AssistantService(data.assistant_jobs, notifier, settings.assistant)
-    context = ServerContext(data, notifier, RateLimiter(settings.rate_limit), assistant)
+    context = ServerContext(
+        data, notifier, RateLimiter(settings.rate_limit), assistant, settings.logins
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

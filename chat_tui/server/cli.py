@@ -49,6 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="sends per second per token (burst 3N); 0 disables (default: 20)",
     )
     serve.add_argument(
+        "--login-failures-per-account",
+        type=int,
+        default=10,
+        metavar="N",
+        help="failed logins of one username within --login-window before logins of it "
+        "answer 429; 0 disables (default: 10)",
+    )
+    serve.add_argument(
+        "--login-failures-per-address",
+        type=int,
+        default=100,
+        metavar="N",
+        help="failed logins from one client address within --login-window before logins "
+        "from it answer 429; 0 disables (default: 100)",
+    )
+    serve.add_argument(
+        "--login-window",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="how long a failed login counts (default: 900)",
+    )
+    serve.add_argument(
         "--log-sql",
         action="store_true",
         help="log every SQL statement to the log file (debugging; slow)",
@@ -102,7 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from chat_tui.server.db import SchemaError
     from chat_tui.server.logsetup import configure_logging
     from chat_tui.server.net import listen_socket
-    from chat_tui.server.settings import AssistantSettings, Settings
+    from chat_tui.server.settings import AssistantSettings, LoginLimits, Settings
 
     if args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
         return _fail("--assistant openai needs the OPENAI_API_KEY environment variable")
@@ -110,6 +133,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings(
         db=_db_target(args.db),
         rate_limit=args.rate_limit,
+        logins=LoginLimits(
+            per_account=args.login_failures_per_account,
+            per_address=args.login_failures_per_address,
+            window=args.login_window,
+        ),
         assistant=AssistantSettings(
             kind=args.assistant,
             base_url=args.assistant_base_url,

@@ -23,11 +23,26 @@ class AssistantSettings:
     echo_delay: float = 0.05
 
 
+@dataclass(frozen=True)
+class LoginLimits:
+    """Login throttling (docs/api.md, ``POST /v1/login``, Throttling): at most
+    ``per_account`` failed logins per username and ``per_address`` per client address
+    within the last ``window`` seconds; past either, logins of that name or from that
+    address answer 429 until the oldest counted failure leaves the window. 0 disables
+    that count. Counted in the database, so every server process on it shares them."""
+
+    per_account: int = 10
+    per_address: int = 100
+    window: float = 900.0
+
+
 @dataclass
 class Settings:
     """Server settings: ``db`` a SQLite path or database URL, ``rate_limit`` sends per
-    second per token (0: off), ``assistant`` the responder."""
+    second per token (0: off), ``logins`` the login throttling, ``assistant`` the
+    responder."""
 
     db: str | Path
     rate_limit: float = 20.0
+    logins: LoginLimits = field(default_factory=LoginLimits)
     assistant: AssistantSettings = field(default_factory=AssistantSettings)

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import uuid
 
+from peewee import Database
+
 from chat_tui.server import security
-from chat_tui.server.data.base import Principal, Repository, normalize_username
+from chat_tui.server.data.base import Names, Principal, Repository, normalize_username
+from chat_tui.server.data.throttle import LoginThrottle, account_key, address_key
 from chat_tui.server.db import utcnow, write_transaction
-from chat_tui.server.errors import unauthorized
-from chat_tui.server.models import Device, User
+from chat_tui.server.errors import ApiError, unauthorized
+from chat_tui.server.models import Device, LoginFailure, User
+from chat_tui.server.ratelimit import retry_after_header
+from chat_tui.server.settings import LoginLimits
 from chat_tui.wire.limits import ASSISTANT_USERNAME, MAX_DEVICE_NAME_CHARS
 from chat_tui.wire.models import Login
 
 
 class Users(Repository):
-    """Accounts, their devices and the bearer tokens that name them."""
+    """Accounts, their devices and the bearer tokens that name them; ``throttle`` counts
+    failed logins."""
+
+    def __init__(self, db: Database, names: Names) -> None:
+        super().__init__(db, names)
+        self.throttle = LoginThrottle(db, names)
 
     def create(self, username: str, password: str | None) -> str:
         """Create a user (``password`` None: cannot log in); returns its id.
@@ -56,14 +66,37 @@ class Users(Repository):
                 ).execute()
             return user.id
 
-    def login(self, username: str, password: str, device_name: str) -> Login:
+    def login(
+        self,
+        username: str,
+        password: str,
+        device_name: str,
+        address: str = "",
+        limits: LoginLimits | None = None,
+    ) -> Login:
         """docs/api.md ``POST /v1/login``: a new device with its own token.
 
-        A password hash of an older kind or cost (``security.needs_rehash``) is replaced
+        ``address``: the client's address ("" when unknown: counted per account only);
+        ``limits``: the login throttle (None: the defaults). Past a limit it raises ApiError 429
+        ``rate_limited`` with ``Retry-After`` before the password is checked; a wrong
+        password counts one failure against the name and the address; a success forgets
+        the name's failures. A password hash of an older kind or cost (``security.needs_rehash``) is replaced
         by a new argon2id hash of the same password on this successful login.
         Raises ApiError 401 for a wrong or malformed username, a wrong password, a user
         without a password, or the assistant.
         """
+        limits = limits or LoginLimits()
+        keys = [(account_key(username), limits.per_account)]
+        if address:
+            keys.append((address_key(address), limits.per_address))
+        wait = self.throttle.wait(limits, keys)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "rate_limited",
+                "too many failed logins; retry after the Retry-After delay",
+                {"Retry-After": retry_after_header(wait)},
+            )
         try:
             name = normalize_username(username)
         except ValueError:
@@ -72,6 +105,7 @@ class Users(Repository):
         user = User.get_or_none(User.username == name) if name else None
         ok = security.verify_password(password, user.password_hash if user else None)
         if not ok or user is None or user.is_system:
+            self.throttle.failed(limits, [key for key, _ in keys])
             raise unauthorized("wrong username or password")
         rehashed = (
             security.hash_password(password) if security.needs_rehash(user.password_hash) else None
@@ -83,6 +117,7 @@ class Users(Repository):
                 User.update(password_hash=rehashed).where(
                     (User.id == user.id) & (User.password_hash == user.password_hash)
                 ).execute()
+            LoginFailure.delete().where(LoginFailure.key == keys[0][0]).execute()
             Device.create(
                 id=device_id,
                 user=user.id,

@@ -21,6 +21,7 @@ from chat_tui.server.errors import STATUS_CODES, ApiError, unauthorized
 from chat_tui.server.notify import Notifier
 from chat_tui.server.ratelimit import RateLimiter, retry_after_header
 from chat_tui.server.security import token_hash
+from chat_tui.server.settings import LoginLimits
 from chat_tui.wire.models import ErrorBody
 
 T = TypeVar("T")
@@ -37,13 +38,15 @@ JSON = "application/json"
 @dataclass
 class ServerContext:
     """The state of one server instance, shared by its routes (``app.state.context``):
-    the database, the long-poll notifier, the send rate limiter, the assistant and the
-    verified-token cache (``token hash -> (principal, monotonic expiry)``)."""
+    the database, the long-poll notifier, the send rate limiter, the assistant, the login
+    throttle's limits and the verified-token cache (``token hash -> (principal,
+    monotonic expiry)``)."""
 
     db: ServerDB
     notifier: Notifier
     limiter: RateLimiter
     assistant: AssistantService
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
     tokens: dict[str, tuple[Principal, float]] = field(default_factory=dict)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
