@@ -154,7 +154,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.context = context
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, body_timeout=settings.connections.body_timeout)
     _install_error_handlers(app)
     app.include_router(api_router())
     _install_openapi(app)

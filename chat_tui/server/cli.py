@@ -72,6 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a failed login counts (default: 900)",
     )
     serve.add_argument(
+        "--header-timeout", type=float, default=10.0, metavar="SECONDS",
+        help="seconds a client has to send a whole request head (default: 10)",
+    )
+    serve.add_argument(
+        "--body-timeout", type=float, default=30.0, metavar="SECONDS",
+        help="seconds a client has to send a whole request body (default: 30)",
+    )
+    serve.add_argument(
+        "--keep-alive", type=int, default=5, metavar="SECONDS",
+        help="seconds an idle connection stays open between requests (default: 5)",
+    )
+    serve.add_argument(
+        "--max-connections", type=int, default=1000, metavar="N",
+        help="open connections at most; more are closed at once (default: 1000)",
+    )
+    serve.add_argument(
         "--log-sql",
         action="store_true",
         help="log every SQL statement to the log file (debugging; slow)",
@@ -125,7 +141,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from chat_tui.server.db import SchemaError
     from chat_tui.server.logsetup import configure_logging
     from chat_tui.server.net import listen_socket
-    from chat_tui.server.settings import AssistantSettings, LoginLimits, Settings
+    from chat_tui.server.protocol import uvicorn_options
+    from chat_tui.server.settings import (
+        AssistantSettings,
+        ConnectionLimits,
+        LoginLimits,
+        Settings,
+    )
 
     if args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
         return _fail("--assistant openai needs the OPENAI_API_KEY environment variable")
@@ -137,6 +159,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             per_account=args.login_failures_per_account,
             per_address=args.login_failures_per_address,
             window=args.login_window,
+        ),
+        connections=ConnectionLimits(
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            keep_alive=args.keep_alive,
+            max_connections=args.max_connections,
         ),
         assistant=AssistantSettings(
             kind=args.assistant,
@@ -179,6 +207,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
         timeout_graceful_shutdown=5,
         backlog=2048,
+        **uvicorn_options(settings.connections),
     )
     Server(config).run(sockets=[sock])
     return 0

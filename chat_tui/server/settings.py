@@ -36,13 +36,33 @@ class LoginLimits:
     window: float = 900.0
 
 
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """Connection limits (docs/api.md, Limits, Connections; applied by
+    :mod:`chat_tui.server.protocol` and the body-limit middleware):
+    ``header_timeout`` seconds for a whole request head (from the connection's opening or
+    its previous answer; else the connection is closed); ``body_timeout`` seconds for a
+    whole request body (else 408); ``keep_alive`` seconds an idle connection stays open
+    between requests (uvicorn ``timeout_keep_alive``); ``max_connections`` open
+    connections at most (more are closed at once; uvicorn ``limit_concurrency`` answers
+    503 to requests over it); ``max_head_bytes`` of request line plus headers (h11; over
+    it: 400)."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive: int = 5
+    max_connections: int = 1000
+    max_head_bytes: int = 16 * 1024
+
+
 @dataclass
 class Settings:
     """Server settings: ``db`` a SQLite path or database URL, ``rate_limit`` sends per
-    second per token (0: off), ``logins`` the login throttling, ``assistant`` the
-    responder."""
+    second per token (0: off), ``logins`` the login throttling, ``connections`` the
+    connection limits, ``assistant`` the responder."""
 
     db: str | Path
     rate_limit: float = 20.0
     logins: LoginLimits = field(default_factory=LoginLimits)
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     assistant: AssistantSettings = field(default_factory=AssistantSettings)
