@@ -8,7 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from chat_tui.server.errors import ApiError
-from chat_tui.server.routes.context import Caller, Context, Credentials, errors, json_response
+from chat_tui.server.routes.context import (
+    BODY_ERRORS,
+    Caller,
+    Context,
+    Credentials,
+    errors,
+    json_response,
+)
 from chat_tui.server.security import token_hash
 from chat_tui.wire.models import Login, LoginRequest
 
@@ -17,7 +24,7 @@ log = logging.getLogger("chat_tui.server")
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/login", response_model=Login, responses=errors(400, 401, 413, 422, 429))
+@router.post("/login", response_model=Login, responses=errors(*BODY_ERRORS, 401, 429))
 async def login(req: LoginRequest, request: Request, ctx: Context) -> Response:
     """A new device with its own token (docs/api.md, POST /v1/login); failed logins are
     throttled per name and per client address, and each is logged with both (never the

@@ -118,8 +118,12 @@ Caller = Annotated[Principal, Depends(principal)]
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": code}
     for status, code in STATUS_CODES.items()
-    if status in (400, 401, 403, 404, 409, 410, 413, 422, 429)
+    if status in (400, 401, 403, 404, 408, 409, 410, 413, 422, 429)
 }
+
+#: The answers of every route that reads a JSON body: malformed JSON (400), a body that
+#: arrives too slowly (408), a request over 1 MiB (413), a field out of range (422).
+BODY_ERRORS = (400, 408, 413, 422)
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
