@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -82,17 +83,34 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(ApiError(status, STATUS_CODES[status], message))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = STATUS_CODES.get(
             exc.status_code, "internal" if exc.status_code >= 500 else "bad_request"
         )
         message = exc.detail if isinstance(exc.detail, str) else code
-        return _error_response(ApiError(exc.status_code, code, message, dict(exc.headers or {})))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(app, request)
+        return _error_response(ApiError(exc.status_code, code, message, headers))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
         return _error_response(ApiError(500, "internal", "internal server error"))
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> str:
+    """The ``Allow`` header of a 405: the methods ``/openapi.json`` documents for the
+    request's path (one path is served by one route per method)."""
+    table = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = []
+        for template, item in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            table.append((re.compile(pattern + "$"), ", ".join(m.upper() for m in item)))
+        app.state.allowed_methods = table
+    path = request.url.path
+    return next((methods for regex, methods in table if regex.match(path)), "")
 
 
 def _rename_schemas(spec: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
@@ -131,7 +149,9 @@ def create_app(settings: Settings) -> FastAPI:
     data = ServerDB(db)
     notifier = Notifier()
     assistant = AssistantService(data.assistant_jobs, notifier, settings.assistant)
-    context = ServerContext(data, notifier, RateLimiter(settings.rate_limit), assistant)
+    context = ServerContext(
+        data, notifier, RateLimiter(settings.rate_limit), assistant, settings.logins
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -152,7 +172,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.context = context
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, body_timeout=settings.connections.body_timeout)
     _install_error_handlers(app)
     app.include_router(api_router())
     _install_openapi(app)

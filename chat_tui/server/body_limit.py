@@ -1,27 +1,35 @@
 """The 1 MiB request limit of every route (docs/api.md, Errors: 413 ``too_large``), with
-or without ``Content-Length``: an ASGI middleware that refuses before the framework parses."""
+or without ``Content-Length``, and the body's read timeout (408 ``request_timeout``): an
+ASGI middleware that refuses before the framework parses."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from chat_tui.server.errors import too_large
+from chat_tui.server.errors import ApiError, too_large
 from chat_tui.wire.limits import MAX_REQUEST_BYTES
 
 
 class BodyLimitMiddleware:
-    """Answer 413 ``too_large`` to requests over ``max_bytes`` (Content-Length or streamed).
+    """Answer 413 ``too_large`` to requests over ``max_bytes`` (Content-Length or streamed),
+    and 408 ``request_timeout`` (closing the connection) when the body has not fully
+    arrived ``body_timeout`` seconds after the request head.
 
     Args:
-        app: the ASGI application it wraps; max_bytes: the limit in bytes.
+        app: the ASGI application it wraps; max_bytes: the limit in bytes;
+        body_timeout: seconds.
     """
 
-    def __init__(self, app: Any, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+    def __init__(
+        self, app: Any, max_bytes: int = MAX_REQUEST_BYTES, body_timeout: float = 30.0
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -40,8 +48,15 @@ class BodyLimitMiddleware:
         # streamed body is refused with 413 before the framework starts parsing it.
         parts: list[bytes] = []
         seen = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
         while True:
-            message = await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                await _timed_out()(scope, receive, send)
+                return
             if message["type"] != "http.request":
                 await self.app(scope, _replay([], message, receive), send)
                 return
@@ -73,6 +88,11 @@ def _replay(parts: list[bytes], pending: dict | None, receive: Callable) -> Call
         return await receive()
 
     return replay_receive
+
+
+def _timed_out() -> JSONResponse:
+    err = ApiError(408, "request_timeout", "the request body did not arrive in time")
+    return JSONResponse(err.body(), status_code=408, headers={"Connection": "close"})
 
 
 def _too_large() -> JSONResponse:

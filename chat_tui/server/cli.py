@@ -49,6 +49,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="sends per second per token (burst 3N); 0 disables (default: 20)",
     )
     serve.add_argument(
+        "--login-failures-per-account",
+        type=int,
+        default=10,
+        metavar="N",
+        help="failed logins of one username within --login-window before logins of it "
+        "answer 429; 0 disables (default: 10)",
+    )
+    serve.add_argument(
+        "--login-failures-per-address",
+        type=int,
+        default=100,
+        metavar="N",
+        help="failed logins from one client address within --login-window before logins "
+        "from it answer 429; 0 disables (default: 100)",
+    )
+    serve.add_argument(
+        "--login-window",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="how long a failed login counts (default: 900)",
+    )
+    serve.add_argument(
+        "--header-timeout", type=float, default=10.0, metavar="SECONDS",
+        help="seconds a client has to send a whole request head (default: 10)",
+    )
+    serve.add_argument(
+        "--body-timeout", type=float, default=30.0, metavar="SECONDS",
+        help="seconds a client has to send a whole request body (default: 30)",
+    )
+    serve.add_argument(
+        "--keep-alive", type=int, default=5, metavar="SECONDS",
+        help="seconds an idle connection stays open between requests (default: 5)",
+    )
+    serve.add_argument(
+        "--max-connections", type=int, default=1000, metavar="N",
+        help="open connections at most; more are closed at once (default: 1000)",
+    )
+    serve.add_argument(
         "--log-sql",
         action="store_true",
         help="log every SQL statement to the log file (debugging; slow)",
@@ -73,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read the password from the first line of stdin",
     )
+    add_user.add_argument(
+        "--keep-tokens",
+        action="store_true",
+        help="when resetting a password, keep the user's device tokens valid "
+        "(default: a reset revokes them all)",
+    )
 
     imp = sub.add_parser("import", parents=[parent], help="import conversations from JSON Lines")
     imp.add_argument("file", type=Path, metavar="FILE.jsonl")
@@ -96,7 +141,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from chat_tui.server.db import SchemaError
     from chat_tui.server.logsetup import configure_logging
     from chat_tui.server.net import listen_socket
-    from chat_tui.server.settings import AssistantSettings, Settings
+    from chat_tui.server.protocol import uvicorn_options
+    from chat_tui.server.settings import (
+        AssistantSettings,
+        ConnectionLimits,
+        LoginLimits,
+        Settings,
+    )
 
     if args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
         return _fail("--assistant openai needs the OPENAI_API_KEY environment variable")
@@ -104,6 +155,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings(
         db=_db_target(args.db),
         rate_limit=args.rate_limit,
+        logins=LoginLimits(
+            per_account=args.login_failures_per_account,
+            per_address=args.login_failures_per_address,
+            window=args.login_window,
+        ),
+        connections=ConnectionLimits(
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            keep_alive=args.keep_alive,
+            max_connections=args.max_connections,
+        ),
         assistant=AssistantSettings(
             kind=args.assistant,
             base_url=args.assistant_base_url,
@@ -145,6 +207,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
         timeout_graceful_shutdown=5,
         backlog=2048,
+        **uvicorn_options(settings.connections),
     )
     Server(config).run(sockets=[sock])
     return 0
@@ -163,7 +226,8 @@ def _read_password(from_stdin: bool) -> str | None:
 
 
 def cmd_add_user(args: argparse.Namespace) -> int:
-    """Create user NAME with a password (or set the password of an existing user)."""
+    """Create user NAME with a password, or reset the password of an existing user (which
+    revokes every token of that user unless ``--keep-tokens``)."""
     from chat_tui.server.data import ServerDB, normalize_username
     from chat_tui.server.db import SchemaError, open_and_migrate
 
@@ -177,7 +241,9 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     if not password:
         return _fail("the password must not be empty")
     try:
-        ServerDB(open_and_migrate(_db_target(args.db))).users.set_password(name, password)
+        ServerDB(open_and_migrate(_db_target(args.db))).users.set_password(
+            name, password, keep_tokens=args.keep_tokens
+        )
     except (SchemaError, ValueError) as exc:
         return _fail(str(exc))
     print(f"user {name} is ready")

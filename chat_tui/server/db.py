@@ -26,6 +26,7 @@ from chat_tui.server.models import (
     ALL_MODELS,
     CHANGE_COUNTER,
     Counter,
+    LoginFailure,
     Message,
     SchemaVersion,
     User,
@@ -34,7 +35,7 @@ from chat_tui.server.models import (
 from chat_tui.wire.limits import ASSISTANT_USERNAME  # reserved: never a real account
 
 #: The schema version this code writes. Bump it together with a new entry in MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 #: SQLite settings: WAL (readers never block the writer), full fsync on commit (an answered
@@ -170,9 +171,15 @@ def _v2_reply_to(db: Database, migrator: SchemaMigrator) -> None:
     )
 
 
+def _v3_login_failures(db: Database, migrator: SchemaMigrator) -> None:
+    """v3: the ``login_failure`` table of the login throttle, with its indexes."""
+    db.create_tables([LoginFailure], safe=True)
+
+
 #: version -> function upgrading from ``version - 1``. Never edit a shipped entry; add one.
 MIGRATIONS: dict[int, Callable[[Database, SchemaMigrator], None]] = {
     2: _v2_reply_to,
+    3: _v3_login_failures,
 }
 
 

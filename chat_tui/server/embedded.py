@@ -24,7 +24,8 @@ from chat_tui.server.data import ServerDB
 from chat_tui.server.db import open_and_migrate
 from chat_tui.server.logsetup import configure_logging
 from chat_tui.server.net import listen_socket
-from chat_tui.server.settings import AssistantSettings, Settings
+from chat_tui.server.protocol import uvicorn_options
+from chat_tui.server.settings import AssistantSettings, ConnectionLimits, Settings
 
 #: Seconds start_embedded waits for the server to accept connections.
 START_TIMEOUT = 15.0
@@ -93,7 +94,8 @@ def start_embedded(
                 await super().shutdown(sockets=sockets)
 
         config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2
+            app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2,
+            **uvicorn_options(ConnectionLimits()),
         )
         server = _Server(config)
         thread = threading.Thread(
@@ -129,5 +131,5 @@ def ensure_local_account(db_path: Path, username: str) -> str:
     """
     data = ServerDB(open_and_migrate(Path(db_path)))
     password = secrets.token_urlsafe(24)
-    data.users.set_password(username, password)
+    data.users.set_password(username, password, keep_tokens=True)
     return password

@@ -23,7 +23,7 @@ from typing import IO
 
 from chat_tui.server.data.base import normalize_username
 from chat_tui.server.data.imports import Imports
-from chat_tui.wire.limits import MAX_BODY_BYTES, MAX_TITLE_CHARS
+from chat_tui.wire.limits import MAX_BODY_BYTES, MAX_TITLE_CHARS, text_error
 
 
 class ImportLineError(ValueError):
@@ -63,6 +63,8 @@ def parse_line(text: str) -> dict:
     title = raw.get("title")
     if not isinstance(title, str) or not 1 <= len(title.strip()) <= MAX_TITLE_CHARS:
         raise ImportLineError(f"title: must be a string of 1 to {MAX_TITLE_CHARS} characters")
+    if (reason := text_error(title)) is not None:
+        raise ImportLineError(f"title: {reason}")
     members_raw = raw.get("members", [])
     messages_raw = raw.get("messages", [])
     if not isinstance(members_raw, list) or not isinstance(messages_raw, list):
@@ -88,6 +90,8 @@ def parse_line(text: str) -> dict:
         body = m.get("body")
         if not isinstance(body, str) or not body:
             raise ImportLineError(f"{where}.body: must be a non-empty string")
+        if (reason := text_error(body)) is not None:
+            raise ImportLineError(f"{where}.body: {reason}")
         if len(body.encode("utf-8")) > MAX_BODY_BYTES:
             raise ImportLineError(f"{where}.body: longer than {MAX_BODY_BYTES} bytes")
         messages.append(

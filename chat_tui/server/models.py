@@ -132,6 +132,18 @@ class Message(BaseModel):
         )
 
 
+class LoginFailure(BaseModel):
+    """One failed login, counted against ``key`` (``u:<username>`` or ``a:<address>``)
+    at ``at`` (naive UTC) by the login throttle (schema v3). Rows older than the throttle
+    window are deleted as new failures arrive."""
+
+    key = CharField(max_length=120)
+    at = DateTimeField(index=True)
+
+    class Meta:
+        indexes = ((("key", "at"), False),)
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion,
     Counter,
@@ -140,4 +152,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     Conversation,
     Member,
     Message,
+    LoginFailure,
 ]

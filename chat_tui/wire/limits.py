@@ -36,6 +36,25 @@ ASSISTANT_USERNAME = "assistant"
 API_PREFIX = "/v1"
 
 
+def text_error(value: str) -> str | None:
+    """Check ``value`` against docs/api.md, Conventions, Text: Unicode text without NUL
+    (U+0000) and without unpaired UTF-16 surrogates (U+D800..U+DFFF alone, which JSON can
+    carry as ``"\\ud800"`` but UTF-8 cannot), so SQLite and PostgreSQL store every
+    accepted string as it is.
+
+    Returns None when it is such text, else the reason (the server answers 422
+    ``validation`` with it).
+    """
+    if "\x00" in value:
+        return "must not contain the NUL character (U+0000)"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must not contain an unpaired UTF-16 surrogate (U+D800..U+DFFF)"
+    return None
+
+
 def body_size_error(body: str) -> tuple[int, str, str] | None:
     """Check a message body against 1..:data:`MAX_BODY_BYTES` UTF-8 bytes.
 

@@ -29,6 +29,7 @@ import uuid
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -48,6 +49,7 @@ from chat_tui.wire.limits import (
     MAX_DEVICE_NAME_CHARS,
     MAX_MEMBERS,
     MAX_TITLE_CHARS,
+    text_error,
 )
 
 T = TypeVar("T")
@@ -277,13 +279,36 @@ class ErrorBody(WireModel):
 # ---------------------------------------------------------------------- request bodies
 
 
+def _check_text(value: str) -> str:
+    reason = text_error(value)
+    if reason is not None:
+        raise ValueError(reason)
+    return value
+
+
+#: The JSON-schema ``pattern`` of request text in ``/openapi.json``: no NUL (unpaired
+#: surrogates cannot be written in UTF-8, so a schema needs no word for them).
+TEXT_PATTERN = "^[^\\u0000]*$"
+#: The pattern of a title: text with at least one character that is not whitespace.
+TITLE_PATTERN = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+#: The pattern of a sync cursor in ``/openapi.json`` (today decimal digits).
+CURSOR_PATTERN = "^[0-9]{1,19}$"
+
+#: A request string: Unicode text without NUL and without unpaired surrogates
+#: (docs/api.md, Conventions, Text; :func:`chat_tui.wire.limits.text_error`), else 422.
+Text = Annotated[
+    str, AfterValidator(_check_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})
+]
+
+
 class LoginRequest(BaseModel):
     """``POST /v1/login`` body. A wrong or malformed username or password answers 401."""
 
     model_config = ConfigDict(extra="ignore")
-    username: str = Field(description="malformed names get 401 like wrong ones, never 422")
-    password: str
-    device_name: str = Field(default=DEFAULT_DEVICE_NAME, max_length=MAX_DEVICE_NAME_CHARS)
+    username: Text = Field(description="malformed names get 401 like wrong ones; 422 only "
+                                       "for a string that is not text (NUL, lone surrogate)")
+    password: Text
+    device_name: Text = Field(default=DEFAULT_DEVICE_NAME, max_length=MAX_DEVICE_NAME_CHARS)
 
 
 class ConversationPut(BaseModel):
@@ -291,25 +316,36 @@ class ConversationPut(BaseModel):
     usernames (the caller is added; an unknown name answers 422), ``assistant`` adds the
     assistant member."""
 
-    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
-    members: list[str] = Field(default_factory=list, max_length=MAX_MEMBERS)
-    assistant: bool = False
+    title: Text = Field(
+        min_length=1,
+        max_length=MAX_TITLE_CHARS,
+        description=f"1..{MAX_TITLE_CHARS} characters after trimming surrounding whitespace",
+        json_schema_extra={"pattern": TITLE_PATTERN},
+    )
+    members: list[Text] = Field(default_factory=list, max_length=MAX_MEMBERS)
+    assistant: StrictBool = False
 
 
 class MessagePut(BaseModel):
     """``PUT /v1/conversations/{cid}/messages/{mid}`` body (send; ``mid`` is the
     idempotency key: a repeat returns the stored message unchanged, 200)."""
 
-    body: str = Field(description=f"1..{MAX_BODY_BYTES:,} UTF-8 bytes "
-                                  "(413 when longer, 422 when empty)")
+    body: Text = Field(
+        min_length=1,
+        description=f"1..{MAX_BODY_BYTES:,} UTF-8 bytes (413 when longer, 422 when empty)",
+        json_schema_extra={"maxLength": MAX_BODY_BYTES, "x-max-utf8-bytes": MAX_BODY_BYTES},
+    )
 
 
 class MessagePatch(BaseModel):
     """``PATCH /v1/messages/{mid}`` body (edit, author only; bumps ``version``)."""
 
-    body: str = Field(description=f"1..{MAX_BODY_BYTES:,} UTF-8 bytes "
-                                  "(413 when longer, 422 when empty)")
-    base_version: int | None = Field(
+    body: Text = Field(
+        min_length=1,
+        description=f"1..{MAX_BODY_BYTES:,} UTF-8 bytes (413 when longer, 422 when empty)",
+        json_schema_extra={"maxLength": MAX_BODY_BYTES, "x-max-utf8-bytes": MAX_BODY_BYTES},
+    )
+    base_version: StrictInt | None = Field(
         default=None, description="the version the edit was made on; informational"
     )
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCHEMA_VERSION = 2  # chat_tui.server.db.SCHEMA_VERSION; asserted below through the file
+SCHEMA_VERSION = 3  # chat_tui.server.db.SCHEMA_VERSION; asserted below through the file
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -29,7 +29,7 @@ def test_fresh_database_is_wal_at_latest_version(tmp_path):
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
     hashed = con.execute("SELECT password_hash FROM user WHERE username='alice'").fetchone()[0]
-    assert hashed.startswith("scrypt$") and "pw" not in hashed.split("$")[-1:]
+    assert hashed.startswith("$argon2id$") and "pw" not in hashed.split("$")[-1:]
     con.close()
 
 
@@ -52,6 +52,7 @@ def test_v1_database_is_upgraded_without_losing_data(tmp_path):
     ).fetchall():
         con.execute(f'DROP INDEX "{name}"')
     con.execute("ALTER TABLE message DROP COLUMN reply_to")
+    con.execute("DROP TABLE login_failure")  # schema v3
     con.execute("UPDATE schema_version SET version = 1")
     con.commit()
     con.close()
@@ -69,7 +70,7 @@ def test_v1_database_is_upgraded_without_losing_data(tmp_path):
     con_fresh = sqlite3.connect(fresh)
     query = "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
     assert set(con.execute(query)) == set(con_fresh.execute(query))
-    for table in ("message", "member", "conversation", "user", "device"):
+    for table in ("message", "member", "conversation", "user", "device", "login_failure"):
         info = f"PRAGMA table_info({table})"
         assert [r[1:] for r in con.execute(info)] == [r[1:] for r in con_fresh.execute(info)]
     con_fresh.close()

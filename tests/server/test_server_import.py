@@ -214,3 +214,24 @@ def test_converter_on_a_small_chitchat_shaped_file(server, alice, tmp_path):
     assert run_import(server, out).returncode == 0
     titles = {c["title"] for c in alice.request("GET", "/v1/conversations").json()["conversations"]}
     assert titles == {first["title"], "hi"}
+
+
+@pytest.mark.also_postgres
+def test_rule_text_import_lines_with_nul_or_lone_surrogates(server, alice, tmp_path):
+    """docs/api.md, Conventions, Text: an imported title or body with NUL or an unpaired
+    surrogate is a bad line (reported), not a crash; the other lines are imported."""
+    good = str(uuid.uuid4())
+    bad_body = conversation(str(uuid.uuid4()), ["alice"], [("alice", "a\x00b", "2020-01-01T00:00:00Z")])
+    bad_title = {**conversation(str(uuid.uuid4()), ["alice"], []), "title": "t\ud800"}
+    path = write_jsonl(tmp_path / "text.jsonl", [
+        bad_body,
+        json.dumps(bad_title),  # ensure_ascii: the surrogate is written as \ud800
+        conversation(good, ["alice"], [("alice", "fine", "2020-01-01T00:00:00Z")]),
+    ])
+    done = run_import(server, path)
+    assert done.returncode == 1, done.stderr
+    assert f"{path}:1: messages[0].body: must not contain the NUL character" in done.stderr
+    assert f"{path}:2: title: must not contain an unpaired UTF-16 surrogate" in done.stderr
+    assert "imported 1 of 3 conversations" in done.stdout
+    ids = {c["id"] for c in alice.request("GET", "/v1/conversations").json()["conversations"]}
+    assert ids == {good}

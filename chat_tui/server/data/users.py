@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import uuid
 
+from peewee import Database
+
 from chat_tui.server import security
-from chat_tui.server.data.base import Principal, Repository, normalize_username
+from chat_tui.server.data.base import Names, Principal, Repository, normalize_username
+from chat_tui.server.data.throttle import LoginThrottle, account_key, address_key
 from chat_tui.server.db import utcnow, write_transaction
-from chat_tui.server.errors import unauthorized
-from chat_tui.server.models import Device, User
+from chat_tui.server.errors import ApiError, unauthorized
+from chat_tui.server.models import Device, LoginFailure, User
+from chat_tui.server.ratelimit import retry_after_header
+from chat_tui.server.settings import LoginLimits
 from chat_tui.wire.limits import ASSISTANT_USERNAME, MAX_DEVICE_NAME_CHARS
 from chat_tui.wire.models import Login
 
 
 class Users(Repository):
-    """Accounts, their devices and the bearer tokens that name them."""
+    """Accounts, their devices and the bearer tokens that name them; ``throttle`` counts
+    failed logins."""
+
+    def __init__(self, db: Database, names: Names) -> None:
+        super().__init__(db, names)
+        self.throttle = LoginThrottle(db, names)
 
     def create(self, username: str, password: str | None) -> str:
         """Create a user (``password`` None: cannot log in); returns its id.
@@ -32,11 +42,12 @@ class Users(Repository):
             User.create(id=user_id, username=name, password_hash=hashed, created_at=utcnow())
         return user_id
 
-    def set_password(self, username: str, password: str) -> str:
+    def set_password(self, username: str, password: str, *, keep_tokens: bool = False) -> str:
         """Set (or reset) the password of a user, creating the user when missing.
 
-        Returns the user id. Existing device tokens stay valid. Raises ValueError on an
-        invalid or reserved username.
+        Returns the user id. A reset revokes every device token of the user (each answers
+        401 from then on; a running server sees it within its token cache time, 30 s),
+        unless ``keep_tokens``. Raises ValueError on an invalid or reserved username.
         """
         name = normalize_username(username)
         if name == ASSISTANT_USERNAME:
@@ -49,14 +60,43 @@ class Users(Repository):
                 User.create(id=user_id, username=name, password_hash=hashed, created_at=utcnow())
                 return user_id
             User.update(password_hash=hashed).where(User.id == user.id).execute()
+            if not keep_tokens:
+                Device.update(revoked_at=utcnow()).where(
+                    (Device.user == user.id) & Device.revoked_at.is_null()
+                ).execute()
             return user.id
 
-    def login(self, username: str, password: str, device_name: str) -> Login:
+    def login(
+        self,
+        username: str,
+        password: str,
+        device_name: str,
+        address: str = "",
+        limits: LoginLimits | None = None,
+    ) -> Login:
         """docs/api.md ``POST /v1/login``: a new device with its own token.
 
+        ``address``: the client's address ("" when unknown: counted per account only);
+        ``limits``: the login throttle (None: the defaults). Past a limit it raises ApiError 429
+        ``rate_limited`` with ``Retry-After`` before the password is checked; a wrong
+        password counts one failure against the name and the address; a success forgets
+        the name's failures. A password hash of an older kind or cost (``security.needs_rehash``) is replaced
+        by a new argon2id hash of the same password on this successful login.
         Raises ApiError 401 for a wrong or malformed username, a wrong password, a user
         without a password, or the assistant.
         """
+        limits = limits or LoginLimits()
+        keys = [(account_key(username), limits.per_account)]
+        if address:
+            keys.append((address_key(address), limits.per_address))
+        wait = self.throttle.wait(limits, keys)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "rate_limited",
+                "too many failed logins; retry after the Retry-After delay",
+                {"Retry-After": retry_after_header(wait)},
+            )
         try:
             name = normalize_username(username)
         except ValueError:
@@ -65,10 +105,19 @@ class Users(Repository):
         user = User.get_or_none(User.username == name) if name else None
         ok = security.verify_password(password, user.password_hash if user else None)
         if not ok or user is None or user.is_system:
+            self.throttle.failed(limits, [key for key, _ in keys])
             raise unauthorized("wrong username or password")
+        rehashed = (
+            security.hash_password(password) if security.needs_rehash(user.password_hash) else None
+        )
         token = security.new_token()
         device_id = str(uuid.uuid4())
         with write_transaction(self.db):
+            if rehashed is not None:
+                User.update(password_hash=rehashed).where(
+                    (User.id == user.id) & (User.password_hash == user.password_hash)
+                ).execute()
+            LoginFailure.delete().where(LoginFailure.key == keys[0][0]).execute()
             Device.create(
                 id=device_id,
                 user=user.id,

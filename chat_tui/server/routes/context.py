@@ -21,6 +21,7 @@ from chat_tui.server.errors import STATUS_CODES, ApiError, unauthorized
 from chat_tui.server.notify import Notifier
 from chat_tui.server.ratelimit import RateLimiter, retry_after_header
 from chat_tui.server.security import token_hash
+from chat_tui.server.settings import LoginLimits
 from chat_tui.wire.models import ErrorBody
 
 T = TypeVar("T")
@@ -37,13 +38,15 @@ JSON = "application/json"
 @dataclass
 class ServerContext:
     """The state of one server instance, shared by its routes (``app.state.context``):
-    the database, the long-poll notifier, the send rate limiter, the assistant and the
-    verified-token cache (``token hash -> (principal, monotonic expiry)``)."""
+    the database, the long-poll notifier, the send rate limiter, the assistant, the login
+    throttle's limits and the verified-token cache (``token hash -> (principal,
+    monotonic expiry)``)."""
 
     db: ServerDB
     notifier: Notifier
     limiter: RateLimiter
     assistant: AssistantService
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
     tokens: dict[str, tuple[Principal, float]] = field(default_factory=dict)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -115,8 +118,12 @@ Caller = Annotated[Principal, Depends(principal)]
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": code}
     for status, code in STATUS_CODES.items()
-    if status in (400, 401, 403, 404, 409, 410, 413, 422, 429)
+    if status in (400, 401, 403, 404, 408, 409, 410, 413, 422, 429)
 }
+
+#: The answers of every route that reads a JSON body: malformed JSON (400), a body that
+#: arrives too slowly (408), a request over 1 MiB (413), a field out of range (422).
+BODY_ERRORS = (400, 408, 413, 422)
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -8,7 +8,7 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from chat_tui.server.routes.context import Caller, Context, errors, json_response
+from chat_tui.server.routes.context import BODY_ERRORS, Caller, Context, errors, json_response
 from chat_tui.wire.models import (
     Conversation,
     ConversationList,
@@ -26,7 +26,7 @@ router = APIRouter(tags=["conversations"])
     status_code=201,
     responses={
         200: {"model": Conversation, "description": "exists; caller is creator"},
-        **errors(400, 401, 404, 409, 422),
+        **errors(*BODY_ERRORS, 401, 404, 409),
     },
 )
 async def put_conversation(
@@ -46,7 +46,7 @@ async def list_conversations(p: Caller, ctx: Context) -> Response:
 
 
 @router.post(
-    "/conversations/{cid}/read", response_model=ReadMarker, responses=errors(400, 401, 404, 422)
+    "/conversations/{cid}/read", response_model=ReadMarker, responses=errors(*BODY_ERRORS, 401, 404)
 )
 async def mark_read(cid: uuid.UUID, req: ReadRequest, p: Caller, ctx: Context) -> Response:
     """Move the caller's read marker forward; answers the marker in force."""

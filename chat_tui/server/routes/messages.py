@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from chat_tui.server.routes.context import Caller, Context, errors, json_response
+from chat_tui.server.routes.context import BODY_ERRORS, Caller, Context, errors, json_response
 from chat_tui.wire.limits import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MIN_PAGE_LIMIT
 from chat_tui.wire.models import Message, MessagePatch, MessagePut, MessagesPage
 
@@ -41,7 +41,7 @@ async def messages_page(
     status_code=201,
     responses={
         200: {"model": Message, "description": "repeat: the stored message"},
-        **errors(400, 401, 404, 409, 413, 422, 429),
+        **errors(*BODY_ERRORS, 401, 404, 409, 429),
     },
 )
 async def put_message(
@@ -55,7 +55,7 @@ async def put_message(
 @router.patch(
     "/messages/{mid}",
     response_model=Message,
-    responses=errors(400, 401, 403, 404, 409, 413, 422, 429),
+    responses=errors(*BODY_ERRORS, 401, 403, 404, 409, 429),
 )
 async def edit_message(mid: uuid.UUID, req: MessagePatch, p: Caller, ctx: Context) -> Response:
     """Edit (author only); bumps ``version``."""
@@ -63,7 +63,7 @@ async def edit_message(mid: uuid.UUID, req: MessagePatch, p: Caller, ctx: Contex
     return ctx.answer(await ctx.run(ctx.db.messages.edit, p, str(mid), req.body), p)
 
 
-@router.delete("/messages/{mid}", response_model=Message, responses=errors(401, 403, 404, 429))
+@router.delete("/messages/{mid}", response_model=Message, responses=errors(401, 403, 404, 422, 429))
 async def delete_message(mid: uuid.UUID, p: Caller, ctx: Context) -> Response:
     """Leave a tombstone (author only); bumps ``version``."""
     ctx.check_rate(p)

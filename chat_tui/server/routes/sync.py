@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from chat_tui.server.data.sync import empty_answer, parse_cursor
 from chat_tui.server.routes.context import Caller, Context, errors, json_response
 from chat_tui.wire.limits import MAX_SYNC_TIMEOUT
-from chat_tui.wire.models import SyncResponse
+from chat_tui.wire.models import CURSOR_PATTERN, SyncResponse
 
 router = APIRouter(tags=["sync"])
 
@@ -24,7 +24,14 @@ router = APIRouter(tags=["sync"])
 async def sync(
     p: Caller,
     ctx: Context,
-    since: Annotated[str | None, Query(description="cursor of the previous sync")] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            description="the cursor of a previous answer (opaque; today decimal digits); "
+            "one the server does not know answers 410",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+        ),
+    ] = None,
     timeout: Annotated[
         float, Query(ge=0, le=MAX_SYNC_TIMEOUT, description="long-poll seconds")
     ] = 0,
