@@ -94,7 +94,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     Returns:
         ``EXIT_OK``; ``EXIT_AUTH`` after a 401 (login again); ``EXIT_UNREACHABLE`` when the
-        server could not be reached (everything stays queued).
+        server could not be reached or the local server did not start (everything stays
+        queued).
 
     Raises:
         CliError: another process runs this account's engine (sync rule D5), or the cache
@@ -103,10 +104,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    engine = engine_of(args)
+    from chat_tui.cli.base import network_engine
+
     if args.once:
+        async def once():
+            async with network_engine(args) as engine:
+                return engine, await engine.sync_once()
+
         try:
-            report = asyncio.run(engine.sync_once())
+            engine, report = asyncio.run(once())
         except Exception as exc:
             from chat_tui.store import SchemaTooNew
             from chat_tui.sync.engine import AnotherEngineRunning
@@ -131,12 +137,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await engine.start()
-        report_recovery(engine.store)
-        try:
-            await stop.wait()
-        finally:
-            await engine.stop()
+        async with network_engine(args) as engine:
+            await engine.start()
+            report_recovery(engine.store)
+            try:
+                await stop.wait()
+            finally:
+                await engine.stop()
 
     from chat_tui.store import SchemaTooNew
     from chat_tui.sync.engine import AnotherEngineRunning
