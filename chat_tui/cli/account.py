@@ -17,6 +17,7 @@ from chat_tui.cli.base import (
     network_engine,
     open_store,
     target_of,
+    unsent_actions_text,
 )
 from chat_tui.cli.cache import cache_unused
 
@@ -115,12 +116,11 @@ def _logout(args: argparse.Namespace, target: Target) -> int:
         store = Cache(target.db_path, target.username)
         try:
             store.open()
-            unsent = store.has_unsent()
+            unsent = unsent_actions_text(store) if store.has_unsent() else ""
         finally:
             store.close()
         if unsent:
-            raise CliError("unsent messages are waiting in the outbox: run `chat-tui sync` "
-                           "first, or add --force to delete them")
+            raise CliError(f"the cache is kept: {unsent}")
     if target.account is None:
         return _logout_local(args, target)
     account = target.account

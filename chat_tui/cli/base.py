@@ -200,6 +200,49 @@ def open_store(engine: Engine) -> None:
     report_recovery(engine.store)
 
 
+def confirm(question: str, flag: str) -> bool:
+    """Ask ``question`` (it ends in ``[y/N]``) on the terminal and return True for y/yes.
+
+    A prompt never reads a closed or piped stdin: without a terminal on stdin the command
+    refuses instead of guessing.
+
+    Raises:
+        CliError: stdin is not a terminal (the message names ``flag``, which confirms
+        without asking).
+    """
+    if not sys.stdin or sys.stdin.closed or not sys.stdin.isatty():
+        raise CliError(f"{question.removesuffix(' [y/N] ').rstrip('?')}: not confirmed "
+                       f"(stdin is not a terminal to ask on); add {flag} to confirm")
+    try:
+        answer = input(question)
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
+def unsent_actions_text(store: Cache) -> str:
+    """Why a cache with unsent actions is kept, and how to resolve each one, for ``cache
+    clear`` and ``logout --flush`` (sync rule R2): one line per action (``#id kind state``
+    and its reason), then only the advice that helps: ``chat-tui sync --once`` while
+    some action can still be delivered, ``chat-tui outbox retry|discard ID`` for a failed
+    or expired one, and ``--force`` to delete them all."""
+    actions = store.outbox_list()
+    lines = [f"{len(actions)} unsent action(s) wait in the outbox:"]
+    for a in actions:
+        what = a.body_preview and f" {a.body_preview!r}"
+        reason = a.reason and f" -- {a.reason}"
+        lines.append(f"  #{a.outbox_id} {a.kind} {a.state}{what}{reason}")
+    waiting = [a for a in actions if a.state in ("failed", "expired")]
+    deliverable = [a for a in actions if a.state in ("queued", "sending")]
+    if deliverable:
+        lines.append("run `chat-tui sync --once` to deliver the queued ones")
+    for a in waiting:
+        lines.append(f"#{a.outbox_id} needs you: `chat-tui outbox retry {a.outbox_id}` or "
+                     f"`chat-tui outbox discard {a.outbox_id}`")
+    lines.append("or add --force to delete them with the cache")
+    return "\n".join(lines)
+
+
 def report_recovery(store: Cache) -> None:
     """Tell the user on stderr when an unreadable cache was moved aside (sync rule D4)."""
     if store.recovery is not None:

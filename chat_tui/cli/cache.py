@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chat_tui.cli.base import EXIT_ERROR, EXIT_OK, CliError, target_of
+from chat_tui.cli.base import (
+    EXIT_ERROR,
+    EXIT_OK,
+    CliError,
+    confirm,
+    target_of,
+    unsent_actions_text,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.cli.base import Target
@@ -64,17 +71,15 @@ def _clear_cache(args: argparse.Namespace, target: Target, path: Path) -> int:
     store = Cache(path, target.username)
     try:
         store.open()
-        unsent = store.has_unsent()
+        unsent = unsent_actions_text(store) if store.has_unsent() else ""
     finally:
         store.close()
     if unsent and not args.force:
-        raise CliError("unsent messages are waiting in the outbox: run `chat-tui sync` "
-                       "first, or add --force to delete them")
-    if not args.yes:
-        answer = input(f"delete the cache of {target.label} ({path})? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("kept")
-            return EXIT_ERROR
+        raise CliError(f"the cache is kept: {unsent}")
+    if not args.yes and not confirm(f"delete the cache of {target.label} ({path})? [y/N] ",
+                                    "--yes"):
+        print(f"kept {path}")
+        return EXIT_ERROR
     delete_cache_file(path)
     print(f"deleted {path}")
     return EXIT_OK

@@ -64,6 +64,18 @@ def _cache(p: argparse.ArgumentParser) -> None:
     c.add_argument("--force", action="store_true", help="delete even with unsent messages")
 
 
+def _outbox(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="list the actions as JSON ({\"actions\": [...]})")
+    actions = p.add_subparsers(dest="outbox_command", metavar="ACTION")
+    r = actions.add_parser("retry", help="put a failed or expired action back in the queue")
+    r.add_argument("id", type=int, metavar="ID", help="the action's id (chat-tui outbox lists it)")
+    d = actions.add_parser("discard", help="discard an action (says what goes first)")
+    d.add_argument("id", type=int, metavar="ID", help="the action's id (chat-tui outbox lists it)")
+    d.add_argument("--yes", "-y", action="store_true",
+                   help="discard a conversation create without asking")
+
+
 #: ``name -> (help, filler)``, in the order ``chat-tui --help`` lists them. The filler adds
 #: the subcommand's arguments to its (empty) parser.
 SUBCOMMANDS: dict[str, tuple[str, Filler]] = {
@@ -74,6 +86,7 @@ SUBCOMMANDS: dict[str, tuple[str, Filler]] = {
     "sync": ("drain the outbox and pull changes", _sync),
     "status": ("connectivity, last sync, outbox and its problems", _status),
     "export": ("export cached conversations (offline)", _export),
+    "outbox": ("list unsent actions; retry or discard one by id", _outbox),
     "cache": ("manage the local cache", _cache),
 }
 

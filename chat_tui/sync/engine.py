@@ -311,10 +311,52 @@ class Engine:
         self._touching(message_id, lambda: self.store.retry(message_id))
 
     def retry_action(self, outbox_id: int) -> None:
-        """A failed action (for example a conversation create) goes back to ``queued``."""
+        """Sync rule 3n: the failed or expired action ``outbox_id``, whatever its kind (a
+        conversation create, a send, an edit, ...), goes back to ``queued``
+        (``Cache.retry_action``) and the drain wakes.
+
+        Raises:
+            StoreError: no such action, or it is neither failed nor expired.
+        """
         self.store.ensure_open()
+        row = self.store.outbox_row(outbox_id)
         self.store.retry_action(outbox_id)
-        self._after_action()
+        res = ApplyResult()
+        if row is not None:
+            res.touch(row["conversation_id"], *([row["message_id"]] if row["message_id"]
+                                                and row["kind"] != "read" else []))
+        self._after_action(res)
+
+    def outbox_list(self) -> list:
+        """Every outbox action with its id, kind, state and reason, in outbox order
+        (``Cache.outbox_list``: list of ``OutboxProblem``; sync rule 3n)."""
+        self.store.ensure_open()
+        return self.store.outbox_list()
+
+    def discard_plan(self, outbox_id: int) -> list[str]:
+        """What :meth:`discard_action` of ``outbox_id`` would remove, one readable line each
+        (``Cache.discard_plan``), to show before asking. Raises StoreError as it does."""
+        self.store.ensure_open()
+        return self.store.discard_plan(outbox_id)
+
+    def discard_action(self, outbox_id: int) -> str:
+        """Sync rule 3n: discard the action ``outbox_id`` whatever its kind
+        (``Cache.discard_action``: a discarded conversation create removes the local
+        conversation and what is queued behind it). Returns the text put back into the
+        draft, or "".
+
+        Raises:
+            StoreError: no such action, or it is being sent right now.
+        """
+        self.store.ensure_open()
+        row = self.store.outbox_row(outbox_id)
+        text = self.store.discard_action(outbox_id)
+        res = ApplyResult()
+        if row is not None:
+            res.touch(row["conversation_id"], *([row["message_id"]] if row["message_id"]
+                                                and row["kind"] != "read" else []))
+        self._after_action(res)
+        return text
 
     def discard(self, message_id: str) -> str:
         """Remove a failed, expired or queued action of the message; its text goes back into

@@ -112,7 +112,7 @@ def test_cache_clear_deletes_the_local_cache_and_refuses_with_unsent_actions():
     cli("new", "Notes")
     path = local_dir() / "cache.db"
     refused = cli("cache", "clear", "--yes")
-    assert refused.returncode == 1 and "outbox" in refused.stderr
+    assert refused.returncode == 1 and "create_conversation queued" in refused.stderr
     assert path.exists()
     assert cli("sync", "--once").returncode == 0
     done = cli("cache", "clear", "--yes")
@@ -147,3 +147,17 @@ def test_sync_once_refuses_while_the_app_runs_the_local_engine():
         lock.release()
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert status("--offline")["outbox"]["queued"] == 1
+
+
+def test_outbox_lists_retries_and_discards_for_the_local_account():
+    cli("new", "Plans", "--member", "ghost")
+    assert cli("sync", "--once").returncode == 0
+    done = cli("outbox", "--json")
+    assert done.returncode == 0, done.stderr
+    [create] = json.loads(done.stdout)["actions"]
+    assert create["kind"] == "create_conversation" and create["state"] == "failed"
+    assert create["reason"]
+    assert cli("outbox", "retry", str(create["id"])).returncode == 0
+    discarded = cli("outbox", "discard", str(create["id"]), "--yes")
+    assert discarded.returncode == 0, discarded.stderr
+    assert json.loads(cli("outbox", "--json").stdout)["actions"] == []
