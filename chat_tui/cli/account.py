@@ -16,6 +16,7 @@ from chat_tui.cli.base import (
     engine_of,
     network_engine,
     open_store,
+    stdin_is_terminal,
     target_of,
     unsent_actions_text,
 )
@@ -49,8 +50,16 @@ def cmd_login(args: argparse.Namespace) -> int:
         url = normalize_url(args.url)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    tty = stdin_is_terminal()
+    if not args.username and not tty:
+        raise CliError("no username: add --username NAME (stdin is not a terminal to ask on)")
+    if not args.password_stdin and not tty:
+        raise CliError("no password: pipe it with --password-stdin (stdin is not a terminal "
+                       "to ask on)")
     username = args.username or input("username: ").strip()
     if args.password_stdin:
+        if sys.stdin is None:
+            raise CliError("--password-stdin: stdin is closed")
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = getpass.getpass("password: ")

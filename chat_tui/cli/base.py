@@ -200,6 +200,26 @@ def open_store(engine: Engine) -> None:
     report_recovery(engine.store)
 
 
+def stdin_is_terminal() -> bool:
+    """Whether stdin is an open terminal a prompt may read (not closed, piped or
+    ``/dev/null``)."""
+    try:
+        return sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def read_stdin() -> str:
+    """All of stdin (for ``send -``).
+
+    Raises:
+        CliError: stdin is closed (no file descriptor 0).
+    """
+    if sys.stdin is None or sys.stdin.closed:
+        raise CliError("nothing to read: stdin is closed")
+    return sys.stdin.read()
+
+
 def confirm(question: str, flag: str) -> bool:
     """Ask ``question`` (it ends in ``[y/N]``) on the terminal and return True for y/yes.
 
@@ -210,7 +230,7 @@ def confirm(question: str, flag: str) -> bool:
         CliError: stdin is not a terminal (the message names ``flag``, which confirms
         without asking).
     """
-    if not sys.stdin or sys.stdin.closed or not sys.stdin.isatty():
+    if not stdin_is_terminal():
         raise CliError(f"{question.removesuffix(' [y/N] ').rstrip('?')}: not confirmed "
                        f"(stdin is not a terminal to ask on); add {flag} to confirm")
     try:

@@ -17,6 +17,7 @@ from chat_tui.cli.base import (
     CliError,
     engine_of,
     open_store,
+    read_stdin,
     report_recovery,
 )
 
@@ -61,7 +62,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     """
     from chat_tui.store import StoreError
 
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text = read_stdin() if args.text == "-" else args.text
     if args.text == "-":
         text = text.rstrip("\n")
     engine = engine_of(args)

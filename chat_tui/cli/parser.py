@@ -19,9 +19,10 @@ Filler = Callable[[argparse.ArgumentParser], None]
 
 def _login(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="server URL, e.g. http://127.0.0.1:8000")
-    p.add_argument("--username", help="username (asked when missing)")
+    p.add_argument("--username", help="username (asked on the terminal when missing)")
     p.add_argument("--password-stdin", action="store_true",
-                   help="read the password from the first line of stdin")
+                   help="read the password from the first line of stdin (without it the "
+                   "password is asked on the terminal)")
 
 
 def _logout(p: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def _logout(p: argparse.ArgumentParser) -> None:
 
 
 def _new(p: argparse.ArgumentParser) -> None:
-    p.add_argument("title")
+    p.add_argument("title", help="the conversation's title (1 to 200 characters)")
     p.add_argument("--assistant", action="store_true", help="add the assistant")
     p.add_argument("--member", action="append", default=[], metavar="NAME",
                    help="a member username (repeatable)")
@@ -53,8 +54,10 @@ def _status(p: argparse.ArgumentParser) -> None:
 
 
 def _export(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--conversation", "-c", action="append", default=[], metavar="ID|TITLE")
-    p.add_argument("--format", choices=("md", "json"), required=True)
+    p.add_argument("--conversation", "-c", action="append", default=[], metavar="ID|TITLE",
+                   help="conversation id or title to export (repeatable; default: all)")
+    p.add_argument("--format", choices=("md", "json"), required=True,
+                   help="md (Markdown, for reading) or json (for programs)")
 
 
 def _cache(p: argparse.ArgumentParser) -> None:
@@ -137,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chat-tui", description="Offline-first terminal chat client.")
     parser.add_argument("--user", help="account to use (username) when several are logged in")
     parser.add_argument("--server", help="server URL of the account to use")
+    from chat_tui import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=LazySubcommands)
     for name, (help_text, fill) in SUBCOMMANDS.items():
         sub.add_lazy(name, help_text, fill)
