@@ -36,6 +36,10 @@ def _new(p: argparse.ArgumentParser) -> None:
     p.add_argument("--assistant", action="store_true", help="add the assistant")
     p.add_argument("--member", action="append", default=[], metavar="NAME",
                    help="a member username (repeatable)")
+    p.add_argument("--members", action="append", default=[], metavar="A,B",
+                   help="member usernames, comma-separated (with --member: all of them)")
+    p.add_argument("--no-check", action="store_true",
+                   help="do not ask the server whether the members exist")
 
 
 def _send(p: argparse.ArgumentParser) -> None:

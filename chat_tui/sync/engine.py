@@ -379,6 +379,37 @@ class Engine:
         self._after_action(res)
         return cid
 
+    async def unknown_members(self, names: Sequence[str]) -> list[str]:
+        """Which of the member usernames ``names`` the server does not know (sync rule
+        3o), asked before a conversation is created (``chat-tui new``, the app's new
+        conversation dialog): one ``GET /v1/users/{username}`` per distinct name,
+        case-folded, in the order given; blank names are skipped.
+
+        Raises:
+            chat_tui.api.ApiError: the server could not be asked (offline, a 401, a
+            server without the route): the caller creates the conversation anyway (it is
+            queued, and a refusal shows as a failed create, rule 3n) or says it could not
+            check.
+        """
+        wanted = list(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
+        if not wanted:
+            return []
+        if self._gate.work_offline:
+            from chat_tui.api import TransientError
+
+            raise TransientError("working offline: member names are not checked",
+                                 reached_server=False)
+        api = self._api
+        own = api is None
+        if own:
+            api = ApiClient(self.base_url, self._token, timeout=self.settings.request_timeout,
+                            probe_timeout=self.settings.probe_timeout)
+        try:
+            return [n for n in wanted if not await api.user_exists(n)]
+        finally:
+            if own:
+                await api.aclose()
+
     def mark_read(self, conversation_id: str, message_id: str) -> None:
         """Move my read marker forward (locally at once; queued for the server)."""
         self.store.ensure_open()
