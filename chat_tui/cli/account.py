@@ -184,14 +184,17 @@ def _logout_local(args: argparse.Namespace, target: Target) -> int:
 
     async def revoke() -> None:
         async with network_engine(args) as engine:
-            async with ApiClient(engine.base_url, engine._token) as api:
+            # the start checked the kept token (or logged in afresh and kept the new one)
+            token = token_file.read_text(encoding="utf-8").strip()
+            async with ApiClient(engine.base_url, token) as api:
                 await api.logout()
 
-    try:
-        asyncio.run(revoke())
-    except (CliError, ApiError) as exc:
-        print(f"warning: could not revoke the token on the local server ({exc}); "
-              "it is forgotten locally", file=sys.stderr)
+    if token_file.exists():
+        try:
+            asyncio.run(revoke())
+        except (CliError, ApiError, OSError) as exc:
+            print(f"warning: could not revoke the token on the local server ({exc}); "
+                  "it is forgotten locally", file=sys.stderr)
     token_file.unlink(missing_ok=True)
     done = f"logged out {target.label}; token file {token_file} deleted"
     if args.flush:
