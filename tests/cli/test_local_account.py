@@ -150,7 +150,7 @@ def test_sync_once_refuses_while_the_app_runs_the_local_engine():
 
 
 def test_outbox_lists_retries_and_discards_for_the_local_account():
-    cli("new", "Plans", "--member", "ghost")
+    cli("new", "Plans", "--member", "ghost", "--no-check")
     assert cli("sync", "--once").returncode == 0
     done = cli("outbox", "--json")
     assert done.returncode == 0, done.stderr
