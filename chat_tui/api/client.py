@@ -169,6 +169,28 @@ class ApiClient:
             json={"username": username, "password": password, "device_name": device_name})
         return _parse("Login", response)
 
+    async def user_exists(self, username: str) -> bool:
+        """``GET /v1/users/{username}``: True when the server has a user of that name
+        (the assistant included), False on its ``404 not_found``.
+
+        Raises:
+            PermanentError: another refusal, or a server without this route (a 404 that
+            is not the API's own ``not_found`` error: nothing can be checked there).
+            TransientError, Unauthorized, MalformedResponse: see the class.
+        """
+        from urllib.parse import quote
+
+        from chat_tui.api.errors import PermanentError
+
+        try:
+            response = await self._request("GET", f"/v1/users/{quote(username, safe='')}")
+        except PermanentError as exc:
+            if exc.status == 404 and exc.code == "not_found":
+                return False
+            raise
+        _parse("UserInfo", response)
+        return True
+
     async def logout(self) -> None:
         """``POST /v1/logout``: revoke this client's token (later requests get 401).
 

@@ -12,9 +12,13 @@ from chat_tui.cli.base import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     CliError,
-    account_of,
+    Target,
     engine_of,
+    network_engine,
     open_store,
+    stdin_is_terminal,
+    target_of,
+    unsent_actions_text,
 )
 from chat_tui.cli.cache import cache_unused
 
@@ -46,8 +50,16 @@ def cmd_login(args: argparse.Namespace) -> int:
         url = normalize_url(args.url)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    tty = stdin_is_terminal()
+    if not args.username and not tty:
+        raise CliError("no username: add --username NAME (stdin is not a terminal to ask on)")
+    if not args.password_stdin and not tty:
+        raise CliError("no password: pipe it with --password-stdin (stdin is not a terminal "
+                       "to ask on)")
     username = args.username or input("username: ").strip()
     if args.password_stdin:
+        if sys.stdin is None:
+            raise CliError("--password-stdin: stdin is closed")
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = getpass.getpass("password: ")
@@ -78,7 +90,8 @@ def cmd_login(args: argparse.Namespace) -> int:
             store.set_auth_failed(False)
         finally:
             store.close()
-    print(f"logged in as {account.username} on {url} (token stored in the {where})")
+    print(f"logged in as {account.username} on {url} (token stored in the "
+          f"{_token_place(account, where)})")
     return EXIT_OK
 
 
@@ -95,30 +108,34 @@ def cmd_logout(args: argparse.Namespace) -> int:
         ``--force``) or while another process runs the account's engine (nothing is
         changed then).
     """
-    account = account_of(args)
+    target = target_of(args)
     if not args.flush:
-        return _logout(args, account)
-    with cache_unused(account.db_path):
-        return _logout(args, account)
+        return _logout(args, target)
+    with cache_unused(target.db_path):
+        return _logout(args, target)
 
 
-def _logout(args: argparse.Namespace, account: Account) -> int:
+def _logout(args: argparse.Namespace, target: Target) -> int:
     import asyncio
 
     from chat_tui.api import ApiClient, ApiError
-    from chat_tui.config import delete_token, load_token, remove_account
     from chat_tui.store import Cache, delete_cache_file
 
-    if args.flush and account.db_path.exists() and not args.force:
-        store = Cache(account.db_path, account.username)
+    if args.flush and target.db_path.exists() and not args.force:
+        store = Cache(target.db_path, target.username)
         try:
             store.open()
-            unsent = store.has_unsent()
+            unsent = unsent_actions_text(store) if store.has_unsent() else ""
         finally:
             store.close()
         if unsent:
-            raise CliError("unsent messages are waiting in the outbox: run `chat-tui sync` "
-                           "first, or add --force to delete them")
+            raise CliError(f"the cache is kept: {unsent}")
+    if target.account is None:
+        return _logout_local(args, target)
+    account = target.account
+    from chat_tui.config import delete_token, load_token, remove_account, token_backend
+
+    where = _token_place(account, token_backend(account))
     token = load_token(account)
     if token:
         async def go():
@@ -134,16 +151,64 @@ def _logout(args: argparse.Namespace, account: Account) -> int:
     remove_account(account)
     if args.flush:
         delete_cache_file(account.db_path)
-        print(f"logged out {account.username}; cache deleted")
+        print(f"logged out {target.label}; token removed from the {where}; "
+              f"cache {account.db_path} deleted")
     else:
-        print(f"logged out {account.username}")
+        print(f"logged out {target.label}; token removed from the {where}")
+    return EXIT_OK
+
+
+def _token_place(account: Account, backend: str) -> str:
+    """Where the token of ``account`` is, for messages: ``keyring entry "chat-tui" /
+    "<key>"``, ``file <path>`` or ``nowhere``."""
+    from chat_tui.config.secrets import SERVICE, _token_file
+
+    if backend == "keyring":
+        return f'keyring (service "{SERVICE}", entry "{account.key}")'
+    if backend == "file":
+        return f"file {_token_file(account)}"
+    return "nowhere (there was none)"
+
+
+def _logout_local(args: argparse.Namespace, target: Target) -> int:
+    """Logout of the local account: the embedded server is started to revoke the device
+    token, which ``local/token`` then forgets (the app logs in afresh on its next start);
+    with ``--flush`` the local cache goes too. The server's database stays."""
+    import asyncio
+
+    from chat_tui.api import ApiClient, ApiError
+    from chat_tui.store import delete_cache_file
+
+    assert target.directory is not None
+    token_file = target.directory / "token"
+
+    async def revoke() -> None:
+        async with network_engine(args) as engine:
+            # the start checked the kept token (or logged in afresh and kept the new one)
+            token = token_file.read_text(encoding="utf-8").strip()
+            async with ApiClient(engine.base_url, token) as api:
+                await api.logout()
+
+    if token_file.exists():
+        try:
+            asyncio.run(revoke())
+        except (CliError, ApiError, OSError) as exc:
+            print(f"warning: could not revoke the token on the local server ({exc}); "
+                  "it is forgotten locally", file=sys.stderr)
+    token_file.unlink(missing_ok=True)
+    done = f"logged out {target.label}; token file {token_file} deleted"
+    if args.flush:
+        delete_cache_file(target.db_path)
+        done += f"; cache {target.db_path} deleted"
+    print(done)
     return EXIT_OK
 
 
 def status_data(args: argparse.Namespace) -> dict[str, Any]:
     """What ``chat-tui status --json`` prints: ``account`` (``username``, ``server``,
-    ``token`` backend), ``connectivity`` (``online``/``offline``, ``unknown`` with
-    ``--offline``), ``work_offline``, ``login_required``, ``last_synced_at`` (ISO 8601 UTC
+    ``token`` backend, ``local``: True for the default local account, ``cache``: the cache
+    file), ``connectivity`` (``online``/``offline``, ``unknown`` with ``--offline``; for the
+    local account the embedded server is started to answer the probe), ``work_offline``, ``login_required``, ``last_synced_at`` (ISO 8601 UTC
     with ``Z``, or None), ``outbox`` (count by state) and ``problems`` (one dict per failed,
     blocked or expired action).
 
@@ -154,31 +219,41 @@ def status_data(args: argparse.Namespace) -> dict[str, Any]:
 
     from chat_tui.config import token_backend
 
+    target = target_of(args)
+    account = target.account
+    connectivity = "unknown"
+    if not args.offline:
+        from chat_tui.api import ApiClient, ApiError
+
+        async def probe() -> bool:
+            async with network_engine(args) as net:
+                async with ApiClient(net.base_url,
+                                     probe_timeout=net.settings.probe_timeout) as api:
+                    return await api.health()
+
+        try:
+            connectivity = "online" if asyncio.run(probe()) else "offline"
+        except (ApiError, CliError):
+            connectivity = "offline"
     engine = engine_of(args)
-    account = account_of(args)
     open_store(engine)
     store = engine.store
     try:
-        connectivity = "unknown"
-        if not args.offline:
-            from chat_tui.api import ApiClient, ApiError
-
-            async def probe() -> bool:
-                async with ApiClient(account.server_url,
-                                     probe_timeout=engine.settings.probe_timeout) as api:
-                    return await api.health()
-
-            try:
-                connectivity = "online" if asyncio.run(probe()) else "offline"
-            except ApiError:
-                connectivity = "offline"
+        if account is None:
+            assert target.directory is not None
+            server = f"local (embedded, {target.directory / 'server.db'})"
+            token = "file" if (target.directory / "token").exists() else "none"
+            login_required = False  # the local account logs in by itself
+        else:
+            server, token = account.server_url, token_backend(account)
+            login_required = store.auth_failed() or token == "none"
         last = store.last_synced_at()
         return {
-            "account": {"username": account.username, "server": account.server_url,
-                        "token": token_backend(account)},
+            "account": {"username": target.username, "server": server, "token": token,
+                        "local": account is None, "cache": str(target.db_path)},
             "connectivity": connectivity,
             "work_offline": store.get_ui_state().work_offline,
-            "login_required": store.auth_failed() or token_backend(account) == "none",
+            "login_required": login_required,
             "last_synced_at": last.isoformat().replace("+00:00", "Z") if last else None,
             "outbox": store.outbox_counts(),
             "problems": [

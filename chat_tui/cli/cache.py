@@ -9,10 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chat_tui.cli.base import EXIT_ERROR, EXIT_OK, CliError, account_of
+from chat_tui.cli.base import (
+    EXIT_ERROR,
+    EXIT_OK,
+    CliError,
+    confirm,
+    target_of,
+    unsent_actions_text,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from chat_tui.config import Account
+    from chat_tui.cli.base import Target
 
 
 @contextlib.contextmanager
@@ -38,8 +45,9 @@ def cache_unused(path: Path) -> Iterator[None]:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    """``chat-tui cache clear [--yes] [--force]``: delete the account's cache file after a
-    confirmation (sync rule R2).
+    """``chat-tui cache clear [--yes] [--force]``: delete the chosen account's cache file
+    (a saved login's, or the local account's ``local/cache.db``) after a confirmation (sync
+    rule R2).
 
     Returns:
         ``EXIT_OK`` (deleted, or nothing to delete) or ``EXIT_ERROR`` (not confirmed).
@@ -48,33 +56,30 @@ def cmd_cache(args: argparse.Namespace) -> int:
         CliError: unsent actions wait (without ``--force``), or another process runs the
         account's engine (the file is in use); nothing is deleted then.
     """
-    account = account_of(args)
-    path = account.db_path
+    target = target_of(args)
+    path = target.db_path
     if not path.exists():
-        print("no cache to clear")
+        print(f"no cache to clear ({path})")
         return EXIT_OK
     with cache_unused(path):
-        return _clear_cache(args, account, path)
+        return _clear_cache(args, target, path)
 
 
-def _clear_cache(args: argparse.Namespace, account: Account, path: Path) -> int:
+def _clear_cache(args: argparse.Namespace, target: Target, path: Path) -> int:
     from chat_tui.store import Cache, delete_cache_file
 
-    store = Cache(path, account.username)
+    store = Cache(path, target.username)
     try:
         store.open()
-        unsent = store.has_unsent()
+        unsent = unsent_actions_text(store) if store.has_unsent() else ""
     finally:
         store.close()
     if unsent and not args.force:
-        raise CliError("unsent messages are waiting in the outbox: run `chat-tui sync` "
-                       "first, or add --force to delete them")
-    if not args.yes:
-        answer = input(f"delete the cache of {account.username} on {account.server_url} "
-                       f"({path})? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("kept")
-            return EXIT_ERROR
+        raise CliError(f"the cache is kept: {unsent}")
+    if not args.yes and not confirm(f"delete the cache of {target.label} ({path})? [y/N] ",
+                                    "--yes"):
+        print(f"kept {path}")
+        return EXIT_ERROR
     delete_cache_file(path)
     print(f"deleted {path}")
     return EXIT_OK

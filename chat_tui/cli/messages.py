@@ -17,27 +17,66 @@ from chat_tui.cli.base import (
     CliError,
     engine_of,
     open_store,
+    read_stdin,
     report_recovery,
 )
 
 
+def member_names(args: argparse.Namespace) -> list[str]:
+    """The member usernames of ``chat-tui new``: every ``--member`` and every
+    comma-separated name of ``--members``, stripped, blanks dropped, in order."""
+    names = [*args.member, *(n for chunk in args.members for n in chunk.split(","))]
+    return [n.strip() for n in names if n.strip()]
+
+
+def unknown_members(args: argparse.Namespace, names: list[str]) -> list[str] | None:
+    """Sync rule 3o: the names the server does not know (``Engine.unknown_members``;
+    the local account's embedded server is started for it), or None when the server
+    could not be asked (offline, a login needed, ...): then a note goes to stderr."""
+    import asyncio
+
+    from chat_tui.api import ApiError
+    from chat_tui.cli.base import network_engine
+
+    async def ask() -> list[str]:
+        async with network_engine(args) as engine:
+            return await engine.unknown_members(names)
+
+    try:
+        return asyncio.run(ask())
+    except (ApiError, CliError) as exc:
+        print(f"chat-tui: member names not checked ({exc}); the conversation is queued and "
+              "a refusal shows in `chat-tui outbox`", file=sys.stderr)
+        return None
+
+
 def cmd_new(args: argparse.Namespace) -> int:
-    """``chat-tui new TITLE [--assistant] [--member NAME ...]``: create a conversation
-    locally and queue its create (outbox rule 2); prints its id; works offline.
+    """``chat-tui new TITLE [--assistant] [--member NAME ...] [--members A,B] [--no-check]``:
+    create a conversation locally and queue its create (outbox rule 2); prints its id;
+    works offline. Member names are first checked against the server when it can be
+    reached (sync rule 3o); unknown ones stop the command before anything is created.
 
     Returns:
         ``EXIT_OK``.
 
     Raises:
-        CliError: no account, a title of 0 or over 200 characters, a cache from a newer
-        chat-tui.
+        CliError: no account, unknown member names (each named; nothing created), a title
+        of 0 or over 200 characters, a cache from a newer chat-tui.
     """
     from chat_tui.store import StoreError
 
+    members = member_names(args)
+    if not args.title.strip() or len(args.title.strip()) > 200:
+        raise CliError("a title has 1 to 200 characters")
+    if members and not args.no_check:
+        unknown = unknown_members(args, members)
+        if unknown:
+            raise CliError(f"unknown member{'s' if len(unknown) > 1 else ''}: "
+                           f"{', '.join(unknown)}; nothing was created")
     engine = engine_of(args)
     open_store(engine)
     try:
-        cid = engine.create_conversation(args.title, args.member, args.assistant)
+        cid = engine.create_conversation(args.title, members, args.assistant)
         engine.store.set_last_conversation(cid)
     except StoreError as exc:
         raise CliError(str(exc)) from exc
@@ -61,7 +100,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     """
     from chat_tui.store import StoreError
 
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text = read_stdin() if args.text == "-" else args.text
     if args.text == "-":
         text = text.rstrip("\n")
     engine = engine_of(args)
@@ -94,7 +133,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     Returns:
         ``EXIT_OK``; ``EXIT_AUTH`` after a 401 (login again); ``EXIT_UNREACHABLE`` when the
-        server could not be reached (everything stays queued).
+        server could not be reached or the local server did not start (everything stays
+        queued).
 
     Raises:
         CliError: another process runs this account's engine (sync rule D5), or the cache
@@ -103,10 +143,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    engine = engine_of(args)
+    from chat_tui.cli.base import network_engine
+
     if args.once:
+        async def once():
+            async with network_engine(args) as engine:
+                return engine, await engine.sync_once()
+
         try:
-            report = asyncio.run(engine.sync_once())
+            engine, report = asyncio.run(once())
         except Exception as exc:
             from chat_tui.store import SchemaTooNew
             from chat_tui.sync.engine import AnotherEngineRunning
@@ -131,12 +176,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await engine.start()
-        report_recovery(engine.store)
-        try:
-            await stop.wait()
-        finally:
-            await engine.stop()
+        async with network_engine(args) as engine:
+            await engine.start()
+            report_recovery(engine.store)
+            try:
+                await stop.wait()
+            finally:
+                await engine.stop()
 
     from chat_tui.store import SchemaTooNew
     from chat_tui.sync.engine import AnotherEngineRunning

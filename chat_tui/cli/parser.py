@@ -19,9 +19,10 @@ Filler = Callable[[argparse.ArgumentParser], None]
 
 def _login(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="server URL, e.g. http://127.0.0.1:8000")
-    p.add_argument("--username", help="username (asked when missing)")
+    p.add_argument("--username", help="username (asked on the terminal when missing)")
     p.add_argument("--password-stdin", action="store_true",
-                   help="read the password from the first line of stdin")
+                   help="read the password from the first line of stdin (without it the "
+                   "password is asked on the terminal)")
 
 
 def _logout(p: argparse.ArgumentParser) -> None:
@@ -31,10 +32,14 @@ def _logout(p: argparse.ArgumentParser) -> None:
 
 
 def _new(p: argparse.ArgumentParser) -> None:
-    p.add_argument("title")
+    p.add_argument("title", help="the conversation's title (1 to 200 characters)")
     p.add_argument("--assistant", action="store_true", help="add the assistant")
     p.add_argument("--member", action="append", default=[], metavar="NAME",
                    help="a member username (repeatable)")
+    p.add_argument("--members", action="append", default=[], metavar="A,B",
+                   help="member usernames, comma-separated (with --member: all of them)")
+    p.add_argument("--no-check", action="store_true",
+                   help="do not ask the server whether the members exist")
 
 
 def _send(p: argparse.ArgumentParser) -> None:
@@ -53,8 +58,10 @@ def _status(p: argparse.ArgumentParser) -> None:
 
 
 def _export(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--conversation", "-c", action="append", default=[], metavar="ID|TITLE")
-    p.add_argument("--format", choices=("md", "json"), required=True)
+    p.add_argument("--conversation", "-c", action="append", default=[], metavar="ID|TITLE",
+                   help="conversation id or title to export (repeatable; default: all)")
+    p.add_argument("--format", choices=("md", "json"), required=True,
+                   help="md (Markdown, for reading) or json (for programs)")
 
 
 def _cache(p: argparse.ArgumentParser) -> None:
@@ -62,6 +69,18 @@ def _cache(p: argparse.ArgumentParser) -> None:
     c = actions.add_parser("clear", help="delete the account's cache file")
     c.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     c.add_argument("--force", action="store_true", help="delete even with unsent messages")
+
+
+def _outbox(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="list the actions as JSON ({\"actions\": [...]})")
+    actions = p.add_subparsers(dest="outbox_command", metavar="ACTION")
+    r = actions.add_parser("retry", help="put a failed or expired action back in the queue")
+    r.add_argument("id", type=int, metavar="ID", help="the action's id (chat-tui outbox lists it)")
+    d = actions.add_parser("discard", help="discard an action (says what goes first)")
+    d.add_argument("id", type=int, metavar="ID", help="the action's id (chat-tui outbox lists it)")
+    d.add_argument("--yes", "-y", action="store_true",
+                   help="discard a conversation create without asking")
 
 
 #: ``name -> (help, filler)``, in the order ``chat-tui --help`` lists them. The filler adds
@@ -74,6 +93,7 @@ SUBCOMMANDS: dict[str, tuple[str, Filler]] = {
     "sync": ("drain the outbox and pull changes", _sync),
     "status": ("connectivity, last sync, outbox and its problems", _status),
     "export": ("export cached conversations (offline)", _export),
+    "outbox": ("list unsent actions; retry or discard one by id", _outbox),
     "cache": ("manage the local cache", _cache),
 }
 
@@ -124,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chat-tui", description="Offline-first terminal chat client.")
     parser.add_argument("--user", help="account to use (username) when several are logged in")
     parser.add_argument("--server", help="server URL of the account to use")
+    from chat_tui import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=LazySubcommands)
     for name, (help_text, fill) in SUBCOMMANDS.items():
         sub.add_lazy(name, help_text, fill)

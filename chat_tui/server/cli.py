@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chat-tui-server", description="Reference server of chat-tui (wire API v1)."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     parent = _db_parent()
 
@@ -92,9 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log every SQL statement to the log file (debugging; slow)",
     )
-    serve.add_argument("--assistant", choices=["echo", "openai"], default="echo")
-    serve.add_argument("--assistant-base-url", default=None, metavar="URL")
-    serve.add_argument("--assistant-model", default="gpt-4o-mini", metavar="NAME")
+    serve.add_argument("--assistant", choices=["echo", "openai"], default="echo",
+                       help="who answers in conversations with the assistant: echo (built "
+                       "in, repeats the text) or openai (an OpenAI-compatible endpoint; "
+                       "needs OPENAI_API_KEY) (default: echo)")
+    serve.add_argument("--assistant-base-url", default=None, metavar="URL",
+                       help="base URL of the OpenAI-compatible endpoint "
+                       "(default: the OpenAI API)")
+    serve.add_argument("--assistant-model", default="gpt-4o-mini", metavar="NAME",
+                       help="model name sent to that endpoint (default: gpt-4o-mini)")
     serve.add_argument(
         "--assistant-timeout",
         type=float,
@@ -106,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_user = sub.add_parser(
         "add-user", parents=[parent], help="create a user, or set the password of one"
     )
-    add_user.add_argument("name")
+    add_user.add_argument("name", help="the username ([a-z0-9_.-], 1 to 64 characters)")
     add_user.add_argument(
         "--password-stdin",
         action="store_true",
@@ -120,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     imp = sub.add_parser("import", parents=[parent], help="import conversations from JSON Lines")
-    imp.add_argument("file", type=Path, metavar="FILE.jsonl")
+    imp.add_argument("file", type=Path, metavar="FILE.jsonl",
+                     help="one conversation per line (docs/api.md describes the format)")
     return parser
 
 

@@ -239,19 +239,113 @@ class OutboxChanges(CacheFile):
                       ).where(Ob.id.in_(ids)).execute()
 
     def retry_action(self, outbox_id: int) -> None:
-        """Like :meth:`retry` for any failed action by its outbox id (a conversation create).
+        """Sync rule 3n: the failed or expired action ``outbox_id``, whatever its kind (a
+        conversation create, a send, an edit, a delete, a read marker), goes back to
+        ``queued`` with its attempts reset and its expiry clock restarted (rules 3f, 6).
 
         Raises:
-            StoreError: the action is not failed (or does not exist).
+            StoreError: no such action, or it is neither failed nor expired (a blocked one
+            names the action it waits behind).
         """
         Ob = self.m.Outbox
         with self._write():
-            n = Ob.update(state=OutboxState.QUEUED, attempts=0, transient_failures=0,
-                          next_attempt_at=0, last_error=None, queued_at=now(),
-                          ).where((Ob.id == outbox_id)
-                                  & (Ob.state == OutboxState.FAILED)).execute()
-            if not n:
-                raise StoreError(f"outbox action {outbox_id} is not failed")
+            row = Ob.get_or_none(Ob.id == outbox_id)
+            if row is None:
+                raise StoreError(f"no outbox action {outbox_id}")
+            if row.state not in (OutboxState.FAILED, OutboxState.EXPIRED):
+                blocker = self._first_blocker(row.conversation_id)
+                behind = (f"; it waits behind action {blocker}: retry or discard that one"
+                          if blocker is not None and blocker < row.id else "")
+                raise StoreError(f"outbox action {outbox_id} is {row.state}, not failed "
+                                 f"or expired{behind}")
+            Ob.update(state=OutboxState.QUEUED, attempts=0, transient_failures=0,
+                      next_attempt_at=0, last_error=None, queued_at=now(),
+                      ).where(Ob.id == outbox_id).execute()
+
+    def discard_plan(self, outbox_id: int) -> list[str]:
+        """What :meth:`discard_action` of ``outbox_id`` would do, one readable line each,
+        for the user to read before it happens (sync rule 3n). For a conversation create:
+        the local conversation and every action queued behind it, with the full text of
+        each message and of the draft that go with it.
+
+        Raises:
+            StoreError: no such action, or it is being sent right now.
+        """
+        Ob, M = self.m.Outbox, self.m.Message
+        row = self._discardable(outbox_id)
+        if row.kind != "create_conversation":
+            what = {"send": "the unsent message (its text goes back into the draft)",
+                    "edit": "the edit (the message keeps the server's text; the new "
+                            "text goes back into the draft)",
+                    "delete": "the delete (the message stays)",
+                    "read": "the read marker (the server keeps the older one)"}
+            return [f"discard {row.kind} #{row.id}: {what.get(row.kind, 'the action')}"]
+        C = self.m.Conversation
+        conv = C.get_or_none(C.id == row.conversation_id)
+        title = conv.title if conv is not None else row.conversation_id
+        lines = [f"discard create_conversation #{row.id}: remove the local conversation "
+                 f"{title!r} ({row.conversation_id})"]
+        for o in Ob.select().where((Ob.conversation_id == row.conversation_id)
+                                   & (Ob.id != row.id)).order_by(Ob.id):
+            payload = json.loads(o.payload or "{}")
+            body = payload.get("body")
+            lines.append(f"  and {o.kind} #{o.id}" + (f": {body}" if body else ""))
+        if conv is not None:
+            n = M.select().where(M.conv == conv.pk).count()
+            if n:
+                lines.append(f"  and its {n} cached message(s)")
+        draft = self.get_draft(row.conversation_id)
+        if draft is not None and draft.text:
+            lines.append(f"  and its draft: {draft.text}")
+        return lines
+
+    def _discardable(self, outbox_id: int):
+        """The outbox row ``outbox_id`` when it may be discarded. Raises StoreError."""
+        Ob = self.m.Outbox
+        row = Ob.get_or_none(Ob.id == outbox_id)
+        if row is None:
+            raise StoreError(f"no outbox action {outbox_id}")
+        if row.state == OutboxState.SENDING:
+            raise StoreError(f"outbox action {outbox_id} is being sent right now; try again "
+                             "when it has an answer")
+        return row
+
+    def discard_action(self, outbox_id: int) -> str:
+        """Sync rule 3n: discard the action ``outbox_id`` (failed, expired, blocked or
+        queued; never one in flight), whatever its kind. A send, edit or delete is
+        :meth:`discard` of its message (its text back into the draft, rules 3g-3i); a read
+        marker is dropped; a conversation create removes the local conversation with every
+        action queued behind it, its cached messages and its draft (the caller shows
+        :meth:`discard_plan` first). Returns the text put back into the draft, or "".
+
+        Raises:
+            StoreError: no such action, or it is being sent right now.
+        """
+        Ob, M, C = self.m.Outbox, self.m.Message, self.m.Conversation
+        row = self._discardable(outbox_id)
+        if row.kind in ("send", "edit", "delete") and row.message_id:
+            return self.discard(row.message_id)
+        with self._write():
+            row = self._discardable(outbox_id)
+            if row.kind != "create_conversation":
+                Ob.delete().where(Ob.id == outbox_id).execute()
+                return ""
+            cid = row.conversation_id
+            if Ob.select().where((Ob.conversation_id == cid)
+                                 & (Ob.state == OutboxState.SENDING)).exists():
+                raise StoreError("an action of this conversation is being sent right now; "
+                                 "try again when it has an answer")
+            Ob.delete().where(Ob.conversation_id == cid).execute()
+            M.delete().where(M.conv == self._ckey(cid)).execute()
+            m = self.m
+            m.Draft.delete().where(m.Draft.conversation_id == cid).execute()
+            m.ScrollAnchor.delete().where(m.ScrollAnchor.conversation_id == cid).execute()
+            m.ReadMarker.delete().where(m.ReadMarker.conversation_id == cid).execute()
+            m.Gap.delete().where(m.Gap.conversation == cid).execute()
+            C.delete().where(C.id == cid).execute()
+            if self._get_meta("last_conversation") == cid:
+                self._set_meta("last_conversation", None)
+            return ""
 
     def send_anyway(self, message_id: str) -> None:
         """Outbox rule 6: an expired send goes back to ``queued``; its expiry clock restarts.

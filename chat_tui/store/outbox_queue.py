@@ -65,6 +65,37 @@ class OutboxQueue(CacheFile):
                                      preview(text), o.id, o.kind))
         return out
 
+    def outbox_list(self) -> list[OutboxProblem]:
+        """Every outbox action, whatever its kind (``create_conversation``, ``send``,
+        ``edit``, ``delete``, ``read``) and state, in outbox order, as the user sees it
+        (``chat-tui outbox``, sync rule 3n): ``state`` is the stored one except ``blocked``
+        for a queued action behind a failed or expired one of its conversation (a read
+        marker is never blocked, rule 3k); ``reason`` is the server's reason for a failure,
+        the expiry text, ``blocked behind <kind> <id> (<state>)``, the last transient error
+        of a queued action, or ""; ``body_preview`` is the text, title or marked message."""
+        Ob = self.m.Outbox
+        out = []
+        blockers: dict[str, object] = {}
+        for o in Ob.select().order_by(Ob.id):
+            blocker = blockers.get(o.conversation_id)
+            state, reason = o.state, o.last_error or ""
+            if o.kind == "read":
+                pass
+            elif o.state in WAITS_FOR_USER:
+                reason = o.last_error or o.state
+                if blocker is None:
+                    blockers[o.conversation_id] = o
+            elif blocker is not None and o.state == OutboxState.QUEUED:
+                state = OutboxState.BLOCKED
+                reason = (f"blocked behind {blocker.kind} "
+                          f"{blocker.message_id or blocker.id} ({blocker.state})")
+            payload = json.loads(o.payload or "{}")
+            text = (payload.get("body") or payload.get("title")
+                    or payload.get("message_id") or "")
+            out.append(OutboxProblem(o.message_id, o.conversation_id, state, reason,
+                                     preview(text), o.id, o.kind))
+        return out
+
     def outbox_rows(self) -> list[OutboxAction]:
         """Every outbox action in FIFO order (for status and tests)."""
         Ob = self.m.Outbox

@@ -311,10 +311,52 @@ class Engine:
         self._touching(message_id, lambda: self.store.retry(message_id))
 
     def retry_action(self, outbox_id: int) -> None:
-        """A failed action (for example a conversation create) goes back to ``queued``."""
+        """Sync rule 3n: the failed or expired action ``outbox_id``, whatever its kind (a
+        conversation create, a send, an edit, ...), goes back to ``queued``
+        (``Cache.retry_action``) and the drain wakes.
+
+        Raises:
+            StoreError: no such action, or it is neither failed nor expired.
+        """
         self.store.ensure_open()
+        row = self.store.outbox_row(outbox_id)
         self.store.retry_action(outbox_id)
-        self._after_action()
+        res = ApplyResult()
+        if row is not None:
+            res.touch(row["conversation_id"], *([row["message_id"]] if row["message_id"]
+                                                and row["kind"] != "read" else []))
+        self._after_action(res)
+
+    def outbox_list(self) -> list:
+        """Every outbox action with its id, kind, state and reason, in outbox order
+        (``Cache.outbox_list``: list of ``OutboxProblem``; sync rule 3n)."""
+        self.store.ensure_open()
+        return self.store.outbox_list()
+
+    def discard_plan(self, outbox_id: int) -> list[str]:
+        """What :meth:`discard_action` of ``outbox_id`` would remove, one readable line each
+        (``Cache.discard_plan``), to show before asking. Raises StoreError as it does."""
+        self.store.ensure_open()
+        return self.store.discard_plan(outbox_id)
+
+    def discard_action(self, outbox_id: int) -> str:
+        """Sync rule 3n: discard the action ``outbox_id`` whatever its kind
+        (``Cache.discard_action``: a discarded conversation create removes the local
+        conversation and what is queued behind it). Returns the text put back into the
+        draft, or "".
+
+        Raises:
+            StoreError: no such action, or it is being sent right now.
+        """
+        self.store.ensure_open()
+        row = self.store.outbox_row(outbox_id)
+        text = self.store.discard_action(outbox_id)
+        res = ApplyResult()
+        if row is not None:
+            res.touch(row["conversation_id"], *([row["message_id"]] if row["message_id"]
+                                                and row["kind"] != "read" else []))
+        self._after_action(res)
+        return text
 
     def discard(self, message_id: str) -> str:
         """Remove a failed, expired or queued action of the message; its text goes back into
@@ -336,6 +378,37 @@ class Engine:
         res.touch(cid)
         self._after_action(res)
         return cid
+
+    async def unknown_members(self, names: Sequence[str]) -> list[str]:
+        """Which of the member usernames ``names`` the server does not know (sync rule
+        3o), asked before a conversation is created (``chat-tui new``, the app's new
+        conversation dialog): one ``GET /v1/users/{username}`` per distinct name,
+        case-folded, in the order given; blank names are skipped.
+
+        Raises:
+            chat_tui.api.ApiError: the server could not be asked (offline, a 401, a
+            server without the route): the caller creates the conversation anyway (it is
+            queued, and a refusal shows as a failed create, rule 3n) or says it could not
+            check.
+        """
+        wanted = list(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
+        if not wanted:
+            return []
+        if self._gate.work_offline:
+            from chat_tui.api import TransientError
+
+            raise TransientError("working offline: member names are not checked",
+                                 reached_server=False)
+        api = self._api
+        own = api is None
+        if own:
+            api = ApiClient(self.base_url, self._token, timeout=self.settings.request_timeout,
+                            probe_timeout=self.settings.probe_timeout)
+        try:
+            return [n for n in wanted if not await api.user_exists(n)]
+        finally:
+            if own:
+                await api.aclose()
 
     def mark_read(self, conversation_id: str, message_id: str) -> None:
         """Move my read marker forward (locally at once; queued for the server)."""

@@ -29,6 +29,7 @@ _MODELS = frozenset({
     "Conversation", "ConversationList", "ConversationPut", "ErrorBody", "ErrorDetail",
     "Health", "Login", "LoginRequest", "Message", "MessagePatch", "MessagePut",
     "MessagesPage", "ReadMarker", "ReadRequest", "SyncConversation", "SyncResponse",
+    "UserInfo",
 })
 
 

@@ -254,6 +254,14 @@ class Login(WireModel):
 
 
 @dataclass(frozen=True, config=_ANSWER)
+class UserInfo(WireModel):
+    """``GET /v1/users/{username}`` answer: ``username`` as the server spells it
+    (case-folded, ``[a-z0-9_.-]{1,64}``)."""
+
+    username: StrictStr
+
+
+@dataclass(frozen=True, config=_ANSWER)
 class Health(WireModel):
     """``GET /v1/health`` (no auth): ``status`` is ``"ok"``; ``version`` the server's."""
 

@@ -93,7 +93,7 @@ def test_new_send_sync_status_export_offline_first(server, tmp_path):
 
 def test_rule_3f_status_shows_failed_and_blocked_messages_with_reasons(server):
     login(server.url)
-    cli("new", "Doomed", "--member", "no-such-user")
+    cli("new", "Doomed", "--member", "no-such-user", "--no-check")  # refused by the server
     cli("send", "waits behind the create")
     assert cli("sync", "--once").returncode == 0
     data = status()

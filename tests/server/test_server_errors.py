@@ -236,6 +236,7 @@ def test_openapi_matches_responses(alice):
         "/v1/messages/{mid}": {"patch", "delete"},
         "/v1/conversations/{cid}/read": {"post"},
         "/v1/sync": {"get"},
+        "/v1/users/{username}": {"get"},
     }
     assert {p: set(ops) for p, ops in paths.items()} == expected
     schemas = spec["components"]["schemas"]
@@ -253,6 +254,8 @@ def test_openapi_matches_responses(alice):
     assert set(sync["conversations"][0]) == props("SyncEntry")
     page = alice.request("GET", f"/v1/conversations/{cid}/messages").json()
     assert set(page) == props("MessagePage")
+    user = alice.request("GET", "/v1/users/alice").json()
+    assert set(user) == props("UserInfo")
     marker = alice.request("POST", f"/v1/conversations/{cid}/read", json={"message_id": msg["id"]})
     assert set(marker.json()) == props("ReadMarkerOut")
     put = paths["/v1/conversations/{cid}/messages/{mid}"]["put"]["responses"]

@@ -66,6 +66,16 @@ class Users(Repository):
                 ).execute()
             return user.id
 
+    def find(self, username: str) -> str | None:
+        """The username as stored when a user of that name exists (the assistant
+        included), else None; a malformed name is None too (docs/api.md,
+        ``GET /v1/users/{username}``)."""
+        try:
+            name = normalize_username(username)
+        except ValueError:
+            return None
+        return name if User.select().where(User.username == name).exists() else None
+
     def login(
         self,
         username: str,
