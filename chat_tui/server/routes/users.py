@@ -13,7 +13,7 @@ from chat_tui.wire.models import UserInfo
 router = APIRouter(tags=["users"])
 
 
-@router.get("/users/{username}", response_model=UserInfo, responses=errors(401, 404))
+@router.get("/users/{username}", response_model=UserInfo, responses=errors(401, 404, 422))
 async def get_user(username: str, p: Caller, ctx: Context) -> Response:
     """``200 {"username": str}`` when the user exists (the assistant included), ``404``
     otherwise (a malformed name too); only for authenticated callers."""
