@@ -224,7 +224,7 @@ def launch(args: Any = None) -> int:
         pick_account,
     )
     from chat_tui.config.logfile import setup_logging
-    from chat_tui.store import Cache, SchemaTooNew
+    from chat_tui.store import Cache, CacheLocked, SchemaTooNew
 
     setup_logging()
     try:
@@ -253,7 +253,7 @@ def launch(args: Any = None) -> int:
         on_ready = welcome_once(directory)
     try:
         store.open()
-    except SchemaTooNew as exc:
+    except (SchemaTooNew, CacheLocked) as exc:  # CacheLocked: sync rule D8
         print(f"chat-tui: {exc}", file=sys.stderr)
         return 1
     if store.recovery is not None:

@@ -110,10 +110,14 @@ def _logout(args: argparse.Namespace, account: Account) -> int:
     from chat_tui.store import Cache, delete_cache_file
 
     if args.flush and account.db_path.exists() and not args.force:
+        from chat_tui.store import CacheLocked
+
         store = Cache(account.db_path, account.username)
         try:
             store.open()
             unsent = store.has_unsent()
+        except CacheLocked as exc:
+            raise CliError(f"{exc}; `logout --flush --force` deletes it unread") from exc
         finally:
             store.close()
         if unsent:
@@ -133,7 +137,10 @@ def _logout(args: argparse.Namespace, account: Account) -> int:
     delete_token(account)
     remove_account(account)
     if args.flush:
+        from chat_tui.config.cachekeys import delete_cache_key
+
         delete_cache_file(account.db_path)
+        delete_cache_key(account.db_path)
         print(f"logged out {account.username}; cache deleted")
     else:
         print(f"logged out {account.username}")
@@ -153,6 +160,7 @@ def status_data(args: argparse.Namespace) -> dict[str, Any]:
     import asyncio
 
     from chat_tui.config import token_backend
+    from chat_tui.config.cachekeys import key_location
 
     engine = engine_of(args)
     account = account_of(args)
@@ -177,6 +185,7 @@ def status_data(args: argparse.Namespace) -> dict[str, Any]:
             "account": {"username": account.username, "server": account.server_url,
                         "token": token_backend(account)},
             "connectivity": connectivity,
+            "cache": {"path": str(account.db_path), **key_location(account.db_path)},
             "work_offline": store.get_ui_state().work_offline,
             "login_required": store.auth_failed() or token_backend(account) == "none",
             "last_synced_at": last.isoformat().replace("+00:00", "Z") if last else None,
@@ -213,6 +222,12 @@ def cmd_status(args: argparse.Namespace) -> int:
           + ("  -- login required: run `chat-tui login`" if data["login_required"] else "")
           + ("  -- work offline is on in the app (ctrl+o there turns it off)"
              if data["work_offline"] else ""))
+    cache = data["cache"]
+    where = {"keyring": "in the OS keyring", "passphrase": "derived from a passphrase",
+             "file": f"in the key file {cache['key_file']}"}.get(cache["key"] or "", "")
+    print(f"cache:        {cache['path']} "
+          + (f"(encrypted, key {where})" if cache["encrypted"] else
+             "(not encrypted: `chat-tui cache encrypt` encrypts it)"))
     print(f"last sync:    {data['last_synced_at'] or 'never'}")
     print("outbox:       " + ", ".join(f"{k} {v}" for k, v in data["outbox"].items()))
     for p in data["problems"]:

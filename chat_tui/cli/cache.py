@@ -1,4 +1,4 @@
-"""The cache commands (``chat-tui cache clear``) and the guard that keeps a cache in use
+"""The cache commands (``chat-tui cache clear``, ``cache reset``) and the guard that keeps a cache in use
 from being deleted (shared with ``chat-tui logout --flush``)."""
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def cache_unused(path: Path) -> Iterator[None]:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     """``chat-tui cache clear [--yes] [--force]``: delete the account's cache file after a
-    confirmation (sync rule R2).
+    confirmation (sync rule R2); an encrypted one with its key, a locked one (sync rule
+    D8) only with ``--force``. ``chat-tui cache reset [--yes]``: set aside a cache that
+    cannot be opened (:func:`_reset_cache`).
 
     Returns:
         ``EXIT_OK`` (deleted, or nothing to delete) or ``EXIT_ERROR`` (not confirmed).
@@ -54,16 +56,51 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print("no cache to clear")
         return EXIT_OK
     with cache_unused(path):
+        if args.cache_command == "reset":
+            return _reset_cache(args, account, path)
         return _clear_cache(args, account, path)
 
 
+def _reset_cache(args: argparse.Namespace, account: Account, path: Path) -> int:
+    """Set aside a cache that cannot be opened (sync rule D8) after a confirmation; a cache
+    that opens is left alone (``cache clear`` deletes one)."""
+    from chat_tui.store import Cache, CacheLocked
+    from chat_tui.store.recovery import start_fresh
+
+    store = Cache(path, account.username)
+    try:
+        store.open()
+    except CacheLocked as exc:
+        reason = exc.reason
+    else:
+        store.close()
+        print("the cache opens: nothing to reset (`chat-tui cache clear` deletes it)")
+        return EXIT_OK
+    if not args.yes:
+        answer = input(f"the cache {path} cannot be opened ({reason}); set it aside and "
+                       "start a fresh cache (resynced from the server)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("kept")
+            return EXIT_ERROR
+    moved = start_fresh(path)
+    print(f"the unreadable cache was moved to {moved} (kept, with its key's record); a "
+          "fresh cache is made at the next start. Messages that were not sent from it "
+          "stay in that file")
+    return EXIT_OK
+
+
 def _clear_cache(args: argparse.Namespace, account: Account, path: Path) -> int:
-    from chat_tui.store import Cache, delete_cache_file
+    from chat_tui.config.cachekeys import delete_cache_key
+    from chat_tui.store import Cache, CacheLocked, delete_cache_file
 
     store = Cache(path, account.username)
     try:
         store.open()
         unsent = store.has_unsent()
+    except CacheLocked as exc:
+        if not args.force:
+            raise CliError(f"{exc}; `cache clear --force` deletes it unread") from exc
+        unsent = False
     finally:
         store.close()
     if unsent and not args.force:
@@ -76,5 +113,6 @@ def _clear_cache(args: argparse.Namespace, account: Account, path: Path) -> int:
             print("kept")
             return EXIT_ERROR
     delete_cache_file(path)
+    delete_cache_key(path)
     print(f"deleted {path}")
     return EXIT_OK

@@ -62,6 +62,9 @@ def _cache(p: argparse.ArgumentParser) -> None:
     c = actions.add_parser("clear", help="delete the account's cache file")
     c.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     c.add_argument("--force", action="store_true", help="delete even with unsent messages")
+    r = actions.add_parser("reset", help="set aside a cache that cannot be opened (lost or "
+                           "wrong key) and start a fresh one")
+    r.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
 
 #: ``name -> (help, filler)``, in the order ``chat-tui --help`` lists them. The filler adds

@@ -231,6 +231,27 @@ def delete_cache_key(cache: Path) -> None:
     marker_path(cache).unlink(missing_ok=True)
 
 
+def set_aside_key(cache: Path, moved_to: Path) -> None:
+    """Let the key of ``cache`` follow the file moved to ``moved_to`` (a cache set aside,
+    sync rule D8): the marker and key file are renamed, a keyring entry is copied to the
+    new name and removed from the old one. Nothing is deleted, so the old file still opens
+    once its key is back. Raises OSError when a rename fails."""
+    marker = marker_path(cache)
+    if marker.exists():
+        marker.rename(marker_path(moved_to))
+    keyfile = key_file(cache)
+    if keyfile.exists():
+        keyfile.rename(key_file(moved_to))
+    keyring, errors = _keyring()
+    try:
+        text = keyring.get_password(SERVICE, _key_id(cache))
+        if text:
+            keyring.set_password(SERVICE, _key_id(moved_to), text)
+            keyring.delete_password(SERVICE, _key_id(cache))
+    except (errors.NoKeyringError, errors.KeyringError):
+        pass
+
+
 def key_location(cache: Path) -> dict[str, str | bool | None]:
     """What ``chat-tui status`` says about ``cache``: ``{"encrypted": bool, "key": None |
     "keyring" | "file" | "passphrase", "key_file": path or None}``. Never the key."""
@@ -322,4 +343,4 @@ def resolve_cache_key(cache: Path) -> bytes | None:
 __all__ = ["CHOICES", "PLACES", "CacheKeyMissing", "delete_cache_key", "derive_key",
            "key_file", "key_location", "keyring_works", "load_cache_key", "load_key_choice",
            "marker_path", "new_cache_key", "read_marker", "resolve_cache_key",
-           "set_passphrase_prompt", "store_cache_key"]
+           "set_aside_key", "set_passphrase_prompt", "store_cache_key"]

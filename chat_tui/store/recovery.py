@@ -72,4 +72,21 @@ def move_aside(path: Path) -> Path:
     return target
 
 
-__all__ = ["CacheRecovery", "move_aside", "salvage_outbox"]
+def start_fresh(path: Path) -> Path:
+    """Set aside a cache that cannot be opened (sync rule D8: a missing or wrong key) so a
+    fresh one is made at the next open: the file, its WAL/SHM, and its key's marker, key
+    file or keyring entry move to ``<name>.corrupt-<UTC time>`` (never deleted; the file
+    opens again there once its key is back). Returns the new path of the file.
+
+    Raises:
+        OSError: a rename fails.
+    """
+    from chat_tui.config.cachekeys import set_aside_key
+
+    moved = move_aside(path)
+    set_aside_key(path, moved)
+    Path(str(path) + ".clean").unlink(missing_ok=True)
+    return moved
+
+
+__all__ = ["CacheRecovery", "move_aside", "salvage_outbox", "start_fresh"]
