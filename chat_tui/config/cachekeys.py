@@ -147,11 +147,34 @@ def derive_key(passphrase: str, salt: bytes) -> bytes:
     return hashlib.scrypt(passphrase.encode("utf-8"), salt=salt, **SCRYPT)
 
 
-def store_cache_key(cache: Path, key: bytes, where: str, *, salt: bytes | None = None) -> None:
+#: Keys derived from a passphrase in this process, by cache path: the first-frame reader
+#: and the cache ask once.
+_derived: dict[str, bytes] = {}
+
+
+def _plain_file(cache: Path) -> bool:
+    """Whether ``cache`` exists and starts with the plain SQLite header: such a file is
+    plain whatever its marker says (a marker written before an interrupted ``cache
+    encrypt``, or left after an interrupted ``cache decrypt``)."""
+    try:
+        with open(cache, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except FileNotFoundError:
+        return False
+
+
+def _slot(where: str, next_: bool) -> str:
+    return f"{where}#next" if next_ else where
+
+
+def store_cache_key(cache: Path, key: bytes, where: str, *, salt: bytes | None = None,
+                    pending: bool = False) -> None:
     """Keep ``key`` (32 bytes) of ``cache`` in ``where`` (:data:`PLACES`) and write the
     marker (after the key, so a marker never points at nothing). For ``"passphrase"``
     nothing secret is stored: ``salt`` (the one ``key`` was derived with) goes in the
-    marker.
+    marker. ``pending`` keeps it as the *next* key beside the current one (``cache
+    rekey`` before its swap, sync rule D9): opening tries both, and
+    :func:`promote_pending_key` makes it the only one.
 
     Raises:
         ValueError: a bad ``where``, key or missing salt.
@@ -160,51 +183,128 @@ def store_cache_key(cache: Path, key: bytes, where: str, *, salt: bytes | None =
     """
     if len(key) != KEY_BYTES:
         raise ValueError(f"a cache key is {KEY_BYTES} bytes")
-    marker: dict[str, str] = {"where": where}
+    try:
+        current = read_marker(cache) if pending else None
+    except ValueError:
+        current = None
+    entry: dict[str, str] = {"where": where}
     if where == "keyring":
         keyring, _ = _keyring()
-        keyring.set_password(SERVICE, _key_id(cache), key.hex())
+        keyring.set_password(SERVICE, _key_id(cache) + ("#next" if pending else ""), key.hex())
     elif where == "file":
-        _write_atomic(key_file(cache), key.hex().encode("ascii"), 0o600)
+        _write_atomic(_key_file_slot(cache, pending), key.hex().encode("ascii"), 0o600)
     elif where == "passphrase":
         if salt is None:
             raise ValueError("a passphrase key needs its salt")
-        marker["salt"] = salt.hex()
+        entry["salt"] = salt.hex()
+        _derived[_key_id(cache) + ("#next" if pending else "")] = key
     else:
         raise ValueError(f"where must be one of {PLACES}")
+    if pending and current is not None:
+        marker: dict = {**current, "next": entry}
+    else:
+        marker = entry
     _write_atomic(marker_path(cache), json.dumps(marker).encode("utf-8"), 0o644)
 
 
-def load_cache_key(cache: Path) -> bytes | None:
-    """The key of ``cache`` (32 bytes), None when its marker says it is not encrypted.
+def _key_file_slot(cache: Path, pending: bool) -> Path:
+    path = key_file(cache)
+    return path.with_name(path.name + ".next") if pending else path
+
+
+def promote_pending_key(cache: Path) -> None:
+    """Make the pending key of ``cache`` (:func:`store_cache_key` with ``pending``) its only
+    key, removing the old one (sync rule D9). Nothing happens when none is pending."""
+    marker = read_marker(cache)
+    if marker is None or "next" not in marker:
+        return
+    old, new = marker, marker["next"]
+    key = _read_slot(cache, new, pending=True)
+    _forget_slot(cache, old["where"], pending=False)
+    store_cache_key(cache, key, new["where"], salt=bytes.fromhex(new.get("salt", "")) or None)
+    _forget_slot(cache, new["where"], pending=True)
+    _derived.pop(_key_id(cache) + "#next", None)
+
+
+def _forget_slot(cache: Path, where: str, *, pending: bool) -> None:
+    suffix = "#next" if pending else ""
+    if where == "keyring":
+        keyring, errors = _keyring()
+        try:
+            keyring.delete_password(SERVICE, _key_id(cache) + suffix)
+        except (errors.NoKeyringError, errors.KeyringError):
+            pass
+    elif where == "file":
+        _key_file_slot(cache, pending).unlink(missing_ok=True)
+    else:
+        _derived.pop(_key_id(cache) + suffix, None)
+
+
+def load_cache_keys(cache: Path) -> list[bytes]:
+    """The keys to try on ``cache``, current first (32 bytes each; a second one while a
+    ``cache rekey`` is pending, sync rule D9); empty when it is plain: no marker, or a file
+    with the plain SQLite header.
 
     Raises:
-        CacheKeyMissing: the key is not where the marker says, or the passphrase prompt
-            was cancelled or empty.
+        CacheKeyMissing: no key is where the marker says, or the passphrase prompt was
+            cancelled or empty.
         ValueError: a broken marker.
     """
     marker = read_marker(cache)
-    if marker is None:
-        return None
-    where = marker["where"]
+    if marker is None or _plain_file(cache):
+        return []
+    keys: list[bytes] = []
+    problem: CacheKeyMissing | None = None
+    slots = [(marker, False)] + ([(marker["next"], True)] if "next" in marker else [])
+    for entry, pending in slots:
+        try:
+            keys.append(_read_slot(cache, entry, pending=pending))
+        except CacheKeyMissing as exc:
+            problem = problem or exc
+    if not keys:
+        assert problem is not None
+        raise problem
+    return keys
+
+
+def load_cache_key(cache: Path) -> bytes | None:
+    """The current key of ``cache`` (32 bytes), None when it is plain
+    (:func:`load_cache_keys`).
+
+    Raises:
+        CacheKeyMissing, ValueError: as :func:`load_cache_keys`.
+    """
+    keys = load_cache_keys(cache)
+    return keys[0] if keys else None
+
+
+def _read_slot(cache: Path, entry: dict, *, pending: bool) -> bytes:
+    """The key the marker ``entry`` points at (the pending slot when ``pending``)."""
+    where = entry["where"]
+    suffix = "#next" if pending else ""
     if where == "passphrase":
+        memo = _derived.get(_key_id(cache) + suffix)
+        if memo is not None:
+            return memo
         try:
             answer = _prompt(f"passphrase of the chat-tui cache {cache}: ")
-            return derive_key(answer, bytes.fromhex(marker.get("salt", "")))
+            key = derive_key(answer, bytes.fromhex(entry.get("salt", "")))
         except (EOFError, KeyboardInterrupt, ValueError) as exc:
             raise CacheKeyMissing(f"no passphrase given ({exc or type(exc).__name__})") from exc
+        _derived[_key_id(cache) + suffix] = key
+        return key
     text: str | None
     if where == "keyring":
         keyring, errors = _keyring()
         try:
-            text = keyring.get_password(SERVICE, _key_id(cache))
+            text = keyring.get_password(SERVICE, _key_id(cache) + suffix)
         except (errors.NoKeyringError, errors.KeyringError) as exc:
             raise CacheKeyMissing(f"the OS keyring is not available ({type(exc).__name__})"
                                   ) from exc
         if not text:
             raise CacheKeyMissing("the OS keyring has no key for it")
     else:
-        path = key_file(cache)
+        path = _key_file_slot(cache, pending)
         try:
             text = path.read_text(encoding="ascii").strip()
         except (FileNotFoundError, UnicodeDecodeError) as exc:
@@ -222,12 +322,9 @@ def delete_cache_key(cache: Path) -> None:
     """Forget the key of ``cache``: its keyring entry, its key file and its marker
     (missing ones are fine; a refusing keyring is ignored). Raises OSError when a file
     cannot be removed."""
-    keyring, errors = _keyring()
-    try:
-        keyring.delete_password(SERVICE, _key_id(cache))
-    except (errors.NoKeyringError, errors.KeyringError):
-        pass
-    key_file(cache).unlink(missing_ok=True)
+    for pending in (False, True):
+        for where in PLACES:
+            _forget_slot(cache, where, pending=pending)
     marker_path(cache).unlink(missing_ok=True)
 
 
@@ -259,7 +356,7 @@ def key_location(cache: Path) -> dict[str, str | bool | None]:
         marker = read_marker(cache)
     except ValueError:
         marker = None
-    if marker is None:
+    if marker is None or _plain_file(cache):
         return {"encrypted": False, "key": None, "key_file": None}
     where = marker["where"]
     return {"encrypted": True, "key": where,
@@ -303,19 +400,24 @@ def new_cache_key(cache: Path, where: str) -> bytes:
     return key
 
 
-def resolve_cache_key(cache: Path) -> bytes | None:
-    """The key to open ``cache`` with (sync rule D7): the stored key of an encrypted cache
-    (its marker); None for an existing plain cache; for a new cache (no file yet), a fresh
-    key kept where ``[cache] key`` says (``auto``: the keyring when one works), or None
-    when encryption is off.
+def resolve_cache_keys(cache: Path) -> list[bytes]:
+    """The keys to try on ``cache`` (sync rule D7): those of an encrypted cache
+    (:func:`load_cache_keys`); none for an existing plain cache; for a new cache (no file
+    yet), a fresh key kept where ``[cache] key`` says (``auto``: the keyring when one
+    works), or none when encryption is off.
 
     Raises:
         CacheKeyMissing: an encrypted cache whose key is not found.
         ValueError: a broken marker or config file.
     """
-    key = load_cache_key(cache)
-    if key is not None:
-        return key
+    keys = load_cache_keys(cache)
+    if keys:
+        return keys
+    key = _new_or_none(cache)
+    return [] if key is None else [key]
+
+
+def _new_or_none(cache: Path) -> bytes | None:
     try:
         if cache.stat().st_size > 0:
             return None
@@ -342,5 +444,6 @@ def resolve_cache_key(cache: Path) -> bytes | None:
 
 __all__ = ["CHOICES", "PLACES", "CacheKeyMissing", "delete_cache_key", "derive_key",
            "key_file", "key_location", "keyring_works", "load_cache_key", "load_key_choice",
-           "marker_path", "new_cache_key", "read_marker", "resolve_cache_key",
+           "load_cache_keys", "marker_path", "new_cache_key", "promote_pending_key", "read_marker",
+           "resolve_cache_keys",
            "set_aside_key", "set_passphrase_prompt", "store_cache_key"]

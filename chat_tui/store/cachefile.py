@@ -172,12 +172,7 @@ class CacheFile:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._key_arg == AUTO_KEY:
-            from chat_tui.config.cachekeys import CacheKeyMissing, resolve_cache_key
-
-            try:
-                self.db.key = resolve_cache_key(self.path)
-            except CacheKeyMissing as exc:
-                raise CacheLocked(self.path, str(exc)) from exc
+            self.db.key = _pick_key(self.path)
         else:
             self.db.key = self._key_arg  # type: ignore[assignment]
         try:
@@ -357,6 +352,37 @@ class CacheFile:
 
     def _set_meta(self, key: str, value: str | None) -> None:
         self.m.Meta.insert(key=key, value=value).on_conflict_replace().execute()
+
+
+def _pick_key(path: Path) -> bytes | None:
+    """The key to open ``path`` with (:func:`chat_tui.config.cachekeys.resolve_cache_keys`,
+    sync rule D7). While a ``cache rekey`` is pending (two keys, sync rule D9) the one that
+    opens the file wins, and a pending one that does is made the only key.
+
+    Raises:
+        CacheLocked: the key is missing (sync rule D8).
+    """
+    from chat_tui.config.cachekeys import (
+        CacheKeyMissing,
+        promote_pending_key,
+        resolve_cache_keys,
+    )
+
+    try:
+        keys = resolve_cache_keys(path)
+    except (CacheKeyMissing, ValueError) as exc:
+        raise CacheLocked(path, str(exc)) from exc
+    if len(keys) < 2:
+        return keys[0] if keys else None
+    for n, key in enumerate(keys):
+        try:
+            open_raw_connection(path, key, readonly=True).close()
+        except CacheLocked:
+            continue
+        if n:
+            promote_pending_key(path)
+        return key
+    return keys[0]  # none opens: the open reports it (sync rule D8)
 
 
 def _clean_stamp(path: Path) -> Path:

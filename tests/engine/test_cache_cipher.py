@@ -185,11 +185,13 @@ def test_rule_d7_passphrase_key_is_derived_with_scrypt_and_a_wrong_one_locks(tmp
         marker = cachekeys.read_marker(path)
         assert marker["where"] == "passphrase" and len(bytes.fromhex(marker["salt"])) == 16
         assert SECRET.encode() not in _all_bytes(path)
+        cachekeys._derived.clear()  # as a new process: asked again
         again = Cache(path, "alice")
         again.open()
         assert again.has_unsent()
         again.close()
         before = path.read_bytes()
+        cachekeys._derived.clear()
         with pytest.raises(CacheLocked, match="key is missing or wrong"):
             Cache(path, "alice").open()
         assert path.read_bytes() == before
