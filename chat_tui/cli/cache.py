@@ -41,7 +41,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
     """``chat-tui cache clear [--yes] [--force]``: delete the account's cache file after a
     confirmation (sync rule R2); an encrypted one with its key, a locked one (sync rule
     D8) only with ``--force``. ``chat-tui cache reset [--yes]``: set aside a cache that
-    cannot be opened (:func:`_reset_cache`).
+    cannot be opened (:func:`_reset_cache`). ``cache encrypt|rekey [--key-in PLACE]`` and
+    ``cache decrypt``: switch the cache in place, crash-safe (sync rule D9).
 
     Returns:
         ``EXIT_OK`` (deleted, or nothing to delete) or ``EXIT_ERROR`` (not confirmed).
@@ -53,12 +54,52 @@ def cmd_cache(args: argparse.Namespace) -> int:
     account = account_of(args)
     path = account.db_path
     if not path.exists():
-        print("no cache to clear")
+        print(f"no cache at {path}")
         return EXIT_OK
     with cache_unused(path):
         if args.cache_command == "reset":
             return _reset_cache(args, account, path)
+        if args.cache_command in ("encrypt", "decrypt", "rekey"):
+            return _rewrite(args, path)
         return _clear_cache(args, account, path)
+
+
+def _rewrite(args: argparse.Namespace, path: Path) -> int:
+    """``cache encrypt``, ``decrypt`` or ``rekey`` of the cache at ``path`` (sync rule D9).
+
+    Raises:
+        CliError: a locked cache, one already in the asked state, a key that cannot be
+            kept, or a copy that does not match (the original is kept in every case).
+    """
+    from chat_tui.config.cachekeys import CacheKeyMissing, keyring_works, load_key_choice
+    from chat_tui.store import StoreError
+    from chat_tui.store.rewrite import decrypt_cache, encrypt_cache, rekey_cache
+
+    where = getattr(args, "key_in", None)
+    try:
+        if where is None and args.cache_command != "decrypt":
+            choice = load_key_choice()
+            where = choice if choice in ("keyring", "file", "passphrase") else "keyring"
+            if where == "keyring" and not keyring_works():
+                raise CliError("no OS keyring answers: pick `--key-in file` (a 0600 key "
+                               "file) or `--key-in passphrase`")
+        if args.cache_command == "encrypt":
+            encrypt_cache(path, where)
+            print(f"encrypted {path} (key in the {where})")
+        elif args.cache_command == "rekey":
+            rekey_cache(path, where)
+            print(f"new key for {path} (in the {where})")
+        else:
+            decrypt_cache(path)
+            print(f"decrypted {path}; its key is forgotten")
+    except (StoreError, CacheKeyMissing, ValueError, OSError) as exc:
+        raise CliError(str(exc)) from exc
+    except Exception as exc:  # keyring.errors.KeyringError: the keyring refused
+        if type(exc).__module__.startswith("keyring"):
+            raise CliError(f"the OS keyring refused the key ({type(exc).__name__}); "
+                           "nothing was changed") from exc
+        raise
+    return EXIT_OK
 
 
 def _reset_cache(args: argparse.Namespace, account: Account, path: Path) -> int:

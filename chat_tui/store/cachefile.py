@@ -393,7 +393,7 @@ def _clean_stamp(path: Path) -> Path:
 def delete_cache_file(path: Path) -> None:
     """Remove a cache file and its WAL/SHM companions and clean stamp (missing files are
     fine). Raises OSError when one cannot be removed."""
-    for suffix in ("", "-wal", "-shm", ".clean", ".key.json"):
+    for suffix in ("", "-wal", "-shm", ".clean", ".key.json", ".rewrite"):
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
