@@ -228,3 +228,48 @@ def test_rule_d8_a_wrong_key_never_moves_the_file_aside(tmp_path):
         Cache(path, "alice", key=new_key()).open()
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alice.db", "alice.db.clean"]
+
+
+OPEN_PROBE = r"""
+import json, sys, time
+from pathlib import Path
+t = time.perf_counter()
+from chat_tui.store import Cache
+store = Cache(Path(sys.argv[1]), "alice")
+store.open()
+store.list_conversations()
+took = time.perf_counter() - t
+print(json.dumps({"sqlcipher3": "sqlcipher3" in sys.modules, "keyring": "keyring" in sys.modules,
+                  "encrypted": store.key is not None, "ms": took * 1000}))
+"""
+
+
+def _probe(path) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", OPEN_PROBE, str(path)], capture_output=True,
+                         text=True, timeout=60, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_rule_d6_opening_a_plain_cache_loads_no_cipher_and_no_keyring(tmp_path):
+    plain = Cache(tmp_path / "plain.db", "alice", key=None)
+    plain.open()
+    _fill(plain)
+    plain.close()
+    seen = _probe(tmp_path / "plain.db")
+    assert seen["encrypted"] is False
+    assert seen["sqlcipher3"] is False and seen["keyring"] is False
+
+
+def test_rule_d6_opening_a_key_file_cache_loads_the_cipher_but_no_keyring(tmp_path):
+    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
+    store = Cache(tmp_path / "alice.db", "alice")
+    store.open()
+    _fill(store)
+    store.close()
+    seen = _probe(tmp_path / "alice.db")
+    assert seen["encrypted"] is True
+    assert seen["sqlcipher3"] is True and seen["keyring"] is False

@@ -94,3 +94,60 @@ def test_rule_d7_logout_flush_and_cache_clear_remove_the_key(server):
     assert done.returncode == 0, done.stderr
     assert not path.exists() and not keyfile.exists()
     assert not cachekeys.marker_path(path).exists()
+
+
+def _app_in_a_terminal(answer: str, timeout: float = 30) -> tuple[str, int | None]:
+    """Start ``chat-tui`` (the app) in a pseudo-terminal, answer its question, and return
+    what it printed before the first frame (and its exit status, None when still running:
+    then it is stopped)."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.cli import FAST_ENV
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "chat_tui.cli"], stdin=child, stdout=child,
+                            stderr=child, env={**os.environ, **FAST_ENV, "TERM": "xterm"},
+                            close_fds=True)
+    os.close(child)
+    out = b""
+    answered = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([main], [], [], 0.2)
+            if ready:
+                try:
+                    out += os.read(main, 65536)
+                except OSError:
+                    break
+            if not answered and b"[y/N]" in out:
+                os.write(main, answer.encode() + b"\r")
+                answered = True
+            if answered and b"moved to" in out:
+                time.sleep(1.0)
+                break
+        return out.decode(errors="replace"), proc.poll()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        os.close(main)
+
+
+def test_rule_d8_the_app_says_the_cache_cannot_be_opened_and_offers_a_fresh_one(server):
+    path = _encrypted_login(server.url)
+    cachekeys.key_file(path).unlink()
+    before = path.read_bytes()
+    text, code = _app_in_a_terminal("n")
+    assert code == 1 and "cannot be opened" in text and "key is missing or wrong" in text
+    assert path.read_bytes() == before
+    text, _ = _app_in_a_terminal("y")
+    assert "moved to" in text
+    [aside] = [p for p in path.parent.iterdir()
+               if p.name.startswith(path.name + ".corrupt") and p.suffix != ".json"]
+    assert aside.read_bytes() == before
