@@ -147,9 +147,23 @@ def derive_key(passphrase: str, salt: bytes) -> bytes:
     return hashlib.scrypt(passphrase.encode("utf-8"), salt=salt, **SCRYPT)
 
 
-#: Keys derived from a passphrase in this process, by cache path: the first-frame reader
-#: and the cache ask once.
+#: Keys read or derived in this process, by cache path (``#next`` for a pending one): the
+#: first-frame reader and the cache ask the keyring, or the user, once.
 _derived: dict[str, bytes] = {}
+
+
+def remembered(cache: Path) -> bool:
+    """Whether a key of ``cache`` is remembered in this process (:data:`_derived`)."""
+    key = _key_id(cache)
+    return key in _derived or key + "#next" in _derived
+
+
+def forget_remembered(cache: Path) -> None:
+    """Drop the keys of ``cache`` remembered in this process: the next lookup reads the
+    keyring or key file (or asks) again, e.g. after another process changed the key."""
+    key = _key_id(cache)
+    _derived.pop(key, None)
+    _derived.pop(key + "#next", None)
 
 
 def _plain_file(cache: Path) -> bool:
@@ -197,9 +211,9 @@ def store_cache_key(cache: Path, key: bytes, where: str, *, salt: bytes | None =
         if salt is None:
             raise ValueError("a passphrase key needs its salt")
         entry["salt"] = salt.hex()
-        _derived[_key_id(cache) + ("#next" if pending else "")] = key
     else:
         raise ValueError(f"where must be one of {PLACES}")
+    _derived[_key_id(cache) + ("#next" if pending else "")] = key
     if pending and current is not None:
         marker: dict = {**current, "next": entry}
     else:
@@ -228,6 +242,7 @@ def promote_pending_key(cache: Path) -> None:
 
 def _forget_slot(cache: Path, where: str, *, pending: bool) -> None:
     suffix = "#next" if pending else ""
+    _derived.pop(_key_id(cache) + suffix, None)
     if where == "keyring":
         keyring, errors = _keyring()
         try:
@@ -236,8 +251,6 @@ def _forget_slot(cache: Path, where: str, *, pending: bool) -> None:
             pass
     elif where == "file":
         _key_file_slot(cache, pending).unlink(missing_ok=True)
-    else:
-        _derived.pop(_key_id(cache) + suffix, None)
 
 
 def load_cache_keys(cache: Path) -> list[bytes]:
@@ -282,10 +295,10 @@ def _read_slot(cache: Path, entry: dict, *, pending: bool) -> bytes:
     """The key the marker ``entry`` points at (the pending slot when ``pending``)."""
     where = entry["where"]
     suffix = "#next" if pending else ""
+    memo = _derived.get(_key_id(cache) + suffix)
+    if memo is not None:
+        return memo
     if where == "passphrase":
-        memo = _derived.get(_key_id(cache) + suffix)
-        if memo is not None:
-            return memo
         try:
             answer = _prompt(f"passphrase of the chat-tui cache {cache}: ")
             key = derive_key(answer, bytes.fromhex(entry.get("salt", "")))
@@ -315,6 +328,7 @@ def _read_slot(cache: Path, entry: dict, *, pending: bool) -> bytes:
         key = b""
     if len(key) != KEY_BYTES:
         raise CacheKeyMissing(f"the stored key in the {where} is not a {KEY_BYTES}-byte key")
+    _derived[_key_id(cache) + suffix] = key
     return key
 
 
@@ -442,8 +456,8 @@ def _new_or_none(cache: Path) -> bytes | None:
         return None
 
 
-__all__ = ["CHOICES", "PLACES", "CacheKeyMissing", "delete_cache_key", "derive_key",
+__all__ = ["CHOICES", "PLACES", "CacheKeyMissing", "delete_cache_key", "derive_key", "forget_remembered",
            "key_file", "key_location", "keyring_works", "load_cache_key", "load_key_choice",
            "load_cache_keys", "marker_path", "new_cache_key", "promote_pending_key", "read_marker",
-           "resolve_cache_keys",
+           "remembered", "resolve_cache_keys",
            "set_aside_key", "set_passphrase_prompt", "store_cache_key"]

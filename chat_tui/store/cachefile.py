@@ -171,10 +171,31 @@ class CacheFile:
         if self._opened:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self._key_arg == AUTO_KEY:
-            self.db.key = _pick_key(self.path)
-        else:
+        if self._key_arg != AUTO_KEY:
             self.db.key = self._key_arg  # type: ignore[assignment]
+            self._open_or_recover()
+            return
+        from chat_tui.config.cachekeys import forget_remembered, remembered
+
+        had_memo = remembered(self.path)
+        self.db.key = _pick_key(self.path)
+        try:
+            self._open_or_recover()
+        except CacheLocked:
+            if not had_memo:
+                raise
+            # The key remembered in this process is stale (another process changed it):
+            # look it up again, once.
+            forget_remembered(self.path)
+            self.db.key = _pick_key(self.path)
+            self._open_or_recover()
+
+    def _open_or_recover(self) -> None:
+        """Open the file with ``self.db.key``; a damaged one is recovered (sync rule D4).
+
+        Raises:
+            SchemaTooNew, CacheLocked: as :meth:`open`.
+        """
         try:
             self._open_file()
             return

@@ -99,6 +99,26 @@ def open_raw_connection(path: Path | str, key: bytes | None, *, readonly: bool =
     return con
 
 
+def open_cache_readonly(path: Path | str) -> Any:
+    """A read-only DB-API connection to the account cache at ``path`` with the key config
+    keeps for it (none for a plain cache; sync rule D7): what a reader that runs before
+    the ORM (the first frame) calls. The key is looked up once per process, so the cache's
+    own open afterwards neither asks the keyring nor the user again.
+
+    Raises:
+        CacheLocked: the cache is encrypted and its key is missing or wrong (sync rule D8).
+        sqlite3.DatabaseError: a plain file that is not a database.
+        FileNotFoundError-like ``sqlite3.OperationalError``: no file at ``path``.
+    """
+    from chat_tui.config.cachekeys import CacheKeyMissing, load_cache_key
+
+    try:
+        key = load_cache_key(Path(path))
+    except (CacheKeyMissing, ValueError) as exc:
+        raise CacheLocked(Path(path), str(exc)) from exc
+    return open_raw_connection(path, key, readonly=True)
+
+
 class CacheDatabase(SqliteDatabase):
     """A Peewee ``SqliteDatabase`` for the cache file. While :attr:`key` is None its
     connections are plain ``sqlite3`` ones; with a 32-byte raw :attr:`key` they are
@@ -125,4 +145,5 @@ class CacheDatabase(SqliteDatabase):
 
 
 __all__ = ["KEY_BYTES", "SQLITE_HEADER", "CacheDatabase", "database_errors",
-           "is_plain_sqlite", "key_pragma", "new_key", "open_raw_connection"]
+           "is_plain_sqlite", "key_pragma", "new_key", "open_cache_readonly",
+           "open_raw_connection"]

@@ -207,6 +207,7 @@ def test_rule_d8_a_lost_key_file_is_a_clear_state_and_the_file_is_untouched(tmp_
     _fill(store)
     store.close()
     cachekeys.key_file(path).unlink()
+    cachekeys._derived.clear()  # as a new process
     before = path.read_bytes()
     with pytest.raises(CacheLocked) as caught:
         Cache(path, "alice").open()
@@ -273,3 +274,23 @@ def test_rule_d6_opening_a_key_file_cache_loads_the_cipher_but_no_keyring(tmp_pa
     seen = _probe(tmp_path / "alice.db")
     assert seen["encrypted"] is True
     assert seen["sqlcipher3"] is True and seen["keyring"] is False
+
+
+def test_rule_d7_the_first_frame_reader_opens_an_encrypted_cache_read_only(tmp_path):
+    from chat_tui.store.cipher import open_cache_readonly
+
+    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
+    path = tmp_path / "alice.db"
+    store = Cache(path, "alice")
+    store.open()
+    _fill(store)
+    store.close()
+    con = open_cache_readonly(path)
+    assert con.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
+    with pytest.raises(Exception, match="readonly"):
+        con.execute("DELETE FROM outbox")
+    con.close()
+    cachekeys.key_file(path).unlink()
+    cachekeys._derived.clear()  # as a new process
+    with pytest.raises(CacheLocked):
+        open_cache_readonly(path)
