@@ -88,7 +88,8 @@ def rewrite_cache(path: Path, old_key: bytes | None, new_key: bytes | None) -> N
         version = src.execute("PRAGMA user_version").fetchone()[0]
         before = _counts(src)
         target_key = "''" if new_key is None else '"' + key_pragma(new_key).split('"')[1] + '"'
-        src.execute(f"ATTACH DATABASE '{tmp}' AS target KEY {target_key}")
+        quoted = str(tmp).replace("'", "''")
+        src.execute(f"ATTACH DATABASE '{quoted}' AS target KEY {target_key}")
         src.execute("PRAGMA target.auto_vacuum = INCREMENTAL")
         src.execute("SELECT sqlcipher_export('target')")
         src.execute(f"PRAGMA target.user_version = {int(version)}")
