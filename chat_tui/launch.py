@@ -199,6 +199,43 @@ def _skip_unused_optional_imports() -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
+
+def _offer_fresh_cache(store: Any, locked: Exception) -> Any:
+    """Say that the cache cannot be opened (sync rule D8: its key is missing or wrong) and,
+    on a terminal, offer to set it aside (``<file>.corrupt-<time>``, never deleted) and
+    start a fresh cache. Returns the opened fresh :class:`~chat_tui.store.Cache`, or None
+    (declined, not a terminal, or the account's engine runs elsewhere)."""
+    from chat_tui.store import Cache
+    from chat_tui.store.recovery import start_fresh
+    from chat_tui.sync.lock import AnotherEngineRunning, EngineLock
+
+    print(f"chat-tui: {locked}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        return None
+    try:
+        answer = input("Set the unreadable cache aside and start a fresh one, resynced from "
+                       "the server? [y/N] ")
+    except EOFError:
+        return None
+    if answer.strip().lower() not in ("y", "yes"):
+        return None
+    path = store.path
+    lock = EngineLock(path.with_name(path.name + ".lock"))
+    try:
+        lock.acquire()
+    except AnotherEngineRunning as exc:
+        print(f"chat-tui: {exc}; nothing was moved", file=sys.stderr)
+        return None
+    try:
+        moved = start_fresh(path)
+    finally:
+        lock.release()
+    print(f"chat-tui: the unreadable cache was moved to {moved}", file=sys.stderr)
+    fresh = Cache(path, store.me, user_id=store._user_id, server_url=store._server_url)
+    fresh.open()
+    return fresh
+
+
 def launch(args: Any = None) -> int:
     """Pick the account (see module doc), open its cache and run :class:`ChatApp`.
 
@@ -224,7 +261,7 @@ def launch(args: Any = None) -> int:
         pick_account,
     )
     from chat_tui.config.logfile import setup_logging
-    from chat_tui.store import Cache, SchemaTooNew
+    from chat_tui.store import Cache, CacheLocked, SchemaTooNew
 
     setup_logging()
     try:
@@ -256,6 +293,10 @@ def launch(args: Any = None) -> int:
     except SchemaTooNew as exc:
         print(f"chat-tui: {exc}", file=sys.stderr)
         return 1
+    except CacheLocked as exc:
+        store = _offer_fresh_cache(store, exc)
+        if store is None:
+            return 1
     if store.recovery is not None:
         print(f"chat-tui: {store.recovery.message}", file=sys.stderr)
 

@@ -122,10 +122,14 @@ def _logout(args: argparse.Namespace, target: Target) -> int:
     from chat_tui.store import Cache, delete_cache_file
 
     if args.flush and target.db_path.exists() and not args.force:
+        from chat_tui.store import CacheLocked
+
         store = Cache(target.db_path, target.username)
         try:
             store.open()
             unsent = unsent_actions_text(store) if store.has_unsent() else ""
+        except CacheLocked as exc:
+            raise CliError(f"{exc}; `logout --flush --force` deletes it unread") from exc
         finally:
             store.close()
         if unsent:
@@ -150,7 +154,10 @@ def _logout(args: argparse.Namespace, target: Target) -> int:
     delete_token(account)
     remove_account(account)
     if args.flush:
+        from chat_tui.config.cachekeys import delete_cache_key
+
         delete_cache_file(account.db_path)
+        delete_cache_key(account.db_path)
         print(f"logged out {target.label}; token removed from the {where}; "
               f"cache {account.db_path} deleted")
     else:
@@ -198,7 +205,10 @@ def _logout_local(args: argparse.Namespace, target: Target) -> int:
     token_file.unlink(missing_ok=True)
     done = f"logged out {target.label}; token file {token_file} deleted"
     if args.flush:
+        from chat_tui.config.cachekeys import delete_cache_key
+
         delete_cache_file(target.db_path)
+        delete_cache_key(target.db_path)
         done += f"; cache {target.db_path} deleted"
     print(done)
     return EXIT_OK
@@ -218,6 +228,7 @@ def status_data(args: argparse.Namespace) -> dict[str, Any]:
     import asyncio
 
     from chat_tui.config import token_backend
+    from chat_tui.config.cachekeys import key_location
 
     target = target_of(args)
     account = target.account
@@ -252,6 +263,7 @@ def status_data(args: argparse.Namespace) -> dict[str, Any]:
             "account": {"username": target.username, "server": server, "token": token,
                         "local": account is None, "cache": str(target.db_path)},
             "connectivity": connectivity,
+            "cache": {"path": str(account.db_path), **key_location(account.db_path)},
             "work_offline": store.get_ui_state().work_offline,
             "login_required": login_required,
             "last_synced_at": last.isoformat().replace("+00:00", "Z") if last else None,
@@ -288,6 +300,12 @@ def cmd_status(args: argparse.Namespace) -> int:
           + ("  -- login required: run `chat-tui login`" if data["login_required"] else "")
           + ("  -- work offline is on in the app (ctrl+o there turns it off)"
              if data["work_offline"] else ""))
+    cache = data["cache"]
+    where = {"keyring": "in the OS keyring", "passphrase": "derived from a passphrase",
+             "file": f"in the key file {cache['key_file']}"}.get(cache["key"] or "", "")
+    print(f"cache:        {cache['path']} "
+          + (f"(encrypted, key {where})" if cache["encrypted"] else
+             "(not encrypted: `chat-tui cache encrypt` encrypts it)"))
     print(f"last sync:    {data['last_synced_at'] or 'never'}")
     print("outbox:       " + ", ".join(f"{k} {v}" for k, v in data["outbox"].items()))
     for p in data["problems"]:

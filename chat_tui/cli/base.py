@@ -189,13 +189,14 @@ def open_store(engine: Engine) -> None:
     """Open the engine's cache and report a recovered one (:func:`report_recovery`).
 
     Raises:
-        CliError: the cache was written by a newer chat-tui (``SchemaTooNew``).
+        CliError: the cache was written by a newer chat-tui (``SchemaTooNew``), or it is
+            encrypted and its key is missing or wrong (``CacheLocked``, sync rule D8).
     """
-    from chat_tui.store import SchemaTooNew
+    from chat_tui.store import CacheLocked, SchemaTooNew
 
     try:
         engine.store.ensure_open()
-    except SchemaTooNew as exc:
+    except (SchemaTooNew, CacheLocked) as exc:
         raise CliError(str(exc)) from exc
     report_recovery(engine.store)
 

@@ -153,10 +153,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         try:
             engine, report = asyncio.run(once())
         except Exception as exc:
-            from chat_tui.store import SchemaTooNew
+            from chat_tui.store import CacheLocked, SchemaTooNew
             from chat_tui.sync.engine import AnotherEngineRunning
 
-            if isinstance(exc, SchemaTooNew | AnotherEngineRunning):
+            if isinstance(exc, SchemaTooNew | CacheLocked | AnotherEngineRunning):
                 raise CliError(str(exc)) from exc
             raise
         report_recovery(engine.store)
@@ -184,12 +184,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
             finally:
                 await engine.stop()
 
-    from chat_tui.store import SchemaTooNew
+    from chat_tui.store import CacheLocked, SchemaTooNew
     from chat_tui.sync.engine import AnotherEngineRunning
 
     try:
         asyncio.run(run_forever())
-    except (SchemaTooNew, AnotherEngineRunning) as exc:
+    except (SchemaTooNew, CacheLocked, AnotherEngineRunning) as exc:
         raise CliError(str(exc)) from exc
     return EXIT_OK
 

@@ -69,6 +69,16 @@ def _cache(p: argparse.ArgumentParser) -> None:
     c = actions.add_parser("clear", help="delete the account's cache file")
     c.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     c.add_argument("--force", action="store_true", help="delete even with unsent messages")
+    r = actions.add_parser("reset", help="set aside a cache that cannot be opened (lost or "
+                           "wrong key) and start a fresh one")
+    r.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    for name, text in (("encrypt", "encrypt the cache in place"),
+                       ("rekey", "give the encrypted cache a new key")):
+        e = actions.add_parser(name, help=text)
+        e.add_argument("--key-in", choices=("keyring", "file", "passphrase"), default=None,
+                       help="where the key lives (default: [cache] key of config.toml, "
+                       "else the keyring)")
+    actions.add_parser("decrypt", help="write the cache back unencrypted and forget its key")
 
 
 def _outbox(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ See docs/engine.md for the read API contract and docs/sync.md for the rules.
 
 from chat_tui.store.cache import Cache
 from chat_tui.store.cachefile import delete_cache_file
-from chat_tui.store.errors import SchemaTooNew, StoreError
+from chat_tui.store.errors import CacheLocked, SchemaTooNew, StoreError
 from chat_tui.store.models import SCHEMA_VERSION
 from chat_tui.store.outbox_state import OutboxState
 from chat_tui.store.recovery import CacheRecovery
@@ -29,6 +29,7 @@ __all__ = [
     "OUTBOX_STATES",
     "SCHEMA_VERSION",
     "ApplyResult",
+    "CacheLocked",
     "CacheRecovery",
     "ConversationView",
     "Draft",

@@ -19,11 +19,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from peewee import DatabaseError, SqliteDatabase
+from peewee import DatabaseError
 
 from chat_tui.store import migrations
+from chat_tui.store.cipher import CacheDatabase, database_errors, open_raw_connection
 from chat_tui.store.convert import now
-from chat_tui.store.errors import SchemaTooNew
+from chat_tui.store.errors import CacheLocked, SchemaTooNew
 from chat_tui.store.models import (
     FTS_SCHEMA,
     FTS_TRIGGERS,
@@ -52,6 +53,10 @@ PRAGMAS = [
 ]
 
 
+#: ``key=AUTO_KEY``: look the cache's key up where config keeps it (sync rule D7).
+AUTO_KEY = "auto"
+
+
 class CacheFile:
     """The SQLite file ``path`` of the account ``me`` (its username, docs/api.md): the
     base every part of :class:`~chat_tui.store.Cache` builds on.
@@ -60,15 +65,25 @@ class CacheFile:
     :func:`~chat_tui.store.models.build_models`), ``recovery`` (a
     :class:`~chat_tui.store.recovery.CacheRecovery` when :meth:`open` replaced an
     unreadable file, else None), ``full_check`` (whether the last open ran the full
-    ``PRAGMA quick_check``).
+    ``PRAGMA quick_check``), ``key`` (the raw key in use once open, None for a plain
+    file; never log it).
+
+    ``key``: 32 raw bytes open (or create) an encrypted file, None a plain one, and the
+    default :data:`AUTO_KEY` asks :func:`chat_tui.config.cachekeys.resolve_cache_key` at
+    :meth:`open` (the key of an encrypted cache, or a new key for a new cache when the
+    configuration says so; sync rules D6, D7).
     """
 
-    def __init__(self, path: Path | str, me: str, *, user_id: str = "", server_url: str = ""):
+    def __init__(self, path: Path | str, me: str, *, user_id: str = "", server_url: str = "",
+                 key: bytes | None | str = AUTO_KEY):
         self.path = Path(path)
+        #: The raw key given (32 bytes), None for a plain file, or :data:`AUTO_KEY`: the
+        #: key is looked up at :meth:`open` (``chat_tui.config.cachekeys``, sync rule D7).
+        self._key_arg = key
         self._me = me
         self._user_id = user_id
         self._server_url = server_url
-        self.db = SqliteDatabase(
+        self.db = CacheDatabase(
             str(self.path), pragmas=PRAGMAS, lock_type="IMMEDIATE", timeout=BUSY_TIMEOUT_MS / 1000
         )
         self.m = build_models(self.db)
@@ -135,6 +150,8 @@ class CacheFile:
 
         Raises:
             SchemaTooNew: ``PRAGMA user_version`` is newer than this code.
+            CacheLocked: the file is encrypted and the key is missing or wrong (sync rule
+                D8); nothing is changed.
             peewee.DatabaseError: the fresh file cannot be created either.
         """
         if self._opened:
@@ -145,20 +162,54 @@ class CacheFile:
         finally:
             self._wlock.release()
 
+    @property
+    def key(self) -> bytes | None:
+        """The raw key of the open file (32 bytes), or None for a plain file."""
+        return self.db.key
+
     def _open_locked(self) -> None:
         if self._opened:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._key_arg != AUTO_KEY:
+            self.db.key = self._key_arg  # type: ignore[assignment]
+            self._open_or_recover()
+            return
+        from chat_tui.config.cachekeys import forget_remembered, remembered
+
+        had_memo = remembered(self.path)
+        self.db.key = _pick_key(self.path)
+        try:
+            self._open_or_recover()
+        except CacheLocked:
+            if not had_memo:
+                raise
+            # The key remembered in this process is stale (another process changed it):
+            # look it up again, once.
+            forget_remembered(self.path)
+            self.db.key = _pick_key(self.path)
+            self._open_or_recover()
+
+    def _open_or_recover(self) -> None:
+        """Open the file with ``self.db.key``; a damaged one is recovered (sync rule D4).
+
+        Raises:
+            SchemaTooNew, CacheLocked: as :meth:`open`.
+        """
         try:
             self._open_file()
             return
-        except SchemaTooNew:
+        except (SchemaTooNew, CacheLocked):
             raise
-        except (sqlite3.DatabaseError, DatabaseError) as exc:
+        except (DatabaseError, *database_errors()) as exc:
             reason = str(exc) or type(exc).__name__
-        log.error("cache %s is unreadable (%s): moving it aside", self.path, reason)
         self.db.close()
-        salvaged = salvage_outbox(self.path)
+        if self.db.key is not None and self.path.exists():
+            # A key that does not open the first page is a missing or wrong key, not a
+            # damaged file: never moved aside without the user (sync rule D8).
+            open_raw_connection(self.path, self.db.key, readonly=True).close()
+        log.error("cache %s is unreadable (%s): moving it aside", self.path, reason)
+        salvaged = salvage_outbox(self.path, self.db.key)
         moved = move_aside(self.path)
         self._open_file()
         recovered = self._requeue_salvaged(salvaged) if salvaged is not None else 0
@@ -211,7 +262,7 @@ class CacheFile:
         Raises sqlite3.DatabaseError / peewee.DatabaseError when it is not a healthy
         SQLite cache, SchemaTooNew when it is too new."""
         state = self._file_state()  # before any connection makes a WAL file
-        version = migrations.read_version(self.path)
+        version = migrations.read_version(self.path, self.db.key)
         if version > SCHEMA_VERSION:
             raise SchemaTooNew(
                 f"{self.path} was written by a newer chat-tui (schema v{version}, this one "
@@ -324,6 +375,37 @@ class CacheFile:
         self.m.Meta.insert(key=key, value=value).on_conflict_replace().execute()
 
 
+def _pick_key(path: Path) -> bytes | None:
+    """The key to open ``path`` with (:func:`chat_tui.config.cachekeys.resolve_cache_keys`,
+    sync rule D7). While a ``cache rekey`` is pending (two keys, sync rule D9) the one that
+    opens the file wins, and a pending one that does is made the only key.
+
+    Raises:
+        CacheLocked: the key is missing (sync rule D8).
+    """
+    from chat_tui.config.cachekeys import (
+        CacheKeyMissing,
+        promote_pending_key,
+        resolve_cache_keys,
+    )
+
+    try:
+        keys = resolve_cache_keys(path)
+    except (CacheKeyMissing, ValueError) as exc:
+        raise CacheLocked(path, str(exc)) from exc
+    if len(keys) < 2:
+        return keys[0] if keys else None
+    for n, key in enumerate(keys):
+        try:
+            open_raw_connection(path, key, readonly=True).close()
+        except CacheLocked:
+            continue
+        if n:
+            promote_pending_key(path)
+        return key
+    return keys[0]  # none opens: the open reports it (sync rule D8)
+
+
 def _clean_stamp(path: Path) -> Path:
     """``<file>.clean``: size and mtime of the cache at its last clean close (rule D4)."""
     return path.with_name(path.name + ".clean")
@@ -332,7 +414,7 @@ def _clean_stamp(path: Path) -> Path:
 def delete_cache_file(path: Path) -> None:
     """Remove a cache file and its WAL/SHM companions and clean stamp (missing files are
     fine). Raises OSError when one cannot be removed."""
-    for suffix in ("", "-wal", "-shm", ".clean"):
+    for suffix in ("", "-wal", "-shm", ".clean", ".key.json", ".rewrite"):
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
@@ -341,4 +423,4 @@ def sqlite_version() -> str:
     return sqlite3.sqlite_version
 
 
-__all__ = ["BUSY_TIMEOUT_MS", "PRAGMAS", "CacheFile", "delete_cache_file", "sqlite_version"]
+__all__ = ["AUTO_KEY", "BUSY_TIMEOUT_MS", "PRAGMAS", "CacheFile", "delete_cache_file", "sqlite_version"]

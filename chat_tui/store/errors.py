@@ -12,4 +12,22 @@ class SchemaTooNew(StoreError):
     :data:`~chat_tui.store.models.SCHEMA_VERSION`); it is left untouched."""
 
 
-__all__ = ["SchemaTooNew", "StoreError"]
+
+
+
+class CacheLocked(StoreError):
+    """The cache file at ``path`` cannot be opened with the key at hand (sync rule D8): the
+    key is missing (keyring cleared, key file deleted), wrong (another passphrase), or the
+    file's first page is damaged; SQLCipher cannot tell these apart. The file is left
+    untouched; :func:`~chat_tui.store.recovery.start_fresh` moves it aside for a fresh
+    cache when the user says so. ``reason`` is the detail (never a key)."""
+
+    def __init__(self, path, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"the cache {path} is encrypted and cannot be opened ({reason}): its key is "
+            "missing or wrong. Nothing was changed. Restore the key (keyring entry, key "
+            "file or passphrase), or start a fresh cache with `chat-tui cache reset`: the "
+            "unreadable file is kept aside, unsent messages in it stay there")
+__all__ = ["CacheLocked", "SchemaTooNew", "StoreError"]

@@ -24,7 +24,6 @@ migration may rebuild cache tables but never drops the outbox or drafts (bug cla
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,25 +31,34 @@ from typing import Any
 
 from peewee import BooleanField, FloatField, IntegerField, SqliteDatabase
 
+from chat_tui.store.cipher import open_raw_connection
+
 log = logging.getLogger(__name__)
 
 
-def read_version(path: Path) -> int:
-    """``PRAGMA user_version`` of the file at ``path`` (0 when it does not exist)."""
+def read_version(path: Path, key: bytes | None = None) -> int:
+    """``PRAGMA user_version`` of the file at ``path`` (0 when it does not exist), opened
+    with the raw ``key`` when it is encrypted (:func:`~chat_tui.store.cipher.open_raw_connection`).
+
+    Raises:
+        CacheLocked: ``key`` does not open the file.
+        sqlite3.DatabaseError: a plain file that is not a database.
+    """
     if not path.exists():
         return 0
-    con = sqlite3.connect(str(path))
+    con = open_raw_connection(path, key)
     try:
         return int(con.execute("PRAGMA user_version").fetchone()[0])
     finally:
         con.close()
 
 
-def backup(path: Path, version: int) -> Path:
-    """Write a consistent copy of the cache to ``<path>.v<version>.bak``; returns its path."""
+def backup(path: Path, version: int, key: bytes | None = None) -> Path:
+    """Write a consistent copy of the cache to ``<path>.v<version>.bak``; returns its path.
+    An encrypted cache's copy is encrypted with the same raw ``key`` (sync rule D6)."""
     target = path.with_name(f"{path.name}.v{version}.bak")
-    src = sqlite3.connect(str(path))
-    dst = sqlite3.connect(str(target))
+    src = open_raw_connection(path, key)
+    dst = open_raw_connection(target, key)
     try:
         src.backup(dst)
     finally:
@@ -157,7 +165,7 @@ def migrate(db: SqliteDatabase, path: Path, version: int, models: SimpleNamespac
     """
     from chat_tui.store.models import FTS_TRIGGERS, SCHEMA_VERSION
 
-    copy = backup(path, version)
+    copy = backup(path, version, getattr(db, "key", None))
     log.info("migrating %s from v%d to v%d (copy kept at %s)", path, version, SCHEMA_VERSION,
              copy)
     db.execute_sql("PRAGMA foreign_keys = OFF")

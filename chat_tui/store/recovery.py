@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chat_tui.store.cipher import database_errors, open_raw_connection
+from chat_tui.store.errors import CacheLocked
+
 
 @dataclass(frozen=True)
 class CacheRecovery:
@@ -34,20 +37,24 @@ class CacheRecovery:
         return head + f"; {self.recovered} unsent message(s) were recovered from its outbox"
 
 
-def salvage_outbox(path: Path) -> list[dict] | None:
-    """Read the outbox rows of a damaged cache at ``path``, oldest first, as dicts of
-    column -> value; None when its outbox cannot be read (never raises)."""
+def salvage_outbox(path: Path, key: bytes | None = None) -> list[dict] | None:
+    """Read the outbox rows of a damaged cache at ``path`` (encrypted with the raw ``key``
+    when given), oldest first, as dicts of column -> value; None when its outbox cannot be
+    read (never raises)."""
+    errors = (sqlite3.Error, CacheLocked, *database_errors())
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error:
+        con = open_raw_connection(path, key, readonly=True)
+    except errors:
         return None
+    errors = (sqlite3.Error, *database_errors())
     try:
-        con.row_factory = sqlite3.Row
-        cols = {r[1] for r in con.execute("PRAGMA table_info(outbox)")}
-        if not {"kind", "conversation_id", "message_id", "payload", "state"} <= cols:
+        cols = [r[1] for r in con.execute("PRAGMA table_info(outbox)")]
+        if not {"kind", "conversation_id", "message_id", "payload", "state"} <= set(cols):
             return None
-        return [dict(r) for r in con.execute("SELECT * FROM outbox ORDER BY id")]
-    except sqlite3.Error:
+        cursor = con.execute("SELECT * FROM outbox ORDER BY id")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+    except errors:
         return None
     finally:
         con.close()
@@ -65,4 +72,21 @@ def move_aside(path: Path) -> Path:
     return target
 
 
-__all__ = ["CacheRecovery", "move_aside", "salvage_outbox"]
+def start_fresh(path: Path) -> Path:
+    """Set aside a cache that cannot be opened (sync rule D8: a missing or wrong key) so a
+    fresh one is made at the next open: the file, its WAL/SHM, and its key's marker, key
+    file or keyring entry move to ``<name>.corrupt-<UTC time>`` (never deleted; the file
+    opens again there once its key is back). Returns the new path of the file.
+
+    Raises:
+        OSError: a rename fails.
+    """
+    from chat_tui.config.cachekeys import set_aside_key
+
+    moved = move_aside(path)
+    set_aside_key(path, moved)
+    Path(str(path) + ".clean").unlink(missing_ok=True)
+    return moved
+
+
+__all__ = ["CacheRecovery", "move_aside", "salvage_outbox", "start_fresh"]

@@ -73,9 +73,18 @@ async def engines(fast_settings) -> AsyncIterator[Engines]:
         await holder.stop_all()
 
 
+@pytest.fixture(params=["plain", "encrypted"])
+def cache_key(request) -> bytes | None:
+    """None (a plain cache) or a fresh raw key (SQLCipher): every test of the cache runs
+    on both kinds of file (sync rule D6)."""
+    from chat_tui.store.cipher import new_key
+
+    return None if request.param == "plain" else new_key()
+
+
 @pytest.fixture
-def store(tmp_path) -> Iterator[Cache]:
-    s = Cache(tmp_path / "alice.db", "alice")
+def store(tmp_path, cache_key) -> Iterator[Cache]:
+    s = Cache(tmp_path / "alice.db", "alice", key=cache_key)
     s.open()
     yield s
     s.close()

@@ -16,6 +16,7 @@ from peewee import IntegrityError
 
 from chat_tui.api import Message, SyncResponse
 from chat_tui.store import LOCAL_ECHO_BASE, SCHEMA_VERSION, Cache, SchemaTooNew, StoreError
+from chat_tui.store.cipher import open_raw_connection
 from tests.support.cache import message_row
 from tests.support.payloads import iso, sync_response, wire_conversation, wire_message
 
@@ -73,7 +74,7 @@ def test_rule_4_sending_rows_are_requeued_on_start(tmp_path, conv, store):
     assert marked.attempts == 1
     assert store.outbox_counts()["sending"] == 1
     store.close()
-    again = Cache(tmp_path / "alice.db", "alice")
+    again = Cache(tmp_path / "alice.db", "alice", key=store.key)
     again.open()
     assert again.requeue_sending() == 1
     [row] = again.outbox_rows()
@@ -378,9 +379,9 @@ def test_rule_r1_zero_keeps_everything(store, conv):
     assert store.get_message(old["id"]) is not None
 
 
-def test_rule_d2_migration_from_v1_keeps_the_outbox_and_drafts(tmp_path):
+def test_rule_d2_migration_from_v1_keeps_the_outbox_and_drafts(tmp_path, cache_key):
     path = tmp_path / "v1.db"
-    con = sqlite3.connect(path)
+    con = open_raw_connection(path, cache_key)
     con.executescript(SCHEMA_V1.read_text())
     now = time.time()
     con.execute("INSERT INTO conversation VALUES ('c1', 'Old chat', 'alice', '[\"alice\"]', 0,"
@@ -397,7 +398,7 @@ def test_rule_d2_migration_from_v1_keeps_the_outbox_and_drafts(tmp_path):
     assert con.execute("PRAGMA user_version").fetchone()[0] == 1
     con.close()
 
-    store = Cache(path, "alice")
+    store = Cache(path, "alice", key=cache_key)
     store.open()
     assert store.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     [action] = store.outbox_rows()
@@ -411,7 +412,7 @@ def test_rule_d2_migration_from_v1_keeps_the_outbox_and_drafts(tmp_path):
     store.close()
     backup = tmp_path / "v1.db.v1.bak"
     assert backup.exists()
-    con = sqlite3.connect(backup)
+    con = open_raw_connection(backup, cache_key)
     assert con.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
     con.close()
 
@@ -436,7 +437,7 @@ def test_rule_d1_sync_pages_and_outbox_writes_at_once_never_lock(tmp_path, store
     stop = threading.Event()
 
     def syncer():
-        worker = Cache(tmp_path / "alice.db", "alice")  # its own connection, like the engine
+        worker = Cache(tmp_path / "alice.db", "alice", key=store.key)  # its own connection, like the engine
         worker.open()
         try:
             seq = 1000
@@ -493,7 +494,7 @@ def test_rule_d1_a_send_during_a_big_sync_apply_waits_for_one_chunk_at_most(tmp_
     errors: list[BaseException] = []
 
     def syncer():
-        worker = Cache(tmp_path / "alice.db", "alice")  # the engine's worker-thread store
+        worker = Cache(tmp_path / "alice.db", "alice", key=store.key)  # the engine's worker-thread store
         worker.open()
         try:
             started.set()

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import sqlite3
 import subprocess
 import sys
 import time
@@ -206,7 +205,10 @@ class World:
     """One soak world (see module doc). ``start()`` it, call steps, ``check()`` at quiet
     points, ``close()`` at the end. ``stats`` accumulates figures; ``log`` the steps taken."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, cache_key: str = "none"):
+        #: ``[cache] key`` of the world's config.toml: ``"file"`` runs the client's cache
+        #: encrypted with a 0600 key file (sync rules D6, D7).
+        self.cache_key = cache_key
         self.workdir = Path(workdir)
         self.factory = ServerFactory(self.workdir)
         self.server: ServerProcess | None = None
@@ -236,6 +238,9 @@ class World:
             path.mkdir(parents=True, exist_ok=True)
             os.environ[k] = str(path)
         os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+        from chat_tui.config import config_file
+
+        config_file().write_text(f'[cache]\nkey = "{self.cache_key}"\n', encoding="utf-8")
         self.server = self.factory.start(users=PASSWORDS)
         self.proxy = FaultProxy(self.server.url).start()
         data = self.server.login("alice", PASSWORDS["alice"], device="soak-client")
@@ -554,7 +559,11 @@ class World:
     def cache_rows(self) -> tuple[dict[str, list[tuple]], list[tuple], str]:
         """(acknowledged messages by conversation, outbox rows, integrity_check) read from
         the cache file with a separate read-only SQLite connection."""
-        con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+        from chat_tui.config.cachekeys import load_cache_key
+        from chat_tui.store.cipher import open_raw_connection
+
+        con = open_raw_connection(self.db_path, load_cache_key(self.db_path), readonly=True,
+                                  timeout=30)
         try:
             rows: dict[str, list[tuple]] = {}
             for r in con.execute("SELECT c.id, m.id, m.seq, m.version, m.body, m.deleted "

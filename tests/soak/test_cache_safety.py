@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from chat_tui.config import load_accounts
+from chat_tui.config.cachekeys import load_cache_key
+from chat_tui.store.cipher import database_errors, is_plain_sqlite, open_raw_connection
 from tests.support.cli import FAST_ENV, cli
 from tests.support.waiting import wait_until
 
@@ -81,13 +83,34 @@ def test_rule_d4_unreadable_cache_is_moved_aside_reported_and_resynced(server, h
     assert cached_bodies(cid) == ["delivered before the damage"]  # resynced from the server
 
 
+@pytest.fixture(params=["plain", "encrypted"])
+def cache_kind(request) -> str:
+    """Each test below runs on a plain cache and on one encrypted with a key file (sync
+    rules D6, D7: ``[cache] key = "file"`` in the test's config.toml)."""
+    if request.param == "encrypted":
+        from chat_tui.config import config_file
+
+        config_file().write_text('[cache]\nkey = "file"\n', encoding="utf-8")
+    return request.param
+
+
+def _connect(db: Path):
+    """A connection to the cache ``db`` with the key config keeps (none when plain)."""
+    return open_raw_connection(db, load_cache_key(db))
+
+
 def _damage_message_index(db: Path) -> None:
-    """Overwrite the pages of the message table's indexes (not the outbox)."""
-    con = sqlite3.connect(db)
-    page_size = con.execute("PRAGMA page_size").fetchone()[0]
-    pages = [r[0] for r in con.execute(
-        "SELECT pageno FROM dbstat WHERE name IN "
-        "(SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'message')")]
+    """Overwrite the pages of the message table's indexes (not the outbox): every page
+    where ``dbstat`` is compiled in (plain SQLite), their root pages otherwise."""
+    con = _connect(db)
+    page_size = int(con.execute("PRAGMA page_size").fetchone()[0])
+    try:
+        pages = [r[0] for r in con.execute(
+            "SELECT pageno FROM dbstat WHERE name IN "
+            "(SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'message')")]
+    except database_errors():
+        pages = [r[0] for r in con.execute(
+            "SELECT rootpage FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'message'")]
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
     assert pages
@@ -97,15 +120,17 @@ def _damage_message_index(db: Path) -> None:
             f.write(b"\xff" * page_size)
 
 
-def test_rule_d4_damaged_cache_keeps_what_the_outbox_held_and_delivers_it_once(server):
+def test_rule_d4_damaged_cache_keeps_what_the_outbox_held_and_delivers_it_once(server,
+                                                                              cache_kind):
     db = login(server.url)
     cid = ok("new", "Damaged", "--member", "bob")
     ok("send", "-c", cid, "one")
     ok("sync", "--once")
     ok("send", "-c", cid, "two")
     ok("send", "-c", cid, "three")
+    assert is_plain_sqlite(db) is (cache_kind == "plain")
     _damage_message_index(db)
-    con = sqlite3.connect(db)
+    con = _connect(db)
     assert con.execute("PRAGMA quick_check").fetchone()[0] != "ok"
     con.close()
 
@@ -115,13 +140,15 @@ def test_rule_d4_damaged_cache_keeps_what_the_outbox_held_and_delivers_it_once(s
     assert str(aside) in done.stderr and "2 unsent" in done.stderr
     assert server_bodies(server, cid) == ["one", "two", "three"]
     assert cached_bodies(cid) == ["one", "two", "three"]
-    con = sqlite3.connect(db)
+    assert is_plain_sqlite(db) is (cache_kind == "plain")
+    con = _connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
 
 
-def test_rule_d5_a_second_sync_process_says_another_is_running_and_sends_from_others_arrive(server):
-    login(server.url)
+def test_rule_d5_a_second_sync_process_says_another_is_running_and_sends_from_others_arrive(
+        server, cache_kind):
+    db = login(server.url)
     cid = ok("new", "Two processes", "--member", "bob")
     env = {**os.environ, **FAST_ENV}
     first = subprocess.Popen([sys.executable, "-m", "chat_tui.cli", "sync"], env=env,
@@ -149,6 +176,7 @@ def test_rule_d5_a_second_sync_process_says_another_is_running_and_sends_from_ot
     again.wait()
     assert cli("sync", "--once").returncode == 0
     assert server_bodies(server, cid) == ["a", "b", "c"]
+    assert is_plain_sqlite(db) is (cache_kind == "plain")
 
 
 def _server_titles(server) -> list[str]:

@@ -29,10 +29,13 @@ SHRINK = os.environ.get("SOAK_SHRINK") == "1"
 class SoakMachine(RuleBasedStateMachine):
     """One world per example; each rule is one kind of step (docs/reliability.md)."""
 
+    #: ``[cache] key`` of every world (``"file"``: the cache encrypted, sync rule D6).
+    CACHE_KEY = "none"
+
     def __init__(self) -> None:
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="soak-"))
-        self.world = World(self.tmp)
+        self.world = World(self.tmp, cache_key=self.CACHE_KEY)
         try:
             self.world.start()
         except BaseException:
@@ -112,7 +115,12 @@ class SoakMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         try:
             self._check()
+            if self.CACHE_KEY != "none":
+                from chat_tui.store.cipher import is_plain_sqlite
+
+                assert is_plain_sqlite(self.world.db_path) is False
         finally:
+            print(f"soak world (cache key {self.CACHE_KEY}): {self.world.stats}")
             self.world.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -129,3 +137,19 @@ SoakMachine.TestCase.settings = settings(
 #: Zero lost, duplicated, reordered or stuck messages under random faults.
 TestSoakMachine = SoakMachine.TestCase
 pytestmark = pytest.mark.timeout(900)
+
+
+class EncryptedSoakMachine(SoakMachine):
+    """The same soak with the client's cache encrypted (SQLCipher, key file): its kill -9
+    rounds hold as on a plain file (sync rule D6)."""
+
+    CACHE_KEY = "file"
+
+
+EncryptedSoakMachine.TestCase.settings = settings(
+    SoakMachine.TestCase.settings,
+    max_examples=int(os.environ.get("SOAK_ENCRYPTED_EXAMPLES", "1")),
+)
+
+#: The soak once with encryption on.
+TestEncryptedSoakMachine = EncryptedSoakMachine.TestCase
