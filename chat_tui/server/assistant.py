@@ -12,8 +12,11 @@ After each user message the server writes one assistant reply:
 - any upstream failure (HTTP error, unreachable, timeout, empty answer) ends the reply with
   ``error: true`` and a readable text; the user's message is never touched.
 
-Responders are async generators of text chunks: :func:`echo_responder` (built-in demo) and
-:class:`OpenAIResponder` (any OpenAI-compatible chat completions endpoint, streaming).
+Responders are async generators of text chunks: :func:`echo_responder` (built-in demo,
+optionally followed by a note saying how to configure a model) and :class:`OpenAIResponder`
+(the first configured OpenAI-compatible provider, streaming, with the default model or the
+first one the provider lists). :attr:`AssistantService.catalog` lists the models the server
+offers (``GET /v1/models``, :mod:`chat_tui.server.assistant_models`).
 On start-up, replies left ``streaming`` by a stopped server are closed as errors and user
 messages that never got a reply are queued again.
 """
@@ -30,10 +33,11 @@ from typing import Any
 
 import anyio
 
+from chat_tui.server.assistant_models import ModelCatalog, ProviderError, client_for
 from chat_tui.server.data import Write
 from chat_tui.server.data.assistant_jobs import AssistantJobs
 from chat_tui.server.notify import Notifier
-from chat_tui.server.settings import AssistantSettings
+from chat_tui.server.settings import AssistantSettings, ProviderSettings
 
 log = logging.getLogger("chat_tui.server.assistant")
 
@@ -58,8 +62,9 @@ def reply_id_for(message_id: str) -> str:
     return str(uuid.uuid5(REPLY_NAMESPACE, message_id))
 
 
-def make_echo_responder(delay: float) -> Responder:
-    """The built-in demo responder: says what it is, then echoes the message word by word.
+def make_echo_responder(delay: float, note: str | None = None) -> Responder:
+    """The built-in demo responder: says what it is, then echoes the message word by word,
+    then adds ``note`` (how to configure a model) after a blank line when given.
 
     ``delay``: seconds between streamed words, so clients can watch the reply grow.
     """
@@ -78,31 +83,30 @@ def make_echo_responder(delay: float) -> Responder:
             yield " " + word
         if len(words) > len(shown):
             yield " …"
+        if note:
+            yield "\n\n" + note
 
     return echo_responder
 
 
 class OpenAIResponder:
-    """Streams a chat completion from an OpenAI-compatible endpoint (the ``openai`` package).
+    """Streams a chat completion from an OpenAI-compatible provider (the ``openai`` package).
 
-    ``base_url``: endpoint root (e.g. ``https://api.openai.com/v1``, or None for the
-    package default); ``model``: model name; ``timeout``: seconds for the HTTP exchange.
-    The API key comes from ``OPENAI_API_KEY`` (KeyError when unset). No retries: a failure
+    ``provider``: its endpoint, key and timeout (seconds for the HTTP exchange);
+    ``catalog``: gives the model of each reply (:meth:`ModelCatalog.default`). No retries:
+    a failure (``ProviderError`` for a missing key or no model, or the package's errors)
     is reported in the reply at once.
     """
 
-    def __init__(self, base_url: str | None, model: str, timeout: float) -> None:
-        from openai import AsyncOpenAI
-
-        self.model = model
-        self.client = AsyncOpenAI(
-            base_url=base_url,
-            api_key=os.environ["OPENAI_API_KEY"],
-            timeout=timeout,
-            max_retries=0,
-        )
+    def __init__(self, provider: ProviderSettings, catalog: ModelCatalog) -> None:
+        self.provider = provider
+        self.catalog = catalog
+        self.client = None if provider.key_problem else client_for(provider)
 
     async def __call__(self, history: History) -> AsyncIterator[str]:
+        if self.client is None:
+            raise ProviderError(self.provider.key_problem or "the provider has no key")
+        model = await self.catalog.default()
         messages: list[dict[str, str]] = [{"role": "system", "content": SYSTEM_PROMPT}]
         for item in history:
             if item["assistant"]:
@@ -110,7 +114,7 @@ class OpenAIResponder:
             else:
                 messages.append({"role": "user", "content": f"{item['author']}: {item['body']}"})
         stream = await self.client.chat.completions.create(
-            model=self.model, messages=messages, stream=True
+            model=model, messages=messages, stream=True
         )
         async for chunk in stream:
             if chunk.choices:
@@ -125,6 +129,8 @@ def describe_failure(exc: BaseException, timeout: float) -> str:
         import openai
     except ImportError:  # pragma: no cover - openai is a dependency
         openai = None  # type: ignore[assignment]
+    if isinstance(exc, ProviderError):
+        return str(exc)
     if isinstance(exc, TimeoutError):
         return f"the language model did not finish within {timeout:g} seconds"
     if openai is not None:
@@ -146,8 +152,11 @@ class AssistantService:
         jobs: the assistant's data access; notifier: wakes long-polls after each write;
         settings: the responder to use.
 
-    Raises ValueError for an unknown responder kind, KeyError when ``openai`` has no
-    ``OPENAI_API_KEY``.
+    ``catalog``: the models the server offers (``GET /v1/models``); ``timeout``: seconds a
+    reply may take (the provider's own timeout for ``openai``).
+
+    Raises ValueError for an unknown responder kind, KeyError when ``openai`` has neither
+    providers nor ``OPENAI_API_KEY``.
     """
 
     def __init__(self, jobs: AssistantJobs, notifier: Notifier,
@@ -155,18 +164,28 @@ class AssistantService:
         self.jobs = jobs
         self.notifier = notifier
         self.settings = settings
+        self.providers = self._providers()
+        self.timeout = self.providers[0].timeout if self.providers else settings.timeout
+        self.catalog = ModelCatalog(self.providers, settings.model, settings.models_ttl,
+                                    echo=settings.kind == "echo")
         self.responder: Responder = self._make_responder()
         self._queues: dict[str, asyncio.Queue[str]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
 
+    def _providers(self) -> list[ProviderSettings]:
+        if self.settings.kind != "openai":
+            return []
+        if self.settings.providers:
+            return list(self.settings.providers)
+        return [ProviderSettings("default", self.settings.base_url,
+                                 os.environ["OPENAI_API_KEY"], None, self.settings.timeout)]
+
     def _make_responder(self) -> Responder:
         if self.settings.kind == "openai":
-            return OpenAIResponder(
-                self.settings.base_url, self.settings.model, self.settings.timeout
-            )
+            return OpenAIResponder(self.providers[0], self.catalog)
         if self.settings.kind == "echo":
-            return make_echo_responder(self.settings.echo_delay)
+            return make_echo_responder(self.settings.echo_delay, self.settings.echo_note)
         raise ValueError(f"unknown assistant responder {self.settings.kind!r}")
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -269,7 +288,7 @@ class AssistantService:
 
         flush_task = asyncio.create_task(flusher())
         try:
-            async with asyncio.timeout(self.settings.timeout):
+            async with asyncio.timeout(self.timeout):
                 async for piece in self.responder(history):
                     text += piece
             if not text.strip():
@@ -279,7 +298,7 @@ class AssistantService:
             raise
         except Exception as exc:  # any upstream failure ends as an error reply
             await stop_flusher()
-            reason = describe_failure(exc, self.settings.timeout)
+            reason = describe_failure(exc, self.timeout)
             log.warning("assistant reply %s failed: %s", reply_id, reason)
             note = f"⚠ The assistant could not reply: {reason}."
             await write(f"{text}\n\n{note}" if text.strip() else note, False, True)
