@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Login,
         Message,
         MessagesPage,
+        ModelList,
         ReadMarker,
         SyncResponse,
     )
@@ -202,6 +203,15 @@ class ApiClient:
         response = await self._request("GET", "/v1/conversations")
         answer = _parse("ConversationList", response)
         return list(answer.conversations)
+
+    async def list_models(self) -> ModelList:
+        """``GET /v1/models``: the models the server's assistant offers (docs/api.md).
+
+        Raises:
+            TransientError, PermanentError, Unauthorized, MalformedResponse: see the class.
+        """
+        response = await self._request("GET", "/v1/models")
+        return _parse("ModelList", response)
 
     async def messages(self, cid: str, before: str | None = None,
                        limit: int = 50) -> MessagesPage:

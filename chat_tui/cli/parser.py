@@ -57,6 +57,16 @@ def _export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("md", "json"), required=True)
 
 
+def _models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--use-local", action="store_true",
+                      help="add the local model server (Ollama) to config.toml")
+    what.add_argument("--set-key", metavar="ENTRY",
+                      help="store a provider's API key (read from stdin) in the keyring "
+                           "entry ENTRY")
+
+
 def _cache(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
     c = actions.add_parser("clear", help="delete the account's cache file")
@@ -74,6 +84,8 @@ SUBCOMMANDS: dict[str, tuple[str, Filler]] = {
     "sync": ("drain the outbox and pull changes", _sync),
     "status": ("connectivity, last sync, outbox and its problems", _status),
     "export": ("export cached conversations (offline)", _export),
+    "models": ("the models the server offers (saved for offline); --use-local, --set-key",
+               _models),
     "cache": ("manage the local cache", _cache),
 }
 
