@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="log every SQL statement to the log file (debugging; slow)",
     )
     serve.add_argument("--assistant", choices=["echo", "openai"], default="echo")
+    serve.add_argument(
+        "--providers",
+        type=Path,
+        default=None,
+        metavar="FILE.toml",
+        help="the assistant's OpenAI-compatible providers and default model "
+        "(implies --assistant openai; see README)",
+    )
     serve.add_argument("--assistant-base-url", default=None, metavar="URL")
     serve.add_argument("--assistant-model", default="gpt-4o-mini", metavar="NAME")
     serve.add_argument(
@@ -96,21 +104,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from chat_tui.server.db import SchemaError
     from chat_tui.server.logsetup import configure_logging
     from chat_tui.server.net import listen_socket
-    from chat_tui.server.settings import AssistantSettings, Settings
+    from chat_tui.server.settings import AssistantSettings, Settings, load_providers_file
 
-    if args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
+    if args.providers is not None:
+        try:
+            assistant = load_providers_file(args.providers)
+        except ValueError as exc:
+            return _fail(str(exc))
+    elif args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
         return _fail("--assistant openai needs the OPENAI_API_KEY environment variable")
-    log_path = configure_logging(sql=args.log_sql)
-    settings = Settings(
-        db=_db_target(args.db),
-        rate_limit=args.rate_limit,
-        assistant=AssistantSettings(
+    else:
+        assistant = AssistantSettings(
             kind=args.assistant,
             base_url=args.assistant_base_url,
             model=args.assistant_model,
             timeout=args.assistant_timeout,
-        ),
-    )
+        )
+    log_path = configure_logging(sql=args.log_sql)
+    settings = Settings(db=_db_target(args.db), rate_limit=args.rate_limit, assistant=assistant)
     try:
         app = create_app(settings)
     except SchemaError as exc:

@@ -147,3 +147,48 @@ def test_echo_offers_its_one_model_and_adds_its_note(tmp_path):
     finally:
         client.close()
         server.stop()
+
+
+def test_serve_takes_a_providers_file(server_factory, api_factory, tmp_path, models_a,
+                                      models_b, monkeypatch):
+    monkeypatch.setenv("A_KEY", "sk-a")
+    providers = tmp_path / "providers.toml"
+    providers.write_text(
+        'default_model = "other"\ndefault_provider = "b"\n\n'
+        f'[[providers]]\nname = "a"\nbase_url = "{models_a.url}"\napi_key_env = "A_KEY"\n\n'
+        f'[[providers]]\nname = "b"\nbase_url = "{models_b.url}"\ntimeout = 5\n',
+        encoding="utf-8")
+    server = server_factory.start(extra_args=("--providers", str(providers)))
+    server.add_user("alice", "alice-pw")
+    alice = api_factory(server, "alice", "alice-pw")
+    body = alice.request("GET", "/v1/models").json()
+    assert body["default"] == "other" and body["problems"] == []
+    assert [(m["id"], m["provider"], m["default"]) for m in body["models"]] == [
+        ("other", "b", True), ("small", "a", False), ("large", "a", False)]
+    cid = alice.create_conversation([], assistant=True)
+    alice.send(cid, "via the file")
+    deadline = time.monotonic() + 20
+    while not models_b.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [r["model"] for r in models_b.requests] == ["other"]
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("", "no [[providers]] table"),
+    ('[[providers]]\nname = "a"\nbase_url = "http://h/v1"\napi_key_env = "UNSET_KEY_X"\n',
+     "UNSET_KEY_X is not set"),
+    ('[[providers]]\nname = "a"\nbase_url = "nope"\n', "base_url"),
+    ('default_provider = "z"\n[[providers]]\nname = "a"\nbase_url = "http://h/v1"\n',
+     "no provider is named 'z'"),
+])
+def test_serve_refuses_a_bad_providers_file_before_listening(tmp_path, text, error):
+    import subprocess
+    import sys
+
+    providers = tmp_path / "providers.toml"
+    providers.write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "chat_tui.server", "serve", "--port", "0", "--db",
+         str(tmp_path / "x.db"), "--providers", str(providers)],
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and error in done.stderr
