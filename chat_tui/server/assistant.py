@@ -10,7 +10,11 @@ After each user message the server writes one assistant reply:
   database at most every :data:`FLUSH_SECONDS` (about 10 updates a second), each flush a new
   ``version`` that clients see through ``/v1/sync``; the last write sets ``streaming: false``;
 - any upstream failure (HTTP error, unreachable, timeout, empty answer) ends the reply with
-  ``error: true`` and a readable text; the user's message is never touched.
+  ``error: true`` and a readable text; the user's message is never touched;
+- :meth:`AssistantService.stop_reply` (``POST /v1/messages/{mid}/stop``) ends a streaming
+  reply at once: the upstream request is cancelled (the provider stops generating), the
+  text written so far is kept and :data:`STOP_NOTE` is appended after a blank line, with
+  ``streaming: false`` and ``error: false``; later replies see the text without the note.
 
 Responders are async generators of text chunks: :func:`echo_responder` (built-in demo,
 optionally followed by a note saying how to configure a model) and :class:`OpenAIResponder`
@@ -47,6 +51,9 @@ FLUSH_SECONDS = 0.1
 REPLY_NAMESPACE = uuid.UUID("5d2b8a52-6a1f-4c59-9a3e-0c6f0e7d9b11")
 #: How many words of the user's message the echo responder repeats.
 ECHO_MAX_WORDS = 200
+
+#: The line that ends a reply stopped by a member (docs/api.md, stop).
+STOP_NOTE = "⏹ Stopped before the end."
 
 SYSTEM_PROMPT = (
     "You are the assistant member of a chat-tui conversation. User messages are prefixed "
@@ -110,7 +117,9 @@ class OpenAIResponder:
         messages: list[dict[str, str]] = [{"role": "system", "content": SYSTEM_PROMPT}]
         for item in history:
             if item["assistant"]:
-                messages.append({"role": "assistant", "content": item["body"]})
+                body = without_stop_note(item["body"])
+                if body:
+                    messages.append({"role": "assistant", "content": body})
             else:
                 messages.append({"role": "user", "content": f"{item['author']}: {item['body']}"})
         stream = await self.client.chat.completions.create(
@@ -121,6 +130,13 @@ class OpenAIResponder:
                 piece = chunk.choices[0].delta.content
                 if piece:
                     yield piece
+
+
+def without_stop_note(body: str) -> str:
+    """``body`` of an assistant reply without the :data:`STOP_NOTE` a stop appended."""
+    if body == STOP_NOTE:
+        return ""
+    return body.removesuffix("\n\n" + STOP_NOTE)
 
 
 def describe_failure(exc: BaseException, timeout: float) -> str:
@@ -171,6 +187,8 @@ class AssistantService:
         self.responder: Responder = self._make_responder()
         self._queues: dict[str, asyncio.Queue[str]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        #: reply id -> (stop requested, reply finished), while the reply is being written.
+        self._streaming: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
         self._stopping = False
 
     def _providers(self) -> list[ProviderSettings]:
@@ -217,6 +235,18 @@ class AssistantService:
             except (asyncio.CancelledError, Exception):
                 pass
 
+    async def stop_reply(self, reply_id: str) -> bool:
+        """Stop the reply ``reply_id`` if it is being written now, and return once its
+        final text (what was written, then :data:`STOP_NOTE`) is committed. Returns False
+        when it is not being written (finished already, or not started)."""
+        entry = self._streaming.get(reply_id)
+        if entry is None:
+            return False
+        requested, finished = entry
+        requested.set()
+        await finished.wait()
+        return True
+
     def enqueue(self, cid: str, mid: str) -> None:
         """Queue a reply to message ``mid`` of conversation ``cid`` (after its commit)."""
         if self._stopping:
@@ -249,6 +279,16 @@ class AssistantService:
         if history is None:
             return  # the message was deleted before its turn
         reply_id = reply_id_for(mid)
+        requested, finished = asyncio.Event(), asyncio.Event()
+        self._streaming[reply_id] = (requested, finished)
+        try:
+            await self._write_reply(cid, mid, reply_id, history, requested)
+        finally:
+            self._streaming.pop(reply_id, None)
+            finished.set()
+
+    async def _write_reply(self, cid: str, mid: str, reply_id: str, history: History,
+                           requested: asyncio.Event) -> None:
         started = await self._run(self.jobs.start_reply, cid, reply_id, mid)
         if started is None:
             return  # already answered
@@ -286,13 +326,33 @@ class AssistantService:
             done.set()
             await flush_task  # lets a streaming write in progress commit first
 
+        async def generate() -> None:
+            nonlocal text
+            async for piece in self.responder(history):
+                text += piece
+
         flush_task = asyncio.create_task(flusher())
+        generator = asyncio.create_task(generate())
+        stop_wait = asyncio.create_task(requested.wait())
+        stopped = False
         try:
-            async with asyncio.timeout(self.timeout):
-                async for piece in self.responder(history):
-                    text += piece
-            if not text.strip():
-                raise RuntimeError("the language model returned an empty reply")
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await asyncio.wait({generator, stop_wait},
+                                       return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # Still generating: stopped by a member, timed out, or the server stops.
+                # Cancelling closes the upstream stream, so the provider stops generating.
+                stop_wait.cancel()
+                stopped = not generator.done()
+                if stopped:
+                    generator.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await generator
+            if not stopped:
+                generator.result()  # raises the upstream failure
+                if not text.strip():
+                    raise RuntimeError("the language model returned an empty reply")
         except asyncio.CancelledError:
             flush_task.cancel()
             raise
@@ -304,4 +364,6 @@ class AssistantService:
             await write(f"{text}\n\n{note}" if text.strip() else note, False, True)
             return
         await stop_flusher()
+        if stopped:
+            text = f"{text}\n\n{STOP_NOTE}" if text.strip() else STOP_NOTE
         await write(text, False)  # the last write of this reply: streaming ends here

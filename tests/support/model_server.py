@@ -30,7 +30,9 @@ Control routes (for the test, not part of the OpenAI API): ``POST /_control`` wi
 ``{"delay": seconds, "fail": "500" | "hang" | "break" | null, "models": [names]}`` changes
 the behaviour from the next request on; ``GET /_control/requests`` returns every chat
 request body received, in order; ``GET /_control/counts`` returns
-``{"models": n, "completions": n}``, the number of requests of each route.
+``{"models": n, "completions": n, "streams_done": n, "streams_cut": n}``: the requests of
+each route, and the streams that ended with ``[DONE]`` or were cut short (the client
+closed the connection, the server dropped it).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def build_app(models: list[str], delay: float, api_key: str | None) -> Any:
 
     state: dict[str, Any] = {"models": list(models), "delay": delay, "fail": None}
     requests: list[dict] = []
-    counts = {"models": 0, "completions": 0}
+    counts = {"models": 0, "completions": 0, "streams_done": 0, "streams_cut": 0}
 
     def unauthorized(request: Request) -> Response | None:
         if api_key is None or request.headers.get("authorization") == f"Bearer {api_key}":
@@ -126,16 +128,21 @@ def build_app(models: list[str], delay: float, api_key: str | None) -> Any:
             })
 
         async def events():
-            yield chunk(model, {"role": "assistant"})
-            for i, word in enumerate(words):
-                if i == 2 and drop:
-                    raise RuntimeError("connection dropped on purpose")
-                if i == 2 and hang:
-                    await asyncio.sleep(HANG_SECONDS)
-                yield chunk(model, {"content": word if i == 0 else " " + word})
-                await asyncio.sleep(pace)
-            yield chunk(model, {}, "stop")
-            yield "data: [DONE]\n\n"
+            finished = False
+            try:
+                yield chunk(model, {"role": "assistant"})
+                for i, word in enumerate(words):
+                    if i == 2 and drop:
+                        raise RuntimeError("connection dropped on purpose")
+                    if i == 2 and hang:
+                        await asyncio.sleep(HANG_SECONDS)
+                    yield chunk(model, {"content": word if i == 0 else " " + word})
+                    await asyncio.sleep(pace)
+                yield chunk(model, {}, "stop")
+                yield "data: [DONE]\n\n"
+                finished = True
+            finally:
+                counts["streams_done" if finished else "streams_cut"] += 1
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -275,7 +282,8 @@ class ModelServer:
 
     @property
     def counts(self) -> dict[str, int]:
-        """``{"models": n, "completions": n}``: requests received per route."""
+        """``{"models", "completions", "streams_done", "streams_cut"}``: requests per route,
+        streams finished and streams cut short."""
         return httpx.get(f"{self.root}/_control/counts", timeout=10).json()
 
     def __enter__(self) -> ModelServer:
