@@ -230,6 +230,17 @@ class ApiClient:
                                        params=params)
         return _parse("MessagesPage", response)
 
+    async def stop_reply(self, mid: str) -> Message:
+        """``POST /v1/messages/{mid}/stop``: stop the assistant reply ``mid`` while it
+        streams; returns it as it ended (unchanged when it was not streaming).
+
+        Raises:
+            PermanentError: 404 (not a member, unknown), 409 (not an assistant reply).
+            TransientError, Unauthorized, MalformedResponse: see the class.
+        """
+        response = await self._request("POST", f"/v1/messages/{mid}/stop")
+        return _parse("Message", response)
+
     async def put_message(self, cid: str, mid: str, body: str) -> Message:
         """``PUT /v1/conversations/{cid}/messages/{mid}``: send ``body`` (1..65,536 UTF-8
         bytes); ``mid`` is the idempotency key, so a repeat returns the stored message

@@ -10,13 +10,15 @@ are headless and useful on their own, for scripts, cron or a systemd timer::
     chat-tui sync [--once]
     chat-tui status [--json] [--offline]
     chat-tui export [--conversation ID|TITLE ...] --format md|json
+    chat-tui stop [--conversation ID|TITLE]
     chat-tui models [--json] | --use-local | --set-key ENTRY
     chat-tui cache clear [--yes] [--force]
 
 ``--user NAME`` / ``--server URL`` pick the account when several are logged in. Modules:
 ``parser`` (the argument parser), ``account`` (login, logout, status), ``messages`` (new,
-send, sync, export), ``models`` (the model list, a local model server, provider keys),
-``cache`` (cache clear), ``base`` (exit statuses, errors, the chosen account's engine). Imports are lazy so ``import chat_tui.cli`` stays fast (no httpx, no
+send, sync, export), ``replies`` (stop), ``models`` (the model list, a local model server,
+provider keys), ``cache`` (cache clear), ``base`` (exit statuses, errors, the chosen
+account's engine). Imports are lazy so ``import chat_tui.cli`` stays fast (no httpx, no
 Textual, no Peewee). Exit status: 0 on success, 1 on a usage or local error (argparse's own
 usage errors: 2), 2 when the server is unreachable, 3 when a login is needed. Logs go to
 ``<user log dir>/chat-tui/chat-tui.log``, never to the terminal
@@ -32,7 +34,7 @@ from collections.abc import Callable, Sequence
 #: Subcommand -> module of ``chat_tui.cli`` holding its ``cmd_<name>(args) -> int``.
 COMMANDS = {"login": "account", "logout": "account", "status": "account",
             "new": "messages", "send": "messages", "sync": "messages", "export": "messages",
-            "models": "models", "cache": "cache"}
+            "stop": "replies", "models": "models", "cache": "cache"}
 
 
 def command(name: str) -> Callable[[argparse.Namespace], int]:

@@ -57,6 +57,11 @@ def _export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("md", "json"), required=True)
 
 
+def _stop(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conversation", "-c", metavar="ID|TITLE",
+                   help="conversation id or title (default: the last one used)")
+
+
 def _models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     what = p.add_mutually_exclusive_group()
@@ -84,6 +89,7 @@ SUBCOMMANDS: dict[str, tuple[str, Filler]] = {
     "sync": ("drain the outbox and pull changes", _sync),
     "status": ("connectivity, last sync, outbox and its problems", _status),
     "export": ("export cached conversations (offline)", _export),
+    "stop": ("stop the assistant reply being written (needs the server)", _stop),
     "models": ("the models the server offers (saved for offline); --use-local, --set-key",
                _models),
     "cache": ("manage the local cache", _cache),

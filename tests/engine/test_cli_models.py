@@ -1,7 +1,7 @@
 """``chat-tui models``: the account's server's models (``GET /v1/models``), saved in the
 cache and shown offline; the local mode's list from config.toml; adopting a local model
-server (``--use-local``) and storing a provider key (``--set-key``). Real subprocesses,
-a real server, real model servers."""
+server (``--use-local``) and storing a provider key (``--set-key``); ``chat-tui stop``
+ending a streaming reply. Real subprocesses, a real server, real model servers."""
 
 from __future__ import annotations
 
@@ -100,3 +100,46 @@ def test_set_key_keeps_the_key_out_of_output_and_config():
     assert not config_file().exists()
     empty = cli("models", "--set-key", "openai", stdin="\n")
     assert empty.returncode == 1 and "empty" in empty.stderr
+
+
+def test_stop_ends_the_streaming_reply_of_a_conversation(server_factory, monkeypatch):
+    import time
+
+    import httpx
+
+    from chat_tui.server.assistant import STOP_NOTE
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ModelServer(["slow"], delay=0.3) as model:
+        server = server_factory.start(
+            assistant="openai", users={"alice": "alice-pw"},
+            extra_args=("--assistant-base-url", model.url, "--assistant-model", "slow"))
+        login(server.url)
+        assert cli("new", "Ask", "--assistant").returncode == 0
+        assert cli("send", "--conversation", "Ask",
+                   " ".join(f"w{i}" for i in range(40))).returncode == 0
+        assert cli("sync", "--once").returncode == 0
+        token = server.login("alice", "alice-pw")["access_token"]
+        headers = {"authorization": f"Bearer {token}"}
+
+        def reply() -> dict | None:
+            convs = httpx.get(f"{server.url}/v1/conversations", headers=headers).json()
+            cid = convs["conversations"][0]["id"]
+            page = httpx.get(f"{server.url}/v1/conversations/{cid}/messages",
+                             headers=headers).json()["messages"]
+            return next((m for m in page if m["author"] == "assistant"), None)
+
+        deadline = time.monotonic() + 20
+        while not (reply() or {}).get("body") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        done = cli("stop", "--conversation", "Ask")
+        assert done.returncode == 0, done.stderr
+        stopped = reply()
+        assert done.stdout.split() == [stopped["id"]]
+        assert stopped["body"].endswith(STOP_NOTE) and not stopped["streaming"]
+        again = cli("stop", "--conversation", "Ask")
+        assert again.returncode == 0 and again.stdout == ""
+        assert "no reply is being written" in again.stderr
+        server.stop()
+        offline = cli("stop", "--conversation", "Ask")
+        assert offline.returncode == 2 and "cannot reach the server" in offline.stderr
