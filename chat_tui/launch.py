@@ -10,7 +10,10 @@ This module sits above the UI (``ui -> launch``): it imports ``ui``, ``sync``, `
   ``chat_tui.config.pick_account``). Its cache is ``Account.db_path``.
 - **local** (no account saved, no ``--server``/``--user`` and no ``[account]`` table): the reference server runs
   inside this process (``chat_tui.server.embedded.start_embedded``) on a free loopback port
-  over ``<user data dir>/chat-tui/local/server.db``, with the built-in echo assistant. The
+  over ``<user data dir>/chat-tui/local/server.db``. Its assistant uses the model providers
+  of ``config.toml`` (:func:`embedded_assistant`, ``chat_tui.config.providers``); with none
+  configured it is the built-in echo, whose replies say how to configure one, and offer a
+  local OpenAI-compatible server (Ollama) when one answers on loopback. The
   local user (:func:`local_username`) logs in over HTTP like any client (its device
   token is kept in a 0600 file next to the data); the client cache is
   ``<user data dir>/chat-tui/local/cache.db`` (stable across runs although the port is not).
@@ -36,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.config import Account, Settings
+    from chat_tui.config.providers import ModelConfig
+    from chat_tui.server.settings import AssistantSettings
     from chat_tui.store import Cache
     from chat_tui.sync.engine import Engine
 
@@ -44,6 +49,7 @@ __all__ = [
     "WELCOME_QUESTION",
     "WELCOME_TITLE",
     "configured_factory",
+    "embedded_assistant",
     "launch",
     "local_dir",
     "local_factory",
@@ -101,12 +107,74 @@ def configured_factory(account: Account, settings: Settings) -> Callable[[Cache]
     return factory
 
 
+#: Seconds the local mode waits for a local model server to answer ``GET /models``.
+LOCAL_PROBE_TIMEOUT = 1.0
+
+
+def local_model_offer(environ: dict[str, str] | None = None) -> str | None:
+    """The welcome's offer of a local OpenAI-compatible server (Ollama at
+    ``http://127.0.0.1:11434/v1``, or ``CHAT_TUI_LOCAL_MODEL_URL``): a text naming its
+    models and the command that adopts it, or None when nothing answers ``GET /models``
+    within :data:`LOCAL_PROBE_TIMEOUT` seconds. Blocking: call it from a worker thread."""
+    from chat_tui.config.providers import local_model_url, probe_models
+
+    url = local_model_url(environ)
+    try:
+        models = probe_models(url, timeout=LOCAL_PROBE_TIMEOUT)
+    except OSError:
+        return None
+    if not models:
+        return None
+    shown = ", ".join(models[:5]) + (", …" if len(models) > 5 else "")
+    return (f"A local model server answers at {url} (models: {shown}). To use it, run "
+            "`chat-tui models --use-local` in a terminal, then start chat-tui again.")
+
+
+def embedded_assistant(config: ModelConfig, probe: bool = True) -> AssistantSettings:
+    """The assistant of the embedded server for the model part of ``config.toml``.
+
+    - ``assistant = "echo"``: the built-in echo, as is;
+    - providers configured: ``openai`` with every provider (the default provider first),
+      its key looked up now (environment or keyring; a missing key becomes the provider's
+      ``key_problem``, which every reply then states) and ``default_model`` (None: the
+      provider's first listed model);
+    - none: the echo, its replies ending with how to configure a model
+      (:func:`chat_tui.config.providers.setup_hint`), preceded by the offer of a local
+      model server when ``probe`` and one answers (:func:`local_model_offer`).
+
+    Blocking (keyring, probe): call it from a worker thread, never before the first frame.
+    """
+    from chat_tui.config.providers import provider_key, setup_hint
+    from chat_tui.server.settings import AssistantSettings, ProviderSettings
+
+    if config.assistant == "echo":
+        return AssistantSettings(kind="echo")
+    chosen = config.provider()
+    if chosen is None:
+        offer = local_model_offer() if probe else None
+        hint = setup_hint(config.path)
+        return AssistantSettings(kind="echo", echo_note=f"{offer}\n\n{hint}" if offer else hint)
+    providers = []
+    for provider in [chosen] + [p for p in config.providers if p is not chosen]:
+        try:
+            key, problem = provider_key(provider), None
+        except LookupError as exc:
+            key, problem = None, str(exc)
+        providers.append(ProviderSettings(provider.name, provider.base_url, key, problem,
+                                          provider.timeout))
+    return AssistantSettings(kind="openai", model=config.default_model, providers=providers,
+                             timeout=chosen.timeout)
+
+
 def local_factory(settings: Settings, username: str, directory: Path,
-                  on_started: Callable[[Any], None] | None = None) -> Callable[[Cache], Any]:
+                  on_started: Callable[[Any], None] | None = None,
+                  models: ModelConfig | None = None) -> Callable[[Cache], Any]:
     """Engine factory for the local mode (async ``factory(store) -> Engine``).
 
-    Starts the embedded server in a worker thread over ``directory/server.db`` (echo
-    assistant; ``ensure_local_account`` makes sure ``username`` exists), then reuses the
+    Starts the embedded server in a worker thread over ``directory/server.db`` (its
+    assistant from ``models``, the model part of ``config.toml``: :func:`embedded_assistant`;
+    None reads the file then; ``ensure_local_account`` makes sure ``username`` exists),
+    then reuses the
     device token kept in ``directory/token`` (0600) when the server still accepts it, else
     logs in over HTTP with a fresh password and keeps the new token (one device, not one
     per start). ``on_started(server)`` receives the ``EmbeddedServer`` (the caller stops it
@@ -123,11 +191,14 @@ def local_factory(settings: Settings, username: str, directory: Path,
         from chat_tui.sync.engine import Engine
 
         def start() -> tuple[Any, str]:
+            from chat_tui.config.providers import load_model_config
             from chat_tui.server.embedded import ensure_local_account, start_embedded
 
+            assistant = embedded_assistant(models if models is not None
+                                           else load_model_config())
             db = directory / "server.db"
             password = ensure_local_account(db, username)
-            server = start_embedded(db, assistant="echo")
+            server = start_embedded(db, assistant=assistant)
             return server, password
 
         server, password = await asyncio.to_thread(start)
@@ -241,7 +312,8 @@ def launch(args: Any = None) -> int:
 
     ``args``: the ``argparse.Namespace`` of ``chat-tui`` (``user``, ``server``), or None.
     Returns the exit status: 0, or 1 with a message on stderr when the terminal app cannot
-    be imported (the headless commands still work), for a bad config file, an unknown
+    be imported (the headless commands still work), for a bad config file (its ``[sync]``
+    table, or its providers in the local mode), an unknown
     ``--user``/``--server`` (or ``[account]`` in the config file) with no saved login, or a
     cache written by a newer chat-tui. Logs go to the log file
     (:func:`chat_tui.config.logfile.setup_logging`).
@@ -261,6 +333,7 @@ def launch(args: Any = None) -> int:
         pick_account,
     )
     from chat_tui.config.logfile import setup_logging
+    from chat_tui.config.providers import load_model_config
     from chat_tui.store import Cache, CacheLocked, SchemaTooNew
 
     setup_logging()
@@ -283,10 +356,15 @@ def launch(args: Any = None) -> int:
                       server_url=account.server_url)
         factory: Any = configured_factory(account, settings)
     else:
+        try:
+            models = load_model_config()
+        except ValueError as exc:
+            print(f"chat-tui: config: {exc}", file=sys.stderr)
+            return 1
         directory = local_dir()
         username = local_username()
         store = Cache(directory / "cache.db", username)
-        factory = local_factory(settings, username, directory, embedded.append)
+        factory = local_factory(settings, username, directory, embedded.append, models)
         on_ready = welcome_once(directory)
     try:
         store.open()

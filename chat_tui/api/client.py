@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Login,
         Message,
         MessagesPage,
+        ModelList,
         ReadMarker,
         SyncResponse,
     )
@@ -225,6 +226,15 @@ class ApiClient:
         answer = _parse("ConversationList", response)
         return list(answer.conversations)
 
+    async def list_models(self) -> ModelList:
+        """``GET /v1/models``: the models the server's assistant offers (docs/api.md).
+
+        Raises:
+            TransientError, PermanentError, Unauthorized, MalformedResponse: see the class.
+        """
+        response = await self._request("GET", "/v1/models")
+        return _parse("ModelList", response)
+
     async def messages(self, cid: str, before: str | None = None,
                        limit: int = 50) -> MessagesPage:
         """``GET /v1/conversations/{cid}/messages?before=&limit=``: up to ``limit``
@@ -241,6 +251,17 @@ class ApiClient:
         response = await self._request("GET", f"/v1/conversations/{cid}/messages",
                                        params=params)
         return _parse("MessagesPage", response)
+
+    async def stop_reply(self, mid: str) -> Message:
+        """``POST /v1/messages/{mid}/stop``: stop the assistant reply ``mid`` while it
+        streams; returns it as it ended (unchanged when it was not streaming).
+
+        Raises:
+            PermanentError: 404 (not a member, unknown), 409 (not an assistant reply).
+            TransientError, Unauthorized, MalformedResponse: see the class.
+        """
+        response = await self._request("POST", f"/v1/messages/{mid}/stop")
+        return _parse("Message", response)
 
     async def put_message(self, cid: str, mid: str, body: str) -> Message:
         """``PUT /v1/conversations/{cid}/messages/{mid}``: send ``body`` (1..65,536 UTF-8

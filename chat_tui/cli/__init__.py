@@ -11,11 +11,15 @@ are headless and useful on their own, for scripts, cron or a systemd timer::
     chat-tui status [--json] [--offline]
     chat-tui export [--conversation ID|TITLE ...] --format md|json
     chat-tui outbox [--json] | outbox retry ID | outbox discard ID [--yes]
+    chat-tui stop [--conversation ID|TITLE]
+    chat-tui models [--json] | --use-local | --set-key ENTRY
     chat-tui cache clear [--yes] [--force]
 
 ``--user NAME`` / ``--server URL`` pick the account when several are logged in. Modules:
 ``parser`` (the argument parser), ``account`` (login, logout, status), ``messages`` (new,
-send, sync, export), ``outbox`` (list, retry, discard), ``cache`` (cache clear), ``base`` (exit statuses, errors, the chosen
+send, sync, export), ``outbox`` (list, retry, discard), ``replies`` (stop), ``models`` (the
+model list, a local model server, provider keys), ``cache`` (cache clear), ``base`` (exit
+statuses, errors, the chosen
 account's engine). Imports are lazy so ``import chat_tui.cli`` stays fast (no httpx, no
 Textual, no Peewee). Exit status: 0 on success, 1 on a usage or local error (argparse's own
 usage errors: 2), 2 when the server is unreachable, 3 when a login is needed. Logs go to
@@ -32,7 +36,7 @@ from collections.abc import Callable, Sequence
 #: Subcommand -> module of ``chat_tui.cli`` holding its ``cmd_<name>(args) -> int``.
 COMMANDS = {"login": "account", "logout": "account", "status": "account",
             "new": "messages", "send": "messages", "sync": "messages", "export": "messages",
-            "outbox": "outbox", "cache": "cache"}
+            "outbox": "outbox", "stop": "replies", "models": "models", "cache": "cache"}
 
 
 def command(name: str) -> Callable[[argparse.Namespace], int]:

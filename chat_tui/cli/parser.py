@@ -64,6 +64,21 @@ def _export(p: argparse.ArgumentParser) -> None:
                    help="md (Markdown, for reading) or json (for programs)")
 
 
+def _stop(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conversation", "-c", metavar="ID|TITLE",
+                   help="conversation id or title (default: the last one used)")
+
+
+def _models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--use-local", action="store_true",
+                      help="add the local model server (Ollama) to config.toml")
+    what.add_argument("--set-key", metavar="ENTRY",
+                      help="store a provider's API key (read from stdin) in the keyring "
+                           "entry ENTRY")
+
+
 def _cache(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
     c = actions.add_parser("clear", help="delete the account's cache file")
@@ -104,6 +119,9 @@ SUBCOMMANDS: dict[str, tuple[str, Filler]] = {
     "status": ("connectivity, last sync, outbox and its problems", _status),
     "export": ("export cached conversations (offline)", _export),
     "outbox": ("list unsent actions; retry or discard one by id", _outbox),
+    "stop": ("stop the assistant reply being written (needs the server)", _stop),
+    "models": ("the models the server offers (saved for offline); --use-local, --set-key",
+               _models),
     "cache": ("manage the local cache", _cache),
 }
 

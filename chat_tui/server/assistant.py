@@ -10,10 +10,17 @@ After each user message the server writes one assistant reply:
   database at most every :data:`FLUSH_SECONDS` (about 10 updates a second), each flush a new
   ``version`` that clients see through ``/v1/sync``; the last write sets ``streaming: false``;
 - any upstream failure (HTTP error, unreachable, timeout, empty answer) ends the reply with
-  ``error: true`` and a readable text; the user's message is never touched.
+  ``error: true`` and a readable text; the user's message is never touched;
+- :meth:`AssistantService.stop_reply` (``POST /v1/messages/{mid}/stop``) ends a streaming
+  reply at once: the upstream request is cancelled (the provider stops generating), the
+  text written so far is kept and :data:`STOP_NOTE` is appended after a blank line, with
+  ``streaming: false`` and ``error: false``; later replies see the text without the note.
 
-Responders are async generators of text chunks: :func:`echo_responder` (built-in demo) and
-:class:`OpenAIResponder` (any OpenAI-compatible chat completions endpoint, streaming).
+Responders are async generators of text chunks: :func:`echo_responder` (built-in demo,
+optionally followed by a note saying how to configure a model) and :class:`OpenAIResponder`
+(the first configured OpenAI-compatible provider, streaming, with the default model or the
+first one the provider lists). :attr:`AssistantService.catalog` lists the models the server
+offers (``GET /v1/models``, :mod:`chat_tui.server.assistant_models`).
 On start-up, replies left ``streaming`` by a stopped server are closed as errors and user
 messages that never got a reply are queued again.
 """
@@ -30,10 +37,11 @@ from typing import Any
 
 import anyio
 
+from chat_tui.server.assistant_models import ModelCatalog, ProviderError, client_for
 from chat_tui.server.data import Write
 from chat_tui.server.data.assistant_jobs import AssistantJobs
 from chat_tui.server.notify import Notifier
-from chat_tui.server.settings import AssistantSettings
+from chat_tui.server.settings import AssistantSettings, ProviderSettings
 
 log = logging.getLogger("chat_tui.server.assistant")
 
@@ -43,6 +51,9 @@ FLUSH_SECONDS = 0.1
 REPLY_NAMESPACE = uuid.UUID("5d2b8a52-6a1f-4c59-9a3e-0c6f0e7d9b11")
 #: How many words of the user's message the echo responder repeats.
 ECHO_MAX_WORDS = 200
+
+#: The line that ends a reply stopped by a member (docs/api.md, stop).
+STOP_NOTE = "⏹ Stopped before the end."
 
 SYSTEM_PROMPT = (
     "You are the assistant member of a chat-tui conversation. User messages are prefixed "
@@ -58,8 +69,9 @@ def reply_id_for(message_id: str) -> str:
     return str(uuid.uuid5(REPLY_NAMESPACE, message_id))
 
 
-def make_echo_responder(delay: float) -> Responder:
-    """The built-in demo responder: says what it is, then echoes the message word by word.
+def make_echo_responder(delay: float, note: str | None = None) -> Responder:
+    """The built-in demo responder: says what it is, then echoes the message word by word,
+    then adds ``note`` (how to configure a model) after a blank line when given.
 
     ``delay``: seconds between streamed words, so clients can watch the reply grow.
     """
@@ -78,39 +90,40 @@ def make_echo_responder(delay: float) -> Responder:
             yield " " + word
         if len(words) > len(shown):
             yield " …"
+        if note:
+            yield "\n\n" + note
 
     return echo_responder
 
 
 class OpenAIResponder:
-    """Streams a chat completion from an OpenAI-compatible endpoint (the ``openai`` package).
+    """Streams a chat completion from an OpenAI-compatible provider (the ``openai`` package).
 
-    ``base_url``: endpoint root (e.g. ``https://api.openai.com/v1``, or None for the
-    package default); ``model``: model name; ``timeout``: seconds for the HTTP exchange.
-    The API key comes from ``OPENAI_API_KEY`` (KeyError when unset). No retries: a failure
+    ``provider``: its endpoint, key and timeout (seconds for the HTTP exchange);
+    ``catalog``: gives the model of each reply (:meth:`ModelCatalog.default`). No retries:
+    a failure (``ProviderError`` for a missing key or no model, or the package's errors)
     is reported in the reply at once.
     """
 
-    def __init__(self, base_url: str | None, model: str, timeout: float) -> None:
-        from openai import AsyncOpenAI
-
-        self.model = model
-        self.client = AsyncOpenAI(
-            base_url=base_url,
-            api_key=os.environ["OPENAI_API_KEY"],
-            timeout=timeout,
-            max_retries=0,
-        )
+    def __init__(self, provider: ProviderSettings, catalog: ModelCatalog) -> None:
+        self.provider = provider
+        self.catalog = catalog
+        self.client = None if provider.key_problem else client_for(provider)
 
     async def __call__(self, history: History) -> AsyncIterator[str]:
+        if self.client is None:
+            raise ProviderError(self.provider.key_problem or "the provider has no key")
+        model = await self.catalog.default()
         messages: list[dict[str, str]] = [{"role": "system", "content": SYSTEM_PROMPT}]
         for item in history:
             if item["assistant"]:
-                messages.append({"role": "assistant", "content": item["body"]})
+                body = without_stop_note(item["body"])
+                if body:
+                    messages.append({"role": "assistant", "content": body})
             else:
                 messages.append({"role": "user", "content": f"{item['author']}: {item['body']}"})
         stream = await self.client.chat.completions.create(
-            model=self.model, messages=messages, stream=True
+            model=model, messages=messages, stream=True
         )
         async for chunk in stream:
             if chunk.choices:
@@ -119,12 +132,21 @@ class OpenAIResponder:
                     yield piece
 
 
+def without_stop_note(body: str) -> str:
+    """``body`` of an assistant reply without the :data:`STOP_NOTE` a stop appended."""
+    if body == STOP_NOTE:
+        return ""
+    return body.removesuffix("\n\n" + STOP_NOTE)
+
+
 def describe_failure(exc: BaseException, timeout: float) -> str:
     """A readable sentence for an upstream failure (never includes secrets)."""
     try:
         import openai
     except ImportError:  # pragma: no cover - openai is a dependency
         openai = None  # type: ignore[assignment]
+    if isinstance(exc, ProviderError):
+        return str(exc)
     if isinstance(exc, TimeoutError):
         return f"the language model did not finish within {timeout:g} seconds"
     if openai is not None:
@@ -146,8 +168,11 @@ class AssistantService:
         jobs: the assistant's data access; notifier: wakes long-polls after each write;
         settings: the responder to use.
 
-    Raises ValueError for an unknown responder kind, KeyError when ``openai`` has no
-    ``OPENAI_API_KEY``.
+    ``catalog``: the models the server offers (``GET /v1/models``); ``timeout``: seconds a
+    reply may take (the provider's own timeout for ``openai``).
+
+    Raises ValueError for an unknown responder kind, KeyError when ``openai`` has neither
+    providers nor ``OPENAI_API_KEY``.
     """
 
     def __init__(self, jobs: AssistantJobs, notifier: Notifier,
@@ -155,18 +180,30 @@ class AssistantService:
         self.jobs = jobs
         self.notifier = notifier
         self.settings = settings
+        self.providers = self._providers()
+        self.timeout = self.providers[0].timeout if self.providers else settings.timeout
+        self.catalog = ModelCatalog(self.providers, settings.model, settings.models_ttl,
+                                    echo=settings.kind == "echo")
         self.responder: Responder = self._make_responder()
         self._queues: dict[str, asyncio.Queue[str]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        #: reply id -> (stop requested, reply finished), while the reply is being written.
+        self._streaming: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
         self._stopping = False
+
+    def _providers(self) -> list[ProviderSettings]:
+        if self.settings.kind != "openai":
+            return []
+        if self.settings.providers:
+            return list(self.settings.providers)
+        return [ProviderSettings("default", self.settings.base_url,
+                                 os.environ["OPENAI_API_KEY"], None, self.settings.timeout)]
 
     def _make_responder(self) -> Responder:
         if self.settings.kind == "openai":
-            return OpenAIResponder(
-                self.settings.base_url, self.settings.model, self.settings.timeout
-            )
+            return OpenAIResponder(self.providers[0], self.catalog)
         if self.settings.kind == "echo":
-            return make_echo_responder(self.settings.echo_delay)
+            return make_echo_responder(self.settings.echo_delay, self.settings.echo_note)
         raise ValueError(f"unknown assistant responder {self.settings.kind!r}")
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -197,6 +234,18 @@ class AssistantService:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+
+    async def stop_reply(self, reply_id: str) -> bool:
+        """Stop the reply ``reply_id`` if it is being written now, and return once its
+        final text (what was written, then :data:`STOP_NOTE`) is committed. Returns False
+        when it is not being written (finished already, or not started)."""
+        entry = self._streaming.get(reply_id)
+        if entry is None:
+            return False
+        requested, finished = entry
+        requested.set()
+        await finished.wait()
+        return True
 
     def enqueue(self, cid: str, mid: str) -> None:
         """Queue a reply to message ``mid`` of conversation ``cid`` (after its commit)."""
@@ -230,6 +279,16 @@ class AssistantService:
         if history is None:
             return  # the message was deleted before its turn
         reply_id = reply_id_for(mid)
+        requested, finished = asyncio.Event(), asyncio.Event()
+        self._streaming[reply_id] = (requested, finished)
+        try:
+            await self._write_reply(cid, mid, reply_id, history, requested)
+        finally:
+            self._streaming.pop(reply_id, None)
+            finished.set()
+
+    async def _write_reply(self, cid: str, mid: str, reply_id: str, history: History,
+                           requested: asyncio.Event) -> None:
         started = await self._run(self.jobs.start_reply, cid, reply_id, mid)
         if started is None:
             return  # already answered
@@ -267,22 +326,44 @@ class AssistantService:
             done.set()
             await flush_task  # lets a streaming write in progress commit first
 
+        async def generate() -> None:
+            nonlocal text
+            async for piece in self.responder(history):
+                text += piece
+
         flush_task = asyncio.create_task(flusher())
+        generator = asyncio.create_task(generate())
+        stop_wait = asyncio.create_task(requested.wait())
+        stopped = False
         try:
-            async with asyncio.timeout(self.settings.timeout):
-                async for piece in self.responder(history):
-                    text += piece
-            if not text.strip():
-                raise RuntimeError("the language model returned an empty reply")
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await asyncio.wait({generator, stop_wait},
+                                       return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # Still generating: stopped by a member, timed out, or the server stops.
+                # Cancelling closes the upstream stream, so the provider stops generating.
+                stop_wait.cancel()
+                stopped = not generator.done()
+                if stopped:
+                    generator.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await generator
+            if not stopped:
+                generator.result()  # raises the upstream failure
+                if not text.strip():
+                    raise RuntimeError("the language model returned an empty reply")
         except asyncio.CancelledError:
             flush_task.cancel()
             raise
         except Exception as exc:  # any upstream failure ends as an error reply
             await stop_flusher()
-            reason = describe_failure(exc, self.settings.timeout)
+            reason = describe_failure(exc, self.timeout)
             log.warning("assistant reply %s failed: %s", reply_id, reason)
             note = f"⚠ The assistant could not reply: {reason}."
             await write(f"{text}\n\n{note}" if text.strip() else note, False, True)
             return
         await stop_flusher()
+        if stopped:
+            text = f"{text}\n\n{STOP_NOTE}" if text.strip() else STOP_NOTE
         await write(text, False)  # the last write of this reply: streaming ends here

@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="who answers in conversations with the assistant: echo (built "
                        "in, repeats the text) or openai (an OpenAI-compatible endpoint; "
                        "needs OPENAI_API_KEY) (default: echo)")
+    serve.add_argument(
+        "--providers",
+        type=Path,
+        default=None,
+        metavar="FILE.toml",
+        help="the assistant's OpenAI-compatible providers and default model "
+        "(implies --assistant openai; see README)",
+    )
     serve.add_argument("--assistant-base-url", default=None, metavar="URL",
                        help="base URL of the OpenAI-compatible endpoint "
                        "(default: the OpenAI API)")
@@ -155,10 +163,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ConnectionLimits,
         LoginLimits,
         Settings,
+        load_providers_file,
     )
 
-    if args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
+    if args.providers is not None:
+        try:
+            assistant = load_providers_file(args.providers)
+        except ValueError as exc:
+            return _fail(str(exc))
+    elif args.assistant == "openai" and not os.environ.get("OPENAI_API_KEY"):
         return _fail("--assistant openai needs the OPENAI_API_KEY environment variable")
+    else:
+        assistant = AssistantSettings(
+            kind=args.assistant,
+            base_url=args.assistant_base_url,
+            model=args.assistant_model,
+            timeout=args.assistant_timeout,
+        )
     log_path = configure_logging(sql=args.log_sql)
     settings = Settings(
         db=_db_target(args.db),
@@ -174,12 +195,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             keep_alive=args.keep_alive,
             max_connections=args.max_connections,
         ),
-        assistant=AssistantSettings(
-            kind=args.assistant,
-            base_url=args.assistant_base_url,
-            model=args.assistant_model,
-            timeout=args.assistant_timeout,
-        ),
+        assistant=assistant,
     )
     try:
         app = create_app(settings)

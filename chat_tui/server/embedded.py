@@ -68,11 +68,14 @@ class EmbeddedServer:
 
 
 def start_embedded(
-    db_path: Path, host: str = "127.0.0.1", port: int = 0, assistant: str = "echo"
+    db_path: Path, host: str = "127.0.0.1", port: int = 0,
+    assistant: str | AssistantSettings = "echo",
 ) -> EmbeddedServer:
     """Start the server on ``host:port`` (0: a free port) over the SQLite file ``db_path``.
 
-    ``assistant``: ``"echo"`` or ``"openai"`` (the latter needs ``OPENAI_API_KEY``).
+    ``assistant``: the responder's settings (the local mode passes the providers of
+    ``config.toml``, see ``chat_tui.launch.embedded_assistant``), or a kind: ``"echo"`` or
+    ``"openai"`` (the latter needs ``OPENAI_API_KEY``).
     Returns once the server accepts connections. Raises RuntimeError when one is already
     running in this process or it does not start within 15 s, ``OSError`` when the address
     cannot be bound, ``db.SchemaError`` for a database newer than this code.
@@ -82,7 +85,9 @@ def start_embedded(
         if _running is not None and _running.running:
             raise RuntimeError(f"an embedded server is already running at {_running.url}")
         configure_logging()
-        app = create_app(Settings(db=Path(db_path), assistant=AssistantSettings(kind=assistant)))
+        if isinstance(assistant, str):
+            assistant = AssistantSettings(kind=assistant)
+        app = create_app(Settings(db=Path(db_path), assistant=assistant))
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = listen_socket(host, port, 128)
         actual_port = sock.getsockname()[1]

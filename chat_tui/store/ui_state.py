@@ -1,8 +1,10 @@
 """What the app keeps in the cache between runs: per conversation the unsent draft and
-the message the view was anchored to, the last open conversation, and the "work offline"
-switch (sync rule C3)."""
+the message the view was anchored to, the last open conversation, the "work offline"
+switch (sync rule C3), and the server's last model list (shown offline)."""
 
 from __future__ import annotations
+
+import time
 
 from chat_tui.store.cachefile import CacheFile
 from chat_tui.store.convert import now
@@ -58,6 +60,20 @@ class SavedUIState(CacheFile):
             else:
                 A.insert(conversation_id=conversation_id,
                          message_id=message_id).on_conflict_replace().execute()
+
+    def saved_model_list(self) -> tuple[str, str] | None:
+        """``(json_text, saved_at)`` of the model list last saved by
+        :meth:`save_model_list` (``saved_at`` ISO 8601 UTC), or None when there is none."""
+        text, saved_at = self._get_meta("model_list"), self._get_meta("model_list_at")
+        return None if text is None else (text, saved_at or "")
+
+    def save_model_list(self, json_text: str) -> None:
+        """Keep the server's answer to ``GET /v1/models`` (its JSON text, stored as is) in
+        the cache's meta table, so it can be shown offline; replaces the previous one."""
+        with self._write():
+            self._set_meta("model_list", json_text)
+            self._set_meta("model_list_at", time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                          time.gmtime(now())))
 
 
 __all__ = ["SavedUIState"]

@@ -28,8 +28,8 @@ from chat_tui.wire.limits import (
 _MODELS = frozenset({
     "Conversation", "ConversationList", "ConversationPut", "ErrorBody", "ErrorDetail",
     "Health", "Login", "LoginRequest", "Message", "MessagePatch", "MessagePut",
-    "MessagesPage", "ReadMarker", "ReadRequest", "SyncConversation", "SyncResponse",
-    "UserInfo",
+    "MessagesPage", "ModelInfo", "ModelList", "ProviderProblem", "ReadMarker",
+    "ReadRequest", "SyncConversation", "SyncResponse", "UserInfo",
 })
 
 

@@ -6,7 +6,8 @@ them.
 
 Answers (:class:`Message`, :class:`Conversation`, :class:`ReadMarker`,
 :class:`SyncConversation`, :class:`SyncResponse`, :class:`MessagesPage`, :class:`Login`,
-:class:`Health`, :class:`ConversationList`, :class:`ErrorBody`) are frozen pydantic
+:class:`Health`, :class:`ConversationList`, :class:`ModelList` with its
+:class:`ModelInfo` and :class:`ProviderProblem`, :class:`ErrorBody`) are frozen pydantic
 dataclasses: they are built positionally or by keyword and validated on construction;
 ``X.parse(obj)`` validates decoded JSON, ``X.parse_json(data)`` JSON text, and the server
 builds its own rows' objects unvalidated with ``X.construct(**fields)``. Their scalar fields are strict (an int is
@@ -267,6 +268,37 @@ class Health(WireModel):
 
     status: StrictStr
     version: StrictStr
+
+
+@dataclass(frozen=True, config=_ANSWER)
+class ModelInfo(WireModel):
+    """One model the server's assistant can use: ``id`` as its provider names it,
+    ``provider`` the name of the provider serving it, ``default`` true for the model of the
+    server's replies."""
+
+    id: StrictStr
+    provider: StrictStr
+    default: Flag = False
+
+
+@dataclass(frozen=True, config=_ANSWER)
+class ProviderProblem(WireModel):
+    """A provider whose model list could not be read: its ``provider`` name and a readable
+    ``message`` (never a key)."""
+
+    provider: StrictStr
+    message: StrictStr
+
+
+@dataclass(frozen=True, config=_ANSWER)
+class ModelList(WireModel):
+    """``GET /v1/models``: the ``models`` the server offers, provider by provider in its
+    order; ``default`` the id of the model of its replies (null when it has none, or it is
+    not known yet); ``problems`` the providers that did not answer their ``GET /models``."""
+
+    models: tuple[ModelInfo, ...]
+    default: StrictStr | None
+    problems: tuple[ProviderProblem, ...] = ()
 
 
 @dataclass(frozen=True, config=_ANSWER)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
+
+from tests.support.model_server import ModelServer
 
 
 class Api:
@@ -101,112 +102,10 @@ def login_as(server) -> Iterator:
         api.close()
 
 
-class FakeOpenAI:
-    """A small OpenAI-compatible chat completions server on loopback (real HTTP, SSE).
-
-    ``POST /v1/chat/completions`` with ``stream: true`` answers ``text/event-stream`` chunks
-    shaped like the real API (``chat.completion.chunk`` objects, then ``data: [DONE]``).
-    The reply is ``"saw N: <last message>"`` where N counts the user messages it got,
-    streamed word by word ``delay`` seconds apart. The last message steers failures:
-    contains ``FAIL500`` -> HTTP 500 JSON error; ``BREAK`` -> two chunks then the connection
-    drops; ``SLOW`` -> two chunks then silence for a minute. ``requests`` keeps every request
-    body received.
-    """
-
-    def __init__(self, port: int, delay: float = 0.03) -> None:
-        import threading
-
-        import uvicorn
-        from starlette.applications import Starlette
-        from starlette.responses import JSONResponse, StreamingResponse
-        from starlette.routing import Route
-
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}/v1"
-        self.delay = delay
-        self.requests: list[dict] = []
-
-        def chunk(content: str | None, finish: str | None = None) -> str:
-            delta = {"content": content} if content is not None else {}
-            body = {
-                "id": "chatcmpl-test",
-                "object": "chat.completion.chunk",
-                "created": 1_700_000_000,
-                "model": "fake-model",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            }
-            return "data: " + json.dumps(body) + "\n\n"
-
-        async def completions(request):
-            import asyncio
-
-            payload = await request.json()
-            self.requests.append(payload)
-            msgs = [m for m in payload["messages"] if m["role"] == "user"]
-            last = msgs[-1]["content"] if msgs else ""
-            if "FAIL500" in last:
-                return JSONResponse(
-                    {"error": {"message": "upstream exploded", "type": "server_error"}},
-                    status_code=500,
-                )
-            words = f"saw {len(msgs)}: {last}".split(" ")
-
-            async def events():
-                yield (
-                    "data: "
-                    + json.dumps(
-                        {
-                            "id": "chatcmpl-test",
-                            "object": "chat.completion.chunk",
-                            "created": 1_700_000_000,
-                            "model": "fake-model",
-                            "choices": [
-                                {"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}
-                            ],
-                        }
-                    )
-                    + "\n\n"
-                )
-                for i, word in enumerate(words):
-                    if "BREAK" in last and i == 2:
-                        raise RuntimeError("connection dropped on purpose")
-                    if "SLOW" in last and i == 2:
-                        await asyncio.sleep(60)
-                    yield chunk(word if i == 0 else " " + word)
-                    await asyncio.sleep(self.delay)
-                yield chunk(None, "stop")
-                yield "data: [DONE]\n\n"
-
-            return StreamingResponse(events(), media_type="text/event-stream")
-
-        app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="critical", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def start(self) -> None:
-        import time
-
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake OpenAI server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._server.force_exit = True
-        self._thread.join(timeout=10)
-
-
 @pytest.fixture
-def fake_openai(unused_port, monkeypatch) -> Iterator[FakeOpenAI]:
-    """A running :class:`FakeOpenAI`; ``OPENAI_API_KEY`` is set for servers started after."""
+def fake_openai(monkeypatch) -> Iterator[ModelServer]:
+    """A running model server (:class:`tests.support.model_server.ModelServer`, model
+    ``fake-model``); ``OPENAI_API_KEY`` is set for servers started after."""
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
-    fake = FakeOpenAI(unused_port)
-    fake.start()
-    yield fake
-    fake.stop()
+    with ModelServer(["fake-model"]) as fake:
+        yield fake

@@ -1,7 +1,8 @@
 """The assistant member: ordered replies, streaming growth, upstream failures, restarts.
 
-The ``openai`` responder is driven against ``FakeOpenAI`` (tests/server/conftest.py), a real
-OpenAI-compatible server on loopback streaming server-sent events.
+The ``openai`` responder is driven against the model server of
+``tests/support/model_server.py``, a real OpenAI-compatible process on loopback streaming
+server-sent events.
 """
 
 from __future__ import annotations

@@ -234,9 +234,11 @@ def test_openapi_matches_responses(alice):
         "/v1/conversations/{cid}/messages": {"get"},
         "/v1/conversations/{cid}/messages/{mid}": {"put"},
         "/v1/messages/{mid}": {"patch", "delete"},
+        "/v1/messages/{mid}/stop": {"post"},
         "/v1/conversations/{cid}/read": {"post"},
         "/v1/sync": {"get"},
         "/v1/users/{username}": {"get"},
+        "/v1/models": {"get"},
     }
     assert {p: set(ops) for p, ops in paths.items()} == expected
     schemas = spec["components"]["schemas"]
@@ -258,6 +260,9 @@ def test_openapi_matches_responses(alice):
     assert set(user) == props("UserInfo")
     marker = alice.request("POST", f"/v1/conversations/{cid}/read", json={"message_id": msg["id"]})
     assert set(marker.json()) == props("ReadMarkerOut")
+    models = alice.request("GET", "/v1/models").json()
+    assert set(models) == props("ModelList")
+    assert set(models["models"][0]) == props("ModelInfo")
     put = paths["/v1/conversations/{cid}/messages/{mid}"]["put"]["responses"]
     assert {"200", "201", "409", "413", "422", "429"} <= set(put)
     assert put["413"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")

@@ -10,8 +10,10 @@ from chat_tui.server.data import shape
 from chat_tui.server.data.base import Names, Repository, Write
 from chat_tui.server.data.users import Users
 from chat_tui.server.db import bump_counter, read_transaction, utcnow, write_transaction
+from chat_tui.server.errors import conflict, not_found
 from chat_tui.server.models import Conversation, Message
 from chat_tui.wire.limits import MAX_BODY_BYTES
+from chat_tui.wire.models import Message as WireMessage
 
 
 class AssistantJobs(Repository):
@@ -101,6 +103,22 @@ class AssistantJobs(Repository):
             msg.save()
             affected = self.touch(msg.conversation_id, seq, utcnow())
             return Write(shape.message(msg, self.names), affected=affected)
+
+    def reply_to_stop(self, user_id: str, mid: str) -> WireMessage:
+        """The assistant reply ``mid`` as the member ``user_id`` sees it, for
+        ``POST /v1/messages/{mid}/stop``.
+
+        Raises ApiError 404 (unknown, or the caller is not a member), 409 (not an assistant
+        reply).
+        """
+        with read_transaction(self.db):
+            msg = Message.get_or_none(Message.id == mid)
+            if msg is None:
+                raise not_found("message not found")
+            self.membership(user_id, msg.conversation_id)
+            if msg.author_id != self.users.assistant_id():
+                raise conflict("only an assistant reply can be stopped")
+            return shape.message(msg, self.names)
 
     def interrupt_streaming(self, note: str) -> list[Write]:
         """Close every reply left ``streaming`` (the server stopped mid-reply) as an

@@ -1,0 +1,86 @@
+"""The reply commands: ``chat-tui stop [--conversation ID|TITLE]`` stops the assistant
+reply being written in a conversation (``POST /v1/messages/{mid}/stop``, docs/api.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from chat_tui.cli.base import (
+    EXIT_AUTH,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    CliError,
+    account_of,
+    engine_of,
+    open_store,
+)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """``chat-tui stop [--conversation ID|TITLE]``: ask the server to stop every assistant
+    reply of the conversation (default: the last used, or the only one) that is still
+    streaming among its newest 50 messages; prints the id of each reply stopped, or says
+    on stderr that none was being written. Needs the server (a stop is not queued).
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no account (the local mode's server runs inside the app), unknown or
+        ambiguous conversation, the server unreachable (``EXIT_UNREACHABLE``) or refusing
+        the login (``EXIT_AUTH``).
+    """
+    import asyncio
+
+    from chat_tui.api import ApiClient, ApiError, TransientError, Unauthorized
+    from chat_tui.config import load_accounts, load_token
+    from chat_tui.store import StoreError
+
+    if not (args.user or args.server or load_accounts()):
+        raise CliError("no account: the local server runs inside the app; stop the reply "
+                       "there")
+    engine = engine_of(args)
+    account = account_of(args)
+    open_store(engine)
+    store = engine.store
+    try:
+        if args.conversation:
+            cid = store.find_conversation(args.conversation).id
+        else:
+            cid = store.get_ui_state().last_conversation_id
+            if cid is None:
+                convs = store.list_conversations()
+                if len(convs) != 1:
+                    raise CliError("which conversation? add --conversation ID|TITLE")
+                cid = convs[0].id
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+
+    async def stop() -> list[str]:
+        async with ApiClient(account.server_url, load_token(account),
+                             timeout=engine.settings.request_timeout) as api:
+            page = await api.messages(cid)
+            stopped = []
+            for message in page.messages:
+                if message.streaming:
+                    await api.stop_reply(message.id)
+                    stopped.append(message.id)
+            return stopped
+
+    try:
+        stopped = asyncio.run(stop())
+    except Unauthorized as exc:
+        raise CliError("the server refused the saved login: run `chat-tui login`",
+                       EXIT_AUTH) from exc
+    except TransientError as exc:
+        raise CliError(f"cannot reach the server: {exc}", EXIT_UNREACHABLE) from exc
+    except ApiError as exc:
+        raise CliError(f"cannot stop the reply: {exc}") from exc
+    if not stopped:
+        print("no reply is being written in this conversation", file=sys.stderr)
+    for mid in stopped:
+        print(mid)
+    return EXIT_OK
