@@ -1,4 +1,4 @@
-"""The backend interface (``chat_tui.api.backend.Backend``): the transports have every
+"""The backend interface (``chat_tui.api.backend.Backend``): both transports have every
 method of it with the same parameters, and the chat-tui client keeps its behaviour with
 the ``conversation_id`` keyword the interface passes to edits and deletes."""
 
@@ -12,6 +12,7 @@ import pytest
 from chat_tui.api.backend import Backend
 from chat_tui.api.client import ApiClient
 from chat_tui.api.errors import PermanentError
+from chat_tui.api.matrix import MatrixClient
 
 _METHODS = [name for name, value in vars(Backend).items()
             if inspect.isfunction(value) and not name.startswith("_")]
@@ -23,7 +24,7 @@ def test_the_interface_names_what_the_engine_needs() -> None:
         "patch_message", "delete_message", "mark_read", "sync", "messages"}
 
 
-@pytest.mark.parametrize("cls", [ApiClient])
+@pytest.mark.parametrize("cls", [ApiClient, MatrixClient])
 @pytest.mark.parametrize("name", _METHODS)
 def test_transport_has_the_interface_method(cls: type, name: str) -> None:
     wanted = inspect.signature(getattr(Backend, name))

@@ -4,7 +4,8 @@ The homeserver is ``matrix-synapse`` from PyPI (the ``test`` extra), run as
 ``python -m synapse.app.homeserver`` in its own process group with a configuration this
 module writes into a temp directory: server name ``localhost``, SQLite, one client listener
 on 127.0.0.1 at a free port (no federation listener, federation to every domain refused,
-no trusted key servers, no URL previews, no stats report), every rate limit raised far
+no trusted key servers, no URL previews, no stats report, no caching of sync answers: a repeated
+identical ``/sync`` request must see what happened in between), every rate limit raised far
 above what a test does, and a shared registration secret so :meth:`Synapse.register`
 creates users through the admin API ``/_synapse/admin/v1/register`` (HMAC-SHA1 of
 nonce, username, password and admin flag). The log goes to ``homeserver.log`` in that
@@ -87,6 +88,8 @@ suppress_key_server_warning: true
 federation_domain_whitelist: []
 url_preview_enabled: false
 use_presence: false
+caches:
+  sync_response_cache_duration: 0
 enable_metrics: false
 rc_message: {limits}
 rc_registration: {limits}
