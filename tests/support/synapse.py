@@ -4,12 +4,13 @@ The homeserver is ``matrix-synapse`` from PyPI (the ``test`` extra), run as
 ``python -m synapse.app.homeserver`` in its own process group with a configuration this
 module writes into a temp directory: server name ``localhost``, SQLite, one client listener
 on 127.0.0.1 at a free port (no federation listener, federation to every domain refused,
-no trusted key servers, no URL previews, no stats report, no caching of sync answers: a repeated
-identical ``/sync`` request must see what happened in between), every rate limit raised far
-above what a test does, and a shared registration secret so :meth:`Synapse.register`
-creates users through the admin API ``/_synapse/admin/v1/register`` (HMAC-SHA1 of
-nonce, username, password and admin flag). The log goes to ``homeserver.log`` in that
-directory, never to the test's output.
+no trusted key servers, no URL previews, no stats report), ``/.well-known/matrix/client``
+served (naming ``public_baseurl``), no caching of sync answers (a repeated identical
+``/sync`` request must see what happened in between), every rate limit raised far above
+what a test does, and a shared registration secret so :meth:`Synapse.register` creates
+users through the admin API ``/_synapse/admin/v1/register`` (HMAC-SHA1 of nonce, username,
+password and admin flag). The log goes to ``homeserver.log`` in that directory, never to
+the test's output.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def _config(base: Path, port: int, secret: str) -> str:
               f"burst_count: {_UNLIMITED['burst_count']}}}")
     return f"""server_name: "{SERVER_NAME}"
 public_baseurl: "http://127.0.0.1:{port}/"
+serve_client_wellknown: true
 pid_file: {base}/homeserver.pid
 listeners:
   - port: {port}

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from json import dumps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -29,7 +28,6 @@ from urllib.parse import quote
 import httpx
 
 from chat_tui.api.errors import (
-    ApiError,
     MalformedResponse,
     PermanentError,
     TransientError,
@@ -139,8 +137,9 @@ class MatrixClient:
 
     async def _call(self, method: str, path: str, *, json: Any = None,
                     params: dict | None = None, timeout: float | httpx.Timeout | None = None,
-                    auth: bool = True) -> Any:
-        """The decoded JSON answer of ``method path`` (a dict), errors classified."""
+                    auth: bool = True, expect: type = dict) -> Any:
+        """The decoded JSON answer of ``method path`` (an ``expect``: dict, or list),
+        errors classified."""
         headers = {}
         if auth and self._token:
             headers["authorization"] = f"Bearer {self._token}"
@@ -166,9 +165,10 @@ class MatrixClient:
             except ValueError:
                 retry = None
             raise classify_matrix(response.status_code, body, retry)
-        if not isinstance(body, dict):
-            raise MalformedResponse(f"HTTP {response.status_code}: body is not a JSON object",
-                                    response.status_code)
+        if not isinstance(body, expect):
+            raise MalformedResponse(
+                f"HTTP {response.status_code}: body is not a JSON {expect.__name__}",
+                response.status_code)
         return body
 
     def decrypt(self, room_id: str, event: dict) -> dict:
@@ -282,18 +282,9 @@ class MatrixClient:
         return self._to_conversation(state, None, 0)
 
     async def _state_list(self, room_id: str) -> list[dict]:
-        try:
-            response = await self._http.get(
-                f"{API}/rooms/{_q(room_id)}/state",
-                headers={"authorization": f"Bearer {self._token}"})
-        except httpx.TransportError as exc:
-            raise TransientError(f"GET state: {type(exc).__name__}") from exc
-        if response.status_code >= 400:
-            raise classify_matrix(response.status_code, response.json(), None)
-        answer = response.json()
-        if not isinstance(answer, list):
-            raise MalformedResponse("room state is not a list", response.status_code)
-        return answer
+        """``GET /rooms/{room}/state``: the room's current state events."""
+        answer = await self._call("GET", f"{API}/rooms/{_q(room_id)}/state", expect=list)
+        return [event for event in answer if isinstance(event, dict)]
 
     def _to_conversation(self, state: RoomState, last: Message | None,
                          unread: int) -> Conversation:
@@ -682,9 +673,4 @@ class MatrixClient:
                             total_count=-1)
 
 
-def new_txn_id() -> str:
-    """A fresh transaction id for requests that are not outbox actions."""
-    return uuid.uuid4().hex
-
-
-__all__ = ["ApiError", "Invite", "MatrixClient", "new_txn_id"]
+__all__ = ["Invite", "MatrixClient"]
