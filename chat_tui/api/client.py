@@ -66,7 +66,8 @@ def _parse(model: str, response: httpx.Response) -> Any:
 
 
 class ApiClient:
-    """Client of the wire API v1 (docs/api.md) on ``base_url`` (``http://host:port``).
+    """Client of the wire API v1 (docs/api.md) on ``base_url`` (``http://host:port``); a
+    :class:`chat_tui.api.backend.Backend`.
 
     Args:
         base_url: the server URL, without ``/v1``.
@@ -277,9 +278,11 @@ class ApiClient:
                                        json={"body": body})
         return _parse("Message", response)
 
-    async def patch_message(self, mid: str, body: str, base_version: int | None) -> Message:
+    async def patch_message(self, mid: str, body: str, base_version: int | None, *,
+                            conversation_id: str | None = None) -> Message:
         """``PATCH /v1/messages/{mid}``: edit my message to ``body`` (1..65,536 UTF-8
-        bytes); ``base_version`` is informational. Returns the message with its new
+        bytes); ``base_version`` is informational; ``conversation_id`` is not used (message
+        ids are global in API v1; the backend interface passes it for Matrix). Returns the message with its new
         ``version``; idempotent.
 
         Raises:
@@ -291,9 +294,10 @@ class ApiClient:
                                        json={"body": body, "base_version": base_version})
         return _parse("Message", response)
 
-    async def delete_message(self, mid: str) -> Message:
+    async def delete_message(self, mid: str, *,
+                             conversation_id: str | None = None) -> Message:
         """``DELETE /v1/messages/{mid}``: leave a tombstone (``deleted: true``, body gone);
-        returns it; idempotent.
+        returns it; idempotent. ``conversation_id`` is not used (see :meth:`patch_message`).
 
         Raises:
             PermanentError: 403 (another member's message), 404 (unknown, or not a

@@ -27,15 +27,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    """``chat-tui login URL [--username NAME] [--password-stdin]``: ``POST /v1/login`` and
-    store the token in the OS keyring, else in a 0600 file (docs/api.md, login); clears a
+    """``chat-tui login URL [--username NAME] [--password-stdin]``: detect the kind of
+    server first (a Matrix homeserver is refused, see :func:`_refuse_matrix`), then
+    ``POST /v1/login`` and store the token in the OS keyring, else in a 0600 file (docs/api.md, login); clears a
     remembered 401 pause in an existing cache.
 
     Returns:
         ``EXIT_OK``.
 
     Raises:
-        CliError: malformed URL, empty username/password, wrong credentials (``EXIT_AUTH``),
+        CliError: malformed URL, a Matrix homeserver or neither kind of server, empty
+        username/password, wrong credentials (``EXIT_AUTH``),
         server unreachable (``EXIT_UNREACHABLE``), or another refusal (``EXIT_ERROR``).
     """
     import asyncio
@@ -50,6 +52,7 @@ def cmd_login(args: argparse.Namespace) -> int:
         url = normalize_url(args.url)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    _refuse_matrix(url)
     tty = stdin_is_terminal()
     if not args.username and not tty:
         raise CliError("no username: add --username NAME (stdin is not a terminal to ask on)")
@@ -93,6 +96,32 @@ def cmd_login(args: argparse.Namespace) -> int:
     print(f"logged in as {account.username} on {url} (token stored in the "
           f"{_token_place(account, where)})")
     return EXIT_OK
+
+
+def _refuse_matrix(url: str) -> None:
+    """Detect the server kind at ``url`` (:func:`chat_tui.api.detect.detect`) before any
+    password is asked: a Matrix homeserver is refused with a clear message, since the sync
+    engine cannot use a Matrix account yet.
+
+    Raises:
+        CliError: a Matrix homeserver (``EXIT_ERROR``), unreachable (``EXIT_UNREACHABLE``),
+        neither kind of server (``EXIT_ERROR``).
+    """
+    import asyncio
+
+    from chat_tui.api import PermanentError, TransientError
+    from chat_tui.api.detect import MATRIX, detect
+
+    try:
+        found = asyncio.run(detect(url))
+    except TransientError as exc:
+        raise CliError(f"server unreachable: {exc.reason}", EXIT_UNREACHABLE) from exc
+    except PermanentError as exc:
+        raise CliError(exc.reason) from exc
+    if found.kind == MATRIX:
+        raise CliError(f"{url} is a Matrix homeserver ({found.base_url}); chat-tui cannot "
+                       "use Matrix accounts yet (end-to-end encryption and media are not "
+                       "supported either)")
 
 
 def cmd_logout(args: argparse.Namespace) -> int:

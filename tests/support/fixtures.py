@@ -38,6 +38,12 @@ database; nothing here mocks HTTP.
     are missing the test is skipped, except when the environment variable ``CI`` is set:
     then it fails, so a CI run can never pass without the PostgreSQL tests.
 
+``synapse`` (session)
+    A real Synapse homeserver (:class:`~tests.support.synapse.Synapse`: SQLite, loopback
+    only, rate limits raised), started once per pytest worker and stopped at the end. Users
+    are created with ``synapse.register(name, password)``. When ``matrix-synapse`` is not
+    installed the test is skipped, except when ``CI`` is set: then it fails.
+
 ``unused_port``
     A TCP port that was free on 127.0.0.1 a moment ago, for fixtures that run their own
     listener (a fault proxy, a fake upstream, ...).
@@ -54,6 +60,7 @@ import pytest
 from tests.support.accounts import PASSWORDS
 from tests.support.postgres import Cluster, PostgresUnavailable
 from tests.support.servers import ServerFactory, ServerProcess, SharedServer, find_free_port
+from tests.support.synapse import Synapse, SynapseUnavailable
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -180,3 +187,19 @@ def pg_url(pg_cluster: Cluster) -> Iterator[str]:
         yield url
     finally:
         pg_cluster.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
+    """The worker's running Synapse (see module doc: skip, or fail under CI)."""
+    try:
+        homeserver = Synapse(tmp_path_factory.mktemp("synapse"))
+    except SynapseUnavailable as exc:
+        if _in_ci():
+            pytest.fail(f"{exc}; CI is set, so the Matrix tests must run "
+                        "(matrix-synapse is in the test extra)", pytrace=False)
+        pytest.skip(str(exc))
+    try:
+        yield homeserver
+    finally:
+        homeserver.close()
