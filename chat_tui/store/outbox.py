@@ -318,4 +318,82 @@ class OutboxChanges(CacheFile):
             return text
 
 
+    def discard_action(self, outbox_id: int) -> str:
+        """Discard any action that waits in the outbox (failed, expired, queued or blocked;
+        never one in flight) by its outbox id, whatever its kind (outbox rule 3). Returns the
+        text that goes back to the user.
+
+        - A message's action (send, edit, delete): as :meth:`discard` of that message (its
+          text goes back into the conversation's draft and is returned).
+        - A read marker: removed; returns "".
+        - A conversation create: the local conversation goes, with every action queued
+          behind the create and every unsent message in it; nothing of it reached the
+          server. Returns the text of those messages and of its draft, oldest first,
+          separated by blank lines (nothing the user typed is lost: the caller shows it).
+
+        Raises:
+            StoreError: no such action, or it (or, for a create, an action of its
+                conversation) is being sent right now.
+        """
+        Ob, M, C, D = self.m.Outbox, self.m.Message, self.m.Conversation, self.m.Draft
+        row = Ob.get_or_none(Ob.id == outbox_id)
+        if row is None:
+            raise StoreError(f"outbox action {outbox_id} does not exist")
+        if row.state == OutboxState.SENDING:
+            raise StoreError(f"outbox action {outbox_id} is being sent right now")
+        if row.message_id is not None and row.kind != "read":
+            return self.discard(row.message_id)
+        with self._write():
+            if row.kind == "read":
+                Ob.delete().where(Ob.id == outbox_id).execute()
+                return ""
+            cid = row.conversation_id
+            actions = list(Ob.select().where(Ob.conversation_id == cid).order_by(Ob.id))
+            if any(o.state == OutboxState.SENDING for o in actions):
+                raise StoreError(f"conversation {cid} has an action being sent right now")
+            texts = [json.loads(o.payload or "{}").get("body") or "" for o in actions
+                     if o.kind in ("send", "edit")]
+            draft = D.get_or_none(D.conversation_id == cid)
+            if draft is not None and draft.text.strip():
+                texts.append(draft.text)
+            conv = C.get_or_none(C.id == cid)
+            Ob.delete().where(Ob.conversation_id == cid).execute()
+            D.delete().where(D.conversation_id == cid).execute()
+            if conv is not None and conv.pending:
+                M.delete().where(M.conv == conv.pk).execute()
+                C.delete().where(C.id == cid).execute()
+            return "\n\n".join(t for t in texts if t.strip())
+
+    def update_create_conversation(self, outbox_id: int, title: str,
+                                   members: Sequence[str] = (), assistant: bool = False) -> None:
+        """Change a waiting conversation create (failed, expired or queued) to a new title,
+        members and assistant flag, in the outbox and in the local conversation, and queue
+        it again with its attempts reset (outbox rule 3: the user edits what the server
+        refused, for example an unknown username).
+
+        Raises:
+            StoreError: no such create, it is being sent right now, or the title is empty
+                or over 200 characters (docs/api.md limits).
+        """
+        title = title.strip()
+        if not 1 <= len(title) <= 200:
+            raise StoreError("a title has 1 to 200 characters")
+        Ob, C = self.m.Outbox, self.m.Conversation
+        names = sorted({m.strip().lower() for m in members if m.strip()} | {self._me}
+                       | ({"assistant"} if assistant else set()))
+        with self._write():
+            row = Ob.get_or_none((Ob.id == outbox_id) & (Ob.kind == "create_conversation"))
+            if row is None:
+                raise StoreError(f"outbox action {outbox_id} is not a conversation create")
+            if row.state == OutboxState.SENDING:
+                raise StoreError(f"outbox action {outbox_id} is being sent right now")
+            payload = {"title": title, "members": [m for m in names if m != "assistant"],
+                       "assistant": assistant}
+            Ob.update(payload=json.dumps(payload), state=OutboxState.QUEUED, attempts=0,
+                      transient_failures=0, next_attempt_at=0, last_error=None,
+                      queued_at=now()).where(Ob.id == outbox_id).execute()
+            C.update(title=title, members=json.dumps(names), assistant=assistant).where(
+                (C.id == row.conversation_id) & (C.pending == True)).execute()  # noqa: E712
+
+
 __all__ = ["MAX_BODY_BYTES", "OutboxChanges"]

@@ -321,6 +321,33 @@ class Engine:
         the draft and is returned (outbox rule 3). Raises StoreError when in flight."""
         return self._touching(message_id, lambda: self.store.discard(message_id))
 
+    def discard_action(self, outbox_id: int) -> str:
+        """Discard any waiting action by its outbox id, whatever its kind (a conversation
+        create with what waits behind it included); returns the text that goes back to the
+        user (``Cache.discard_action``, outbox rule 3). Raises StoreError when it does not
+        exist or is in flight."""
+        self.store.ensure_open()
+        row = self.store.outbox_row(outbox_id)
+        text = self.store.discard_action(outbox_id)
+        res = ApplyResult()
+        if row is not None:
+            res.touch(row["conversation_id"], *([row["message_id"]] if row["message_id"] else []))
+        self._after_action(res)
+        return text
+
+    def update_create_conversation(self, outbox_id: int, title: str,
+                                   members: Sequence[str] = (), assistant: bool = False) -> None:
+        """Change a waiting conversation create (title, members, assistant) and queue it
+        again (``Cache.update_create_conversation``). Raises StoreError when it is not a
+        waiting create or the title is invalid."""
+        self.store.ensure_open()
+        self.store.update_create_conversation(outbox_id, title, members, assistant)
+        row = self.store.outbox_row(outbox_id)
+        res = ApplyResult()
+        if row is not None:
+            res.touch(row["conversation_id"])
+        self._after_action(res)
+
     def send_anyway(self, message_id: str) -> None:
         """An expired message goes back to ``queued`` (outbox rule 6)."""
         self._touching(message_id, lambda: self.store.send_anyway(message_id))

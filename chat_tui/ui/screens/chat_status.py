@@ -37,6 +37,7 @@ class EngineStatus:
                 self.connectivity = state
             case events.OutboxChanged(counts=counts):
                 self.outbox = dict(counts)
+                self.update_problems()
             case events.MessagesChanged(conversation_id=cid, message_ids=ids):
                 self._dirty_messages.setdefault(cid, set()).update(ids)
                 self._schedule_flush()
@@ -89,6 +90,7 @@ class EngineStatus:
         self._list_timer = None
         if self._ready():
             self.refresh_conversations()
+            self.update_problems()
 
     def _ready(self) -> bool:
         """True while the screen's widgets exist (not before compose, not while the app
