@@ -64,6 +64,7 @@ class EngineStatus:
 
     def watch_last_synced_at(self) -> None:  # noqa: D102 - Textual hook
         self._update_banner()
+        self._update_skeleton()
 
     def watch_outbox(self, counts: dict[str, int]) -> None:  # noqa: D102 - Textual hook
         self.queue_indicator.show_counts(counts)
@@ -125,5 +126,6 @@ class EngineStatus:
         self.messages.display = not empty
         if empty:
             phase, done, total = self.sync_phase
-            skeleton.show_progress(phase, done, total, self.connectivity)
+            skeleton.show_progress(phase, done, total, self.connectivity,
+                                   synced=self.last_synced_at is not None)
 
