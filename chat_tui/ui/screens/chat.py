@@ -34,6 +34,7 @@ from chat_tui.ui.conversation_window import ConversationWindow
 from chat_tui.ui.keymap import bindings_for
 from chat_tui.ui.safe_text import inert_line
 from chat_tui.ui.screens.chat_actions import MessageActions
+from chat_tui.ui.screens.chat_login import LoginWatch
 from chat_tui.ui.screens.chat_problems import ProblemActions
 from chat_tui.ui.screens.chat_status import EngineStatus
 from chat_tui.ui.screens.saved_place import SavedPlace
@@ -56,7 +57,7 @@ __all__ = ["ChatScreen"]
 log = logging.getLogger(__name__)
 
 
-class ChatScreen(EngineStatus, ProblemActions, MessageActions, Screen[None]):
+class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Screen[None]):
     """The main screen of :class:`chat_tui.ui.app.ChatApp`.
 
     Args:

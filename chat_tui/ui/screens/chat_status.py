@@ -49,6 +49,8 @@ class EngineStatus:
             case events.EngineProblem(kind="cache", message=text):
                 # moved aside at open (sync rule D4): say so once
                 self.app.notify(text, title="Cache replaced", severity="warning", timeout=20)
+            case events.EngineProblem(kind="auth", active=active, message=text):
+                self.login_state(active, text)  # a lasting banner, not a toast (rule 3l)
             case events.EngineProblem(active=True, message=text):
                 self.app.notify(text, title="Sending paused", severity="error", timeout=15)
 
