@@ -133,7 +133,7 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("messages.edit", "messages", "e", "edit_last", "Edit",
               "Edit the selected own message (or the last one)"),
     KeyAction("messages.delete", "messages", "d,delete", "delete_message", "Delete",
-              "Delete the selected own message"),
+              "Delete the selected own message (asks first)"),
     KeyAction("messages.retry", "messages", "r", "retry", "Retry",
               "Retry the selected failed message (or the first failed one here)", palette=False),
     KeyAction("messages.send_anyway", "messages", "a", "send_anyway", "Send anyway",

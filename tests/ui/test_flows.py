@@ -278,7 +278,7 @@ async def test_delete_and_discard(server, login, make_app, server_api):
         sent_id = messages.views[-1].id
         await pilot.press("ctrl+t")  # message list, the newest message selected
         assert messages.selected_id == sent_id
-        await pilot.press("d")
+        await pilot.press("d", "y")  # delete asks first
         assert await wait_for(pilot, lambda: messages.views[-1].deleted
                               and messages.views[-1].state == "sent")
         await pilot.pause()
