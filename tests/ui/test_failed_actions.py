@@ -8,6 +8,7 @@ from __future__ import annotations
 from chat_tui.ui.screens.new_conversation import NewConversationScreen
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.problems import ProblemPanel
+from tests.support.truth import assert_truthful
 from tests.support.ui import SIZE, online, wait_for
 
 
@@ -42,6 +43,7 @@ async def test_refused_create_shows_the_reason_where_the_user_looks(login, make_
         assert "new conversation" in text.lower() and "failed" in text
         assert await wait_for(pilot, lambda: "blocked" in panel_text(app))
         assert "hello ghosts" in panel_text(app)
+        await assert_truthful(pilot, app)
 
 
 async def test_refused_create_is_edited_from_the_keyboard_and_delivered(
@@ -52,6 +54,7 @@ async def test_refused_create_is_edited_from_the_keyboard_and_delivered(
         cid = await create_refused(pilot, app)
         await pilot.press(*"hello bob", "enter")
         assert await wait_for(pilot, lambda: "blocked" in panel_text(app))
+        await assert_truthful(pilot, app)
         await pilot.press("ctrl+b")  # to the failed actions
         assert app.query_one(ProblemPanel).has_focus
         await pilot.press("e")  # edit the create: the dialog comes back filled in
@@ -62,6 +65,7 @@ async def test_refused_create_is_edited_from_the_keyboard_and_delivered(
         await pilot.press("enter")
         assert await wait_for(pilot, lambda: not app.store.problems(), timeout=15)
         assert await wait_for(pilot, lambda: not app.query_one(ProblemPanel).display)
+        await assert_truthful(pilot, app)
         page = await server_api("bob").messages(cid)
         assert [m.body for m in page.messages] == ["hello bob"]
 
@@ -82,6 +86,7 @@ async def test_refused_create_is_retried_then_discarded_keeping_the_text(login, 
         assert await wait_for(pilot, lambda: app.store.problems()
                               and app.store.problems()[0].state == "failed", timeout=15)
         unsubscribe()
+        await assert_truthful(pilot, app)
         assert not any("No failed" in n.message for n in app._notifications)
         await pilot.press("ctrl+b", "x")  # discard the create
         assert await wait_for(pilot, lambda: not app.store.problems())
@@ -89,6 +94,7 @@ async def test_refused_create_is_retried_then_discarded_keeping_the_text(login, 
         assert await wait_for(pilot, lambda: "keep this text"
                               in app.query_one(Composer).text)
         assert await wait_for(pilot, lambda: not app.query_one(ProblemPanel).display)
+        await assert_truthful(pilot, app)
 
 
 async def test_refused_create_is_discarded_from_the_palette(login, make_app):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from chat_tui.ui.screens.confirm import ConfirmScreen
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.message_list import MessageList
+from tests.support.truth import assert_truthful
 from tests.support.ui import SIZE, online, shared_conversation, shown, wait_for
 
 
@@ -33,8 +34,10 @@ async def test_delete_asks_first(login, make_app, server_api):
         assert await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
         assert not app.store.get_message(messages.views[-1].id).deleted
         assert messages.has_focus
+        await assert_truthful(pilot, app)
         await pilot.press("d", "y")
         assert await wait_for(pilot, lambda: messages.views[-1].deleted)
+        await assert_truthful(pilot, app)
 
 
 async def test_typing_in_the_message_list_goes_to_the_composer(login, make_app, server_api):
