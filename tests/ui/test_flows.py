@@ -115,7 +115,7 @@ async def test_retry_failed_message(server, login, make_app, server_api):
                                   == ["failed", "blocked"])
             header = rendered_text(messages._items[failed.id])
             assert "failed" in header
-            assert "blocked behind a failed message" in rendered_text(
+            assert "blocked behind a failed action" in rendered_text(
                 messages._items[messages.views[-1].id])
             assert app.query_one(QueueIndicator).has_class("-problem")
 

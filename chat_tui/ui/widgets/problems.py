@@ -43,6 +43,8 @@ def describe(problem: OutboxProblem) -> str:
     what = _KINDS.get(problem.kind, problem.kind)
     if problem.body_preview:
         what += f' "{inert_line(problem.body_preview, 40)}"'
+    if problem.state == "blocked":
+        return f"{what} blocked: waits for the action above"
     reason = inert_line(problem.reason, 200)
     return f"{what} {problem.state}" + (f": {reason}" if reason != problem.state else "")
 
