@@ -14,12 +14,15 @@ __all__ = ["LoginBanner", "login_text"]
 
 
 def login_text(reason: str, server_url: str, username: str) -> str:
-    """The banner sentence, e.g. "Login needed - login required: token revoked. Run `chat-tui login http://host:8000 --username alice` in a terminal:
-    the app resumes by itself. Unsent messages wait in the outbox." ``reason`` is the
-    engine's text (made inert); without a server URL the command is ``chat-tui login``."""
-    command = "chat-tui login"
-    if server_url:
-        command += f" {inert_line(server_url, 200)}"
+    """The banner sentence, e.g. "Login needed - login required: token revoked. Run
+    `chat-tui login http://host:8000 --username alice` in a terminal: the app resumes by
+    itself. Unsent messages wait in the outbox." ``reason`` is the
+    engine's text (made inert). Without a server URL (the local account, whose embedded
+    server logs it in at each start) it says to start chat-tui again."""
+    if not server_url:  # the local account: its embedded server logs it in at start
+        return (f"Login needed - {inert_line(reason, 120)}. Quit and start chat-tui again: "
+                "the local account logs in by itself. Unsent messages wait in the outbox.")
+    command = f"chat-tui login {inert_line(server_url, 200)}"
     if username:
         command += f" --username {inert_line(username, 64)}"
     return (f"Login needed - {inert_line(reason, 120)}. Run `{command}` in a terminal: "
