@@ -41,6 +41,9 @@ def untruths(app) -> list[str]:
               f"connectivity shown {chat.connectivity}, engine {engine.connectivity}")
         check(chat.work_offline == engine.work_offline,
               f"work offline shown {chat.work_offline}, engine {engine.work_offline}")
+        if engine.auth_paused or engine.connectivity != "online" or engine.work_offline:
+            check(chat.sync_phase[0] == "idle",
+                  f"sync progress {chat.sync_phase} shown while the engine cannot sync")
         banners = app.query(LoginBanner)
         login_shown = bool(banners) and banners.first().display
         check(login_shown == engine.auth_paused,
@@ -79,6 +82,12 @@ def untruths(app) -> list[str]:
           f"list marks {chat.conversation_list.current_id} open, open is {chat.current_id}")
     check(chat.skeleton.display == (not rows), f"skeleton shown {chat.skeleton.display} "
           f"with {len(rows)} conversations")
+    if chat.skeleton.display:
+        label = _rendered(chat.query_one("#skeleton-status"))
+        if engine is not None and engine.auth_paused:
+            check("Login needed" in label, f"skeleton says {label!r} while a login is needed")
+        elif chat.sync_phase[0] != "initial":
+            check("Loading" not in label, f"skeleton says {label!r} with no sync running")
 
     conv = chat.current_conversation
     title = _rendered(chat._title)

@@ -10,8 +10,14 @@ Update with ``pytest tests/ui --snapshot-update`` after checking the new picture
 
 from __future__ import annotations
 
+import asyncio
+
 from chat_tui.api import ApiClient
 from chat_tui.config import load_token
+from chat_tui.launch import configured_factory
+from chat_tui.store import Cache
+from chat_tui.ui.app import ChatApp
+from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.screens.confirm import ConfirmScreen
 from chat_tui.ui.screens.new_conversation import NewConversationScreen
 from chat_tui.ui.widgets.login import LoginBanner
@@ -43,18 +49,28 @@ def test_failed_conversation_create(login, snap_app, snap_compare):  # noqa: F81
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_login_needed_banner(server, login, snap_app, snap_compare):  # noqa: F811
+def test_login_needed_banner(server, login, ui_settings, snap_compare):
+    # The token is revoked before the start: the first sync gets a 401. The cache names no
+    # server URL (as the local account's), so the sentence holds no random port; the
+    # command naming the server is checked by tests/ui/test_login_state.py.
     ids = seed(server, {"Weekend hike": WEEKEND})
     account = login("alice")
-    app = snap_app(account)
-    cid = ids["Weekend hike"]
 
-    async def run_before(pilot):
-        assert await wait_for(pilot, lambda: settled(app, cid, len(WEEKEND)))
+    async def revoke():
         async with ApiClient(account.server_url, load_token(account)) as device:
             await device.logout()
+
+    asyncio.run(revoke())
+    store = Cache(account.db_path, account.username)
+    store.open()
+    app = ChatApp(store, configured_factory(account, ui_settings),
+                  clock=FixedClock(frozen_display=True))
+    app.animation_level = "none"
+
+    async def run_before(pilot):
         assert await wait_for(pilot, lambda: app.query(LoginBanner)
                               and app.query_one(LoginBanner).display, timeout=15)
+        assert ids["Weekend hike"] not in [c.id for c in app.conversations]
         await assert_truthful(pilot, app)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -92,6 +108,7 @@ def test_new_conversation_dialog_60x20(server, login, snap_app, snap_compare):  
         assert await wait_for(pilot, lambda: settled(app, cid, len(WEEKEND)))
         await pilot.press("ctrl+n")
         assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
+        await pilot.pause(0.3)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)

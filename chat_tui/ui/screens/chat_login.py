@@ -51,6 +51,7 @@ class LoginWatch:
                 self.mount(banner, after=self.query_one("#titlebar"))
             store = self.store
             banner.show_needed(login_text(reason, store.server_url, store.me))
+            self._update_skeleton()
             if self._login_timer is None:
                 self._refused_token = _UNSET
                 self._login_timer = self.set_interval(self.POLL, self._check_login)
@@ -60,6 +61,7 @@ class LoginWatch:
             self.login_needed = None
             if self._login_banner is not None:
                 self._login_banner.show_needed(None)
+            self._update_skeleton()
             if self._login_timer is not None:
                 self._login_timer.stop()
                 self._login_timer = None

@@ -128,6 +128,7 @@ class EngineStatus:
         self.messages.display = not empty
         if empty:
             phase, done, total = self.sync_phase
-            skeleton.show_progress(phase, done, total, self.connectivity,
+            state = "login" if self.login_needed is not None else self.connectivity
+            skeleton.show_progress(phase, done, total, state,
                                    synced=self.last_synced_at is not None)
 

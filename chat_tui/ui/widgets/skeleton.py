@@ -91,13 +91,16 @@ class Skeleton(Vertical):
     def show_progress(self, phase: str, done: int, total: int | None, state: str,
                       *, synced: bool = False) -> None:
         """Describe the initial sync: ``phase`` and ``done``/``total`` conversations,
-        connectivity ``state``. ``synced``: a sync has finished (the account's list is
+        connectivity ``state`` (``login``: paused for a login). ``synced``: a sync has finished (the account's list is
         known): with no initial sync running, the empty state (:data:`EMPTY_TEXT`) shows
         instead of placeholder rows and a spinner."""
-        empty = synced and phase != "initial"
-        self.set_class(empty, "-empty")
-        self._run_spinner(self.display and not empty)
-        if empty:
+        empty = synced and phase != "initial" and state != "login"
+        still = empty or state == "login"  # nothing loads: no spinner, no placeholder rows
+        self.set_class(still, "-empty")
+        self._run_spinner(self.display and not still)
+        if state == "login":
+            self._label = "Login needed (see above) before your conversations can load."
+        elif empty:
             self._label = EMPTY_TEXT
         elif state == "offline":
             self._label = "Offline - waiting for the server to load your conversations\u2026"
