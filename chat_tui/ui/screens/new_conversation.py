@@ -79,6 +79,8 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
                 yield Button("Cancel", id="new-cancel")
 
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
+        for field in self.query(Input):
+            field.cursor_blink = False  # as the composer: less motion, stable screenshots
         self.query_one("#new-title", Input).focus()
 
     def _error(self, message: str) -> None:
