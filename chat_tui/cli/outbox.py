@@ -96,5 +96,8 @@ def _discard(engine: Any, args: argparse.Namespace) -> int:
         print("kept")
         return EXIT_ERROR
     text = engine.discard_action(args.id)
-    print(f"discarded #{args.id}" + ("; its text is back in the draft" if text else ""))
+    if row.get("kind") == "create_conversation":
+        print(f"discarded #{args.id}" + (f"; what was typed in it:\n{text}" if text else ""))
+    else:
+        print(f"discarded #{args.id}" + ("; its text is back in the draft" if text else ""))
     return EXIT_OK

@@ -136,6 +136,16 @@ class CacheFile:
         return self._me
 
     @property
+    def server_url(self) -> str:
+        """The account's server URL as given at construction ("" when not given)."""
+        return self._server_url
+
+    @property
+    def user_id(self) -> str:
+        """The account's server-chosen user id as given at construction ("" when not given)."""
+        return self._user_id
+
+    @property
     def is_open(self) -> bool:
         """True once :meth:`open` succeeded."""
         return self._opened

@@ -316,7 +316,10 @@ class OutboxChanges(CacheFile):
         :meth:`discard` of its message (its text back into the draft, rules 3g-3i); a read
         marker is dropped; a conversation create removes the local conversation with every
         action queued behind it, its cached messages and its draft (the caller shows
-        :meth:`discard_plan` first). Returns the text put back into the draft, or "".
+        :meth:`discard_plan` first). Returns the text that goes back to the user: a
+        message's text (also put back into its draft), or for a create the text of its
+        unsent messages and its draft, oldest first, separated by blank lines, so nothing
+        typed is lost (the caller shows it); "" for a read marker.
 
         Raises:
             StoreError: no such action, or it is being sent right now.
@@ -331,13 +334,18 @@ class OutboxChanges(CacheFile):
                 Ob.delete().where(Ob.id == outbox_id).execute()
                 return ""
             cid = row.conversation_id
-            if Ob.select().where((Ob.conversation_id == cid)
-                                 & (Ob.state == OutboxState.SENDING)).exists():
+            actions = list(Ob.select().where(Ob.conversation_id == cid).order_by(Ob.id))
+            if any(o.state == OutboxState.SENDING for o in actions):
                 raise StoreError("an action of this conversation is being sent right now; "
                                  "try again when it has an answer")
+            m = self.m
+            texts = [json.loads(o.payload or "{}").get("body") or "" for o in actions
+                     if o.kind in ("send", "edit")]
+            draft = m.Draft.get_or_none(m.Draft.conversation_id == cid)
+            if draft is not None and draft.text.strip():
+                texts.append(draft.text)
             Ob.delete().where(Ob.conversation_id == cid).execute()
             M.delete().where(M.conv == self._ckey(cid)).execute()
-            m = self.m
             m.Draft.delete().where(m.Draft.conversation_id == cid).execute()
             m.ScrollAnchor.delete().where(m.ScrollAnchor.conversation_id == cid).execute()
             m.ReadMarker.delete().where(m.ReadMarker.conversation_id == cid).execute()
@@ -345,7 +353,7 @@ class OutboxChanges(CacheFile):
             C.delete().where(C.id == cid).execute()
             if self._get_meta("last_conversation") == cid:
                 self._set_meta("last_conversation", None)
-            return ""
+            return "\n\n".join(t for t in texts if t.strip())
 
     def send_anyway(self, message_id: str) -> None:
         """Outbox rule 6: an expired send goes back to ``queued``; its expiry clock restarts.
@@ -410,6 +418,38 @@ class OutboxChanges(CacheFile):
                 merged = text if draft is None or not draft.text else text + "\n" + draft.text
                 self.save_draft(cid, merged, (0, 0))
             return text
+
+
+    def update_create_conversation(self, outbox_id: int, title: str,
+                                   members: Sequence[str] = (), assistant: bool = False) -> None:
+        """Change a waiting conversation create (failed, expired or queued) to a new title,
+        members and assistant flag, in the outbox and in the local conversation, and queue
+        it again with its attempts reset (outbox rule 3p: the user edits what the server
+        refused, for example an unknown username).
+
+        Raises:
+            StoreError: no such create, it is being sent right now, or the title is empty
+                or over 200 characters (docs/api.md limits).
+        """
+        title = title.strip()
+        if not 1 <= len(title) <= 200:
+            raise StoreError("a title has 1 to 200 characters")
+        Ob, C = self.m.Outbox, self.m.Conversation
+        names = sorted({m.strip().lower() for m in members if m.strip()} | {self._me}
+                       | ({"assistant"} if assistant else set()))
+        with self._write():
+            row = Ob.get_or_none((Ob.id == outbox_id) & (Ob.kind == "create_conversation"))
+            if row is None:
+                raise StoreError(f"outbox action {outbox_id} is not a conversation create")
+            if row.state == OutboxState.SENDING:
+                raise StoreError(f"outbox action {outbox_id} is being sent right now")
+            payload = {"title": title, "members": [m for m in names if m != "assistant"],
+                       "assistant": assistant}
+            Ob.update(payload=json.dumps(payload), state=OutboxState.QUEUED, attempts=0,
+                      transient_failures=0, next_attempt_at=0, last_error=None,
+                      queued_at=now()).where(Ob.id == outbox_id).execute()
+            C.update(title=title, members=json.dumps(names), assistant=assistant).where(
+                (C.id == row.conversation_id) & (C.pending == True)).execute()  # noqa: E712
 
 
 __all__ = ["MAX_BODY_BYTES", "OutboxChanges"]

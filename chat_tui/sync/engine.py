@@ -342,8 +342,9 @@ class Engine:
     def discard_action(self, outbox_id: int) -> str:
         """Sync rule 3n: discard the action ``outbox_id`` whatever its kind
         (``Cache.discard_action``: a discarded conversation create removes the local
-        conversation and what is queued behind it). Returns the text put back into the
-        draft, or "".
+        conversation and what is queued behind it). Returns the text that goes back to the
+        user: a message's text (also back in its draft), or for a create the text of its
+        unsent messages and its draft, which the caller shows; "" for a read marker.
 
         Raises:
             StoreError: no such action, or it is being sent right now.
@@ -362,6 +363,19 @@ class Engine:
         """Remove a failed, expired or queued action of the message; its text goes back into
         the draft and is returned (outbox rule 3). Raises StoreError when in flight."""
         return self._touching(message_id, lambda: self.store.discard(message_id))
+
+    def update_create_conversation(self, outbox_id: int, title: str,
+                                   members: Sequence[str] = (), assistant: bool = False) -> None:
+        """Change a waiting conversation create (title, members, assistant) and queue it
+        again (``Cache.update_create_conversation``). Raises StoreError when it is not a
+        waiting create or the title is invalid."""
+        self.store.ensure_open()
+        self.store.update_create_conversation(outbox_id, title, members, assistant)
+        row = self.store.outbox_row(outbox_id)
+        res = ApplyResult()
+        if row is not None:
+            res.touch(row["conversation_id"])
+        self._after_action(res)
 
     def send_anyway(self, message_id: str) -> None:
         """An expired message goes back to ``queued`` (outbox rule 6)."""

@@ -92,7 +92,12 @@ class Puller:
         if cursor is None:
             bus.emit(SyncProgress("initial", 0, None))
         try:
-            response = await api.sync(cursor, 0 if cursor is None else timeout)
+            try:
+                response = await api.sync(cursor, 0 if cursor is None else timeout)
+            except BaseException:
+                if cursor is None:  # the initial sync did not happen: say it is over
+                    bus.emit(SyncProgress("idle", 0, None))
+                raise
         except CursorExpired:
             log.warning("sync cursor expired: initial sync (the outbox is kept)")
             await self._worker.run(self._store.reset_cache)

@@ -222,9 +222,15 @@ class ChatApp(App[None]):
         """Show a toast. Always inert plain text (user text is untrusted): notifications
         carry server reasons, exception texts and conversation titles, so Rich markup is
         never parsed (``markup`` is ignored) and control characters are made visible
-        (:func:`~chat_tui.ui.safe_text.inert`). ``timeout`` in seconds."""
-        super().notify(inert(message), title=inert_line(title), severity=severity,
-                       timeout=timeout, markup=False)
+        (:func:`~chat_tui.ui.safe_text.inert`). ``timeout`` in seconds. A toast identical
+        to one still shown (text, title, severity) replaces it: repeated identical toasts
+        collapse into one."""
+        text, heading = inert(message), inert_line(title)
+        for shown in list(self._notifications):
+            # the same toast again (a key pressed repeatedly): one toast, shown anew
+            if (shown.message, shown.title, shown.severity) == (text, heading, severity):
+                self._unnotify(shown, refresh=False)
+        super().notify(text, title=heading, severity=severity, timeout=timeout, markup=False)
 
     # ------------------------------------------------------------------ screens
     def action_help(self) -> None:

@@ -19,7 +19,7 @@ from textual.binding import Binding
 __all__ = ["ACTIONS", "APP_ACTIONS", "SCOPE_TITLES", "KeyAction", "bindings_for",
            "palette_actions"]
 
-Scope = Literal["app", "composer", "messages", "conversations"]
+Scope = Literal["app", "composer", "messages", "conversations", "problems"]
 Owner = Literal["app", "chat"]
 
 APP_ACTIONS = frozenset({"help", "search", "new_conversation", "toggle_work_offline",
@@ -86,6 +86,7 @@ SCOPE_TITLES: dict[str, str] = {
     "conversations": "Conversation list",
     "messages": "Message list",
     "composer": "Composer",
+    "problems": "Actions that wait for you (failed, blocked, expired)",
 }
 
 ACTIONS: tuple[KeyAction, ...] = (
@@ -111,6 +112,9 @@ ACTIONS: tuple[KeyAction, ...] = (
               "Jump to the newest message", show=False),
     KeyAction("app.retry_any", "app", "ctrl+r", "retry", "Retry",
               "Retry the selected failed message (or the first failed one here)", show=False),
+    KeyAction("app.problems", "app", "ctrl+b", "focus_problems", "Problems",
+              "Move the focus to this conversation's failed, blocked or expired actions",
+              show=False),
     KeyAction("app.work_offline", "app", "ctrl+o", "toggle_work_offline", "Offline",
               "Toggle work offline: keep everything in the outbox until turned off"),
     KeyAction("app.palette", "app", "ctrl+p", "command_palette", "Commands",
@@ -129,7 +133,7 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("messages.edit", "messages", "e", "edit_last", "Edit",
               "Edit the selected own message (or the last one)"),
     KeyAction("messages.delete", "messages", "d,delete", "delete_message", "Delete",
-              "Delete the selected own message"),
+              "Delete the selected own message (asks first)"),
     KeyAction("messages.retry", "messages", "r", "retry", "Retry",
               "Retry the selected failed message (or the first failed one here)", palette=False),
     KeyAction("messages.send_anyway", "messages", "a", "send_anyway", "Send anyway",
@@ -138,6 +142,20 @@ ACTIONS: tuple[KeyAction, ...] = (
               "Discard the selected unsent message and put its text back in the composer"),
     KeyAction("messages.newest", "messages", "end,G", "jump_newest", "Newest",
               "Jump to the newest message", show=False, palette=False),
+    # --- actions that wait for the user (the problem panel above the composer)
+    KeyAction("problems.move", "problems", "up,down,k,j", None, "Select",
+              "Select a failed, blocked or expired action", show=False, palette=False),
+    KeyAction("problems.retry", "problems", "r", "retry_problem", "Retry failed action",
+              "Retry the selected failed action (a blocked one: what blocks it)"),
+    KeyAction("problems.edit", "problems", "e", "edit_problem", "Edit failed action",
+              "Edit the selected action: a new conversation's title and members, or a "
+              "message's text (back in the composer)"),
+    KeyAction("problems.discard", "problems", "x", "discard_problem", "Discard failed action",
+              "Discard the selected action; any text it holds goes back to the composer"),
+    KeyAction("problems.send_anyway", "problems", "a", "send_anyway_problem",
+              "Send expired anyway", "Send the selected expired message anyway"),
+    KeyAction("problems.leave", "problems", "escape", "focus_composer", "Back",
+              "Back to the composer", show=False, palette=False),
     # --- composer
     # Not priority: a priority binding runs when the key reaches the app, before the keys
     # typed just ahead of it are inserted, so a fast typist's (or a paste's) last characters

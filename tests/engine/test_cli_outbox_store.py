@@ -37,7 +37,7 @@ def test_rule_3n_discard_of_a_create_removes_the_conversation_and_what_follows(s
     plan = "\n".join(store.discard_plan(create.outbox_id))
     assert "Offline plans" in plan and "queued behind the create" in plan
     assert "half typed" in plan
-    assert store.discard_action(create.outbox_id) == ""
+    assert store.discard_action(create.outbox_id) == "queued behind the create\n\nhalf typed"
     assert store.outbox_list() == []
     assert store.get_conversation(cid) is None and store.get_message(mid) is None
     assert store.get_draft(cid) is None

@@ -13,6 +13,7 @@ from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.message_list import MessageList
 from chat_tui.ui.widgets.status import OfflineBanner, QueueIndicator
 from tests.support.fault_proxy import FaultProxy
+from tests.support.truth import assert_truthful
 from tests.support.ui import SIZE, online, shared_conversation, shown, wait_for
 
 
@@ -39,6 +40,7 @@ async def test_send_online(login, make_app, server_api):
         assert [m.body for m in page.messages] == ["hi alice", "hello bob"]
         assert not app.query_one(OfflineBanner).display
         assert not app.query_one(QueueIndicator).display
+        await assert_truthful(pilot, app)
 
 
 async def test_offline_queue_drains_in_order(server, login, make_app, server_api):
@@ -54,6 +56,7 @@ async def test_offline_queue_drains_in_order(server, login, make_app, server_api
         messages = app.query_one(MessageList)
         assert await wait_for(pilot, lambda: [v.state for v in messages.views[-2:]]
                               == ["queued", "queued"])
+        await assert_truthful(pilot, app)
         # the outbox may also hold the read marker of bob's message: >= 2
         assert queue.counts.get("queued", 0) >= 2
         await pilot.pause()
@@ -67,6 +70,7 @@ async def test_offline_queue_drains_in_order(server, login, make_app, server_api
                               timeout=20)
         assert await wait_for(pilot, lambda: [v.state for v in messages.views[-2:]]
                               == ["sent", "sent"])
+        await assert_truthful(pilot, app)
         page = await server_api("bob").messages(cid)
         assert [m.body for m in page.messages] == [
             "are you there?", "first while offline", "second while offline"]
@@ -111,7 +115,7 @@ async def test_retry_failed_message(server, login, make_app, server_api):
                                   == ["failed", "blocked"])
             header = rendered_text(messages._items[failed.id])
             assert "failed" in header
-            assert "blocked behind a failed message" in rendered_text(
+            assert "blocked behind a failed action" in rendered_text(
                 messages._items[messages.views[-1].id])
             assert app.query_one(QueueIndicator).has_class("-problem")
 
@@ -278,7 +282,7 @@ async def test_delete_and_discard(server, login, make_app, server_api):
         sent_id = messages.views[-1].id
         await pilot.press("ctrl+t")  # message list, the newest message selected
         assert messages.selected_id == sent_id
-        await pilot.press("d")
+        await pilot.press("d", "y")  # delete asks first
         assert await wait_for(pilot, lambda: messages.views[-1].deleted
                               and messages.views[-1].state == "sent")
         await pilot.pause()

@@ -34,6 +34,8 @@ from chat_tui.ui.conversation_window import ConversationWindow
 from chat_tui.ui.keymap import bindings_for
 from chat_tui.ui.safe_text import inert_line
 from chat_tui.ui.screens.chat_actions import MessageActions
+from chat_tui.ui.screens.chat_login import LoginWatch
+from chat_tui.ui.screens.chat_problems import ProblemActions
 from chat_tui.ui.screens.chat_status import EngineStatus
 from chat_tui.ui.screens.saved_place import SavedPlace
 from chat_tui.ui.widgets.conversation_list import ConversationList
@@ -55,7 +57,7 @@ __all__ = ["ChatScreen"]
 log = logging.getLogger(__name__)
 
 
-class ChatScreen(EngineStatus, MessageActions, Screen[None]):
+class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Screen[None]):
     """The main screen of :class:`chat_tui.ui.app.ChatApp`.
 
     Args:
@@ -329,6 +331,7 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
         if self.composer is not None:
             self.composer.stop_editing()
             self.place.restore_draft(conversation_id)
+        self.update_problems()
         await self.messages.open(conversation_id, anchor_id, select=select)
         if focus_messages:
             self.messages.focus()

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from textual import events
+
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import MessageView
     from chat_tui.sync.engine import Engine
@@ -210,10 +212,33 @@ class MessageActions:
         composer.focus()
 
     def action_delete_message(self) -> None:
-        """Delete the selected own message (leaves a tombstone)."""
+        """Delete the selected own message (leaves a tombstone), once confirmed in a
+        :class:`~chat_tui.ui.screens.confirm.ConfirmScreen` (a stray ``d`` deletes
+        nothing)."""
+        from chat_tui.ui.screens.confirm import ConfirmScreen
+
         view = self.messages.selected_view()
         if view is None or not view.mine or view.deleted:
             self.app.notify("Select one of your messages to delete "
                             "(up/down in the message list).")
             return
-        self.engine_call("Not deleted", lambda e: e.delete(view.id))
+        mid = view.id
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.engine_call("Not deleted", lambda e: e.delete(mid))
+            self.messages.focus()
+
+        first_line = (view.body.splitlines() or [""])[0][:120]
+        self.app.push_screen(ConfirmScreen("Delete this message for everyone?", first_line,
+                                           action="Delete"), answered)
+
+    def on_message_list_typed(self, event: Any) -> None:
+        """A printable key that is none of the message list's keys: it was meant for the
+        composer, which gets the focus and the key (nothing typed is lost)."""
+        event.stop()
+        composer = self.composer
+        if composer is None:
+            return
+        composer.focus()
+        composer.post_message(events.Key(event.key, event.character))

@@ -37,6 +37,7 @@ class EngineStatus:
                 self.connectivity = state
             case events.OutboxChanged(counts=counts):
                 self.outbox = dict(counts)
+                self.update_problems()
             case events.MessagesChanged(conversation_id=cid, message_ids=ids):
                 self._dirty_messages.setdefault(cid, set()).update(ids)
                 self._schedule_flush()
@@ -48,6 +49,8 @@ class EngineStatus:
             case events.EngineProblem(kind="cache", message=text):
                 # moved aside at open (sync rule D4): say so once
                 self.app.notify(text, title="Cache replaced", severity="warning", timeout=20)
+            case events.EngineProblem(kind="auth", active=active, message=text):
+                self.login_state(active, text)  # a lasting banner, not a toast (rule 3l)
             case events.EngineProblem(active=True, message=text):
                 self.app.notify(text, title="Sending paused", severity="error", timeout=15)
 
@@ -63,6 +66,7 @@ class EngineStatus:
 
     def watch_last_synced_at(self) -> None:  # noqa: D102 - Textual hook
         self._update_banner()
+        self._update_skeleton()
 
     def watch_outbox(self, counts: dict[str, int]) -> None:  # noqa: D102 - Textual hook
         self.queue_indicator.show_counts(counts)
@@ -89,6 +93,7 @@ class EngineStatus:
         self._list_timer = None
         if self._ready():
             self.refresh_conversations()
+            self.update_problems()
 
     def _ready(self) -> bool:
         """True while the screen's widgets exist (not before compose, not while the app
@@ -123,5 +128,7 @@ class EngineStatus:
         self.messages.display = not empty
         if empty:
             phase, done, total = self.sync_phase
-            skeleton.show_progress(phase, done, total, self.connectivity)
+            state = "login" if self.login_needed is not None else self.connectivity
+            skeleton.show_progress(phase, done, total, state,
+                                   synced=self.last_synced_at is not None)
 

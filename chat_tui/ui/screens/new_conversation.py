@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from chat_tui.ui.safe_text import inert_line
+
 __all__ = ["NewConversation", "NewConversationScreen", "parse_members"]
 
 USERNAME = re.compile(r"[a-z0-9_.-]{1,64}")  # docs/api.md, "Conventions"
@@ -44,28 +46,41 @@ def parse_members(raw: str) -> tuple[str, ...]:
 
 
 class NewConversationScreen(ModalScreen["NewConversation | None"]):
-    """Asks for a title and members or the assistant; Esc cancels, Enter creates."""
+    """Asks for a title and members or the assistant; Esc cancels, Enter creates.
+
+    ``title``, ``members`` and ``assistant`` fill the fields in (a refused create being
+    edited); ``heading`` is the box's title and ``reason`` (the server's refusal) shows
+    in the error line from the start."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, *, assistant: bool = True) -> None:
+    def __init__(self, *, assistant: bool = True, title: str = "",
+                 members: tuple[str, ...] = (), heading: str = "New conversation",
+                 reason: str = "") -> None:
         super().__init__()
         self._assistant = assistant
+        self._initial = (title, ", ".join(members))
+        self._heading = heading
+        self._reason = reason
 
     def compose(self):  # noqa: D102 - Textual hook
         with Vertical(id="new-box") as box:
-            box.border_title = "New conversation"
+            box.border_title = self._heading
             yield Label("Title")
-            yield Input(placeholder="e.g. Weekend plans", id="new-title", max_length=200)
+            yield Input(self._initial[0], placeholder="e.g. Weekend plans", id="new-title",
+                        max_length=200)
             yield Checkbox("Talk to the assistant", self._assistant, id="new-assistant")
             yield Label("Members (comma separated usernames)")
-            yield Input(placeholder="bob, carol", id="new-members")
-            yield Static(Text(""), markup=False, id="new-error")
+            yield Input(self._initial[1], placeholder="bob, carol", id="new-members")
+            yield Static(Text(inert_line(self._reason, 300), style="bold red"), markup=False,
+                         id="new-error")
             with Horizontal(id="new-buttons"):
                 yield Button("Create", variant="primary", id="new-create")
                 yield Button("Cancel", id="new-cancel")
 
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
+        for field in self.query(Input):
+            field.cursor_blink = False  # as the composer: less motion, stable screenshots
         self.query_one("#new-title", Input).focus()
 
     def _error(self, message: str) -> None:

@@ -44,7 +44,7 @@ STATE_BADGES: dict[str, tuple[str, str]] = {
     "sent": ("\u2713 sent", "green dim"),
     "read": ("\u2713\u2713 read", "green"),
     "failed": ("\u2717 failed", "bold red"),
-    "blocked": ("\u23f8 blocked behind a failed message", "red"),
+    "blocked": ("\u23f8 blocked behind a failed action", "red"),
     "expired": ("\u231b expired", "magenta"),
 }
 

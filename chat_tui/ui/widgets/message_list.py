@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from chat_tui.ui.keymap import bindings_for
+from chat_tui.ui.keymap import ACTIONS, bindings_for
 from chat_tui.ui.widgets.message_item import ASSISTANT, CachedAnswer, MessageItem
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,6 +97,27 @@ class MessageList(VerticalScroll, can_focus=True):
 
     class Scrolled(Message):
         """The list scrolled (the screen saves the position after a pause)."""
+
+    class Typed(Message):
+        """A printable key that is none of the list's keys (:attr:`LIST_KEYS`): meant for
+        the composer. ``key`` and ``character`` as in ``textual.events.Key``."""
+
+        def __init__(self, key: str, character: str | None) -> None:
+            super().__init__()
+            self.key = key
+            self.character = character
+
+    LIST_KEYS = frozenset(key for entry in ACTIONS if entry.scope == "messages"
+                          for key in entry.keys.split(","))
+    """The list's documented keys (the ``messages`` scope of :mod:`chat_tui.ui.keymap`)."""
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key typed here that is none of :attr:`LIST_KEYS` goes to the
+        composer (:class:`Typed`) instead of doing nothing or firing an action."""
+        if event.is_printable and event.key not in self.LIST_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Typed(event.key, event.character))
 
     def __init__(self, source: HistorySource, *, id: str | None = None) -> None:
         super().__init__(id=id)

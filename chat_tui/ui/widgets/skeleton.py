@@ -1,7 +1,9 @@
 """The empty-cache skeleton: placeholder rows and a progress line during the initial sync.
 
 Shown only when the cache holds no conversation (first login), never a blank screen.
-The spinner is driven by a timer unless the app runs with animations
+Once a sync has finished and the account still has no conversation, it says so and what to
+do next (:data:`EMPTY_TEXT`) instead of pretending to load. The spinner is driven by a
+timer unless the app runs with animations
 off (snapshot tests), so snapshots are deterministic.
 """
 
@@ -12,7 +14,12 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Static
 
-__all__ = ["Skeleton"]
+__all__ = ["EMPTY_TEXT", "Skeleton"]
+
+EMPTY_TEXT = ("No conversations yet. Press ctrl+n to start one, with the assistant or "
+              "with other people, or wait: a conversation someone starts with you "
+              "appears here.")
+"""The empty state: what an account without conversations shows after its first sync."""
 
 _FRAMES = "\u280b\u2819\u2839\u2838\u283c\u2834\u2826\u2827\u2807\u280f"
 _ROWS = (38, 22, 31, 12, 27, 35, 18)
@@ -77,11 +84,26 @@ class Skeleton(Vertical):
         self._paint()
 
     def _paint(self) -> None:
-        self._status.update(Text(f"{_FRAMES[self._frame]} {self._label}", style="bold"))
+        if self.has_class("-empty"):
+            self._status.update(Text(self._label))
+        else:
+            self._status.update(Text(f"{_FRAMES[self._frame]} {self._label}", style="bold"))
 
-    def show_progress(self, phase: str, done: int, total: int | None, state: str) -> None:
-        """Describe the initial sync: ``phase`` and ``done``/``total`` conversations."""
-        if state == "offline":
+    def show_progress(self, phase: str, done: int, total: int | None, state: str,
+                      *, synced: bool = False) -> None:
+        """Describe the initial sync: ``phase`` and ``done``/``total`` conversations,
+        connectivity ``state`` (``login``: paused for a login). ``synced``: a sync has finished (the account's list is
+        known): with no initial sync running, the empty state (:data:`EMPTY_TEXT`) shows
+        instead of placeholder rows and a spinner."""
+        empty = synced and phase != "initial" and state != "login"
+        still = empty or state == "login"  # nothing loads: no spinner, no placeholder rows
+        self.set_class(still, "-empty")
+        self._run_spinner(self.display and not still)
+        if state == "login":
+            self._label = "Login needed (see above) before your conversations can load."
+        elif empty:
+            self._label = EMPTY_TEXT
+        elif state == "offline":
             self._label = "Offline - waiting for the server to load your conversations\u2026"
         elif phase == "initial" and total:
             self._label = f"Loading your conversations\u2026 {done} of {total}"

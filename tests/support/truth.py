@@ -1,0 +1,127 @@
+"""Every indicator true: :func:`untruths` lists each thing the chat screen draws that
+disagrees with the cache (``chat_tui.store.Cache``) and the engine's state, and
+:func:`assert_truthful` waits (through the pilot) until there is none, failing with the
+list. Pilot tests call it after each step of a flow.
+
+Compared: connectivity and "work offline" (title bar marker, banner) with the engine; the
+outbox indicator with ``Cache.outbox_counts``; the offline banner's queued count with the
+conversation window; the login banner with ``Engine.auth_paused``; the conversation list
+(rows, titles, unread and queued badges, the open row) with ``Cache.list_conversations``;
+the open conversation's title; every message shown (body, state, deleted) with
+``Cache.get_message``; the problem panel with ``Cache.problems`` of the open
+conversation; the skeleton with an empty list.
+"""
+
+from __future__ import annotations
+
+from tests.support.ui import wait_for
+
+
+def _rendered(widget) -> str:
+    """What a Static shows (its last update) as plain text."""
+    content = widget.render()
+    return getattr(content, "plain", str(content))
+
+
+def untruths(app) -> list[str]:
+    """Each disagreement between what ``app`` (a running ``ChatApp``) shows and the
+    cache and engine, as a readable sentence; [] when everything shown is true."""
+    from chat_tui.ui.widgets.login import LoginBanner
+    from chat_tui.ui.widgets.status import queue_text
+
+    chat, store, engine = app.chat, app.store, app.engine
+    out: list[str] = []
+
+    def check(ok: bool, what: str) -> None:
+        if not ok:
+            out.append(what)
+
+    if engine is not None and app.engine_ready:
+        check(chat.connectivity == engine.connectivity,
+              f"connectivity shown {chat.connectivity}, engine {engine.connectivity}")
+        check(chat.work_offline == engine.work_offline,
+              f"work offline shown {chat.work_offline}, engine {engine.work_offline}")
+        if engine.auth_paused or engine.connectivity != "online" or engine.work_offline:
+            check(chat.sync_phase[0] == "idle",
+                  f"sync progress {chat.sync_phase} shown while the engine cannot sync")
+        banners = app.query(LoginBanner)
+        login_shown = bool(banners) and banners.first().display
+        check(login_shown == engine.auth_paused,
+              f"login banner shown {login_shown}, engine auth paused {engine.auth_paused}")
+
+    marker = _rendered(chat.sync_indicator)
+    expected = {"online": ("online", "syncing"), "offline": ("offline",),
+                "connecting": ("connecting",)}[chat.connectivity]
+    check(any(word in marker for word in expected),
+          f"title bar marker {marker!r} for {chat.connectivity}")
+
+    counts = {k: v for k, v in store.outbox_counts().items() if v}
+    queue = chat.queue_indicator
+    label = queue_text(counts)
+    check(queue.display == bool(label) and (not label or _rendered(queue) == label),
+          f"outbox indicator {_rendered(queue) if queue.display else '(hidden)'!r}, "
+          f"outbox {label or '(empty)'!r}")
+
+    banner = chat.banner
+    offline = chat.connectivity == "offline" or chat.work_offline
+    check(banner.display == offline, f"offline banner shown {banner.display}, offline {offline}")
+    if banner.display:
+        pending = chat.window.queued_total
+        text = _rendered(banner)
+        check((f"{pending} message" in text) == bool(pending),
+              f"offline banner {text!r} with {pending} waiting")
+
+    rows = chat.conversation_list.conversations
+    truth = store.list_conversations(limit=len(rows)) if rows else store.list_conversations(1)
+    check([(c.id, c.title, c.unread_count, c.queued_count) for c in rows]
+          == [(c.id, c.title, c.unread_count, c.queued_count) for c in truth],
+          "conversation list rows differ from the cache: "
+          f"{[(c.title, c.unread_count, c.queued_count) for c in rows]} vs "
+          f"{[(c.title, c.unread_count, c.queued_count) for c in truth]}")
+    check(chat.conversation_list.current_id == chat.current_id,
+          f"list marks {chat.conversation_list.current_id} open, open is {chat.current_id}")
+    check(chat.skeleton.display == (not rows), f"skeleton shown {chat.skeleton.display} "
+          f"with {len(rows)} conversations")
+    if chat.skeleton.display:
+        label = _rendered(chat.query_one("#skeleton-status"))
+        if engine is not None and engine.auth_paused:
+            check("Login needed" in label, f"skeleton says {label!r} while a login is needed")
+        elif chat.sync_phase[0] != "initial":
+            check("Loading" not in label, f"skeleton says {label!r} with no sync running")
+
+    conv = chat.current_conversation
+    title = _rendered(chat._title)
+    check((conv is None and title == "") or (conv is not None and conv.title in title),
+          f"title {title!r} for {conv.title if conv else None!r}")
+
+    messages = chat.messages
+    if chat.current_id is not None and messages.conversation_id == chat.current_id:
+        for view in messages.views:
+            cached = store.get_message(view.id)
+            if cached is None:
+                out.append(f"message {view.body[:20]!r} shown but not in the cache")
+                continue
+            item = messages._items.get(view.id)
+            shown = item.view if item is not None else view
+            check((shown.body, shown.state, shown.deleted)
+                  == (cached.body, cached.state, cached.deleted),
+                  f"message shown {(shown.body[:20], shown.state, shown.deleted)}, cache "
+                  f"{(cached.body[:20], cached.state, cached.deleted)}")
+
+    panel = chat._problem_panel
+    here = chat.problems_here()
+    shown_problems = (panel.problems if panel is not None and panel.is_attached
+                      and panel.display else [])
+    check([(p.outbox_id, p.state, p.reason) for p in shown_problems]
+          == [(p.outbox_id, p.state, p.reason) for p in here],
+          f"problem panel {[(p.kind, p.state) for p in shown_problems]}, cache "
+          f"{[(p.kind, p.state) for p in here]}")
+    return out
+
+
+async def assert_truthful(pilot, app, timeout: float = 3.0) -> None:
+    """Let the app settle (coalesced refreshes: a fraction of a second) until everything
+    it shows agrees with the cache and the engine; fail listing what does not after
+    ``timeout`` seconds."""
+    await wait_for(pilot, lambda: not untruths(app), timeout=timeout)
+    assert untruths(app) == []

@@ -1,0 +1,110 @@
+"""A refused action is never a dead end: a conversation create the server refuses (an
+unknown member) shows where the user is looking, with the server's reason, and can be
+retried, edited and discarded from the keyboard and the command palette. The real app,
+the real engine, the real server over loopback; no mocks."""
+
+from __future__ import annotations
+
+from chat_tui.ui.screens.new_conversation import NewConversationScreen
+from chat_tui.ui.widgets.composer import Composer
+from chat_tui.ui.widgets.problems import ProblemPanel
+from tests.support.truth import assert_truthful
+from tests.support.ui import SIZE, online, wait_for
+
+
+async def create_refused(pilot, app, title: str = "Ghosts", members: str = "nobody_x") -> str:
+    """ctrl+n, a title and an unknown member, Enter: returns the new conversation's id once
+    the server refused its create."""
+    await pilot.press("ctrl+n")
+    assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
+    await pilot.press(*title, "tab", "space", "tab", *members, "enter")
+    assert await wait_for(pilot, lambda: not isinstance(app.screen, NewConversationScreen))
+    cid = app.current_id
+    assert cid is not None
+    assert await wait_for(pilot, lambda: any(
+        p.state == "failed" and p.kind == "create_conversation"
+        for p in app.store.problems()), timeout=15)
+    return cid
+
+
+def panel_text(app) -> str:
+    panel = app.query_one(ProblemPanel)
+    return panel.plain_text() if panel.display else ""
+
+
+async def test_refused_create_shows_the_reason_where_the_user_looks(login, make_app):
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        await create_refused(pilot, app)
+        await pilot.press(*"hello ghosts", "enter")  # queued behind the failed create
+        assert await wait_for(pilot, lambda: "unknown" in panel_text(app).lower())
+        text = panel_text(app)
+        assert "new conversation" in text.lower() and "failed" in text
+        assert await wait_for(pilot, lambda: "blocked" in panel_text(app))
+        assert "hello ghosts" in panel_text(app)
+        await assert_truthful(pilot, app)
+
+
+async def test_refused_create_is_edited_from_the_keyboard_and_delivered(
+        login, make_app, server_api):
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        cid = await create_refused(pilot, app)
+        await pilot.press(*"hello bob", "enter")
+        assert await wait_for(pilot, lambda: "blocked" in panel_text(app))
+        await assert_truthful(pilot, app)
+        await pilot.press("ctrl+b")  # to the failed actions
+        assert app.query_one(ProblemPanel).has_focus
+        await pilot.press("e")  # edit the create: the dialog comes back filled in
+        assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
+        members = app.screen.query_one("#new-members")
+        assert members.value == "nobody_x"
+        members.value = "bob"
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: not app.store.problems(), timeout=15)
+        assert await wait_for(pilot, lambda: not app.query_one(ProblemPanel).display)
+        await assert_truthful(pilot, app)
+        page = await server_api("bob").messages(cid)
+        assert [m.body for m in page.messages] == ["hello bob"]
+
+
+async def test_refused_create_is_retried_then_discarded_keeping_the_text(login, make_app):
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        cid = await create_refused(pilot, app)
+        await pilot.press(*"keep this text", "enter")
+        assert await wait_for(pilot, lambda: "blocked" in panel_text(app))
+        seen: list[dict[str, int]] = []
+        unsubscribe = app.engine.subscribe(
+            lambda e: seen.append(dict(getattr(e, "counts", None) or {"failed": 1})))
+        await pilot.press("ctrl+r")  # retry from the composer: queued, then refused again
+        assert await wait_for(pilot, lambda: any(c.get("queued") and not c.get("failed")
+                                                 for c in seen), timeout=15)
+        assert await wait_for(pilot, lambda: app.store.problems()
+                              and app.store.problems()[0].state == "failed", timeout=15)
+        unsubscribe()
+        await assert_truthful(pilot, app)
+        assert not any("No failed" in n.message for n in app._notifications)
+        await pilot.press("ctrl+b", "x")  # discard the create
+        assert await wait_for(pilot, lambda: not app.store.problems())
+        assert all(c.id != cid for c in app.store.list_conversations())
+        assert await wait_for(pilot, lambda: "keep this text"
+                              in app.query_one(Composer).text)
+        assert await wait_for(pilot, lambda: not app.query_one(ProblemPanel).display)
+        await assert_truthful(pilot, app)
+
+
+async def test_refused_create_is_discarded_from_the_palette(login, make_app):
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        cid = await create_refused(pilot, app)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"discard failed action")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: not app.store.problems())
+        assert all(c.id != cid for c in app.store.list_conversations())
