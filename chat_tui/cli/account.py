@@ -292,7 +292,7 @@ def status_data(args: argparse.Namespace) -> dict[str, Any]:
             "account": {"username": target.username, "server": server, "token": token,
                         "local": account is None, "cache": str(target.db_path)},
             "connectivity": connectivity,
-            "cache": {"path": str(account.db_path), **key_location(account.db_path)},
+            "cache": {"path": str(target.db_path), **key_location(target.db_path)},
             "work_offline": store.get_ui_state().work_offline,
             "login_required": login_required,
             "last_synced_at": last.isoformat().replace("+00:00", "Z") if last else None,

@@ -59,7 +59,7 @@ def test_rule_3n_an_action_in_flight_or_unknown_is_refused(store):
     store.mark_sending(create.id)
     with pytest.raises(StoreError, match="being sent"):
         store.discard_action(create.id)
-    with pytest.raises(StoreError, match="does not exist"):
+    with pytest.raises(StoreError, match="no outbox action"):
         store.discard_action(create.id + 100)
     assert len(store.outbox_rows()) == 1
 

@@ -96,7 +96,7 @@ def test_rule_d7_logout_flush_and_cache_clear_remove_the_key(server):
     assert not cachekeys.marker_path(path).exists()
 
 
-def _app_in_a_terminal(answer: str, timeout: float = 30) -> tuple[str, int | None]:
+def _app_in_a_terminal(answer: str, timeout: float = 90) -> tuple[str, int | None]:
     """Start ``chat-tui`` (the app) in a pseudo-terminal, answer its question, and return
     what it printed before the first frame (and its exit status, None when still running:
     then it is stopped)."""
