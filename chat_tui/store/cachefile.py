@@ -22,6 +22,7 @@ from pathlib import Path
 from peewee import DatabaseError, SqliteDatabase
 
 from chat_tui.store import migrations
+from chat_tui.store.cleanstamp import file_state, read_stamp, stamp_path
 from chat_tui.store.convert import now
 from chat_tui.store.errors import SchemaTooNew
 from chat_tui.store.models import (
@@ -269,24 +270,13 @@ class CacheFile:
             state = self._file_state()
             if state is not None:
                 with contextlib.suppress(OSError):
-                    _clean_stamp(self.path).write_text(state, encoding="ascii")
+                    stamp_path(self.path).write_text(state, encoding="ascii")
 
     def _file_state(self) -> str | None:
-        """``"<size> <mtime ns>"`` of the file, or None when it is missing or has a WAL
-        (open elsewhere, or not closed cleanly)."""
-        if Path(str(self.path) + "-wal").exists():
-            return None
-        try:
-            st = self.path.stat()
-        except OSError:
-            return None
-        return f"{st.st_size} {st.st_mtime_ns}"
+        return file_state(self.path)
 
     def _read_stamp(self) -> str | None:
-        try:
-            return _clean_stamp(self.path).read_text(encoding="ascii")
-        except (OSError, ValueError):
-            return None
+        return read_stamp(self.path)
 
     def file_size(self) -> int:
         """Bytes used by the database pages (page_count * page_size)."""
@@ -322,11 +312,6 @@ class CacheFile:
 
     def _set_meta(self, key: str, value: str | None) -> None:
         self.m.Meta.insert(key=key, value=value).on_conflict_replace().execute()
-
-
-def _clean_stamp(path: Path) -> Path:
-    """``<file>.clean``: size and mtime of the cache at its last clean close (rule D4)."""
-    return path.with_name(path.name + ".clean")
 
 
 def delete_cache_file(path: Path) -> None:
