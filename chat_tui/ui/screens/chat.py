@@ -17,7 +17,9 @@ in :class:`~chat_tui.ui.screens.chat_status.EngineStatus`. User text is untruste
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from textual.widgets import TextArea
 
     from chat_tui.store import Cache, ConversationView, MessageView
+    from chat_tui.store.first_frame import FirstFrameReader
     from chat_tui.sync.engine import Engine
     from chat_tui.ui.clock import Clock
     from chat_tui.ui.widgets.composer import Composer
@@ -60,7 +63,11 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
 
     Args:
         store: the account's open cache (``chat_tui.store.Cache``); read on the first frame.
+            Or the first frame's reader (``chat_tui.store.first_frame.FirstFrameReader``)
+            with ``cache_open=False``: the app opens the cache after the first frame and
+            hands it over with :meth:`install_cache`.
         clock: time source and display zone.
+        cache_open: False while ``store`` is the first frame's reader.
 
     State: ``current_id`` (open conversation id or None); ``window``
     (:class:`~chat_tui.ui.conversation_window.ConversationWindow`, the rows of the list);
@@ -91,9 +98,15 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
     class Ready(Message):
         """The screen is complete (the app starts the engine now)."""
 
-    def __init__(self, store: Cache, clock: Clock) -> None:
+    def __init__(self, store: Cache | FirstFrameReader, clock: Clock, *,
+                 cache_open: bool = True) -> None:
         super().__init__()
         self._store = store
+        self.cache_ready = asyncio.Event()
+        """Set once ``store`` is the open cache (at once unless ``cache_open`` is False)."""
+        if cache_open:
+            self.cache_ready.set()
+        self._after_cache: list[Callable[[], object]] = []
         self._clock = clock
         self.window = ConversationWindow(store)
         self.current_id: str | None = None
@@ -117,8 +130,25 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
     # ------------------------------------------------------------------ sources
     @property
     def store(self) -> Cache:
-        """The account's cache (``chat_tui.store.Cache``)."""
-        return self._store
+        """The account's cache (``chat_tui.store.Cache``); until :attr:`cache_ready`, the
+        first frame's reader, which answers the first frame's reads only."""
+        return self._store  # type: ignore[return-value]
+
+    def install_cache(self, cache: Cache) -> None:
+        """Read and write through the open ``cache`` from now on (it replaces the first
+        frame's reader), then run what waited for it (:meth:`after_cache`)."""
+        self._store = self.window.store = self.place.store = cache
+        self.cache_ready.set()
+        waiting, self._after_cache = self._after_cache, []
+        for callback in waiting:
+            callback()
+
+    def after_cache(self, callback: Callable[[], object]) -> None:
+        """Run ``callback()`` once the cache is open (now when it is)."""
+        if self.cache_ready.is_set():
+            callback()
+        else:
+            self._after_cache.append(callback)
 
     @property
     def clock(self) -> Clock:
@@ -281,7 +311,10 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
 
     def save_state(self) -> None:
         """The app is closing: save the draft now, and the scroll position while the list
-        is still on screen (once removed it no longer knows where it was scrolled)."""
+        is still on screen (once removed it no longer knows where it was scrolled).
+        Nothing to save before the cache is open: the composer mounts after it."""
+        if not self.cache_ready.is_set():
+            return
         self.flush_draft()
         if self.messages.is_attached:
             self.place.save_anchor()
@@ -312,7 +345,9 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
     async def open_conversation(self, conversation_id: str, anchor_id: str | None = None,
                                 *, select: bool = False, focus_messages: bool = False) -> None:
         """Open ``conversation_id`` from the cache (at ``anchor_id`` when given; ``select``
-        selects that message; ``focus_messages`` moves the focus to the list once open)."""
+        selects that message; ``focus_messages`` moves the focus to the list once open;
+        waits for the cache when the first frame's reader is still in place)."""
+        await self.cache_ready.wait()
         if conversation_id != self.current_id:
             self.flush_draft()
             self.place.save_anchor()
