@@ -30,6 +30,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import MountError
 from textual.widgets import Static
 
 from chat_tui.ui.conversation_window import ConversationWindow
@@ -172,6 +173,7 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
 
     # ------------------------------------------------------------------ first frame
     def compose(self):  # noqa: D102 - Textual hook
+        self._set_breakpoint_class()
         store = self.store
         state = store.get_ui_state()
         if state.work_offline:  # sync rule C3: still on from the last session
@@ -217,6 +219,18 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
                 self.skeleton.display = not self.conversations
                 yield self.skeleton
                 yield self.messages
+
+    def _set_breakpoint_class(self) -> None:
+        """Give the screen its width class (the app's ``HORIZONTAL_BREAKPOINTS``) before
+        the first layout. Textual sets it on the first resize, after a layout made
+        without it, and a class change restyles and lays out the whole screen again."""
+        width = self.app.size.width
+        names = {name: False for _, name in self.app.HORIZONTAL_BREAKPOINTS}
+        for edge, name in sorted(self.app.HORIZONTAL_BREAKPOINTS, reverse=True):
+            if width >= edge:
+                names[name] = True
+                break
+        self.update_classes(names, animate=False)
 
     def _conversation_title(self) -> Text:
         conv = self.current_conversation
@@ -273,8 +287,11 @@ class ChatScreen(EngineStatus, MessageActions, Screen[None]):
 
         composer = Composer(id="composer")
         self.composer = self.place.composer = composer
-        await self.query_one("#chat").mount(composer)
-        await self.mount(KeyFooter())
+        try:
+            await self.query_one("#chat").mount(composer)
+            await self.mount(KeyFooter())
+        except MountError:  # the app closed meanwhile
+            return
         self.place.restore_draft(self.current_id)
         # Keys already in this screen's queue are kept before the composer takes them.
         self.post_message(self._ComposerMounted())
