@@ -120,10 +120,10 @@ class ChatApp(App[None]):
         :class:`ChatScreen.Drawn`. A cache recovered on open (rule D4) is shown."""
         open_cache = self._open_cache
         assert open_cache is not None
-        await asyncio.to_thread(importlib.import_module, "chat_tui.store.cache")
         reader: FirstFrameReader = self.store  # type: ignore[assignment]
-        reader.close()
         try:
+            await asyncio.to_thread(importlib.import_module, "chat_tui.store.cache")
+            reader.close()
             cache = open_cache()
         except Exception as exc:  # noqa: BLE001 - nothing to show without the cache
             log.exception("cache failed to open")
