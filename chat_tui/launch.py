@@ -20,10 +20,13 @@ This module sits above the UI (``ui -> launch``): it imports ``ui``, ``sync``, `
   On the first start a welcome conversation with the assistant is created through the
   engine (outbox, local echo), like any other.
 
-Either way the cache is opened here, synchronously, before the app is built: the first
-frame is drawn from it before any network call. Everything that needs httpx, uvicorn or
-FastAPI is imported by the engine factory, which the app calls after the first frame
-(the embedded server starts in a worker thread then).
+Either way the first frame is drawn from the cache before any network call. A cache file
+exactly as a clean close left it (sync rule D4) is read for the first frame by
+:class:`~chat_tui.store.first_frame.FirstFrameReader` (stdlib ``sqlite3``), and the app
+opens the full ``Cache`` (Peewee) right after that frame; any other file (new, to migrate,
+to check or recover, too new) is opened here, synchronously, before the app is built.
+Everything that needs httpx, uvicorn or FastAPI is imported by the engine factory, which
+the app calls after the first frame (the embedded server starts in a worker thread then).
 """
 
 from __future__ import annotations
@@ -334,7 +337,7 @@ def launch(args: Any = None) -> int:
     )
     from chat_tui.config.logfile import setup_logging
     from chat_tui.config.providers import load_model_config
-    from chat_tui.store import Cache, CacheLocked, SchemaTooNew
+    from chat_tui.store.first_frame import FirstFrameReader
 
     setup_logging()
     try:
@@ -352,8 +355,9 @@ def launch(args: Any = None) -> int:
         except (AccountError, ValueError) as exc:
             print(f"chat-tui: {exc}", file=sys.stderr)
             return 1
-        store = Cache(account.db_path, account.username, user_id=account.user_id,
-                      server_url=account.server_url)
+        path, username = account.db_path, account.username
+        cache_args: dict[str, Any] = {"user_id": account.user_id,
+                                      "server_url": account.server_url}
         factory: Any = configured_factory(account, settings)
     else:
         try:
@@ -363,26 +367,39 @@ def launch(args: Any = None) -> int:
             return 1
         directory = local_dir()
         username = local_username()
-        store = Cache(directory / "cache.db", username)
+        path, cache_args = directory / "cache.db", {}
         factory = local_factory(settings, username, directory, embedded.append, models)
         on_ready = welcome_once(directory)
-    try:
-        store.open()
-    except SchemaTooNew as exc:
-        print(f"chat-tui: {exc}", file=sys.stderr)
-        return 1
-    except CacheLocked as exc:
-        store = _offer_fresh_cache(store, exc)
-        if store is None:
-            return 1
-    if store.recovery is not None:
-        print(f"chat-tui: {store.recovery.message}", file=sys.stderr)
 
-    app = ChatApp(store, factory, on_ready=on_ready)
+    def open_cache() -> Cache:
+        from chat_tui.store import Cache
+
+        store = Cache(path, username, **cache_args)
+        store.open()
+        return store
+
+    reader = FirstFrameReader.open(path, username)
+    if reader is not None:
+        app = ChatApp(reader, factory, on_ready=on_ready, open_cache=open_cache)
+    else:
+        from chat_tui.store import Cache, CacheLocked, SchemaTooNew
+
+        try:
+            store = open_cache()
+        except SchemaTooNew as exc:
+            print(f"chat-tui: {exc}", file=sys.stderr)
+            return 1
+        except CacheLocked as exc:
+            store = _offer_fresh_cache(Cache(path, username, **cache_args), exc)
+            if store is None:
+                return 1
+        if store.recovery is not None:
+            print(f"chat-tui: {store.recovery.message}", file=sys.stderr)
+        app = ChatApp(store, factory, on_ready=on_ready)
     try:
         app.run()
     finally:
         for server in embedded:
             server.stop()
-        store.close()
+        app.store.close()  # the cache, or the reader when the app ended before it opened
     return app.return_code or 0

@@ -23,6 +23,7 @@ from peewee import DatabaseError
 
 from chat_tui.store import migrations
 from chat_tui.store.cipher import CacheDatabase, database_errors, open_raw_connection
+from chat_tui.store.cleanstamp import file_state, read_stamp, stamp_path
 from chat_tui.store.convert import now
 from chat_tui.store.errors import CacheLocked, SchemaTooNew
 from chat_tui.store.models import (
@@ -330,24 +331,13 @@ class CacheFile:
             state = self._file_state()
             if state is not None:
                 with contextlib.suppress(OSError):
-                    _clean_stamp(self.path).write_text(state, encoding="ascii")
+                    stamp_path(self.path).write_text(state, encoding="ascii")
 
     def _file_state(self) -> str | None:
-        """``"<size> <mtime ns>"`` of the file, or None when it is missing or has a WAL
-        (open elsewhere, or not closed cleanly)."""
-        if Path(str(self.path) + "-wal").exists():
-            return None
-        try:
-            st = self.path.stat()
-        except OSError:
-            return None
-        return f"{st.st_size} {st.st_mtime_ns}"
+        return file_state(self.path)
 
     def _read_stamp(self) -> str | None:
-        try:
-            return _clean_stamp(self.path).read_text(encoding="ascii")
-        except (OSError, ValueError):
-            return None
+        return read_stamp(self.path)
 
     def file_size(self) -> int:
         """Bytes used by the database pages (page_count * page_size)."""
@@ -414,11 +404,6 @@ def _pick_key(path: Path) -> bytes | None:
             promote_pending_key(path)
         return key
     return keys[0]  # none opens: the open reports it (sync rule D8)
-
-
-def _clean_stamp(path: Path) -> Path:
-    """``<file>.clean``: size and mtime of the cache at its last clean close (rule D4)."""
-    return path.with_name(path.name + ".clean")
 
 
 def delete_cache_file(path: Path) -> None:

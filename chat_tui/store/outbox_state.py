@@ -46,4 +46,32 @@ SHOWN_FIRST: dict[str, int] = {
     OutboxState.QUEUED: 1,
 }
 
-__all__ = ["SHOWN_FIRST", "WAITS_FOR_USER", "OutboxState"]
+
+
+def shown_state(seq: int | None, actions, blocker: int | None,
+                others_read: int | None) -> tuple[str, str | None]:
+    """The state my message shows and the reason to show with it.
+
+    ``seq``: the message's server seq (None before its acknowledgement); ``actions``: its
+    pending outbox rows in FIFO order, each with ``id``, ``state`` and ``last_error``
+    (read markers left out: outbox rule 8); ``blocker``: the outbox id of its
+    conversation's first failed or expired action, or None; ``others_read``: the highest
+    seq another member's read marker reached, or None. Of the actions, the one
+    :data:`SHOWN_FIRST` puts first wins (a queued one after ``blocker`` counts as blocked,
+    outbox rule 3); without any, ``read`` once ``others_read`` reaches ``seq``, else
+    ``sent``."""
+    best, reason = None, None
+    for o in actions:
+        state = o.state
+        if state == OutboxState.QUEUED and blocker is not None and o.id > blocker:
+            state = OutboxState.BLOCKED
+        if best is None or SHOWN_FIRST[state] > SHOWN_FIRST[best]:
+            best, reason = state, o.last_error if state in WAITS_FOR_USER else None
+    if best is not None:
+        return best, reason
+    if seq is not None and others_read is not None and others_read >= seq:
+        return "read", None
+    return "sent", None
+
+
+__all__ = ["SHOWN_FIRST", "WAITS_FOR_USER", "OutboxState", "shown_state"]

@@ -13,7 +13,7 @@ from peewee import fn
 from chat_tui.store.cachefile import CacheFile
 from chat_tui.store.convert import dt, preview
 from chat_tui.store.errors import StoreError
-from chat_tui.store.outbox_state import SHOWN_FIRST, WAITS_FOR_USER, OutboxState
+from chat_tui.store.outbox_state import shown_state
 from chat_tui.store.views import (
     ConversationView,
     Gap,
@@ -135,23 +135,8 @@ class ReadModel(CacheFile):
     @staticmethod
     def _state_of(row, actions: list, blocker: int | None,
                   others_read: int | None) -> tuple[str, str | None]:
-        """The state my message ``row`` shows and the reason to show with it: of its
-        pending ``actions`` (outbox rows, FIFO) the one :data:`SHOWN_FIRST` puts first (a
-        queued one after the conversation's first ``blocker`` id counts as blocked);
-        without any, ``read`` once another member's marker (``others_read``, a seq)
-        reaches it, else ``sent``."""
-        best, reason = None, None
-        for o in actions:
-            state = o.state
-            if state == OutboxState.QUEUED and blocker is not None and o.id > blocker:
-                state = OutboxState.BLOCKED
-            if best is None or SHOWN_FIRST[state] > SHOWN_FIRST[best]:
-                best, reason = state, o.last_error if state in WAITS_FOR_USER else None
-        if best is not None:
-            return best, reason
-        if row.seq is not None and others_read is not None and others_read >= row.seq:
-            return "read", None
-        return "sent", None
+        """The state my message ``row`` shows (:func:`~chat_tui.store.outbox_state.shown_state`)."""
+        return shown_state(row.seq, actions, blocker, others_read)
 
     def messages_before(self, conversation_id: str, before: SortKey | None = None,
                         limit: int = 50) -> list[MessageView]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from textual.worker import Worker
 
     from chat_tui.store import Cache, ConversationView
+    from chat_tui.store.first_frame import FirstFrameReader
     from chat_tui.sync.engine import Engine
 
 __all__ = ["FIRST_FRAME_CONVERSATIONS", "LIST_WINDOW", "ChatApp", "EngineEvent"]
@@ -55,6 +56,11 @@ class ChatApp(App[None]):
         clock: time source and display zone (tests pass a ``FixedClock``).
         start_engine: False keeps the engine stopped (tests of the first frame).
         on_ready: optional callback run after the engine started (embedded setup, tests).
+        open_cache: when given, ``store`` is the first frame's reader
+            (``chat_tui.store.first_frame.FirstFrameReader``): the first frame is drawn
+            from it, then the reader is closed and ``open_cache()`` returns the open
+            ``Cache`` the app uses from then on (``store``). Its errors end the app with
+            the message (status 1).
 
     ``chat`` is the main screen; the app's read-only properties (``current_id``,
     ``conversations``, ``connectivity``...) show its state.
@@ -75,9 +81,11 @@ class ChatApp(App[None]):
         clock: Clock | None = None,
         start_engine: bool = True,
         on_ready: Callable[[ChatApp], Any] | None = None,
+        open_cache: Callable[[], Cache] | None = None,
     ) -> None:
         super().__init__()
-        self.store = store
+        self.store: Cache = store  # type: ignore[assignment] - the reader until the cache opens
+        self._open_cache = open_cache
         self.engine: Engine | None = None
         self.clock = clock or Clock()
         self._engine_factory = engine_factory
@@ -85,7 +93,7 @@ class ChatApp(App[None]):
         self._on_ready = on_ready
         self._unsubscribe: Callable[[], None] | None = None
         self.engine_ready = False
-        self.chat = ChatScreen(store, self.clock)
+        self.chat = ChatScreen(store, self.clock, cache_open=open_cache is None)
 
     def get_default_screen(self) -> Screen:  # noqa: D102 - Textual hook
         return self.chat
@@ -95,7 +103,38 @@ class ChatApp(App[None]):
         the app composed them itself (a pilot, an ``on_ready`` caller, may query them);
         the rest of the screen follows the first frame."""
         await AwaitMount(self.chat, [self.chat])
-        self.call_after_refresh(self.chat.post_message, ChatScreen.Drawn())
+        self.call_after_refresh(self._first_frame_drawn)
+
+    def _first_frame_drawn(self) -> None:
+        if self._open_cache is None:
+            self.chat.post_message(ChatScreen.Drawn())
+        else:
+            self._install_cache()
+
+    @work(exclusive=True, group="cache", exit_on_error=False)
+    async def _install_cache(self) -> None:
+        """After the first frame: import the cache's modules (Peewee: ~50 ms) in a thread
+        while the reader still serves the screen, then on this thread close the reader
+        (before the cache opens, so the file keeps its clean stamp, sync rule D4), open
+        the cache and hand it to the chat screen, which goes on with
+        :class:`ChatScreen.Drawn`. A cache recovered on open (rule D4) is shown."""
+        open_cache = self._open_cache
+        assert open_cache is not None
+        reader: FirstFrameReader = self.store  # type: ignore[assignment]
+        try:
+            await asyncio.to_thread(importlib.import_module, "chat_tui.store.cache")
+            reader.close()
+            cache = open_cache()
+        except Exception as exc:  # noqa: BLE001 - nothing to show without the cache
+            log.exception("cache failed to open")
+            self.exit(return_code=1, message=f"chat-tui: cannot open the cache: {exc}")
+            return
+        self.store = cache
+        self.chat.install_cache(cache)
+        if cache.recovery is not None:
+            self.notify(cache.recovery.message, severity="warning", timeout=15)
+            self.chat.refresh_conversations()
+        self.chat.post_message(ChatScreen.Drawn())
 
     # ------------------------------------------------------------------ the chat screen's state
     @property
@@ -249,7 +288,9 @@ class ChatApp(App[None]):
                 self.chat.open_conversation(hit.conversation_id, hit.message_id, select=True,
                                             focus_messages=True)
 
-        if not isinstance(self.screen, SearchScreen):
+        if not self.chat.cache_ready.is_set():
+            self.chat.after_cache(self.action_search)
+        elif not isinstance(self.screen, SearchScreen):
             self.push_screen(SearchScreen(self.store, self.clock), opened)
 
     def action_new_conversation(self) -> None:

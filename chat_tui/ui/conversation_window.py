@@ -25,7 +25,9 @@ widget's page, ``ConversationList.PAGE``)."""
 
 
 class ConversationWindow:
-    """The most recent conversations of ``store`` (a :class:`chat_tui.store.Cache`).
+    """The most recent conversations of ``store`` (a :class:`chat_tui.store.Cache`, or for
+    the first frame a :class:`chat_tui.store.first_frame.FirstFrameReader`; the screen
+    sets ``store`` to the cache once it is open).
 
     State: ``rows`` (``ConversationView`` list, most recent activity first); ``limit``
     (rows read, None for the whole list); ``complete`` (``rows`` is the whole list);
@@ -96,6 +98,8 @@ class ConversationWindow:
         when the window is the whole list, else counted by the store."""
         if self.complete:
             self.queued_total = sum(c.queued_count for c in self.rows)
+        elif hasattr(self.store, "queued_actions"):  # the first frame's reader
+            self.queued_total = self.store.queued_actions()
         else:
             from chat_tui.store.conversation_counts import queued_actions
 

@@ -35,3 +35,75 @@ async def test_keys_typed_before_the_composer_exists_reach_it_in_order(tmp_path)
         await pilot.press(*"!")  # typed after it mounted: after the early keys
         assert app.chat.composer.text == "draft: hi there!"
     store.close()
+
+
+def _closed_cache(path) -> None:
+    store = Cache(path, "me")
+    store.open()
+    store.enqueue_create_conversation(CID, "Notes")
+    for i in range(30):
+        store.enqueue_send(CID, f"note {i}")
+    store.save_draft(CID, "draft: ", (0, 7))
+    store.set_last_conversation(CID)
+    store.close()
+
+
+async def test_first_frame_from_the_reader_then_the_cache_loses_no_key(tmp_path):
+    """The first frame drawn by the stdlib reader shows what the cache shows; keys typed
+    before the cache opens reach the composer, and the draft is saved in the cache."""
+    from chat_tui.store.cleanstamp import is_clean
+    from chat_tui.store.first_frame import FirstFrameReader
+
+    path = tmp_path / "me.db"
+    _closed_cache(path)
+    opened: list[Cache] = []
+
+    def open_cache() -> Cache:
+        store = Cache(path, "me")
+        store.open()
+        opened.append(store)
+        return store
+
+    reader = FirstFrameReader.open(path, "me")
+    assert reader is not None
+    app = ChatApp(reader, None, clock=FixedClock(), open_cache=open_cache)
+    async with app.run_test(size=SIZE) as pilot:
+        for ch in "hey":
+            app.post_message(events.Key(ch, ch))
+        shown = [v.body for v in app.query_one(MessageList).views]
+        await wait_for(pilot, lambda: app.chat.composer is not None
+                       and app.chat.composer.text == "draft: hey")
+        assert app.chat.composer.text == "draft: hey"
+        assert app.store is opened[0] and app.chat.store is opened[0]
+        expected = opened[0].messages_before(CID, None, limit=len(shown))
+        assert shown == [v.body for v in expected] and shown[-1] == "note 29"
+    store = opened[0]
+    assert store.get_draft(CID).text == "draft: hey"
+    store.close()
+    assert is_clean(path)
+
+
+async def test_keys_to_the_store_wait_for_the_cache(tmp_path):
+    """Opening a conversation or the search before the cache opens waits for it."""
+    from chat_tui.store.first_frame import FirstFrameReader
+    from chat_tui.ui.screens.search import SearchScreen
+
+    path = tmp_path / "me.db"
+    _closed_cache(path)
+    app = ChatApp(FirstFrameReader.open(path, "me"), None, clock=FixedClock(),
+                  open_cache=lambda: Cache(path, "me"))
+    app._first_frame_drawn = lambda: None  # held: the first frame's reader stays in place
+    async with app.run_test(size=SIZE) as pilot:
+        worker = app.chat.open_conversation(CID)
+        app.action_search()
+        await pilot.pause(0.2)
+        assert not worker.is_finished and not isinstance(app.screen, SearchScreen)
+        store = Cache(path, "me")
+        store.open()
+        app.store = store
+        app.chat.install_cache(store)
+        app.chat.post_message(app.chat.Drawn())
+        await worker.wait()
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+        assert isinstance(app.screen, SearchScreen)
+    app.chat.store.close()

@@ -157,3 +157,68 @@ def test_app_arguments_parsed_without_the_subcommand_parsers():
         with pytest.raises(SystemExit) as exc:
             build_parser().parse_args(argv)
         assert exc.value.code == status, argv
+
+
+# A cache closed cleanly: the first frame comes from the stdlib reader, Peewee and the
+# full cache open after it, and the file is clean again after the app closes.
+FROM_READER = r"""
+import json, sys
+from pathlib import Path
+from chat_tui.launch import launch  # noqa: F401 - the entry point's own imports
+from chat_tui.store.first_frame import FirstFrameReader
+from chat_tui.ui.app import ChatApp
+
+path = Path(sys.argv[1])
+seen = {}
+
+def open_cache():
+    from chat_tui.store import Cache
+
+    store = Cache(path, "alice")
+    store.open()
+    seen["full_check"] = store.full_check
+    return store
+
+def probe(app):
+    drawn = app._first_frame_drawn
+
+    def first_frame_drawn():
+        seen["at_first_frame"] = sorted(sys.modules)
+        seen["shown"] = [v.body for v in app.chat.messages.views]
+        drawn()
+
+    app._first_frame_drawn = first_frame_drawn
+    return app
+
+async def until_ready(pilot):
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if pilot.app.chat.composer is not None:
+            break
+    seen["store"] = type(pilot.app.store).__name__
+    pilot.app.exit()
+
+reader = FirstFrameReader.open(path, "alice")
+seen["reader"] = reader is not None
+app = probe(ChatApp(reader, None, open_cache=open_cache))
+app.run(headless=True, size=(120, 36), auto_pilot=until_ready)
+app.store.close()
+from chat_tui.store.cleanstamp import is_clean
+seen["clean"] = is_clean(path)
+print(json.dumps(seen))
+"""
+
+
+def test_first_frame_from_a_clean_cache_imports_no_orm(tmp_path):
+    path = _cache_with(tmp_path / "cache.db", "bob")
+    out = subprocess.run([sys.executable, "-c", FROM_READER, str(path)],
+                         capture_output=True, text=True, timeout=60, check=True)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["reader"] is True
+    assert seen["shown"] == ["**hello** 0", "**hello** 1", "**hello** 2"]
+    first = set(seen["at_first_frame"])
+    assert "textual.app" in first and "peewee" not in first
+    assert "chat_tui.store.cache" not in first
+    assert [m for m in LAZY if m in first] == []
+    assert seen["store"] == "Cache" and seen["full_check"] is False
+    assert seen["clean"] is True

@@ -17,7 +17,9 @@ in :class:`~chat_tui.ui.screens.chat_status.EngineStatus`. User text is untruste
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import MountError
 from textual.widgets import Static
 
 from chat_tui.ui.conversation_window import ConversationWindow
@@ -48,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from textual.widgets import TextArea
 
     from chat_tui.store import Cache, ConversationView, MessageView
+    from chat_tui.store.first_frame import FirstFrameReader
     from chat_tui.sync.engine import Engine
     from chat_tui.ui.clock import Clock
     from chat_tui.ui.widgets.composer import Composer
@@ -62,7 +66,11 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Scree
 
     Args:
         store: the account's open cache (``chat_tui.store.Cache``); read on the first frame.
+            Or the first frame's reader (``chat_tui.store.first_frame.FirstFrameReader``)
+            with ``cache_open=False``: the app opens the cache after the first frame and
+            hands it over with :meth:`install_cache`.
         clock: time source and display zone.
+        cache_open: False while ``store`` is the first frame's reader.
 
     State: ``current_id`` (open conversation id or None); ``window``
     (:class:`~chat_tui.ui.conversation_window.ConversationWindow`, the rows of the list);
@@ -93,9 +101,15 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Scree
     class Ready(Message):
         """The screen is complete (the app starts the engine now)."""
 
-    def __init__(self, store: Cache, clock: Clock) -> None:
+    def __init__(self, store: Cache | FirstFrameReader, clock: Clock, *,
+                 cache_open: bool = True) -> None:
         super().__init__()
         self._store = store
+        self.cache_ready = asyncio.Event()
+        """Set once ``store`` is the open cache (at once unless ``cache_open`` is False)."""
+        if cache_open:
+            self.cache_ready.set()
+        self._after_cache: list[Callable[[], object]] = []
         self._clock = clock
         self.window = ConversationWindow(store)
         self.current_id: str | None = None
@@ -119,8 +133,25 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Scree
     # ------------------------------------------------------------------ sources
     @property
     def store(self) -> Cache:
-        """The account's cache (``chat_tui.store.Cache``)."""
-        return self._store
+        """The account's cache (``chat_tui.store.Cache``); until :attr:`cache_ready`, the
+        first frame's reader, which answers the first frame's reads only."""
+        return self._store  # type: ignore[return-value]
+
+    def install_cache(self, cache: Cache) -> None:
+        """Read and write through the open ``cache`` from now on (it replaces the first
+        frame's reader), then run what waited for it (:meth:`after_cache`)."""
+        self._store = self.window.store = self.place.store = cache
+        self.cache_ready.set()
+        waiting, self._after_cache = self._after_cache, []
+        for callback in waiting:
+            callback()
+
+    def after_cache(self, callback: Callable[[], object]) -> None:
+        """Run ``callback()`` once the cache is open (now when it is)."""
+        if self.cache_ready.is_set():
+            callback()
+        else:
+            self._after_cache.append(callback)
 
     @property
     def clock(self) -> Clock:
@@ -144,6 +175,7 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Scree
 
     # ------------------------------------------------------------------ first frame
     def compose(self):  # noqa: D102 - Textual hook
+        self._set_breakpoint_class()
         store = self.store
         state = store.get_ui_state()
         if state.work_offline:  # sync rule C3: still on from the last session
@@ -189,6 +221,18 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Scree
                 self.skeleton.display = not self.conversations
                 yield self.skeleton
                 yield self.messages
+
+    def _set_breakpoint_class(self) -> None:
+        """Give the screen its width class (the app's ``HORIZONTAL_BREAKPOINTS``) before
+        the first layout. Textual sets it on the first resize, after a layout made
+        without it, and a class change restyles and lays out the whole screen again."""
+        width = self.app.size.width
+        names = {name: False for _, name in self.app.HORIZONTAL_BREAKPOINTS}
+        for edge, name in sorted(self.app.HORIZONTAL_BREAKPOINTS, reverse=True):
+            if width >= edge:
+                names[name] = True
+                break
+        self.update_classes(names, animate=False)
 
     def _conversation_title(self) -> Text:
         conv = self.current_conversation
@@ -245,8 +289,11 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Scree
 
         composer = Composer(id="composer")
         self.composer = self.place.composer = composer
-        await self.query_one("#chat").mount(composer)
-        await self.mount(KeyFooter())
+        try:
+            await self.query_one("#chat").mount(composer)
+            await self.mount(KeyFooter())
+        except MountError:  # the app closed meanwhile
+            return
         self.place.restore_draft(self.current_id)
         # Keys already in this screen's queue are kept before the composer takes them.
         self.post_message(self._ComposerMounted())
@@ -283,7 +330,10 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Scree
 
     def save_state(self) -> None:
         """The app is closing: save the draft now, and the scroll position while the list
-        is still on screen (once removed it no longer knows where it was scrolled)."""
+        is still on screen (once removed it no longer knows where it was scrolled).
+        Nothing to save before the cache is open: the composer mounts after it."""
+        if not self.cache_ready.is_set():
+            return
         self.flush_draft()
         if self.messages.is_attached:
             self.place.save_anchor()
@@ -314,7 +364,9 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Scree
     async def open_conversation(self, conversation_id: str, anchor_id: str | None = None,
                                 *, select: bool = False, focus_messages: bool = False) -> None:
         """Open ``conversation_id`` from the cache (at ``anchor_id`` when given; ``select``
-        selects that message; ``focus_messages`` moves the focus to the list once open)."""
+        selects that message; ``focus_messages`` moves the focus to the list once open;
+        waits for the cache when the first frame's reader is still in place)."""
+        await self.cache_ready.wait()
         if conversation_id != self.current_id:
             self.flush_draft()
             self.place.save_anchor()
