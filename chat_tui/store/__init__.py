@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from chat_tui.store.errors import CacheLocked, SchemaTooNew, StoreError
 from chat_tui.store.outbox_state import OutboxState
-from chat_tui.store.recovery import CacheRecovery
 from chat_tui.store.results import ApplyResult, OutboxAction
 from chat_tui.store.views import (
     LOCAL_ECHO_BASE,
@@ -34,13 +33,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store.cache import Cache
     from chat_tui.store.cachefile import delete_cache_file
     from chat_tui.store.models import SCHEMA_VERSION
+    from chat_tui.store.recovery import CacheRecovery
 
 _LAZY = {"Cache": "chat_tui.store.cache", "delete_cache_file": "chat_tui.store.cachefile",
-         "SCHEMA_VERSION": "chat_tui.store.models"}
+         "SCHEMA_VERSION": "chat_tui.store.models", "CacheRecovery": "chat_tui.store.recovery"}
 
 
 def __getattr__(name: str) -> Any:
-    """``Cache``, ``delete_cache_file`` and ``SCHEMA_VERSION``, imported on first use."""
+    """``Cache``, ``delete_cache_file``, ``SCHEMA_VERSION`` and ``CacheRecovery`` (the
+    modules that load Peewee or SQLCipher's driver), imported on first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
