@@ -123,7 +123,11 @@ def _app_in_a_terminal(answer: str, timeout: float = 90) -> tuple[str, int | Non
             if ready:
                 try:
                     out += os.read(main, 65536)
-                except OSError:
+                except OSError:  # the terminal closed: the app is exiting
+                    try:
+                        proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        pass
                     break
             if not answered and b"[y/N]" in out:
                 os.write(main, answer.encode() + b"\r")
@@ -144,7 +148,7 @@ def test_rule_d8_the_app_says_the_cache_cannot_be_opened_and_offers_a_fresh_one(
     cachekeys.key_file(path).unlink()
     before = path.read_bytes()
     text, code = _app_in_a_terminal("n")
-    assert code == 1 and "cannot be opened" in text and "key is missing or wrong" in text
+    assert code == 1 and "cannot be opened" in text and "key is missing or wrong" in text, text
     assert path.read_bytes() == before
     text, _ = _app_in_a_terminal("y")
     assert "moved to" in text
