@@ -465,8 +465,9 @@ async def test_rule_3l_401_pauses_every_queue_until_login(alice, engines, server
     alice.send(b, "paused b")
     assert await wait_for(lambda: alice.auth_paused, timeout=10)
     assert alice.store.auth_failed()
-    assert any(isinstance(e, EngineProblem) and e.kind == "auth"
-               for e in engines.events_of(alice))
+    # Events reach subscribers on the loop's next turns, after the state they report.
+    assert await wait_for(lambda: any(isinstance(e, EngineProblem) and e.kind == "auth"
+                                      for e in engines.events_of(alice)), timeout=10)
     bob = server_api("bob")
     assert await server_bodies(bob, a) == [] and await server_bodies(bob, b) == []
     assert alice.store.outbox_counts()["queued"] == 2

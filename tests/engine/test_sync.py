@@ -183,8 +183,13 @@ async def test_rule_c1_connectivity_follows_real_reachability(server, login_acco
     assert await wait_for(lambda: alice.connectivity == "offline", timeout=10)
     proxy.accept()
     assert await wait_for(lambda: alice.connectivity == "online", timeout=10)
-    states = [e.state for e in engines.events_of(alice) if isinstance(e, ConnectivityChanged)]
-    assert "offline" in states and states[-1] == "online"
+
+    def states() -> list[str]:
+        return [e.state for e in engines.events_of(alice) if isinstance(e, ConnectivityChanged)]
+
+    # Events reach subscribers on the loop's next turns, after the state they report.
+    assert await wait_for(lambda: states()[-1:] == ["online"], timeout=10)
+    assert "offline" in states()
 
 
 def test_rule_c2_backoff_is_exponential_with_full_jitter_and_capped():
