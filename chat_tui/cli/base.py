@@ -241,6 +241,25 @@ def confirm(question: str, flag: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def pick_conversation(store: Cache, given: str | None) -> str:
+    """The conversation a command acts on: ``given`` (an id or a title), else the last one
+    open, else the only one in the cache. Returns its id.
+
+    Raises:
+        CliError: none was given and the cache has no last or single conversation.
+        StoreError: ``given`` matches no conversation, or several.
+    """
+    if given:
+        return store.find_conversation(given).id
+    cid = store.get_ui_state().last_conversation_id
+    if cid is None:
+        convs = store.list_conversations()
+        if len(convs) != 1:
+            raise CliError("which conversation? add --conversation ID|TITLE")
+        cid = convs[0].id
+    return cid
+
+
 def unsent_actions_text(store: Cache) -> str:
     """Why a cache with unsent actions is kept, and how to resolve each one, for ``cache
     clear`` and ``logout --flush`` (sync rule R2): one line per action (``#id kind state``

@@ -17,6 +17,7 @@ from chat_tui.cli.base import (
     CliError,
     engine_of,
     open_store,
+    pick_conversation,
     read_stdin,
     report_recovery,
 )
@@ -107,15 +108,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     open_store(engine)
     store = engine.store
     try:
-        if args.conversation:
-            cid = store.find_conversation(args.conversation).id
-        else:
-            cid = store.get_ui_state().last_conversation_id
-            if cid is None:
-                convs = store.list_conversations()
-                if len(convs) != 1:
-                    raise CliError("which conversation? add --conversation ID|TITLE")
-                cid = convs[0].id
+        cid = pick_conversation(store, args.conversation)
         mid = engine.send(cid, text)
         store.set_last_conversation(cid)
     except StoreError as exc:

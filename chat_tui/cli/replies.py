@@ -14,6 +14,7 @@ from chat_tui.cli.base import (
     account_of,
     engine_of,
     open_store,
+    pick_conversation,
 )
 
 
@@ -45,15 +46,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     open_store(engine)
     store = engine.store
     try:
-        if args.conversation:
-            cid = store.find_conversation(args.conversation).id
-        else:
-            cid = store.get_ui_state().last_conversation_id
-            if cid is None:
-                convs = store.list_conversations()
-                if len(convs) != 1:
-                    raise CliError("which conversation? add --conversation ID|TITLE")
-                cid = convs[0].id
+        cid = pick_conversation(store, args.conversation)
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     finally:
