@@ -31,7 +31,6 @@ the app calls after the first frame (the embedded server starts in a worker thre
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import re
@@ -86,6 +85,8 @@ def local_username() -> str:
             return name
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    import getpass
+
     try:
         raw = getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name in this environment
@@ -336,7 +337,6 @@ def launch(args: Any = None) -> int:
         pick_account,
     )
     from chat_tui.config.logfile import setup_logging
-    from chat_tui.config.providers import load_model_config
     from chat_tui.store.first_frame import FirstFrameReader
 
     setup_logging()
@@ -360,6 +360,8 @@ def launch(args: Any = None) -> int:
                                       "server_url": account.server_url}
         factory: Any = configured_factory(account, settings)
     else:
+        from chat_tui.config.providers import load_model_config
+
         try:
             models = load_model_config()
         except ValueError as exc:

@@ -100,9 +100,14 @@ class ChatApp(App[None]):
 
     async def on_mount(self) -> None:
         """The app is ready once the chat screen and all its widgets are mounted, as when
-        the app composed them itself (a pilot, an ``on_ready`` caller, may query them);
-        the rest of the screen follows the first frame."""
+        the app composed them itself (a pilot, an ``on_ready`` caller, may query them)."""
         await AwaitMount(self.chat, [self.chat])
+
+    def on_ready(self) -> None:
+        """Textual's startup ``batch_update`` is over: show the chat screen's body (its
+        layout and render inside the batch were frames Textual drops:
+        :meth:`ChatScreen.reveal`); the rest of the screen follows the first frame."""
+        self.chat.reveal()
         self.call_after_refresh(self._first_frame_drawn)
 
     def _first_frame_drawn(self) -> None:

@@ -222,3 +222,43 @@ def test_first_frame_from_a_clean_cache_imports_no_orm(tmp_path):
     assert [m for m in LAZY if m in first] == []
     assert seen["store"] == "Cache" and seen["full_check"] is False
     assert seen["clean"] is True
+
+
+# ``chat-tui`` alone, without a config file: the app's start builds no argument parser and
+# reads no TOML (argparse, the parser and tomllib: ~10 ms of CPU before the first frame).
+NO_ARGUMENTS = r"""
+import json, sys
+import chat_tui.launch
+
+seen = {}
+
+def launch(args):
+    from chat_tui.config import account_choice, load_settings
+
+    seen["args"] = [args.user, args.server]
+    seen["choice"] = list(account_choice(args.user, args.server))
+    seen["max_attempts"] = load_settings().max_attempts
+    seen["loaded"] = sorted(m for m in ("argparse", "tomllib", "getpass", "chat_tui.cli.parser",
+                                        "chat_tui.config.providers") if m in sys.modules)
+    return 0
+
+chat_tui.launch.launch = launch  # the app itself is what the other tests start
+from chat_tui.cli import main
+
+sys.argv = ["chat-tui"]
+status = main()
+print(json.dumps({"status": status, **seen}))
+"""
+
+
+def test_app_start_without_arguments_or_config_builds_no_parser(tmp_path):
+    import os
+
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_DATA_HOME": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-c", NO_ARGUMENTS], capture_output=True, text=True,
+                         timeout=60, check=True, env=env)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["status"] == 0 and seen["args"] == [None, None]
+    assert seen["choice"] == [None, None] and seen["max_attempts"] == 8
+    assert seen["loaded"] == []

@@ -214,7 +214,8 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Scree
             yield self.queue_indicator
             yield self.sync_indicator
         yield self.banner
-        with Horizontal(id="body"):
+        with Horizontal(id="body") as body:
+            body.display = False  # until the app's startup batch is over (reveal)
             yield self.conversation_list
             with Vertical(id="chat"):
                 self.messages.display = bool(self.conversations)
@@ -255,6 +256,15 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Scree
         self._update_banner()
         if self._initial_anchor and self.current_id:
             self.messages.release_anchor()
+
+    def reveal(self) -> None:
+        """Show the body (conversation list, messages): the app calls it once Textual's
+        startup ``batch_update`` is over (``App``'s ``Ready``). Until then the body is
+        hidden, so the layouts and the render Textual makes inside that batch (two or
+        three layouts and a render it drops) skip it, and it is laid out and rendered
+        once, for the first frame (benchmarks/NOTES.md)."""
+        self.query_one("#body").display = True
+        if self._initial_anchor and self.current_id:
             self.call_after_refresh(self._scroll_to_initial_anchor)
 
     def _scroll_to_initial_anchor(self) -> None:

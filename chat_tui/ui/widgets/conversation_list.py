@@ -85,7 +85,17 @@ class ConversationList(OptionList):
         self._wanted = 0  # rows asked for beyond the window (built once it arrives)
 
     def _width(self) -> int:
-        return max(12, (self.size.width or 32) - 3)
+        """Cells of a row's text: the list's content width less 3 (scrollbar, margin)."""
+        return max(12, (self.size.width or self._styled_width() or 32) - 3)
+
+    def _styled_width(self) -> int:
+        """The content width the stylesheet gives the list before any layout: its
+        ``width`` in cells less its border and padding; 0 when the width is not a fixed
+        number of cells (a fraction or a percentage waits for the layout)."""
+        width = self.styles.width
+        if width is None or not width.is_cells:
+            return 0
+        return max(0, int(width.value) - self.styles.gutter.width)
 
     def _option(self, conv: ConversationView, width: int) -> Option:
         return Option(render_conversation(conv, current=conv.id == self.current_id, width=width),
@@ -101,13 +111,16 @@ class ConversationList(OptionList):
         stay and just the old and new open rows are redrawn."""
         self.complete = complete
         if not self.size.width:
-            # Not laid out yet (the first frame's on_mount): the row width is unknown, so
-            # rows built now would be built again by the first resize (~10 ms for 100
-            # rows). Keep the data; on_resize builds them once at the real width.
-            self.conversations = list(conversations)
-            self.current_id = current_id
+            # Not laid out yet (the first frame's on_mount): the rows are built at the
+            # width the stylesheet gives the list (:meth:`_styled_width`), so the first
+            # layout holds them and the first frame shows them. Without a width in cells
+            # they wait for the first resize, which builds them once at the real width
+            # (rows built at a guessed width are built again: ~10 ms for 100 rows).
             self._first_frame = True
-            return
+            if not self._styled_width():
+                self.conversations = list(conversations)
+                self.current_id = current_id
+                return
         highlighted = self.highlighted_option.id if self.highlighted_option else current_id
         previous = self.current_id
         width = self._width()
@@ -136,7 +149,8 @@ class ConversationList(OptionList):
             # comes as the list scrolls or the highlight moves down.
             first, self._first_frame = self._first_frame, False
             self._built_width = width
-            self._loaded = min(len(ids), max(self.size.height, wanted + 8) if first
+            rows = self.size.height or self.app.size.height  # a screenful, before layout
+            self._loaded = min(len(ids), max(rows, wanted + 8) if first
                                else max(self.PAGE, wanted + self.PAGE // 2, self._wanted))
             self._wanted = 0
             self.set_options(self._option(c, width) for c in self.conversations[:self._loaded])
