@@ -199,25 +199,28 @@ def words(n: int) -> str:
 def test_rule_P4_a_starting_process_leaves_the_other_ones_streaming_reply_alone(
         server_factory, pg_url, api_factory, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
-    with ModelServer(["fake-model"], delay=0.1) as model:
+    with ModelServer(["fake-model"], delay=0.05) as model:
         a = server_factory.start(users=PASSWORDS, db=pg_url, assistant="openai", extra_args=(
             "--assistant-base-url", model.url, "--assistant-model", "fake-model"))
         alice = api_factory(a, "alice", "alice-pw")
         cid = alice.create_conversation([], assistant=True)
-        question = alice.send(cid, words(80)).json()  # about 8 s of streaming
+        # "SLOW": the model streams two words, then nothing for minutes: A's reply stays
+        # streaming, with no write of A's that could hide what B does at its start.
+        alice.send(cid, "SLOW answer please")
         wait_until(lambda: any(r["streaming"] and r["body"] for r in replies(alice, cid)),
                    20, "the reply to stream")
+        time.sleep(0.5)  # both words are written
+        [streaming] = replies(alice, cid)
+        assert streaming["streaming"] is True
         b = server_factory.start(db=pg_url, assistant="openai", extra_args=(
             "--assistant-base-url", model.url, "--assistant-model", "fake-model"))
-        assert b.running
-        time.sleep(0.5)
-        [reply] = replies(alice, cid)
-        assert reply["streaming"] is True and reply["error"] is False, reply["body"]
-        done = wait_until(lambda: [r for r in replies(alice, cid) if not r["streaming"]],
-                          30, "the reply to finish")
-        assert len(done) == 1
-        assert done[0]["error"] is False, done[0]["body"]
-        assert done[0]["body"] == "saw 1: alice: " + question["body"]
+        alice_b = api_factory(b, "alice", "alice-pw")
+        time.sleep(1.0)
+        assert replies(alice_b, cid) == [streaming]  # untouched by B's start
+        # A still owns it: a stop through B reaches A, which ends it as stopped.
+        stopped = alice_b.request("POST", f"/v1/messages/{streaming['id']}/stop").json()
+        assert stopped["error"] is False and stopped["streaming"] is False
+        assert stopped["body"] == streaming["body"] + "\n\n" + STOP_NOTE
 
 
 def test_rule_P4_a_message_sent_through_the_other_process_waits_for_the_owner(
