@@ -24,9 +24,9 @@ start-up scan, an expired lease) takes the lease when it is free or expired, clo
 errors the replies left ``streaming`` there (no live process is writing them), then
 answers the conversation's unanswered messages one by one, and gives the lease up in the
 same transaction that finds nothing left to answer. While it works it renews its leases
-every third of :attr:`AssistantSettings.lease` seconds; every reply write checks the lease
-inside its transaction (:class:`LeaseLost`), so a process whose lease expired and was
-taken over stops writing. A stopping process ends its leases at once; a crashed one's run
+every third of :attr:`AssistantSettings.lease` seconds (PostgreSQL); every reply write
+checks the lease inside its transaction (:class:`LeaseLost`), so a process whose lease
+expired and was taken over stops writing. A stopping process ends its leases at once; a crashed one's run
 out after ``lease`` seconds, and the next sweep of a live process (every third of
 ``lease``) takes its conversations over. A stop request for a reply another process
 writes reaches that process as a PostgreSQL notice. SQLite has one server process: a
@@ -246,14 +246,17 @@ class AssistantService:
 
     async def start(self) -> None:
         """Take over the conversations with work that no live process holds (replies left
-        streaming are closed as errors, unanswered messages answered), then sweep for
-        expired leases every third of the lease time. On SQLite, first delete every
-        lease (one server process)."""
-        if is_sqlite(self.jobs.db):
+        streaming are closed as errors, unanswered messages answered). On PostgreSQL,
+        then sweep every third of the lease time (:meth:`_sweep`); on SQLite, first
+        delete every lease (one server process: nobody else can hold one, so there is
+        nothing to renew or take over later, and an idle server runs no query)."""
+        single = is_sqlite(self.jobs.db)
+        if single:
             await self._run(self.jobs.clear_leases)
         for cid in await self._run(self.jobs.conversations_with_work):
             self.enqueue(cid)
-        self._sweeper = asyncio.create_task(self._sweep(), name="assistant-leases")
+        if not single:
+            self._sweeper = asyncio.create_task(self._sweep(), name="assistant-leases")
 
     async def stop(self) -> None:
         """Cancel the workers and end this process's leases (a reply in progress is closed
@@ -275,12 +278,13 @@ class AssistantService:
             log.exception("could not end the assistant's leases")
 
     async def _sweep(self) -> None:
-        """Renew this process's leases and take over the expired ones, every third of the
-        lease time."""
+        """Every third of the lease time: renew this process's leases while it works,
+        and take over the expired ones (one indexed query when there are none)."""
         while not self._stopping:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
-                await self._run(self.jobs.renew, self.owner, self.lease_seconds)
+                if self._workers:
+                    await self._run(self.jobs.renew, self.owner, self.lease_seconds)
                 for cid in await self._run(self.jobs.expired):
                     self.enqueue(cid)
             except Exception:
