@@ -35,8 +35,11 @@ class Navigation:
         selects that message; ``focus_messages`` moves the focus to the list once open;
         waits for the cache when the first frame's reader is still in place)."""
         await self.cache_ready.wait()
+        # The open conversation's draft is saved first, also when that conversation is
+        # opened again (Enter on its row, a search hit in it): its draft is read back
+        # below, and the debounced save may not have run since the last key.
+        self.flush_draft()
         if conversation_id != self.current_id:
-            self.flush_draft()
             self.place.save_anchor()
         if not self.window.complete and self.window.get(conversation_id) is None:
             self.window.read(include=conversation_id)  # opened further down (search)
