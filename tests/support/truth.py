@@ -97,6 +97,11 @@ def untruths(app) -> list[str]:
           f"title {title!r} for {conv.title if conv else None!r}")
 
     messages = chat.messages
+    if (engine is not None and app.engine_ready and conv is not None
+            and messages.conversation_id == conv.id and messages.at_newest):
+        # what is on screen up to the newest message has been read (a read marker)
+        check(conv.unread_count == 0, f"open conversation {conv.title!r} shows its newest "
+              f"message and {conv.unread_count} unread")
     if chat.current_id is not None and messages.conversation_id == chat.current_id:
         for view in messages.views:
             cached = store.get_message(view.id)
