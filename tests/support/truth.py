@@ -27,6 +27,7 @@ def _rendered(widget) -> str:
 def untruths(app) -> list[str]:
     """Each disagreement between what ``app`` (a running ``ChatApp``) shows and the
     cache and engine, as a readable sentence; [] when everything shown is true."""
+    from chat_tui.ui.safe_text import inert_line
     from chat_tui.ui.widgets.login import LoginBanner
     from chat_tui.ui.widgets.status import queue_text
 
@@ -93,7 +94,8 @@ def untruths(app) -> list[str]:
 
     conv = chat.current_conversation
     title = _rendered(chat._title)
-    check((conv is None and title == "") or (conv is not None and conv.title in title),
+    check((conv is None and title == "")
+          or (conv is not None and inert_line(conv.title, 60) in title),
           f"title {title!r} for {conv.title if conv else None!r}")
 
     messages = chat.messages
