@@ -98,11 +98,17 @@ class MessageList(Paging, Selection, VerticalScroll, can_focus=True):
 
     def on_key(self, event: events.Key) -> None:
         """A printable key typed here that is none of :attr:`LIST_KEYS` goes to the
-        composer (:class:`Typed`) instead of doing nothing or firing an action."""
-        if event.is_printable and event.key not in self.LIST_KEYS:
+        composer (:class:`Typed`) instead of doing nothing or firing an action; so does
+        every printable key after it until the list loses the focus (the rest of a burst
+        still queued here: the ``d`` of "hold on" is typed, not a delete)."""
+        if event.is_printable and (self._typing or event.key not in self.LIST_KEYS):
             event.stop()
             event.prevent_default()
+            self._typing = True
             self.post_message(self.Typed(event.key, event.character))
+
+    def on_blur(self) -> None:  # noqa: D102 - Textual hook
+        self._typing = False
 
     def __init__(self, source: HistorySource, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -113,6 +119,7 @@ class MessageList(Paging, Selection, VerticalScroll, can_focus=True):
         self._answers: dict[str, CachedAnswer] = {}
         self.at_newest = True
         self.selected_id: str | None = None
+        self._typing = False  # a key went to the composer; the focus follows it
         self._busy = False
         self._backfilling = False
         self._no_older = False
