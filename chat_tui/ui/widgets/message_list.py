@@ -99,15 +99,16 @@ class MessageList(Paging, Selection, VerticalScroll, can_focus=True):
     def on_key(self, event: events.Key) -> None:
         """A printable key typed here that is none of :attr:`LIST_KEYS` goes to the
         composer (:class:`Typed`) instead of doing nothing or firing an action; so does
-        every printable key after it until the list loses the focus (the rest of a burst
-        still queued here: the ``d`` of "hold on" is typed, not a delete)."""
+        every printable key after it until the list gets the focus again (the rest of a
+        burst reaches the list even after the composer took the focus: the ``d`` and ``e``
+        of "hold on, read" are typed, not a delete or an edit)."""
         if event.is_printable and (self._typing or event.key not in self.LIST_KEYS):
             event.stop()
             event.prevent_default()
             self._typing = True
             self.post_message(self.Typed(event.key, event.character))
 
-    def on_blur(self) -> None:  # noqa: D102 - Textual hook
+    def on_focus(self) -> None:  # noqa: D102 - Textual hook (Selection's runs too)
         self._typing = False
 
     def __init__(self, source: HistorySource, *, id: str | None = None) -> None:
