@@ -26,7 +26,12 @@ from urllib.parse import quote
 
 from chat_tui.store.cleanstamp import is_clean
 from chat_tui.store.convert import dt, preview
-from chat_tui.store.outbox_state import WAITS_FOR_USER, OutboxState, shown_state
+from chat_tui.store.outbox_state import (
+    PROBLEMS_COLUMN_SQL,
+    WAITS_FOR_USER,
+    OutboxState,
+    shown_state,
+)
 from chat_tui.store.views import OUTBOX_STATES, ConversationView, MessageView, SortKey, UIState
 
 __all__ = ["READS_SCHEMA", "FirstFrameReader", "connect_readonly"]
@@ -36,7 +41,7 @@ READS_SCHEMA = 4
 ``chat_tui.store.SCHEMA_VERSION`` (a test checks it): a new schema makes the reader
 step aside until its SQL is checked against it."""
 
-_LIST_SQL = """
+_LIST_SQL = f"""
 SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count,
        c.pending,
        (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
@@ -44,7 +49,8 @@ SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count
           FROM message m WHERE m.conv = c.pk
           ORDER BY m.sort_key DESC LIMIT 1) AS preview,
        (SELECT count(*) FROM outbox o
-         WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued
+         WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued,
+       {PROBLEMS_COLUMN_SQL}
   FROM conversation c WHERE NOT c.removed
  ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
  LIMIT ?
@@ -164,8 +170,9 @@ class FirstFrameReader:
             assistant=bool(assistant),
             last_message_preview=None if last is None else preview(last),
             last_activity_at=dt(activity), unread_count=unread or 0,
-            queued_count=queued or 0, pending=bool(pending),
-        ) for cid, title, members, assistant, activity, unread, pending, last, queued in rows]
+            queued_count=queued or 0, pending=bool(pending), problem_count=problems or 0,
+        ) for cid, title, members, assistant, activity, unread, pending, last, queued, problems
+            in rows]
         if ids is not None:
             wanted = set(ids)
             out = [v for v in out if v.id in wanted][:limit]

@@ -31,7 +31,9 @@ class ConversationView:
 
     ``members`` are usernames, sorted; ``last_activity_at`` is UTC (server ``updated_at``, or
     the local echo time of a newer pending message); ``unread_count`` counts others' messages
-    after my read marker; ``queued_count`` counts my actions still in the outbox.
+    after my read marker; ``queued_count`` counts my actions still in the outbox;
+    ``problem_count`` counts those that wait for the user (failed, expired, and queued
+    behind one of them: blocked; the conversation's entries of ``Cache.problems``).
     ``pending`` is True while the conversation was created offline and not yet on the server.
     """
 
@@ -44,6 +46,7 @@ class ConversationView:
     unread_count: int
     queued_count: int
     pending: bool = False
+    problem_count: int = 0
 
 
 @dataclass(frozen=True)

@@ -166,13 +166,17 @@ class Drain:
         """On the worker, in one hop: expire old sends (outbox rule 6), then the due heads
         (rules 2-3), and when none is due the epoch seconds the next one will be (or None).
 
-        The expired messages come back grouped by conversation id (``{cid: [message id]}``)
-        so the drain can publish ``MessagesChanged`` for them (``""`` when the echo is gone)."""
+        The expired messages, and those now blocked behind them, come back grouped by
+        conversation id (``{cid: [message id]}``) so the drain can publish
+        ``MessagesChanged`` for them (``""`` when the echo is gone)."""
         store = self._store
         expired: dict[str, list[str]] = {}
         for mid in store.expire_old(self._settings.max_queue_age):
             msg = store.get_message(mid)
             expired.setdefault(msg.conversation_id if msg is not None else "", []).append(mid)
+        for cid, mids in expired.items():  # what waits behind them is blocked now
+            if cid:
+                mids.extend(m for m in store.blocked_messages(cid) if m not in mids)
         actions = store.next_actions()
         return expired, actions, None if actions else store.next_due_at()
 
@@ -244,7 +248,9 @@ class Drain:
                 await self._worker.record(store.drop_action, marked.id)
             else:
                 reason = f"{exc.status} {exc.code}: {exc.reason}".strip()
-                await self._worker.record(store.record_permanent, marked.id, reason)
+                blocked = await self._worker.record(store.record_permanent, marked.id, reason)
+                if blocked:  # queued behind it: now shown blocked (bug class 5)
+                    bus.emit(MessagesChanged(marked.conversation_id, tuple(blocked)))
         except DatabaseError as exc:
             # The server answered but the answer could not be committed: back to 'queued'
             # when the database allows it (else it stays 'sending' until the next start);

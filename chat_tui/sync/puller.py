@@ -149,11 +149,16 @@ class Puller:
         bus = self._bus
         bus.emit(SyncProgress("backfill", 0, None))
         try:
-            page = await api.messages(conversation_id, before, self._settings.page_size)
-        except TransientError as exc:
-            self._monitor.report_failure(exc)
+            try:
+                page = await api.messages(conversation_id, before, self._settings.page_size)
+            except TransientError as exc:
+                self._monitor.report_failure(exc)
+                raise
+            res = await self._worker.run(self._store.apply_page, conversation_id, page,
+                                         gap_id)
+        except BaseException:
+            bus.emit(SyncProgress("idle", 0, None))  # a failed backfill is over too
             raise
-        res = await self._worker.run(self._store.apply_page, conversation_id, page, gap_id)
         bus.emit_result(res)
         bus.emit(SyncProgress("backfill", res.added, res.added))
         bus.emit(SyncProgress("idle", 0, None))

@@ -299,8 +299,14 @@ class ChatApp(App[None]):
             self.push_screen(SearchScreen(self.store, self.clock), opened)
 
     def action_new_conversation(self) -> None:
-        """Ask for a new conversation (assistant or members) and open it."""
-        from chat_tui.ui.screens.new_conversation import NewConversationScreen
+        """Ask for a new conversation (assistant or members) and open it. The dialog
+        checks the member names with the server when it can be asked and creates nothing
+        while any is unknown (sync rule 3o); otherwise the create is queued, with a note
+        that the names were not checked."""
+        from chat_tui.ui.screens.new_conversation import (
+            NewConversationScreen,
+            server_member_check,
+        )
 
         def created(result: Any) -> None:
             if result is None:
@@ -312,11 +318,15 @@ class ChatApp(App[None]):
                 errors=(Exception,))
             if cid is None:
                 return
+            if result.members and not result.checked:
+                self.notify("Member names not checked (the server could not be asked): "
+                            "the conversation is queued; a refusal shows above the "
+                            "composer (ctrl+b).", timeout=8)
             self.chat.refresh_conversations()
             self.chat.open_conversation(cid)
             self.chat.action_focus_composer()
 
-        self.push_screen(NewConversationScreen(), created)
+        self.push_screen(NewConversationScreen(check=server_member_check(self.chat)), created)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action of the keymap in the command palette (run on the app or the chat

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def test_reader_answers_as_the_cache_on_a_real_file(tmp_path):
     assert store.full_check is False
     from_cache = _reads(store, ids)
     assert queued == queued_actions(store) == 6
+    waiting = Counter(p.conversation_id for p in store.problems())
     store.close()
 
     assert from_reader == from_cache
@@ -101,6 +103,9 @@ def test_reader_answers_as_the_cache_on_a_real_file(tmp_path):
     assert from_cache["ui_state"].work_offline and from_cache["ui_state"].scroll_anchors
     assert from_cache["has_older"][:3] == [True, True, True]
     assert [c.id for c in from_cache["by_id"]] == [C, A]
+    # the failure mark's count: the failed send and the one blocked behind it
+    assert {c.id: c.problem_count for c in from_cache["conversations"]} == {A: 2, B: 0, C: 0}
+    assert waiting == {A: 2}
 
 
 def test_reader_steps_aside_for_a_file_cache_open_must_see(tmp_path):

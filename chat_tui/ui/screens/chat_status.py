@@ -38,6 +38,7 @@ class EngineStatus:
             case events.OutboxChanged(counts=counts):
                 self.outbox = dict(counts)
                 self.update_problems()
+                self._schedule_list()  # the rows' counts and failure marks
             case events.MessagesChanged(conversation_id=cid, message_ids=ids):
                 self._dirty_messages.setdefault(cid, set()).update(ids)
                 self._schedule_flush()

@@ -1,4 +1,5 @@
-"""The conversation list: title, unread count, queued count, preview, assistant marker.
+"""The conversation list: title, unread count, queued count, failure mark, preview,
+assistant marker.
 
 Rows come from ``store.list_conversations()`` (most recent activity first, one indexed
 query). Titles and previews are untrusted and rendered as inert :class:`rich.text.Text`.
@@ -20,21 +21,31 @@ from chat_tui.ui.safe_text import inert_line
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import ConversationView
 
-__all__ = ["ConversationList", "render_conversation"]
+__all__ = ["PROBLEM_MARK", "ConversationList", "render_conversation"]
+
+PROBLEM_MARK = "\u2717"
+"""The failure mark of a row (followed by how many of its actions wait for the user)."""
 
 
 def render_conversation(conv: ConversationView, *, current: bool, width: int = 30) -> Text:
     """Two lines for ``conv``: marker, title and counters; then the last-message preview.
 
-    ``width`` (cells) bounds the title and preview so counters stay visible.
+    Counters: ``\u25f7N`` my actions waiting to be sent; :data:`PROBLEM_MARK` ``N`` my
+    actions that wait for me (failed, expired, or blocked behind one: outbox rule 3,
+    ``ConversationView.problem_count``), so a failure shows in the list whichever
+    conversation is open; the unread count. ``width`` (cells) bounds the title and preview
+    so counters stay visible.
     """
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append("\u258c" if current else " ", style="bold cyan")
     if conv.assistant:
         line.append("\u2726 ", style="bright_magenta")
     badges = Text()
-    if conv.queued_count:
-        badges.append(f" \u25f7{conv.queued_count}", style="yellow")
+    waiting = conv.queued_count - conv.problem_count
+    if waiting > 0:
+        badges.append(f" \u25f7{waiting}", style="yellow")
+    if conv.problem_count:
+        badges.append(f" {PROBLEM_MARK}{conv.problem_count}", style="bold red")
     if conv.unread_count:
         badges.append(f" {conv.unread_count} ", style="bold reverse cyan")
     title_room = max(4, width - 3 - len(badges) - (2 if conv.assistant else 0))
