@@ -206,10 +206,12 @@ class ApiClient(HttpBackend):
         response = await self._send("POST", f"/v1/messages/{mid}/stop")
         return _parse("Message", response)
 
-    async def put_message(self, cid: str, mid: str, body: str) -> Message:
+    async def put_message(self, cid: str, mid: str, body: str, *,
+                          attempted: bool = False) -> Message:
         """``PUT /v1/conversations/{cid}/messages/{mid}``: send ``body`` (1..65,536 UTF-8
         bytes); ``mid`` is the idempotency key, so a repeat returns the stored message
         (200), possibly with an older body (the caller then follows up with a PATCH).
+        ``attempted`` changes nothing here: the server keeps idempotency keys for good.
 
         Raises:
             PermanentError: 413 (too long), 422 (empty), 404 (not a member), 409 (``mid``

@@ -32,6 +32,7 @@ class MatrixClient(MatrixTimeline):
         timeout: seconds for every request but the sync long-poll.
         probe_timeout: seconds for :meth:`health` (rule C1).
         sync_read_timeout: seconds on top of the long-poll for a sync answer to arrive.
+        ids: where the id maps are kept across restarts (rule M4), or None.
 
     Every method raises :class:`~chat_tui.api.errors.TransientError` (connection errors,
     timeouts, 5xx, ``M_LIMIT_EXCEEDED`` with ``retry_after``),

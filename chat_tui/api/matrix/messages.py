@@ -5,6 +5,7 @@ Matrix)."""
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 from chat_tui.api.errors import PermanentError
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
 
 #: Events read back per request when a room's history is searched (rules M1, M2).
 SCAN_PAGE = 100
+#: Seconds a transaction id is taken to be remembered by the homeserver for the token it
+#: was sent with (Synapse keeps its answer cache 30 minutes; rule M1).
+TXN_MEMORY = 30 * 60.0
 
 
 class MatrixMessages(MatrixRooms):
@@ -48,35 +52,54 @@ class MatrixMessages(MatrixRooms):
         return None
 
     async def _event_id(self, room_id: str, cid: str, mid: str) -> str:
+        """The event id of message ``mid`` (memory, the durable ids, else a search of the
+        room by content key).
+
+        Raises:
+            PermanentError: 404, not found.
+        """
         if mid.startswith("$"):
             return mid
-        event_id = self._event_of.get(mid) or await self.find_message(cid, mid)
+        event_id = await self._known_event(mid) or await self.find_message(cid, mid)
+        self.flush_ids()
         if event_id is None:
             raise PermanentError(f"no message {mid} in {cid}", 404, "M_NOT_FOUND")
         return event_id
 
-    async def put_message(self, cid: str, mid: str, body: str, *,
+    def _txn_remembered(self, mid: str) -> bool:
+        """True when this client sent ``mid`` with its current token less than
+        :data:`TXN_MEMORY` seconds ago (the homeserver still answers a repeat itself)."""
+        sent = self._tried.get(mid)
+        return sent is not None and time.monotonic() - sent < TXN_MEMORY
+
+    async def put_message(self, cid: str, mid: str, body: str, *, attempted: bool = False,
                           check_first: bool = False) -> Message:
         """``PUT /rooms/{room}/send/m.room.message/{mid}``: ``mid`` is the transaction id
         and is carried in the content under :data:`MESSAGE_KEY` (rule M1), so a retry on
-        the same token makes no second event. With ``check_first`` (an earlier attempt may
-        have reached the server under another token or longer ago than the server keeps
-        transaction ids) the room is searched for ``mid`` first and a found event is
-        answered without sending. Returns the message as the server stored it.
+        the same token makes no second event. ``attempted``: an earlier attempt may have
+        reached the server; unless this client made it with its current token less than
+        :data:`TXN_MEMORY` seconds ago, that attempt may be one the server no longer
+        matches (another token, a restart, too long ago), so the room is searched for
+        ``mid`` first, as with ``check_first``, and a found event is answered without
+        sending. Returns the message as the server stored it.
 
         Raises:
             PermanentError: 403 (not joined), 404 (no such conversation), 413.
         """
         room = await self._room(cid)
-        await self._refuse_encrypted(room)
+        await self._refuse_encrypted(room, cid)
+        if attempted and not self._txn_remembered(mid):
+            check_first = True
         event_id = await self.find_message(cid, mid) if check_first else None
         if event_id is None:
+            self._tried[mid] = time.monotonic()
             answer = await self._call(
                 "PUT", f"{API}/rooms/{q(room)}/send/m.room.message/{q(mid)}",
                 json={"msgtype": "m.text", "body": body, MESSAGE_KEY: mid})
             event_id = str(answer["event_id"])
         event = await self._event(room, event_id)
         self._remember(room, event)
+        self.flush_ids()
         return self._message(event, cid)
 
     async def patch_message(self, mid: str, body: str, base_version: int | None, *,
@@ -93,7 +116,7 @@ class MatrixMessages(MatrixRooms):
         if not conversation_id:
             raise PermanentError("a Matrix edit needs the conversation", 422, "bad_request")
         room = await self._room(conversation_id)
-        await self._refuse_encrypted(room)
+        await self._refuse_encrypted(room, conversation_id)
         target = await self._event_id(room, conversation_id, mid)
         digest = hashlib.sha256(f"{mid}\0{base_version}\0{body}".encode()).hexdigest()[:24]
         answer = await self._call(
@@ -149,4 +172,4 @@ class MatrixMessages(MatrixRooms):
                           seq=self._seq_of.get(mid, 0))
 
 
-__all__ = ["SCAN_PAGE", "MatrixMessages"]
+__all__ = ["SCAN_PAGE", "TXN_MEMORY", "MatrixMessages"]

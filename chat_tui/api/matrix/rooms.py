@@ -19,11 +19,16 @@ class MatrixRooms(MatrixCore):
 
     async def _find_room_by_cid(self, cid: str) -> str | None:
         """Rule M2: the joined room whose ``m.room.create`` content carries ``cid`` under
-        :data:`CREATE_KEY`, or None. Looks at the rooms known from sync first, then asks
-        the server for every joined room's create event."""
+        :data:`CREATE_KEY`, or None. Looks at the rooms known from sync first, then at
+        the durable ids (rule M4), then asks the server for every joined room's create
+        event."""
         for state in self.rooms.values():
             if state.cid == cid:
                 return state.room_id
+        if self.ids is not None:
+            room = await self.ids.lookup_room(cid)
+            if room is not None:
+                return room
         joined = (await self._call("GET", f"{API}/joined_rooms")).get("joined_rooms", [])
         for room_id in joined:
             if room_id in self.rooms and self.rooms[room_id].created_ms:
@@ -50,7 +55,7 @@ class MatrixRooms(MatrixCore):
             room = await self._find_room_by_cid(cid)
             if room is None:
                 raise PermanentError(f"no room for conversation {cid}", 404, "M_NOT_FOUND")
-            self._room_of[cid] = room
+            self._room_of[cid] = room  # what sync or a create learns is kept (M4)
         return room
 
     async def _conversation(self, room_id: str) -> Conversation:
@@ -82,7 +87,7 @@ class MatrixRooms(MatrixCore):
         state = self.rooms.get(room)
         return bool(state and state.encrypted)
 
-    async def _refuse_encrypted(self, room_id: str) -> None:
+    async def _refuse_encrypted(self, room_id: str, cid: str) -> None:
         """Rule M3: nothing is sent into an encrypted room. Whether a room is encrypted
         comes from its state seen in sync, else from ``GET /state/m.room.encryption/``
         once per room (encryption is never turned off again).
@@ -101,14 +106,16 @@ class MatrixRooms(MatrixCore):
                     raise
                 self._plain_checked.add(room_id)
         if state.encrypted:
+            self._remember_room(cid, room_id, True)
+            self.flush_ids()
             raise PermanentError("end-to-end encrypted rooms are not supported yet", 501,
                                  "encrypted_room")
 
     async def put_conversation(self, cid: str, title: str, members: list[str],
                                assistant: bool) -> Conversation:
-        """``POST /createRoom`` (private chat, ``title`` as its name, ``members`` user ids
-        invited) with ``cid`` in the create content under :data:`CREATE_KEY`. Rule M2: a
-        room already created under ``cid`` (an earlier attempt whose answer was lost) is
+        """``POST /createRoom`` (private chat, ``title`` as its name, ``members`` invited:
+        user ids, or localparts of this homeserver; myself left out) with ``cid`` in the
+        create content under :data:`CREATE_KEY`. Rule M2: a room already created under ``cid`` (an earlier attempt whose answer was lost) is
         found first and answered instead of a second room.
 
         Raises:
@@ -119,12 +126,39 @@ class MatrixRooms(MatrixCore):
             raise PermanentError("the assistant needs a chat-tui server", 501, "unsupported")
         room = await self._find_room_by_cid(cid)
         if room is None:
+            invite = sorted({self.full_user_id(m) for m in members} - {self.user_id})
             answer = await self._call("POST", f"{API}/createRoom", json={
-                "preset": "private_chat", "name": title, "invite": list(members),
+                "preset": "private_chat", "name": title, "invite": invite,
                 "creation_content": {CREATE_KEY: cid}})
             room = str(answer["room_id"])
-        self._room_of[cid] = room
-        return await self._conversation(room)
+        conversation = await self._conversation(room)
+        self._remember_room(cid, room, self.rooms[room].encrypted)
+        self.flush_ids()
+        return conversation
+
+    def full_user_id(self, name: str) -> str:
+        """``name`` as a user id: as given when it starts with ``@``, else the localpart
+        of a user on my homeserver (``bob`` -> ``@bob:<my server name>``)."""
+        name = name.strip()
+        if name.startswith("@") or ":" not in self.user_id:
+            return name
+        return f"@{name}:{self.user_id.split(':', 1)[1]}"
+
+    async def user_exists(self, username: str) -> bool:
+        """``GET /profile/{user id}``: True when the homeserver knows the user
+        ``username`` (a user id or a localpart, :meth:`full_user_id`; sync rule 3o on
+        Matrix), False on its 404.
+
+        Raises:
+            PermanentError: another refusal (a malformed user id: 400).
+        """
+        try:
+            await self._call("GET", f"{API}/profile/{q(self.full_user_id(username))}")
+        except PermanentError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     async def join(self, room_id: str) -> None:
         """Accept the invite to ``room_id`` (``POST /join/{room}``)."""

@@ -65,6 +65,7 @@ class MatrixTimeline(MatrixMessages):
             self.invites.pop(room_id, None)
         if "next_batch" not in answer:
             raise MalformedResponse("sync answer without next_batch")
+        self.flush_ids()
         return SyncResponse(cursor=str(answer["next_batch"]), initial=since is None,
                             conversations=tuple(conversations), read_markers=tuple(markers))
 
@@ -92,12 +93,12 @@ class MatrixTimeline(MatrixMessages):
         events = [self.decrypt(room_id, e) for e in timeline.get("events") or []]
         for event in events:
             state.apply(event)
-        if state.cid:
-            self._room_of[state.cid] = room_id
         cid = state.conversation_id
+        self._remember_room(cid, room_id, state.encrypted)
         messages: dict[str, Message] = {}
         for event in events:
             if is_message(event):
+                event = await self._keyed(event)
                 mid = self._remember(room_id, event)
                 messages[mid] = self._message(event, cid)
         for event in events:
@@ -135,7 +136,7 @@ class MatrixTimeline(MatrixMessages):
                 continue
             for event_id, kinds in (event.get("content") or {}).items():
                 for user in ((kinds or {}).get("m.read") or {}):
-                    mid = self._mid_of.get(event_id, event_id)
+                    mid = await self._known_message(event_id) or event_id
                     markers.append(ReadMarker(conversation_id=cid, username=str(user),
                                               message_id=mid, seq=self._seq_of.get(mid, 0)))
         unread = (room.get("unread_notifications") or {}).get("notification_count", 0)
@@ -150,10 +151,21 @@ class MatrixTimeline(MatrixMessages):
             event = await self._event(room_id, event_id)
         except PermanentError:
             return None
-        if event_id in self._mid_of:  # a redacted event has lost its content key
-            event = {**event, "content": {**(event.get("content") or {}),
-                                          MESSAGE_KEY: self._mid_of[event_id]}}
-        return event
+        return await self._keyed(event)
+
+    async def _keyed(self, event: dict) -> dict:
+        """``event`` with the chat-tui message id put back in its content when a redaction
+        removed it (a redacted event keeps no content) and the id is known (memory or the
+        durable ids, rule M4): a redacted message of mine stays the same row."""
+        content = event.get("content") or {}
+        if MESSAGE_KEY in content or not event.get("event_id"):
+            return event
+        if content and "redacted_because" not in (event.get("unsigned") or {}):
+            return event
+        mid = await self._known_message(str(event["event_id"]))
+        if mid is None:
+            return event
+        return {**event, "content": {**content, MESSAGE_KEY: mid}}
 
     async def _left(self, room_id: str, room: dict) -> Any:
         from chat_tui.wire.models import SyncConversation
@@ -195,12 +207,14 @@ class MatrixTimeline(MatrixMessages):
         found = []
         for event in chunk:
             if is_message(event):
+                event = await self._keyed(event)
                 self._remember(room, event)
                 found.append(self._message(event, cid))
         end = page.get("end")
         if chunk and end:
             self._token_before[str(chunk[-1].get("event_id"))] = str(end)
         found.sort(key=lambda m: (m.seq, m.id))
+        self.flush_ids()
         return MessagesPage(messages=tuple(found), has_more=bool(chunk and end),
                             total_count=-1)
 
