@@ -33,6 +33,7 @@ class ConversationView:
     the local echo time of a newer pending message); ``unread_count`` counts others' messages
     after my read marker; ``queued_count`` counts my actions still in the outbox.
     ``pending`` is True while the conversation was created offline and not yet on the server.
+    ``encrypted`` is True for an end-to-end encrypted Matrix room (docs/sync.md, rule M3).
     """
 
     id: str
@@ -44,6 +45,7 @@ class ConversationView:
     unread_count: int
     queued_count: int
     pending: bool = False
+    encrypted: bool = False
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,7 @@ class ProblemActions:
         self.app.push_screen(NewConversationScreen(
             assistant=bool(payload.get("assistant")), title=payload.get("title", ""),
             members=members, heading="Change the new conversation",
-            reason=problem.reason), changed)
+            reason=problem.reason, matrix=getattr(self.app, "is_matrix", False)), changed)
 
     # ------------------------------------------------------------------ ctrl+r, x
     def action_retry(self) -> None:
