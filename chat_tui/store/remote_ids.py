@@ -41,6 +41,13 @@ class RemoteIds(CacheFile):
         row = R.get_or_none(R.conversation_id == conversation_id)
         return None if row is None else row.room_id
 
+    def remote_conversation_id(self, room_id: str) -> str | None:
+        """The conversation id of the Matrix room ``room_id``, or None."""
+        R = self.m.RemoteRoom
+        row = (R.select(R.conversation_id).where(R.room_id == room_id)
+               .order_by(R.conversation_id == room_id).first())
+        return None if row is None else row.conversation_id
+
     def save_remote_ids(self, rooms: dict[str, tuple[str, bool]],
                         events: dict[str, tuple[str, str, int]]) -> None:
         """Keep ``rooms`` (conversation id -> (room id, encrypted)) and ``events``

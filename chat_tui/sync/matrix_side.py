@@ -50,6 +50,10 @@ class CacheIds:
         """The room id of conversation ``cid`` from the cache, or None."""
         return await self._worker.run(self._store.remote_room, cid)
 
+    async def lookup_conversation(self, room_id: str) -> str | None:
+        """The conversation id of ``room_id`` from the cache, or None."""
+        return await self._worker.run(self._store.remote_conversation_id, room_id)
+
     def learned(self, rooms: dict[str, tuple[str, bool]],
                 events: dict[str, tuple[str, str, int]]) -> None:
         """Write ``rooms`` and ``events`` on the worker (a failed write is logged: the

@@ -358,3 +358,25 @@ async def test_rule_m4_a_restarted_engine_knows_its_events_from_the_cache(
                           == [(mid, True)], timeout=SLOW), \
         [(m.id, m.deleted) for m in cached(alice, cid)]
     assert alice.store.remote_room(cid) == room
+
+
+async def test_a_restarted_engine_keeps_its_rooms_conversation_ids_names_and_members(
+        matrix_account, matrix_engines, matrix_user, raw) -> None:
+    a = matrix_account()
+    bob_id, bob_name, bob_pw = matrix_user()
+    first = matrix_engines.make(a.account)
+    await first.start()
+    cid, room = await room_created(first, "kept name", [bob_id])
+    raw(bob_name, bob_pw).join(room)
+    assert await wait_for(lambda: set(first.store.get_conversation(cid).members)
+                          == {a.user_id, bob_id}, timeout=SLOW)
+    await first.stop()
+    # A delta sync carries only what changed: the room's creation key, name and members
+    # are not in it, yet the message from my other device lands in the same conversation.
+    raw(a.localpart, a.password).say(room, "from my other device")
+    alice = matrix_engines.make(a.account)
+    await alice.start()
+    assert await wait_for(lambda: bodies(alice, cid) == ["from my other device"],
+                          timeout=SLOW), [(c.id, c.title) for c in alice.store.list_conversations()]
+    [conv] = alice.store.list_conversations()
+    assert (conv.id, conv.title, set(conv.members)) == (cid, "kept name", {a.user_id, bob_id})

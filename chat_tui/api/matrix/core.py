@@ -51,6 +51,9 @@ class IdStore(Protocol):
     async def lookup_room(self, cid: str) -> str | None:
         """The room id of the conversation ``cid``, or None when unknown."""
 
+    async def lookup_conversation(self, room_id: str) -> str | None:
+        """The conversation id of the room ``room_id``, or None when unknown."""
+
     def learned(self, rooms: dict[str, tuple[str, bool]],
                 events: dict[str, tuple[str, str, int]]) -> None:
         """Keep ``rooms`` (conversation id -> (room id, encrypted)) and ``events``
@@ -79,6 +82,7 @@ class MatrixCore(HttpBackend):
         self._seq_of: dict[str, int] = {}        # message id -> seq
         self._token_before: dict[str, str] = {}  # event id -> pagination token before it
         self._plain_checked: set[str] = set()    # rooms seen without m.room.encryption
+        self._full_state: set[str] = set()       # rooms whose whole state was applied
         self._tried: dict[str, float] = {}      # transaction id -> monotonic time sent
         self._room_known: dict[str, tuple[str, bool]] = {}  # what ``ids`` was given
         self._new_rooms: dict[str, tuple[str, bool]] = {}   # learned, not yet given

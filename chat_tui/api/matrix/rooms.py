@@ -58,11 +58,25 @@ class MatrixRooms(MatrixCore):
             self._room_of[cid] = room  # what sync or a create learns is kept (M4)
         return room
 
+    async def _ensure_state(self, room_id: str) -> None:
+        """Load the room's whole current state once per client (``GET /state``) when this
+        client has not seen it: a delta sync carries only what changed since its token, so
+        after a restart the room's creation key (its conversation id, M2), name and members
+        would be missing. Applied after the delta's ``state`` section (older) and before its
+        timeline (whose state events end at the current state)."""
+        if room_id in self._full_state:
+            return
+        state = self._room_state(room_id)
+        for event in await self._state_list(room_id):
+            state.apply(event)
+        self._full_state.add(room_id)
+
     async def _conversation(self, room_id: str) -> Conversation:
         """The room as a Conversation from its full current state (``GET /state``)."""
         state = self._room_state(room_id)
         for event in await self._state_list(room_id):
             state.apply(event)
+        self._full_state.add(room_id)
         return self._to_conversation(state, None, 0)
 
     async def _state_list(self, room_id: str) -> list[dict]:

@@ -54,7 +54,7 @@ class MatrixTimeline(MatrixMessages):
         conversations = []
         markers = []
         for room_id, room in (rooms.get("join") or {}).items():
-            item, room_markers = await self._joined(room_id, room)
+            item, room_markers = await self._joined(room_id, room, since is None)
             conversations.append(item)
             markers.extend(room_markers)
         for room_id, room in (rooms.get("leave") or {}).items():
@@ -80,12 +80,16 @@ class MatrixTimeline(MatrixMessages):
                 inviter = str(event.get("sender", ""))
         return Invite(room_id, inviter, name)
 
-    async def _joined(self, room_id: str, room: dict) -> tuple[Any, list]:
+    async def _joined(self, room_id: str, room: dict, initial: bool) -> tuple[Any, list]:
         from chat_tui.wire.models import ReadMarker, SyncConversation
 
         state = self._room_state(room_id)
         for event in (room.get("state") or {}).get("events") or []:
             state.apply(event)
+        if initial:
+            self._full_state.add(room_id)  # an initial sync carries the whole state
+        else:
+            await self._ensure_state(room_id)
         heroes = (room.get("summary") or {}).get("m.heroes")
         if isinstance(heroes, list):
             state.heroes = [str(h) for h in heroes]
@@ -173,6 +177,11 @@ class MatrixTimeline(MatrixMessages):
         state = self._room_state(room_id)
         for event in (room.get("state") or {}).get("events") or []:
             state.apply(event)
+        if state.cid is None and not state.created_ms:
+            # A room left since the last run: its conversation id from the kept ids (M4).
+            known = await self.ids.lookup_conversation(room_id) if self.ids else None
+            if known and known != room_id:
+                state.cid = known
         return SyncConversation(conversation=self._to_conversation(state, None, 0),
                                 messages=(), limited=False, removed=True)
 
