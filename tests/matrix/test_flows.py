@@ -380,3 +380,24 @@ async def test_a_restarted_engine_keeps_its_rooms_conversation_ids_names_and_mem
                           timeout=SLOW), [(c.id, c.title) for c in alice.store.list_conversations()]
     [conv] = alice.store.list_conversations()
     assert (conv.id, conv.title, set(conv.members)) == (cid, "kept name", {a.user_id, bob_id})
+
+
+async def test_pending_invites_survive_a_restart(matrix_account, matrix_engines, matrix_user,
+                                                 raw) -> None:
+    a = matrix_account()
+    _, bob_name, bob_pw = matrix_user()
+    room = raw(bob_name, bob_pw).create_room("later", [a.user_id])
+    first = matrix_engines.make(a.account)
+    await first.start()
+    assert await wait_for(lambda: [i["room_id"] for i in first.invites()] == [room],
+                          timeout=SLOW)
+    await first.stop()
+    # The next run's delta syncs do not name the invite again: it stays pending.
+    alice = matrix_engines.make(a.account)
+    await alice.start()
+    synced = alice._puller.synced
+    assert await wait_for(lambda: alice._puller.synced >= synced + 2, timeout=SLOW)
+    assert [i["room_id"] for i in alice.invites()] == [room]
+    await alice.answer_invite(room, True)
+    assert await wait_for(lambda: conversation_of(alice, room), timeout=SLOW)
+    assert alice.invites() == []
