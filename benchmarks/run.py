@@ -12,6 +12,8 @@ Usage::
 senders for 60 s); ``--size smoke`` is a tiny run for CI (well-formed results, no meaning).
 ``--load-duration S`` overrides the load benchmark's duration; ``--update-readme`` also
 writes the table into README.md's Performance section (between its benchmark markers);
+``--matrix`` adds benchmarks 3 and 4 of a Matrix account against a real Synapse
+(``benchmarks/bench_matrix.py``);
 ``--only NAME --merge benchmarks/results.json`` re-runs one benchmark after a fix and keeps
 the others from the earlier run (each says which run it is from). Generated data is cached in
 ``--data-dir`` (default ``benchmarks/data/``, git-ignored). Results go to ``--out``
@@ -74,6 +76,13 @@ BENCHMARKS = [
     ("server_load", 5, "benchmarks.bench_load"),
     ("memory", 6, "benchmarks.bench_app"),
     ("cache_size", 7, "benchmarks.bench_cache"),
+]
+
+#: Benchmarks 3 and 4 of a Matrix account against a real Synapse, each with its bare-httpx
+#: baseline against the same Synapse (``--matrix`` adds them to the run).
+MATRIX_BENCHMARKS = [
+    ("outbox_drain_matrix", 3, "benchmarks.bench_matrix"),
+    ("sync_latency_matrix", 4, "benchmarks.bench_matrix"),
 ]
 
 
@@ -156,7 +165,7 @@ def render_markdown(results: dict) -> str:
         "| # | benchmark | chat-tui | baseline | ratio | target | met |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for key, _, _ in BENCHMARKS:
+    for key, _, _ in BENCHMARKS + MATRIX_BENCHMARKS:
         r = results["benchmarks"].get(key)
         if r is None:
             continue
@@ -236,7 +245,10 @@ def update_readme(readme: Path, table: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument("--only", nargs="+", choices=[k for k, _, _ in BENCHMARKS],
+    parser.add_argument("--matrix", action="store_true",
+                        help="also run benchmarks 3 and 4 against a real Synapse")
+    parser.add_argument("--only", nargs="+",
+                        choices=[k for k, _, _ in BENCHMARKS + MATRIX_BENCHMARKS],
                         metavar="NAME", help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
                         help="directory for results.json and results.md")
@@ -257,9 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="chat-tui-bench-"))
     results = {"size": size.name, "date": now_iso(), "machine": machine,
                "sizes": asdict(size), "benchmarks": {}}
+    ctx = None
     try:
         ctx = Context(size, workdir, args.data_dir)
-        for key, number, module in BENCHMARKS:
+        extra = MATRIX_BENCHMARKS if args.matrix or (
+            args.only and set(args.only) & {k for k, _, _ in MATRIX_BENCHMARKS}) else []
+        for key, number, module in BENCHMARKS + extra:
             if args.only and key not in args.only:
                 continue
             print(f"[{key}] running…", file=sys.stderr, flush=True)
@@ -273,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             merge_earlier(results, json.loads(args.merge.read_text(encoding="utf-8")))
         results["machine"]["load_avg_end"] = machine_info()["load_avg"]
     finally:
+        matrix = sys.modules.get("benchmarks.bench_matrix")
+        if matrix is not None and ctx is not None:
+            matrix.close(ctx)
         shutil.rmtree(workdir, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -100,13 +100,15 @@ def local_username() -> str:
 
 def configured_factory(account: Account, settings: Settings) -> Callable[[Cache], Engine]:
     """Engine factory for a saved account: ``factory(store) -> Engine`` (imports the sync
-    layer, httpx included, only when called; reads the token from the keyring or file)."""
+    layer, httpx included, only when called; reads the token from the keyring or file);
+    the engine talks to the account's kind of server (chat-tui or Matrix)."""
 
     def factory(store: Cache) -> Engine:
         from chat_tui.config import load_token
         from chat_tui.sync.engine import Engine
 
-        return Engine(store, account.server_url, load_token(account), settings)
+        return Engine(store, account.server_url, load_token(account), settings,
+                      kind=account.kind, user_id=account.user_id)
 
     return factory
 

@@ -69,12 +69,15 @@ def cmd_new(args: argparse.Namespace) -> int:
     members = member_names(args)
     if not args.title.strip() or len(args.title.strip()) > 200:
         raise CliError("a title has 1 to 200 characters")
+    engine = engine_of(args)
+    if args.assistant and engine.is_matrix:
+        raise CliError("a Matrix account has no assistant (it needs a chat-tui server); "
+                       "nothing was created")
     if members and not args.no_check:
         unknown = unknown_members(args, members)
         if unknown:
             raise CliError(f"unknown member{'s' if len(unknown) > 1 else ''}: "
                            f"{', '.join(unknown)}; nothing was created")
-    engine = engine_of(args)
     open_store(engine)
     try:
         cid = engine.create_conversation(args.title, members, args.assistant)

@@ -36,7 +36,7 @@ from chat_tui.store.views import OUTBOX_STATES, ConversationView, MessageView, S
 
 __all__ = ["READS_SCHEMA", "FirstFrameReader", "connect_readonly"]
 
-READS_SCHEMA = 4
+READS_SCHEMA = 5
 """The cache schema (``PRAGMA user_version``) this module's SQL reads; equal to
 ``chat_tui.store.SCHEMA_VERSION`` (a test checks it): a new schema makes the reader
 step aside until its SQL is checked against it."""

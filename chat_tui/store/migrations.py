@@ -19,6 +19,8 @@ migration may rebuild cache tables but never drops the outbox or drafts (bug cla
   is keyed by the day (``message_created_day``). ``conversation`` and ``message`` are
   rebuilt (the SQLite 12-step way: new table, copy, drop, rename) keeping every row and
   ``pk``; outbox, drafts, read markers, gaps and UI state are not touched.
+- v5: the tables ``remote_room`` and ``remote_event``, a Matrix account's ids
+  (docs/sync.md, rule M4); nothing else changes.
 """
 
 from __future__ import annotations
@@ -151,8 +153,12 @@ def _v4(db: SqliteDatabase, models: SimpleNamespace) -> None:
     sql("INSERT INTO message_index(message_index) VALUES ('rebuild')")
 
 
+def _matrix_ids(db: SqliteDatabase, models: SimpleNamespace) -> None:
+    db.create_tables([models.RemoteRoom, models.RemoteEvent])
+
+
 MIGRATIONS: dict[int, Callable[[SqliteDatabase, SimpleNamespace], None]] = {
-    2: _v2, 3: _v3, 4: _v4}
+    2: _v2, 3: _v3, 4: _v4, 5: _matrix_ids}
 
 
 def migrate(db: SqliteDatabase, path: Path, version: int, models: SimpleNamespace) -> None:

@@ -56,7 +56,9 @@ class ReadModel(CacheFile):
                   ORDER BY m.sort_key DESC LIMIT 1) AS preview,
                (SELECT count(*) FROM outbox o
                  WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued,
-               {PROBLEMS_COLUMN_SQL}
+               {PROBLEMS_COLUMN_SQL},
+               (SELECT r.encrypted FROM remote_room r WHERE r.conversation_id = c.id)
+                 AS encrypted
           FROM conversation c WHERE NOT c.removed{where}
          ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
          LIMIT ?
@@ -65,13 +67,14 @@ class ReadModel(CacheFile):
         rows = self.db.execute_sql(sql, (*params, -1 if limit is None else limit)).fetchall()
         for row in rows:
             cid, title, members, assistant, activity, unread, pending, last, queued, \
-                problems = row
+                problems, enc = row
             out.append(ConversationView(
                 id=cid, title=title, members=tuple(json.loads(members or "[]")),
                 assistant=bool(assistant),
                 last_message_preview=None if last is None else preview(last),
                 last_activity_at=dt(activity), unread_count=unread or 0,
                 queued_count=queued or 0, pending=bool(pending), problem_count=problems or 0,
+                encrypted=bool(enc),
             ))
         return out
 

@@ -35,6 +35,7 @@ class ConversationView:
     ``problem_count`` counts those that wait for the user (failed, expired, and queued
     behind one of them: blocked; the conversation's entries of ``Cache.problems``).
     ``pending`` is True while the conversation was created offline and not yet on the server.
+    ``encrypted`` is True for an end-to-end encrypted Matrix room (docs/sync.md, rule M3).
     """
 
     id: str
@@ -47,6 +48,7 @@ class ConversationView:
     queued_count: int
     pending: bool = False
     problem_count: int = 0
+    encrypted: bool = False
 
 
 @dataclass(frozen=True)

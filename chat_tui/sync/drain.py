@@ -28,7 +28,7 @@ from chat_tui.sync.retry import retry_delay
 from chat_tui.sync.waits import wait_event
 
 if TYPE_CHECKING:
-    from chat_tui.api import ApiClient
+    from chat_tui.api.backend import Backend
     from chat_tui.config import Settings
     from chat_tui.store import Cache
     from chat_tui.sync.bus import EventBus
@@ -75,7 +75,7 @@ class Drain:
     """
 
     def __init__(self, store: Cache, worker: DbWorker, gate: Gate, monitor: Monitor,
-                 bus: EventBus, api: Callable[[], ApiClient | None], settings: Settings,
+                 bus: EventBus, api: Callable[[], Backend | None], settings: Settings,
                  pull_schedule: Schedule):
         self._store = store
         self._worker = worker
@@ -332,13 +332,17 @@ class Drain:
                 bool(p.get("assistant", False)))
             ack = store.ack_conversation
         elif action.kind == "send":
+            # attempts counts this one: more means an earlier one may have reached the
+            # server (Matrix rule M1 then looks for it before sending again).
             answer = await api.put_message(action.conversation_id, action.message_id,
-                                           p["body"])
+                                           p["body"], attempted=action.attempts > 1)
         elif action.kind == "edit":
             answer = await api.patch_message(action.message_id, p["body"],
-                                             p.get("base_version"))
+                                             p.get("base_version"),
+                                             conversation_id=action.conversation_id)
         elif action.kind == "delete":
-            answer = await api.delete_message(action.message_id)
+            answer = await api.delete_message(action.message_id,
+                                              conversation_id=action.conversation_id)
         elif action.kind == "read":
             answer = await api.mark_read(action.conversation_id, p["message_id"])
             ack = store.ack_read

@@ -326,7 +326,23 @@ class ChatApp(App[None]):
             self.chat.open_conversation(cid)
             self.chat.action_focus_composer()
 
-        self.push_screen(NewConversationScreen(check=server_member_check(self.chat)), created)
+        self.push_screen(NewConversationScreen(check=server_member_check(self.chat),
+                                               matrix=self.is_matrix), created)
+
+    @property
+    def is_matrix(self) -> bool:
+        """True when the engine is a Matrix account's (no assistant; invites)."""
+        return bool(self.engine is not None and self.engine.is_matrix)
+
+    def action_show_invites(self) -> None:
+        """Show the Matrix account's pending invites, to accept or decline
+        (:class:`~chat_tui.ui.screens.invites.InvitesScreen`)."""
+        from chat_tui.ui.screens.invites import InvitesScreen
+
+        if not self.is_matrix:
+            self.notify("Invites are a Matrix feature; this account has none.", timeout=5)
+        elif not isinstance(self.screen, InvitesScreen):
+            self.push_screen(InvitesScreen(self.engine))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action of the keymap in the command palette (run on the app or the chat

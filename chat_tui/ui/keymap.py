@@ -22,8 +22,8 @@ __all__ = ["ACTIONS", "APP_ACTIONS", "SCOPE_TITLES", "KeyAction", "bindings_for"
 Scope = Literal["app", "composer", "messages", "conversations", "problems"]
 Owner = Literal["app", "chat"]
 
-APP_ACTIONS = frozenset({"help", "search", "new_conversation", "toggle_work_offline",
-                         "command_palette", "quit"})
+APP_ACTIONS = frozenset({"help", "search", "new_conversation", "show_invites",
+                         "toggle_work_offline", "command_palette", "quit"})
 """Actions implemented by the app; every other one by the chat screen."""
 
 
@@ -64,6 +64,7 @@ class KeyAction:
         """The keys as shown on the help screen, e.g. ``"F1 / ?"``."""
         names = {
             "f1": "F1",
+            "f2": "F2",
             "question_mark": "?",
             "slash": "/",
             "pageup": "PgUp",
@@ -115,6 +116,8 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("app.problems", "app", "ctrl+b", "focus_problems", "Problems",
               "Move the focus to this conversation's failed, blocked or expired actions",
               show=False),
+    KeyAction("app.invites", "app", "f2", "show_invites", "Invites",
+              "Matrix account: show the invites, to accept or decline them", show=False),
     KeyAction("app.work_offline", "app", "ctrl+o", "toggle_work_offline", "Offline",
               "Toggle work offline: keep everything in the outbox until turned off"),
     KeyAction("app.palette", "app", "ctrl+p", "command_palette", "Commands",

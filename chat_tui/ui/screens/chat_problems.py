@@ -215,7 +215,8 @@ class ProblemActions:
         self.app.push_screen(NewConversationScreen(
             assistant=bool(payload.get("assistant")), title=payload.get("title", ""),
             members=members, heading="Change the new conversation",
-            reason=problem.reason, check=server_member_check(self)), changed)
+            reason=problem.reason, check=server_member_check(self),
+            matrix=getattr(self.app, "is_matrix", False)), changed)
 
     # ------------------------------------------------------------------ ctrl+r, x
     def action_retry(self) -> None:

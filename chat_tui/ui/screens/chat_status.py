@@ -47,6 +47,11 @@ class EngineStatus:
                 self._schedule_list()
             case events.SyncProgress(phase=phase, done=done, total=total):
                 self.sync_phase = (phase, done, total)
+            case events.InvitesChanged(invites=invites) if invites:
+                # a Matrix account: say so once per change; F2 lists them
+                count = len(invites)
+                self.app.notify(f"{count} invite{'s' if count > 1 else ''} waiting: F2 "
+                                "shows them", title="Matrix", timeout=10)
             case events.EngineProblem(kind="cache", message=text):
                 # moved aside at open (sync rule D4): say so once
                 self.app.notify(text, title="Cache replaced", severity="warning", timeout=20)

@@ -29,6 +29,8 @@ __all__ = ["MemberCheck", "NewConversation", "NewConversationScreen", "parse_mem
 log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"[a-z0-9_.-]{1,64}")  # docs/api.md, "Conventions"
+#: A Matrix user id (``@localpart:server``) or a localpart on the account's homeserver.
+MATRIX_USER = re.compile(r"@?[a-z0-9._=/+-]{1,255}(:[a-z0-9.\[\]:-]{1,255})?")
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,10 @@ def server_member_check(chat: Any) -> MemberCheck:
     return check
 
 
-def parse_members(raw: str) -> tuple[str, ...]:
-    """Usernames from comma/space separated ``raw``, case-folded, de-duplicated.
+def parse_members(raw: str, *, matrix: bool = False) -> tuple[str, ...]:
+    """Usernames from comma/space separated ``raw``, case-folded, de-duplicated; with
+    ``matrix``, Matrix user ids (``@bob:example.org``) or localparts of the account's
+    homeserver (``bob``), kept as given but case-folded.
 
     Raises ``ValueError`` naming the first invalid username (docs/api.md: usernames are
     ``[a-z0-9_.-]{1,64}``, case-folded to lower).
@@ -77,8 +81,8 @@ def parse_members(raw: str) -> tuple[str, ...]:
     for part in re.split(r"[,\s]+", raw.strip()):
         if not part:
             continue
-        name = part.lstrip("@").lower()
-        if not USERNAME.fullmatch(name):
+        name = part.lower() if matrix and ":" in part else part.lstrip("@").lower()
+        if not (MATRIX_USER if matrix else USERNAME).fullmatch(name):
             raise ValueError(f"not a valid username: {part[:64]!r}")
         if name not in names:
             names.append(name)
@@ -92,15 +96,19 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
     edited); ``heading`` is the box's title and ``reason`` (the server's refusal) shows
     in the error line from the start. ``check`` (a :data:`MemberCheck`) asks the server
     about the member names before the dialog closes (sync rule 3o): unknown names are
-    named in the error line and nothing is returned; Esc still cancels meanwhile."""
+    named in the error line and nothing is returned; Esc still cancels meanwhile.
+    ``matrix``: the account is a Matrix account, which has no assistant (the checkbox is
+    shown disabled, saying why) and whose members are Matrix user ids."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, *, assistant: bool = True, title: str = "",
                  members: tuple[str, ...] = (), heading: str = "New conversation",
-                 reason: str = "", check: MemberCheck | None = None) -> None:
+                 reason: str = "", check: MemberCheck | None = None,
+                 matrix: bool = False) -> None:
         super().__init__()
-        self._assistant = assistant
+        self._matrix = matrix
+        self._assistant = assistant and not matrix
         self._initial = (title, ", ".join(members))
         self._heading = heading
         self._reason = reason
@@ -114,8 +122,13 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
             yield Label("Title")
             yield Input(self._initial[0], placeholder="e.g. Weekend plans", id="new-title",
                         max_length=200)
-            yield Checkbox("Talk to the assistant", self._assistant, id="new-assistant")
-            yield Label("Members (comma separated usernames)")
+            if self._matrix:
+                yield Checkbox("Talk to the assistant (needs a chat-tui server)", False,
+                               id="new-assistant", disabled=True)
+                yield Label("Members (Matrix user ids, or names on your homeserver)")
+            else:
+                yield Checkbox("Talk to the assistant", self._assistant, id="new-assistant")
+                yield Label("Members (comma separated usernames)")
             yield Input(self._initial[1], placeholder="bob, carol", id="new-members")
             yield Static(Text(inert_line(self._reason, 300), style="bold red"), markup=False,
                          id="new-error")
@@ -140,17 +153,20 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
         title = self.query_one("#new-title", Input).value.strip()
         assistant = self.query_one("#new-assistant", Checkbox).value
         try:
-            members = parse_members(self.query_one("#new-members", Input).value)
+            members = parse_members(self.query_one("#new-members", Input).value,
+                                    matrix=self._matrix)
         except ValueError as exc:
             self._error(str(exc))
             return
         if not title:
             title = "Assistant" if assistant and not members else ", ".join(members)[:200]
         if not title:
-            self._error("Give a title, pick the assistant, or add members.")
+            self._error("Add members and a title." if self._matrix else
+                        "Give a title, pick the assistant, or add members.")
             return
         if not assistant and not members:
-            self._error("Add at least one member, or tick the assistant.")
+            self._error("Add at least one member." if self._matrix else
+                        "Add at least one member, or tick the assistant.")
             return
         result = NewConversation(title[:200], members, assistant)
         if members and self._check is not None:

@@ -1,5 +1,6 @@
 """The conversation list: title, unread count, queued count, failure mark, preview,
-assistant marker.
+assistant marker, and the marker of an end-to-end encrypted Matrix room (not supported yet:
+docs/sync.md M3).
 
 Rows come from ``store.list_conversations()`` (most recent activity first, one indexed
 query). Titles and previews are untrusted and rendered as inert :class:`rich.text.Text`.
@@ -21,10 +22,14 @@ from chat_tui.ui.safe_text import inert_line
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import ConversationView
 
-__all__ = ["PROBLEM_MARK", "ConversationList", "render_conversation"]
+__all__ = ["ENCRYPTED_MARK", "PROBLEM_MARK", "ConversationList", "render_conversation"]
 
 PROBLEM_MARK = "\u2717"
 """The failure mark of a row (followed by how many of its actions wait for the user)."""
+
+ENCRYPTED_MARK = "[E2E] "
+"""Before the title of an end-to-end encrypted Matrix room: listed, its messages shown as
+"encrypted message", nothing sent into it (docs/sync.md, rule M3)."""
 
 
 def render_conversation(conv: ConversationView, *, current: bool, width: int = 30) -> Text:
@@ -40,6 +45,10 @@ def render_conversation(conv: ConversationView, *, current: bool, width: int = 3
     line.append("\u258c" if current else " ", style="bold cyan")
     if conv.assistant:
         line.append("\u2726 ", style="bright_magenta")
+    marker = 0
+    if conv.encrypted:
+        line.append(ENCRYPTED_MARK, style="red")
+        marker = len(ENCRYPTED_MARK)
     badges = Text()
     waiting = conv.queued_count - conv.problem_count
     if waiting > 0:
@@ -48,7 +57,7 @@ def render_conversation(conv: ConversationView, *, current: bool, width: int = 3
         badges.append(f" {PROBLEM_MARK}{conv.problem_count}", style="bold red")
     if conv.unread_count:
         badges.append(f" {conv.unread_count} ", style="bold reverse cyan")
-    title_room = max(4, width - 3 - len(badges) - (2 if conv.assistant else 0))
+    title_room = max(4, width - 3 - len(badges) - (2 if conv.assistant else 0) - marker)
     line.append(inert_line(conv.title, title_room) or "(untitled)",
                 style="bold" if conv.unread_count or current else "")
     pad = width - line.cell_len - badges.cell_len
