@@ -39,7 +39,8 @@ async def test_the_welcome_offer_is_taken_with_one_key(monkeypatch):
                 assert await wait_for(pilot, lambda: len(messages.views) == 4
                                       and not messages.views[3].streaming
                                       and messages.views[3].body.startswith("saw 2: "),
-                                      timeout=30)
+                                      timeout=60), [(v.author, v.streaming, v.body[:80])
+                                                    for v in messages.views]
                 assert [r["model"] for r in local.requests] == ["llama3.2"]
         finally:
             stop_all(servers)
