@@ -36,6 +36,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,8 @@ __all__ = [
     "UNUSED_OPTIONAL_IMPORTS",
     "WELCOME_QUESTION",
     "WELCOME_TITLE",
+    "LocalMode",
+    "LocalOffer",
     "configured_factory",
     "embedded_assistant",
     "launch",
@@ -117,11 +120,28 @@ def configured_factory(account: Account, settings: Settings) -> Callable[[Cache]
 LOCAL_PROBE_TIMEOUT = 1.0
 
 
-def local_model_offer(environ: dict[str, str] | None = None) -> str | None:
-    """The welcome's offer of a local OpenAI-compatible server (Ollama at
-    ``http://127.0.0.1:11434/v1``, or ``CHAT_TUI_LOCAL_MODEL_URL``): a text naming its
-    models and the command that adopts it, or None when nothing answers ``GET /models``
-    within :data:`LOCAL_PROBE_TIMEOUT` seconds. Blocking: call it from a worker thread."""
+@dataclass(frozen=True)
+class LocalOffer:
+    """A local OpenAI-compatible server that answered the first-start probe: its
+    ``url`` (the API root, ``.../v1``) and the ``models`` it lists, in its order."""
+
+    url: str
+    models: tuple[str, ...]
+
+    def text(self) -> str:
+        """The welcome's sentence: where it answers, its models, and the two ways to
+        adopt it (F4 in the app, ``chat-tui models --use-local`` in a terminal)."""
+        shown = ", ".join(self.models[:5]) + (", …" if len(self.models) > 5 else "")
+        return (f"A local model server answers at {self.url} (models: {shown}). To use it, "
+                "press F4 in chat-tui, or run `chat-tui models --use-local` in a terminal "
+                "and start chat-tui again.")
+
+
+def probe_local_offer(environ: dict[str, str] | None = None) -> LocalOffer | None:
+    """Look for a local OpenAI-compatible server (Ollama at ``http://127.0.0.1:11434/v1``,
+    or ``CHAT_TUI_LOCAL_MODEL_URL``): a :class:`LocalOffer` when it lists at least one
+    model on ``GET /models`` within :data:`LOCAL_PROBE_TIMEOUT` seconds, else None.
+    Blocking: call it from a worker thread."""
     from chat_tui.config.providers import local_model_url, probe_models
 
     url = local_model_url(environ)
@@ -129,14 +149,18 @@ def local_model_offer(environ: dict[str, str] | None = None) -> str | None:
         models = probe_models(url, timeout=LOCAL_PROBE_TIMEOUT)
     except OSError:
         return None
-    if not models:
-        return None
-    shown = ", ".join(models[:5]) + (", …" if len(models) > 5 else "")
-    return (f"A local model server answers at {url} (models: {shown}). To use it, run "
-            "`chat-tui models --use-local` in a terminal, then start chat-tui again.")
+    return LocalOffer(url, tuple(models)) if models else None
 
 
-def embedded_assistant(config: ModelConfig, probe: bool = True) -> AssistantSettings:
+def local_model_offer(environ: dict[str, str] | None = None) -> str | None:
+    """The welcome's offer of a local model server (:meth:`LocalOffer.text`), or None when
+    nothing answers (:func:`probe_local_offer`). Blocking: call it from a worker thread."""
+    offer = probe_local_offer(environ)
+    return None if offer is None else offer.text()
+
+
+def embedded_assistant(config: ModelConfig, probe: bool = True,
+                       offer: LocalOffer | None = None) -> AssistantSettings:
     """The assistant of the embedded server for the model part of ``config.toml``.
 
     - ``assistant = "echo"``: the built-in echo, as is;
@@ -146,7 +170,8 @@ def embedded_assistant(config: ModelConfig, probe: bool = True) -> AssistantSett
       provider's first listed model);
     - none: the echo, its replies ending with how to configure a model
       (:func:`chat_tui.config.providers.setup_hint`), preceded by the offer of a local
-      model server when ``probe`` and one answers (:func:`local_model_offer`).
+      model server: ``offer`` when given, else the probe's when ``probe`` and one
+      answers (:func:`probe_local_offer`).
 
     Blocking (keyring, probe): call it from a worker thread, never before the first frame.
     """
@@ -157,9 +182,11 @@ def embedded_assistant(config: ModelConfig, probe: bool = True) -> AssistantSett
         return AssistantSettings(kind="echo")
     chosen = config.provider()
     if chosen is None:
-        offer = local_model_offer() if probe else None
+        if offer is None and probe:
+            offer = probe_local_offer()
         hint = setup_hint(config.path)
-        return AssistantSettings(kind="echo", echo_note=f"{offer}\n\n{hint}" if offer else hint)
+        return AssistantSettings(kind="echo", echo_note=f"{offer.text()}\n\n{hint}"
+                                 if offer else hint)
     providers = []
     for provider in [chosen] + [p for p in config.providers if p is not chosen]:
         try:
@@ -172,9 +199,78 @@ def embedded_assistant(config: ModelConfig, probe: bool = True) -> AssistantSett
                              timeout=chosen.timeout)
 
 
+class LocalMode:
+    """What the app changes in the local mode after its start: the embedded server's
+    assistant (reloaded in place when the providers change: no restart, the port, the
+    long-polls and the login stay) and the offer of a local model server found by the
+    start's probe. The app reaches it as its ``models_host``
+    (``chat_tui.ui.assistant_actions.ModelsHost``).
+
+    ``server``: the running ``EmbeddedServer`` (None before it starts); ``offer``: the
+    :class:`LocalOffer` still open (None when there is none, or it was taken).
+    """
+
+    def __init__(self) -> None:
+        self.server: Any = None
+        self.offer: LocalOffer | None = None
+
+    @property
+    def local(self) -> bool:
+        """True: the providers of ``config.toml`` serve this account's assistant."""
+        return True
+
+    def reload_models(self) -> str:
+        """Read ``config.toml`` again and give its providers to the running embedded
+        server (``EmbeddedServer.reconfigure``); returns a short description of what
+        answers now ("model llama3.2 of ollama", "the built-in echo"); a configured
+        provider closes the offer. Blocking (keyring,
+        the server's loop): call it from a worker thread.
+
+        Raises:
+            ValueError: an invalid ``config.toml``; RuntimeError: no server running.
+        """
+        from chat_tui.config.providers import load_model_config
+
+        if self.server is None:
+            raise RuntimeError("the local server is not running yet")
+        config = load_model_config()
+        chosen = config.provider()
+        if chosen is not None:
+            self.offer = None  # a provider is configured: nothing left to offer
+        assistant = embedded_assistant(config, probe=False, offer=self.offer)
+        self.server.reconfigure(assistant)
+        if assistant.kind == "echo" or chosen is None:
+            return "the built-in echo"
+        if config.default_model:
+            return f"model {config.default_model} of {chosen.name}"
+        return f"the first model {chosen.name} lists"
+
+    def adopt_offer(self) -> str:
+        """Take the open offer: add the local model server to ``config.toml`` as a
+        provider (``ollama`` at Ollama's address, else ``local``; its first model the
+        default when none is set, as ``chat-tui models --use-local`` does), then
+        :meth:`reload_models`. Returns what answers now. Blocking.
+
+        Raises:
+            LookupError: no offer is open; ValueError: the file cannot take it (invalid,
+            or a provider of that name exists); RuntimeError: no server running.
+        """
+        from chat_tui.config.providers import OLLAMA_BASE_URL, Provider, add_provider
+
+        offer = self.offer
+        if offer is None:
+            raise LookupError("no local model server was found at the start")
+        name = "ollama" if offer.url == OLLAMA_BASE_URL else "local"
+        add_provider(Provider(name, offer.url),
+                     default_model=offer.models[0] if offer.models else None)
+        self.offer = None
+        return self.reload_models()
+
+
 def local_factory(settings: Settings, username: str, directory: Path,
                   on_started: Callable[[Any], None] | None = None,
-                  models: ModelConfig | None = None) -> Callable[[Cache], Any]:
+                  models: ModelConfig | None = None,
+                  mode: LocalMode | None = None) -> Callable[[Cache], Any]:
     """Engine factory for the local mode (async ``factory(store) -> Engine``).
 
     Starts the embedded server in a worker thread over ``directory/server.db`` (its
@@ -184,7 +280,8 @@ def local_factory(settings: Settings, username: str, directory: Path,
     device token kept in ``directory/token`` (0600) when the server still accepts it, else
     logs in over HTTP with a fresh password and keeps the new token (one device, not one
     per start). ``on_started(server)`` receives the ``EmbeddedServer`` (the caller stops it
-    on exit). Raises whatever the server start or the login raise (``RuntimeError``,
+    on exit). ``mode`` (:class:`LocalMode`) receives the server and the probe's offer.
+    Raises whatever the server start or the login raise (``RuntimeError``,
     ``OSError``, ``chat_tui.api.ApiError``); the app shows it and keeps the cached view
     usable.
     """
@@ -200,11 +297,16 @@ def local_factory(settings: Settings, username: str, directory: Path,
             from chat_tui.config.providers import load_model_config
             from chat_tui.server.embedded import ensure_local_account, start_embedded
 
-            assistant = embedded_assistant(models if models is not None
-                                           else load_model_config())
+            config = models if models is not None else load_model_config()
+            offer = None
+            if config.assistant != "echo" and config.provider() is None:
+                offer = probe_local_offer()
+            assistant = embedded_assistant(config, probe=False, offer=offer)
             db = directory / "server.db"
             password = ensure_local_account(db, username)
             server = start_embedded(db, assistant=assistant)
+            if mode is not None:
+                mode.server, mode.offer = server, offer
             return server, password
 
         server, password = await asyncio.to_thread(start)
@@ -351,6 +453,7 @@ def launch(args: Any = None) -> int:
         return 1
     embedded: list[Any] = []
     on_ready = None
+    host: LocalMode | None = None
     if user or server_url or load_accounts():
         try:
             account = pick_account(user, server_url)
@@ -372,7 +475,8 @@ def launch(args: Any = None) -> int:
         directory = local_dir()
         username = local_username()
         path, cache_args = directory / "cache.db", {}
-        factory = local_factory(settings, username, directory, embedded.append, models)
+        host = LocalMode()
+        factory = local_factory(settings, username, directory, embedded.append, models, host)
         on_ready = welcome_once(directory)
 
     def open_cache() -> Cache:
@@ -384,7 +488,8 @@ def launch(args: Any = None) -> int:
 
     reader = FirstFrameReader.open(path, username)
     if reader is not None:
-        app = ChatApp(reader, factory, on_ready=on_ready, open_cache=open_cache)
+        app = ChatApp(reader, factory, on_ready=on_ready, open_cache=open_cache,
+                      models_host=host)
     else:
         from chat_tui.store import Cache, CacheLocked, SchemaTooNew
 
@@ -399,7 +504,7 @@ def launch(args: Any = None) -> int:
                 return 1
         if store.recovery is not None:
             print(f"chat-tui: {store.recovery.message}", file=sys.stderr)
-        app = ChatApp(store, factory, on_ready=on_ready)
+        app = ChatApp(store, factory, on_ready=on_ready, models_host=host)
     try:
         app.run()
     finally:

@@ -215,11 +215,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"conversations": data}, indent=2, ensure_ascii=False))
         return EXIT_OK
-    for conv in data:
-        print(f"# {conv['title']}\n\nMembers: {', '.join(conv['members'])}\n")
-        for m in conv["messages"]:
-            body = "*(deleted)*" if m["deleted"] else m["body"]
-            flag = f" ({m['state']})" if m["state"] not in (None, "sent", "read") else ""
-            edited = " (edited)" if m["edited"] else ""
-            print(f"**{m['author']}** {m['created_at']}{edited}{flag}\n\n{body}\n")
+    from chat_tui.store.export_md import conversations_markdown
+
+    sys.stdout.write(conversations_markdown(data))
     return EXIT_OK

@@ -222,6 +222,27 @@ class AssistantService:
         #: Sends a stop request to the other processes (set by the app on PostgreSQL).
         self.ask_others_to_stop: Callable[[str], None] | None = None
 
+    def reconfigure(self, settings: AssistantSettings) -> None:
+        """Answer with ``settings`` from the next reply on (the client's settings screen
+        changed the providers of the embedded server): new providers, model catalog and
+        responder; a reply being written finishes with the responder it started with.
+        Event-loop only.
+
+        Raises ValueError / KeyError as the constructor does; the old settings stay then.
+        """
+        old = (self.settings, self.providers, self.timeout, self.catalog, self.responder)
+        try:
+            self.settings = settings
+            self.providers = self._providers()
+            self.timeout = self.providers[0].timeout if self.providers else settings.timeout
+            self.catalog = ModelCatalog(self.providers, settings.model, settings.models_ttl,
+                                        echo=settings.kind == "echo")
+            self.responder = self._make_responder()
+        except Exception:
+            (self.settings, self.providers, self.timeout, self.catalog,
+             self.responder) = old
+            raise
+
     def _providers(self) -> list[ProviderSettings]:
         if self.settings.kind != "openai":
             return []

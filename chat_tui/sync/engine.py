@@ -441,6 +441,52 @@ class Engine(MatrixAccount):
             res.touch(conversation_id)
             self._after_action(res)
 
+    # ------------------------------------------------------------------ assistant replies
+
+    def _online_api(self, what: str) -> Backend:
+        """The running client of chat-tui's server for an action that cannot be queued
+        (``what`` names it in the error): ``PermanentError`` for a Matrix account, which
+        has no assistant (docs/sync.md, Matrix), ``TransientError`` while working offline
+        or before start."""
+        from chat_tui.api import PermanentError, TransientError
+
+        if self.is_matrix:
+            raise PermanentError(f"a Matrix account has no assistant: {what} needs "
+                                 "chat-tui's own server")
+        if self._gate.work_offline:
+            raise TransientError(f"working offline: {what} needs the server",
+                                 reached_server=False)
+        if self._api is None:
+            raise TransientError(f"not connected yet: {what} needs the server",
+                                 reached_server=False)
+        return self._api
+
+    async def stop_reply(self, message_id: str) -> None:
+        """Stop the assistant reply ``message_id`` while it streams
+        (``POST /v1/messages/{mid}/stop``, docs/api.md): the server keeps what was written
+        and ends it with its stop note; the sync brings that last version to every
+        device, this one included (the server's own writes wake every long-poll). Not
+        queued: a stop only means something while the reply is being written.
+
+        Raises:
+            chat_tui.api.ApiError: offline or working offline (``TransientError``), the
+            reply is unknown (``PermanentError`` 404) or not an assistant reply (409).
+        """
+        api = self._online_api("stopping a reply")
+        await api.stop_reply(message_id)
+
+    async def list_models(self):
+        """The models the server offers (``GET /v1/models``: a ``wire.ModelList``), also
+        kept in the cache (``Cache.save_model_list``) so a model can be chosen offline.
+
+        Raises:
+            chat_tui.api.ApiError: offline, working offline, or refused.
+        """
+        api = self._online_api("listing the models")
+        listing = await api.list_models()
+        await self._worker.run(self.store.save_model_list, listing.to_json().decode("utf-8"))
+        return listing
+
     # ------------------------------------------------------------------ sync on demand
 
     async def backfill(self, conversation_id: str) -> int:

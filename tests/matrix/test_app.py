@@ -1,4 +1,4 @@
-"""The app on a Matrix account against a real Synapse: invites listed (F2) and answered,
+"""The app on a Matrix account against a real Synapse: invites listed (F3) and answered,
 an encrypted room marked and never written to, the assistant shown disabled
 (docs/sync.md, Matrix)."""
 
@@ -42,7 +42,7 @@ async def test_the_app_answers_invites_marks_encrypted_rooms_and_disables_the_as
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: app.engine_ready and app.is_matrix, SLOW)
         assert await wait_for(pilot, lambda: len(app.engine.invites()) == 2, SLOW)
-        await pilot.press("f2")
+        await pilot.press("f3")
         assert await wait_for(pilot, lambda: isinstance(app.screen, InvitesScreen))
         listed = app.screen.query_one("#invites-list", OptionList)
         texts = [str(listed.get_option_at_index(i).prompt) for i in range(listed.option_count)]

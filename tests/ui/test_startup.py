@@ -12,7 +12,9 @@ import sys
 import pytest
 
 LAZY = ("httpx", "fastapi", "uvicorn", "openai", "chat_tui.api", "chat_tui.sync",
-        "chat_tui.server")
+        "chat_tui.server", "chat_tui.ui.screens.settings", "chat_tui.ui.screens.model_picker",
+        "chat_tui.ui.screens.code_picker", "chat_tui.ui.widgets.offer",
+        "chat_tui.ui.code_blocks", "chat_tui.store.export_md")
 
 PROBE = r"""
 import json, sys
