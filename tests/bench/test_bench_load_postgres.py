@@ -1,7 +1,7 @@
 """Benchmark 5 on PostgreSQL with one and two server processes, at its smoke size.
 
 No timing is asserted (timings belong to ``benchmarks/``): only that
-``python -m benchmarks.bench_load --postgres --size smoke`` runs the load against one and
+``python -m benchmarks.bench_load_pg --size smoke`` runs the load against one and
 then two real ``serve`` processes on a real PostgreSQL cluster, with no error, every
 message delivered to every poller exactly once, and deliveries crossing between the two
 processes.
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
 def test_postgres_mode_smoke_run_delivers_everything_once(tmp_path: Path) -> None:
     out = tmp_path / "pg.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_load", "--postgres", "--size", "smoke",
+        [sys.executable, "-m", "benchmarks.bench_load_pg", "--size", "smoke",
          "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=280,
     )

@@ -21,14 +21,14 @@ KEYS = ["cold_start", "open_conversation", "outbox_drain", "sync_latency", "serv
         "memory", "cache_size"]
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(520)
 def test_smoke_run_writes_well_formed_results(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = dict(os.environ)
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "smoke", "--out", str(out),
          "--data-dir", str(tmp_path / "data")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=230,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=350,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
@@ -50,8 +50,16 @@ def test_smoke_run_writes_well_formed_results(tmp_path: Path) -> None:
     for key in ("outbox_drain", "sync_latency", "server_load", "cache_size"):
         assert b[key]["status"] == "measured", (key, b[key].get("reason"))
     assert b["outbox_drain"]["metrics"]["delivered_in_order"] is True
-    assert b["server_load"]["metrics"]["sends"] > 0
-    assert b["server_load"]["metrics"]["deliveries"] > 0
+    load = b["server_load"]["metrics"]
+    assert load["sends"] > 0
+    assert load["deliveries"] > 0
+    # The Synapse column ran in the same run, alternating with chat-tui-server.
+    assert load["synapse"].get("status") != "not measured", load["synapse"]
+    assert load["synapse"]["sends"] > 0 and load["synapse"]["deliveries"] > 0
+    assert [r["server"] for r in load["rounds_detail"]] == [
+        "chat-tui-server", "Synapse"] * load["rounds"]
+    assert b["server_load"]["ratio"] > 0
+    assert load["synapse"]["version"] in b["server_load"]["baseline"]
     assert b["cache_size"]["metrics"]["messages"] == results["sizes"]["cache_messages"]
     if b["cold_start"]["status"] == "measured":
         # The second baseline (chat-tui's screen from fixed text) ran in every round.
