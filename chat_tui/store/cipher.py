@@ -70,14 +70,24 @@ def database_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+#: What a ``sqlcipher3`` connection is set to after its key: SQLite's own defaults, which
+#: the standard library's build (a plain cache) has and the ``sqlcipher3`` wheel's build
+#: does not (it compiles an 8 MiB page cache per connection and in-memory temporary
+#: tables). With them, an encrypted cache holds the memory a plain one holds: the wheel's
+#: defaults measured 6.7 MB more heap in the app on the 1,000,000-message cache.
+SQLITE_DEFAULTS = (("cache_size", -2000), ("temp_store", 1))
+
+
 def connect_sqlcipher(database: str, key: bytes, **params: Any) -> Any:
     """A ``sqlcipher3`` connection to ``database`` (a path, or a ``file:`` URI with
     ``uri=True`` in ``params``, which go to ``sqlcipher3.dbapi2.connect`` unchanged) keyed
     with the raw ``key`` (32 bytes) before any other statement (sync rule D6: no key
-    derivation). The file is not read yet: a wrong key fails on the first statement that
-    reads it, with ``sqlcipher3.dbapi2.DatabaseError``.
+    derivation), then given SQLite's default page cache and temporary storage
+    (:data:`SQLITE_DEFAULTS`; setting the page cache reads the file's first page).
 
     Raises:
+        sqlcipher3.dbapi2.DatabaseError: ``key`` does not open an existing file (or the
+            file is not a database).
         ValueError: ``key`` is not 32 bytes.
     """
     _check_key(key)
@@ -86,6 +96,8 @@ def connect_sqlcipher(database: str, key: bytes, **params: Any) -> Any:
     con = dbapi2.connect(database, **params)
     try:
         con.execute(key_pragma(key))
+        for name, value in SQLITE_DEFAULTS:
+            con.execute(f"PRAGMA {name} = {value}")
     except BaseException:
         con.close()
         raise
@@ -109,7 +121,10 @@ def open_raw_connection(path: Path | str, key: bytes | None, *, readonly: bool =
     target = f"file:{path}?mode=ro" if readonly else str(path)
     if key is None:
         return sqlite3.connect(target, uri=readonly, timeout=timeout)
-    con = connect_sqlcipher(target, key, uri=readonly, timeout=timeout)
+    try:
+        con = connect_sqlcipher(target, key, uri=readonly, timeout=timeout)
+    except database_errors() as exc:
+        raise CacheLocked(Path(path), str(exc)) from exc
     try:
         con.execute("SELECT count(*) FROM sqlite_schema").fetchone()
     except database_errors() as exc:
@@ -138,6 +153,6 @@ def open_cache_readonly(path: Path | str) -> Any:
     return open_raw_connection(path, key, readonly=True)
 
 
-__all__ = ["KEY_BYTES", "SQLITE_HEADER", "connect_sqlcipher", "database_errors",
+__all__ = ["KEY_BYTES", "SQLITE_DEFAULTS", "SQLITE_HEADER", "connect_sqlcipher", "database_errors",
            "is_plain_sqlite", "key_pragma", "new_key", "open_cache_readonly",
            "open_raw_connection"]

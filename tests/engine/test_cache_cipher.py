@@ -69,6 +69,13 @@ def test_rule_d6_raw_key_wal_synchronous_and_fts5_hold_encrypted(tmp_path):
     assert db.execute_sql("PRAGMA cipher_version").fetchone()[0].startswith("4.")
     assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
+    # SQLite's default page cache and temporary storage, as a plain cache has them (the
+    # sqlcipher3 wheel's build defaults to 8 MiB and memory).
+    plain = sqlite3.connect(":memory:")
+    for name in ("cache_size", "temp_store"):
+        want = plain.execute(f"PRAGMA {name}").fetchone()[0] or 1  # 0: the build's, FILE
+        assert int(db.execute_sql(f"PRAGMA {name}").fetchone()[0]) == want, name
+    plain.close()
     _fill(store)
     store.close()
     # Another connection with the raw key reads it; a plain one, or another key, does not.
