@@ -22,9 +22,12 @@ This module sits above the UI (``ui -> launch``): it imports ``ui``, ``sync``, `
 
 Either way the first frame is drawn from the cache before any network call. A cache file
 exactly as a clean close left it (sync rule D4) is read for the first frame by
-:class:`~chat_tui.store.first_frame.FirstFrameReader` (stdlib ``sqlite3``), and the app
+:class:`~chat_tui.store.first_frame.FirstFrameReader` (stdlib ``sqlite3``; ``sqlcipher3``
+with the raw key for an encrypted cache, :func:`first_frame_reader`), and the app
 opens the full ``Cache`` (Peewee) right after that frame; any other file (new, to migrate,
-to check or recover, too new) is opened here, synchronously, before the app is built.
+to check or recover, too new) is opened here, synchronously, before the app is built. An
+encrypted cache whose key cannot be found is the locked state (sync rule D8), told before
+the app starts.
 Everything that needs httpx, uvicorn or FastAPI is imported by the engine factory, which
 the app calls after the first frame (the embedded server starts in a worker thread then).
 """
@@ -45,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.config.providers import ModelConfig
     from chat_tui.server.settings import AssistantSettings
     from chat_tui.store import Cache
+    from chat_tui.store.first_frame import FirstFrameReader
     from chat_tui.sync.engine import Engine
 
 __all__ = [
@@ -55,6 +59,7 @@ __all__ = [
     "LocalOffer",
     "configured_factory",
     "embedded_assistant",
+    "first_frame_reader",
     "launch",
     "local_dir",
     "local_factory",
@@ -415,6 +420,36 @@ def _offer_fresh_cache(store: Any, locked: Exception) -> Any:
     return fresh
 
 
+def first_frame_reader(path: Path, username: str) -> FirstFrameReader | None:
+    """The first frame's reader of the cache ``path`` of ``username``, or None when
+    ``Cache.open`` must come first (a file not exactly as a clean close left it, another
+    schema, or a key that does not open it; :meth:`FirstFrameReader.open`).
+
+    An encrypted cache is read with its raw key (sync rules D6, D7), looked up where its
+    marker says: a key file is read directly, the keyring asked once, a passphrase asked
+    on the terminal (the one thing allowed to delay the first frame). The key is
+    remembered in the process (``chat_tui.config.cachekeys``), so the cache's own open
+    after the first frame asks nothing again. A plain cache costs one missing-file check.
+
+    Raises:
+        CacheLocked: the cache is encrypted and its key is missing (keyring entry or key
+            file gone, passphrase not given) or its marker is broken (sync rule D8).
+    """
+    from chat_tui.store.cleanstamp import is_clean
+    from chat_tui.store.first_frame import FirstFrameReader
+
+    if not is_clean(path):
+        return None
+    from chat_tui.config.cachekeys import CacheKeyMissing, load_cache_key
+    from chat_tui.store.errors import CacheLocked
+
+    try:
+        key = load_cache_key(path)
+    except (CacheKeyMissing, ValueError) as exc:
+        raise CacheLocked(path, str(exc)) from exc
+    return FirstFrameReader.open(path, username, key)
+
+
 def launch(args: Any = None) -> int:
     """Pick the account (see module doc), open its cache and run :class:`ChatApp`.
 
@@ -441,7 +476,6 @@ def launch(args: Any = None) -> int:
         pick_account,
     )
     from chat_tui.config.logfile import setup_logging
-    from chat_tui.store.first_frame import FirstFrameReader
 
     setup_logging()
     try:
@@ -486,14 +520,22 @@ def launch(args: Any = None) -> int:
         store.open()
         return store
 
-    reader = FirstFrameReader.open(path, username)
+    from chat_tui.store.errors import CacheLocked
+
+    locked: CacheLocked | None = None
+    try:
+        reader = first_frame_reader(path, username)
+    except CacheLocked as exc:
+        reader, locked = None, exc
     if reader is not None:
         app = ChatApp(reader, factory, on_ready=on_ready, open_cache=open_cache,
                       models_host=host)
     else:
-        from chat_tui.store import Cache, CacheLocked, SchemaTooNew
+        from chat_tui.store import Cache, SchemaTooNew
 
         try:
+            if locked is not None:
+                raise locked
             store = open_cache()
         except SchemaTooNew as exc:
             print(f"chat-tui: {exc}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""The first frame's read of the cache, on the standard library's ``sqlite3`` (no Peewee).
+"""The first frame's read of the cache without Peewee: the standard library's ``sqlite3``
+for a plain file, ``sqlcipher3`` with the raw key for an encrypted one (sync rule D6).
 
 :class:`FirstFrameReader` answers the few read calls the chat screen makes for its first
 frame (the UI state, a page of the conversation list, the outbox counts, the newest
@@ -13,6 +14,12 @@ matches, sync rule D4) whose schema is the one its SQL is written for
 (:data:`READS_SCHEMA`): any other file (new, migrated, unchecked, damaged) is opened by
 :meth:`Cache.open` before the first frame, as it decides. The reader never writes, and it
 is closed before the cache opens, so the file keeps its clean stamp.
+
+An encrypted file is read the same way through a ``sqlcipher3`` connection keyed with its
+raw 32-byte key (no key derivation, so it costs what a plain read costs, plus the import of
+the driver); the caller looks the key up (``chat_tui.launch.first_frame_reader``) and a
+key that does not open the file makes the reader step aside like a damaged file:
+``Cache.open`` then reports the locked state (sync rule D8).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
+from chat_tui.store.cipher import connect_sqlcipher, database_errors
 from chat_tui.store.cleanstamp import is_clean
 from chat_tui.store.convert import dt, preview
 from chat_tui.store.outbox_state import (
@@ -84,22 +92,26 @@ class _Action(NamedTuple):
     last_error: str | None
 
 
-def connect_readonly(path: Path, key: str | None = None) -> sqlite3.Connection:
+def connect_readonly(path: Path, key: bytes | None = None) -> sqlite3.Connection:
     """A read-only connection to the cache file ``path`` (``query_only``; the file must
-    exist: ``mode=rw`` never creates one). ``key`` is the passphrase of an encrypted
-    cache, given to SQLite as ``PRAGMA key`` before the first read (SQLCipher); None for a
-    plain file.
+    exist: ``mode=rw`` never creates one). ``key`` is the raw 32-byte key of an encrypted
+    cache (a ``sqlcipher3`` connection, keyed before the first read, sync rule D6); None
+    for a plain file (the standard library's ``sqlite3``).
 
     Raises:
-        sqlite3.Error: the file is missing or cannot be opened.
+        sqlite3.Error, sqlcipher3.dbapi2.Error: the file is missing or cannot be opened
+            (:func:`~chat_tui.store.cipher.database_errors`).
+        ValueError: ``key`` is not 32 bytes.
     """
     uri = f"file:{quote(str(path))}?mode=rw"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    if key is None:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        conn = connect_sqlcipher(uri, key, uri=True, isolation_level=None,
+                                 check_same_thread=False)
     try:
-        if key is not None:
-            conn.execute("PRAGMA key = " + "'" + key.replace("'", "''") + "'")
         conn.execute("PRAGMA query_only = 1")
-    except sqlite3.Error:
+    except database_errors():
         conn.close()
         raise
     return conn
@@ -111,7 +123,7 @@ class FirstFrameReader:
 
     Each method has the signature and the result of the :class:`~chat_tui.store.Cache`
     method of the same name (docs/engine.md, "Cache read API"); each raises
-    ``sqlite3.Error`` on a broken file.
+    ``sqlite3.Error`` on a broken file (``sqlcipher3.dbapi2.Error`` for an encrypted one).
     """
 
     def __init__(self, path: Path, me: str, conn: sqlite3.Connection) -> None:
@@ -120,21 +132,25 @@ class FirstFrameReader:
         self._conn = conn
 
     @classmethod
-    def open(cls, path: Path | str, me: str, key: str | None = None) -> FirstFrameReader | None:
-        """A reader of ``path``, or None when the first frame must come from
-        ``Cache.open`` instead: the file is missing, not exactly as a clean close left
-        it (sync rule D4: it needs a check, maybe a recovery), of another schema than
-        :data:`READS_SCHEMA` (a migration, or a newer chat-tui), or unreadable."""
+    def open(cls, path: Path | str, me: str, key: bytes | None = None
+             ) -> FirstFrameReader | None:
+        """A reader of ``path`` (``key``: the raw key of an encrypted cache, None for a
+        plain one), or None when the first frame must come from ``Cache.open`` instead:
+        the file is missing, not exactly as a clean close left it (sync rule D4: it needs
+        a check, maybe a recovery), of another schema than :data:`READS_SCHEMA` (a
+        migration, or a newer chat-tui), or unreadable with ``key`` (encrypted and no
+        key or the wrong one, or plain and a key given: ``Cache.open`` decides, sync rule
+        D8)."""
         path = Path(path)
         if not is_clean(path):
             return None
         try:
             conn = connect_readonly(path, key)
-        except sqlite3.Error:
+        except database_errors():
             return None
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.Error:
+        except database_errors():
             version = None
         if version != READS_SCHEMA:
             conn.close()
