@@ -187,3 +187,26 @@ async def test_rule_3a_a_message_queued_before_the_refusal_shows_blocked(server,
                               timeout=15)
         await assert_truthful(pilot, app)
 
+
+async def test_offline_banner_names_a_queued_create_apart_from_messages(server, login,
+                                                                        make_app):
+    """Offline, a new conversation and one message in it: the banner says one message and
+    one new conversation will be sent, never "2 messages" (the truth helper checks its
+    words against the outbox by kind)."""
+    from chat_tui.ui.widgets.status import OfflineBanner
+
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        server.stop()
+        assert await wait_for(pilot, lambda: app.connectivity == "offline")
+        await pilot.press("ctrl+n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
+        await pilot.press(*"Plans", "tab", "space", "tab", *"bob", "enter")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, NewConversationScreen))
+        await pilot.press(*"see you", "enter")
+        banner = app.query_one(OfflineBanner)
+        assert await wait_for(pilot, lambda: "1 message and 1 new conversation will be sent"
+                              in str(banner.render()))
+        assert "2 messages" not in str(banner.render())
+        await assert_truthful(pilot, app)
