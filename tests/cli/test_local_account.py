@@ -221,3 +221,16 @@ def server_bodies_safe(cid: str) -> list[str]:
         return server_bodies(cid)
     except sqlite3.Error:
         return []
+
+
+def test_cache_encrypt_rekey_and_decrypt_the_local_cache():
+    """``cache encrypt|rekey|decrypt`` act on the local account's cache in place; what it
+    holds stays readable by the next command."""
+    cli("new", "Notes")
+    cli("send", "kept through every rewrite")
+    for action, encrypted in (("encrypt", True), ("rekey", True), ("decrypt", False)):
+        extra = ("--key-in", "file") if action != "decrypt" else ()
+        done = cli("cache", action, *extra)
+        assert done.returncode == 0, (action, done.stderr)
+        assert status("--offline")["cache"]["encrypted"] is encrypted, action
+        assert [m["body"] for m in export()[0]["messages"]] == ["kept through every rewrite"]
