@@ -26,8 +26,8 @@ async def test_switching_by_key_keeps_the_outbox_indicator_true(server, login, m
             for step in range(12):
                 other = next(c for c in ids.values() if c != app.current_id)
                 await bob.put_message(other, str(uuid.uuid4()), f"news {step}")
-                rows = app.chat.conversation_list
-                assert await wait_for(pilot, lambda o=other: rows.conversations[0].id == o
+                assert await wait_for(pilot, lambda o=other, rows=app.chat.conversation_list:
+                                      rows.conversations[0].id == o
                                       and rows.conversations[0].unread_count > 0)
                 await pilot.press("alt+up")  # the conversation the reply moved to the top
                 assert await wait_for(pilot, lambda o=other: app.current_id == o)
