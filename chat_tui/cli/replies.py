@@ -11,7 +11,6 @@ from chat_tui.cli.base import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     CliError,
-    account_of,
     engine_of,
     open_store,
     pick_conversation,
@@ -22,28 +21,28 @@ def cmd_stop(args: argparse.Namespace) -> int:
     """``chat-tui stop [--conversation ID|TITLE]``: ask the server to stop every assistant
     reply of the conversation (default: the last used, or the only one) that is still
     streaming among its newest 50 messages; prints the id of each reply stopped, or says
-    on stderr that none was being written. Needs the server (a stop is not queued).
+    on stderr that none was being written. Needs the server (a stop is not queued): for
+    the default local account the embedded server is started for the command
+    (:func:`~chat_tui.cli.base.network_engine`).
 
     Returns:
         ``EXIT_OK``.
 
     Raises:
-        CliError: no account (the local mode's server runs inside the app), unknown or
-        ambiguous conversation, the server unreachable (``EXIT_UNREACHABLE``) or refusing
+        CliError: an unknown or ambiguous conversation, the local server not starting
+        (``EXIT_UNREACHABLE``), the server unreachable (``EXIT_UNREACHABLE``) or refusing
         the login (``EXIT_AUTH``).
     """
     import asyncio
 
     from chat_tui.api import ApiClient, ApiError, TransientError, Unauthorized
-    from chat_tui.config import load_accounts, load_token
+    from chat_tui.cli.base import network_engine, target_of
+    from chat_tui.config import load_token
     from chat_tui.store import StoreError
 
-    if not (args.user or args.server or load_accounts()):
-        raise CliError("no account: the local server runs inside the app; stop the reply "
-                       "there")
+    target = target_of(args)
     engine = engine_of(args)
-    account = account_of(args)
-    if account.is_matrix:
+    if target.account is not None and target.account.is_matrix:
         raise CliError("a Matrix account has no assistant: models, stop and regenerate "
                        "need a chat-tui server")
     open_store(engine)
@@ -56,15 +55,21 @@ def cmd_stop(args: argparse.Namespace) -> int:
         store.close()
 
     async def stop() -> list[str]:
-        async with ApiClient(account.server_url, load_token(account),
-                             timeout=engine.settings.request_timeout) as api:
-            page = await api.messages(cid)
-            stopped = []
-            for message in page.messages:
-                if message.streaming:
-                    await api.stop_reply(message.id)
-                    stopped.append(message.id)
-            return stopped
+        async with network_engine(args) as net:
+            if target.account is not None:
+                token = load_token(target.account)
+            else:  # the local account: the token its embedded server gave at the start
+                assert target.directory is not None
+                token = (target.directory / "token").read_text(encoding="utf-8").strip()
+            async with ApiClient(net.base_url, token,
+                                 timeout=net.settings.request_timeout) as api:
+                page = await api.messages(cid)
+                stopped = []
+                for message in page.messages:
+                    if message.streaming:
+                        await api.stop_reply(message.id)
+                        stopped.append(message.id)
+                return stopped
 
     try:
         stopped = asyncio.run(stop())

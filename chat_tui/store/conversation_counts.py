@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store.cache import Cache
 
-__all__ = ["queued_actions"]
+__all__ = ["queued_actions", "queued_by_kind"]
+
+_QUEUED_BY_KIND = """
+SELECT o.kind, count(*) FROM outbox o JOIN conversation c ON c.id = o.conversation_id
+ WHERE NOT c.removed AND o.kind != 'read' GROUP BY o.kind
+"""
 
 _QUEUED = """
 SELECT count(*) FROM outbox o JOIN conversation c ON c.id = o.conversation_id
@@ -32,3 +37,10 @@ def queued_actions(store: Cache) -> int:
     the list. ``store`` must be open; raises what ``Cache.db`` raises (``peewee``
     ``DatabaseError``) on a broken file."""
     return int(store.db.execute_sql(_QUEUED).fetchone()[0])
+
+
+def queued_by_kind(store: Cache) -> dict[str, int]:
+    """The actions :func:`queued_actions` counts, by outbox kind (``send``, ``edit``,
+    ``delete``, ``create_conversation``, ...; kinds with none are absent): what the
+    offline banner names. Raises what ``Cache.db`` raises on a broken file."""
+    return {kind: int(n) for kind, n in store.db.execute_sql(_QUEUED_BY_KIND).fetchall()}

@@ -74,6 +74,11 @@ SELECT CASE WHEN o.state = '{OutboxState.QUEUED}' AND o.id > b.first_id
  GROUP BY s
 """
 
+_QUEUED_BY_KIND_SQL = """
+SELECT o.kind, count(*) FROM outbox o JOIN conversation c ON c.id = o.conversation_id
+ WHERE NOT c.removed AND o.kind != 'read' GROUP BY o.kind
+"""
+
 _QUEUED_SQL = """
 SELECT count(*) FROM outbox o JOIN conversation c ON c.id = o.conversation_id
  WHERE NOT c.removed AND o.kind != 'read'
@@ -205,6 +210,11 @@ class FirstFrameReader:
         """As ``chat_tui.store.conversation_counts.queued_actions(cache)``: my actions
         still in the outbox (read markers not counted) over every listed conversation."""
         return int(self._conn.execute(_QUEUED_SQL).fetchone()[0])
+
+    def queued_by_kind(self) -> dict[str, int]:
+        """As ``chat_tui.store.conversation_counts.queued_by_kind(cache)``: those actions
+        by outbox kind (kinds with none absent)."""
+        return {kind: int(n) for kind, n in self._conn.execute(_QUEUED_BY_KIND_SQL)}
 
     def messages_before(self, conversation_id: str, before: SortKey | None = None,
                         limit: int = 50) -> list[MessageView]:

@@ -104,14 +104,28 @@ class EventBus:
             self.emit(ConversationsChanged(tuple(sorted(res.conversations))))
 
     def emit_outbox(self) -> None:
-        """``OutboxChanged`` with the counts read now (a logged no-op when the database
-        cannot be read)."""
-        if self.loop is None:
+        """``OutboxChanged`` with the counts read on the engine's loop when it is
+        delivered, whatever thread calls this: an event is never older than one delivered
+        before it, so the last one delivered holds the cache's counts (a count read on the
+        database worker's thread and queued after a newer one would leave a stale outbox
+        indicator). A logged no-op when the database cannot be read."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        if threading.get_ident() == self._loop_thread:
+            loop.call_soon(self._publish_outbox)
+        else:
+            loop.call_soon_threadsafe(self._publish_outbox)
+
+    def _publish_outbox(self) -> None:
+        if not self.store.is_open:
             return
         try:
-            self.emit(OutboxChanged(self.store.outbox_counts()))
+            counts = self.store.outbox_counts()
         except DatabaseError:
             log.exception("outbox counts unavailable")
+            return
+        self._dispatch(OutboxChanged(counts))
 
     def emit_outbox_soon(self) -> None:
         """``OutboxChanged`` at most every :data:`OUTBOX_EVENT_COALESCE` seconds while a

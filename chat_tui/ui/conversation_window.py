@@ -31,8 +31,9 @@ class ConversationWindow:
 
     State: ``rows`` (``ConversationView`` list, most recent activity first); ``limit``
     (rows read, None for the whole list); ``complete`` (``rows`` is the whole list);
-    ``queued_total`` (messages waiting over the whole list: sends, edits, deletes; the
-    offline banner's count).
+    ``queued_total`` (my actions waiting over the whole list: sends, edits, deletes,
+    conversation creates) and ``queued_kinds`` (the same by outbox kind, e.g.
+    ``{"send": 1, "create_conversation": 1}``: what the offline banner names).
     """
 
     def __init__(self, store: Cache) -> None:
@@ -41,6 +42,7 @@ class ConversationWindow:
         self.limit: int | None = LIST_WINDOW
         self.complete = True
         self.queued_total = 0
+        self.queued_kinds: dict[str, int] = {}
 
     def ids(self) -> list[str]:
         """Ids of ``rows``, in order."""
@@ -94,16 +96,16 @@ class ConversationWindow:
         return True
 
     def count_queued(self) -> None:
-        """Set ``queued_total``: the rows' queued counts (``ConversationView.queued_count``)
-        when the window is the whole list, else counted by the store."""
-        if self.complete:
-            self.queued_total = sum(c.queued_count for c in self.rows)
-        elif hasattr(self.store, "queued_actions"):  # the first frame's reader
-            self.queued_total = self.store.queued_actions()
+        """Set ``queued_kinds`` (counted by the store, by outbox kind) and
+        ``queued_total`` (their sum)."""
+        if hasattr(self.store, "queued_by_kind"):  # the first frame's reader
+            kinds = self.store.queued_by_kind()
         else:
-            from chat_tui.store.conversation_counts import queued_actions
+            from chat_tui.store.conversation_counts import queued_by_kind
 
-            self.queued_total = queued_actions(self.store)
+            kinds = queued_by_kind(self.store)
+        self.queued_kinds = kinds
+        self.queued_total = sum(kinds.values())
 
     def everything(self) -> list[ConversationView]:
         """Every conversation: ``rows`` when complete, else read from the store."""

@@ -161,3 +161,76 @@ def test_outbox_lists_retries_and_discards_for_the_local_account():
     discarded = cli("outbox", "discard", str(create["id"]), "--yes")
     assert discarded.returncode == 0, discarded.stderr
     assert json.loads(cli("outbox", "--json").stdout)["actions"] == []
+
+
+def test_stop_reaches_the_embedded_server_for_the_local_account():
+    """``stop`` starts the embedded server like ``sync``: with no reply being written it
+    says so and exits 0; an unknown conversation exits 1 with the reason."""
+    cli("new", "Notes", "--assistant")
+    assert cli("sync", "--once").returncode == 0
+    done = cli("stop")
+    assert done.returncode == 0, done.stderr
+    assert "no reply is being written" in done.stderr
+    unknown = cli("stop", "--conversation", "No such title")
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert "No such title" in unknown.stderr
+
+
+def test_models_lists_the_embedded_servers_models_for_the_local_account():
+    done = cli("models", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["models"] and data["offline"] is False
+    assert sum(m["default"] for m in data["models"]) == 1
+    text = cli("models")
+    assert text.returncode == 0 and data["models"][0]["id"] in text.stdout
+
+
+def test_sync_keeps_running_for_the_local_account_until_interrupted():
+    """``chat-tui sync`` (no ``--once``): the embedded server runs for the command, the
+    outbox is delivered while it runs, SIGINT ends it with exit 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.cli import FAST_ENV
+
+    cid = cli("new", "Notes", "--assistant").stdout.strip()
+    assert cli("send", "while running").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "chat_tui.cli", "sync"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **FAST_ENV})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "while running" not in server_bodies_safe(cid):
+            time.sleep(0.3)
+        assert "while running" in server_bodies_safe(cid)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert status("--offline")["outbox"].get("queued", 0) == 0
+
+
+def server_bodies_safe(cid: str) -> list[str]:
+    """:func:`server_bodies`, or [] while the embedded server has not made its file."""
+    try:
+        return server_bodies(cid)
+    except sqlite3.Error:
+        return []
+
+
+def test_cache_encrypt_rekey_and_decrypt_the_local_cache():
+    """``cache encrypt|rekey|decrypt`` act on the local account's cache in place; what it
+    holds stays readable by the next command."""
+    cli("new", "Notes")
+    cli("send", "kept through every rewrite")
+    for action, encrypted in (("encrypt", True), ("rekey", True), ("decrypt", False)):
+        extra = ("--key-in", "file") if action != "decrypt" else ()
+        done = cli("cache", action, *extra)
+        assert done.returncode == 0, (action, done.stderr)
+        assert status("--offline")["cache"]["encrypted"] is encrypted, action
+        assert [m["body"] for m in export()[0]["messages"]] == ["kept through every rewrite"]

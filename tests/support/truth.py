@@ -4,8 +4,9 @@ disagrees with the cache (``chat_tui.store.Cache``) and the engine's state, and
 list. Pilot tests call it after each step of a flow.
 
 Compared: connectivity and "work offline" (title bar marker, banner) with the engine; the
-outbox indicator with ``Cache.outbox_counts``; the offline banner's queued count with the
-conversation window; the login banner with ``Engine.auth_paused``; the conversation list
+outbox indicator with ``Cache.outbox_counts``; the offline banner's words (how many
+messages, new conversations, edits, deletions and other changes will be sent) with the
+cache's outbox counted by kind; the login banner with ``Engine.auth_paused``; the conversation list
 (rows, titles, unread and queued badges, the open row, every drawn row) with
 ``Cache.list_conversations``, and each row's failure mark with ``Cache.problems``; the
 open conversation's title, and no unread count on it while its newest message is shown;
@@ -15,7 +16,18 @@ with ``Cache.problems`` of the open conversation; the skeleton with an empty lis
 
 from __future__ import annotations
 
+import re
+
 from tests.support.ui import wait_for
+
+
+def _waiting_by_kind(store) -> dict[str, int]:
+    """The cache's outbox, read here on its own: my actions (no read markers) of every
+    listed conversation, by kind."""
+    rows = store.db.execute_sql(
+        "SELECT o.kind, count(*) FROM outbox o JOIN conversation c ON c.id = "
+        "o.conversation_id WHERE NOT c.removed AND o.kind != 'read' GROUP BY o.kind")
+    return {kind: int(n) for kind, n in rows.fetchall() if n}
 
 
 def _rendered(widget) -> str:
@@ -68,10 +80,21 @@ def untruths(app) -> list[str]:
     offline = chat.connectivity == "offline" or chat.work_offline
     check(banner.display == offline, f"offline banner shown {banner.display}, offline {offline}")
     if banner.display:
-        pending = chat.window.queued_total
         text = _rendered(banner)
-        check((f"{pending} message" in text) == bool(pending),
-              f"offline banner {text!r} with {pending} waiting")
+        kinds = _waiting_by_kind(store)
+        nouns = {"send": "message", "create_conversation": "new conversation",
+                 "edit": "edit", "delete": "deletion"}
+        for kind, noun in nouns.items():
+            n = kinds.get(kind, 0)
+            said = re.search(rf"(\d+) {noun}s?\b", text)
+            check((int(said.group(1)) if said else 0) == n,
+                  f"offline banner {text!r} with {n} {kind} actions waiting")
+        others = sum(n for k, n in kinds.items() if k not in nouns)
+        said = re.search(r"(\d+) other changes?\b", text)
+        check((int(said.group(1)) if said else 0) == others,
+              f"offline banner {text!r} with {others} other actions waiting")
+        check(("will be sent" in text) == bool(kinds),
+              f"offline banner {text!r} with {sum(kinds.values())} actions waiting")
 
     rows = chat.conversation_list.conversations
     truth = store.list_conversations(limit=len(rows)) if rows else store.list_conversations(1)

@@ -6,6 +6,7 @@ the real engine, the real server over loopback; no mocks."""
 
 from __future__ import annotations
 
+from chat_tui.ui.screens.confirm import ConfirmScreen
 from chat_tui.ui.screens.new_conversation import NewConversationScreen
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.problems import ProblemPanel
@@ -32,6 +33,11 @@ async def create_refused(pilot, app, server, title: str = "Ghosts",
         p.state == "failed" and p.kind == "create_conversation"
         for p in app.store.problems()), timeout=15)
     return cid
+
+
+def confirm_text(app) -> str:
+    """The open confirmation's question and detail, as plain text."""
+    return " ".join(str(w.render()) for w in app.screen.query("Static"))
 
 
 def panel_text(app) -> str:
@@ -102,7 +108,15 @@ async def test_refused_create_is_retried_then_discarded_keeping_the_text(
         unsubscribe()
         await assert_truthful(pilot, app)
         assert not any("No failed" in n.message for n in app._notifications)
-        await pilot.press("ctrl+b", "x")  # discard the create
+        await pilot.press("ctrl+b", "x")  # discard the create: asks first, naming what goes
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        question = confirm_text(app)
+        assert "Ghosts" in question and "1 message" in question, question
+        await pilot.press("n")  # kept: nothing is discarded
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert [p.kind for p in app.store.problems()] == ["create_conversation", "send"]
+        assert any(c.id == cid for c in app.store.list_conversations())
+        await pilot.press("ctrl+b", "x", "y")
         assert await wait_for(pilot, lambda: not app.store.problems())
         assert all(c.id != cid for c in app.store.list_conversations())
         assert await wait_for(pilot, lambda: "keep this text"
@@ -120,8 +134,36 @@ async def test_refused_create_is_discarded_from_the_palette(server, login, make_
         await pilot.press(*"discard failed action")
         await pilot.pause(0.5)
         await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Ghosts" in confirm_text(app)
+        assert [p.kind for p in app.store.problems()] == ["create_conversation"]
+        await pilot.press("enter")
         assert await wait_for(pilot, lambda: not app.store.problems())
         assert all(c.id != cid for c in app.store.list_conversations())
+
+
+async def test_discarding_a_failed_message_from_the_panel_asks_first(server, login,
+                                                                     make_app):
+    """``x`` in the panel on a message behind a refused create asks, naming the message;
+    Esc keeps it."""
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        await create_refused(pilot, app, server)
+        await pilot.press(*"second thoughts", "enter")
+        assert await wait_for(pilot, lambda: "blocked" in panel_text(app))
+        await pilot.press("ctrl+b", "down", "x")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "second thoughts" in confirm_text(app)
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert [p.kind for p in app.store.problems()] == ["create_conversation", "send"]
+        await pilot.press("x", "y")
+        assert await wait_for(pilot, lambda: [p.kind for p in app.store.problems()]
+                              == ["create_conversation"])
+        assert await wait_for(pilot, lambda: "second thoughts"
+                              in app.query_one(Composer).text)
+        await assert_truthful(pilot, app)
 
 
 async def test_rule_3a_a_message_queued_before_the_refusal_shows_blocked(server, login,
@@ -143,4 +185,28 @@ async def test_rule_3a_a_message_queued_before_the_refusal_shows_blocked(server,
         server.start()
         assert await wait_for(pilot, lambda: [v.state for v in messages.views] == ["blocked"],
                               timeout=15)
+        await assert_truthful(pilot, app)
+
+
+async def test_offline_banner_names_a_queued_create_apart_from_messages(server, login,
+                                                                        make_app):
+    """Offline, a new conversation and one message in it: the banner says one message and
+    one new conversation will be sent, never "2 messages" (the truth helper checks its
+    words against the outbox by kind)."""
+    from chat_tui.ui.widgets.status import OfflineBanner
+
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        server.stop()
+        assert await wait_for(pilot, lambda: app.connectivity == "offline")
+        await pilot.press("ctrl+n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
+        await pilot.press(*"Plans", "tab", "space", "tab", *"bob", "enter")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, NewConversationScreen))
+        await pilot.press(*"see you", "enter")
+        banner = app.query_one(OfflineBanner)
+        assert await wait_for(pilot, lambda: "1 message and 1 new conversation will be sent"
+                              in str(banner.render()))
+        assert "2 messages" not in str(banner.render())
         await assert_truthful(pilot, app)

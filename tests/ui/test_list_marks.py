@@ -6,6 +6,7 @@ and refused by the server once it is back."""
 
 from __future__ import annotations
 
+from chat_tui.ui.screens.confirm import ConfirmScreen
 from chat_tui.ui.screens.new_conversation import NewConversationScreen
 from chat_tui.ui.widgets.conversation_list import PROBLEM_MARK
 from tests.support.truth import assert_truthful
@@ -60,7 +61,9 @@ async def test_failed_action_marks_its_conversation_in_the_list(
         await pilot.press("alt+up")  # back to Ghosts: retry from the keyboard
         assert await wait_for(pilot, lambda: shown(app, ghosts))
         await assert_truthful(pilot, app)
-        await pilot.press("ctrl+b", "x")  # discard the create: the mark goes with it
+        await pilot.press("ctrl+b", "x")  # discard the create (asked first): the mark goes
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
         assert await wait_for(pilot, lambda: not app.store.problems())
         assert await wait_for(pilot, lambda: not row_text(app, ghosts))
         assert PROBLEM_MARK not in row_text(app, plans)

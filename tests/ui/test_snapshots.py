@@ -139,6 +139,11 @@ def test_failed_and_blocked_message(server, login, snap_app, snap_compare):
                                   == ["failed", "blocked"] and len(messages._items) == 6
                                   and app.current_conversation.queued_count == 2
                                   and not app.refresh_pending)
+            # the problem panel takes its lines above the composer; the list lays out again
+            assert await wait_for(pilot, lambda: "blocked" in app.query_one(
+                "#problems").plain_text())
+            await pilot.pause(0.3)
+            await pilot.pause()
 
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 

@@ -166,3 +166,81 @@ def test_delete_confirmation_60x20(server, login, snap_app, snap_compare):  # no
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+async def _refused_create_here(pilot, app, server) -> None:
+    """Offline, ctrl+n with an unknown member and a message written behind it; the server
+    back: the create is refused (failed) and the message blocked behind it."""
+    assert await wait_for(pilot, lambda: app.engine_ready and app.connectivity == "online"
+                          and app.chat.last_synced_at)
+    server.stop()
+    assert await wait_for(pilot, lambda: app.connectivity == "offline")
+    await pilot.press("ctrl+n")
+    assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
+    await pilot.press(*"Ghosts", "tab", "space", "tab", *"nobody_x", "enter")
+    assert await wait_for(pilot, lambda: app.current_id is not None)
+    await pilot.press(*"hello?", "enter")
+    server.start()
+    assert await wait_for(pilot, lambda: [p.state for p in app.store.problems()]
+                          == ["failed", "blocked"], timeout=15)
+    assert await wait_for(pilot, lambda: app.query(ProblemPanel)
+                          and "blocked" in app.query_one(ProblemPanel).plain_text()
+                          and app.connectivity == "online" and app.sync_phase[0] == "idle")
+    await assert_truthful(pilot, app)
+    app.clear_notifications()  # the note that the names were not checked
+
+
+def test_problem_panel_60x20(server, login, snap_app, snap_compare):  # noqa: F811
+    # The panel focused (ctrl+b): a refused create and the message blocked behind it,
+    # each with its reason, and the keys, within 60 columns.
+    app = snap_app(login("alice"))
+
+    async def run_before(pilot):
+        await _refused_create_here(pilot, app, server)
+        await pilot.press("ctrl+b")
+        assert app.query_one(ProblemPanel).has_focus
+        await pilot.pause()
+        panel = app.query_one(ProblemPanel)
+        assert "r/e/x, Esc" in panel.plain_text().splitlines()[0]
+        assert "unknown usernames: nobody_x" in panel.plain_text()
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+def test_discard_confirmation_60x20(server, login, snap_app, snap_compare):  # noqa: F811
+    # ctrl+b, x on the refused create: the question names the conversation and what
+    # waits behind it.
+    app = snap_app(login("alice"))
+
+    async def run_before(pilot):
+        await _refused_create_here(pilot, app, server)
+        await pilot.press("ctrl+b", "x")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+def test_login_needed_banner_60x20(server, login, ui_settings, snap_compare):
+    # As test_login_needed_banner, at the smallest supported size: the whole sentence
+    # (what to run) is shown.
+    seed(server, {"Weekend hike": WEEKEND})
+    account = login("alice")
+
+    async def revoke():
+        async with ApiClient(account.server_url, load_token(account)) as device:
+            await device.logout()
+
+    asyncio.run(revoke())
+    store = Cache(account.db_path, account.username)
+    store.open()
+    app = ChatApp(store, configured_factory(account, ui_settings),
+                  clock=FixedClock(frozen_display=True))
+    app.animation_level = "none"
+
+    async def run_before(pilot):
+        assert await wait_for(pilot, lambda: app.query(LoginBanner)
+                              and app.query_one(LoginBanner).display, timeout=15)
+        await assert_truthful(pilot, app)
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)

@@ -122,14 +122,59 @@ class ProblemActions:
         self.update_problems()
 
     def action_discard_problem(self) -> None:
-        """Discard the chosen action (``Engine.discard_action``); any text it held goes
-        back to the composer. A discarded conversation create removes the conversation
-        and what waited behind it; their text goes to the next conversation's composer as
-        a draft (nothing was sent, nothing typed is lost)."""
+        """Discard the chosen action (``Engine.discard_action``) once the user confirms
+        it in a :class:`~chat_tui.ui.screens.confirm.ConfirmScreen` that names what goes
+        (a stray ``x`` discards nothing). Any text it held goes back to the composer. A
+        discarded conversation create removes the conversation and what waited behind it;
+        their text goes to the next conversation's composer as a draft (nothing was sent,
+        nothing typed is lost)."""
+        from chat_tui.ui.screens.confirm import ConfirmScreen
+
         problem = self._chosen_problem()
         if problem is None:
             self._nothing_here()
             return
+        question, detail = self._discard_question(problem)
+        panel = self._problem_panel
+        back_to_panel = panel is not None and panel.has_focus
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._discard_problem(problem)
+            elif back_to_panel and panel is not None and panel.is_attached:
+                panel.focus()
+
+        self.app.push_screen(ConfirmScreen(question, detail, action="Discard"), answered)
+
+    def _discard_question(self, problem: OutboxProblem) -> tuple[str, str]:
+        """The confirmation's question and detail line for discarding ``problem``: what
+        is removed (for a conversation create, also the actions waiting behind it) and
+        where any text goes."""
+        from chat_tui.ui.widgets.problems import describe
+
+        if problem.kind == "create_conversation":
+            conv = self.store.get_conversation(problem.conversation_id)
+            title = conv.title if conv is not None else ""
+            behind = [p for p in self.problems_here()
+                      if p.outbox_id != problem.outbox_id and p.kind != "read"]
+            what = f'the new conversation "{title}"' if title else "the new conversation"
+            if behind:
+                sends = sum(p.kind == "send" for p in behind)
+                noun = "message" if sends == 1 else "messages"
+                parts = [f"{sends} {noun}"] if sends else []
+                if len(behind) > sends:
+                    rest = len(behind) - sends
+                    parts.append(f"{rest} other change" + ("" if rest == 1 else "s"))
+                what += f" and the {' and '.join(parts)} waiting behind it"
+            return (f"Discard {what}? Nothing of it was sent; any text goes to the "
+                    "composer.", describe(problem))
+        names = {"send": "this unsent message", "edit": "this unsent edit",
+                 "delete": "this unsent delete", "read": "this read marker"}
+        what = names.get(problem.kind, "this action")
+        tail = " Its text goes to the composer." if problem.kind in ("send", "edit") else ""
+        return f"Discard {what}?{tail}", describe(problem)
+
+    def _discard_problem(self, problem: OutboxProblem) -> None:
         oid, cid = problem.outbox_id, problem.conversation_id
         text: Any = self.engine_call("Not discarded", lambda e: e.discard_action(oid))
         if text is None:

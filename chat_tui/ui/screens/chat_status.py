@@ -124,7 +124,7 @@ class EngineStatus:
 
     def _update_banner(self) -> None:
         self.banner.show_state(
-            self.connectivity == "offline", self.window.queued_total, self.last_synced_at,
+            self.connectivity == "offline", self.window.queued_kinds, self.last_synced_at,
             self.work_offline)
 
     def _update_skeleton(self) -> None:

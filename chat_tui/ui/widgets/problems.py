@@ -59,7 +59,9 @@ class ProblemPanel(Static, can_focus=True):
     """
 
     ROWS = 4
-    """Problem lines shown at most (a window around the selection); the rest are counted."""
+    """Problem lines shown at most (a window around the selection; 2 when the lines are
+    cut to the width, to leave room for the chosen one's whole reason); the rest are
+    counted."""
 
     BINDINGS = [
         *bindings_for("problems"),
@@ -95,39 +97,71 @@ class ProblemPanel(Static, can_focus=True):
             self.selected = max(0, min(len(self.problems) - 1, self.selected + step))
             self._paint()
 
-    def on_focus(self) -> None:  # noqa: D102 - Textual hook
-        self._paint()
-
-    def on_blur(self) -> None:  # noqa: D102 - Textual hook
+    def watch_has_focus(self) -> None:  # noqa: D102 - Textual hook
+        # Repaint once ``has_focus`` is set: a subclass's ``on_focus`` runs before the
+        # base widget's handler sets it, and would draw the unfocused keys.
         self._paint()
 
     def plain_text(self) -> str:
-        """What the panel shows, as plain text (tests compare it with the outbox)."""
-        return self._text().plain
+        """What the panel shows (as last drawn), as plain text (tests compare it with
+        the outbox)."""
+        content = self.render()
+        return getattr(content, "plain", str(content))
 
     def _paint(self) -> None:
         self.update(self._text())
 
+    def on_resize(self) -> None:  # noqa: D102 - Textual hook
+        self._paint()
+
     def _text(self) -> Text:
+        """The panel's lines for its width: a header with the keys (shortened when they
+        do not fit), one line per problem in a window around the selection (cut with an
+        ellipsis when too long), and, when the chosen problem's line was cut (a narrow
+        terminal, from 60 columns up), its whole description and reason below, wrapped:
+        the server's reason is always readable in full."""
         problems = self.problems
-        text = Text(no_wrap=True, overflow="ellipsis")
         if not problems:
-            return text
+            return Text(no_wrap=True, overflow="ellipsis")
+        width = self.content_size.width or 10_000  # unknown before the first layout
+        focused = self.has_focus
         count = len(problems)
         noun = "action waits" if count == 1 else "actions wait"
-        text.append(f"\u26a0 {count} {noun} for you", style="bold")
-        keys = ("  r retry \u00b7 e edit \u00b7 x discard \u00b7 Esc back" if self.has_focus
-                else "  ctrl+b to retry, edit or discard")
-        text.append(keys, style="dim")
-        start = max(0, min(self.selected - self.ROWS // 2, count - self.ROWS))
-        for index in range(start, min(count, start + self.ROWS)):
+        choices = (  # the longest that fits
+            (f"\u26a0 {count} {noun} for you",
+             "  r retry \u00b7 e edit \u00b7 x discard \u00b7 Esc back" if focused
+             else "  ctrl+b to retry, edit or discard"),
+            (f"\u26a0 {count} {noun} for you", "  r/e/x, Esc" if focused else "  ctrl+b"),
+            (f"\u26a0 {count} {noun.split()[0]} waiting", "  r/e/x, Esc" if focused
+             else "  ctrl+b"),
+        )
+        title, keys = next((c for c in choices if len(c[0]) + len(c[1]) <= width),
+                           choices[-1])
+        header = Text(title, style="bold")
+        header.append(keys, style="dim")
+        header.truncate(width, overflow="ellipsis")
+        lines = [header]
+        narrow = any(len(describe(p)) + 4 > width for p in problems)
+        rows = 2 if narrow else self.ROWS
+        start = max(0, min(self.selected - rows // 2, count - rows))
+        chosen = self.selected if focused else 0
+        cut = None
+        for index in range(start, min(count, start + rows)):
             problem = problems[index]
-            mark = "\u25b8" if index == self.selected and self.has_focus else " "
+            mark = "\u25b8" if index == self.selected and focused else " "
             style = "bold red" if problem.state == "failed" else "yellow"
-            text.append(f"\n{mark} {_MARKS.get(problem.state, '!')} ", style=style)
-            text.append(describe(problem), style="reverse" if (
-                index == self.selected and self.has_focus) else "")
-        hidden = count - min(count, start + self.ROWS) + start
+            line = Text(f"{mark} {_MARKS.get(problem.state, '!')} ", style=style)
+            line.append(describe(problem), style="reverse" if (
+                index == self.selected and focused) else "")
+            if line.cell_len > width:
+                line.truncate(width, overflow="ellipsis")
+                if index == chosen:
+                    cut = problem
+            lines.append(line)
+        hidden = count - min(count, start + rows) + start
         if hidden:
-            text.append(f"\n  \u2026 and {hidden} more (up/down)", style="dim")
-        return text
+            lines.append(Text(f"  \u2026 and {hidden} more (up/down)", style="dim",
+                              no_wrap=True, overflow="ellipsis"))
+        if cut is not None:
+            lines.append(Text("  " + describe(cut), style="italic"))
+        return Text("\n").join(lines)

@@ -15,25 +15,46 @@ from textual.widgets import Static
 
 from chat_tui.ui.clock import Clock, format_time
 
-__all__ = ["OfflineBanner", "QueueIndicator", "SyncIndicator", "offline_text", "queue_text"]
+__all__ = ["OfflineBanner", "QueueIndicator", "SyncIndicator", "offline_text", "pending_text",
+           "queue_text"]
 
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def offline_text(pending: int, last_synced_at: datetime | None, clock: Clock,
-                 *, work_offline: bool = False) -> str:
-    """The banner sentence, e.g. "Offline - showing cached messages. 3 messages will be
-    sent when the connection returns. Last synced 14:02."
+_KIND_NOUNS = (("send", "message"), ("create_conversation", "new conversation"),
+               ("edit", "edit"), ("delete", "deletion"))
 
-    ``pending``: messages waiting to go (queued + sending).
+
+def pending_text(kinds: Mapping[str, int]) -> str:
+    """What waits to be sent, named by kind, e.g. "1 message and 1 new conversation" or
+    "2 messages, 1 edit and 1 other change" ("" when nothing waits). ``kinds``: outbox
+    actions by kind (``send``, ``create_conversation``, ``edit``, ``delete``; any other
+    kind counts as an "other change")."""
+    parts = [_plural(kinds[k], noun) for k, noun in _KIND_NOUNS if kinds.get(k)]
+    known = {k for k, _ in _KIND_NOUNS}
+    other = sum(n for k, n in kinds.items() if k not in known)
+    if other:
+        parts.append(_plural(other, "other change"))
+    if len(parts) < 2:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def offline_text(pending: Mapping[str, int], last_synced_at: datetime | None, clock: Clock,
+                 *, work_offline: bool = False) -> str:
+    """The banner sentence, e.g. "Offline - showing cached messages. 1 message and 1 new
+    conversation will be sent when the connection returns. Last synced 14:02."
+
+    ``pending``: my outbox actions waiting to go, by kind (see :func:`pending_text`).
     """
     parts = ["Working offline" if work_offline else "Offline", " - showing cached messages."]
-    if pending:
+    waiting = pending_text(pending)
+    if waiting:
         verb = ("will be sent when you go back online" if work_offline
                 else "will be sent when the connection returns")
-        parts.append(f" {_plural(pending, 'message')} {verb}.")
+        parts.append(f" {waiting} {verb}.")
     if last_synced_at is not None:
         parts.append(f" Last synced {format_time(last_synced_at, clock)}.")
     else:
@@ -56,9 +77,10 @@ class OfflineBanner(Static):
         self._clock = clock
         self.display = False
 
-    def show_state(self, offline: bool, pending: int, last_synced_at: datetime | None,
-                   work_offline: bool) -> None:
-        """Show or hide the banner for the given state."""
+    def show_state(self, offline: bool, pending: Mapping[str, int],
+                   last_synced_at: datetime | None, work_offline: bool) -> None:
+        """Show or hide the banner for the given state (``pending``: waiting actions by
+        outbox kind)."""
         self.display = offline or work_offline
         if self.display:
             self.update(Text("\u26a0 " + offline_text(pending, last_synced_at, self._clock,

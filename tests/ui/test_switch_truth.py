@@ -1,0 +1,39 @@
+"""Switching conversations by key while replies arrive: each switch makes a read marker
+that the engine sends at once, and after every step everything drawn (the outbox
+indicator in the title bar above all) agrees with the cache (tests/support/truth.py).
+Real server process, real engine, real cache."""
+
+from __future__ import annotations
+
+import uuid
+
+from chat_tui.api import ApiClient
+from tests.support.accounts import PASSWORDS
+from tests.support.truth import assert_truthful
+from tests.support.ui import SIZE, online, wait_for
+from tests.ui.test_snapshots import BOOK_CLUB, WEEKEND, _seed
+
+
+async def test_switching_by_key_keeps_the_outbox_indicator_true(server, login, make_app):
+    ids = await _seed(server, {"Weekend hike": WEEKEND, "Book club": BOOK_CLUB})
+    app = make_app(login("alice"))
+    token = server.login("bob", PASSWORDS["bob"], device="replies")["access_token"]
+    bob = ApiClient(server.url, token)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert await wait_for(pilot, lambda: online(app) and app.sync_phase[0] == "idle"
+                                  and app.current_id is not None)
+            for step in range(12):
+                other = next(c for c in ids.values() if c != app.current_id)
+                await bob.put_message(other, str(uuid.uuid4()), f"news {step}")
+                assert await wait_for(pilot, lambda o=other, rows=app.chat.conversation_list:
+                                      rows.conversations[0].id == o
+                                      and rows.conversations[0].unread_count > 0)
+                await pilot.press("alt+up")  # the conversation the reply moved to the top
+                assert await wait_for(pilot, lambda o=other: app.current_id == o)
+                await assert_truthful(pilot, app)
+            assert await wait_for(pilot, lambda: not any(app.store.outbox_counts().values()),
+                                  timeout=15)
+            await assert_truthful(pilot, app)
+    finally:
+        await bob.aclose()
