@@ -14,15 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chat_tui.store.outbox_state import PENDING_BY_KIND_SQL
+
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store.cache import Cache
 
 __all__ = ["queued_actions", "queued_by_kind"]
-
-_QUEUED_BY_KIND = """
-SELECT o.kind, count(*) FROM outbox o JOIN conversation c ON c.id = o.conversation_id
- WHERE NOT c.removed AND o.kind != 'read' GROUP BY o.kind
-"""
 
 _QUEUED = """
 SELECT count(*) FROM outbox o JOIN conversation c ON c.id = o.conversation_id
@@ -41,6 +38,8 @@ def queued_actions(store: Cache) -> int:
 
 def queued_by_kind(store: Cache) -> dict[str, int]:
     """The actions :func:`queued_actions` counts, by outbox kind (``send``, ``edit``,
-    ``delete``, ``create_conversation``, ...; kinds with none are absent): what the
-    offline banner names. Raises what ``Cache.db`` raises on a broken file."""
-    return {kind: int(n) for kind, n in store.db.execute_sql(_QUEUED_BY_KIND).fetchall()}
+    ``delete``, ``create_conversation``, ...; kinds with none are absent), those that wait
+    for the user (failed, expired, blocked) under ``outbox_state.WAITING_FOR_USER``
+    instead: what the offline banner names. Raises what ``Cache.db`` raises on a broken
+    file."""
+    return {kind: int(n) for kind, n in store.db.execute_sql(PENDING_BY_KIND_SQL).fetchall()}

@@ -35,6 +35,7 @@ from chat_tui.store.cipher import connect_sqlcipher, database_errors
 from chat_tui.store.cleanstamp import is_clean
 from chat_tui.store.convert import dt, preview
 from chat_tui.store.outbox_state import (
+    PENDING_BY_KIND_SQL,
     PROBLEMS_COLUMN_SQL,
     WAITS_FOR_USER,
     OutboxState,
@@ -72,11 +73,6 @@ SELECT CASE WHEN o.state = '{OutboxState.QUEUED}' AND o.id > b.first_id
        THEN '{OutboxState.BLOCKED}' ELSE o.state END AS s, count(*)
   FROM outbox o LEFT JOIN blockers b ON b.conversation_id = o.conversation_id
  GROUP BY s
-"""
-
-_QUEUED_BY_KIND_SQL = """
-SELECT o.kind, count(*) FROM outbox o JOIN conversation c ON c.id = o.conversation_id
- WHERE NOT c.removed AND o.kind != 'read' GROUP BY o.kind
 """
 
 _QUEUED_SQL = """
@@ -214,7 +210,7 @@ class FirstFrameReader:
     def queued_by_kind(self) -> dict[str, int]:
         """As ``chat_tui.store.conversation_counts.queued_by_kind(cache)``: those actions
         by outbox kind (kinds with none absent)."""
-        return {kind: int(n) for kind, n in self._conn.execute(_QUEUED_BY_KIND_SQL)}
+        return {kind: int(n) for kind, n in self._conn.execute(PENDING_BY_KIND_SQL)}
 
     def messages_before(self, conversation_id: str, before: SortKey | None = None,
                         limit: int = 50) -> list[MessageView]:

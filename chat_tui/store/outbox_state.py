@@ -51,6 +51,26 @@ PROBLEMS_COLUMN_SQL = f"""
                            AND f.state IN ('{OutboxState.FAILED}', '{OutboxState.EXPIRED}'))
        ) AS problems"""
 
+#: The key under which :data:`PENDING_BY_KIND_SQL` counts the actions that wait for the
+#: user (failed, expired, and queued behind one of them: blocked): never an outbox kind.
+WAITING_FOR_USER = ":waiting-for-user"
+
+#: My actions in the outbox of every listed conversation (read markers left out), by
+#: outbox kind, except those that wait for the user, which count under
+#: :data:`WAITING_FOR_USER` (as :data:`PROBLEMS_COLUMN_SQL` counts them): what the offline
+#: banner names. Rows ``(kind, count)``.
+PENDING_BY_KIND_SQL = f"""
+SELECT CASE WHEN o.state IN ('{OutboxState.FAILED}', '{OutboxState.EXPIRED}')
+              OR (o.state = '{OutboxState.QUEUED}' AND o.id > b.first_id)
+            THEN '{WAITING_FOR_USER}' ELSE o.kind END AS k, count(*)
+  FROM outbox o JOIN conversation c ON c.id = o.conversation_id
+  LEFT JOIN (SELECT conversation_id, min(id) AS first_id FROM outbox
+              WHERE kind != 'read'
+                AND state IN ('{OutboxState.FAILED}', '{OutboxState.EXPIRED}')
+              GROUP BY conversation_id) b ON b.conversation_id = o.conversation_id
+ WHERE NOT c.removed AND o.kind != 'read' GROUP BY k
+"""
+
 #: Which state a message shows when several of its actions are pending: the one the user
 #: most needs to see (a failure over an expiry over a send in flight over a wait).
 SHOWN_FIRST: dict[str, int] = {

@@ -21,13 +21,24 @@ import re
 from tests.support.ui import wait_for
 
 
-def _waiting_by_kind(store) -> dict[str, int]:
+def _waiting_by_kind(store) -> tuple[dict[str, int], int]:
     """The cache's outbox, read here on its own: my actions (no read markers) of every
-    listed conversation, by kind."""
+    listed conversation that will be sent, by kind, and how many wait for the user (a
+    failed or expired action, and every queued one after it in its conversation)."""
     rows = store.db.execute_sql(
-        "SELECT o.kind, count(*) FROM outbox o JOIN conversation c ON c.id = "
-        "o.conversation_id WHERE NOT c.removed AND o.kind != 'read' GROUP BY o.kind")
-    return {kind: int(n) for kind, n in rows.fetchall() if n}
+        "SELECT o.conversation_id, o.id, o.kind, o.state FROM outbox o JOIN conversation c "
+        "ON c.id = o.conversation_id WHERE NOT c.removed AND o.kind != 'read' ORDER BY o.id")
+    kinds: dict[str, int] = {}
+    stopped: set[str] = set()
+    stuck = 0
+    for cid, _oid, kind, state in rows.fetchall():
+        if state in ("failed", "expired"):
+            stopped.add(cid)
+        if cid in stopped:
+            stuck += 1
+        else:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds, stuck
 
 
 def _rendered(widget) -> str:
@@ -81,7 +92,7 @@ def untruths(app) -> list[str]:
     check(banner.display == offline, f"offline banner shown {banner.display}, offline {offline}")
     if banner.display:
         text = _rendered(banner)
-        kinds = _waiting_by_kind(store)
+        kinds, stuck = _waiting_by_kind(store)
         nouns = {"send": "message", "create_conversation": "new conversation",
                  "edit": "edit", "delete": "deletion"}
         for kind, noun in nouns.items():
@@ -95,6 +106,9 @@ def untruths(app) -> list[str]:
               f"offline banner {text!r} with {others} other actions waiting")
         check(("will be sent" in text) == bool(kinds),
               f"offline banner {text!r} with {sum(kinds.values())} actions waiting")
+        said = re.search(r"(\d+) actions? waits? for you", text)
+        check((int(said.group(1)) if said else 0) == stuck,
+              f"offline banner {text!r} with {stuck} actions waiting for the user")
 
     rows = chat.conversation_list.conversations
     truth = store.list_conversations(limit=len(rows)) if rows else store.list_conversations(1)

@@ -210,3 +210,25 @@ async def test_offline_banner_names_a_queued_create_apart_from_messages(server, 
                               in str(banner.render()))
         assert "2 messages" not in str(banner.render())
         await assert_truthful(pilot, app)
+
+
+async def test_offline_banner_promises_no_send_for_actions_that_wait_for_the_user(
+        server, login, make_app):
+    """A refused create and the message blocked behind it, then offline: the banner does
+    not say they will be sent when the connection returns (they wait for the user's retry,
+    edit or discard); it says they wait for the user, and where (the truth helper checks
+    both counts against the outbox)."""
+    from chat_tui.ui.widgets.status import OfflineBanner
+
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        await create_refused(pilot, app, server)
+        await pilot.press(*"hello ghosts", "enter")  # blocked behind the failed create
+        assert await wait_for(pilot, lambda: "blocked" in panel_text(app))
+        server.stop()
+        assert await wait_for(pilot, lambda: app.connectivity == "offline")
+        banner = app.query_one(OfflineBanner)
+        assert await wait_for(pilot, lambda: "2 actions wait for you" in str(banner.render()))
+        assert "will be sent" not in str(banner.render())
+        await assert_truthful(pilot, app)

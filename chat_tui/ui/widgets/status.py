@@ -13,6 +13,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import Static
 
+from chat_tui.store.outbox_state import WAITING_FOR_USER
 from chat_tui.ui.clock import Clock, format_time
 
 __all__ = ["OfflineBanner", "QueueIndicator", "SyncIndicator", "offline_text", "pending_text",
@@ -31,9 +32,9 @@ def pending_text(kinds: Mapping[str, int]) -> str:
     """What waits to be sent, named by kind, e.g. "1 message and 1 new conversation" or
     "2 messages, 1 edit and 1 other change" ("" when nothing waits). ``kinds``: outbox
     actions by kind (``send``, ``create_conversation``, ``edit``, ``delete``; any other
-    kind counts as an "other change")."""
+    kind counts as an "other change"; the count under ``WAITING_FOR_USER`` is left out)."""
     parts = [_plural(kinds[k], noun) for k, noun in _KIND_NOUNS if kinds.get(k)]
-    known = {k for k, _ in _KIND_NOUNS}
+    known = {k for k, _ in _KIND_NOUNS} | {WAITING_FOR_USER}
     other = sum(n for k, n in kinds.items() if k not in known)
     if other:
         parts.append(_plural(other, "other change"))
@@ -45,9 +46,12 @@ def pending_text(kinds: Mapping[str, int]) -> str:
 def offline_text(pending: Mapping[str, int], last_synced_at: datetime | None, clock: Clock,
                  *, work_offline: bool = False) -> str:
     """The banner sentence, e.g. "Offline - showing cached messages. 1 message and 1 new
-    conversation will be sent when the connection returns. Last synced 14:02."
+    conversation will be sent when the connection returns. 2 actions wait for you (ctrl+b).
+    Last synced 14:02."
 
-    ``pending``: my outbox actions waiting to go, by kind (see :func:`pending_text`).
+    ``pending``: my outbox actions by kind (see :func:`pending_text`); those that wait for
+    the user (failed, expired, blocked: ``WAITING_FOR_USER``) are not promised to be sent,
+    they are named apart with the key of the problems panel.
     """
     parts = ["Working offline" if work_offline else "Offline", " - showing cached messages."]
     waiting = pending_text(pending)
@@ -55,6 +59,10 @@ def offline_text(pending: Mapping[str, int], last_synced_at: datetime | None, cl
         verb = ("will be sent when you go back online" if work_offline
                 else "will be sent when the connection returns")
         parts.append(f" {waiting} {verb}.")
+    stuck = pending.get(WAITING_FOR_USER, 0)
+    if stuck:
+        parts.append(f" {_plural(stuck, 'action')} {'waits' if stuck == 1 else 'wait'} "
+                     "for you (ctrl+b).")
     if last_synced_at is not None:
         parts.append(f" Last synced {format_time(last_synced_at, clock)}.")
     else:
