@@ -5,6 +5,15 @@ After each user message the server writes one assistant reply:
 - strictly one at a time and in message order per conversation: one asyncio queue and one
   worker task per conversation with pending work (the task ends when its queue is empty);
 - each reply sees the history up to the message it answers (``AssistantJobs.history``);
+- a regenerated reply (``POST /v1/messages/{mid}/regenerate``, its row made by
+  ``AssistantJobs.regenerate``) is written the same way into that row, in the same
+  per-conversation order, with the settings the conversation had when it was asked for;
+  once any reply is written in full, the earlier replies to its question become
+  tombstones (``AssistantJobs.replace_older_replies``): one answer per question stays, and
+  a failed or stopped attempt replaces nothing;
+- each reply is written with the model and system prompt its conversation had when the
+  message it answers was sent (``AssistantJobs.asked_with``; none: the server's default
+  model and :data:`SYSTEM_PROMPT`), and records that model (``Message.model``);
 - the reply is one message with a deterministic id (``uuid5`` of the user message id), created
   empty with ``streaming: true``; its body grows as the responder streams, flushed to the
   database at most every :data:`FLUSH_SECONDS` (about 10 updates a second), each flush a new
@@ -13,14 +22,15 @@ After each user message the server writes one assistant reply:
   ``error: true`` and a readable text; the user's message is never touched;
 - :meth:`AssistantService.stop_reply` (``POST /v1/messages/{mid}/stop``) ends a streaming
   reply at once: the upstream request is cancelled (the provider stops generating), the
-  text written so far is kept and :data:`STOP_NOTE` is appended after a blank line, with
-  ``streaming: false`` and ``error: false``; later replies see the text without the note.
+  text written so far is kept as it is, with ``stopped: true``, ``streaming: false`` and
+  ``error: false``; later replies see that text.
 
-Responders are async generators of text chunks: :func:`echo_responder` (built-in demo,
-optionally followed by a note saying how to configure a model) and :class:`OpenAIResponder`
-(the first configured OpenAI-compatible provider, streaming, with the default model or the
-first one the provider lists). :attr:`AssistantService.catalog` lists the models the server
-offers (``GET /v1/models``, :mod:`chat_tui.server.assistant_models`).
+Responders are async generators of text chunks, given the history and a :class:`ReplyPlan`:
+:func:`make_echo_responder` (built-in demo, optionally followed by a note saying how to
+configure a model) and :class:`OpenAIResponder` (OpenAI-compatible providers, streaming: the
+plan's model from the first provider that lists it, else the first provider).
+:attr:`AssistantService.catalog` lists the models the server offers (``GET /v1/models``,
+:mod:`chat_tui.server.assistant_models`).
 On start-up, replies left ``streaming`` by a stopped server are closed as errors and user
 messages that never got a reply are queued again.
 """
@@ -33,11 +43,12 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-from chat_tui.server.assistant_models import ModelCatalog, ProviderError, client_for
+from chat_tui.server.assistant_models import ECHO_MODEL, ModelCatalog, ProviderError, client_for
 from chat_tui.server.data import Write
 from chat_tui.server.data.assistant_jobs import AssistantJobs
 from chat_tui.server.notify import Notifier
@@ -52,7 +63,8 @@ REPLY_NAMESPACE = uuid.UUID("5d2b8a52-6a1f-4c59-9a3e-0c6f0e7d9b11")
 #: How many words of the user's message the echo responder repeats.
 ECHO_MAX_WORDS = 200
 
-#: The line that ends a reply stopped by a member (docs/api.md, stop).
+#: The line earlier versions appended to a reply a member stopped (replies are now marked
+#: ``stopped`` instead); removed from such replies before a model sees them.
 STOP_NOTE = "⏹ Stopped before the end."
 
 SYSTEM_PROMPT = (
@@ -61,7 +73,20 @@ SYSTEM_PROMPT = (
 )
 
 History = list[dict]
-Responder = Callable[[History], AsyncIterator[str]]
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    """How one reply is written: ``model``, the model id (None: not known yet, the
+    responder asks for the server's default and fails with the reason when there is
+    none); ``system_prompt``, the instructions (None: :data:`SYSTEM_PROMPT`)."""
+
+    model: str | None = None
+    system_prompt: str | None = None
+
+
+#: ``responder(history, plan)``: the reply's text, chunk by chunk.
+Responder = Callable[[History, ReplyPlan], AsyncIterator[str]]
 
 
 def reply_id_for(message_id: str) -> str:
@@ -76,7 +101,8 @@ def make_echo_responder(delay: float, note: str | None = None) -> Responder:
     ``delay``: seconds between streamed words, so clients can watch the reply grow.
     """
 
-    async def echo_responder(history: History) -> AsyncIterator[str]:
+    async def echo_responder(history: History,
+                             plan: ReplyPlan | None = None) -> AsyncIterator[str]:
         words = history[-1]["body"].split() if history else []
         shown = words[:ECHO_MAX_WORDS]
         yield (
@@ -97,24 +123,33 @@ def make_echo_responder(delay: float, note: str | None = None) -> Responder:
 
 
 class OpenAIResponder:
-    """Streams a chat completion from an OpenAI-compatible provider (the ``openai`` package).
+    """Streams a chat completion from OpenAI-compatible providers (the ``openai`` package).
 
-    ``provider``: its endpoint, key and timeout (seconds for the HTTP exchange);
-    ``catalog``: gives the model of each reply (:meth:`ModelCatalog.default`). No retries:
-    a failure (``ProviderError`` for a missing key or no model, or the package's errors)
-    is reported in the reply at once.
+    ``catalog``: the providers (endpoint, key and timeout, seconds for the HTTP exchange)
+    and the default model. A reply uses the plan's model (else
+    :meth:`ModelCatalog.default`) from the provider that lists it
+    (:meth:`ModelCatalog.provider_of`) and the plan's system prompt (else
+    :data:`SYSTEM_PROMPT`). No retries: a failure (``ProviderError`` for a missing key or
+    no model, or the package's errors) is reported in the reply at once.
     """
 
-    def __init__(self, provider: ProviderSettings, catalog: ModelCatalog) -> None:
-        self.provider = provider
+    def __init__(self, catalog: ModelCatalog) -> None:
         self.catalog = catalog
-        self.client = None if provider.key_problem else client_for(provider)
+        self._clients: dict[str, Any] = {}
 
-    async def __call__(self, history: History) -> AsyncIterator[str]:
-        if self.client is None:
-            raise ProviderError(self.provider.key_problem or "the provider has no key")
-        model = await self.catalog.default()
-        messages: list[dict[str, str]] = [{"role": "system", "content": SYSTEM_PROMPT}]
+    def _client(self, provider: ProviderSettings) -> Any:
+        client = self._clients.get(provider.name)
+        if client is None:
+            client = self._clients[provider.name] = client_for(provider)
+        return client
+
+    async def __call__(self, history: History,
+                       plan: ReplyPlan | None = None) -> AsyncIterator[str]:
+        plan = plan or ReplyPlan()
+        model = plan.model or await self.catalog.default()
+        client = self._client(await self.catalog.provider_of(model))
+        messages: list[dict[str, str]] = [
+            {"role": "system", "content": plan.system_prompt or SYSTEM_PROMPT}]
         for item in history:
             if item["assistant"]:
                 body = without_stop_note(item["body"])
@@ -122,7 +157,7 @@ class OpenAIResponder:
                     messages.append({"role": "assistant", "content": body})
             else:
                 messages.append({"role": "user", "content": f"{item['author']}: {item['body']}"})
-        stream = await self.client.chat.completions.create(
+        stream = await client.chat.completions.create(
             model=model, messages=messages, stream=True
         )
         async for chunk in stream:
@@ -185,7 +220,7 @@ class AssistantService:
         self.catalog = ModelCatalog(self.providers, settings.model, settings.models_ttl,
                                     echo=settings.kind == "echo")
         self.responder: Responder = self._make_responder()
-        self._queues: dict[str, asyncio.Queue[str]] = {}
+        self._queues: dict[str, asyncio.Queue[tuple[str, str | None]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         #: reply id -> (stop requested, reply finished), while the reply is being written.
         self._streaming: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
@@ -201,7 +236,7 @@ class AssistantService:
 
     def _make_responder(self) -> Responder:
         if self.settings.kind == "openai":
-            return OpenAIResponder(self.providers[0], self.catalog)
+            return OpenAIResponder(self.catalog)
         if self.settings.kind == "echo":
             return make_echo_responder(self.settings.echo_delay, self.settings.echo_note)
         raise ValueError(f"unknown assistant responder {self.settings.kind!r}")
@@ -247,14 +282,15 @@ class AssistantService:
         await finished.wait()
         return True
 
-    def enqueue(self, cid: str, mid: str) -> None:
-        """Queue a reply to message ``mid`` of conversation ``cid`` (after its commit)."""
+    def enqueue(self, cid: str, mid: str, reply_id: str | None = None) -> None:
+        """Queue a reply to message ``mid`` of conversation ``cid`` (after its commit):
+        a new one, or the regenerated reply ``reply_id`` whose row exists already."""
         if self._stopping:
             return
         queue = self._queues.get(cid)
         if queue is None:
             queue = self._queues[cid] = asyncio.Queue()
-        queue.put_nowait(mid)
+        queue.put_nowait((mid, reply_id))
         if cid not in self._workers:
             self._workers[cid] = asyncio.create_task(self._worker(cid), name=f"assistant-{cid}")
 
@@ -262,9 +298,9 @@ class AssistantService:
         queue = self._queues[cid]
         try:
             while not queue.empty():
-                mid = queue.get_nowait()
+                mid, reply_id = queue.get_nowait()
                 try:
-                    await self._reply(cid, mid)
+                    await self._reply(cid, mid, reply_id)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -274,22 +310,47 @@ class AssistantService:
             if queue.empty():
                 self._queues.pop(cid, None)
 
-    async def _reply(self, cid: str, mid: str) -> None:
+    async def _model_for(self, asked: str | None) -> str | None:
+        """The model a reply asked with ``asked`` (None: the default) is written by: the
+        echo responder's own, ``asked``, else the server's default (None when it cannot
+        be known: the responder then fails with the reason)."""
+        if self.settings.kind == "echo":
+            return ECHO_MODEL
+        if asked:
+            return asked
+        try:
+            return await self.catalog.default()
+        except ProviderError:
+            return None
+
+    async def _reply(self, cid: str, mid: str, regenerated: str | None = None) -> None:
         history = await self._run(self.jobs.history, cid, mid)
-        if history is None:
-            return  # the message was deleted before its turn
-        reply_id = reply_id_for(mid)
+        if history is None:  # the message was deleted before its turn
+            if regenerated is not None:
+                self._publish(await self._run(
+                    self.jobs.update_reply, regenerated,
+                    "⚠ The question of this reply was deleted.", streaming=False, error=True))
+            return
+        asked_model, system_prompt = await self._run(self.jobs.asked_with,
+                                                     regenerated or mid)
+        plan = ReplyPlan(await self._model_for(asked_model), system_prompt)
+        reply_id = regenerated or reply_id_for(mid)
         requested, finished = asyncio.Event(), asyncio.Event()
         self._streaming[reply_id] = (requested, finished)
         try:
-            await self._write_reply(cid, mid, reply_id, history, requested)
+            await self._write_reply(cid, mid, reply_id, history, requested, plan,
+                                    regenerated is not None)
         finally:
             self._streaming.pop(reply_id, None)
             finished.set()
 
     async def _write_reply(self, cid: str, mid: str, reply_id: str, history: History,
-                           requested: asyncio.Event) -> None:
-        started = await self._run(self.jobs.start_reply, cid, reply_id, mid)
+                           requested: asyncio.Event, plan: ReplyPlan,
+                           regenerated: bool = False) -> None:
+        if regenerated:
+            started = await self._run(self.jobs.begin_reply, reply_id, plan.model)
+        else:
+            started = await self._run(self.jobs.start_reply, cid, reply_id, mid, plan.model)
         if started is None:
             return  # already answered
         self._publish(started)
@@ -297,10 +358,12 @@ class AssistantService:
         flushed = ""
         write_lock = asyncio.Lock()
 
-        async def write(body: str, streaming: bool, error: bool = False) -> None:
+        async def write(body: str, streaming: bool, error: bool = False,
+                        stopped: bool = False) -> None:
             async with write_lock:
                 result = await self._run(
-                    self.jobs.update_reply, reply_id, body, streaming=streaming, error=error
+                    self.jobs.update_reply, reply_id, body, streaming=streaming, error=error,
+                    stopped=stopped,
                 )
                 self._publish(result)
 
@@ -328,7 +391,7 @@ class AssistantService:
 
         async def generate() -> None:
             nonlocal text
-            async for piece in self.responder(history):
+            async for piece in self.responder(history, plan):
                 text += piece
 
         flush_task = asyncio.create_task(flusher())
@@ -364,6 +427,7 @@ class AssistantService:
             await write(f"{text}\n\n{note}" if text.strip() else note, False, True)
             return
         await stop_flusher()
-        if stopped:
-            text = f"{text}\n\n{STOP_NOTE}" if text.strip() else STOP_NOTE
-        await write(text, False)  # the last write of this reply: streaming ends here
+        # The last write of this reply: streaming ends here (stopped: what was written).
+        await write(text, False, stopped=stopped)
+        if not stopped:
+            self._publish(await self._run(self.jobs.replace_older_replies, reply_id))

@@ -25,6 +25,7 @@ from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 from chat_tui.server.models import (
     ALL_MODELS,
     CHANGE_COUNTER,
+    Conversation,
     Counter,
     LoginFailure,
     Message,
@@ -35,7 +36,7 @@ from chat_tui.server.models import (
 from chat_tui.wire.limits import ASSISTANT_USERNAME  # reserved: never a real account
 
 #: The schema version this code writes. Bump it together with a new entry in MIGRATIONS.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 #: SQLite settings: WAL (readers never block the writer), full fsync on commit (an answered
@@ -176,10 +177,25 @@ def _v3_login_failures(db: Database, migrator: SchemaMigrator) -> None:
     db.create_tables([LoginFailure], safe=True)
 
 
+def _v4_conversation_settings(db: Database, migrator: SchemaMigrator) -> None:
+    """v4: a conversation's ``model`` and ``system_prompt``; on a message, the ``model``
+    that wrote a reply, ``stopped`` (a member stopped the reply) and the settings a user
+    message was sent under (``ask_model``, ``ask_system_prompt``)."""
+    migrate(
+        migrator.add_column("conversation", "model", Conversation.model),
+        migrator.add_column("conversation", "system_prompt", Conversation.system_prompt),
+        migrator.add_column("message", "model", Message.model),
+        migrator.add_column("message", "stopped", Message.stopped),
+        migrator.add_column("message", "ask_model", Message.ask_model),
+        migrator.add_column("message", "ask_system_prompt", Message.ask_system_prompt),
+    )
+
+
 #: version -> function upgrading from ``version - 1``. Never edit a shipped entry; add one.
 MIGRATIONS: dict[int, Callable[[Database, SchemaMigrator], None]] = {
     2: _v2_reply_to,
     3: _v3_login_failures,
+    4: _v4_conversation_settings,
 }
 
 

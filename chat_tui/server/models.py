@@ -89,6 +89,10 @@ class Conversation(BaseModel):
     updated_at = DateTimeField()
     message_count = IntegerField(default=0)
     last_seq = BigIntegerField(null=True)
+    #: The model of the assistant's replies, None: the server's default (schema v4).
+    model = CharField(max_length=200, null=True)
+    #: The assistant's instructions, None: the server's own prompt (schema v4).
+    system_prompt = TextField(null=True)
 
 
 class Member(BaseModel):
@@ -123,6 +127,15 @@ class Message(BaseModel):
     error = BooleanField(default=False)
     #: For an assistant reply: the id of the user message it answers (schema v2).
     reply_to = CharField(max_length=36, null=True, index=True)
+    #: For an assistant reply: the model that wrote it (schema v4).
+    model = CharField(max_length=200, null=True)
+    #: For an assistant reply: a member stopped it (schema v4).
+    stopped = BooleanField(default=False)
+    #: For a user message of an assistant conversation: the conversation's model and system
+    #: prompt when it was sent, which its reply is written with, so a change made after it
+    #: applies to the later messages only (schema v4).
+    ask_model = CharField(max_length=200, null=True)
+    ask_system_prompt = TextField(null=True)
 
     class Meta:
         indexes = (

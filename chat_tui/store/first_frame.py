@@ -31,14 +31,14 @@ from chat_tui.store.views import OUTBOX_STATES, ConversationView, MessageView, S
 
 __all__ = ["READS_SCHEMA", "FirstFrameReader", "connect_readonly"]
 
-READS_SCHEMA = 4
+READS_SCHEMA = 5
 """The cache schema (``PRAGMA user_version``) this module's SQL reads; equal to
 ``chat_tui.store.SCHEMA_VERSION`` (a test checks it): a new schema makes the reader
 step aside until its SQL is checked against it."""
 
 _LIST_SQL = """
 SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count,
-       c.pending,
+       c.pending, c.model, c.system_prompt,
        (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
                     ELSE m.author || ': ' || coalesce(m.pending_body, m.body) END
           FROM message m WHERE m.conv = c.pk
@@ -66,7 +66,8 @@ SELECT count(*) FROM outbox o JOIN conversation c ON c.id = o.conversation_id
 """
 
 _MESSAGE_COLUMNS = ("id, author, body, created_at, edited_at, seq, version, deleted, "
-                    "streaming, error, sort_key, pending_body, pending_deleted")
+                    "streaming, error, sort_key, pending_body, pending_deleted, model, "
+                    "stopped")
 _CONV = "conv = (SELECT pk FROM conversation WHERE id = ?)"
 
 
@@ -164,8 +165,10 @@ class FirstFrameReader:
             assistant=bool(assistant),
             last_message_preview=None if last is None else preview(last),
             last_activity_at=dt(activity), unread_count=unread or 0,
-            queued_count=queued or 0, pending=bool(pending),
-        ) for cid, title, members, assistant, activity, unread, pending, last, queued in rows]
+            queued_count=queued or 0, pending=bool(pending), model=model,
+            system_prompt=system_prompt,
+        ) for (cid, title, members, assistant, activity, unread, pending, model, system_prompt,
+               last, queued) in rows]
         if ids is not None:
             wanted = set(ids)
             out = [v for v in out if v.id in wanted][:limit]
@@ -253,7 +256,7 @@ class FirstFrameReader:
             (cid, me)).fetchone()[0]
         out = []
         for (mid, author, body, created, edited_at, seq, version, deleted, streaming, error,
-             sort_key, pending_body, pending_deleted) in rows:
+             sort_key, pending_body, pending_deleted, model, stopped) in rows:
             mine = author == me
             state = reason = None
             if mine:
@@ -266,6 +269,6 @@ class FirstFrameReader:
                 edited=edited_at is not None or (pending_body is not None and seq is not None),
                 deleted=gone, streaming=bool(streaming), error=bool(error), mine=mine,
                 state=state, failure_reason=reason, sort_key=sort_key, seq=seq,
-                version=version,
+                version=version, model=model, stopped=bool(stopped),
             ))
         return out

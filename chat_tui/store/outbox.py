@@ -13,6 +13,7 @@ from typing import Any
 from chat_tui.store.cachefile import CacheFile
 from chat_tui.store.convert import now
 from chat_tui.store.errors import StoreError
+from chat_tui.store.outbox_conversation import check_settings
 from chat_tui.store.outbox_state import OutboxState
 from chat_tui.store.views import LOCAL_ECHO_BASE
 from chat_tui.wire.limits import MAX_BODY_BYTES
@@ -42,16 +43,23 @@ class OutboxChanges(CacheFile):
                                     created_at=t, queued_at=t).execute()
 
     def enqueue_create_conversation(self, conversation_id: str, title: str,
-                                    members: Sequence[str] = (), assistant: bool = False) -> str:
+                                    members: Sequence[str] = (), assistant: bool = False,
+                                    model: str | None = None,
+                                    system_prompt: str | None = None) -> str:
         """Create a conversation locally and queue its create (outbox rule 2: it reaches the
-        server before its first message). Returns its id.
+        server before its first message), with the assistant's ``model`` and
+        ``system_prompt`` (None: the server's own; only with ``assistant``). Returns its id.
 
         Raises:
-            StoreError: empty title or over 200 characters (docs/api.md limits).
+            StoreError: empty title or over 200 characters, a model or system prompt out of
+                its limits or without the assistant (docs/api.md limits).
         """
-        title = title.strip()
-        if not 1 <= len(title) <= 200:
-            raise StoreError("a title has 1 to 200 characters")
+        settings = check_settings({"title": title, "model": model,
+                                   "system_prompt": system_prompt})
+        if not assistant and (settings["model"] or settings["system_prompt"]):
+            raise StoreError("only a conversation with the assistant has a model and a "
+                             "system prompt")
+        title = settings["title"] or ""
         names = sorted({m.strip().lower() for m in members if m.strip()} | {self._me}
                        | ({"assistant"} if assistant else set()))
         t = now()
@@ -59,11 +67,13 @@ class OutboxChanges(CacheFile):
             self.m.Conversation.insert(
                 id=conversation_id, title=title, creator=self._me, members=json.dumps(names),
                 assistant=assistant, created_at=t, updated_at=t, last_activity_at=t,
-                pending=True, has_more=False,
+                pending=True, has_more=False, model=settings["model"],
+                system_prompt=settings["system_prompt"],
             ).execute()
+            extra = {k: settings[k] for k in ("model", "system_prompt") if settings[k]}
             self._append("create_conversation", conversation_id, None,
                          {"title": title, "members": [m for m in names if m != "assistant"],
-                          "assistant": assistant})
+                          "assistant": assistant, **extra})
         return conversation_id
 
     def enqueue_send(self, conversation_id: str, body: str, message_id: str | None = None) -> str:

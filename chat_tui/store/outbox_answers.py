@@ -85,7 +85,10 @@ class OutboxAnswers(CacheFile):
                     "edit": "the edit (the message keeps the server's text; the new "
                             "text goes back into the draft)",
                     "delete": "the delete (the message stays)",
-                    "read": "the read marker (the server keeps the older one)"}
+                    "read": "the read marker (the server keeps the older one)",
+                    "update_conversation": "the change of the conversation's settings "
+                                           "(the earlier ones come back)",
+                    "regenerate": "the request for a new reply (the earlier reply stays)"}
             return [f"discard {row.kind} #{row.id}: {what.get(row.kind, 'the action')}"]
         C = self.m.Conversation
         conv = C.get_or_none(C.id == row.conversation_id)
@@ -139,6 +142,8 @@ class OutboxAnswers(CacheFile):
             row = self._discardable(outbox_id)
             if row.kind != "create_conversation":
                 Ob.delete().where(Ob.id == outbox_id).execute()
+                if row.kind == "update_conversation":
+                    self._undo_update_conversation(row)
                 return ""
             cid = row.conversation_id
             actions = list(Ob.select().where(Ob.conversation_id == cid).order_by(Ob.id))
@@ -249,8 +254,10 @@ class OutboxAnswers(CacheFile):
                 raise StoreError(f"outbox action {outbox_id} is not a conversation create")
             if row.state == OutboxState.SENDING:
                 raise StoreError(f"outbox action {outbox_id} is being sent right now")
+            kept = {k: v for k, v in json.loads(row.payload or "{}").items()
+                    if k in ("model", "system_prompt") and assistant}
             payload = {"title": title, "members": [m for m in names if m != "assistant"],
-                       "assistant": assistant}
+                       "assistant": assistant, **kept}
             Ob.update(payload=json.dumps(payload), state=OutboxState.QUEUED, attempts=0,
                       transient_failures=0, next_attempt_at=0, last_error=None,
                       queued_at=now()).where(Ob.id == outbox_id).execute()

@@ -48,7 +48,7 @@ class ReadModel(CacheFile):
             params = wanted
         sql = f"""
         SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count,
-               c.pending,
+               c.pending, c.model, c.system_prompt,
                (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
                             ELSE m.author || ': ' || coalesce(m.pending_body, m.body) END
                   FROM message m WHERE m.conv = c.pk
@@ -62,13 +62,15 @@ class ReadModel(CacheFile):
         out = []
         rows = self.db.execute_sql(sql, (*params, -1 if limit is None else limit)).fetchall()
         for row in rows:
-            cid, title, members, assistant, activity, unread, pending, last, queued = row
+            (cid, title, members, assistant, activity, unread, pending, model, system_prompt,
+             last, queued) = row
             out.append(ConversationView(
                 id=cid, title=title, members=tuple(json.loads(members or "[]")),
                 assistant=bool(assistant),
                 last_message_preview=None if last is None else preview(last),
                 last_activity_at=dt(activity), unread_count=unread or 0,
-                queued_count=queued or 0, pending=bool(pending),
+                queued_count=queued or 0, pending=bool(pending), model=model,
+                system_prompt=system_prompt,
             ))
         return out
 
@@ -128,7 +130,8 @@ class ReadModel(CacheFile):
                     r.pending_body is not None and r.seq is not None),
                 deleted=bool(r.deleted or r.pending_deleted), streaming=bool(r.streaming),
                 error=bool(r.error), mine=mine, state=state, failure_reason=reason,
-                sort_key=r.sort_key, seq=r.seq, version=r.version,
+                sort_key=r.sort_key, seq=r.seq, version=r.version, model=r.model,
+                stopped=bool(r.stopped),
             ))
         return out
 

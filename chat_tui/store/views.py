@@ -33,6 +33,8 @@ class ConversationView:
     the local echo time of a newer pending message); ``unread_count`` counts others' messages
     after my read marker; ``queued_count`` counts my actions still in the outbox.
     ``pending`` is True while the conversation was created offline and not yet on the server.
+    ``model`` and ``system_prompt`` are what the assistant answers with (None: the
+    server's default model, its own prompt), my change on top until the server has it.
     """
 
     id: str
@@ -44,6 +46,8 @@ class ConversationView:
     unread_count: int
     queued_count: int
     pending: bool = False
+    model: str | None = None
+    system_prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,9 @@ class MessageView:
     ``deleted`` is True for a tombstone or a pending delete. ``state`` is None for others'
     messages; for mine one of ``queued``, ``sending``, ``sent``, ``read``, ``failed``,
     ``blocked``, ``expired``; ``failure_reason`` is the server's readable reason when failed.
-    ``created_at`` is UTC (local clock for an unacknowledged local echo).
+    ``created_at`` is UTC (local clock for an unacknowledged local echo). ``model`` is the
+    model that wrote an assistant reply (None otherwise, or when unknown); ``stopped`` is
+    True for a reply a member stopped (its body is what was written until then).
     """
 
     id: str
@@ -72,6 +78,8 @@ class MessageView:
     sort_key: SortKey
     seq: int | None = None
     version: int | None = None
+    model: str | None = None
+    stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,7 @@ class OutboxProblem:
 
     ``message_id`` is None for a conversation create or a read marker; ``outbox_id`` is the
     local FIFO sequence of the action; ``kind`` is ``create_conversation``, ``send``, ``edit``,
-    ``delete`` or ``read``; ``reason`` says why (the server's readable reason when failed,
+    ``delete``, ``read``, ``update_conversation`` or ``regenerate`` (``OUTBOX_KINDS``); ``reason`` says why (the server's readable reason when failed,
     ``blocked behind <id>`` when blocked, ``older than ...`` when expired).
     """
 

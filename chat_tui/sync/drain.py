@@ -323,8 +323,13 @@ class Drain:
         if action.kind == "create_conversation":
             answer: Any = await api.put_conversation(
                 action.conversation_id, p["title"], list(p.get("members", [])),
-                bool(p.get("assistant", False)))
+                bool(p.get("assistant", False)), p.get("model"), p.get("system_prompt"))
             ack = store.ack_conversation
+        elif action.kind == "update_conversation":
+            answer = await api.patch_conversation(
+                action.conversation_id,
+                {k: p[k] for k in ("title", "model", "system_prompt") if k in p})
+            ack = store.ack_conversation_update
         elif action.kind == "send":
             answer = await api.put_message(action.conversation_id, action.message_id,
                                            p["body"])
@@ -333,6 +338,8 @@ class Drain:
                                              p.get("base_version"))
         elif action.kind == "delete":
             answer = await api.delete_message(action.message_id)
+        elif action.kind == "regenerate":
+            answer = await api.regenerate(action.message_id, p["reply_id"])
         elif action.kind == "read":
             answer = await api.mark_read(action.conversation_id, p["message_id"])
             ack = store.ack_read

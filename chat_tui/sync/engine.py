@@ -14,8 +14,9 @@ each, and owns their lifecycle and the user actions:
 - :func:`~chat_tui.sync.retention.run_retention`: cache retention (sync rule R1),
 - :mod:`chat_tui.sync.headless`: ``sync_once`` for ``chat-tui sync``.
 
-The user actions (:meth:`Engine.send`, :meth:`Engine.edit`, ...; the mixin
-:class:`~chat_tui.sync.user_actions.UserActions`) are one short transaction on the calling
+The user actions (:meth:`Engine.send`, :meth:`Engine.edit`, ...; the mixins
+:class:`~chat_tui.sync.user_actions.UserActions` and
+:class:`~chat_tui.sync.conversation_actions.ConversationActions`) are one short transaction on the calling
 thread and never touch the network. See docs/engine.md (contract) and
 docs/sync.md (rules).
 """
@@ -36,6 +37,7 @@ from chat_tui.api import ApiClient
 from chat_tui.store import Cache
 from chat_tui.sync.bus import EventBus
 from chat_tui.sync.connectivity import Monitor
+from chat_tui.sync.conversation_actions import ConversationActions
 from chat_tui.sync.drain import Drain
 from chat_tui.sync.events import ConnectivityState, EngineProblem, Event
 from chat_tui.sync.gate import Gate
@@ -57,7 +59,7 @@ log = logging.getLogger(__name__)
 NETWORK_TASKS = ("monitor", "drain", "puller")
 
 
-class Engine(UserActions):
+class Engine(UserActions, ConversationActions):
     """Offline-first sync engine of one account.
 
     Args:

@@ -151,12 +151,15 @@ class UserActions:
         self._touching(message_id, lambda: self.store.send_anyway(message_id))
 
     def create_conversation(self, title: str, members: Sequence[str] = (),
-                            assistant: bool = False) -> str:
+                            assistant: bool = False, model: str | None = None,
+                            system_prompt: str | None = None) -> str:
         """Create a conversation locally (works offline) and queue its create on the server
-        (outbox rule 2). Returns its new id. Raises StoreError on a bad title."""
+        (outbox rule 2), with the assistant's ``model`` and ``system_prompt`` (None: the
+        server's own). Returns its new id. Raises StoreError on a bad title, a model or
+        prompt out of its limits, or one given without the assistant."""
         self.store.ensure_open()
         cid = self.store.enqueue_create_conversation(str(uuid.uuid4()), title, members,
-                                                     assistant)
+                                                     assistant, model, system_prompt)
         res = ApplyResult()
         res.touch(cid)
         self._after_action(res)

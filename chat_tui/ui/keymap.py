@@ -140,6 +140,9 @@ ACTIONS: tuple[KeyAction, ...] = (
               "Send the selected expired message anyway"),
     KeyAction("messages.discard", "messages", "x", "discard", "Discard",
               "Discard the selected unsent message and put its text back in the composer"),
+    KeyAction("messages.regenerate", "messages", "g", "regenerate", "Regenerate",
+              "Ask the assistant again: a new reply to the selected (or last) reply's "
+              "question; a failed reply is retried (queued when offline)"),
     KeyAction("messages.newest", "messages", "end,G", "jump_newest", "Newest",
               "Jump to the newest message", show=False, palette=False),
     # --- actions that wait for the user (the problem panel above the composer)

@@ -703,7 +703,7 @@ def test_rule_d2_migration_from_v3_keeps_outbox_drafts_and_search(tmp_path):
 
     store = Cache(path, "alice")
     store.open()
-    assert store.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert store.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     columns = {r[1] for r in store.db.execute_sql("PRAGMA table_info(message)").fetchall()}
     assert "conv" in columns and "conversation_id" not in columns
     assert store.db.execute_sql("SELECT sql FROM sqlite_schema WHERE name = 'message_index'"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCHEMA_VERSION = 3  # chat_tui.server.db.SCHEMA_VERSION; asserted below through the file
+SCHEMA_VERSION = 4  # chat_tui.server.db.SCHEMA_VERSION; asserted below through the file
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -53,6 +53,10 @@ def test_v1_database_is_upgraded_without_losing_data(tmp_path):
         con.execute(f'DROP INDEX "{name}"')
     con.execute("ALTER TABLE message DROP COLUMN reply_to")
     con.execute("DROP TABLE login_failure")  # schema v3
+    for table, column in (("conversation", "model"), ("conversation", "system_prompt"),
+                          ("message", "model"), ("message", "stopped"),
+                          ("message", "ask_model"), ("message", "ask_system_prompt")):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # schema v4
     con.execute("UPDATE schema_version SET version = 1")
     con.commit()
     con.close()
@@ -61,7 +65,9 @@ def test_v1_database_is_upgraded_without_losing_data(tmp_path):
     con = sqlite3.connect(db)
     assert con.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
     columns = {row[1] for row in con.execute("PRAGMA table_info(message)")}
-    assert "reply_to" in columns
+    assert {"reply_to", "model", "stopped", "ask_model", "ask_system_prompt"} <= columns
+    columns = {row[1] for row in con.execute("PRAGMA table_info(conversation)")}
+    assert {"model", "system_prompt"} <= columns
     users = {u for (u,) in con.execute("SELECT username FROM user")}
     assert {"alice", "bob", "assistant"} <= users
     # The upgraded schema equals a fresh one.

@@ -56,9 +56,25 @@ class AssistantJobs(Repository):
                 for m in rows
             ]
 
-    def start_reply(self, cid: str, reply_id: str, source_mid: str) -> Write | None:
-        """Create the assistant's empty, ``streaming`` reply to ``source_mid``; None when
-        it already exists."""
+    def asked_with(self, mid: str) -> tuple[str | None, str | None]:
+        """``(model, system_prompt)`` the user message ``mid`` was sent under (its
+        conversation's at the time; None: the server's own), which its reply is written
+        with (for a regenerated reply ``mid``: those it was asked with);
+        ``(None, None)`` for an unknown message."""
+        self.db.connect(reuse_if_open=True)
+        row = (
+            Message.select(Message.ask_model, Message.ask_system_prompt)
+            .where(Message.id == mid)
+            .tuples()
+            .first()
+        )
+        return (row[0], row[1]) if row else (None, None)
+
+    def start_reply(
+        self, cid: str, reply_id: str, source_mid: str, model: str | None = None
+    ) -> Write | None:
+        """Create the assistant's empty, ``streaming`` reply to ``source_mid``, written by
+        ``model`` (None when it cannot be known); None when it already exists."""
         with write_transaction(self.db):
             if Message.select().where(Message.id == reply_id).exists():
                 return None
@@ -75,6 +91,7 @@ class AssistantJobs(Repository):
                 version=1,
                 streaming=True,
                 reply_to=source_mid,
+                model=model,
             )
             affected = self.touch(
                 cid, seq, now, message_count=Conversation.message_count + 1, last_seq=seq
@@ -82,27 +99,134 @@ class AssistantJobs(Repository):
             return Write(shape.message(msg, self.names), created=True, affected=affected)
 
     def update_reply(
-        self, reply_id: str, body: str, *, streaming: bool, error: bool = False
+        self, reply_id: str, body: str, *, streaming: bool, error: bool = False,
+        stopped: bool = False,
     ) -> Write | None:
         """Replace the body of an assistant reply (a streamed update or the final one),
-        cut to 65,536 UTF-8 bytes, with a new ``version``. Returns None when the reply was
-        deleted meanwhile; an unchanged reply is reported with nobody to wake."""
+        cut to 65,536 UTF-8 bytes, with a new ``version``; ``stopped`` marks a reply a
+        member stopped. Returns None when the reply was deleted meanwhile; an unchanged
+        reply is reported with nobody to wake."""
         body = body.encode("utf-8")[:MAX_BODY_BYTES].decode("utf-8", "ignore")
         with write_transaction(self.db):
             msg = Message.get_or_none(Message.id == reply_id)
             if msg is None or msg.deleted:
                 return None
-            if msg.body == body and msg.streaming == streaming and msg.error == error:
+            if (msg.body == body and msg.streaming == streaming and msg.error == error
+                    and msg.stopped == stopped):
                 return Write(shape.message(msg, self.names))
             seq = bump_counter()
             msg.body = body
             msg.streaming = streaming
             msg.error = error
+            msg.stopped = stopped
             msg.version += 1
             msg.change_seq = seq
             msg.save()
             affected = self.touch(msg.conversation_id, seq, utcnow())
             return Write(shape.message(msg, self.names), affected=affected)
+
+    def regenerate(self, user_id: str, mid: str, reply_id: str) -> Write:
+        """docs/api.md ``POST /v1/messages/{mid}/regenerate``: a new, empty ``streaming``
+        reply ``reply_id`` to the question the assistant reply ``mid`` answers, written
+        with the conversation's model and system prompt as they are now (``ask_model``,
+        ``ask_system_prompt`` of the new row); its job is ``(cid, question id, reply_id)``.
+        A repeat of ``reply_id`` for the same question answers that reply unchanged.
+
+        Raises ApiError 404 (unknown ``mid``, or the caller is not a member), 409
+        (``reply_id`` used by another message; ``mid`` is not an assistant reply, is still
+        being written, was replaced already, or its question is gone).
+        """
+        with write_transaction(self.db):
+            msg = Message.get_or_none(Message.id == mid)
+            if msg is None:
+                raise not_found("message not found")
+            self.membership(user_id, msg.conversation_id)
+            existing = Message.get_or_none(Message.id == reply_id)
+            if existing is not None:
+                if (existing.author_id == self.users.assistant_id()
+                        and existing.conversation_id == msg.conversation_id
+                        and msg.reply_to is not None and existing.reply_to == msg.reply_to):
+                    return Write(shape.message(existing, self.names))
+                raise conflict("this reply id is already used by another message")
+            if msg.author_id != self.users.assistant_id() or msg.reply_to is None:
+                raise conflict("only an assistant reply can be regenerated")
+            if msg.streaming:
+                raise conflict("the reply is still being written: stop it first")
+            if msg.deleted:
+                raise conflict("this reply was replaced already")
+            question = Message.get_or_none(Message.id == msg.reply_to)
+            if question is None or question.deleted:
+                raise conflict("the question of this reply was deleted")
+            conv = Conversation.get_by_id(msg.conversation_id)
+            seq = bump_counter()
+            now = utcnow()
+            reply = Message.create(
+                id=reply_id,
+                conversation=conv.id,
+                author=self.users.assistant_id(),
+                body="",
+                created_at=now,
+                seq=seq,
+                change_seq=seq,
+                version=1,
+                streaming=True,
+                reply_to=question.id,
+                ask_model=conv.model,
+                ask_system_prompt=conv.system_prompt,
+            )
+            affected = self.touch(
+                conv.id, seq, now, message_count=Conversation.message_count + 1, last_seq=seq
+            )
+            return Write(
+                shape.message(reply, self.names), created=True, affected=affected,
+                assistant_job=(conv.id, question.id, reply_id),
+            )
+
+    def begin_reply(self, reply_id: str, model: str | None) -> Write | None:
+        """A regenerated reply ``reply_id`` (made by :meth:`regenerate`) starts: it
+        records ``model``. None when it is gone or no longer streaming."""
+        with write_transaction(self.db):
+            msg = Message.get_or_none(Message.id == reply_id)
+            if msg is None or msg.deleted or not msg.streaming:
+                return None
+            if msg.model == model:
+                return Write(shape.message(msg, self.names))
+            seq = bump_counter()
+            msg.model = model
+            msg.version += 1
+            msg.change_seq = seq
+            msg.save()
+            affected = self.touch(msg.conversation_id, seq, None)
+            return Write(shape.message(msg, self.names), affected=affected)
+
+    def replace_older_replies(self, reply_id: str) -> Write | None:
+        """The reply ``reply_id`` was written in full: every other finished, live reply to
+        the same question becomes a tombstone (new ``version``s), so one answer per
+        question stays (docs/api.md, regenerate). None when there was none."""
+        with write_transaction(self.db):
+            reply = Message.get_or_none(Message.id == reply_id)
+            if reply is None or reply.reply_to is None:
+                return None
+            older = list(
+                Message.select().where(
+                    (Message.reply_to == reply.reply_to)
+                    & (Message.id != reply_id)
+                    & (Message.author == reply.author_id)
+                    & (Message.deleted == False)  # noqa: E712
+                    & (Message.streaming == False)  # noqa: E712
+                )
+            )
+            if not older:
+                return None
+            seq = bump_counter(len(older))
+            for n, msg in enumerate(older):
+                msg.body = ""
+                msg.deleted = True
+                msg.version += 1
+                msg.change_seq = seq - len(older) + 1 + n
+                msg.save()
+            affected = self.touch(reply.conversation_id, seq, None)
+            return Write(None, affected=affected)
 
     def reply_to_stop(self, user_id: str, mid: str) -> WireMessage:
         """The assistant reply ``mid`` as the member ``user_id`` sees it, for

@@ -29,6 +29,8 @@ def message(row: MessageRow, names: Names) -> Message:
         deleted=bool(row.deleted),
         streaming=bool(row.streaming),
         error=bool(row.error),
+        model=row.model,
+        stopped=bool(row.stopped),
     )
 
 

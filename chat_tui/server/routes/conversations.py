@@ -1,5 +1,6 @@
 """Conversation routes (docs/api.md): ``PUT /v1/conversations/{cid}``,
-``GET /v1/conversations`` and ``POST /v1/conversations/{cid}/read``."""
+``PATCH /v1/conversations/{cid}``, ``GET /v1/conversations`` and
+``POST /v1/conversations/{cid}/read``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from chat_tui.server.routes.context import BODY_ERRORS, Caller, Context, errors,
 from chat_tui.wire.models import (
     Conversation,
     ConversationList,
+    ConversationPatch,
     ConversationPut,
     ReadMarker,
     ReadRequest,
@@ -34,8 +36,24 @@ async def put_conversation(
 ) -> Response:
     """Create a conversation (201) or return the caller's existing one (200)."""
     write = await ctx.run(
-        ctx.db.conversations.put, p, str(cid), req.title, req.members, req.assistant
+        ctx.db.conversations.put, p, str(cid), req.title, req.members, req.assistant,
+        req.model, req.system_prompt,
     )
+    return ctx.answer(write, p)
+
+
+@router.patch(
+    "/conversations/{cid}",
+    response_model=Conversation,
+    responses=errors(*BODY_ERRORS, 401, 404, 429),
+)
+async def patch_conversation(
+    cid: uuid.UUID, req: ConversationPatch, p: Caller, ctx: Context
+) -> Response:
+    """Change the title, model or system prompt (any member; the fields the body names,
+    last write wins per field); the same values again change nothing."""
+    ctx.check_rate(p)
+    write = await ctx.run(ctx.db.conversations.update, p, str(cid), req.changes())
     return ctx.answer(write, p)
 
 

@@ -32,6 +32,8 @@ _KINDS = {
     "edit": "edit",
     "delete": "delete",
     "read": "read marker",
+    "update_conversation": "conversation change",
+    "regenerate": "regenerate",
 }
 _MARKS = {"failed": "\u2717", "blocked": "\u29d7", "expired": "\u231b"}
 
