@@ -236,6 +236,44 @@ class ApiClient:
         response = await self._request("PATCH", f"/v1/conversations/{cid}", json=changes)
         return _parse("Conversation", response)
 
+    async def leave_conversation(self, cid: str) -> None:
+        """``DELETE /v1/conversations/{cid}``: leave it (with no person left it is gone
+        for everyone); harmless to repeat.
+
+        Raises:
+            PermanentError: 404 (never a member).
+            TransientError (429 included), Unauthorized: see the class.
+        """
+        await self._request("DELETE", f"/v1/conversations/{cid}")
+
+    async def add_member(self, cid: str, username: str) -> Conversation:
+        """``PUT /v1/conversations/{cid}/members/{username}`` (creator only): the
+        conversation with its new members; a member already: unchanged.
+
+        Raises:
+            PermanentError: 403 (not the creator), 404 (not a member, unknown user), 422.
+            TransientError (429 included), Unauthorized, MalformedResponse: see the class.
+        """
+        from urllib.parse import quote
+
+        response = await self._request(
+            "PUT", f"/v1/conversations/{cid}/members/{quote(username, safe='')}")
+        return _parse("Conversation", response)
+
+    async def remove_member(self, cid: str, username: str) -> Conversation:
+        """``DELETE /v1/conversations/{cid}/members/{username}`` (creator only): the
+        conversation without that member; not a member: unchanged.
+
+        Raises:
+            PermanentError: 403 (not the creator), 404, 409 (the creator itself), 422.
+            TransientError (429 included), Unauthorized, MalformedResponse: see the class.
+        """
+        from urllib.parse import quote
+
+        response = await self._request(
+            "DELETE", f"/v1/conversations/{cid}/members/{quote(username, safe='')}")
+        return _parse("Conversation", response)
+
     async def list_conversations(self) -> list[Conversation]:
         """``GET /v1/conversations``: the caller's conversations, most recently updated
         first.

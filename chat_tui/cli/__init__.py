@@ -8,6 +8,8 @@ are headless and useful on their own, for scripts, cron or a systemd timer::
     chat-tui new TITLE [--assistant [--model M] [--system TEXT|-]] [--member NAME ...]
     chat-tui set [--conversation ID|TITLE] [--title T] [--model M] [--system TEXT|-]
     chat-tui rename [--conversation ID|TITLE] TITLE
+    chat-tui delete [--conversation ID|TITLE] [--yes]
+    chat-tui members [--conversation ID|TITLE] [add|remove NAME]
     chat-tui send [--conversation ID|TITLE] TEXT|-
     chat-tui sync [--once]
     chat-tui status [--json] [--offline]
@@ -20,7 +22,7 @@ are headless and useful on their own, for scripts, cron or a systemd timer::
 
 ``--user NAME`` / ``--server URL`` pick the account when several are logged in. Modules:
 ``parser`` (the argument parser), ``account`` (login, logout, status), ``messages`` (new,
-send, sync, export), ``conversations`` (set, rename), ``outbox`` (list, retry, discard), ``replies`` (stop, regenerate), ``models`` (the
+send, sync, export), ``conversations`` (set, rename, delete, members), ``outbox`` (list, retry, discard), ``replies`` (stop, regenerate), ``models`` (the
 model list, a local model server, provider keys), ``cache`` (cache clear), ``base`` (exit
 statuses, errors, the chosen
 account's engine). Imports are lazy so ``import chat_tui.cli`` stays fast (no httpx, no
@@ -39,6 +41,7 @@ from collections.abc import Callable, Sequence
 #: Subcommand -> module of ``chat_tui.cli`` holding its ``cmd_<name>(args) -> int``.
 COMMANDS = {"login": "account", "logout": "account", "status": "account",
             "new": "messages", "set": "conversations", "rename": "conversations",
+            "delete": "conversations", "members": "conversations",
             "send": "messages", "sync": "messages", "export": "messages",
             "outbox": "outbox", "stop": "replies", "regenerate": "replies", "models": "models", "cache": "cache"}
 

@@ -91,6 +91,22 @@ def _stop(p: argparse.ArgumentParser) -> None:
                    help="conversation id or title (default: the last one used)")
 
 
+def _delete(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conversation", "-c", metavar="ID|TITLE",
+                   help="conversation id or title (default: the last one used)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+
+def _members(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conversation", "-c", metavar="ID|TITLE",
+                   help="conversation id or title (default: the last one used)")
+    actions = p.add_subparsers(dest="members_command", metavar="ACTION")
+    for name, text in (("add", "add a member (the creator only; queued)"),
+                       ("remove", "remove a member (the creator only; queued)")):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("username", help="the member's username")
+
+
 def _regenerate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conversation", "-c", metavar="ID|TITLE",
                    help="conversation id or title (default: the last one used)")
@@ -146,6 +162,10 @@ SUBCOMMANDS: dict[str, tuple[str, Filler]] = {
     "set": ("change a conversation's title, model or system prompt (queued; works offline)",
             _set),
     "rename": ("rename a conversation (queued; works offline)", _rename),
+    "delete": ("leave a conversation and drop it from the cache; with no one else in it, "
+               "it is gone for everyone (queued; works offline)", _delete),
+    "members": ("list the members; members add|remove NAME (the creator only; queued)",
+                _members),
     "send": ("queue a message and return at once (works offline)", _send),
     "sync": ("drain the outbox and pull changes", _sync),
     "status": ("connectivity, last sync, outbox and its problems", _status),

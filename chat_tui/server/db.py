@@ -27,6 +27,7 @@ from chat_tui.server.models import (
     CHANGE_COUNTER,
     Conversation,
     Counter,
+    Departure,
     LoginFailure,
     Message,
     SchemaVersion,
@@ -180,7 +181,9 @@ def _v3_login_failures(db: Database, migrator: SchemaMigrator) -> None:
 def _v4_conversation_settings(db: Database, migrator: SchemaMigrator) -> None:
     """v4: a conversation's ``model`` and ``system_prompt``; on a message, the ``model``
     that wrote a reply, ``stopped`` (a member stopped the reply) and the settings a user
-    message was sent under (``ask_model``, ``ask_system_prompt``)."""
+    message was sent under (``ask_model``, ``ask_system_prompt``); the ``departure`` table
+    (members who left or were removed)."""
+    db.create_tables([Departure], safe=True)
     migrate(
         migrator.add_column("conversation", "model", Conversation.model),
         migrator.add_column("conversation", "system_prompt", Conversation.system_prompt),

@@ -145,6 +145,20 @@ class Message(BaseModel):
         )
 
 
+class Departure(BaseModel):
+    """A user who left a conversation or was removed from it, at change ``change_seq``
+    (schema v4): its devices learn from ``/v1/sync`` that the conversation is gone for it
+    (``removed: true``). Deleted when the user is added again."""
+
+    conversation = ForeignKeyField(Conversation, backref="departures", index=False)
+    user = ForeignKeyField(User, backref="departures", index=False)
+    change_seq = BigIntegerField()
+
+    class Meta:
+        primary_key = CompositeKey("conversation", "user")
+        indexes = ((("user", "change_seq"), False),)
+
+
 class LoginFailure(BaseModel):
     """One failed login, counted against ``key`` (``u:<username>`` or ``a:<address>``)
     at ``at`` (naive UTC) by the login throttle (schema v3). Rows older than the throttle
@@ -166,4 +180,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     Member,
     Message,
     LoginFailure,
+    Departure,
 ]

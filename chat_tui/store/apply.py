@@ -65,7 +65,7 @@ class SyncApply(CacheFile):
                       created_at=ts(conv.created_at), updated_at=updated,
                       unread_count=conv.unread_count, pending=False, removed=False,
                       model=conv.model, system_prompt=conv.system_prompt)
-        fields.update(self._pending_settings(conv.id))
+        fields.update(self._pending_settings(conv.id, fields["members"]))
         row = C.get_or_none(C.id == conv.id)
         if row is None:
             C.insert(id=conv.id, last_activity_at=updated, has_more=True, **fields).execute()

@@ -45,7 +45,7 @@ SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count
           ORDER BY m.sort_key DESC LIMIT 1) AS preview,
        (SELECT count(*) FROM outbox o
          WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued
-  FROM conversation c WHERE NOT c.removed
+  FROM conversation c WHERE NOT c.removed AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.conversation_id = c.id AND l.kind = 'leave_conversation' AND l.state NOT IN ('failed', 'expired'))
  ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
  LIMIT ?
 """

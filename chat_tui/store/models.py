@@ -55,7 +55,7 @@ SCHEMA_VERSION = 5
 """Current schema version, kept in ``PRAGMA user_version``. v1 is ``schema_v1.sql``."""
 
 OUTBOX_KINDS = ("create_conversation", "send", "edit", "delete", "read", "update_conversation",
-                "regenerate")
+                "regenerate", "leave_conversation", "add_member", "remove_member")
 
 CREATED_DAY = "CAST(created_at / 86400 AS INTEGER)"
 """The UTC day (days since the epoch) of ``message.created_at``, the key of retention's

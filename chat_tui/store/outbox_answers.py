@@ -88,7 +88,12 @@ class OutboxAnswers(CacheFile):
                     "read": "the read marker (the server keeps the older one)",
                     "update_conversation": "the change of the conversation's settings "
                                            "(the earlier ones come back)",
-                    "regenerate": "the request for a new reply (the earlier reply stays)"}
+                    "regenerate": "the request for a new reply (the earlier reply stays)",
+                    "leave_conversation": "leaving the conversation (it comes back in the "
+                                          "list)",
+                    "add_member": "adding the member (the earlier members come back)",
+                    "remove_member": "removing the member (the earlier members come "
+                                     "back)"}
             return [f"discard {row.kind} #{row.id}: {what.get(row.kind, 'the action')}"]
         C = self.m.Conversation
         conv = C.get_or_none(C.id == row.conversation_id)
@@ -142,7 +147,7 @@ class OutboxAnswers(CacheFile):
             row = self._discardable(outbox_id)
             if row.kind != "create_conversation":
                 Ob.delete().where(Ob.id == outbox_id).execute()
-                if row.kind == "update_conversation":
+                if row.kind in ("update_conversation", "add_member", "remove_member"):
                     self._undo_update_conversation(row)
                 return ""
             cid = row.conversation_id

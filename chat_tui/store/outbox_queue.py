@@ -37,6 +37,10 @@ def action_text(kind: str, payload: dict) -> str:
     setting given back to the server)."""
     if kind == "regenerate":
         return "a new reply"
+    if kind == "leave_conversation":
+        return "leave the conversation"
+    if kind in ("add_member", "remove_member"):
+        return f"{kind.split('_')[0]} {payload.get('username', '')}"
     if kind == "update_conversation":
         names = {"title": "title", "model": "model", "system_prompt": "system prompt"}
         return "; ".join(f"{label}: {payload[key] or 'default'}"

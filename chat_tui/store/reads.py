@@ -31,7 +31,9 @@ class ReadModel(CacheFile):
 
     def list_conversations(self, limit: int | None = None,
                            ids: Iterable[str] | None = None) -> list[ConversationView]:
-        """Conversations (not removed), most recent activity first, then by title; only
+        """Conversations (not removed, and none I am leaving: a leave waiting in the outbox
+        hides it unless it failed or expired, sync rule 11), most recent activity first,
+        then by title; only
         the first ``limit`` when given (a first frame needs a screenful, not 10,000 rows);
         only those whose id is in ``ids`` when given (a refresh after an engine event
         re-reads what changed: one indexed lookup each, never the whole list). Ids not
@@ -55,7 +57,7 @@ class ReadModel(CacheFile):
                   ORDER BY m.sort_key DESC LIMIT 1) AS preview,
                (SELECT count(*) FROM outbox o
                  WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued
-          FROM conversation c WHERE NOT c.removed{where}
+          FROM conversation c WHERE NOT c.removed AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.conversation_id = c.id AND l.kind = 'leave_conversation' AND l.state NOT IN ('failed', 'expired')){where}
          ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
          LIMIT ?
         """

@@ -47,6 +47,51 @@ class ConversationActions:
         self._after_action(res)  # type: ignore[attr-defined]
         return True
 
+    def _conversation_changed(self, conversation_id: str) -> None:
+        res = ApplyResult()
+        res.touch(conversation_id)
+        self._after_action(res)  # type: ignore[attr-defined]
+
+    def leave_conversation(self, conversation_id: str) -> None:
+        """Sync rule 11: leave (delete from my list) the conversation: it leaves the list
+        at once and the leave is queued after its earlier actions; with no person left on
+        the server it is gone for everyone.
+
+        Raises:
+            StoreError: unknown conversation, or left already.
+        """
+        self.store.ensure_open()
+        self.store.enqueue_leave(conversation_id)
+        self._conversation_changed(conversation_id)
+
+    def add_member(self, conversation_id: str, username: str) -> bool:
+        """Sync rule 11: add a member to a conversation I created (shown at once, queued).
+        Returns False when it is a member already.
+
+        Raises:
+            StoreError: unknown conversation, not its creator, a malformed username or the
+                assistant.
+        """
+        self.store.ensure_open()
+        if self.store.enqueue_member_change(conversation_id, username, True) is None:
+            return False
+        self._conversation_changed(conversation_id)
+        return True
+
+    def remove_member(self, conversation_id: str, username: str) -> bool:
+        """Sync rule 11: remove a member from a conversation I created (shown at once,
+        queued). Returns False when it is not a member.
+
+        Raises:
+            StoreError: unknown conversation, not its creator, a malformed username, the
+                assistant or myself (leave instead).
+        """
+        self.store.ensure_open()
+        if self.store.enqueue_member_change(conversation_id, username, False) is None:
+            return False
+        self._conversation_changed(conversation_id)
+        return True
+
     def regenerate(self, message_id: str) -> str:
         """Sync rule 10: queue a new reply to the question the assistant reply
         ``message_id`` answers (regenerate it, or retry it when it failed); the earlier

@@ -115,6 +115,12 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("app.problems", "app", "ctrl+b", "focus_problems", "Problems",
               "Move the focus to this conversation's failed, blocked or expired actions",
               show=False),
+    KeyAction("app.conversation_menu", "app", "alt+c", "conversation_menu", "Conversation",
+              "Rename the open conversation, pick its model and system prompt, add or "
+              "remove members", show=False),
+    KeyAction("app.leave_conversation", "app", "alt+d", "leave_conversation", "Leave",
+              "Leave (delete) the open conversation: gone from your list; with no one else "
+              "in it, gone for everyone (asks first)", show=False),
     KeyAction("app.work_offline", "app", "ctrl+o", "toggle_work_offline", "Offline",
               "Toggle work offline: keep everything in the outbox until turned off"),
     KeyAction("app.palette", "app", "ctrl+p", "command_palette", "Commands",

@@ -109,3 +109,30 @@ def test_rule_10_regenerate_queues_a_new_reply_and_sync_sends_it(server):
     now = {m["id"]: m for m in replies()}
     assert now[new_id]["model"] == "echo" and now[new_id]["body"]
     assert now[first["id"]]["deleted"]
+
+
+def test_rule_11_members_and_delete_from_the_command_line(server):
+    server.add_user("carol", "carol-pw")
+    login(server.url)
+    made = cli("new", "Team", "--member", "bob")
+    cid = made.stdout.strip()
+    assert cli("members", "add", "carol").stdout.strip() == f"{cid}: queued"
+    assert cli("members", "remove", "bob").returncode == 0
+    assert cli("members").stdout.split() == ["alice", "carol"]
+    bad = cli("members", "add", "assistant")
+    assert bad.returncode == 1 and "assistant" in bad.stderr
+    assert cli("sync", "--once").returncode == 0
+    token = server.login("carol", "carol-pw")["access_token"]
+    headers = {"authorization": f"Bearer {token}"}
+    [conv] = httpx.get(f"{server.url}/v1/conversations", headers=headers).json()[
+        "conversations"]
+    assert conv["members"] == ["alice", "carol"]
+    asked = cli("delete")  # no terminal to ask on: refused, nothing queued
+    assert asked.returncode == 1 and "--yes" in asked.stderr and outbox() == []
+    assert cli("delete", "--yes").stdout.strip() == f"{cid}: queued"
+    assert cli("sync", "--once").returncode == 0
+    [conv] = httpx.get(f"{server.url}/v1/conversations", headers=headers).json()[
+        "conversations"]
+    assert conv["members"] == ["carol"]
+    gone = cli("send", "-c", cid, "hello?")
+    assert gone.returncode == 1 and "no conversation" in gone.stderr

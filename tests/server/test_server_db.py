@@ -57,6 +57,7 @@ def test_v1_database_is_upgraded_without_losing_data(tmp_path):
                           ("message", "model"), ("message", "stopped"),
                           ("message", "ask_model"), ("message", "ask_system_prompt")):
         con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # schema v4
+    con.execute("DROP TABLE departure")  # schema v4
     con.execute("UPDATE schema_version SET version = 1")
     con.commit()
     con.close()

@@ -10,7 +10,7 @@ from chat_tui.server.data.base import Names, Principal, Repository
 from chat_tui.server.data.conversations import Conversations
 from chat_tui.server.db import current_cursor, read_transaction
 from chat_tui.server.errors import cursor_expired
-from chat_tui.server.models import Conversation, Member, Message
+from chat_tui.server.models import Conversation, Departure, Member, Message
 from chat_tui.wire.limits import SYNC_PAGE
 from chat_tui.wire.models import SyncConversation, SyncResponse
 
@@ -52,6 +52,9 @@ class Sync(Repository):
             raise cursor_expired()
         return (
             Member.select().where((Member.user == p.user_id) & (Member.change_seq > since)).exists()
+            or Departure.select()
+            .where((Departure.user == p.user_id) & (Departure.change_seq > since))
+            .exists()
         )
 
     def read(self, p: Principal, since: int | None) -> SyncResponse:
@@ -85,6 +88,7 @@ class Sync(Repository):
                         removed=False,
                     )
                 )
+            entries.extend(self._departures(p, since, cursor, set(cids)))
             markers = []
             for batch in chunked(cids, 500):
                 query = Member.select().where(
@@ -101,6 +105,32 @@ class Sync(Repository):
                 conversations=tuple(entries),
                 read_markers=tuple(markers),
             )
+
+    def _departures(
+        self, p: Principal, since: int | None, cursor: int, member_of: set[str]
+    ) -> list[SyncConversation]:
+        """``removed`` entries for the conversations the caller left, or was removed from,
+        after ``since`` (none in an initial sync, docs/api.md ``/v1/sync``)."""
+        if since is None:
+            return []
+        left = [
+            cid
+            for (cid,) in Departure.select(Departure.conversation)
+            .where(
+                (Departure.user == p.user_id)
+                & (Departure.change_seq > since)
+                & (Departure.change_seq <= cursor)
+            )
+            .tuples()
+            if cid not in member_of
+        ]
+        convs = []
+        for batch in chunked(left, 500):
+            convs.extend(Conversation.select().where(Conversation.id.in_(batch)))
+        return [
+            SyncConversation.construct(conversation=view, messages=(), limited=False, removed=True)
+            for view in self.conversations.views(p.user_id, convs)
+        ]
 
     def _messages(self, cid: str, since: int | None, cursor: int) -> tuple[list[Message], bool]:
         """Messages of ``cid`` for a sync after ``since`` and whether it is ``limited``:

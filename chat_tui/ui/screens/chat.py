@@ -37,6 +37,7 @@ from chat_tui.ui.conversation_window import ConversationWindow
 from chat_tui.ui.keymap import bindings_for
 from chat_tui.ui.safe_text import inert_line
 from chat_tui.ui.screens.chat_actions import MessageActions
+from chat_tui.ui.screens.chat_conversation import ConversationMenuActions
 from chat_tui.ui.screens.chat_login import LoginWatch
 from chat_tui.ui.screens.chat_problems import ProblemActions
 from chat_tui.ui.screens.chat_replies import ReplyActions
@@ -63,7 +64,7 @@ log = logging.getLogger(__name__)
 
 
 class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, ReplyActions,
-                 Screen[None]):
+                 ConversationMenuActions, Screen[None]):
     """The main screen of :class:`chat_tui.ui.app.ChatApp`.
 
     Args:
