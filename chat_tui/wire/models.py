@@ -394,7 +394,8 @@ class ConversationPatch(BaseModel):
     trimming; ``model`` a model id, or null for the server's default; ``system_prompt``
     the assistant's instructions, or null (or "") for the server's own."""
 
-    title: Text | None = Field(
+    # A string when given (null answers 422); absent when the title stays.
+    title: Text = Field(  # type: ignore[assignment]
         default=None,
         min_length=1,
         max_length=MAX_TITLE_CHARS,
