@@ -135,7 +135,10 @@ class OpenAIResponder:
 
     def __init__(self, catalog: ModelCatalog) -> None:
         self.catalog = catalog
-        self._clients: dict[str, Any] = {}
+        # Made now, not in a reply: the first import of ``openai`` takes seconds on a busy
+        # machine, which must not count against a reply's timeout.
+        self._clients: dict[str, Any] = {
+            p.name: client_for(p) for p in catalog.providers if not p.key_problem}
 
     def _client(self, provider: ProviderSettings) -> Any:
         client = self._clients.get(provider.name)
