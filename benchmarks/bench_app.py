@@ -25,6 +25,13 @@ the cache alone (offline) and no network answer can change what is measured.
    (``Size.settle``) after its cold start (engine started, offline), vs the bare app's measured the same way.
    Target: at most 30 MB more.
 
+Encryption on and off: every round of 1 and 6 also starts ``chat-tui`` on a second user
+directory whose cache is the same cache encrypted (``Context.encrypted_cache``:
+``chat-tui cache encrypt``'s copy, SQLCipher with a raw key kept in the account's key file),
+between the plain start and the static screen; benchmark 2 alternates sessions on the plain
+and the encrypted cache. Each result's ``encryption`` entry gives both ratios (the same
+bare-app baseline) and what encryption costs on the ratio (goal: at most 5%).
+
 Each program is quit with ctrl+q after the reading, as a user would, so the cache is closed
 cleanly; one unmeasured start of each comes first (warm OS page cache, and the copied cache
 gets its clean-close stamp: sync rule D4 skips the full ``quick_check`` then). Before that the
@@ -49,7 +56,7 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.common import ROOT, isolated_env, median, ratio, rss_kb
+from benchmarks.common import ROOT, encryption_pair, isolated_env, median, ratio, rss_kb
 from benchmarks.tmux_timing import pane_pids, run_until_text
 
 BARE_APP = ROOT / "benchmarks" / "bare_textual_app.py"
@@ -119,15 +126,23 @@ def _environ(env: dict[str, str]):
         os.environ.update(saved)
 
 
-def app_home(ctx) -> dict:
+def app_home(ctx, encrypted: bool = False) -> dict:
     """Set up (once per run) the isolated user directory with the account and a copy of the
-    big cache. Returns ``{"env", "cache", "info", "probe"}``."""
-    if "app_home" in ctx.shared:
-        return ctx.shared["app_home"]
+    big cache: the plain one, or with ``encrypted`` the encrypted one
+    (``Context.encrypted_cache``) with its key in the account's key file (``[cache] key =
+    "file"``, sync rule D7). Returns ``{"env", "cache", "info", "probe", "screen", "key"}``
+    (``key``: the raw key, None for the plain cache)."""
+    name = "app_home_enc" if encrypted else "app_home"
+    if name in ctx.shared:
+        return ctx.shared[name]
+    plain = app_home(ctx) if encrypted else None
     src, info = ctx.cache()
-    base = ctx.workdir / "app-home"
+    key = None
+    if encrypted:
+        src, key = ctx.encrypted_cache()
+    base = ctx.workdir / ("app-home-enc" if encrypted else "app-home")
     env = isolated_env(base)
-    from chat_tui.config import Account, save_account, store_token
+    from chat_tui.config import Account, cachekeys, config_file, save_account, store_token
 
     with _environ(env):
         account = Account("http://127.0.0.1:9", info["me"],
@@ -135,8 +150,17 @@ def app_home(ctx) -> dict:
         save_account(account)
         store_token(account, "bench-token-offline")
         cache = account.db_path
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, cache)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, cache)
+        if key is not None:
+            config_file().write_text('[cache]\nkey = "file"\n', encoding="utf-8")
+            cachekeys.store_cache_key(cache, key, "file")
+    if plain is not None:  # the same messages: the same text to wait for
+        home = {**plain, "env": {k: env[k] for k in env
+                                 if k.startswith(("XDG_", "PYTHON_KEYRING", "CHAT_TUI_"))},
+                "cache": cache, "key": key}
+        ctx.shared[name] = home
+        return home
     # The longest of the 2nd to 5th newest messages: only in the message pane (the newest
     # is also the conversation list's preview) and unlikely to occur anywhere else.
     newest = sorted(_newest(cache, info["big_id"], 5)[1:], key=lambda r: -len(r[1]))
@@ -145,8 +169,8 @@ def app_home(ctx) -> dict:
     home = {"env": {k: env[k] for k in env if k.startswith(("XDG_", "PYTHON_KEYRING",
                                                                "CHAT_TUI_"))},
             "cache": cache, "info": info, "probe": _probe_text(newest[0][1]),
-            "screen": screen}
-    ctx.shared["app_home"] = home
+            "screen": screen, "key": None}
+    ctx.shared[name] = home
     return home
 
 
@@ -186,12 +210,15 @@ def _byte_compile_app() -> None:
 
 
 def _cold_starts(ctx) -> dict:
-    """Alternate bare app / chat-tui runs; cached for the memory benchmark."""
+    """Rounds of bare app / chat-tui on the plain and on the encrypted cache (in turns
+    first) / static screen, alternating; cached for the memory benchmark."""
     if "cold" in ctx.shared:
         return ctx.shared["cold"]
     home = app_home(ctx)
+    enc = app_home(ctx, encrypted=True)
     chat_tui = shutil.which("chat-tui", path=str(Path(sys.executable).parent)) or "chat-tui"
     app_s, bare_s, app_mb, bare_mb, screen_s = [], [], [], [], []
+    enc_s, enc_mb = [], []
     static_screen = [sys.executable, str(STATIC_SCREEN_APP), str(home["screen"])]
     settle = ctx.size.settle
 
@@ -199,26 +226,30 @@ def _cold_starts(ctx) -> dict:
         return _peak_rss_then_quit(session, settle)
 
     _byte_compile_app()
-    # Warm-up, not measured: the OS page cache, and a first clean quit of the copied cache.
+    # Warm-up, not measured: the OS page cache, and a first clean quit of the copied caches.
     run_until_text([sys.executable, str(BARE_APP)], BARE_TEXT, env=home["env"],
                    on_ready=_peak_rss)
     run_until_text([chat_tui], home["probe"], env=home["env"], on_ready=_peak_rss)
+    run_until_text([chat_tui], enc["probe"], env=enc["env"], on_ready=_peak_rss)
     run_until_text(static_screen, home["probe"], env=home["env"], on_ready=_quit)
     stamp = Path(str(home["cache"]) + ".clean").exists()
-    for _ in range(ctx.size.runs):
+    enc_stamp = Path(str(enc["cache"]) + ".clean").exists()
+    for n in range(ctx.size.runs):
         t, mb = run_until_text([sys.executable, str(BARE_APP)], BARE_TEXT, env=home["env"],
                                on_ready=_peak_rss)
         bare_s.append(t)
         bare_mb.append(mb)
-        t, mb = run_until_text([chat_tui], home["probe"], env=home["env"],
-                               on_ready=_peak_rss)
-        app_s.append(t)
-        app_mb.append(mb)
+        # Plain and encrypted swap places every round, so neither always runs first.
+        for which in (("plain", "encrypted") if n % 2 == 0 else ("encrypted", "plain")):
+            h = home if which == "plain" else enc
+            t, mb = run_until_text([chat_tui], h["probe"], env=h["env"], on_ready=_peak_rss)
+            (app_s if which == "plain" else enc_s).append(t)
+            (app_mb if which == "plain" else enc_mb).append(mb)
         screen_s.append(run_until_text(static_screen, home["probe"], env=home["env"],
                                        on_ready=_quit)[0])
     cold = {"app_s": app_s, "bare_s": bare_s, "app_mb": app_mb, "bare_mb": bare_mb,
-            "static_screen_s": screen_s,
-            "probe_text": home["probe"], "clean_close_stamp": stamp}
+            "static_screen_s": screen_s, "app_encrypted_s": enc_s, "app_encrypted_mb": enc_mb,
+            "probe_text": home["probe"], "clean_close_stamp": stamp and enc_stamp}
     ctx.shared["cold"] = cold
     return cold
 
@@ -231,8 +262,14 @@ def run_cold_start(ctx) -> dict:
     c = _cold_starts(ctx)
     info = ctx.cache()[1]
     r = ratio(median(c["app_s"]), median(c["bare_s"]))
+    r_enc = ratio(median(c["app_encrypted_s"]), median(c["bare_s"]))
     floor = ratio(median(c["static_screen_s"]), median(c["bare_s"]))
     return {
+        "encryption": encryption_pair(
+            {"value": f"{median(c['app_s']):.3f} s", "ratio": r},
+            {"value": f"{median(c['app_encrypted_s']):.3f} s", "ratio": r_enc},
+            note="the same cache encrypted by `cache encrypt`'s export, key in a key "
+                 "file; the same rounds, alternating"),
         "title": f"Cold start to the last conversation on screen (tmux 120x40, cache of "
                  f"{info['messages']:,} messages in {info['conversations']:,} conversations)",
         "target": "<= 1.25 x the bare Textual app",
@@ -245,6 +282,7 @@ def run_cold_start(ctx) -> dict:
         "metrics": {"app_s": [round(x, 3) for x in c["app_s"]],
                     "bare_s": [round(x, 3) for x in c["bare_s"]],
                     "static_screen_s": [round(x, 3) for x in c["static_screen_s"]],
+                    "app_encrypted_s": [round(x, 3) for x in c["app_encrypted_s"]],
                     "static_screen_ratio": floor,
                     "probe_text": c["probe_text"],
                     "clean_close_stamp_after_warmup": c["clean_close_stamp"]},
@@ -259,8 +297,14 @@ def run_memory(ctx) -> dict:
     c = _cold_starts(ctx)
     app_mb = median([x for x in c["app_mb"] if x is not None])
     bare_mb = median([x for x in c["bare_mb"] if x is not None])
+    enc_mb = median([x for x in c["app_encrypted_mb"] if x is not None])
     extra = None if app_mb is None or bare_mb is None else round(app_mb - bare_mb, 1)
+    enc_extra = None if enc_mb is None or bare_mb is None else round(enc_mb - bare_mb, 1)
     return {
+        "encryption": encryption_pair(
+            {"value": f"{app_mb} MB (+{extra} MB)", "ratio": ratio(app_mb, bare_mb)},
+            {"value": f"{enc_mb} MB (+{enc_extra} MB)", "ratio": ratio(enc_mb, bare_mb)},
+            note="peak RSS of the cold starts of benchmark 1"),
         "title": "Peak RSS of the app with the big cache open",
         "target": "<= bare app + 30 MB",
         "value": f"{app_mb} MB (+{extra} MB)",
@@ -268,24 +312,30 @@ def run_memory(ctx) -> dict:
         "ratio": ratio(app_mb, bare_mb),
         "met": bool(extra is not None and extra <= 30),
         "metrics": {"app_peak_mb": c["app_mb"], "bare_peak_mb": c["bare_mb"],
-                    "extra_mb": extra, "read_after_s": ctx.size.settle},
+                    "extra_mb": extra, "read_after_s": ctx.size.settle,
+                    "app_encrypted_peak_mb": c["app_encrypted_mb"],
+                    "encrypted_extra_mb": enc_extra},
     }
 
 
-async def _open_timings(cache: Path, me: str, big: str, small: str, runs: int) -> dict:
+async def _open_timings(cache: Path, me: str, big: str, small: str, pairs: int,
+                        newest: dict[str, str], key: bytes | None = None) -> dict:
+    """One app session on ``cache`` (encrypted with the raw ``key`` when given): a warm-up
+    pair, then ``pairs`` alternating opens of ``small`` and ``big``. Returns the timings
+    (seconds) by conversation id. Raises RuntimeError when the newest message
+    (``newest[cid]``) is not in the list after an open."""
     from chat_tui.store import Cache
     from chat_tui.ui.app import ChatApp
     from chat_tui.ui.widgets.message_list import MessageList
 
-    store = Cache(cache, me)
+    store = Cache(cache, me, key=key)
     store.open()
-    newest = {cid: _newest(cache, cid, 1)[0][0] for cid in (big, small)}
     app = ChatApp(store, None, start_engine=False)
     times: dict[str, list[float]] = {big: [], small: []}
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         messages = app.query_one(MessageList)
-        order = [small, big] * (runs + 1)
+        order = [small, big] * (pairs + 1)
         for i, cid in enumerate(order):
             t0 = time.perf_counter()
             worker = app.open_conversation(cid)
@@ -304,20 +354,45 @@ async def _open_timings(cache: Path, me: str, big: str, small: str, runs: int) -
     return times
 
 
+async def _open_rounds(plain: dict, enc: dict, rounds: int, pairs: int) -> dict:
+    """``rounds`` x (a plain session, an encrypted session) of :func:`_open_timings`,
+    alternating; the timings by ``"plain"`` / ``"encrypted"`` and conversation id."""
+    info = plain["info"]
+    big, small = info["big_id"], info["small_id"]
+    newest = {cid: _newest(plain["cache"], cid, 1)[0][0] for cid in (big, small)}
+    out: dict[str, dict[str, list[float]]] = {
+        "plain": {big: [], small: []}, "encrypted": {big: [], small: []}}
+    for n in range(rounds):
+        kinds = (("plain", plain), ("encrypted", enc))
+        for name, home in (kinds if n % 2 == 0 else kinds[::-1]):
+            times = await _open_timings(home["cache"], info["me"], big, small, pairs,
+                                        newest, home["key"])
+            for cid, values in times.items():
+                out[name][cid] += values
+    return out
+
+
 def run_open_conversation(ctx) -> dict:
-    """Benchmark 2 (see module doc)."""
+    """Benchmark 2 (see module doc), with the cache plain and encrypted in alternating
+    sessions."""
     missing = _missing()
     if missing:
         return missing
     home = app_home(ctx)
+    enc = app_home(ctx, encrypted=True)
     info = home["info"]
     with _environ(home["env"]):
         # Opening takes ~0.1 s, and one open is at the mercy of the machine's load: three
-        # times the runs of the other timings, alternating.
-        times = asyncio.run(_open_timings(home["cache"], info["me"], info["big_id"],
-                                          info["small_id"], 3 * ctx.size.runs))
-    big, small = median(times[info["big_id"]]), median(times[info["small_id"]])
-    r = ratio(big, small)
+        # times the runs of the other timings for each kind of cache, in sessions that
+        # alternate plain and encrypted.
+        both = asyncio.run(_open_rounds(home, enc, ctx.size.runs, 3))
+    figures = {}
+    for name, times in both.items():
+        big, small = median(times[info["big_id"]]), median(times[info["small_id"]])
+        figures[name] = (big, small, ratio(big, small))
+    big, small, r = figures["plain"]
+    ebig, esmall, er = figures["encrypted"]
+    times = both["plain"]
     return {
         "title": f"Opening a conversation of {info['big_messages']:,} messages vs one of "
                  f"{info['small_messages']:,} (in the app)",
@@ -326,8 +401,16 @@ def run_open_conversation(ctx) -> dict:
         "baseline": f"{small * 1000:.1f} ms",
         "ratio": r,
         "met": bool(r is not None and r <= 1.1),
+        "encryption": encryption_pair(
+            {"value": f"{big * 1000:.1f} ms vs {small * 1000:.1f} ms", "ratio": r},
+            {"value": f"{ebig * 1000:.1f} ms vs {esmall * 1000:.1f} ms", "ratio": er},
+            note="sessions alternate plain and encrypted (the same cache encrypted by "
+                 f"`cache encrypt`'s export); the big one encrypted vs plain: "
+                 f"{ratio(ebig, big)}x"),
         "metrics": {"big_ms": [round(x * 1000, 2) for x in times[info["big_id"]]],
-                    "small_ms": [round(x * 1000, 2) for x in times[info["small_id"]]]},
+                    "small_ms": [round(x * 1000, 2) for x in times[info["small_id"]]],
+                    "encrypted_big_ms": [round(x * 1000, 2)
+                                         for x in both["encrypted"][info["big_id"]]],
+                    "encrypted_small_ms": [round(x * 1000, 2)
+                                           for x in both["encrypted"][info["small_id"]]]},
     }
-
-

@@ -6,7 +6,9 @@ Each run: a fresh account cache gets one queued conversation create and ``n`` qu
 coming back online). The baseline, in the same run and against the same server, PUTs the
 same bodies with new ids one after another from one ``httpx.Client`` (keep-alive): the
 floor for ordered delivery with one request in flight. Runs alternate drain and loop.
-Target: drain throughput >= 0.8 x the loop's.
+Target: drain throughput >= 0.8 x the loop's. Each round also drains into a fresh cache
+encrypted with a new raw key (sync rule D6), before or after the plain drain in turns: the
+encryption pair (goal: at most 5% less throughput ratio).
 """
 
 from __future__ import annotations
@@ -18,17 +20,26 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import add_users, login, median, ratio, start_server
+from benchmarks.common import (
+    add_users,
+    encryption_pair,
+    login,
+    median,
+    ratio,
+    start_server,
+)
 
 
 async def _drain(url: str, token: str, me: str, peer: str, bodies: list[str],
-                 cache: Path) -> tuple[float, str]:
+                 cache: Path, key: bytes | None = None) -> tuple[float, str]:
+    """One drain into a fresh cache at ``cache`` (encrypted with the raw ``key`` when
+    given); returns the seconds and the conversation id."""
     from chat_tui.config import Settings
     from chat_tui.store import Cache
     from chat_tui.sync.engine import Engine
     from chat_tui.sync.events import OutboxChanged
 
-    store = Cache(cache, me)
+    store = Cache(cache, me, key=key)
     engine = Engine(store, url, token, Settings(retention_days=0))
     await engine.open()
     cid = str(uuid.uuid4())
@@ -80,26 +91,40 @@ def _check_delivered(url: str, token: str, cid: str, bodies: list[str]) -> bool:
 def run(ctx) -> dict:
     """Run the benchmark; ``ctx`` is :class:`benchmarks.run.Context`. Returns the result
     dict (see ``benchmarks/run.py``)."""
+    from chat_tui.store.cipher import new_key
+
     n, runs = ctx.size.drain_messages, ctx.size.runs
     bodies = ctx.bodies[:n]
     db = ctx.fresh_server_db("outbox")
     me, peer = "drain-a", "drain-b"
     add_users(db, [me, peer])
-    drain_s, loop_s, ok = [], [], True
+    drain_s, enc_s, loop_s, ok = [], [], [], True
     with start_server(db, ctx.workdir) as server:
         token = login(server.url, me)["access_token"]
         for i in range(runs):
-            elapsed, cid = asyncio.run(_drain(server.url, token, me, peer, bodies,
-                                              ctx.workdir / f"drain-{i}.db"))
-            drain_s.append(elapsed)
-            ok = ok and _check_delivered(server.url, token, cid, bodies)
+            # Plain and encrypted drains swap places every round.
+            for encrypted in ((False, True) if i % 2 == 0 else (True, False)):
+                elapsed, cid = asyncio.run(_drain(
+                    server.url, token, me, peer, bodies,
+                    ctx.workdir / f"drain-{'enc-' if encrypted else ''}{i}.db",
+                    new_key() if encrypted else None))
+                (enc_s if encrypted else drain_s).append(elapsed)
+                ok = ok and _check_delivered(server.url, token, cid, bodies)
             elapsed, cid = _loop(server.url, token, peer, bodies)
             loop_s.append(elapsed)
             ok = ok and _check_delivered(server.url, token, cid, bodies)
     drain_tput = [n / s for s in drain_s]
+    enc_tput = [n / s for s in enc_s]
     loop_tput = [n / s for s in loop_s]
     r = ratio(median(drain_tput), median(loop_tput))
+    r_enc = ratio(median(enc_tput), median(loop_tput))
     return {
+        "encryption": encryption_pair(
+            {"value": f"{median(drain_tput):.0f} msg/s", "ratio": r},
+            {"value": f"{median(enc_tput):.0f} msg/s", "ratio": r_enc},
+            higher_is_better=True,
+            note="a fresh cache per drain, encrypted with a new raw key; the plain and "
+                 "the encrypted drain (in turns first) and the PUT loop alternate"),
         "title": "Outbox drain of queued messages vs sequential httpx PUTs",
         "target": ">= 0.8 x the loop's throughput",
         "value": f"{median(drain_tput):.0f} msg/s ({n} messages, median of {runs})",
@@ -109,6 +134,8 @@ def run(ctx) -> dict:
         "metrics": {
             "messages": n, "runs": runs, "delivered_in_order": ok,
             "drain_s": [round(s, 3) for s in drain_s], "loop_s": [round(s, 3) for s in loop_s],
+            "encrypted_drain_s": [round(s, 3) for s in enc_s],
+            "encrypted_drain_msgs_per_s": round(median(enc_tput), 1),
             "drain_msgs_per_s": round(median(drain_tput), 1),
             "loop_msgs_per_s": round(median(loop_tput), 1),
         },

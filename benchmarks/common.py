@@ -100,6 +100,26 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     return round(value / baseline, 3)
 
 
+#: The goal of the encryption on/off pairs: encryption costs at most this many % of a ratio.
+ENCRYPTION_GOAL_PCT = 5.0
+
+
+def encryption_pair(off: dict, on: dict, *, higher_is_better: bool = False,
+                    note: str = "") -> dict:
+    """The ``encryption`` entry of a benchmark result: the same measurement with the cache
+    plain (``off``) and encrypted (``on``), each ``{"value": str, "ratio": float}``, and
+    ``cost_pct``, what encryption costs on the ratio in % (``on / off - 1`` where a lower
+    ratio is better, ``off / on - 1`` where a higher one is: a throughput), ``met`` when
+    it is at most :data:`ENCRYPTION_GOAL_PCT`, and ``note`` (how the pair was made)."""
+    a, b = off.get("ratio"), on.get("ratio")
+    cost = None
+    if a and b:
+        cost = round(((a / b) if higher_is_better else (b / a)) * 100 - 100, 1)
+    return {"off": off, "on": on, "cost_pct": cost,
+            "goal": f"<= {ENCRYPTION_GOAL_PCT:g}% on the ratio",
+            "met": bool(cost is not None and cost <= ENCRYPTION_GOAL_PCT), "note": note}
+
+
 # ---------------------------------------------------------------------- processes
 
 

@@ -7,6 +7,9 @@ runs, keyed by its size, so only the first run pays for it.
   ``chat-tui-server import`` records, through ``benchmarks/chitchat_to_jsonl.py``.
 - :func:`server_db`: a server database loaded with ``chat-tui-server import`` from the
   converter's JSONL (the reader account ``bench`` is a member of every conversation).
+- :func:`encrypted_cache`: that client cache encrypted by ``cache encrypt``'s machinery
+  (the same content, a SQLCipher file with a raw key), for the encryption on/off pairs;
+  :func:`plain_export`: the plain file written by the same export, for sizes.
 - :func:`client_cache`: a client cache file (``chat_tui.store.Cache``) of ``total``
   messages in ``conversations`` conversations, written through the store's own sync apply
   path (``Cache.apply_sync``, one transaction per response of about 5,000 messages, as
@@ -18,6 +21,7 @@ runs, keyed by its size, so only the first run pays for it.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -250,3 +254,40 @@ def client_cache(total: int, conversations: int, big: int, small: int,
 def _title(first_body: str, k: int) -> str:
     words = " ".join(first_body.split())[:60]
     return words or f"Chat {k}"
+
+
+def encrypted_cache(plain: Path, data_dir: Path = DATA_DIR) -> tuple[Path, bytes]:
+    """The client cache ``plain`` encrypted at rest (sync rule D6) by ``chat-tui cache
+    encrypt``'s machinery (:func:`chat_tui.store.rewrite.rewrite_cache`: ``sqlcipher_export``
+    into a new file, checked, swapped in) with a fresh raw key, cached next to it as
+    ``<name>-enc.db`` with its key in ``<name>-enc.key`` (hex; benchmark data, not a
+    secret). Returns ``(path, key)``; the copy is rebuilt when ``plain`` is newer."""
+    from chat_tui.store.cipher import new_key
+    from chat_tui.store.rewrite import rewrite_cache
+
+    path = data_dir / f"{plain.stem}-enc.db"
+    key_path = path.with_suffix(".key")
+    if (path.exists() and key_path.exists()
+            and path.stat().st_mtime_ns >= plain.stat().st_mtime_ns):
+        return path, bytes.fromhex(key_path.read_text(encoding="ascii").strip())
+    tmp = data_dir / f"{plain.stem}-enc.tmp.db"
+    for suffix in ("", "-wal", "-shm", ".rewrite"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(plain, tmp)
+    key = new_key()
+    rewrite_cache(tmp, None, key)
+    key_path.write_text(key.hex(), encoding="ascii")
+    tmp.rename(path)
+    return path, key
+
+
+def plain_export(plain: Path, workdir: Path) -> Path:
+    """``plain`` written again as a plain file by the same ``sqlcipher_export`` that
+    :func:`encrypted_cache` uses (same page layout, no encryption), in ``workdir``: what
+    the encrypted copy's size is compared with (benchmark 7)."""
+    from chat_tui.store.rewrite import rewrite_cache
+
+    path = workdir / f"{plain.stem}-export.db"
+    shutil.copyfile(plain, path)
+    rewrite_cache(path, None, None)
+    return path

@@ -11,14 +11,20 @@ Usage::
 1,000 messages for the outbox and latency benchmarks, 200 long-polling clients and 20
 senders for 60 s); ``--size smoke`` is a tiny run for CI (well-formed results, no meaning).
 ``--load-duration S`` overrides the load benchmark's duration; ``--update-readme`` also
-writes the table into README.md's Performance section (between its benchmark markers);
+writes the table into README.md's Performance section (between its benchmark markers) and
+the encryption on/off table into its "Encrypted cache performance" section
+(``--update-readme encryption``: only that one); ``--matrix`` adds benchmarks 3 and 4 of a
+Matrix account against a real Synapse (``benchmarks/bench_matrix.py``);
 ``--only NAME --merge benchmarks/results.json`` re-runs one benchmark after a fix and keeps
 the others from the earlier run (each says which run it is from). Generated data is cached in
 ``--data-dir`` (default ``benchmarks/data/``, git-ignored). Results go to ``--out``
 (default ``benchmarks/``). Each benchmark gives a ``value``, a ``baseline`` measured in the
 same run, their ``ratio`` and whether its target was ``met``; a benchmark that cannot run
 here says ``status: not measured`` with the reason, and one that crashed says
-``status: error``. Exit status 0 when every benchmark ran (met or not), 1 otherwise.
+``status: error``. Benchmarks 1, 2, 3, 6 and 7 also run with the cache encrypted
+(SQLCipher, a raw key) in the same run, alternating with the plain cache: their
+``encryption`` entry has both measurements, both ratios and ``cost_pct``, what encryption
+costs on the ratio (goal: at most 5%), shown in a second table. Exit status 0 when every benchmark ran (met or not), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -76,6 +82,13 @@ BENCHMARKS = [
     ("cache_size", 7, "benchmarks.bench_cache"),
 ]
 
+#: Benchmarks 3 and 4 of a Matrix account against a real Synapse, each with its bare-httpx
+#: baseline against the same Synapse (``--matrix`` adds them to the run).
+MATRIX_BENCHMARKS = [
+    ("outbox_drain_matrix", 3, "benchmarks.bench_matrix"),
+    ("sync_latency_matrix", 4, "benchmarks.bench_matrix"),
+]
+
 
 class Context:
     """What every benchmark gets: ``size`` (:class:`Size`), ``workdir`` (a temporary
@@ -89,6 +102,7 @@ class Context:
         self.data_info: dict = {"source": bdata.dataset_source()}
         self._server: tuple[Path, dict] | None = None
         self._cache: tuple[Path, dict] | None = None
+        self._encrypted: tuple[Path, bytes] | None = None
         self.bodies = bdata.bodies(max(size.drain_messages, size.latency_messages) + 2000,
                                    data_dir)
         self.shared: dict = {}  # results shared between benchmarks of one module
@@ -116,6 +130,21 @@ class Context:
             self.data_info["cache"] = {k: v for k, v in self._cache[1].items()
                                        if not k.endswith("_body")}
         return self._cache
+
+
+    def encrypted_cache(self) -> tuple[Path, bytes]:
+        """The big client cache encrypted (:func:`benchmarks.data.encrypted_cache`: the
+        same content, a SQLCipher file) and its raw key; made on first use, kept in
+        ``data_dir``."""
+        if self._encrypted is None:
+            path, _ = self.cache()
+            t0 = time.perf_counter()
+            self._encrypted = bdata.encrypted_cache(path, self.data_dir)
+            self.data_info["encrypted_cache"] = {
+                "made_by": "chat_tui.store.rewrite.rewrite_cache (cache encrypt's "
+                           "sqlcipher_export, checked and swapped in), raw 256-bit key",
+                "seconds": round(time.perf_counter() - t0, 1)}
+        return self._encrypted
 
 
 def run_one(key: str, number: int, module_name: str, ctx: Context) -> dict:
@@ -156,7 +185,7 @@ def render_markdown(results: dict) -> str:
         "| # | benchmark | chat-tui | baseline | ratio | target | met |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for key, _, _ in BENCHMARKS:
+    for key, _, _ in BENCHMARKS + MATRIX_BENCHMARKS:
         r = results["benchmarks"].get(key)
         if r is None:
             continue
@@ -194,6 +223,47 @@ def render_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def render_encryption(results: dict) -> str:
+    """The Markdown table of the encryption on/off pairs of ``results`` (the benchmarks
+    whose result has an ``encryption`` entry, :func:`benchmarks.common.encryption_pair`),
+    or "" when there is none."""
+    rows = [(key, results["benchmarks"][key]) for key, _, _ in BENCHMARKS
+            if key in results["benchmarks"]
+            and results["benchmarks"][key].get("encryption")]
+    if not rows:
+        return ""
+    m = results["machine"]
+    lines = [
+        f"Encryption off and on in the same run ({results['date']}, size `{results['size']}`, "
+        f"load average {m['load_avg']} at start, {m.get('load_avg_end')} at the end): each "
+        "benchmark's ratio with the cache plain and with the same cache encrypted "
+        "(SQLCipher 4, raw 256-bit key), measured in alternating rounds, and what "
+        "encryption costs on the ratio. Goal: at most 5%.",
+        "",
+        "| # | benchmark | encryption off | ratio off | encryption on | ratio on | cost | "
+        "met |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    notes = []
+    for key, r in rows:
+        e = r["encryption"]
+        cost = "–" if e["cost_pct"] is None else f"{e['cost_pct']:+.1f}%"
+        lines.append(
+            f"| {r['number']} | {_cell(r['title'] or key)} | {_cell(e['off']['value'])} | "
+            f"{_cell(e['off']['ratio'])} | {_cell(e['on']['value'])} | "
+            f"{_cell(e['on']['ratio'])} | {cost} | {'yes' if e['met'] else '**no**'} |")
+        if e.get("note"):
+            notes.append(f"{r['number']}: {e['note']}.")
+        if r.get("run"):
+            notes.append(f"{r['number']}: from an earlier run, {r['run']['date']}.")
+    lines += ["", "How each pair was made: " + " ".join(notes)]
+    made = results.get("data", {}).get("encrypted_cache")
+    if made:
+        lines.append(f"The encrypted cache: {made['made_by']}.")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def merge_earlier(results: dict, earlier: dict) -> None:
     """Fill ``results["benchmarks"]`` with the benchmarks it lacks from ``earlier`` (a
     results.json of the same size), each marked with the run it comes from (``run``:
@@ -216,35 +286,45 @@ def merge_earlier(results: dict, earlier: dict) -> None:
 
 README_START = "<!-- benchmarks:start (written by python -m benchmarks --update-readme) -->"
 README_END = "<!-- benchmarks:end -->"
+#: The markers of README's "Encrypted cache performance" table (:func:`render_encryption`).
+README_ENC_START = ("<!-- encryption-benchmarks:start (written by python -m benchmarks "
+                    "--update-readme) -->")
+README_ENC_END = "<!-- encryption-benchmarks:end -->"
 
 
-def update_readme(readme: Path, table: str) -> None:
-    """Replace the text between the benchmark markers of ``readme`` with ``table``.
+def update_readme(readme: Path, table: str, start: str = README_START,
+                  end: str = README_END) -> None:
+    """Replace the text between the markers ``start`` and ``end`` of ``readme`` (default:
+    the benchmark table's) with ``table``.
 
     Raises:
         ValueError: the markers are missing (nothing is written then).
     """
     text = readme.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme} has no benchmark markers")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{table.strip()}\n{README_END}{tail}",
-                      encoding="utf-8")
+    if start not in text or end not in text:
+        raise ValueError(f"{readme} has no markers {start!r}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{table.strip()}\n{end}{tail}", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument("--only", nargs="+", choices=[k for k, _, _ in BENCHMARKS],
+    parser.add_argument("--matrix", action="store_true",
+                        help="also run benchmarks 3 and 4 against a real Synapse")
+    parser.add_argument("--only", nargs="+",
+                        choices=[k for k, _, _ in BENCHMARKS + MATRIX_BENCHMARKS],
                         metavar="NAME", help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
                         help="directory for results.json and results.md")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
                         help="cache of generated data (default benchmarks/data)")
     parser.add_argument("--load-duration", type=float, help="seconds of the load benchmark")
-    parser.add_argument("--update-readme", action="store_true",
-                        help="also put the table into README.md's Performance section")
+    parser.add_argument("--update-readme", nargs="?", const="all",
+                        choices=["all", "encryption"],
+                        help="also put the tables into README.md: both (all, the default) "
+                             "or only the encryption on/off table (encryption)")
     parser.add_argument("--merge", type=Path, metavar="RESULTS_JSON",
                         help="with --only: take the other benchmarks from this earlier "
                              "results.json of the same size (each keeps its own run's date "
@@ -257,9 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="chat-tui-bench-"))
     results = {"size": size.name, "date": now_iso(), "machine": machine,
                "sizes": asdict(size), "benchmarks": {}}
+    ctx = None
     try:
         ctx = Context(size, workdir, args.data_dir)
-        for key, number, module in BENCHMARKS:
+        extra = MATRIX_BENCHMARKS if args.matrix or (
+            args.only and set(args.only) & {k for k, _, _ in MATRIX_BENCHMARKS}) else []
+        for key, number, module in BENCHMARKS + extra:
             if args.only and key not in args.only:
                 continue
             print(f"[{key}] running…", file=sys.stderr, flush=True)
@@ -273,13 +356,20 @@ def main(argv: list[str] | None = None) -> int:
             merge_earlier(results, json.loads(args.merge.read_text(encoding="utf-8")))
         results["machine"]["load_avg_end"] = machine_info()["load_avg"]
     finally:
+        matrix = sys.modules.get("benchmarks.bench_matrix")
+        if matrix is not None and ctx is not None:
+            matrix.close(ctx)
         shutil.rmtree(workdir, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "results.md").write_text(render_markdown(results))
+    encryption = render_encryption(results)
+    (args.out / "results.md").write_text(render_markdown(results)
+                                         + (f"\n{encryption}" if encryption else ""))
     print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}", file=sys.stderr)
-    if args.update_readme:
+    if args.update_readme == "all":
         update_readme(ROOT / "README.md", render_markdown(results))
+    if args.update_readme and encryption:
+        update_readme(ROOT / "README.md", encryption, README_ENC_START, README_ENC_END)
     return 0 if all(r["status"] != "error" for r in results["benchmarks"].values()) else 1
 
 

@@ -22,21 +22,24 @@ This module sits above the UI (``ui -> launch``): it imports ``ui``, ``sync``, `
 
 Either way the first frame is drawn from the cache before any network call. A cache file
 exactly as a clean close left it (sync rule D4) is read for the first frame by
-:class:`~chat_tui.store.first_frame.FirstFrameReader` (stdlib ``sqlite3``), and the app
+:class:`~chat_tui.store.first_frame.FirstFrameReader` (stdlib ``sqlite3``; ``sqlcipher3``
+with the raw key for an encrypted cache, :func:`first_frame_reader`), and the app
 opens the full ``Cache`` (Peewee) right after that frame; any other file (new, to migrate,
-to check or recover, too new) is opened here, synchronously, before the app is built.
+to check or recover, too new) is opened here, synchronously, before the app is built. An
+encrypted cache whose key cannot be found is the locked state (sync rule D8), told before
+the app starts.
 Everything that needs httpx, uvicorn or FastAPI is imported by the engine factory, which
 the app calls after the first frame (the embedded server starts in a worker thread then).
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,14 +48,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.config.providers import ModelConfig
     from chat_tui.server.settings import AssistantSettings
     from chat_tui.store import Cache
+    from chat_tui.store.first_frame import FirstFrameReader
     from chat_tui.sync.engine import Engine
 
 __all__ = [
     "UNUSED_OPTIONAL_IMPORTS",
     "WELCOME_QUESTION",
     "WELCOME_TITLE",
+    "LocalMode",
+    "LocalOffer",
     "configured_factory",
     "embedded_assistant",
+    "first_frame_reader",
     "launch",
     "local_dir",
     "local_factory",
@@ -86,6 +93,8 @@ def local_username() -> str:
             return name
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    import getpass
+
     try:
         raw = getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name in this environment
@@ -99,13 +108,15 @@ def local_username() -> str:
 
 def configured_factory(account: Account, settings: Settings) -> Callable[[Cache], Engine]:
     """Engine factory for a saved account: ``factory(store) -> Engine`` (imports the sync
-    layer, httpx included, only when called; reads the token from the keyring or file)."""
+    layer, httpx included, only when called; reads the token from the keyring or file);
+    the engine talks to the account's kind of server (chat-tui or Matrix)."""
 
     def factory(store: Cache) -> Engine:
         from chat_tui.config import load_token
         from chat_tui.sync.engine import Engine
 
-        return Engine(store, account.server_url, load_token(account), settings)
+        return Engine(store, account.server_url, load_token(account), settings,
+                      kind=account.kind, user_id=account.user_id)
 
     return factory
 
@@ -114,11 +125,28 @@ def configured_factory(account: Account, settings: Settings) -> Callable[[Cache]
 LOCAL_PROBE_TIMEOUT = 1.0
 
 
-def local_model_offer(environ: dict[str, str] | None = None) -> str | None:
-    """The welcome's offer of a local OpenAI-compatible server (Ollama at
-    ``http://127.0.0.1:11434/v1``, or ``CHAT_TUI_LOCAL_MODEL_URL``): a text naming its
-    models and the command that adopts it, or None when nothing answers ``GET /models``
-    within :data:`LOCAL_PROBE_TIMEOUT` seconds. Blocking: call it from a worker thread."""
+@dataclass(frozen=True)
+class LocalOffer:
+    """A local OpenAI-compatible server that answered the first-start probe: its
+    ``url`` (the API root, ``.../v1``) and the ``models`` it lists, in its order."""
+
+    url: str
+    models: tuple[str, ...]
+
+    def text(self) -> str:
+        """The welcome's sentence: where it answers, its models, and the two ways to
+        adopt it (F4 in the app, ``chat-tui models --use-local`` in a terminal)."""
+        shown = ", ".join(self.models[:5]) + (", …" if len(self.models) > 5 else "")
+        return (f"A local model server answers at {self.url} (models: {shown}). To use it, "
+                "press F4 in chat-tui, or run `chat-tui models --use-local` in a terminal "
+                "and start chat-tui again.")
+
+
+def probe_local_offer(environ: dict[str, str] | None = None) -> LocalOffer | None:
+    """Look for a local OpenAI-compatible server (Ollama at ``http://127.0.0.1:11434/v1``,
+    or ``CHAT_TUI_LOCAL_MODEL_URL``): a :class:`LocalOffer` when it lists at least one
+    model on ``GET /models`` within :data:`LOCAL_PROBE_TIMEOUT` seconds, else None.
+    Blocking: call it from a worker thread."""
     from chat_tui.config.providers import local_model_url, probe_models
 
     url = local_model_url(environ)
@@ -126,14 +154,18 @@ def local_model_offer(environ: dict[str, str] | None = None) -> str | None:
         models = probe_models(url, timeout=LOCAL_PROBE_TIMEOUT)
     except OSError:
         return None
-    if not models:
-        return None
-    shown = ", ".join(models[:5]) + (", …" if len(models) > 5 else "")
-    return (f"A local model server answers at {url} (models: {shown}). To use it, run "
-            "`chat-tui models --use-local` in a terminal, then start chat-tui again.")
+    return LocalOffer(url, tuple(models)) if models else None
 
 
-def embedded_assistant(config: ModelConfig, probe: bool = True) -> AssistantSettings:
+def local_model_offer(environ: dict[str, str] | None = None) -> str | None:
+    """The welcome's offer of a local model server (:meth:`LocalOffer.text`), or None when
+    nothing answers (:func:`probe_local_offer`). Blocking: call it from a worker thread."""
+    offer = probe_local_offer(environ)
+    return None if offer is None else offer.text()
+
+
+def embedded_assistant(config: ModelConfig, probe: bool = True,
+                       offer: LocalOffer | None = None) -> AssistantSettings:
     """The assistant of the embedded server for the model part of ``config.toml``.
 
     - ``assistant = "echo"``: the built-in echo, as is;
@@ -143,7 +175,8 @@ def embedded_assistant(config: ModelConfig, probe: bool = True) -> AssistantSett
       provider's first listed model);
     - none: the echo, its replies ending with how to configure a model
       (:func:`chat_tui.config.providers.setup_hint`), preceded by the offer of a local
-      model server when ``probe`` and one answers (:func:`local_model_offer`).
+      model server: ``offer`` when given, else the probe's when ``probe`` and one
+      answers (:func:`probe_local_offer`).
 
     Blocking (keyring, probe): call it from a worker thread, never before the first frame.
     """
@@ -154,9 +187,11 @@ def embedded_assistant(config: ModelConfig, probe: bool = True) -> AssistantSett
         return AssistantSettings(kind="echo")
     chosen = config.provider()
     if chosen is None:
-        offer = local_model_offer() if probe else None
+        if offer is None and probe:
+            offer = probe_local_offer()
         hint = setup_hint(config.path)
-        return AssistantSettings(kind="echo", echo_note=f"{offer}\n\n{hint}" if offer else hint)
+        return AssistantSettings(kind="echo", echo_note=f"{offer.text()}\n\n{hint}"
+                                 if offer else hint)
     providers = []
     for provider in [chosen] + [p for p in config.providers if p is not chosen]:
         try:
@@ -169,9 +204,78 @@ def embedded_assistant(config: ModelConfig, probe: bool = True) -> AssistantSett
                              timeout=chosen.timeout)
 
 
+class LocalMode:
+    """What the app changes in the local mode after its start: the embedded server's
+    assistant (reloaded in place when the providers change: no restart, the port, the
+    long-polls and the login stay) and the offer of a local model server found by the
+    start's probe. The app reaches it as its ``models_host``
+    (``chat_tui.ui.assistant_actions.ModelsHost``).
+
+    ``server``: the running ``EmbeddedServer`` (None before it starts); ``offer``: the
+    :class:`LocalOffer` still open (None when there is none, or it was taken).
+    """
+
+    def __init__(self) -> None:
+        self.server: Any = None
+        self.offer: LocalOffer | None = None
+
+    @property
+    def local(self) -> bool:
+        """True: the providers of ``config.toml`` serve this account's assistant."""
+        return True
+
+    def reload_models(self) -> str:
+        """Read ``config.toml`` again and give its providers to the running embedded
+        server (``EmbeddedServer.reconfigure``); returns a short description of what
+        answers now ("model llama3.2 of ollama", "the built-in echo"); a configured
+        provider closes the offer. Blocking (keyring,
+        the server's loop): call it from a worker thread.
+
+        Raises:
+            ValueError: an invalid ``config.toml``; RuntimeError: no server running.
+        """
+        from chat_tui.config.providers import load_model_config
+
+        if self.server is None:
+            raise RuntimeError("the local server is not running yet")
+        config = load_model_config()
+        chosen = config.provider()
+        if chosen is not None:
+            self.offer = None  # a provider is configured: nothing left to offer
+        assistant = embedded_assistant(config, probe=False, offer=self.offer)
+        self.server.reconfigure(assistant)
+        if assistant.kind == "echo" or chosen is None:
+            return "the built-in echo"
+        if config.default_model:
+            return f"model {config.default_model} of {chosen.name}"
+        return f"the first model {chosen.name} lists"
+
+    def adopt_offer(self) -> str:
+        """Take the open offer: add the local model server to ``config.toml`` as a
+        provider (``ollama`` at Ollama's address, else ``local``; its first model the
+        default when none is set, as ``chat-tui models --use-local`` does), then
+        :meth:`reload_models`. Returns what answers now. Blocking.
+
+        Raises:
+            LookupError: no offer is open; ValueError: the file cannot take it (invalid,
+            or a provider of that name exists); RuntimeError: no server running.
+        """
+        from chat_tui.config.providers import OLLAMA_BASE_URL, Provider, add_provider
+
+        offer = self.offer
+        if offer is None:
+            raise LookupError("no local model server was found at the start")
+        name = "ollama" if offer.url == OLLAMA_BASE_URL else "local"
+        add_provider(Provider(name, offer.url),
+                     default_model=offer.models[0] if offer.models else None)
+        self.offer = None
+        return self.reload_models()
+
+
 def local_factory(settings: Settings, username: str, directory: Path,
                   on_started: Callable[[Any], None] | None = None,
-                  models: ModelConfig | None = None) -> Callable[[Cache], Any]:
+                  models: ModelConfig | None = None,
+                  mode: LocalMode | None = None) -> Callable[[Cache], Any]:
     """Engine factory for the local mode (async ``factory(store) -> Engine``).
 
     Starts the embedded server in a worker thread over ``directory/server.db`` (its
@@ -181,7 +285,8 @@ def local_factory(settings: Settings, username: str, directory: Path,
     device token kept in ``directory/token`` (0600) when the server still accepts it, else
     logs in over HTTP with a fresh password and keeps the new token (one device, not one
     per start). ``on_started(server)`` receives the ``EmbeddedServer`` (the caller stops it
-    on exit). Raises whatever the server start or the login raise (``RuntimeError``,
+    on exit). ``mode`` (:class:`LocalMode`) receives the server and the probe's offer.
+    Raises whatever the server start or the login raise (``RuntimeError``,
     ``OSError``, ``chat_tui.api.ApiError``); the app shows it and keeps the cached view
     usable.
     """
@@ -197,11 +302,16 @@ def local_factory(settings: Settings, username: str, directory: Path,
             from chat_tui.config.providers import load_model_config
             from chat_tui.server.embedded import ensure_local_account, start_embedded
 
-            assistant = embedded_assistant(models if models is not None
-                                           else load_model_config())
+            config = models if models is not None else load_model_config()
+            offer = None
+            if config.assistant != "echo" and config.provider() is None:
+                offer = probe_local_offer()
+            assistant = embedded_assistant(config, probe=False, offer=offer)
             db = directory / "server.db"
             password = ensure_local_account(db, username)
             server = start_embedded(db, assistant=assistant)
+            if mode is not None:
+                mode.server, mode.offer = server, offer
             return server, password
 
         server, password = await asyncio.to_thread(start)
@@ -310,6 +420,36 @@ def _offer_fresh_cache(store: Any, locked: Exception) -> Any:
     return fresh
 
 
+def first_frame_reader(path: Path, username: str) -> FirstFrameReader | None:
+    """The first frame's reader of the cache ``path`` of ``username``, or None when
+    ``Cache.open`` must come first (a file not exactly as a clean close left it, another
+    schema, or a key that does not open it; :meth:`FirstFrameReader.open`).
+
+    An encrypted cache is read with its raw key (sync rules D6, D7), looked up where its
+    marker says: a key file is read directly, the keyring asked once, a passphrase asked
+    on the terminal (the one thing allowed to delay the first frame). The key is
+    remembered in the process (``chat_tui.config.cachekeys``), so the cache's own open
+    after the first frame asks nothing again. A plain cache costs one missing-file check.
+
+    Raises:
+        CacheLocked: the cache is encrypted and its key is missing (keyring entry or key
+            file gone, passphrase not given) or its marker is broken (sync rule D8).
+    """
+    from chat_tui.store.cleanstamp import is_clean
+    from chat_tui.store.first_frame import FirstFrameReader
+
+    if not is_clean(path):
+        return None
+    from chat_tui.config.cachekeys import CacheKeyMissing, load_cache_key
+    from chat_tui.store.errors import CacheLocked
+
+    try:
+        key = load_cache_key(path)
+    except (CacheKeyMissing, ValueError) as exc:
+        raise CacheLocked(path, str(exc)) from exc
+    return FirstFrameReader.open(path, username, key)
+
+
 def launch(args: Any = None) -> int:
     """Pick the account (see module doc), open its cache and run :class:`ChatApp`.
 
@@ -336,8 +476,6 @@ def launch(args: Any = None) -> int:
         pick_account,
     )
     from chat_tui.config.logfile import setup_logging
-    from chat_tui.config.providers import load_model_config
-    from chat_tui.store.first_frame import FirstFrameReader
 
     setup_logging()
     try:
@@ -349,6 +487,7 @@ def launch(args: Any = None) -> int:
         return 1
     embedded: list[Any] = []
     on_ready = None
+    host: LocalMode | None = None
     if user or server_url or load_accounts():
         try:
             account = pick_account(user, server_url)
@@ -360,6 +499,8 @@ def launch(args: Any = None) -> int:
                                       "server_url": account.server_url}
         factory: Any = configured_factory(account, settings)
     else:
+        from chat_tui.config.providers import load_model_config
+
         try:
             models = load_model_config()
         except ValueError as exc:
@@ -368,7 +509,8 @@ def launch(args: Any = None) -> int:
         directory = local_dir()
         username = local_username()
         path, cache_args = directory / "cache.db", {}
-        factory = local_factory(settings, username, directory, embedded.append, models)
+        host = LocalMode()
+        factory = local_factory(settings, username, directory, embedded.append, models, host)
         on_ready = welcome_once(directory)
 
     def open_cache() -> Cache:
@@ -378,13 +520,22 @@ def launch(args: Any = None) -> int:
         store.open()
         return store
 
-    reader = FirstFrameReader.open(path, username)
+    from chat_tui.store.errors import CacheLocked
+
+    locked: CacheLocked | None = None
+    try:
+        reader = first_frame_reader(path, username)
+    except CacheLocked as exc:
+        reader, locked = None, exc
     if reader is not None:
-        app = ChatApp(reader, factory, on_ready=on_ready, open_cache=open_cache)
+        app = ChatApp(reader, factory, on_ready=on_ready, open_cache=open_cache,
+                      models_host=host)
     else:
-        from chat_tui.store import Cache, CacheLocked, SchemaTooNew
+        from chat_tui.store import Cache, SchemaTooNew
 
         try:
+            if locked is not None:
+                raise locked
             store = open_cache()
         except SchemaTooNew as exc:
             print(f"chat-tui: {exc}", file=sys.stderr)
@@ -395,7 +546,7 @@ def launch(args: Any = None) -> int:
                 return 1
         if store.recovery is not None:
             print(f"chat-tui: {store.recovery.message}", file=sys.stderr)
-        app = ChatApp(store, factory, on_ready=on_ready)
+        app = ChatApp(store, factory, on_ready=on_ready, models_host=host)
     try:
         app.run()
     finally:

@@ -15,10 +15,15 @@ Steps (everything real: server process, HTTP, SQLite cache, engine; nothing mock
    - ``offline.svg``: the server stopped, two replies queued, banner and outbox indicator;
    - ``failed.svg``: a fault proxy (``tests/support/fault_proxy.py``) answers one send
      with a 422, so it fails and the next one is blocked behind it;
-   - ``search.svg``: full-text search over the cache.
+   - ``search.svg``: full-text search over the cache;
+   - ``assistant.svg``: an assistant conversation whose reply holds a code block: the
+     server runs with ``--assistant openai`` against the OpenAI-compatible test model
+     server (``tests/support/model_server.py``, a real HTTP process streaming server-sent
+     events), told to answer with :data:`ANSWER`; demo creates the conversation with
+     ctrl+n and asks :data:`QUESTION`.
 
 Usage, from the repository root: ``python -m tools.make_screenshots [--out screenshots]``.
-Takes about 20 s.
+Takes about 30 s.
 """
 
 from __future__ import annotations
@@ -37,6 +42,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (120, 36)
 USER, PASSWORD = "demo", "demo-password"
+QUESTION = "How do I read a file line by line in Python?"
+ANSWER = (
+    "Open it with a `with` block and loop over the file object: it yields one line at a "
+    "time, so even a large file never sits in memory at once.\n\n"
+    "```python\nfrom pathlib import Path\n\n"
+    "with Path(\"notes.txt\").open(encoding=\"utf-8\") as handle:\n"
+    "    for number, line in enumerate(handle, start=1):\n"
+    "        print(number, line.rstrip(\"\\n\"))\n```\n\n"
+    "`line` keeps its newline; `rstrip` removes it."
+)
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -46,14 +61,16 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 class Server:
     """``chat-tui-server serve`` on a loopback port over ``db``; stop()/start() keep the port."""
 
-    def __init__(self, db: Path):
+    def __init__(self, db: Path, extra: tuple[str, ...] = (), env: dict | None = None):
         self.db, self.port, self.proc, self.url = db, 0, None, ""
+        self.extra, self.env = extra, env
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chat_tui.server", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port), "--db", str(self.db), "--rate-limit", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             "--port", str(self.port), "--db", str(self.db), "--rate-limit", "0",
+             *self.extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
         for line in self.proc.stdout:
             match = re.match(r"chat-tui-server listening on (http://\S+):(\d+)", line)
             if match:
@@ -180,9 +197,44 @@ def main(argv: list[str] | None = None) -> int:
             await wait_for(pilot, lambda: getattr(app.screen, "hits", None))
 
         shoot(direct, args.out / "search.svg", search)
+        server.stop()
+        shoot_assistant(db, account_for, args.out / "assistant.svg")
     finally:
         server.stop()
     return 0
+
+
+def shoot_assistant(db: Path, account_for, out: Path) -> None:
+    """``assistant.svg``: the server with an OpenAI-compatible model (the test model
+    server, answering :data:`ANSWER`), an assistant conversation created in the app."""
+    from tests.support.model_server import ModelServer
+
+    with ModelServer(["demo-model"], delay=0.02) as model:
+        model.control(reply=ANSWER)
+        env = {**os.environ, "OPENAI_API_KEY": "not-needed"}
+        server = Server(db, ("--assistant", "openai", "--assistant-base-url", model.url,
+                             "--assistant-model", "demo-model"), env)
+        server.start()
+        try:
+            account = account_for(server.url)
+
+            async def assistant(pilot, app):
+                await pilot.press("ctrl+n")
+                await wait_for(pilot, lambda: app.screen.__class__.__name__
+                               == "NewConversationScreen")
+                await pilot.press(*"Reading files in Python", "enter")
+                await wait_for(pilot, lambda: app.current_conversation is not None
+                               and app.current_conversation.assistant)
+                await pilot.press(*QUESTION, "enter")
+                await wait_for(pilot, lambda: len(app.query_one("#messages").views) == 2
+                               and not app.query_one("#messages").views[-1].streaming
+                               and app.query_one("#messages").views[-1].body == ANSWER,
+                               timeout=30)
+                app.clear_notifications()
+
+            shoot(account, out, assistant)
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ with the invariants of ``tests/soak/harness.py`` checked at a quiet point every 
 Usage::
 
     .venv/bin/python -m tools.soak --rounds 1000 [--seed N] [--check-every 10] [--json FILE]
+    .venv/bin/python -m tools.soak --world matrix --rounds 200 --worlds 1
+
+(``--world matrix``: the same steps on a Matrix account against a real Synapse of the
+world's own, ``tests/soak/matrix_world.py``.)
 
 (from the repository root: ``tools`` and ``tests`` are packages of the checkout).
 
@@ -28,6 +32,7 @@ import time
 from pathlib import Path
 
 from tests.soak.harness import FAULT_KINDS, World
+from tests.soak.matrix_world import MatrixWorld
 
 #: Step weights of a round (a round is one step).
 STEPS = {
@@ -35,6 +40,8 @@ STEPS = {
     "restart_server": 3, "stop_server": 2, "kill": 8, "kill_mid_send": 4, "fault": 18,
     "phone": 6, "poison": 2,
 }
+#: The Matrix world's weights: a Synapse restart costs seconds, so it is rarer.
+MATRIX_STEPS = {**STEPS, "restart_server": 1, "stop_server": 1}
 
 
 def step(world: World, rng: random.Random, name: str) -> None:
@@ -87,14 +94,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="fresh server+client worlds the rounds are split over")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--world", choices=("chat-tui", "matrix"), default="chat-tui",
+                        help="the server of the worlds: chat-tui-server, or Synapse")
     args = parser.parse_args(argv)
     # SIGTERM stops like Ctrl-C, so the finally blocks stop the servers and clients.
     signal.signal(signal.SIGTERM, _interrupt)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"soak seed {seed} (replay: python -m tools.soak --seed {seed} --rounds {args.rounds} "
-          f"--check-every {args.check_every} --worlds {args.worlds})", flush=True)
+          f"--check-every {args.check_every} --worlds {args.worlds} --world {args.world})",
+          flush=True)
     rng = random.Random(seed)
-    names, weights = zip(*STEPS.items(), strict=True)
+    names, weights = zip(*(MATRIX_STEPS if args.world == "matrix" else STEPS).items(),
+                         strict=True)
+    world_class = MatrixWorld if args.world == "matrix" else World
     base = Path(tempfile.mkdtemp(prefix="chat-tui-soak-"))
     started = time.monotonic()
     totals: dict = {}
@@ -102,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     per_world = -(-args.rounds // args.worlds)
     done_rounds = 0
     for w in range(args.worlds):
-        world = World(base / f"world{w}").start()
+        world = world_class(base / f"world{w}").start()
         try:
             for _ in range(min(per_world, args.rounds - done_rounds)):
                 name = rng.choices(names, weights)[0]

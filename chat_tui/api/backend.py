@@ -42,6 +42,12 @@ class Backend(Protocol):
     async def aclose(self) -> None:
         """Close the connections (idempotent)."""
 
+    async def __aenter__(self) -> Backend:
+        """The backend itself (``async with``)."""
+
+    async def __aexit__(self, *exc: object) -> None:
+        """:meth:`aclose`."""
+
     async def health(self) -> bool:
         """True when the server answers its cheap unauthenticated probe (rule C1)."""
 
@@ -60,10 +66,13 @@ class Backend(Protocol):
         the one already created under ``cid`` by this user. ``assistant`` is refused
         with PermanentError by a backend without one."""
 
-    async def put_message(self, cid: str, mid: str, body: str) -> Message:
+    async def put_message(self, cid: str, mid: str, body: str, *,
+                          attempted: bool = False) -> Message:
         """Send ``body`` (plain text, 1..65,536 UTF-8 bytes) into ``cid`` under the
         idempotency key ``mid``; a repeat with the same ``mid`` makes no second message
-        and answers the one stored. The answer's ``id`` is ``mid``."""
+        and answers the one stored. The answer's ``id`` is ``mid``. ``attempted``: an
+        earlier attempt may have reached the server (outbox rule 4; Matrix rule M1 then
+        looks for it before sending again)."""
 
     async def patch_message(self, mid: str, body: str, base_version: int | None, *,
                             conversation_id: str | None = None) -> Message:
@@ -77,6 +86,13 @@ class Backend(Protocol):
 
     async def mark_read(self, cid: str, mid: str) -> ReadMarker:
         """Move my read marker in ``cid`` forward to message ``mid``."""
+
+    async def user_exists(self, username: str) -> bool:
+        """Whether the server knows the user ``username`` (Matrix: a user id), asked
+        before a conversation is created (sync rule 3o)."""
+
+    async def logout(self) -> None:
+        """Revoke this client's token (``chat-tui logout``)."""
 
     async def sync(self, since: str | None, timeout: int = 0) -> SyncResponse:
         """The changes after the opaque cursor ``since`` (None: initial sync), waiting up

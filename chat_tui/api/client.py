@@ -18,6 +18,7 @@ from chat_tui.api.errors import (
     TransientError,
     classify,
 )
+from chat_tui.api.transport import HttpBackend, retry_after
 
 if TYPE_CHECKING:
     from chat_tui.wire.models import (
@@ -31,23 +32,6 @@ if TYPE_CHECKING:
     )
 
 log = logging.getLogger(__name__)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            from datetime import UTC, datetime
-
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None
 
 
 def _parse(model: str, response: httpx.Response) -> Any:
@@ -65,7 +49,7 @@ def _parse(model: str, response: httpx.Response) -> Any:
     return parse_answer(getattr(models, model), response.content, response.status_code)
 
 
-class ApiClient:
+class ApiClient(HttpBackend):
     """Client of the wire API v1 (docs/api.md) on ``base_url`` (``http://host:port``); a
     :class:`chat_tui.api.backend.Backend`.
 
@@ -85,57 +69,15 @@ class ApiClient:
     :class:`MalformedResponse`; never a raw httpx exception.
     """
 
-    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 15.0,
-                 probe_timeout: float = 3.0, sync_read_timeout: float = 120.0):
-        self.base_url = base_url.rstrip("/")
-        self._token = token
-        self._timeout = timeout
-        self._sync_read_timeout = max(timeout, sync_read_timeout)
-        self._probe_timeout = probe_timeout
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
-                                       headers={"user-agent": "chat-tui/0.1"})
-
-    def set_token(self, token: str | None) -> None:
-        """Use ``token`` (str, or None: no ``Authorization`` header) for later requests."""
-        self._token = token
-
-    async def aclose(self) -> None:
-        """Close the connection pool (idempotent); the client is unusable afterwards."""
-        await self._http.aclose()
-
-    async def __aenter__(self) -> ApiClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def _request(self, method: str, path: str, *, json: Any = None,
-                       params: dict | None = None,
-                       timeout: float | httpx.Timeout | None = None,
-                       auth: bool = True) -> httpx.Response:
-        headers = {}
-        if auth and self._token:
-            headers["authorization"] = f"Bearer {self._token}"
+    def _error(self, response: httpx.Response) -> ApiError:
+        """API v1's error body ``{"error": {"code", "message"}}`` classified (rule 3b)."""
+        code, reason = "", ""
         try:
-            response = await self._http.request(method, path, json=json, params=params,
-                                                headers=headers,
-                                                timeout=timeout or self._timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise TransientError(f"cannot connect to {self.base_url}: {type(exc).__name__}",
-                                 reached_server=False) from exc
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"{method} {path}: timed out") from exc
-        except httpx.TransportError as exc:  # dropped, reset, protocol errors
-            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 400:
-            code, reason = "", ""
-            try:
-                err = response.json().get("error", {})
-                code, reason = str(err.get("code", "")), str(err.get("message", ""))
-            except (ValueError, AttributeError):
-                reason = response.text[:200]
-            raise classify(response.status_code, code, reason, _retry_after(response))
-        return response
+            err = response.json().get("error", {})
+            code, reason = str(err.get("code", "")), str(err.get("message", ""))
+        except (ValueError, AttributeError):
+            reason = response.text[:200]
+        return classify(response.status_code, code, reason, retry_after(response))
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:
@@ -153,7 +95,7 @@ class ApiClient:
             TransientError: no answer (``reached_server`` False for connection errors), a
             timeout, or a 5xx/429; PermanentError: another 4xx; MalformedResponse: not JSON.
         """
-        response = await self._request("GET", "/v1/health", timeout=self._probe_timeout,
+        response = await self._send("GET", "/v1/health", timeout=self._probe_timeout,
                                        auth=False)
         body = self._json(response)
         return isinstance(body, dict) and body.get("status") == "ok"
@@ -166,7 +108,7 @@ class ApiClient:
             Unauthorized: wrong or malformed username or password (401).
             TransientError, PermanentError, MalformedResponse: see the class.
         """
-        response = await self._request(
+        response = await self._send(
             "POST", "/v1/login", auth=False,
             json={"username": username, "password": password, "device_name": device_name})
         return _parse("Login", response)
@@ -185,7 +127,7 @@ class ApiClient:
         from chat_tui.api.errors import PermanentError
 
         try:
-            response = await self._request("GET", f"/v1/users/{quote(username, safe='')}")
+            response = await self._send("GET", f"/v1/users/{quote(username, safe='')}")
         except PermanentError as exc:
             if exc.status == 404 and exc.code == "not_found":
                 return False
@@ -200,7 +142,7 @@ class ApiClient:
             Unauthorized: the token was already revoked or is unknown.
             TransientError, PermanentError: see the class.
         """
-        await self._request("POST", "/v1/logout")
+        await self._send("POST", "/v1/logout")
 
     async def put_conversation(self, cid: str, title: str, members: list[str],
                                assistant: bool, model: str | None = None,
@@ -219,7 +161,7 @@ class ApiClient:
             body["model"] = model
         if system_prompt is not None:
             body["system_prompt"] = system_prompt
-        response = await self._request("PUT", f"/v1/conversations/{cid}", json=body)
+        response = await self._send("PUT", f"/v1/conversations/{cid}", json=body)
         return _parse("Conversation", response)
 
     async def patch_conversation(self, cid: str, changes: dict[str, str | None]
@@ -233,7 +175,7 @@ class ApiClient:
             PermanentError: 422 (a value out of its limits), 404 (not a member).
             TransientError (429 included), Unauthorized, MalformedResponse: see the class.
         """
-        response = await self._request("PATCH", f"/v1/conversations/{cid}", json=changes)
+        response = await self._send("PATCH", f"/v1/conversations/{cid}", json=changes)
         return _parse("Conversation", response)
 
     async def leave_conversation(self, cid: str) -> None:
@@ -244,7 +186,7 @@ class ApiClient:
             PermanentError: 404 (never a member).
             TransientError (429 included), Unauthorized: see the class.
         """
-        await self._request("DELETE", f"/v1/conversations/{cid}")
+        await self._send("DELETE", f"/v1/conversations/{cid}")
 
     async def add_member(self, cid: str, username: str) -> Conversation:
         """``PUT /v1/conversations/{cid}/members/{username}`` (creator only): the
@@ -256,7 +198,7 @@ class ApiClient:
         """
         from urllib.parse import quote
 
-        response = await self._request(
+        response = await self._send(
             "PUT", f"/v1/conversations/{cid}/members/{quote(username, safe='')}")
         return _parse("Conversation", response)
 
@@ -270,7 +212,7 @@ class ApiClient:
         """
         from urllib.parse import quote
 
-        response = await self._request(
+        response = await self._send(
             "DELETE", f"/v1/conversations/{cid}/members/{quote(username, safe='')}")
         return _parse("Conversation", response)
 
@@ -281,7 +223,7 @@ class ApiClient:
         Raises:
             TransientError, PermanentError, Unauthorized, MalformedResponse: see the class.
         """
-        response = await self._request("GET", "/v1/conversations")
+        response = await self._send("GET", "/v1/conversations")
         answer = _parse("ConversationList", response)
         return list(answer.conversations)
 
@@ -291,7 +233,7 @@ class ApiClient:
         Raises:
             TransientError, PermanentError, Unauthorized, MalformedResponse: see the class.
         """
-        response = await self._request("GET", "/v1/models")
+        response = await self._send("GET", "/v1/models")
         return _parse("ModelList", response)
 
     async def messages(self, cid: str, before: str | None = None,
@@ -307,7 +249,7 @@ class ApiClient:
         params: dict[str, Any] = {"limit": limit}
         if before:
             params["before"] = before
-        response = await self._request("GET", f"/v1/conversations/{cid}/messages",
+        response = await self._send("GET", f"/v1/conversations/{cid}/messages",
                                        params=params)
         return _parse("MessagesPage", response)
 
@@ -319,7 +261,7 @@ class ApiClient:
             PermanentError: 404 (not a member, unknown), 409 (not an assistant reply).
             TransientError, Unauthorized, MalformedResponse: see the class.
         """
-        response = await self._request("POST", f"/v1/messages/{mid}/stop")
+        response = await self._send("POST", f"/v1/messages/{mid}/stop")
         return _parse("Message", response)
 
     async def regenerate(self, mid: str, reply_id: str) -> Message:
@@ -332,22 +274,24 @@ class ApiClient:
                 written, replaced already, the question deleted, the id used elsewhere).
             TransientError (429 included), Unauthorized, MalformedResponse: see the class.
         """
-        response = await self._request("POST", f"/v1/messages/{mid}/regenerate",
-                                       json={"reply_id": reply_id})
+        response = await self._send("POST", f"/v1/messages/{mid}/regenerate",
+                                    json={"reply_id": reply_id})
         return _parse("Message", response)
 
-    async def put_message(self, cid: str, mid: str, body: str) -> Message:
+    async def put_message(self, cid: str, mid: str, body: str, *,
+                          attempted: bool = False) -> Message:
         """``PUT /v1/conversations/{cid}/messages/{mid}``: send ``body`` (1..65,536 UTF-8
         bytes); ``mid`` is the idempotency key, so a repeat returns the stored message
         (200), possibly with an older body (the caller then follows up with a PATCH).
+        ``attempted`` changes nothing here: the server keeps idempotency keys for good.
 
         Raises:
             PermanentError: 413 (too long), 422 (empty), 404 (not a member), 409 (``mid``
             taken by another user). TransientError: 429 (with ``retry_after`` seconds),
             5xx, timeout, connection errors. Unauthorized, MalformedResponse: see the class.
         """
-        response = await self._request("PUT", f"/v1/conversations/{cid}/messages/{mid}",
-                                       json={"body": body})
+        response = await self._send("PUT", f"/v1/conversations/{cid}/messages/{mid}",
+                                    json={"body": body})
         return _parse("Message", response)
 
     async def patch_message(self, mid: str, body: str, base_version: int | None, *,
@@ -362,7 +306,7 @@ class ApiClient:
             member), 409 (a tombstone), 413, 422. TransientError,
             Unauthorized, MalformedResponse: see the class.
         """
-        response = await self._request("PATCH", f"/v1/messages/{mid}",
+        response = await self._send("PATCH", f"/v1/messages/{mid}",
                                        json={"body": body, "base_version": base_version})
         return _parse("Message", response)
 
@@ -376,7 +320,7 @@ class ApiClient:
             member). TransientError, Unauthorized,
             MalformedResponse: see the class.
         """
-        response = await self._request("DELETE", f"/v1/messages/{mid}")
+        response = await self._send("DELETE", f"/v1/messages/{mid}")
         return _parse("Message", response)
 
     async def mark_read(self, cid: str, mid: str) -> ReadMarker:
@@ -387,7 +331,7 @@ class ApiClient:
             PermanentError: 404 (not a member or unknown message), 422. TransientError,
             Unauthorized, MalformedResponse: see the class.
         """
-        response = await self._request("POST", f"/v1/conversations/{cid}/read",
+        response = await self._send("POST", f"/v1/conversations/{cid}/read",
                                        json={"message_id": mid})
         return _parse("ReadMarker", response)
 
@@ -403,10 +347,8 @@ class ApiClient:
         params: dict[str, Any] = {"timeout": timeout}
         if since is not None:
             params["since"] = since
-        # Connecting and sending the request use the normal timeout; the answer may take
-        # the long-poll time plus the time to build and transfer a huge initial sync.
-        limits = httpx.Timeout(self._timeout, read=self._sync_read_timeout + timeout)
-        response = await self._request("GET", "/v1/sync", params=params, timeout=limits)
+        response = await self._send("GET", "/v1/sync", params=params,
+                                       timeout=self._sync_timeout(timeout))
         return _parse("SyncResponse", response)
 
 

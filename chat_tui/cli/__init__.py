@@ -34,9 +34,12 @@ usage errors: 2), 2 when the server is unreachable, 3 when a login is needed. Lo
 
 from __future__ import annotations
 
-import argparse
 import importlib
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 #: Subcommand -> module of ``chat_tui.cli`` holding its ``cmd_<name>(args) -> int``.
 COMMANDS = {"login": "account", "logout": "account", "status": "account",
@@ -56,8 +59,9 @@ def command(name: str) -> Callable[[argparse.Namespace], int]:
     return getattr(module, f"cmd_{name}")
 
 
-def run_app(args: argparse.Namespace) -> int:
-    """``chat-tui`` with no subcommand: the Textual app (:func:`chat_tui.launch.launch`)."""
+def run_app(args: argparse.Namespace | Any) -> int:
+    """``chat-tui`` with no subcommand: the Textual app (:func:`chat_tui.launch.launch`);
+    ``args`` has ``user`` and ``server`` (str or None)."""
     from chat_tui.launch import launch
 
     return launch(args)
@@ -69,13 +73,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The process exit status (see the module doc); 130 after Ctrl+C in a subcommand.
         ``--help`` and usage errors exit through ``SystemExit`` (argparse: 0 and 2).
+
+    ``chat-tui`` with no argument at all runs the app without building the parser
+    (argparse and the parser cost ~5 ms of CPU before the first frame).
     """
+    import sys
+
+    if not (sys.argv[1:] if argv is None else argv):
+        from types import SimpleNamespace
+
+        return run_app(SimpleNamespace(command=None, user=None, server=None))
     from chat_tui.cli.parser import build_parser
 
     args = build_parser().parse_args(argv)
     if args.command is None:
         return run_app(args)
-    import sys
 
     from chat_tui.cli.base import CliError
     from chat_tui.config.logfile import setup_logging

@@ -28,31 +28,35 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def cmd_login(args: argparse.Namespace) -> int:
     """``chat-tui login URL [--username NAME] [--password-stdin]``: detect the kind of
-    server first (a Matrix homeserver is refused, see :func:`_refuse_matrix`), then
-    ``POST /v1/login`` and store the token in the OS keyring, else in a 0600 file (docs/api.md, login); clears a
-    remembered 401 pause in an existing cache.
+    server first (:func:`_detect`: chat-tui, or a Matrix homeserver, also by its server
+    name through ``.well-known``), then log in (``POST /v1/login``, or Matrix's ``POST
+    /login`` with a password: the account's username is then its Matrix user id) and
+    store the token in the OS keyring, else in a 0600 file (docs/api.md, login). The
+    account gets its own cache file; a remembered 401 pause in an existing one is
+    cleared.
 
     Returns:
         ``EXIT_OK``.
 
     Raises:
-        CliError: malformed URL, a Matrix homeserver or neither kind of server, empty
-        username/password, wrong credentials (``EXIT_AUTH``),
-        server unreachable (``EXIT_UNREACHABLE``), or another refusal (``EXIT_ERROR``).
+        CliError: malformed URL, neither kind of server, empty username/password, wrong
+        credentials (``EXIT_AUTH``), server unreachable (``EXIT_UNREACHABLE``), or
+        another refusal (``EXIT_ERROR``).
     """
     import asyncio
     import getpass
     import socket
 
-    from chat_tui.api import ApiClient, ApiError, TransientError, Unauthorized
+    from chat_tui.api import ApiError, TransientError, Unauthorized
+    from chat_tui.api.backends import make_backend
     from chat_tui.config import Account, save_account, store_token
     from chat_tui.config.accounts import normalize_url
 
+    found = _detect(args.url)
     try:
-        url = normalize_url(args.url)
+        url = normalize_url(found.base_url)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    _refuse_matrix(url)
     tty = stdin_is_terminal()
     if not args.username and not tty:
         raise CliError("no username: add --username NAME (stdin is not a terminal to ask on)")
@@ -70,7 +74,7 @@ def cmd_login(args: argparse.Namespace) -> int:
         raise CliError("a username and a password are needed")
 
     async def go():
-        async with ApiClient(url) as api:
+        async with make_backend(found.kind, url) as api:
             return await api.login(username, password, f"chat-tui on {socket.gethostname()}")
 
     try:
@@ -81,7 +85,7 @@ def cmd_login(args: argparse.Namespace) -> int:
         raise CliError(f"server unreachable: {exc.reason}", EXIT_UNREACHABLE) from exc
     except ApiError as exc:
         raise CliError(f"login refused: {exc.reason}") from exc
-    account = Account(url, result.username, result.user_id, result.device_id)
+    account = Account(url, result.username, result.user_id, result.device_id, found.kind)
     where = store_token(account, result.access_token)
     save_account(account)
     if account.db_path.exists():
@@ -93,35 +97,33 @@ def cmd_login(args: argparse.Namespace) -> int:
             store.set_auth_failed(False)
         finally:
             store.close()
-    print(f"logged in as {account.username} on {url} (token stored in the "
-          f"{_token_place(account, where)})")
+    print(f"logged in as {account.username} on {url}"
+          + (" (Matrix; end-to-end encrypted rooms and media are not supported yet)"
+             if account.is_matrix else "")
+          + f" (token stored in the {_token_place(account, where)})")
     return EXIT_OK
 
 
-def _refuse_matrix(url: str) -> None:
-    """Detect the server kind at ``url`` (:func:`chat_tui.api.detect.detect`) before any
-    password is asked: a Matrix homeserver is refused with a clear message, since the sync
-    engine cannot use a Matrix account yet.
+def _detect(url: str) -> Any:
+    """The kind of server at ``url`` (:func:`chat_tui.api.detect.detect`: a chat-tui
+    server, a Matrix homeserver, or a Matrix server name whose ``.well-known`` names its
+    homeserver), asked before any password.
 
     Raises:
-        CliError: a Matrix homeserver (``EXIT_ERROR``), unreachable (``EXIT_UNREACHABLE``),
-        neither kind of server (``EXIT_ERROR``).
+        CliError: unreachable (``EXIT_UNREACHABLE``), neither kind of server or not a URL
+        (``EXIT_ERROR``).
     """
     import asyncio
 
     from chat_tui.api import PermanentError, TransientError
-    from chat_tui.api.detect import MATRIX, detect
+    from chat_tui.api.detect import detect
 
     try:
-        found = asyncio.run(detect(url))
+        return asyncio.run(detect(url))
     except TransientError as exc:
         raise CliError(f"server unreachable: {exc.reason}", EXIT_UNREACHABLE) from exc
     except PermanentError as exc:
         raise CliError(exc.reason) from exc
-    if found.kind == MATRIX:
-        raise CliError(f"{url} is a Matrix homeserver ({found.base_url}); chat-tui cannot "
-                       "use Matrix accounts yet (end-to-end encryption and media are not "
-                       "supported either)")
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
@@ -147,7 +149,7 @@ def cmd_logout(args: argparse.Namespace) -> int:
 def _logout(args: argparse.Namespace, target: Target) -> int:
     import asyncio
 
-    from chat_tui.api import ApiClient, ApiError
+    from chat_tui.api import ApiError
     from chat_tui.store import Cache, delete_cache_file
 
     if args.flush and target.db_path.exists() and not args.force:
@@ -172,7 +174,10 @@ def _logout(args: argparse.Namespace, target: Target) -> int:
     token = load_token(account)
     if token:
         async def go():
-            async with ApiClient(account.server_url, token) as api:
+            from chat_tui.api.backends import make_backend
+
+            async with make_backend(account.kind, account.server_url,
+                                    token) as api:
                 await api.logout()
 
         try:
@@ -263,12 +268,14 @@ def status_data(args: argparse.Namespace) -> dict[str, Any]:
     account = target.account
     connectivity = "unknown"
     if not args.offline:
-        from chat_tui.api import ApiClient, ApiError
+        from chat_tui.api import ApiError
+        from chat_tui.api.backends import make_backend
 
         async def probe() -> bool:
             async with network_engine(args) as net:
-                async with ApiClient(net.base_url,
-                                     probe_timeout=net.settings.probe_timeout) as api:
+                async with make_backend(
+                        net.kind, net.base_url,
+                        probe_timeout=net.settings.probe_timeout) as api:
                     return await api.health()
 
         try:

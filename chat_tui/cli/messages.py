@@ -71,12 +71,15 @@ def cmd_new(args: argparse.Namespace) -> int:
     members = member_names(args)
     if not args.title.strip() or len(args.title.strip()) > 200:
         raise CliError("a title has 1 to 200 characters")
+    engine = engine_of(args)
+    if args.assistant and engine.is_matrix:
+        raise CliError("a Matrix account has no assistant (it needs a chat-tui server); "
+                       "nothing was created")
     if members and not args.no_check:
         unknown = unknown_members(args, members)
         if unknown:
             raise CliError(f"unknown member{'s' if len(unknown) > 1 else ''}: "
                            f"{', '.join(unknown)}; nothing was created")
-    engine = engine_of(args)
     open_store(engine)
     try:
         system = read_stdin().rstrip("\n") if args.system == "-" else args.system
@@ -216,11 +219,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"conversations": data}, indent=2, ensure_ascii=False))
         return EXIT_OK
-    for conv in data:
-        print(f"# {conv['title']}\n\nMembers: {', '.join(conv['members'])}\n")
-        for m in conv["messages"]:
-            body = "*(deleted)*" if m["deleted"] else m["body"]
-            flag = f" ({m['state']})" if m["state"] not in (None, "sent", "read") else ""
-            edited = " (edited)" if m["edited"] else ""
-            print(f"**{m['author']}** {m['created_at']}{edited}{flag}\n\n{body}\n")
+    from chat_tui.store.export_md import conversations_markdown
+
+    sys.stdout.write(conversations_markdown(data))
     return EXIT_OK

@@ -44,6 +44,9 @@ def _fetch_remote(args: argparse.Namespace) -> tuple[Cache, Any]:
     from chat_tui.store import Cache
 
     account = account_of(args)
+    if account.is_matrix:
+        raise CliError("a Matrix account has no assistant: models, stop and regenerate "
+                       "need a chat-tui server")
     try:
         settings = load_settings()
     except ValueError as exc:

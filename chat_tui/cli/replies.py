@@ -44,6 +44,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
                        "there")
     engine = engine_of(args)
     account = account_of(args)
+    if account.is_matrix:
+        raise CliError("a Matrix account has no assistant: models, stop and regenerate "
+                       "need a chat-tui server")
     open_store(engine)
     store = engine.store
     try:

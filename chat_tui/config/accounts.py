@@ -40,15 +40,28 @@ def server_slug(url: str) -> str:
     return f"{host}_{parts.port}" if parts.port else host
 
 
+#: The kinds of server an account logs in to: chat-tui's own API v1, or a Matrix homeserver
+#: (``chat_tui.api.detect``).
+KIND_CHAT_TUI, KIND_MATRIX = "chat-tui", "matrix"
+
+
 @dataclass(frozen=True)
 class Account:
     """One login: ``server_url`` (no trailing slash), ``username``, server-chosen ``user_id``
-    and ``device_id`` (docs/api.md, POST /v1/login)."""
+    and ``device_id`` (docs/api.md, POST /v1/login), and ``kind``: :data:`KIND_CHAT_TUI`
+    or :data:`KIND_MATRIX` (then ``username`` and ``user_id`` are the Matrix user id,
+    ``@name:server``, and ``server_url`` the homeserver's client API URL)."""
 
     server_url: str
     username: str
     user_id: str
     device_id: str = ""
+    kind: str = KIND_CHAT_TUI
+
+    @property
+    def is_matrix(self) -> bool:
+        """True for a Matrix account."""
+        return self.kind == KIND_MATRIX
 
     @property
     def key(self) -> str:
@@ -126,7 +139,9 @@ def pick_account(user: str | None = None, server: str | None = None) -> Account:
     if server:
         matches = [a for a in matches if a.server_url == server]
     if user:
-        matches = [a for a in matches if a.username == user.lower()]
+        wanted = user.lower()
+        matches = [a for a in matches if a.username == wanted
+                   or (a.is_matrix and a.username.split(":")[0].lstrip("@") == wanted)]
     if not matches:
         raise AccountError(
             "no saved account matches "

@@ -2,7 +2,8 @@
 
 A cache's key is 32 random bytes (a raw SQLCipher key, sync rule D6) kept in one of:
 
-- ``keyring``: the OS keyring, service ``chat-tui-cache``, user the cache file's path;
+- ``keyring``: the OS keyring, service ``chat-tui-cache``, user the cache file's path (the
+  marker names the backend that keeps it, so the first frame asks that one directly);
 - ``file``: a 0600 file ``<config dir>/cache-keys/<hash of the cache path>.key`` (hex).
   It protects copies of the cache (backups, a synced data folder, a disk image without
   the config dir), not against someone logged in as the user;
@@ -126,14 +127,75 @@ def _keyring():
     return keyring, keyring.errors
 
 
+#: Modules a keyring backend named in a marker may come from (:func:`_keyring_lookup`).
+BACKEND_MODULES = ("keyring.backends.", "keyrings.")
+
+
+def _backend_name(backend: object) -> str | None:
+    """``module.Class`` of a keyring backend, for the marker; None for keyring's chainer
+    (it stands for every backend) and for a module outside :data:`BACKEND_MODULES`."""
+    cls = type(backend)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if cls.__module__ == "keyring.backends.chainer" or not name.startswith(BACKEND_MODULES):
+        return None
+    return name
+
+
+def _keyring_lookup(entry: dict, name: str) -> str | None:
+    """The keyring entry ``name`` of service :data:`SERVICE` (None when there is none).
+
+    When the marker ``entry`` names the backend that stored the key and the user names
+    none in keyring's configuration (:func:`keyring_chosen`), that backend is loaded by
+    name (``keyring.core.load_keyring``) and asked first: keyring's detection, which
+    imports every installed backend and asks some of them over D-Bus whether they work,
+    is skipped before the first frame. A named backend that is gone, not viable, or does
+    not have the entry falls back to keyring's own choice.
+
+    Raises:
+        keyring.errors.KeyringError: keyring's own choice refuses (none works).
+    """
+    keyring, _ = _keyring()
+    named = entry.get("backend")
+    if isinstance(named, str) and named.startswith(BACKEND_MODULES) and not keyring_chosen():
+        import keyring.core
+
+        try:
+            text = keyring.core.load_keyring(named).get_password(SERVICE, name)
+        except Exception as exc:  # noqa: BLE001 - any failure: keyring's own choice decides
+            log.info("the keyring backend %s did not answer (%s): asking keyring's choice",
+                     named, type(exc).__name__)
+        else:
+            if text:
+                return text
+    return keyring.get_password(SERVICE, name)
+
+
+def keyring_chosen() -> bool:
+    """Whether the user named a keyring backend in keyring's own configuration (the
+    ``PYTHON_KEYRING_BACKEND`` variable, or ``keyringrc.cfg`` in keyring's config root)
+    rather than leaving keyring to detect one."""
+    if os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return True
+    from keyring.util import platform_
+
+    return (platform_.config_root() / "keyringrc.cfg").exists()
+
+
 def keyring_works() -> bool:
-    """Whether an OS keyring answers (a lookup raises no ``KeyringError``)."""
+    """Whether an OS keyring answers and can keep a key safe: a lookup raises no
+    ``KeyringError``, and the backend is either the one the user named
+    (:func:`keyring_chosen`) or a detected one keyring recommends (priority >= 1). A
+    detected low-priority backend, such as keyrings.alt's plaintext file keyring found
+    only because the package is installed, does not count: it keeps a key no safer than
+    the key file, so ``auto`` leaves a new cache plain (sync rule D7)."""
     keyring, errors = _keyring()
     try:
         keyring.get_password(SERVICE, "probe")
-        return True
     except (errors.NoKeyringError, errors.KeyringError):
         return False
+    import keyring.core
+
+    return keyring_chosen() or keyring.core.recommended(keyring.get_keyring())
 
 
 def derive_key(passphrase: str, salt: bytes) -> bytes:
@@ -205,6 +267,9 @@ def store_cache_key(cache: Path, key: bytes, where: str, *, salt: bytes | None =
     if where == "keyring":
         keyring, _ = _keyring()
         keyring.set_password(SERVICE, _key_id(cache) + ("#next" if pending else ""), key.hex())
+        backend = _backend_name(keyring.get_keyring())
+        if backend is not None:
+            entry["backend"] = backend
     elif where == "file":
         _write_atomic(_key_file_slot(cache, pending), key.hex().encode("ascii"), 0o600)
     elif where == "passphrase":
@@ -308,9 +373,9 @@ def _read_slot(cache: Path, entry: dict, *, pending: bool) -> bytes:
         return key
     text: str | None
     if where == "keyring":
-        keyring, errors = _keyring()
+        _, errors = _keyring()
         try:
-            text = keyring.get_password(SERVICE, _key_id(cache) + suffix)
+            text = _keyring_lookup(entry, _key_id(cache) + suffix)
         except (errors.NoKeyringError, errors.KeyringError) as exc:
             raise CacheKeyMissing(f"the OS keyring is not available ({type(exc).__name__})"
                                   ) from exc
@@ -457,7 +522,7 @@ def _new_or_none(cache: Path) -> bytes | None:
 
 
 __all__ = ["CHOICES", "PLACES", "CacheKeyMissing", "delete_cache_key", "derive_key", "forget_remembered",
-           "key_file", "key_location", "keyring_works", "load_cache_key", "load_key_choice",
+           "key_file", "key_location", "keyring_chosen", "keyring_works", "load_cache_key", "load_key_choice",
            "load_cache_keys", "marker_path", "new_cache_key", "promote_pending_key", "read_marker",
            "remembered", "resolve_cache_keys",
            "set_aside_key", "set_passphrase_prompt", "store_cache_key"]

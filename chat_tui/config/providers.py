@@ -312,11 +312,14 @@ def add_provider(provider: Provider, default_model: str | None = None,
 
 
 def setup_hint(path: Path | None = None) -> str:
-    """The lines that configure a model, for the echo's reply and ``chat-tui models``:
-    Ollama's and OpenAI's ``[[providers]]`` tables and where the file is."""
+    """How to configure a model, for the echo's reply and ``chat-tui models``: the app's
+    settings screen (F2), or Ollama's and OpenAI's ``[[providers]]`` tables and where the
+    file is."""
     path = path or config_file()
     return (
-        f"To use a language model, add these lines to {path} and start chat-tui again:\n\n"
+        "To use a language model, open the settings screen (F2 in chat-tui, or "
+        "\"Settings\" in the command palette: ctrl+p) and add a provider; it is used at "
+        f"once. Or add these lines to {path} and start chat-tui again:\n\n"
         "    [[providers]]\n"
         '    name = "ollama"\n'
         f'    base_url = "{OLLAMA_BASE_URL}"\n\n'

@@ -11,6 +11,7 @@ Answers are the ``chat_tui.wire`` models serialised once to JSON; each route's
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -18,22 +19,25 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from peewee import Database
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chat_tui.server import __version__
+from chat_tui.server import __version__, pgbus
 from chat_tui.server.assistant import AssistantService
 from chat_tui.server.body_limit import BodyLimitMiddleware
 from chat_tui.server.data import ServerDB
-from chat_tui.server.db import open_and_migrate
+from chat_tui.server.db import is_sqlite, open_and_migrate
 from chat_tui.server.errors import STATUS_CODES, ApiError
 from chat_tui.server.notify import Notifier
 from chat_tui.server.ratelimit import RateLimiter
 from chat_tui.server.routes import api_router
 from chat_tui.server.routes.context import ServerContext
 from chat_tui.server.settings import AssistantSettings, Settings
+from chat_tui.server.tokens import TokenCache
 
 log = logging.getLogger("chat_tui.server")
 
@@ -149,12 +153,21 @@ def create_app(settings: Settings) -> FastAPI:
     data = ServerDB(db)
     notifier = Notifier()
     assistant = AssistantService(data.assistant_jobs, notifier, settings.assistant)
+    tokens = TokenCache(enabled=is_sqlite(db))
     context = ServerContext(
-        data, notifier, RateLimiter(settings.rate_limit), assistant, settings.logins
+        data, notifier, RateLimiter(settings.rate_limit), assistant, settings.logins, tokens
     )
+    listener = None
+    if not is_sqlite(db):
+        listener = _listener(db, notifier, tokens, assistant)
+        assistant.ask_others_to_stop = lambda reply_id: pgbus.send_now(
+            db, pgbus.STOP_REPLIES, [reply_id]
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if listener is not None:
+            await anyio.to_thread.run_sync(listener.start, asyncio.get_running_loop())
         await assistant.start()
         log.info("chat-tui-server %s started (db: %s)", __version__, _safe_db(settings.db))
         try:
@@ -162,6 +175,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             notifier.close()
             await assistant.stop()
+            if listener is not None:
+                await anyio.to_thread.run_sync(listener.stop)
             db.close()
             log.info("chat-tui-server stopped")
 
@@ -177,6 +192,41 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_router())
     _install_openapi(app)
     return app
+
+
+def _listener(db: Database, notifier: Notifier, tokens: TokenCache,
+              assistant: AssistantService) -> pgbus.Listener:
+    """The PostgreSQL listener of this process (:mod:`chat_tui.server.pgbus`): other
+    processes' changes wake this one's long-polls, their revocations empty its token
+    cache, their stop requests reach the replies this one writes; while it is not
+    connected the token cache is off, and on (re)connecting every long-poll reads again
+    (notices may have been missed)."""
+
+    def connect():
+        import psycopg2
+
+        return psycopg2.connect(database=db.database, **db.connect_params)
+
+    def deliver(notice: pgbus.Notice) -> None:
+        if notice.kind == pgbus.WAKE:
+            notifier.notify(notice.ids, origin_device=notice.origin)
+        elif notice.kind == pgbus.REVOKED_DEVICES:
+            tokens.drop_devices(notice.ids)
+        elif notice.kind == pgbus.REVOKED_USERS:
+            tokens.drop_users(notice.ids)
+        elif notice.kind == pgbus.STOP_REPLIES:
+            assistant.stop_local(notice.ids)
+
+    def connected() -> None:
+        tokens.clear()
+        tokens.enabled = True
+        notifier.wake_all()
+
+    def lost() -> None:
+        tokens.enabled = False
+        tokens.clear()
+
+    return pgbus.Listener(connect, deliver, connected, lost)
 
 
 def _safe_db(target: str | Path) -> str:

@@ -25,6 +25,23 @@ After each user message the server writes one assistant reply:
   text written so far is kept as it is, with ``stopped: true``, ``streaming: false`` and
   ``error: false``; later replies see that text.
 
+Ownership (several server processes on one PostgreSQL database): the replies of one
+conversation are written by exactly one process, the holder of the conversation's lease
+(``assistant_lease``: owner, expiry; :class:`~chat_tui.server.data.assistant_jobs.AssistantJobs`).
+The database is the queue: a process that learns of a new user message or a regenerated
+reply (its own route, a start-up scan, an expired lease) takes the lease when it is free
+or expired, closes as errors the replies left ``streaming`` there (no live process is
+writing them) except regenerated replies not yet begun, writes those, then answers the
+conversation's unanswered messages one by one, and gives the lease up in the same
+transaction that finds nothing left to answer. While it works it renews its leases
+every third of :attr:`AssistantSettings.lease` seconds (PostgreSQL); every reply write
+checks the lease inside its transaction (:class:`LeaseLost`), so a process whose lease
+expired and was taken over stops writing. A stopping process ends its leases at once; a
+crashed one's run out after ``lease`` seconds, and the next sweep of a live process
+(every third of ``lease``) takes its conversations over. A stop request for a reply
+another process writes reaches that process as a PostgreSQL notice. SQLite has one
+server process: a starting server there deletes every lease (their holder no longer runs).
+
 Responders are async generators of text chunks, given the history and a :class:`ReplyPlan`:
 :func:`make_echo_responder` (built-in demo, optionally followed by a note saying how to
 configure a model) and :class:`OpenAIResponder` (OpenAI-compatible providers, streaming: the
@@ -32,7 +49,7 @@ plan's model from the first provider that lists it, else the first provider).
 :attr:`AssistantService.catalog` lists the models the server offers (``GET /v1/models``,
 :mod:`chat_tui.server.assistant_models`).
 On start-up, replies left ``streaming`` by a stopped server are closed as errors and user
-messages that never got a reply are queued again.
+messages that never got a reply are answered, in the conversations no live process holds.
 """
 
 from __future__ import annotations
@@ -50,7 +67,13 @@ import anyio
 
 from chat_tui.server.assistant_models import ECHO_MODEL, ModelCatalog, ProviderError, client_for
 from chat_tui.server.data import Write
-from chat_tui.server.data.assistant_jobs import AssistantJobs
+from chat_tui.server.data.assistant_jobs import (  # noqa: F401 (reply_id_for re-exported)
+    REPLY_NAMESPACE,
+    AssistantJobs,
+    LeaseLost,
+    reply_id_for,
+)
+from chat_tui.server.db import is_sqlite
 from chat_tui.server.notify import Notifier
 from chat_tui.server.settings import AssistantSettings, ProviderSettings
 
@@ -58,14 +81,20 @@ log = logging.getLogger("chat_tui.server.assistant")
 
 #: Seconds between two flushes of a growing reply (about 10 updates a second).
 FLUSH_SECONDS = 0.1
-#: Namespace of reply ids: reply id = uuid5(REPLY_NAMESPACE, user message id).
-REPLY_NAMESPACE = uuid.UUID("5d2b8a52-6a1f-4c59-9a3e-0c6f0e7d9b11")
+
 #: How many words of the user's message the echo responder repeats.
 ECHO_MAX_WORDS = 200
 
 #: The line earlier versions appended to a reply a member stopped (replies are now marked
 #: ``stopped`` instead); removed from such replies before a model sees them.
 STOP_NOTE = "⏹ Stopped before the end."
+
+#: The note that ends a reply whose writer stopped or crashed before it finished.
+INTERRUPTED_NOTE = (
+    "The assistant was interrupted (the server stopped) before finishing this reply."
+)
+#: Seconds between two looks at a reply another process was asked to stop.
+STOP_POLL_SECONDS = 0.05
 
 SYSTEM_PROMPT = (
     "You are the assistant member of a chat-tui conversation. User messages are prefixed "
@@ -87,11 +116,6 @@ class ReplyPlan:
 
 #: ``responder(history, plan)``: the reply's text, chunk by chunk.
 Responder = Callable[[History, ReplyPlan], AsyncIterator[str]]
-
-
-def reply_id_for(message_id: str) -> str:
-    """The deterministic id of the assistant's reply to ``message_id`` (uuid5)."""
-    return str(uuid.uuid5(REPLY_NAMESPACE, message_id))
 
 
 def make_echo_responder(delay: float, note: str | None = None) -> Responder:
@@ -223,11 +247,39 @@ class AssistantService:
         self.catalog = ModelCatalog(self.providers, settings.model, settings.models_ttl,
                                     echo=settings.kind == "echo")
         self.responder: Responder = self._make_responder()
-        self._queues: dict[str, asyncio.Queue[tuple[str, str | None]]] = {}
+        #: This process's id in the conversations' leases (32 hex digits).
+        self.owner = uuid.uuid4().hex
+        self.lease_seconds = settings.lease
+        #: Conversations told of new work since their worker last looked.
+        self._pending: set[str] = set()
         self._workers: dict[str, asyncio.Task[None]] = {}
         #: reply id -> (stop requested, reply finished), while the reply is being written.
         self._streaming: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
+        #: Sends a stop request to the other processes (set by the app on PostgreSQL).
+        self.ask_others_to_stop: Callable[[str], None] | None = None
+
+    def reconfigure(self, settings: AssistantSettings) -> None:
+        """Answer with ``settings`` from the next reply on (the client's settings screen
+        changed the providers of the embedded server): new providers, model catalog and
+        responder; a reply being written finishes with the responder it started with.
+        Event-loop only.
+
+        Raises ValueError / KeyError as the constructor does; the old settings stay then.
+        """
+        old = (self.settings, self.providers, self.timeout, self.catalog, self.responder)
+        try:
+            self.settings = settings
+            self.providers = self._providers()
+            self.timeout = self.providers[0].timeout if self.providers else settings.timeout
+            self.catalog = ModelCatalog(self.providers, settings.model, settings.models_ttl,
+                                        echo=settings.kind == "echo")
+            self.responder = self._make_responder()
+        except Exception:
+            (self.settings, self.providers, self.timeout, self.catalog,
+             self.responder) = old
+            raise
 
     def _providers(self) -> list[ProviderSettings]:
         if self.settings.kind != "openai":
@@ -252,19 +304,26 @@ class AssistantService:
             self.notifier.notify(result.affected)
 
     async def start(self) -> None:
-        """Close replies a previous run left streaming; queue messages never answered."""
-        for result in await self._run(
-            self.jobs.interrupt_streaming,
-            "The assistant was interrupted (the server stopped) before finishing this reply.",
-        ):
-            self._publish(result)
-        for cid, mid in await self._run(self.jobs.unanswered):
-            self.enqueue(cid, mid)
+        """Take over the conversations with work that no live process holds (replies left
+        streaming are closed as errors, unanswered messages answered). On PostgreSQL,
+        then sweep every third of the lease time (:meth:`_sweep`); on SQLite, first
+        delete every lease (one server process: nobody else can hold one, so there is
+        nothing to renew or take over later, and an idle server runs no query)."""
+        single = is_sqlite(self.jobs.db)
+        if single:
+            await self._run(self.jobs.clear_leases)
+        for cid in await self._run(self.jobs.conversations_with_work):
+            self.enqueue(cid)
+        if not single:
+            self._sweeper = asyncio.create_task(self._sweep(), name="assistant-leases")
 
     async def stop(self) -> None:
-        """Cancel the workers (a reply in progress is closed as an error at next start)."""
+        """Cancel the workers and end this process's leases (a reply in progress is closed
+        as an error by the process that takes its conversation over, or at next start)."""
         self._stopping = True
         tasks = list(self._workers.values())
+        if self._sweeper is not None:
+            tasks.append(self._sweeper)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -272,46 +331,107 @@ class AssistantService:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        try:
+            await self._run(self.jobs.expire, self.owner)
+        except Exception:
+            log.exception("could not end the assistant's leases")
+
+    async def _sweep(self) -> None:
+        """Every third of the lease time: renew this process's leases while it works,
+        and take over the expired ones (one indexed query when there are none)."""
+        while not self._stopping:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                if self._workers:
+                    await self._run(self.jobs.renew, self.owner, self.lease_seconds)
+                for cid in await self._run(self.jobs.expired):
+                    self.enqueue(cid)
+            except Exception:
+                log.exception("assistant lease sweep failed")
 
     async def stop_reply(self, reply_id: str) -> bool:
         """Stop the reply ``reply_id`` if it is being written now, and return once its
         final text (what was written, then :data:`STOP_NOTE`) is committed. Returns False
-        when it is not being written (finished already, or not started)."""
+        when it is not being written (finished already, or not started).
+
+        A reply another process writes (PostgreSQL): that process is asked through a
+        notice, and this waits until the reply stops streaming (at most the lease time,
+        after which its writer is presumed gone)."""
         entry = self._streaming.get(reply_id)
         if entry is None:
-            return False
+            if self.ask_others_to_stop is None:
+                return False
+            await self._run(self.ask_others_to_stop, reply_id)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.lease_seconds
+            while await self._run(self.jobs.streaming, reply_id):
+                if loop.time() > deadline:
+                    return False
+                await asyncio.sleep(STOP_POLL_SECONDS)
+            return True
         requested, finished = entry
         requested.set()
         await finished.wait()
         return True
 
-    def enqueue(self, cid: str, mid: str, reply_id: str | None = None) -> None:
-        """Queue a reply to message ``mid`` of conversation ``cid`` (after its commit):
-        a new one, or the regenerated reply ``reply_id`` whose row exists already."""
+    def stop_local(self, reply_ids) -> None:
+        """Ask for a stop of the replies ``reply_ids`` this process writes, if any (a stop
+        request from another process); returns at once."""
+        for reply_id in reply_ids:
+            entry = self._streaming.get(reply_id)
+            if entry is not None:
+                entry[0].set()
+
+    def enqueue(self, cid: str, mid: str | None = None, reply_id: str | None = None) -> None:
+        """Note new work in conversation ``cid`` (after the commit of message ``mid``, or
+        of the regenerated reply ``reply_id``; the database tells which messages are owed
+        a reply and which regenerated replies wait) and start its worker when none runs:
+        it answers there if this process gets the lease."""
         if self._stopping:
             return
-        queue = self._queues.get(cid)
-        if queue is None:
-            queue = self._queues[cid] = asyncio.Queue()
-        queue.put_nowait((mid, reply_id))
+        self._pending.add(cid)
         if cid not in self._workers:
             self._workers[cid] = asyncio.create_task(self._worker(cid), name=f"assistant-{cid}")
 
     async def _worker(self, cid: str) -> None:
-        queue = self._queues[cid]
         try:
-            while not queue.empty():
-                mid, reply_id = queue.get_nowait()
-                try:
-                    await self._reply(cid, mid, reply_id)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("assistant reply to %s in %s failed", mid, cid)
+            while cid in self._pending and not self._stopping:
+                self._pending.discard(cid)
+                if await self._run(self.jobs.acquire, cid, self.owner, self.lease_seconds):
+                    await self._drain(cid)
         finally:
             self._workers.pop(cid, None)
-            if queue.empty():
-                self._queues.pop(cid, None)
+
+    async def _drain(self, cid: str) -> None:
+        """Holding the lease of ``cid``: close orphaned streaming replies, answer every
+        unanswered message, give the lease up when nothing is left."""
+        try:
+            waiting = await self._run(self.jobs.waiting_regenerations, cid)
+            for result in await self._run(self.jobs.interrupt_streaming, cid,
+                                          INTERRUPTED_NOTE, self.owner,
+                                          {reply_id for reply_id, _ in waiting}):
+                self._publish(result)
+            for reply_id, question in waiting:
+                if self._stopping:
+                    return
+                await self._reply(cid, question, reply_id)
+            while not self._stopping:
+                mid = await self._run(self.jobs.next_unanswered, cid)
+                if mid is None:
+                    self._pending.discard(cid)
+                    if await self._run(self.jobs.release, cid, self.owner):
+                        return
+                    continue
+                await self._reply(cid, mid)
+        except LeaseLost:
+            log.warning("assistant lease of %s was taken over by another process", cid)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The lease ends now, so a sweep (this process's or another's) tries again.
+            log.exception("assistant replies in %s failed", cid)
+            with contextlib.suppress(Exception):
+                await self._run(self.jobs.expire_one, cid, self.owner)
 
     async def _model_for(self, asked: str | None) -> str | None:
         """The model a reply asked with ``asked`` (None: the default) is written by: the
@@ -351,23 +471,32 @@ class AssistantService:
                            requested: asyncio.Event, plan: ReplyPlan,
                            regenerated: bool = False) -> None:
         if regenerated:
-            started = await self._run(self.jobs.begin_reply, reply_id, plan.model)
+            started = await self._run(self.jobs.begin_reply, reply_id, plan.model,
+                                      self.owner)
         else:
-            started = await self._run(self.jobs.start_reply, cid, reply_id, mid, plan.model)
+            started = await self._run(self.jobs.start_reply, cid, reply_id, mid, plan.model,
+                                      self.owner)
         if started is None:
             return  # already answered
         self._publish(started)
         text = ""
         flushed = ""
         write_lock = asyncio.Lock()
+        lost = asyncio.Event()  # the lease was taken over: stop at once, write nothing
 
         async def write(body: str, streaming: bool, error: bool = False,
                         stopped: bool = False) -> None:
             async with write_lock:
-                result = await self._run(
-                    self.jobs.update_reply, reply_id, body, streaming=streaming, error=error,
-                    stopped=stopped,
-                )
+                if lost.is_set():
+                    raise LeaseLost(cid)
+                try:
+                    result = await self._run(
+                        self.jobs.update_reply, reply_id, body, streaming=streaming,
+                        error=error, stopped=stopped, owner=self.owner,
+                    )
+                except LeaseLost:
+                    lost.set()
+                    raise
                 self._publish(result)
 
         done = asyncio.Event()
@@ -385,7 +514,10 @@ class AssistantService:
                     return
                 if text != flushed:
                     snapshot = text
-                    await write(snapshot, True)
+                    try:
+                        await write(snapshot, True)
+                    except LeaseLost:
+                        return
                     flushed = snapshot
 
         async def stop_flusher() -> None:
@@ -400,26 +532,31 @@ class AssistantService:
         flush_task = asyncio.create_task(flusher())
         generator = asyncio.create_task(generate())
         stop_wait = asyncio.create_task(requested.wait())
+        lost_wait = asyncio.create_task(lost.wait())
         stopped = False
         try:
             try:
                 async with asyncio.timeout(self.timeout):
-                    await asyncio.wait({generator, stop_wait},
+                    await asyncio.wait({generator, stop_wait, lost_wait},
                                        return_when=asyncio.FIRST_COMPLETED)
             finally:
-                # Still generating: stopped by a member, timed out, or the server stops.
-                # Cancelling closes the upstream stream, so the provider stops generating.
+                # Still generating: stopped by a member, timed out, the lease was lost, or
+                # the server stops. Cancelling closes the upstream stream, so the provider
+                # stops generating.
                 stop_wait.cancel()
+                lost_wait.cancel()
                 stopped = not generator.done()
                 if stopped:
                     generator.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await generator
+            if lost.is_set():
+                raise LeaseLost(cid)
             if not stopped:
                 generator.result()  # raises the upstream failure
                 if not text.strip():
                     raise RuntimeError("the language model returned an empty reply")
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, LeaseLost):
             flush_task.cancel()
             raise
         except Exception as exc:  # any upstream failure ends as an error reply

@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="open connections at most; more are closed at once (default: 1000)",
     )
     serve.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="server processes sharing the port (default: 1); above 1 needs PostgreSQL "
+        "(--db postgresql://...), through which the processes share wake-ups, token "
+        "revocations and the assistant's work; a SQLite database is served by one process",
+    )
+    serve.add_argument(
         "--log-sql",
         action="store_true",
         help="log every SQL statement to the log file (debugging; slow)",
@@ -110,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: the OpenAI API)")
     serve.add_argument("--assistant-model", default="gpt-4o-mini", metavar="NAME",
                        help="model name sent to that endpoint (default: gpt-4o-mini)")
+    serve.add_argument(
+        "--assistant-lease",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long a server process keeps a conversation's assistant replies without "
+        "renewing; another process takes over a crashed one's after this (default: 10)",
+    )
     serve.add_argument(
         "--assistant-timeout",
         type=float,
@@ -150,11 +164,13 @@ def _fail(message: str) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run uvicorn; print ``chat-tui-server listening on http://HOST:PORT`` once ready."""
+    """Run uvicorn (``--workers N``: N processes on one socket, PostgreSQL only; exit
+    status 2 on SQLite); print ``chat-tui-server listening on http://HOST:PORT`` once
+    ready."""
     import uvicorn
 
     from chat_tui.server.app import create_app
-    from chat_tui.server.db import SchemaError
+    from chat_tui.server.db import SchemaError, database_url, open_and_migrate
     from chat_tui.server.logsetup import configure_logging
     from chat_tui.server.net import listen_socket
     from chat_tui.server.protocol import uvicorn_options
@@ -165,6 +181,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         Settings,
         load_providers_file,
     )
+    from chat_tui.server.workers import database_allows_workers, run_workers
 
     if args.providers is not None:
         try:
@@ -180,6 +197,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             model=args.assistant_model,
             timeout=args.assistant_timeout,
         )
+    if args.assistant_lease <= 0:
+        return _fail("--assistant-lease must be more than 0 seconds")
+    assistant.lease = args.assistant_lease
     log_path = configure_logging(sql=args.log_sql)
     settings = Settings(
         db=_db_target(args.db),
@@ -197,12 +217,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ),
         assistant=assistant,
     )
-    try:
-        app = create_app(settings)
-    except SchemaError as exc:
-        return _fail(str(exc))
-    except Exception as exc:  # cannot open the database: say so before listening
-        return _fail(f"cannot open the database: {exc}")
+    workers = args.workers
+    if workers < 1:
+        return _fail("--workers must be at least 1")
+    if workers > 1 and not database_allows_workers(database_url(settings.db)):
+        print(
+            "chat-tui-server: --workers above 1 needs PostgreSQL (--db postgresql://...): "
+            "a SQLite database is served by one process, which serialises its writes "
+            "itself and holds the long-polls, the token cache and the assistant's work",
+            file=sys.stderr,
+        )
+        return 2
+    if workers > 1:
+        try:  # schema errors and an unreachable database show before listening
+            open_and_migrate(settings.db).close()
+        except SchemaError as exc:
+            return _fail(str(exc))
+        except Exception as exc:
+            return _fail(f"cannot open the database: {exc}")
+        app = None
+    else:
+        try:
+            app = create_app(settings)
+        except SchemaError as exc:
+            return _fail(str(exc))
+        except Exception as exc:  # cannot open the database: say so before listening
+            return _fail(f"cannot open the database: {exc}")
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     try:
@@ -211,29 +251,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror}")
     port = sock.getsockname()[1]
     shown_host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
-    notifier = app.state.context.notifier
 
-    class Server(uvicorn.Server):
-        async def startup(self, sockets=None):  # type: ignore[override]
-            await super().startup(sockets=sockets)
-            if self.started and not self.should_exit:
-                print(f"chat-tui-server listening on http://{shown_host}:{port}", flush=True)
-                print(f"chat-tui-server log file: {log_path}", file=sys.stderr, flush=True)
+    def announce_listening() -> None:
+        print(f"chat-tui-server listening on http://{shown_host}:{port}", flush=True)
+        print(f"chat-tui-server log file: {log_path}", file=sys.stderr, flush=True)
 
-        async def shutdown(self, sockets=None):  # type: ignore[override]
-            notifier.close()  # answer held long-polls now instead of after their timeout
-            await super().shutdown(sockets=sockets)
+    def serve(app, started) -> None:
+        notifier = app.state.context.notifier
 
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-        backlog=2048,
-        **uvicorn_options(settings.connections),
-    )
-    Server(config).run(sockets=[sock])
+        class Server(uvicorn.Server):
+            async def startup(self, sockets=None):  # type: ignore[override]
+                await super().startup(sockets=sockets)
+                if self.started and not self.should_exit:
+                    started()
+
+            async def shutdown(self, sockets=None):  # type: ignore[override]
+                notifier.close()  # answer held long-polls now instead of after their timeout
+                await super().shutdown(sockets=sockets)
+
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            backlog=2048,
+            **uvicorn_options(settings.connections),
+        )
+        Server(config).run(sockets=[sock])
+
+    if app is not None:
+        serve(app, announce_listening)
+        return 0
+    status = run_workers(workers, lambda announce: serve(create_app(settings), announce),
+                         announce_listening)
+    if status != 0:
+        return _fail(f"a server worker could not start; the log file says why: {log_path}")
     return 0
 
 

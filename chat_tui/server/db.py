@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,9 +22,11 @@ from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse import db_url
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
 
+from chat_tui.server import pgbus
 from chat_tui.server.models import (
     ALL_MODELS,
     CHANGE_COUNTER,
+    AssistantLease,
     Conversation,
     Counter,
     Departure,
@@ -37,7 +39,7 @@ from chat_tui.server.models import (
 from chat_tui.wire.limits import ASSISTANT_USERNAME  # reserved: never a real account
 
 #: The schema version this code writes. Bump it together with a new entry in MIGRATIONS.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 #: SQLite settings: WAL (readers never block the writer), full fsync on commit (an answered
@@ -108,23 +110,91 @@ def is_sqlite(db: Database) -> bool:
 _sqlite_write_lock = threading.Lock()
 
 
+class _Notices(threading.local):
+    """The notices a PostgreSQL write transaction of this thread sends at its commit."""
+
+    def __init__(self) -> None:
+        self.open = False  # inside a PostgreSQL write transaction
+        self.wake: set[str] = set()
+        self.devices: set[str] = set()
+        self.users: set[str] = set()
+        self.origin: str | None = None  # the device whose request runs on this thread
+
+
+_notices = _Notices()
+
+
+@contextmanager
+def change_origin(device_id: str | None) -> Iterator[None]:
+    """Name ``device_id`` as the device whose request makes the changes committed on this
+    thread meanwhile: the wake-ups other processes receive leave its long-polls alone
+    (docs/api.md, ``GET /v1/sync``, long-poll). None: the server itself."""
+    before, _notices.origin = _notices.origin, device_id
+    try:
+        yield
+    finally:
+        _notices.origin = before
+
+
+def wake_on_commit(user_ids: set[str] | list[str]) -> None:
+    """Inside a write transaction: the commit wakes the long-polls of ``user_ids`` in every
+    other server process on the database (PostgreSQL ``NOTIFY``, sent in the transaction:
+    :mod:`chat_tui.server.pgbus`). Nothing to do on SQLite (one process) or outside a
+    write transaction."""
+    if _notices.open:
+        _notices.wake.update(user_ids)
+
+
+def revoke_on_commit(device_ids: Iterable[str] = (), user_ids: Iterable[str] = ()) -> None:
+    """Inside a write transaction: the commit tells every server process on the database
+    that the tokens of ``device_ids``, and of every device of ``user_ids``, are revoked
+    (their token caches forget them). Nothing to do on SQLite or outside a write
+    transaction."""
+    if _notices.open:
+        _notices.devices.update(device_ids)
+        _notices.users.update(user_ids)
+
+
+def _send_notices(db: Database) -> None:
+    payloads = [
+        *pgbus.encode(pgbus.WAKE, _notices.wake, _notices.origin),
+        *pgbus.encode(pgbus.REVOKED_DEVICES, _notices.devices),
+        *pgbus.encode(pgbus.REVOKED_USERS, _notices.users),
+    ]
+    for payload in payloads:
+        db.execute_sql("SELECT pg_notify(%s, %s)", (pgbus.CHANNEL, payload))
+
+
 @contextmanager
 def write_transaction(db: Database) -> Iterator[None]:
     """A transaction that holds the database's single write lock from its first statement.
 
     SQLite: ``BEGIN IMMEDIATE`` under a process-wide lock (threads queue in Python instead of
     spinning in SQLite's busy handler). PostgreSQL: ``SELECT ... FOR UPDATE`` of the change
-    counter row. Either way writers are serialised, so check-then-insert is race free and
-    counter values commit in order.
+    counter row, and the notices queued inside (:func:`wake_on_commit`,
+    :func:`revoke_on_commit`) sent with ``pg_notify`` right before the commit, so other
+    processes hear of exactly the committed changes. Either way writers are serialised, so
+    check-then-insert is race free and counter values commit in order.
     """
     db.connect(reuse_if_open=True)
     if is_sqlite(db):
         with _sqlite_write_lock, db.atomic(lock_type="IMMEDIATE"):
             yield
+    elif _notices.open:  # nested: part of the enclosing transaction
+        with db.atomic():
+            yield
     else:
         with db.atomic():
             Counter.select().where(Counter.name == CHANGE_COUNTER).for_update().execute()
-            yield
+            _notices.open = True
+            try:
+                yield
+                _send_notices(db)
+            finally:
+                _notices.open = False
+                _notices.wake.clear()
+                _notices.devices.clear()
+                _notices.users.clear()
 
 
 @contextmanager
@@ -194,11 +264,20 @@ def _v4_conversation_settings(db: Database, migrator: SchemaMigrator) -> None:
     )
 
 
+def _v5_assistant_leases(db: Database, migrator: SchemaMigrator) -> None:
+    """v5: the ``assistant_lease`` table: which server process writes the assistant's
+    replies of a conversation, until when."""
+    db.create_tables([AssistantLease], safe=True)
+
+
 #: version -> function upgrading from ``version - 1``. Never edit a shipped entry; add one.
+#: An upgrade runs the entries above the database's version in order; a version without
+#: an entry changes nothing.
 MIGRATIONS: dict[int, Callable[[Database, SchemaMigrator], None]] = {
     2: _v2_reply_to,
     3: _v3_login_failures,
     4: _v4_conversation_settings,
+    5: _v5_assistant_leases,
 }
 
 
@@ -235,9 +314,10 @@ def migrate_database(db: Database) -> int:
             SchemaVersion.create(version=SCHEMA_VERSION)
         else:
             migrator = _migrator(db)
-            for version in range(found + 1, SCHEMA_VERSION + 1):
+            for version in sorted(v for v in MIGRATIONS if found < v <= SCHEMA_VERSION):
                 MIGRATIONS[version](db, migrator)
                 SchemaVersion.update(version=version).execute()
+            SchemaVersion.update(version=SCHEMA_VERSION).execute()
         _seed()
     return found
 

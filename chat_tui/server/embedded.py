@@ -48,11 +48,35 @@ class EmbeddedServer:
     db_path: Path
     _server: uvicorn.Server = field(repr=False)
     _thread: threading.Thread = field(repr=False)
+    _app: object = field(default=None, repr=False)
+    _loop: object = field(default=None, repr=False)
 
     @property
     def running(self) -> bool:
         """Whether the server thread is alive."""
         return self._thread.is_alive()
+
+    def reconfigure(self, assistant: AssistantSettings, timeout: float = 10.0) -> None:
+        """Reload the assistant's providers and model in place (no restart: the port, the
+        long-polls and the device tokens stay): ``AssistantService.reconfigure`` runs on the
+        server's event loop; a reply being written finishes with the old provider.
+        Blocking (call it from a worker thread).
+
+        Raises:
+            RuntimeError: the server is not running; ValueError / KeyError: settings the
+            assistant cannot use (it keeps the old ones).
+        """
+        import asyncio
+
+        loop = self._loop
+        if not self.running or not isinstance(loop, asyncio.AbstractEventLoop):
+            raise RuntimeError("the embedded server is not running")
+        service = self._app.state.context.assistant  # type: ignore[attr-defined]
+
+        async def apply() -> None:
+            service.reconfigure(assistant)
+
+        asyncio.run_coroutine_threadsafe(apply(), loop).result(timeout)
 
     def stop(self) -> None:
         """Stop gracefully (held long-polls answer at once); waits up to 10 s. Idempotent."""
@@ -93,7 +117,15 @@ def start_embedded(
         actual_port = sock.getsockname()[1]
         notifier = app.state.context.notifier
 
+        loops: list = []
+
         class _Server(uvicorn.Server):
+            async def startup(self, sockets=None):  # type: ignore[override]
+                import asyncio
+
+                loops.append(asyncio.get_running_loop())
+                await super().startup(sockets=sockets)
+
             async def shutdown(self, sockets=None):  # type: ignore[override]
                 notifier.close()
                 await super().shutdown(sockets=sockets)
@@ -122,6 +154,8 @@ def start_embedded(
             db_path=Path(db_path),
             _server=server,
             _thread=thread,
+            _app=app,
+            _loop=loops[0] if loops else None,
         )
         return _running
 

@@ -171,6 +171,17 @@ class LoginFailure(BaseModel):
         indexes = ((("key", "at"), False),)
 
 
+class AssistantLease(BaseModel):
+    """Which server process writes the assistant's replies in a conversation (schema v5):
+    the process ``owner`` (its id, 32 hex digits) until ``expires_at`` (naive UTC), renewed
+    while it works there (``chat_tui.server.assistant``). Another process takes a
+    conversation over only when its lease has expired or is absent."""
+
+    conversation = CharField(primary_key=True, max_length=36)
+    owner = CharField(max_length=32)
+    expires_at = DateTimeField(index=True)
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion,
     Counter,
@@ -181,4 +192,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     Message,
     LoginFailure,
     Departure,
+    AssistantLease,
 ]

@@ -14,8 +14,11 @@ for its user since (:meth:`others_changed`, :meth:`answered`). What it does not 
 device it has not answered yet, another ``since``, a restart) counts as changed, so the
 worst a lost memory costs is an early answer, never a missed one.
 
-Single process only (uvicorn with one worker), like the rest of the server's in-memory
-state. All methods run on the event loop thread.
+One notifier per server process. Several processes on one PostgreSQL database hear each
+other's changes through ``LISTEN/NOTIFY`` (:mod:`chat_tui.server.pgbus`), which calls
+:meth:`Notifier.notify` here with the other process's user ids and origin device, and
+:meth:`Notifier.wake_all` when notices may have been missed. All methods run on the event
+loop thread.
 """
 
 from __future__ import annotations
@@ -137,6 +140,19 @@ class Notifier:
         if memory is not None:
             memory.cursor = cursor
             memory.seen = max(memory.seen, seen)
+
+    def wake_all(self) -> None:
+        """Wake every waiting request and count a change for every remembered device (a
+        change may have been missed: another process's wake-ups were not heard for a
+        while). Each woken poll reads again and answers what changed, if anything."""
+        for devices in self._devices.values():
+            for memory in devices.values():
+                memory.others += 1
+        for key in list(self._events):
+            event = self._events.pop(key)
+            event.set()
+            if key in self._waiters:
+                self._events[key] = asyncio.Event()
 
     def close(self) -> None:
         """Wake every waiter now (server shutdown); later waits return at once."""

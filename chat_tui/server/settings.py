@@ -41,7 +41,9 @@ class AssistantSettings:
     reply may take in total before it ends as an error (a provider's own ``timeout`` wins);
     ``echo_delay``: seconds between the words the echo responder streams; ``echo_note``:
     text the echo adds to every reply (how to configure a model), or None;
-    ``models_ttl``: seconds the server keeps a provider's model list.
+    ``models_ttl``: seconds the server keeps a provider's model list. ``lease``: seconds a
+    process holds a conversation's replies without renewing (a crashed process's
+    conversations are taken over after it; ``chat_tui.server.assistant``).
     """
 
     kind: str = "echo"
@@ -52,6 +54,7 @@ class AssistantSettings:
     providers: list[ProviderSettings] = field(default_factory=list)
     echo_note: str | None = None
     models_ttl: float = 60.0
+    lease: float = 10.0
 
 
 @dataclass(frozen=True)

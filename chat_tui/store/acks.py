@@ -152,13 +152,17 @@ class DrainAcks(CacheFile):
                       ).where(Ob.id == outbox_id).execute()
             return OutboxState.QUEUED
 
-    def record_permanent(self, outbox_id: int, reason: str) -> None:
+    def record_permanent(self, outbox_id: int, reason: str) -> list[str]:
         """Outbox rule 3: a permanent failure: ``failed`` with the server's reason; later
-        actions of the conversation are blocked behind it."""
+        actions of the conversation are blocked behind it. Returns the ids of the
+        messages now blocked in its conversation (``blocked_messages``), for the UI to
+        redraw."""
         Ob = self.m.Outbox
         with self._write():
             Ob.update(state=OutboxState.FAILED, last_error=reason).where(
                 Ob.id == outbox_id).execute()
+            row = Ob.get_or_none(Ob.id == outbox_id)
+            return self.blocked_messages(row.conversation_id) if row is not None else []
 
     def record_paused(self, outbox_id: int, reason: str) -> None:
         """401 or a local error: back to ``queued`` without counting the attempt."""

@@ -248,6 +248,24 @@ class SyncApply(CacheFile):
             else:
                 self._mark_gap(conv.id, known.synced_seq, item.messages)
         self._advance_synced_seq(conv.id, item.messages)
+        self._hold_local_read(conv.id, res)
+
+    def _hold_local_read(self, cid: str, res: ApplyResult) -> None:
+        """Sync rule S7: the server's unread count of ``cid`` may predate my read marker
+        moved here; when my read message is cached and no gap lies after it, the count is
+        at most the others' messages cached after it. In the caller's transaction."""
+        C, G, M = self.m.Conversation, self.m.Gap, self.m.Message
+        conv = C.get_or_none(C.id == cid)
+        if conv is None or conv.read_seq is None or not conv.unread_count:
+            return
+        read = M.get_or_none((M.id == conv.read_message_id) & (M.seq == conv.read_seq))
+        if read is None or G.select().where((G.conversation == cid)
+                                            & (G.before_seq > conv.read_seq)).exists():
+            return  # messages after the read one may be missing here: the server knows
+        local = self._count_unread(cid, conv.read_seq)
+        if local < conv.unread_count:
+            C.update(unread_count=local).where(C.id == cid).execute()
+            res.touch(cid)
 
     def _advance_synced_seq(self, cid: str, messages: Sequence[MessageRecord]) -> None:
         """Raise the conversation's ``synced_seq`` (the highest seq received through sync

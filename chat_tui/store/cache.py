@@ -19,7 +19,8 @@ engine (docs/engine.md has the read API, docs/sync.md the rules each write imple
 - :mod:`~chat_tui.store.acks`: the drain's bookkeeping (``sending``, attempt outcomes,
   acknowledgements);
 - :mod:`~chat_tui.store.apply`: sync responses, backfill pages and gaps;
-- :mod:`~chat_tui.store.retention`: retention, the ``410`` reset and export.
+- :mod:`~chat_tui.store.retention`: retention, the ``410`` reset and export;
+- :mod:`~chat_tui.store.remote_ids`: a Matrix account's ids and invites.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from chat_tui.store.outbox_conversation import ConversationChanges
 from chat_tui.store.outbox_queue import OutboxQueue
 from chat_tui.store.outbox_replies import ReplyChanges
 from chat_tui.store.reads import ReadModel
+from chat_tui.store.remote_ids import RemoteIds
 from chat_tui.store.retention import Retention
 from chat_tui.store.ui_state import SavedUIState
 
 
 class Cache(ReadModel, SavedUIState, OutboxQueue, OutboxChanges, OutboxAnswers,
-            ConversationChanges, ReplyChanges, DrainAcks, SyncApply, Retention):
+            ConversationChanges, ReplyChanges, DrainAcks, SyncApply, Retention, RemoteIds):
     """The cache of one account, in the SQLite file ``path``.
 
     Create with ``Cache(path, me, user_id=..., server_url=...)`` and call :meth:`open`

@@ -22,7 +22,8 @@ from pathlib import Path
 from peewee import DatabaseError
 
 from chat_tui.store import migrations
-from chat_tui.store.cipher import CacheDatabase, database_errors, open_raw_connection
+from chat_tui.store.cipher import database_errors, open_raw_connection
+from chat_tui.store.cipherdb import CacheDatabase
 from chat_tui.store.cleanstamp import file_state, read_stamp, stamp_path
 from chat_tui.store.convert import now
 from chat_tui.store.errors import CacheLocked, SchemaTooNew

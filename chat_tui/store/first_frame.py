@@ -1,4 +1,5 @@
-"""The first frame's read of the cache, on the standard library's ``sqlite3`` (no Peewee).
+"""The first frame's read of the cache without Peewee: the standard library's ``sqlite3``
+for a plain file, ``sqlcipher3`` with the raw key for an encrypted one (sync rule D6).
 
 :class:`FirstFrameReader` answers the few read calls the chat screen makes for its first
 frame (the UI state, a page of the conversation list, the outbox counts, the newest
@@ -13,6 +14,12 @@ matches, sync rule D4) whose schema is the one its SQL is written for
 (:data:`READS_SCHEMA`): any other file (new, migrated, unchecked, damaged) is opened by
 :meth:`Cache.open` before the first frame, as it decides. The reader never writes, and it
 is closed before the cache opens, so the file keeps its clean stamp.
+
+An encrypted file is read the same way through a ``sqlcipher3`` connection keyed with its
+raw 32-byte key (no key derivation, so it costs what a plain read costs, plus the import of
+the driver); the caller looks the key up (``chat_tui.launch.first_frame_reader``) and a
+key that does not open the file makes the reader step aside like a damaged file:
+``Cache.open`` then reports the locked state (sync rule D8).
 """
 
 from __future__ import annotations
@@ -24,19 +31,25 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
+from chat_tui.store.cipher import connect_sqlcipher, database_errors
 from chat_tui.store.cleanstamp import is_clean
 from chat_tui.store.convert import dt, preview
-from chat_tui.store.outbox_state import WAITS_FOR_USER, OutboxState, shown_state
+from chat_tui.store.outbox_state import (
+    PROBLEMS_COLUMN_SQL,
+    WAITS_FOR_USER,
+    OutboxState,
+    shown_state,
+)
 from chat_tui.store.views import OUTBOX_STATES, ConversationView, MessageView, SortKey, UIState
 
 __all__ = ["READS_SCHEMA", "FirstFrameReader", "connect_readonly"]
 
-READS_SCHEMA = 5
+READS_SCHEMA = 6
 """The cache schema (``PRAGMA user_version``) this module's SQL reads; equal to
 ``chat_tui.store.SCHEMA_VERSION`` (a test checks it): a new schema makes the reader
 step aside until its SQL is checked against it."""
 
-_LIST_SQL = """
+_LIST_SQL = f"""
 SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count,
        c.pending, c.model, c.system_prompt,
        (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
@@ -44,7 +57,8 @@ SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count
           FROM message m WHERE m.conv = c.pk
           ORDER BY m.sort_key DESC LIMIT 1) AS preview,
        (SELECT count(*) FROM outbox o
-         WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued
+         WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued,
+       {PROBLEMS_COLUMN_SQL}
   FROM conversation c WHERE NOT c.removed AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.conversation_id = c.id AND l.kind = 'leave_conversation' AND l.state NOT IN ('failed', 'expired'))
  ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
  LIMIT ?
@@ -79,22 +93,26 @@ class _Action(NamedTuple):
     last_error: str | None
 
 
-def connect_readonly(path: Path, key: str | None = None) -> sqlite3.Connection:
+def connect_readonly(path: Path, key: bytes | None = None) -> sqlite3.Connection:
     """A read-only connection to the cache file ``path`` (``query_only``; the file must
-    exist: ``mode=rw`` never creates one). ``key`` is the passphrase of an encrypted
-    cache, given to SQLite as ``PRAGMA key`` before the first read (SQLCipher); None for a
-    plain file.
+    exist: ``mode=rw`` never creates one). ``key`` is the raw 32-byte key of an encrypted
+    cache (a ``sqlcipher3`` connection, keyed before the first read, sync rule D6); None
+    for a plain file (the standard library's ``sqlite3``).
 
     Raises:
-        sqlite3.Error: the file is missing or cannot be opened.
+        sqlite3.Error, sqlcipher3.dbapi2.Error: the file is missing or cannot be opened
+            (:func:`~chat_tui.store.cipher.database_errors`).
+        ValueError: ``key`` is not 32 bytes.
     """
     uri = f"file:{quote(str(path))}?mode=rw"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    if key is None:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        conn = connect_sqlcipher(uri, key, uri=True, isolation_level=None,
+                                 check_same_thread=False)
     try:
-        if key is not None:
-            conn.execute("PRAGMA key = " + "'" + key.replace("'", "''") + "'")
         conn.execute("PRAGMA query_only = 1")
-    except sqlite3.Error:
+    except database_errors():
         conn.close()
         raise
     return conn
@@ -106,7 +124,7 @@ class FirstFrameReader:
 
     Each method has the signature and the result of the :class:`~chat_tui.store.Cache`
     method of the same name (docs/engine.md, "Cache read API"); each raises
-    ``sqlite3.Error`` on a broken file.
+    ``sqlite3.Error`` on a broken file (``sqlcipher3.dbapi2.Error`` for an encrypted one).
     """
 
     def __init__(self, path: Path, me: str, conn: sqlite3.Connection) -> None:
@@ -115,21 +133,25 @@ class FirstFrameReader:
         self._conn = conn
 
     @classmethod
-    def open(cls, path: Path | str, me: str, key: str | None = None) -> FirstFrameReader | None:
-        """A reader of ``path``, or None when the first frame must come from
-        ``Cache.open`` instead: the file is missing, not exactly as a clean close left
-        it (sync rule D4: it needs a check, maybe a recovery), of another schema than
-        :data:`READS_SCHEMA` (a migration, or a newer chat-tui), or unreadable."""
+    def open(cls, path: Path | str, me: str, key: bytes | None = None
+             ) -> FirstFrameReader | None:
+        """A reader of ``path`` (``key``: the raw key of an encrypted cache, None for a
+        plain one), or None when the first frame must come from ``Cache.open`` instead:
+        the file is missing, not exactly as a clean close left it (sync rule D4: it needs
+        a check, maybe a recovery), of another schema than :data:`READS_SCHEMA` (a
+        migration, or a newer chat-tui), or unreadable with ``key`` (encrypted and no
+        key or the wrong one, or plain and a key given: ``Cache.open`` decides, sync rule
+        D8)."""
         path = Path(path)
         if not is_clean(path):
             return None
         try:
             conn = connect_readonly(path, key)
-        except sqlite3.Error:
+        except database_errors():
             return None
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.Error:
+        except database_errors():
             version = None
         if version != READS_SCHEMA:
             conn.close()
@@ -166,9 +188,9 @@ class FirstFrameReader:
             last_message_preview=None if last is None else preview(last),
             last_activity_at=dt(activity), unread_count=unread or 0,
             queued_count=queued or 0, pending=bool(pending), model=model,
-            system_prompt=system_prompt,
+            system_prompt=system_prompt, problem_count=problems or 0,
         ) for (cid, title, members, assistant, activity, unread, pending, model, system_prompt,
-               last, queued) in rows]
+               last, queued, problems) in rows]
         if ids is not None:
             wanted = set(ids)
             out = [v for v in out if v.id in wanted][:limit]

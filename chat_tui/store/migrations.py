@@ -22,6 +22,8 @@ migration may rebuild cache tables but never drops the outbox or drafts (bug cla
 - v5: ``conversation.model`` and ``conversation.system_prompt`` (what the assistant answers
   with), ``message.model`` (the model that wrote a reply) and ``message.stopped`` (a member
   stopped the reply): columns added, nothing rebuilt.
+- v6: the tables ``remote_room`` and ``remote_event``, a Matrix account's ids
+  (docs/sync.md, rule M4); nothing else changes.
 """
 
 from __future__ import annotations
@@ -170,8 +172,12 @@ def _v5(db: SqliteDatabase, models: SimpleNamespace) -> None:
             db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {kind}')
 
 
+def _matrix_ids(db: SqliteDatabase, models: SimpleNamespace) -> None:
+    db.create_tables([models.RemoteRoom, models.RemoteEvent], safe=True)
+
+
 MIGRATIONS: dict[int, Callable[[SqliteDatabase, SimpleNamespace], None]] = {
-    2: _v2, 3: _v3, 4: _v4, 5: _v5}
+    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _matrix_ids}
 
 
 def migrate(db: SqliteDatabase, path: Path, version: int, models: SimpleNamespace) -> None:

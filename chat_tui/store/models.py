@@ -21,6 +21,9 @@ Tables:
 - ``read_marker``: every member's read marker per conversation.
 - ``gap``: holes left by ``limited`` syncs (v2).
 - ``draft``, ``scroll_anchor``: per conversation UI state.
+- ``remote_room``, ``remote_event`` (v5): a Matrix account's ids (docs/sync.md, rule M4):
+  conversation id -> room id (and whether the room is encrypted, rule M3), message id <->
+  event id. Kept by a reset (S6) and by retention: they name the server's objects.
 - ``message_index``: FTS5 index over what the user sees of each message (the pending edit
   on top, nothing for tombstones), kept in step by triggers. Since v4 it is an
   external-content table over the view ``message_text`` (:data:`FTS_SCHEMA`): it holds no
@@ -51,7 +54,7 @@ from peewee import (
 
 from chat_tui.store.outbox_state import OutboxState
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Current schema version, kept in ``PRAGMA user_version``. v1 is ``schema_v1.sql``."""
 
 OUTBOX_KINDS = ("create_conversation", "send", "edit", "delete", "read", "update_conversation",
@@ -239,8 +242,27 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
         class Meta:
             table_name = "scroll_anchor"
 
+    class RemoteRoom(Base):
+        conversation_id = TextField(primary_key=True)
+        room_id = TextField(index=True)
+        encrypted = BooleanField(default=False)
+
+        class Meta:
+            table_name = "remote_room"
+
+    class RemoteEvent(Base):
+        message_id = TextField(primary_key=True)
+        room_id = TextField()
+        event_id = TextField(unique=True)
+        seq = IntegerField(default=0)
+
+        class Meta:
+            table_name = "remote_event"
+
     return SimpleNamespace(
         Meta=MetaRow,
+        RemoteRoom=RemoteRoom,
+        RemoteEvent=RemoteEvent,
         Conversation=Conversation,
         Message=Message,
         Outbox=Outbox,
@@ -248,6 +270,7 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
         Gap=Gap,
         Draft=Draft,
         ScrollAnchor=ScrollAnchor,
-        all=[MetaRow, Conversation, Message, Outbox, ReadMarker, Gap, Draft, ScrollAnchor],
+        all=[MetaRow, Conversation, Message, Outbox, ReadMarker, Gap, Draft, ScrollAnchor,
+             RemoteRoom, RemoteEvent],
         cache=[Conversation, Message, ReadMarker, Gap],
     )

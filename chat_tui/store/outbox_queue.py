@@ -170,6 +170,23 @@ class OutboxQueue(CacheFile):
         return (Ob.select(fn.MIN(Ob.next_attempt_at))
                 .where(Ob.id.in_(heads) & (Ob.state == OutboxState.QUEUED)).scalar())
 
+    def blocked_messages(self, conversation_id: str) -> list[str]:
+        """Ids of the messages whose actions in ``conversation_id`` are blocked (queued
+        behind its first failed or expired action, outbox rule 3), in outbox order: what a
+        new failure or expiry changes besides its own message (bug class 5)."""
+        Ob = self.m.Outbox
+        first = (Ob.select(fn.MIN(Ob.id))
+                 .where((Ob.conversation_id == conversation_id) & (Ob.kind != "read")
+                        & Ob.state.in_(WAITS_FOR_USER)).scalar())
+        if first is None:
+            return []
+        rows = (Ob.select(Ob.message_id)
+                .where((Ob.conversation_id == conversation_id) & (Ob.kind != "read")
+                       & (Ob.state == OutboxState.QUEUED) & (Ob.id > first)
+                       & Ob.message_id.is_null(False))
+                .order_by(Ob.id).tuples())
+        return list(dict.fromkeys(mid for (mid,) in rows))
+
     def expire_old(self, max_age: float, now: float | None = None) -> list[str]:
         """Outbox rule 6: queued sends older than ``max_age`` seconds become ``expired``
         (0 turns it off). Returns their message ids."""

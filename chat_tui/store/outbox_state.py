@@ -36,6 +36,21 @@ class OutboxState(StrEnum):
 #: Stored states that stop a conversation's queue until the user acts (outbox rules 3, 6).
 WAITS_FOR_USER: tuple[OutboxState, ...] = (OutboxState.FAILED, OutboxState.EXPIRED)
 
+#: The column ``problems`` of a conversation-list query over ``conversation c``: how many
+#: of the conversation's actions wait for the user (``ConversationView.problem_count``):
+#: its failed and expired ones and the queued ones behind the first of them (blocked),
+#: read markers left out, as ``Cache.problems`` lists them. One indexed look-up when the
+#: conversation has no failed or expired action.
+PROBLEMS_COLUMN_SQL = f"""
+       (SELECT count(*) FROM outbox o
+         WHERE o.conversation_id = c.id AND o.kind != 'read'
+           AND o.state IN ('{OutboxState.FAILED}', '{OutboxState.EXPIRED}',
+                           '{OutboxState.QUEUED}')
+           AND o.id >= (SELECT min(f.id) FROM outbox f
+                         WHERE f.conversation_id = c.id AND f.kind != 'read'
+                           AND f.state IN ('{OutboxState.FAILED}', '{OutboxState.EXPIRED}'))
+       ) AS problems"""
+
 #: Which state a message shows when several of its actions are pending: the one the user
 #: most needs to see (a failure over an expiry over a send in flight over a wait).
 SHOWN_FIRST: dict[str, int] = {

@@ -13,7 +13,7 @@ from peewee import fn
 from chat_tui.store.cachefile import CacheFile
 from chat_tui.store.convert import dt, preview
 from chat_tui.store.errors import StoreError
-from chat_tui.store.outbox_state import shown_state
+from chat_tui.store.outbox_state import PROBLEMS_COLUMN_SQL, shown_state
 from chat_tui.store.views import (
     ConversationView,
     Gap,
@@ -37,7 +37,8 @@ class ReadModel(CacheFile):
         the first ``limit`` when given (a first frame needs a screenful, not 10,000 rows);
         only those whose id is in ``ids`` when given (a refresh after an engine event
         re-reads what changed: one indexed lookup each, never the whole list). Ids not
-        found (unknown or removed) are left out."""
+        found (unknown or removed) are left out. Each row counts its queued actions and
+        those that wait for the user (``ConversationView.problem_count``)."""
         where, params = "", []
         if ids is not None:
             wanted = list(dict.fromkeys(ids))
@@ -56,7 +57,10 @@ class ReadModel(CacheFile):
                   FROM message m WHERE m.conv = c.pk
                   ORDER BY m.sort_key DESC LIMIT 1) AS preview,
                (SELECT count(*) FROM outbox o
-                 WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued
+                 WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued,
+               {PROBLEMS_COLUMN_SQL},
+               (SELECT r.encrypted FROM remote_room r WHERE r.conversation_id = c.id)
+                 AS encrypted
           FROM conversation c WHERE NOT c.removed AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.conversation_id = c.id AND l.kind = 'leave_conversation' AND l.state NOT IN ('failed', 'expired')){where}
          ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
          LIMIT ?
@@ -65,14 +69,15 @@ class ReadModel(CacheFile):
         rows = self.db.execute_sql(sql, (*params, -1 if limit is None else limit)).fetchall()
         for row in rows:
             (cid, title, members, assistant, activity, unread, pending, model, system_prompt,
-             last, queued) = row
+             last, queued, problems, enc) = row
             out.append(ConversationView(
                 id=cid, title=title, members=tuple(json.loads(members or "[]")),
                 assistant=bool(assistant),
                 last_message_preview=None if last is None else preview(last),
                 last_activity_at=dt(activity), unread_count=unread or 0,
                 queued_count=queued or 0, pending=bool(pending), model=model,
-                system_prompt=system_prompt,
+                system_prompt=system_prompt, problem_count=problems or 0,
+                encrypted=bool(enc),
             ))
         return out
 

@@ -31,10 +31,13 @@ class ConversationView:
 
     ``members`` are usernames, sorted; ``last_activity_at`` is UTC (server ``updated_at``, or
     the local echo time of a newer pending message); ``unread_count`` counts others' messages
-    after my read marker; ``queued_count`` counts my actions still in the outbox.
+    after my read marker; ``queued_count`` counts my actions still in the outbox;
+    ``problem_count`` counts those that wait for the user (failed, expired, and queued
+    behind one of them: blocked; the conversation's entries of ``Cache.problems``).
     ``pending`` is True while the conversation was created offline and not yet on the server.
     ``model`` and ``system_prompt`` are what the assistant answers with (None: the
     server's default model, its own prompt), my change on top until the server has it.
+    ``encrypted`` is True for an end-to-end encrypted Matrix room (docs/sync.md, rule M3).
     """
 
     id: str
@@ -48,6 +51,8 @@ class ConversationView:
     pending: bool = False
     model: str | None = None
     system_prompt: str | None = None
+    problem_count: int = 0
+    encrypted: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from chat_tui.sync.retry import Schedule
 from chat_tui.sync.waits import wait_event
 
 if TYPE_CHECKING:
-    from chat_tui.api import ApiClient
+    from chat_tui.api.backend import Backend
     from chat_tui.config import Settings
     from chat_tui.sync.gate import Gate
 
@@ -38,7 +38,7 @@ class Monitor:
     ``probes`` counts the probes sent (``Engine.sync_once`` stops once one failed).
     """
 
-    def __init__(self, gate: Gate, api: Callable[[], ApiClient | None], settings: Settings):
+    def __init__(self, gate: Gate, api: Callable[[], Backend | None], settings: Settings):
         self._gate = gate
         self._api = api
         probe_cap = min(settings.probe_cap, settings.backoff_cap)  # sync rule C2

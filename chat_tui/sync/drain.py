@@ -28,7 +28,7 @@ from chat_tui.sync.retry import retry_delay
 from chat_tui.sync.waits import wait_event
 
 if TYPE_CHECKING:
-    from chat_tui.api import ApiClient
+    from chat_tui.api.backend import Backend
     from chat_tui.config import Settings
     from chat_tui.store import Cache
     from chat_tui.sync.bus import EventBus
@@ -75,7 +75,7 @@ class Drain:
     """
 
     def __init__(self, store: Cache, worker: DbWorker, gate: Gate, monitor: Monitor,
-                 bus: EventBus, api: Callable[[], ApiClient | None], settings: Settings,
+                 bus: EventBus, api: Callable[[], Backend | None], settings: Settings,
                  pull_schedule: Schedule):
         self._store = store
         self._worker = worker
@@ -166,13 +166,17 @@ class Drain:
         """On the worker, in one hop: expire old sends (outbox rule 6), then the due heads
         (rules 2-3), and when none is due the epoch seconds the next one will be (or None).
 
-        The expired messages come back grouped by conversation id (``{cid: [message id]}``)
-        so the drain can publish ``MessagesChanged`` for them (``""`` when the echo is gone)."""
+        The expired messages, and those now blocked behind them, come back grouped by
+        conversation id (``{cid: [message id]}``) so the drain can publish
+        ``MessagesChanged`` for them (``""`` when the echo is gone)."""
         store = self._store
         expired: dict[str, list[str]] = {}
         for mid in store.expire_old(self._settings.max_queue_age):
             msg = store.get_message(mid)
             expired.setdefault(msg.conversation_id if msg is not None else "", []).append(mid)
+        for cid, mids in expired.items():  # what waits behind them is blocked now
+            if cid:
+                mids.extend(m for m in store.blocked_messages(cid) if m not in mids)
         actions = store.next_actions()
         return expired, actions, None if actions else store.next_due_at()
 
@@ -247,7 +251,9 @@ class Drain:
                 await self._worker.record(store.drop_action, marked.id)
             else:
                 reason = f"{exc.status} {exc.code}: {exc.reason}".strip()
-                await self._worker.record(store.record_permanent, marked.id, reason)
+                blocked = await self._worker.record(store.record_permanent, marked.id, reason)
+                if blocked:  # queued behind it: now shown blocked (bug class 5)
+                    bus.emit(MessagesChanged(marked.conversation_id, tuple(blocked)))
         except DatabaseError as exc:
             # The server answered but the answer could not be committed: back to 'queued'
             # when the database allows it (else it stays 'sending' until the next start);
@@ -326,7 +332,8 @@ class Drain:
         if action.kind == "create_conversation":
             answer: Any = await api.put_conversation(
                 action.conversation_id, p["title"], list(p.get("members", [])),
-                bool(p.get("assistant", False)), p.get("model"), p.get("system_prompt"))
+                bool(p.get("assistant", False)),
+                **{k: p[k] for k in ("model", "system_prompt") if p.get(k) is not None})
             ack = store.ack_conversation
         elif action.kind == "update_conversation":
             answer = await api.patch_conversation(
@@ -334,13 +341,17 @@ class Drain:
                 {k: p[k] for k in ("title", "model", "system_prompt") if k in p})
             ack = store.ack_conversation_update
         elif action.kind == "send":
+            # attempts counts this one: more means an earlier one may have reached the
+            # server (Matrix rule M1 then looks for it before sending again).
             answer = await api.put_message(action.conversation_id, action.message_id,
-                                           p["body"])
+                                           p["body"], attempted=action.attempts > 1)
         elif action.kind == "edit":
             answer = await api.patch_message(action.message_id, p["body"],
-                                             p.get("base_version"))
+                                             p.get("base_version"),
+                                             conversation_id=action.conversation_id)
         elif action.kind == "delete":
-            answer = await api.delete_message(action.message_id)
+            answer = await api.delete_message(action.message_id,
+                                              conversation_id=action.conversation_id)
         elif action.kind == "regenerate":
             answer = await api.regenerate(action.message_id, p["reply_id"])
         elif action.kind == "leave_conversation":

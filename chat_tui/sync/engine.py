@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from peewee import DatabaseError
 
-from chat_tui.api import ApiClient
 from chat_tui.store import Cache
 from chat_tui.sync.bus import EventBus
 from chat_tui.sync.connectivity import Monitor
@@ -43,6 +42,7 @@ from chat_tui.sync.events import ConnectivityState, EngineProblem, Event
 from chat_tui.sync.gate import Gate
 from chat_tui.sync.headless import SyncReport, run_once
 from chat_tui.sync.lock import AnotherEngineRunning, EngineLock
+from chat_tui.sync.matrix_side import CacheIds, MatrixAccount
 from chat_tui.sync.puller import Puller
 from chat_tui.sync.retention import run_retention
 from chat_tui.sync.user_actions import UserActions
@@ -51,6 +51,7 @@ from chat_tui.sync.worker import DbWorker
 __all__ = ["AnotherEngineRunning", "Engine", "SyncReport"]
 
 if TYPE_CHECKING:
+    from chat_tui.api.backend import Backend
     from chat_tui.config import Account, Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 NETWORK_TASKS = ("monitor", "drain", "puller")
 
 
-class Engine(UserActions, ConversationActions):
+class Engine(UserActions, ConversationActions, MatrixAccount):
     """Offline-first sync engine of one account.
 
     Args:
@@ -67,21 +68,28 @@ class Engine(UserActions, ConversationActions):
         base_url: the server URL.
         token: the bearer token, or None (then the engine waits for a login: 401 pause).
         settings: tunables (:class:`chat_tui.config.Settings`).
+        kind: the kind of server, ``"chat-tui"`` (API v1) or ``"matrix"`` (the Matrix
+            client-server API, docs/sync.md "Matrix"; ``user_id`` is then the account's
+            Matrix user id).
     """
 
-    def __init__(self, store: Cache, base_url: str, token: str | None, settings: Settings):
+    def __init__(self, store: Cache, base_url: str, token: str | None, settings: Settings,
+                 *, kind: str = "chat-tui", user_id: str = ""):
         self.store = store
         self.base_url = base_url
         self.settings = settings
+        self.kind = kind
+        self._user_id = user_id
         self._token = token
-        self._api: ApiClient | None = None
+        self._api: Backend | None = None
+        self._matrix: CacheIds | None = None
         self._tasks: dict[str, asyncio.Task] = {}
         self._lock: EngineLock | None = None
         self._bus = EventBus(store)
         self._gate = Gate(self._bus, auth_paused=token is None)
         self._worker = DbWorker(self._gate, settings.backoff_base, settings.backoff_cap)
 
-        def api() -> ApiClient | None:
+        def api() -> Backend | None:
             return self._api
 
         self._monitor = Monitor(self._gate, api, settings)
@@ -99,7 +107,8 @@ class Engine(UserActions, ConversationActions):
 
         store = Cache(account.db_path, account.username, user_id=account.user_id,
                       server_url=account.server_url)
-        return cls(store, account.server_url, load_token(account), settings)
+        return cls(store, account.server_url, load_token(account), settings,
+                   kind=account.kind, user_id=account.user_id)
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` for every event from now on, on the engine's event loop.
@@ -182,8 +191,7 @@ class Engine(UserActions, ConversationActions):
             # A 401 is remembered across restarts, but a restart may follow a new login:
             # try again once; a 401 pauses again.
             await db(self.store.set_auth_failed, False)
-        self._api = ApiClient(self.base_url, self._token, timeout=self.settings.request_timeout,
-                              probe_timeout=self.settings.probe_timeout)
+        self._api = self._backend()
         if not self._gate.work_offline:  # set before start: no network until turned off (C3)
             self._spawn_network_tasks()
         self._tasks["retention"] = asyncio.create_task(

@@ -80,6 +80,14 @@ class EngineProblem:
     active: bool = True
 
 
+@dataclass(frozen=True)
+class InvitesChanged:
+    """A Matrix account's pending invites changed (docs/sync.md, Matrix): ``invites`` is
+    the new list, ``({"room_id", "inviter", "name"}, ...)`` (``Engine.invites``)."""
+
+    invites: tuple[dict, ...]
+
+
 Event = (
     ConnectivityChanged
     | OutboxChanged
@@ -87,6 +95,7 @@ Event = (
     | ConversationsChanged
     | SyncProgress
     | EngineProblem
+    | InvitesChanged
 )
 
 __all__ = [
@@ -95,6 +104,7 @@ __all__ = [
     "ConversationsChanged",
     "EngineProblem",
     "Event",
+    "InvitesChanged",
     "MessagesChanged",
     "OutboxChanged",
     "SyncProgress",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from peewee import DatabaseError
 
@@ -19,7 +19,7 @@ from chat_tui.sync.events import ConversationsChanged, SyncProgress
 from chat_tui.sync.retry import Schedule
 
 if TYPE_CHECKING:
-    from chat_tui.api import ApiClient
+    from chat_tui.api.backend import Backend
     from chat_tui.config import Settings
     from chat_tui.store import Cache
     from chat_tui.sync.bus import EventBus
@@ -45,11 +45,13 @@ class Puller:
 
     ``schedule`` is the backoff after a failed sync (started over by any success, also an
     acknowledged send); ``synced`` counts the applied responses; ``once`` makes the loop
-    poll without waiting (``Engine.sync_once``).
+    poll without waiting (``Engine.sync_once``); ``after_sync``, when set, is awaited with
+    the backend after each applied response (a Matrix account keeps its invites:
+    :mod:`chat_tui.sync.matrix_side`).
     """
 
     def __init__(self, store: Cache, worker: DbWorker, gate: Gate, monitor: Monitor,
-                 bus: EventBus, api: Callable[[], ApiClient | None], settings: Settings):
+                 bus: EventBus, api: Callable[[], Backend | None], settings: Settings):
         self._store = store
         self._worker = worker
         self._gate = gate
@@ -60,6 +62,7 @@ class Puller:
         self.schedule = Schedule(settings.backoff_base, settings.backoff_cap)
         self.synced = 0
         self.once = False
+        self.after_sync: Callable[[Any], Awaitable[None]] | None = None
 
     async def run(self) -> None:
         """Sync rules S1-S4: long-poll ``/v1/sync`` whenever the gate is ready; apply each
@@ -120,6 +123,8 @@ class Puller:
         if total:
             bus.emit(SyncProgress(phase, 0, total))  # type: ignore[arg-type]
         res = await self._worker.run(self._store.apply_sync, response)
+        if self.after_sync is not None:
+            await self.after_sync(api)
         self._worker.ok()
         self.synced += 1
         self.schedule.reset()
@@ -149,11 +154,16 @@ class Puller:
         bus = self._bus
         bus.emit(SyncProgress("backfill", 0, None))
         try:
-            page = await api.messages(conversation_id, before, self._settings.page_size)
-        except TransientError as exc:
-            self._monitor.report_failure(exc)
+            try:
+                page = await api.messages(conversation_id, before, self._settings.page_size)
+            except TransientError as exc:
+                self._monitor.report_failure(exc)
+                raise
+            res = await self._worker.run(self._store.apply_page, conversation_id, page,
+                                         gap_id)
+        except BaseException:
+            bus.emit(SyncProgress("idle", 0, None))  # a failed backfill is over too
             raise
-        res = await self._worker.run(self._store.apply_page, conversation_id, page, gap_id)
         bus.emit_result(res)
         bus.emit(SyncProgress("backfill", res.added, res.added))
         bus.emit(SyncProgress("idle", 0, None))

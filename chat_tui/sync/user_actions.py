@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from chat_tui.api import ApiClient
 from chat_tui.store import ApplyResult
 
 if TYPE_CHECKING:
+    from chat_tui.api.backend import Backend
     from chat_tui.config import Settings
     from chat_tui.store import Cache
     from chat_tui.sync.bus import EventBus
@@ -29,7 +29,7 @@ class UserActions:
     settings: Settings
     base_url: str
     _token: str | None
-    _api: ApiClient | None
+    _api: Backend | None
     _bus: EventBus
     _gate: Gate
     _drain: Drain
@@ -57,9 +57,11 @@ class UserActions:
         its outbox row keyed by a fresh UUID and clears the draft. Returns the message id.
 
         Raises:
-            StoreError: unknown conversation, empty body, body over 65,536 bytes.
+            StoreError: unknown conversation, empty body, body over 65,536 bytes, an
+            encrypted Matrix room (rule M3).
         """
         self.store.ensure_open()
+        self._refuse_encrypted(conversation_id)  # type: ignore[attr-defined]
         mid = self.store.enqueue_send(conversation_id, body)
         res = ApplyResult()
         res.touch(conversation_id, mid)
@@ -188,8 +190,7 @@ class UserActions:
         api = self._api
         own = api is None
         if own:
-            api = ApiClient(self.base_url, self._token, timeout=self.settings.request_timeout,
-                            probe_timeout=self.settings.probe_timeout)
+            api = self._backend()  # type: ignore[attr-defined]
         try:
             return [n for n in wanted if not await api.user_exists(n)]
         finally:

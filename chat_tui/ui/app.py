@@ -23,6 +23,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 from textual.widget import AwaitMount
 
+from chat_tui.ui.assistant_actions import AssistantActions
 from chat_tui.ui.clock import Clock
 from chat_tui.ui.conversation_window import FIRST_FRAME_CONVERSATIONS, LIST_WINDOW
 from chat_tui.ui.keymap import bindings_for, palette_actions
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import Cache, ConversationView
     from chat_tui.store.first_frame import FirstFrameReader
     from chat_tui.sync.engine import Engine
+    from chat_tui.ui.assistant_actions import ModelsHost
 
 __all__ = ["FIRST_FRAME_CONVERSATIONS", "LIST_WINDOW", "ChatApp", "EngineEvent"]
 
@@ -46,7 +48,7 @@ EngineFactory = Callable[["Cache"], "Engine | Awaitable[Engine]"]
 """Builds the engine for the store the first frame was drawn from (called after that frame)."""
 
 
-class ChatApp(App[None]):
+class ChatApp(AssistantActions, App[None]):
     """The chat-tui app.
 
     Args:
@@ -61,6 +63,12 @@ class ChatApp(App[None]):
             from it, then the reader is closed and ``open_cache()`` returns the open
             ``Cache`` the app uses from then on (``store``). Its errors end the app with
             the message (status 1).
+        models_host: in the local mode, what serves the assistant
+            (:class:`~chat_tui.ui.assistant_actions.ModelsHost`, ``launch.LocalMode``): the
+            settings screen reloads its providers, F4 takes its local model offer.
+
+    The theme kept in ``config.toml`` applies from the first frame and a newly chosen
+    one is kept (:class:`~chat_tui.ui.assistant_actions.AssistantActions`).
 
     ``chat`` is the main screen; the app's read-only properties (``current_id``,
     ``conversations``, ``connectivity``...) show its state.
@@ -82,8 +90,11 @@ class ChatApp(App[None]):
         start_engine: bool = True,
         on_ready: Callable[[ChatApp], Any] | None = None,
         open_cache: Callable[[], Cache] | None = None,
+        models_host: ModelsHost | None = None,
     ) -> None:
         super().__init__()
+        self.models_host = models_host
+        self.restore_theme()
         self.store: Cache = store  # type: ignore[assignment] - the reader until the cache opens
         self._open_cache = open_cache
         self.engine: Engine | None = None
@@ -100,10 +111,16 @@ class ChatApp(App[None]):
 
     async def on_mount(self) -> None:
         """The app is ready once the chat screen and all its widgets are mounted, as when
-        the app composed them itself (a pilot, an ``on_ready`` caller, may query them);
-        the rest of the screen follows the first frame."""
+        the app composed them itself (a pilot, an ``on_ready`` caller, may query them)."""
         await AwaitMount(self.chat, [self.chat])
+
+    def on_ready(self) -> None:
+        """Textual's startup ``batch_update`` is over: show the chat screen's body (its
+        layout and render inside the batch were frames Textual drops:
+        :meth:`ChatScreen.reveal`); the rest of the screen follows the first frame."""
+        self.chat.reveal()
         self.call_after_refresh(self._first_frame_drawn)
+        self.watch_theme_changes()
 
     def _first_frame_drawn(self) -> None:
         if self._open_cache is None:
@@ -226,6 +243,7 @@ class ChatApp(App[None]):
             return
         self.engine_ready = True
         self.chat.engine_started()
+        self.show_local_offer()
         if self._on_ready is not None:
             result = self._on_ready(self)
             if isinstance(result, Awaitable):
@@ -238,6 +256,9 @@ class ChatApp(App[None]):
 
     async def on_unmount(self) -> None:  # noqa: D102 - Textual hook
         self.chat.save_state()
+        if self._theme_timer is not None:  # chosen just before quitting: keep it too
+            self._theme_timer.stop()
+            self.save_theme()
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self.engine is not None:
@@ -294,8 +315,14 @@ class ChatApp(App[None]):
             self.push_screen(SearchScreen(self.store, self.clock), opened)
 
     def action_new_conversation(self) -> None:
-        """Ask for a new conversation (assistant or members) and open it."""
-        from chat_tui.ui.screens.new_conversation import NewConversationScreen
+        """Ask for a new conversation (assistant or members) and open it. The dialog
+        checks the member names with the server when it can be asked and creates nothing
+        while any is unknown (sync rule 3o); otherwise the create is queued, with a note
+        that the names were not checked."""
+        from chat_tui.ui.screens.new_conversation import (
+            NewConversationScreen,
+            server_member_check,
+        )
 
         def created(result: Any) -> None:
             if result is None:
@@ -307,18 +334,39 @@ class ChatApp(App[None]):
                 errors=(Exception,))
             if cid is None:
                 return
+            if result.members and not result.checked:
+                self.notify("Member names not checked (the server could not be asked): "
+                            "the conversation is queued; a refusal shows above the "
+                            "composer (ctrl+b).", timeout=8)
             self.chat.refresh_conversations()
             self.chat.open_conversation(cid)
             self.chat.action_focus_composer()
 
-        self.push_screen(NewConversationScreen(), created)
+        self.push_screen(NewConversationScreen(check=server_member_check(self.chat),
+                                               matrix=self.is_matrix), created)
+
+    @property
+    def is_matrix(self) -> bool:
+        """True when the engine is a Matrix account's (no assistant; invites)."""
+        return bool(self.engine is not None and self.engine.is_matrix)
+
+    def action_show_invites(self) -> None:
+        """Show the Matrix account's pending invites, to accept or decline
+        (:class:`~chat_tui.ui.screens.invites.InvitesScreen`)."""
+        from chat_tui.ui.screens.invites import InvitesScreen
+
+        if not self.is_matrix:
+            self.notify("Invites are a Matrix feature; this account has none.", timeout=5)
+        elif not isinstance(self.screen, InvitesScreen):
+            self.push_screen(InvitesScreen(self.engine))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action of the keymap in the command palette (run on the app or the chat
         screen, by owner), plus Textual's own."""
         for entry in palette_actions():
             target = self if entry.owner == "app" else self.chat
-            yield SystemCommand(entry.description, f"{entry.help} ({entry.key_display})",
+            keys = f" ({entry.key_display})" if entry.key_display else ""
+            yield SystemCommand(entry.description, f"{entry.help}{keys}",
                                 partial(self.run_action, entry.action, target))
         yield from super().get_system_commands(screen)
 

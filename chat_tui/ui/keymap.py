@@ -22,8 +22,10 @@ __all__ = ["ACTIONS", "APP_ACTIONS", "SCOPE_TITLES", "KeyAction", "bindings_for"
 Scope = Literal["app", "composer", "messages", "conversations", "problems"]
 Owner = Literal["app", "chat"]
 
-APP_ACTIONS = frozenset({"help", "search", "new_conversation", "toggle_work_offline",
-                         "command_palette", "quit"})
+APP_ACTIONS = frozenset({"help", "search", "new_conversation", "show_invites",
+                         "toggle_work_offline", "command_palette", "quit", "stop_reply",
+                         "settings", "use_local_model", "export_conversation",
+                         "copy_message", "copy_code"})
 """Actions implemented by the app; every other one by the chat screen."""
 
 
@@ -34,7 +36,8 @@ class KeyAction:
     - ``id``: stable binding id (``"chat.retry"``), usable for remapping.
     - ``scope``: where the keys work: ``app`` (anywhere the focused widget does not use
       the key), ``composer``, ``messages`` (message list focused), ``conversations``.
-    - ``keys``: Textual key string, comma-separated alternatives (``"f1,question_mark"``).
+    - ``keys``: Textual key string, comma-separated alternatives (``"f1,question_mark"``);
+      ``""`` for an action offered in the command palette only.
     - ``action``: name of the ``action_*`` method (without ``action_``) of the app or the
       chat screen (see :attr:`owner`), or ``None`` for keys handled by a widget itself
       (listed for the help screen only).
@@ -64,6 +67,9 @@ class KeyAction:
         """The keys as shown on the help screen, e.g. ``"F1 / ?"``."""
         names = {
             "f1": "F1",
+            "f2": "F2",
+            "f3": "F3",
+            "f4": "F4",
             "question_mark": "?",
             "slash": "/",
             "pageup": "PgUp",
@@ -75,7 +81,7 @@ class KeyAction:
             "down": "\u2193",
         }
         parts = []
-        for key in self.keys.split(","):
+        for key in filter(None, self.keys.split(",")):
             key = names.get(key, key)
             parts.append(key)
         return " / ".join(parts)
@@ -121,8 +127,19 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("app.leave_conversation", "app", "alt+d", "leave_conversation", "Leave",
               "Leave (delete) the open conversation: gone from your list; with no one else "
               "in it, gone for everyone (asks first)", show=False),
+    KeyAction("app.invites", "app", "f3", "show_invites", "Invites",
+              "Matrix account: show the invites, to accept or decline them", show=False),
     KeyAction("app.work_offline", "app", "ctrl+o", "toggle_work_offline", "Offline",
               "Toggle work offline: keep everything in the outbox until turned off"),
+    KeyAction("app.stop_reply", "app", "ctrl+s", "stop_reply", "Stop reply",
+              "Stop the assistant reply being written (what it wrote stays)", show=False),
+    KeyAction("app.settings", "app", "f2", "settings", "Settings",
+              "Settings: model providers, the default model, the theme", show=False),
+    KeyAction("app.use_local_model", "app", "f4", "use_local_model", "Use local model",
+              "Use the local model server found at the start (the welcome's offer)",
+              show=False),
+    KeyAction("app.export", "app", "", "export_conversation", "Export",
+              "Export the open conversation to a Markdown file", show=False),
     KeyAction("app.palette", "app", "ctrl+p", "command_palette", "Commands",
               "Open the command palette", show=False, palette=False),
     KeyAction("app.quit", "app", "ctrl+q", "quit", "Quit", "Quit chat-tui", priority=True),
@@ -149,6 +166,11 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("messages.regenerate", "messages", "g", "regenerate", "Regenerate",
               "Ask the assistant again: a new reply to the selected (or last) reply's "
               "question; a failed reply is retried (queued when offline)"),
+    KeyAction("messages.copy", "messages", "c", "copy_message", "Copy",
+              "Copy the selected message (or the newest one) to the clipboard", show=False),
+    KeyAction("messages.copy_code", "messages", "y", "copy_code", "Copy code",
+              "Copy a code block of the selected message (or the newest with one); "
+              "pick which when there are several", show=False),
     KeyAction("messages.newest", "messages", "end,G", "jump_newest", "Newest",
               "Jump to the newest message", show=False, palette=False),
     # --- actions that wait for the user (the problem panel above the composer)
@@ -193,7 +215,7 @@ def bindings_for(scope: Scope, *, owner: Owner | None = None,
     """
     result = []
     for entry in ACTIONS:
-        if entry.scope != scope or entry.action is None:
+        if entry.scope != scope or entry.action is None or not entry.keys:
             continue
         if owner is not None and entry.owner != owner:
             continue

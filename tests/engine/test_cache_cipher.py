@@ -69,6 +69,13 @@ def test_rule_d6_raw_key_wal_synchronous_and_fts5_hold_encrypted(tmp_path):
     assert db.execute_sql("PRAGMA cipher_version").fetchone()[0].startswith("4.")
     assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
+    # SQLite's default page cache and temporary storage, as a plain cache has them (the
+    # sqlcipher3 wheel's build defaults to 8 MiB and memory).
+    plain = sqlite3.connect(":memory:")
+    for name in ("cache_size", "temp_store"):
+        want = plain.execute(f"PRAGMA {name}").fetchone()[0] or 1  # 0: the build's, FILE
+        assert int(db.execute_sql(f"PRAGMA {name}").fetchone()[0]) == want, name
+    plain.close()
     _fill(store)
     store.close()
     # Another connection with the raw key reads it; a plain one, or another key, does not.
@@ -294,3 +301,55 @@ def test_rule_d7_the_first_frame_reader_opens_an_encrypted_cache_read_only(tmp_p
     cachekeys._derived.clear()  # as a new process
     with pytest.raises(CacheLocked):
         open_cache_readonly(path)
+
+
+async def test_rule_d6_the_engine_worker_commits_normal_and_user_actions_full_encrypted(
+        engines, login_account):
+    """Sync rule D1a on an encrypted cache: the worker's connection is SQLCipher with
+    ``synchronous=NORMAL``, the user actions' connection ``FULL``; a send is delivered."""
+    from chat_tui.store.cipher import is_plain_sqlite
+    from tests.support.waiting import wait_for
+
+    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
+    engine = engines.make(login_account("alice"))
+    await engine.start()
+    store = engine.store
+
+    def pragma(name: str):
+        return store.db.execute_sql(f"PRAGMA {name}").fetchone()[0]
+
+    assert store.key is not None and is_plain_sqlite(store.path) is False
+    assert await engine._db(lambda: pragma("synchronous")) == 1
+    assert (await engine._db(lambda: pragma("cipher_version"))).startswith("4.")
+    assert await engine._db(lambda: pragma("journal_mode")) == "wal"
+    assert pragma("synchronous") == 2
+    cid = engine.create_conversation("durability", ["bob"])
+    mid = engine.send(cid, SECRET)
+    await wait_for(lambda: (m := store.get_message(mid)) and m.state == "sent")
+    assert SECRET.encode() not in _all_bytes(store.path)
+
+
+def test_rule_d7_the_local_account_cache_is_encrypted_and_logout_flush_removes_its_key():
+    """The local account (no login, the embedded server) with ``[cache] key = "file"``: its
+    cache is encrypted, ``cache clear`` and ``logout --flush`` remove the key with it."""
+    from chat_tui.launch import local_dir
+    from tests.support.cli import cli
+
+    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
+    assert cli("new", "Notes").returncode == 0
+    assert cli("send", SECRET).returncode == 0
+    path = local_dir() / "cache.db"
+    keyfile = cachekeys.key_file(path)
+    assert is_plain_sqlite(path) is False and keyfile.exists()
+    assert SECRET.encode() not in _all_bytes(path)
+    assert cli("sync", "--once").returncode == 0
+    done = cli("cache", "clear", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not path.exists() and not keyfile.exists()
+    assert not cachekeys.marker_path(path).exists()
+    assert cli("sync", "--once").returncode == 0  # a fresh cache, a fresh key
+    assert keyfile.exists() and is_plain_sqlite(path) is False
+    done = cli("logout", "--flush")
+    assert done.returncode == 0, done.stderr
+    assert not path.exists() and not keyfile.exists()
+    assert not cachekeys.marker_path(path).exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,12 +20,13 @@ B = "0000000b-0000-4000-8000-000000000000"
 C = "0000000c-0000-4000-8000-000000000000"
 
 
-def _filled_cache(path: Path) -> dict:
+def _filled_cache(path: Path, key: bytes | None = None) -> dict:
     """A cache of alice with: a limited conversation (gap) of 40 messages by bob and
     alice, bob's read marker half way, my edits and deletes pending, a failed send and
     a queued one behind it (blocked), a conversation created offline, a scroll anchor,
-    the last open conversation and "work offline" on. Closed cleanly."""
-    store = Cache(path, "alice")
+    the last open conversation and "work offline" on. Closed cleanly; encrypted with the
+    raw ``key`` when one is given."""
+    store = Cache(path, "alice", key=key)
     store.open()
     start = datetime(2026, 1, 1, tzinfo=UTC)
     msgs = [wire_message(A, seq, "alice" if seq % 3 == 0 else "bob", body=f"line {seq}",
@@ -70,10 +72,11 @@ def _reads(source, ids: dict) -> dict:
     }
 
 
-def test_reader_answers_as_the_cache_on_a_real_file(tmp_path):
+def test_reader_answers_as_the_cache_on_a_real_file(tmp_path, cache_key):
+    """On a plain file and on an encrypted one (read with its raw key, sync rule D6)."""
     path = tmp_path / "alice.db"
-    ids = _filled_cache(path)
-    reader = FirstFrameReader.open(path, "alice")
+    ids = _filled_cache(path, cache_key)
+    reader = FirstFrameReader.open(path, "alice", cache_key)
     assert reader is not None
     from_reader = _reads(reader, ids)
     from chat_tui.store.conversation_counts import queued_actions
@@ -85,11 +88,12 @@ def test_reader_answers_as_the_cache_on_a_real_file(tmp_path):
     # so the cache skips the full check (sync rule D4).
     assert not Path(str(path) + "-wal").exists()
     assert is_clean(path)
-    store = Cache(path, "alice")
+    store = Cache(path, "alice", key=cache_key)
     store.open()
     assert store.full_check is False
     from_cache = _reads(store, ids)
     assert queued == queued_actions(store) == 6
+    waiting = Counter(p.conversation_id for p in store.problems())
     store.close()
 
     assert from_reader == from_cache
@@ -101,6 +105,9 @@ def test_reader_answers_as_the_cache_on_a_real_file(tmp_path):
     assert from_cache["ui_state"].work_offline and from_cache["ui_state"].scroll_anchors
     assert from_cache["has_older"][:3] == [True, True, True]
     assert [c.id for c in from_cache["by_id"]] == [C, A]
+    # the failure mark's count: the failed send and the one blocked behind it
+    assert {c.id: c.problem_count for c in from_cache["conversations"]} == {A: 2, B: 0, C: 0}
+    assert waiting == {A: 2}
 
 
 def test_reader_steps_aside_for_a_file_cache_open_must_see(tmp_path):
@@ -127,3 +134,22 @@ def test_reader_steps_aside_for_a_file_cache_open_must_see(tmp_path):
 
 def test_reader_sql_is_written_for_the_current_schema():
     assert READS_SCHEMA == SCHEMA_VERSION
+
+
+def test_rule_d6_reader_steps_aside_for_an_encrypted_file_without_its_key(tmp_path):
+    from chat_tui.store.cipher import new_key
+
+    key = new_key()
+    path = tmp_path / "alice.db"
+    _filled_cache(path, key)
+    before = path.read_bytes()
+    assert FirstFrameReader.open(path, "alice") is None  # no key: Cache.open decides (D8)
+    assert FirstFrameReader.open(path, "alice", new_key()) is None  # the wrong key
+    assert path.read_bytes() == before and is_clean(path)
+    reader = FirstFrameReader.open(path, "alice", key)
+    assert reader is not None and reader.get_ui_state().last_conversation_id == A
+    reader.close()
+    assert is_clean(path)
+    plain = tmp_path / "plain.db"
+    _filled_cache(plain)
+    assert FirstFrameReader.open(plain, "alice", key) is None  # a key on a plain file

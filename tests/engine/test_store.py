@@ -703,7 +703,7 @@ def test_rule_d2_migration_from_v3_keeps_outbox_drafts_and_search(tmp_path):
 
     store = Cache(path, "alice")
     store.open()
-    assert store.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert store.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     columns = {r[1] for r in store.db.execute_sql("PRAGMA table_info(message)").fetchall()}
     assert "conv" in columns and "conversation_id" not in columns
     assert store.db.execute_sql("SELECT sql FROM sqlite_schema WHERE name = 'message_index'"
@@ -905,3 +905,29 @@ def test_rule_8_ack_of_a_message_the_cache_no_longer_holds_inserts_it(store):
                                                                               None)
     assert [a.kind for a in store.outbox_rows()] == ["create_conversation"]
     assert fts_consistent(store) and found(store, "papa") == [mid]
+
+
+def test_rule_S7_my_read_position_holds_against_an_older_server_copy(store, conv):
+    """A reply read as it arrived: the server's next copy of the conversation still counts
+    it unread (its answer predates my read marker); the cache keeps it read."""
+    msgs = [wire_message(conv, s) for s in (2, 3)]
+    store.apply_sync(sync_response("2", [(wire_conversation(conv, unread=2), msgs, False)]))
+    assert store.enqueue_read(conv, msgs[1]["id"])
+    assert store.list_conversations()[0].unread_count == 0
+    # the server's copy from before my marker arrived (the reply's last update)
+    store.apply_sync(sync_response("3", [(wire_conversation(conv, unread=2), [], False)]))
+    assert store.list_conversations()[0].unread_count == 0
+    # a new message by bob after my read position counts, whatever the server's copy says
+    newer = wire_message(conv, 4)
+    store.apply_sync(sync_response("4", [(wire_conversation(conv, unread=3), [newer], False)]))
+    assert store.list_conversations()[0].unread_count == 1
+
+
+def test_rule_S7_a_gap_after_my_read_position_leaves_the_server_count(store, conv):
+    msgs = [wire_message(conv, s) for s in (2, 3)]
+    store.apply_sync(sync_response("2", [(wire_conversation(conv, unread=2), msgs, False)]))
+    assert store.enqueue_read(conv, msgs[1]["id"])
+    # a limited delta: seqs 4..53 are missing, only the newest came
+    newest = [wire_message(conv, s) for s in range(54, 60)]
+    store.apply_sync(sync_response("3", [(wire_conversation(conv, unread=56), newest, True)]))
+    assert store.list_conversations()[0].unread_count == 56

@@ -21,7 +21,8 @@ _METHODS = [name for name, value in vars(Backend).items()
 def test_the_interface_names_what_the_engine_needs() -> None:
     assert set(_METHODS) == {
         "set_token", "aclose", "health", "login", "put_conversation", "put_message",
-        "patch_message", "delete_message", "mark_read", "sync", "messages"}
+        "patch_message", "delete_message", "mark_read", "sync", "messages", "user_exists",
+        "logout"}
 
 
 @pytest.mark.parametrize("cls", [ApiClient, MatrixClient])

@@ -1,6 +1,6 @@
 """``chat_tui.api.detect``: a chat-tui server, a Matrix homeserver found by
-``/_matrix/client/versions`` or by ``.well-known``, neither, nothing; and ``chat-tui
-login`` refusing a Matrix homeserver before asking for a password."""
+``/_matrix/client/versions`` or by ``.well-known``, neither, nothing (``chat-tui login`` on
+a Matrix homeserver: ``tests/matrix/test_flows.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from chat_tui.api.detect import CHAT_TUI, MATRIX, Detected, detect
 from chat_tui.api.errors import PermanentError, TransientError
-from tests.support.cli import cli
 from tests.support.fault_proxy import FaultProxy
 from tests.support.servers import find_free_port
 from tests.support.synapse import Synapse
@@ -46,10 +45,3 @@ async def test_neither_kind_and_nothing_listening(synapse: Synapse) -> None:
     with pytest.raises(TransientError) as refused:
         await detect(f"http://127.0.0.1:{find_free_port()}")
     assert refused.value.reached_server is False
-
-
-def test_login_refuses_a_matrix_homeserver_clearly(synapse: Synapse) -> None:
-    done = cli("login", synapse.url, "--username", "someone", "--password-stdin",
-               stdin="secret\n")
-    assert done.returncode != 0
-    assert "is a Matrix homeserver" in done.stderr and "Traceback" not in done.stderr

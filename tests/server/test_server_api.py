@@ -365,6 +365,44 @@ def test_long_poll_wakes_every_device_of_every_member(alice, bob, login_as):
         assert [m["id"] for m in entry["messages"]] == [sent.json()["id"]]
 
 
+@pytest.mark.also_postgres
+def test_one_change_wakes_devices_with_different_cursors_each_with_its_own_answer(
+        alice, bob, login_as):
+    """The devices woken by one change share one read of the changed conversation
+    (``chat_tui/server/data/deltas.py``), yet each answer follows the device's own cursor
+    and its user's unread count (docs/api.md, ``GET /v1/sync``): bob's laptop holds an
+    older cursor (its own read marker is newer), his phone and alice's tab the newest."""
+    cid = alice.create_conversation(["bob"])
+    first = alice.send(cid, "first").json()
+    laptop_cursor = bob.sync().json()["cursor"]
+    marker = bob.request("POST", f"/v1/conversations/{cid}/read",
+                         json={"message_id": first["id"]}).json()
+    phone, tab = login_as("bob", "bob-pw", "phone"), login_as("alice", "alice-pw", "tab")
+    waiting = {bob: laptop_cursor, phone: phone.sync().json()["cursor"],
+               tab: tab.sync().json()["cursor"]}
+    assert waiting[phone] != laptop_cursor
+    results: dict[str, list] = {d.device_id: [] for d in waiting}
+    threads = [threading.Thread(target=_long_poll, args=(d, c, 20, results[d.device_id]))
+               for d, c in waiting.items()]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # let every request reach the server and park
+    assert all(r == [] for r in results.values())  # the laptop's own marker holds it too
+    second = alice.send(cid, "second").json()
+    for t in threads:
+        t.join(timeout=25)
+    answers = {d: results[d.device_id][0][1].json() for d in waiting}
+    for answer in answers.values():
+        [entry] = answer["conversations"]
+        assert [m["id"] for m in entry["messages"]] == [second["id"]]
+        assert answer["cursor"] == answers[tab]["cursor"]
+    assert answers[bob]["read_markers"] == [marker]
+    assert answers[phone]["read_markers"] == answers[tab]["read_markers"] == []
+    unread = {d: a["conversations"][0]["conversation"]["unread_count"]
+              for d, a in answers.items()}
+    assert unread == {bob: 1, phone: 1, tab: 0}
+
+
 def _sql_lines(log_path) -> int:
     try:
         return log_path.read_text(encoding="utf-8").count(" DEBUG peewee ")

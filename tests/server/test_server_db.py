@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCHEMA_VERSION = 4  # chat_tui.server.db.SCHEMA_VERSION; asserted below through the file
+SCHEMA_VERSION = 5  # chat_tui.server.db.SCHEMA_VERSION; asserted below through the file
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -58,6 +58,7 @@ def test_v1_database_is_upgraded_without_losing_data(tmp_path):
                           ("message", "ask_model"), ("message", "ask_system_prompt")):
         con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # schema v4
     con.execute("DROP TABLE departure")  # schema v4
+    con.execute("DROP TABLE assistant_lease")  # schema v5
     con.execute("UPDATE schema_version SET version = 1")
     con.commit()
     con.close()
@@ -77,7 +78,8 @@ def test_v1_database_is_upgraded_without_losing_data(tmp_path):
     con_fresh = sqlite3.connect(fresh)
     query = "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
     assert set(con.execute(query)) == set(con_fresh.execute(query))
-    for table in ("message", "member", "conversation", "user", "device", "login_failure"):
+    for table in ("message", "member", "conversation", "user", "device", "login_failure",
+                  "assistant_lease"):
         info = f"PRAGMA table_info({table})"
         assert [r[1:] for r in con.execute(info)] == [r[1:] for r in con_fresh.execute(info)]
     con_fresh.close()

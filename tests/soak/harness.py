@@ -203,7 +203,18 @@ class ClientProcess:
 
 class World:
     """One soak world (see module doc). ``start()`` it, call steps, ``check()`` at quiet
-    points, ``close()`` at the end. ``stats`` accumulates figures; ``log`` the steps taken."""
+    points, ``close()`` at the end. ``stats`` accumulates figures; ``log`` the steps taken.
+
+    The class attributes name what a kind of server spells differently (a Matrix world,
+    ``tests/soak/matrix_world.py``, sets its own): ``SEND_PATH``, the part of a send's
+    request target before the message id; ``FAULT_PATH``, what a fault on one method
+    matches; ``me`` and ``other``, the account's author name and the member it talks to.
+    """
+
+    SEND_PATH = "/messages/"
+    FAULT_PATH = "/messages"
+    me = "alice"
+    other = "bob"
 
     def __init__(self, workdir: Path, cache_key: str = "none"):
         #: ``[cache] key`` of the world's config.toml: ``"file"`` runs the client's cache
@@ -299,7 +310,7 @@ class World:
     def create_conversation(self) -> str:
         """Create a conversation with bob (queued; works offline)."""
         cid = self._client_cmd("create", title=f"soak {len(self.conversations)}",
-                               members=["bob"])["id"]
+                               members=[self.other])["id"]
         self.conversations.append(cid)
         self.stats.conversations += 1
         self._note(f"create {cid[:8]}")
@@ -320,7 +331,8 @@ class World:
         self.sent.append(msg)
         if poison:
             assert self.proxy is not None
-            msg.poison = self.proxy.respond(422, method="PUT", path_contains=f"/messages/{mid}",
+            msg.poison = self.proxy.respond(422, method="PUT",
+                                            path_contains=f"{self.SEND_PATH}{mid}",
                                             count=None)
             msg.discard_on_fail = discard_on_fail
             self.set_work_offline(was_offline)
@@ -403,12 +415,12 @@ class World:
         method = "PUT"
         if self.work_offline or self.refused or not self.server.running or self.fault_rules:
             return
-        rule = self.proxy.hold(30, method=method, path_contains="/messages/", count=1)
-        before = len(self.proxy.requests(method, "/messages/"))
+        rule = self.proxy.hold(30, method=method, path_contains=self.SEND_PATH, count=1)
+        before = len(self.proxy.requests(method, self.SEND_PATH))
         self.send(len(self.sent))
         deadline = time.monotonic() + 3
         while (time.monotonic() < deadline
-               and len(self.proxy.requests(method, "/messages/")) <= before):
+               and len(self.proxy.requests(method, self.SEND_PATH)) <= before):
             time.sleep(0.01)
         self.client.kill9()
         rule.count = 0
@@ -445,7 +457,7 @@ class World:
         after the client's timeout)."""
         assert self.proxy is not None
         p = self.proxy
-        path = "/messages" if method else ""
+        path = self.FAULT_PATH if method else ""
         if kind == "refused":
             p.refuse()
             self.refused = True
@@ -620,7 +632,7 @@ class World:
             if orders != sorted(orders):
                 bad("reordered", f"{cid}: device 1 send order by seq is {orders}")
             for m in msgs:
-                if m["author"] == "alice" and m["id"] not in expected:
+                if m["author"] == self.me and m["id"] not in expected:
                     bad("phantom", f"{m['id']} {m['body']!r} by alice is unknown to the model")
         for cid in self.conversations:
             answer = self._client_cmd("backfill", cid=cid)

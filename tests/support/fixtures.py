@@ -47,6 +47,12 @@ database; nothing here mocks HTTP.
 ``unused_port``
     A TCP port that was free on 127.0.0.1 a moment ago, for fixtures that run their own
     listener (a fault proxy, a fake upstream, ...).
+
+``working_keyring``
+    A keyring that works, for this test's process and every process it starts: keyring's
+    own ``PYTHON_KEYRING_BACKEND`` names ``keyrings.alt.file.PlaintextKeyring`` (its file
+    under the test's ``XDG_DATA_HOME``). Yields the backend; the refusing keyring is set
+    again afterwards.
 """
 
 from __future__ import annotations
@@ -94,6 +100,29 @@ def isolated_user_dirs(
             Path(value).mkdir(parents=True, exist_ok=True)
         monkeypatch.setenv(key, value)
     yield values
+
+
+#: The working keyring of the tests (keyrings.alt, in the test extra): a file-backed keyring
+#: that keyring itself loads by name, as a user's keyringrc.cfg or environment would.
+WORKING_KEYRING = "keyrings.alt.file.PlaintextKeyring"
+
+
+@pytest.fixture
+def working_keyring(monkeypatch: pytest.MonkeyPatch,
+                    isolated_user_dirs: dict[str, str]) -> Iterator[object]:
+    """A working keyring for this test (see module doc)."""
+    import keyring
+    import keyring.core
+    from keyring.backends import fail
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", WORKING_KEYRING)
+    keyring.core.init_backend()  # reads the variable, as a new process does
+    backend = keyring.get_keyring()
+    assert type(backend).__module__ + "." + type(backend).__name__ == WORKING_KEYRING
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(fail.Keyring())
 
 
 @pytest.fixture

@@ -27,8 +27,9 @@ by the control route:
 - message containing ``BREAK`` / ``fail: "break"``: two chunks, then the connection drops.
 
 Control routes (for the test, not part of the OpenAI API): ``POST /_control`` with any of
-``{"delay": seconds, "fail": "500" | "hang" | "break" | null, "models": [names]}`` changes
-the behaviour from the next request on; ``GET /_control/requests`` returns every chat
+``{"delay": seconds, "fail": "500" | "hang" | "break" | null, "models": [names],
+"reply": text | null}`` changes the behaviour from the next request on (``reply``: answer
+this text instead of ``"saw N: ..."``, streamed word by word); ``GET /_control/requests`` returns every chat
 request body received, in order; ``GET /_control/counts`` returns
 ``{"models": n, "completions": n, "streams_done": n, "streams_cut": n}``: the requests of
 each route, and the streams that ended with ``[DONE]`` or were cut short (the client
@@ -67,7 +68,8 @@ def build_app(models: list[str], delay: float, api_key: str | None) -> Any:
     from starlette.responses import JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 
-    state: dict[str, Any] = {"models": list(models), "delay": delay, "fail": None}
+    state: dict[str, Any] = {"models": list(models), "delay": delay, "fail": None,
+                             "reply": None}
     requests: list[dict] = []
     counts = {"models": 0, "completions": 0, "streams_done": 0, "streams_cut": 0}
 
@@ -117,7 +119,7 @@ def build_app(models: list[str], delay: float, api_key: str | None) -> Any:
             )
         hang = model == "hang" or "SLOW" in last or fail == "hang"
         drop = "BREAK" in last or fail == "break"
-        words = f"saw {len(users)}: {last}".split(" ")
+        words = (state["reply"] or f"saw {len(users)}: {last}").split(" ")
         pace = float(state["delay"])
         if not payload.get("stream"):
             return JSONResponse({
@@ -148,7 +150,7 @@ def build_app(models: list[str], delay: float, api_key: str | None) -> Any:
 
     async def control(request: Request) -> Response:
         changes = await request.json()
-        for key in ("delay", "fail", "models"):
+        for key in ("delay", "fail", "models", "reply"):
             if key in changes:
                 state[key] = changes[key]
         return JSONResponse({"delay": state["delay"], "fail": state["fail"],

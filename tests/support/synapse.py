@@ -123,6 +123,8 @@ class Synapse:
 
     :meth:`register` creates a user, :meth:`stop` / :meth:`start` stop and start the same
     homeserver (same port, same database), :meth:`close` stops it for good.
+    ``extra_config`` is YAML appended to the configuration (top-level keys this module does
+    not set, for example ``bcrypt_rounds: 4`` for a benchmark that registers many users).
 
     Raises:
         SynapseUnavailable: ``matrix-synapse`` is not importable.
@@ -130,7 +132,7 @@ class Synapse:
             ``start_timeout`` seconds (the message ends with the log's last lines).
     """
 
-    def __init__(self, base: Path, *, start_timeout: float = 90.0):
+    def __init__(self, base: Path, *, start_timeout: float = 90.0, extra_config: str = ""):
         if importlib.util.find_spec("synapse") is None:
             raise SynapseUnavailable(
                 "matrix-synapse is not installed (pip install -e '.[test]')")
@@ -142,7 +144,7 @@ class Synapse:
         self.config = base / "homeserver.yaml"
         self.log = base / "homeserver.log"
         self.start_timeout = start_timeout
-        self.config.write_text(_config(base, self.port, self.secret))
+        self.config.write_text(_config(base, self.port, self.secret) + extra_config)
         _log_config(base / "log.yaml", self.log)
         subprocess.run([sys.executable, "-m", "synapse.app.homeserver", "-c",
                         str(self.config), "--generate-keys"],

@@ -6,10 +6,11 @@ list. Pilot tests call it after each step of a flow.
 Compared: connectivity and "work offline" (title bar marker, banner) with the engine; the
 outbox indicator with ``Cache.outbox_counts``; the offline banner's queued count with the
 conversation window; the login banner with ``Engine.auth_paused``; the conversation list
-(rows, titles, unread and queued badges, the open row) with ``Cache.list_conversations``;
-the open conversation's title; every message shown (body, state, deleted) with
-``Cache.get_message``; the problem panel with ``Cache.problems`` of the open
-conversation; the skeleton with an empty list.
+(rows, titles, unread and queued badges, the open row, every drawn row) with
+``Cache.list_conversations``, and each row's failure mark with ``Cache.problems``; the
+open conversation's title, and no unread count on it while its newest message is shown;
+every message shown (body, state, deleted) with ``Cache.get_message``; the problem panel
+with ``Cache.problems`` of the open conversation; the skeleton with an empty list.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def _rendered(widget) -> str:
 def untruths(app) -> list[str]:
     """Each disagreement between what ``app`` (a running ``ChatApp``) shows and the
     cache and engine, as a readable sentence; [] when everything shown is true."""
+    from chat_tui.ui.safe_text import inert_line
     from chat_tui.ui.widgets.login import LoginBanner
     from chat_tui.ui.widgets.status import queue_text
 
@@ -73,11 +75,12 @@ def untruths(app) -> list[str]:
 
     rows = chat.conversation_list.conversations
     truth = store.list_conversations(limit=len(rows)) if rows else store.list_conversations(1)
-    check([(c.id, c.title, c.unread_count, c.queued_count) for c in rows]
-          == [(c.id, c.title, c.unread_count, c.queued_count) for c in truth],
+    check([(c.id, c.title, c.unread_count, c.queued_count, c.problem_count) for c in rows]
+          == [(c.id, c.title, c.unread_count, c.queued_count, c.problem_count) for c in truth],
           "conversation list rows differ from the cache: "
-          f"{[(c.title, c.unread_count, c.queued_count) for c in rows]} vs "
-          f"{[(c.title, c.unread_count, c.queued_count) for c in truth]}")
+          f"{[(c.title, c.unread_count, c.queued_count, c.problem_count) for c in rows]} vs "
+          f"{[(c.title, c.unread_count, c.queued_count, c.problem_count) for c in truth]}")
+    out.extend(_row_untruths(chat, store, truth))
     check(chat.conversation_list.current_id == chat.current_id,
           f"list marks {chat.conversation_list.current_id} open, open is {chat.current_id}")
     check(chat.skeleton.display == (not rows), f"skeleton shown {chat.skeleton.display} "
@@ -91,10 +94,16 @@ def untruths(app) -> list[str]:
 
     conv = chat.current_conversation
     title = _rendered(chat._title)
-    check((conv is None and title == "") or (conv is not None and conv.title in title),
+    check((conv is None and title == "")
+          or (conv is not None and inert_line(conv.title, 60) in title),
           f"title {title!r} for {conv.title if conv else None!r}")
 
     messages = chat.messages
+    if (engine is not None and app.engine_ready and conv is not None
+            and messages.conversation_id == conv.id and messages.at_newest):
+        # what is on screen up to the newest message has been read (a read marker)
+        check(conv.unread_count == 0, f"open conversation {conv.title!r} shows its newest "
+              f"message and {conv.unread_count} unread")
     if chat.current_id is not None and messages.conversation_id == chat.current_id:
         for view in messages.views:
             cached = store.get_message(view.id)
@@ -119,9 +128,42 @@ def untruths(app) -> list[str]:
     return out
 
 
+def _row_untruths(chat, store, truth) -> list[str]:
+    """The drawn rows of the conversation list against the cache: each row built on
+    screen draws what ``render_conversation`` draws for the cache's row (title, counters,
+    the open marker, the preview), and carries the failure mark exactly when the cache
+    holds actions of that conversation that wait for the user (``Cache.problems``)."""
+    from collections import Counter
+
+    from chat_tui.ui.widgets.conversation_list import PROBLEM_MARK, render_conversation
+
+    out = []
+    waiting = Counter(p.conversation_id for p in store.problems())
+    clist = chat.conversation_list
+    for index, conv in enumerate(truth):
+        want = waiting.get(conv.id, 0)
+        if conv.problem_count != want:
+            out.append(f"cache row {conv.title!r} counts {conv.problem_count} actions "
+                       f"waiting for the user, the outbox {want}")
+        if index >= clist.option_count or not clist._built_width:
+            continue  # not built yet (rows are built as the list scrolls)
+        prompt = clist.get_option_at_index(index).prompt
+        drawn = getattr(prompt, "plain", str(prompt))
+        if (f"{PROBLEM_MARK}{want}" in drawn) != bool(want) or (
+                not want and PROBLEM_MARK in drawn):
+            out.append(f"row {conv.title!r} draws {drawn!r} with {want} actions waiting "
+                       "for the user")
+        expected = render_conversation(conv, current=conv.id == chat.current_id,
+                                       width=clist._built_width).plain
+        if drawn != expected:
+            out.append(f"row {index} draws {drawn!r}, the cache says {expected!r}")
+    return out
+
+
 async def assert_truthful(pilot, app, timeout: float = 3.0) -> None:
     """Let the app settle (coalesced refreshes: a fraction of a second) until everything
     it shows agrees with the cache and the engine; fail listing what does not after
     ``timeout`` seconds."""
     await wait_for(pilot, lambda: not untruths(app), timeout=timeout)
-    assert untruths(app) == []
+    wrong = untruths(app)
+    assert wrong == [], "\n".join(wrong)

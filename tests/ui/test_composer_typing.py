@@ -8,6 +8,7 @@ from textual import events
 
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.message_list import MessageList
+from tests.support.truth import assert_truthful
 from tests.support.ui import SIZE, online, shared_conversation, shown, wait_for
 
 
@@ -32,6 +33,7 @@ async def test_enter_after_a_burst_sends_every_character(login, make_app, server
                               == ["third message typed fast"])
         assert composer.text == ""
         assert await wait_for(pilot, lambda: messages.views[-1].state == "sent")
+        await assert_truthful(pilot, app)
         page = await bob.messages(cid)
         assert [m.body for m in page.messages] == ["hi", "third message typed fast"]
 

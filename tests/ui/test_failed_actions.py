@@ -1,5 +1,6 @@
 """A refused action is never a dead end: a conversation create the server refuses (an
-unknown member) shows where the user is looking, with the server's reason, and can be
+unknown member, created while offline so the names could not be checked first) shows where
+the user is looking, with the server's reason, and can be
 retried, edited and discarded from the keyboard and the command palette. The real app,
 the real engine, the real server over loopback; no mocks."""
 
@@ -12,15 +13,21 @@ from tests.support.truth import assert_truthful
 from tests.support.ui import SIZE, online, wait_for
 
 
-async def create_refused(pilot, app, title: str = "Ghosts", members: str = "nobody_x") -> str:
-    """ctrl+n, a title and an unknown member, Enter: returns the new conversation's id once
-    the server refused its create."""
+async def create_refused(pilot, app, server, title: str = "Ghosts",
+                         members: str = "nobody_x") -> str:
+    """Offline (the server stopped: the names cannot be checked, sync rule 3o), ctrl+n, a
+    title and an unknown member, Enter; then the server back: returns the new
+    conversation's id once the server refused its create."""
+    server.stop()
+    assert await wait_for(pilot, lambda: app.connectivity == "offline")
     await pilot.press("ctrl+n")
     assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
     await pilot.press(*title, "tab", "space", "tab", *members, "enter")
     assert await wait_for(pilot, lambda: not isinstance(app.screen, NewConversationScreen))
     cid = app.current_id
     assert cid is not None
+    assert any("not checked" in n.message for n in app._notifications)
+    server.start()
     assert await wait_for(pilot, lambda: any(
         p.state == "failed" and p.kind == "create_conversation"
         for p in app.store.problems()), timeout=15)
@@ -32,11 +39,11 @@ def panel_text(app) -> str:
     return panel.plain_text() if panel.display else ""
 
 
-async def test_refused_create_shows_the_reason_where_the_user_looks(login, make_app):
+async def test_refused_create_shows_the_reason_where_the_user_looks(server, login, make_app):
     app = make_app(login("alice"))
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: online(app))
-        await create_refused(pilot, app)
+        await create_refused(pilot, app, server)
         await pilot.press(*"hello ghosts", "enter")  # queued behind the failed create
         assert await wait_for(pilot, lambda: "unknown" in panel_text(app).lower())
         text = panel_text(app)
@@ -47,11 +54,11 @@ async def test_refused_create_shows_the_reason_where_the_user_looks(login, make_
 
 
 async def test_refused_create_is_edited_from_the_keyboard_and_delivered(
-        login, make_app, server_api):
+        server, login, make_app, server_api):
     app = make_app(login("alice"))
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: online(app))
-        cid = await create_refused(pilot, app)
+        cid = await create_refused(pilot, app, server)
         await pilot.press(*"hello bob", "enter")
         assert await wait_for(pilot, lambda: "blocked" in panel_text(app))
         await assert_truthful(pilot, app)
@@ -61,6 +68,12 @@ async def test_refused_create_is_edited_from_the_keyboard_and_delivered(
         assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
         members = app.screen.query_one("#new-members")
         assert members.value == "nobody_x"
+        members.value = "nobody_y"  # online now: the names are checked first (rule 3o)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: "Unknown member: nobody_y"
+                              in str(app.screen.query_one("#new-error").render()))
+        assert isinstance(app.screen, NewConversationScreen)
+        assert app.store.outbox_row(app.store.problems()[0].outbox_id)["state"] == "failed"
         members.value = "bob"
         await pilot.press("enter")
         assert await wait_for(pilot, lambda: not app.store.problems(), timeout=15)
@@ -70,11 +83,12 @@ async def test_refused_create_is_edited_from_the_keyboard_and_delivered(
         assert [m.body for m in page.messages] == ["hello bob"]
 
 
-async def test_refused_create_is_retried_then_discarded_keeping_the_text(login, make_app):
+async def test_refused_create_is_retried_then_discarded_keeping_the_text(
+        server, login, make_app):
     app = make_app(login("alice"))
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: online(app))
-        cid = await create_refused(pilot, app)
+        cid = await create_refused(pilot, app, server)
         await pilot.press(*"keep this text", "enter")
         assert await wait_for(pilot, lambda: "blocked" in panel_text(app))
         seen: list[dict[str, int]] = []
@@ -97,14 +111,36 @@ async def test_refused_create_is_retried_then_discarded_keeping_the_text(login, 
         await assert_truthful(pilot, app)
 
 
-async def test_refused_create_is_discarded_from_the_palette(login, make_app):
+async def test_refused_create_is_discarded_from_the_palette(server, login, make_app):
     app = make_app(login("alice"))
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: online(app))
-        cid = await create_refused(pilot, app)
+        cid = await create_refused(pilot, app, server)
         await pilot.press("ctrl+p")
         await pilot.press(*"discard failed action")
         await pilot.pause(0.5)
         await pilot.press("enter")
         assert await wait_for(pilot, lambda: not app.store.problems())
         assert all(c.id != cid for c in app.store.list_conversations())
+
+
+async def test_rule_3a_a_message_queued_before_the_refusal_shows_blocked(server, login,
+                                                                          make_app):
+    """Written offline in the new conversation, then the create is refused: the message
+    waiting behind it shows blocked at once (not queued), as the cache has it."""
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        server.stop()
+        assert await wait_for(pilot, lambda: app.connectivity == "offline")
+        await pilot.press("ctrl+n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
+        await pilot.press(*"Ghosts", "tab", "space", "tab", *"nobody_x", "enter")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, NewConversationScreen))
+        messages = app.chat.messages
+        await pilot.press(*"written before", "enter")
+        assert await wait_for(pilot, lambda: [v.state for v in messages.views] == ["queued"])
+        server.start()
+        assert await wait_for(pilot, lambda: [v.state for v in messages.views] == ["blocked"],
+                              timeout=15)
+        await assert_truthful(pilot, app)

@@ -107,3 +107,44 @@ async def test_keys_to_the_store_wait_for_the_cache(tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
         assert isinstance(app.screen, SearchScreen)
     app.chat.store.close()
+
+
+async def test_first_frame_is_laid_out_once_with_the_list_and_the_messages(tmp_path):
+    """The body of the chat screen (conversation list, messages) is laid out once before
+    the first frame, after the app's startup batch (a layout or render inside it is a
+    frame Textual drops), and that frame holds the list's rows and the newest messages."""
+    from chat_tui.ui.widgets.conversation_list import ConversationList
+
+    path = tmp_path / "me.db"
+    _closed_cache(path)
+    store = Cache(path, "me")
+    store.open()
+    for i in range(30):  # more conversations than the list shows
+        store.enqueue_create_conversation(f"00000002-0000-4000-8000-{i:012d}", f"Chat {i}")
+    store.set_last_conversation(CID)
+    app = ChatApp(store, None, clock=FixedClock())
+    layouts: list[int] = []  # the app's batch depth at each layout with the body shown
+    first: dict[str, object] = {}
+    refresh_layout, display = app.chat._refresh_layout, app._display
+
+    def counted_layout(*args, **kwargs):
+        if app.chat.query_one("#body").display:
+            layouts.append(app._batch_count)
+        return refresh_layout(*args, **kwargs)
+
+    def first_frame(screen, renderable):
+        if (not first and renderable is not None and not app._batch_count
+                and app.chat.query_one("#body").display):
+            first["layouts"] = list(layouts)
+            first["rows"] = app.chat.query_one(ConversationList).option_count
+            first["messages"] = [v.body for v in app.chat.messages.views]
+        return display(screen, renderable)
+
+    app.chat._refresh_layout = counted_layout
+    app._display = first_frame
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: first)
+    store.close()
+    assert first["layouts"] == [0]
+    assert first["rows"] >= SIZE[1] // 2  # a screenful of two-line rows
+    assert first["messages"][-1] == "note 29"

@@ -31,6 +31,7 @@ async def test_send_online(login, make_app, server_api):
         await wait_for(pilot, lambda: shown(app, cid))
         messages = app.query_one(MessageList)
         await wait_for(pilot, lambda: [v.body for v in messages.views] == ["hi alice"])
+        await assert_truthful(pilot, app)
         assert app.query_one(Composer).has_focus
         await pilot.press(*"hello bob", "enter")
         assert app.query_one(Composer).text == ""
@@ -48,8 +49,10 @@ async def test_offline_queue_drains_in_order(server, login, make_app, server_api
     app = make_app(login("alice"))
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+        await assert_truthful(pilot, app)
         server.stop()
         assert await wait_for(pilot, lambda: app.connectivity == "offline")
+        await assert_truthful(pilot, app)
         await pilot.press(*"first while offline", "enter")
         await pilot.press(*"second while offline", "enter")
         banner, queue = app.query_one(OfflineBanner), app.query_one(QueueIndicator)
@@ -96,6 +99,8 @@ async def test_draft_survives_restart(login, make_app, server_api):
         assert again.current_id == cid
         assert composer.text == "half a thought\nand more"
         assert composer.cursor_location == (1, 6)
+        assert await wait_for(pilot, lambda: online(again))
+        await assert_truthful(pilot, again)
 
 
 async def test_retry_failed_message(server, login, make_app, server_api):
@@ -118,10 +123,12 @@ async def test_retry_failed_message(server, login, make_app, server_api):
             assert "blocked behind a failed action" in rendered_text(
                 messages._items[messages.views[-1].id])
             assert app.query_one(QueueIndicator).has_class("-problem")
+            await assert_truthful(pilot, app)
 
             await pilot.press("ctrl+r")
             assert await wait_for(pilot, lambda: [(v.body, v.state) for v in messages.views[-2:]]
                                   == [("will fail once", "sent"), ("behind it", "sent")])
+            await assert_truthful(pilot, app)
             page = await server_api("bob").messages(cid)
             assert [m.body for m in page.messages] == ["hello", "will fail once", "behind it"]
 
@@ -159,6 +166,7 @@ async def test_search_opens_hit_in_context(login, make_app, server_api):
         assert await wait_for(pilot, lambda: messages.scroll_y <= item.virtual_region.y
                               < messages.scroll_y + messages.size.height)
         assert messages.has_focus and messages.selected_id == ids[10]
+        await assert_truthful(pilot, app)
 
 
 async def test_untrusted_body_renders_literally(login, make_app, server_api):
@@ -181,6 +189,7 @@ async def test_untrusted_body_renders_literally(login, make_app, server_api):
             assert char not in text
         title = rendered_text(app.query_one("#chat-title"))
         assert "[blink]t[/blink]\u241b[2J" in title
+        await assert_truthful(pilot, app)
 
 
 async def test_offline_question_shows_cached_answer(server, login, make_app, server_api):
@@ -214,6 +223,7 @@ async def test_offline_question_shows_cached_answer(server, login, make_app, ser
         await pilot.pause()
         shown_text = rendered_text(widget)
         assert "You wrote:" in shown_text and "france" in shown_text
+        await assert_truthful(pilot, app)
 
 
 async def test_up_in_empty_composer_edits_last_message(login, make_app, server_api):
@@ -232,6 +242,7 @@ async def test_up_in_empty_composer_edits_last_message(login, make_app, server_a
         assert await wait_for(pilot, lambda: messages.views[-1].body == "at 10"
                               and messages.views[-1].state == "sent")
         assert composer.editing_id is None and composer.text == ""
+        await assert_truthful(pilot, app)
         page = await bob.messages(cid)
         assert [(m.body, m.edited_at is not None) for m in page.messages][-1] == ("at 10", True)
 
@@ -254,6 +265,7 @@ async def test_scroll_position_restored_and_window_bounded(login, make_app, serv
                 break
         assert messages.views[0].id == ids[0]
         assert ids[-1] not in messages._items  # the newest end was trimmed
+        await assert_truthful(pilot, app)
         await pilot.pause(0.1)
         for _ in range(3):
             await pilot.press("pagedown")
@@ -287,6 +299,7 @@ async def test_delete_and_discard(server, login, make_app, server_api):
                               and messages.views[-1].state == "sent")
         await pilot.pause()
         assert "message deleted" in rendered_text(messages._items[sent_id])
+        await assert_truthful(pilot, app)
         page = await bob.messages(cid)
         assert page.messages[-1].deleted
 
@@ -295,12 +308,15 @@ async def test_delete_and_discard(server, login, make_app, server_api):
         assert await wait_for(pilot, lambda: app.connectivity == "offline")
         await pilot.press("i", *"second thoughts", "enter")
         assert await wait_for(pilot, lambda: messages.views[-1].state == "queued")
+        await assert_truthful(pilot, app)
         await pilot.press("ctrl+t", "x")
         composer = app.query_one(Composer)
         assert await wait_for(pilot, lambda: composer.text == "second thoughts")
         assert await wait_for(pilot, lambda: messages.views[-1].id == sent_id)
+        await assert_truthful(pilot, app)
         server.start()
         assert await wait_for(pilot, lambda: app.connectivity == "online", timeout=20)
+        await assert_truthful(pilot, app)
         page = await server_api("bob").messages(cid)
         assert [m.body for m in page.messages if not m.deleted] == ["ok?"]
 
@@ -320,8 +336,10 @@ async def test_expired_message_sent_anyway(server, login, make_app, server_api, 
         assert await wait_for(pilot, lambda: messages.views[-1].state == "expired", timeout=10)
         await pilot.pause()
         assert "a send anyway" in rendered_text(messages._items[messages.views[-1].id])
+        await assert_truthful(pilot, app)
         await pilot.press("ctrl+t", "a")
         assert await wait_for(pilot, lambda: messages.views[-1].state == "sent")
+        await assert_truthful(pilot, app)
         page = await server_api("bob").messages(cid)
         assert [m.body for m in page.messages] == ["still there?", "late reply"]
 
@@ -339,6 +357,7 @@ async def test_work_offline_stays_on_across_a_restart(server, login, make_app, s
             assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
             await pilot.press("ctrl+o")
             assert await wait_for(pilot, lambda: app.work_offline)
+            await assert_truthful(pilot, app)
 
         # The proxy logs a request when its answer is relayed: the first session's last
         # long-poll (timeout 2 s, cut by the quit) is logged up to 2 s later.
@@ -351,9 +370,11 @@ async def test_work_offline_stays_on_across_a_restart(server, login, make_app, s
             assert banner.display and "Working offline" in rendered_text(banner)
             assert await wait_for(pilot, lambda: again.engine_ready)
             assert again.engine.work_offline and again.connectivity == "offline"
+            await assert_truthful(pilot, again)
             await pilot.press(*"written offline", "enter")
             messages = again.query_one(MessageList)
             assert await wait_for(pilot, lambda: messages.views[-1].state == "queued")
+            await assert_truthful(pilot, again)
             await asyncio.sleep(1.0)  # the engine runs; nothing may reach the network
             assert proxy.requests()[seen_before:] == []
             assert messages.views[-1].state == "queued"
@@ -361,6 +382,40 @@ async def test_work_offline_stays_on_across_a_restart(server, login, make_app, s
             await pilot.press("ctrl+o")
             assert await wait_for(pilot, lambda: messages.views[-1].state == "sent",
                                   timeout=15)
+            await assert_truthful(pilot, again)
             page = await server_api("bob").messages(cid)
             assert [m.body for m in page.messages] == ["before the trip", "written offline"]
         assert not again.store.get_ui_state().work_offline
+
+
+async def test_replies_arriving_and_switching_by_key(login, make_app, server_api):
+    """Every indicator stays true as replies arrive, in the open conversation and in the
+    other one, and as the keys switch between them."""
+    bob, plans, _ = await shared_conversation(server_api, "Plans", ("first",))
+    _, other, _ = await shared_conversation(server_api, "Other", ("unrelated",))
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and len(app.conversations) == 2)
+        assert await wait_for(pilot, lambda: app.current_id and shown(app, app.current_id))
+        await assert_truthful(pilot, app)
+        opened = app.current_id
+        elsewhere = plans if opened == other else other
+        messages = app.query_one(MessageList)
+
+        await bob.put_message(opened, str(uuid.uuid4()), "a reply where you look")
+        assert await wait_for(pilot, lambda: messages.views[-1].body
+                              == "a reply where you look")
+        await assert_truthful(pilot, app)
+
+        await bob.put_message(elsewhere, str(uuid.uuid4()), "a reply elsewhere")
+        assert await wait_for(pilot, lambda: app.chat.window.get(elsewhere) is not None
+                              and app.chat.window.get(elsewhere).unread_count == 1)
+        await assert_truthful(pilot, app)
+
+        await pilot.press("alt+down")
+        assert await wait_for(pilot, lambda: shown(app, elsewhere))
+        assert await wait_for(pilot, lambda: messages.views[-1].body == "a reply elsewhere")
+        await assert_truthful(pilot, app)
+        await pilot.press("alt+up")
+        assert await wait_for(pilot, lambda: shown(app, opened))
+        await assert_truthful(pilot, app)

@@ -18,6 +18,7 @@ from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.widgets.message_list import MessageList
+from tests.support.truth import assert_truthful
 from tests.support.ui import SIZE, wait_for
 
 
@@ -47,6 +48,7 @@ async def test_local_mode_welcome_then_cache_first():
             assert messages.views[0].body == WELCOME_QUESTION
             assert messages.views[1].author == "assistant"
             assert app.current_conversation.assistant
+            await assert_truthful(pilot, app)
         token = (local_dir() / "token").read_text()
         assert token and (local_dir() / "token").stat().st_mode & 0o077 == 0
         for server in servers:
@@ -61,7 +63,38 @@ async def test_local_mode_welcome_then_cache_first():
             assert await wait_for(pilot, lambda: again.engine_ready
                                   and again.connectivity == "online", timeout=20)
             assert len(again.conversations) == 1  # the welcome is created only once
+            await assert_truthful(pilot, again)
         assert (local_dir() / "token").read_text() == token  # same device, no new login
+    finally:
+        for server in servers:
+            server.stop()
+
+
+async def test_welcome_shows_no_unread_badge_while_open():
+    """The welcome conversation of the first start is open with its reply on screen: its
+    row shows no unread count, in the cache and drawn (the read marker of the reply
+    holds against the server's copy of the conversation that raced it)."""
+    from chat_tui.ui.widgets.conversation_list import render_conversation
+
+    servers: list = []
+    try:
+        app = local_app(servers)
+        async with app.run_test(size=SIZE) as pilot:
+            messages = app.query_one(MessageList)
+            assert await wait_for(pilot, lambda: app.current_conversation is not None
+                                  and len(messages.views) == 2
+                                  and not messages.views[1].streaming
+                                  and messages.views[1].body, timeout=20)
+            await assert_truthful(pilot, app)
+            await pilot.pause(1.5)  # the read marker's round trip and the next sync
+            await assert_truthful(pilot, app)
+            conv = app.store.get_conversation(app.current_id)
+            assert conv.unread_count == 0
+            clist = app.chat.conversation_list
+            prompt = clist.get_option(conv.id).prompt
+            drawn = getattr(prompt, "plain", str(prompt))
+            assert drawn == render_conversation(conv, current=True,
+                                                width=clist._built_width).plain
     finally:
         for server in servers:
             server.stop()

@@ -64,3 +64,30 @@ async def test_repeated_identical_toasts_collapse(login, make_app, server_api):
         await pilot.pause()
         toasts = [n.message for n in app._notifications]
         assert toasts.count("No failed message here to retry.") == 1, toasts
+
+
+async def test_a_burst_typed_in_the_message_list_goes_to_the_composer_whole(
+        login, make_app, server_api):
+    """A burst (what a paste or ``tmux send-keys`` delivers: no pause between keys) typed
+    while the message list has focus: the first key that is no list key hands the focus to
+    the composer, and every key after it in the burst is typed too, list keys included
+    (the ``d`` of "hold on" deletes nothing)."""
+    from textual import events
+
+    _, cid, _ = await shared_conversation(server_api, bodies=("hi",))
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and shown(app, cid))
+        await sent_message(pilot, app, "mine")
+        await pilot.press("ctrl+t")
+        messages = app.query_one(MessageList)
+        assert messages.has_focus and messages.selected_view().body == "mine"
+        for ch in "hold on, read this":
+            app.post_message(events.Key("space" if ch == " " else ch, ch))
+        composer = app.query_one(Composer)
+        assert await wait_for(pilot, lambda: composer.text == "hold on, read this")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert composer.text == "hold on, read this" and composer.has_focus
+        assert not app._notifications
+        await assert_truthful(pilot, app)

@@ -1,6 +1,6 @@
 """Snapshot tests (pytest-textual-snapshot) of the states a user must never be stuck in:
-a conversation create the server refused (with a message blocked behind it), the
-login-needed banner, the empty first start after the first sync, and the main screen and
+a conversation create the server refused (with a message blocked behind it), its failure
+mark in the conversation list while another conversation is open, the login-needed banner, the empty first start after the first sync, and the main screen and
 its dialogs at the smallest supported size, 60x20.
 
 Real server process, real engine, real caches; deterministic as in test_snapshots.py
@@ -29,22 +29,60 @@ from tests.ui.test_snapshots import WEEKEND, seed, settled, snap_app  # noqa: F4
 SMALL = (60, 20)
 
 
-def test_failed_conversation_create(login, snap_app, snap_compare):  # noqa: F811
+def test_failed_conversation_create(server, login, snap_app, snap_compare):  # noqa: F811
+    # Created offline (the member names cannot be checked then, sync rule 3o), refused by
+    # the server once it is back.
     app = snap_app(login("alice"))
 
     async def run_before(pilot):
         assert await wait_for(pilot, lambda: app.engine_ready and app.connectivity == "online"
                               and app.chat.last_synced_at)
+        server.stop()
+        assert await wait_for(pilot, lambda: app.connectivity == "offline")
         await pilot.press("ctrl+n")
         assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
         await pilot.press(*"Ghosts", "tab", "space", "tab", *"nobody_x", "enter")
         assert await wait_for(pilot, lambda: app.current_id is not None)
         await pilot.press(*"hello?", "enter")
+        server.start()
         assert await wait_for(pilot, lambda: [p.state for p in app.store.problems()]
                               == ["failed", "blocked"], timeout=15)
-        panel = app.query_one(ProblemPanel)
-        assert await wait_for(pilot, lambda: "blocked" in panel.plain_text())
+        assert await wait_for(pilot, lambda: app.query(ProblemPanel)
+                              and "blocked" in app.query_one(ProblemPanel).plain_text()
+                              and app.connectivity == "online" and app.sync_phase[0] == "idle")
         await assert_truthful(pilot, app)
+        app.clear_notifications()  # the note that the names were not checked
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_failure_mark_in_the_list(server, login, snap_app, snap_compare):  # noqa: F811
+    ids = seed(server, {"Weekend hike": WEEKEND})
+    app = snap_app(login("alice"))
+    cid = ids["Weekend hike"]
+
+    async def run_before(pilot):
+        assert await wait_for(pilot, lambda: settled(app, cid, len(WEEKEND)))
+        server.stop()
+        assert await wait_for(pilot, lambda: app.connectivity == "offline")
+        await pilot.press("ctrl+n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
+        await pilot.press(*"Ghosts", "tab", "space", "tab", *"nobody_x", "enter")
+        assert await wait_for(pilot, lambda: app.current_id not in (None, cid))
+        await pilot.press(*"hello?", "enter")
+        assert await wait_for(pilot, lambda: app.chat.messages.views)
+        await pilot.press("alt+down")
+        assert await wait_for(pilot, lambda: app.current_id == cid)
+        server.start()
+        assert await wait_for(pilot, lambda: [p.state for p in app.store.problems()]
+                              == ["failed", "blocked"], timeout=15)
+        assert await wait_for(pilot, lambda: app.connectivity == "online"
+                              and app.sync_phase[0] == "idle" and not app.refresh_pending
+                              and app.outbox.get("failed") == 1)
+        await assert_truthful(pilot, app)
+        app.clear_notifications()  # the note that the names were not checked
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 

@@ -12,7 +12,9 @@ import sys
 import pytest
 
 LAZY = ("httpx", "fastapi", "uvicorn", "openai", "chat_tui.api", "chat_tui.sync",
-        "chat_tui.server")
+        "chat_tui.server", "chat_tui.ui.screens.settings", "chat_tui.ui.screens.model_picker",
+        "chat_tui.ui.screens.code_picker", "chat_tui.ui.widgets.offer",
+        "chat_tui.ui.code_blocks", "chat_tui.store.export_md")
 
 PROBE = r"""
 import json, sys
@@ -222,3 +224,214 @@ def test_first_frame_from_a_clean_cache_imports_no_orm(tmp_path):
     assert [m for m in LAZY if m in first] == []
     assert seen["store"] == "Cache" and seen["full_check"] is False
     assert seen["clean"] is True
+
+
+# ``chat-tui`` alone, without a config file: the app's start builds no argument parser and
+# reads no TOML (argparse, the parser and tomllib: ~10 ms of CPU before the first frame).
+NO_ARGUMENTS = r"""
+import json, sys
+import chat_tui.launch
+
+seen = {}
+
+def launch(args):
+    from chat_tui.config import account_choice, load_settings
+
+    seen["args"] = [args.user, args.server]
+    seen["choice"] = list(account_choice(args.user, args.server))
+    seen["max_attempts"] = load_settings().max_attempts
+    seen["loaded"] = sorted(m for m in ("argparse", "tomllib", "getpass", "chat_tui.cli.parser",
+                                        "chat_tui.config.providers") if m in sys.modules)
+    return 0
+
+chat_tui.launch.launch = launch  # the app itself is what the other tests start
+from chat_tui.cli import main
+
+sys.argv = ["chat-tui"]
+status = main()
+print(json.dumps({"status": status, **seen}))
+"""
+
+
+def test_app_start_without_arguments_or_config_builds_no_parser(tmp_path):
+    import os
+
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_DATA_HOME": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-c", NO_ARGUMENTS], capture_output=True, text=True,
+                         timeout=60, check=True, env=env)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["status"] == 0 and seen["args"] == [None, None]
+    assert seen["choice"] == [None, None] and seen["max_attempts"] == 8
+    assert seen["loaded"] == []
+
+
+# An encrypted cache closed cleanly: the first frame is read with its raw key through
+# sqlcipher3, still without Peewee; the key is looked up once (the key file read directly,
+# no keyring) and the cache's own open after the frame reuses it (sync rules D6, D7).
+ENCRYPTED = r"""
+import json, sys
+from pathlib import Path
+from chat_tui.launch import first_frame_reader, launch  # noqa: F401
+from chat_tui.ui.app import ChatApp
+
+path = Path(sys.argv[1])
+seen = {}
+
+def open_cache():
+    from chat_tui.store import Cache
+
+    store = Cache(path, "alice")
+    store.open()
+    seen["full_check"] = store.full_check
+    seen["encrypted"] = store.key is not None
+    return store
+
+def probe(app):
+    drawn = app._first_frame_drawn
+
+    def first_frame_drawn():
+        seen["at_first_frame"] = sorted(sys.modules)
+        seen["shown"] = [v.body for v in app.chat.messages.views]
+        drawn()
+
+    app._first_frame_drawn = first_frame_drawn
+    return app
+
+async def until_ready(pilot):
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if pilot.app.chat.composer is not None:
+            break
+    seen["store"] = type(pilot.app.store).__name__
+    pilot.app.exit()
+
+reader = first_frame_reader(path, "alice")
+seen["reader"] = reader is not None
+app = probe(ChatApp(reader, None, open_cache=open_cache))
+app.run(headless=True, size=(120, 36), auto_pilot=until_ready)
+app.store.close()
+from chat_tui.store.cleanstamp import is_clean
+seen["clean"] = is_clean(path)
+seen["after"] = sorted(sys.modules)
+print(json.dumps(seen))
+"""
+
+
+def _encrypted_cache_with(path, author: str):
+    """:func:`_cache_with` with the cache encrypted, its key in a key file (config)."""
+    from chat_tui.config.paths import config_dir
+
+    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n', encoding="utf-8")
+    _cache_with(path, author)
+    from chat_tui.store.cipher import is_plain_sqlite
+
+    assert is_plain_sqlite(path) is False
+    return path
+
+
+def test_first_frame_of_an_encrypted_cache_imports_no_orm_and_shows_the_newest(tmp_path):
+    path = _encrypted_cache_with(tmp_path / "cache.db", "bob")
+    out = subprocess.run([sys.executable, "-c", ENCRYPTED, str(path)],
+                         capture_output=True, text=True, timeout=60, check=True)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["reader"] is True
+    assert seen["shown"] == ["**hello** 0", "**hello** 1", "**hello** 2"]
+    first = set(seen["at_first_frame"])
+    assert "sqlcipher3" in first  # read through SQLCipher with the raw key
+    assert "textual.app" in first and "peewee" not in first
+    assert "chat_tui.store.cache" not in first
+    assert "keyring" not in first and "keyring" not in seen["after"]  # a key file
+    assert [m for m in LAZY if m in first] == []
+    assert seen["store"] == "Cache" and seen["encrypted"] is True
+    assert seen["full_check"] is False and seen["clean"] is True
+
+
+def test_first_frame_reader_of_an_encrypted_cache_without_its_key_is_the_locked_state(
+        tmp_path):
+    from chat_tui.config import cachekeys
+    from chat_tui.launch import first_frame_reader
+    from chat_tui.store.errors import CacheLocked
+
+    path = _encrypted_cache_with(tmp_path / "cache.db", "bob")
+    cachekeys.key_file(path).unlink()
+    cachekeys.forget_remembered(path)  # as a new process
+    before = path.read_bytes()
+    with pytest.raises(CacheLocked, match="key is missing or wrong"):
+        first_frame_reader(path, "alice")
+    assert path.read_bytes() == before
+
+
+def _run_in_a_terminal(answers: dict[bytes, bytes], until: bytes, timeout: float = 90
+                       ) -> tuple[bytes, int | None]:
+    """Run ``chat-tui`` (the app) in a pseudo-terminal (its own session, so a passphrase
+    prompt reads the pseudo-terminal), write ``answers[text]`` once ``text`` was printed,
+    and once ``until`` is on screen quit with ctrl+q. Returns everything it printed and its
+    exit status (None when it did not exit: then it is killed)."""
+    import os
+    import pty
+    import select
+    import time
+
+    from tests.support.cli import FAST_ENV
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "chat_tui.cli"], stdin=child, stdout=child,
+                            stderr=child, env={**os.environ, **FAST_ENV, "TERM": "xterm"},
+                            close_fds=True, start_new_session=True)
+    os.close(child)
+    out, pending, quit_sent = b"", dict(answers), False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if select.select([main], [], [], 0.1)[0]:
+                try:
+                    out += os.read(main, 65536)
+                except OSError:
+                    break
+            for text in [t for t in pending if t in out]:
+                os.write(main, pending.pop(text))
+            if not quit_sent and until in out:
+                os.write(main, b"\x11")  # ctrl+q
+                quit_sent = True
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        return out, proc.poll()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        os.close(main)
+
+
+def test_passphrase_prompt_comes_before_the_first_frame_of_an_encrypted_cache(tmp_path):
+    """A cache whose key comes from a passphrase: the app asks for it on the terminal
+    before drawing anything, then draws the newest messages (read with the derived key,
+    sync rules D6, D7) and closes the cache cleanly, still encrypted."""
+    import uuid
+
+    from chat_tui.config import Account, cachekeys, config_file, save_account, store_token
+    from chat_tui.store.cipher import is_plain_sqlite
+    from chat_tui.store.cleanstamp import is_clean
+
+    config_file().write_text('[cache]\nkey = "passphrase"\n', encoding="utf-8")
+    account = Account("http://127.0.0.1:9", "alice", str(uuid.uuid4()), "test-device")
+    save_account(account)
+    store_token(account, "offline-token")
+    cachekeys.set_passphrase_prompt(lambda question: "correct horse battery")
+    try:
+        path = _cache_with(account.db_path, "bob")
+    finally:
+        cachekeys.set_passphrase_prompt(cachekeys._default_prompt)
+    assert is_plain_sqlite(path) is False and is_clean(path)
+    out, code = _run_in_a_terminal({b"passphrase of the chat-tui cache":
+                                    b"correct horse battery\r"}, until=b"hello** 2")
+    assert code == 0, out[-3000:]
+    prompt = out.index(b"passphrase of the chat-tui cache")
+    assert b"hello** 2" in out[prompt:]
+    # Nothing of the app was drawn before the prompt (Textual switches to the alternate
+    # screen for its first frame).
+    assert b"\x1b[?1049h" not in out[:prompt] and b"\x1b[?1049h" in out[prompt:]
+    assert is_plain_sqlite(path) is False and is_clean(path)

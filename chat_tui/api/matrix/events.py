@@ -105,6 +105,18 @@ def fields(event: dict, conversation_id: str) -> dict[str, Any]:
     }
 
 
+class Invite:
+    """A pending invite: ``room_id``, ``inviter`` (user id), ``name`` (the room's name or
+    "")."""
+
+    def __init__(self, room_id: str, inviter: str, name: str):
+        self.room_id, self.inviter, self.name = room_id, inviter, name
+
+    def __repr__(self) -> str:
+        return f"Invite({self.room_id!r}, inviter={self.inviter!r}, name={self.name!r})"
+
+
+
 class RoomState:
     """What the client knows of one room from its state events: ``room_id``, ``cid``
     (the chat-tui id, :data:`CREATE_KEY`, or None), ``creator``, ``created_ms``,

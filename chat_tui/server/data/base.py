@@ -18,6 +18,7 @@ from typing import Any
 
 from peewee import Database, chunked
 
+from chat_tui.server.db import wake_on_commit
 from chat_tui.server.errors import not_found
 from chat_tui.server.models import Conversation, Member, User
 from chat_tui.wire.limits import USERNAME_RE
@@ -116,10 +117,13 @@ class Repository:
         """Stamp a change of conversation ``cid`` at change counter ``seq``: every member's
         ``change_seq`` (so their next sync sees it), ``updated_at`` = ``now`` unless None,
         and any other ``Conversation`` column in ``conv_updates``. Returns the member ids
-        (the users to wake)."""
+        (the users to wake), whom the commit also wakes in the other server processes
+        (``db.wake_on_commit``)."""
         if now is not None:
             conv_updates["updated_at"] = now
         if conv_updates:
             Conversation.update(**conv_updates).where(Conversation.id == cid).execute()
         Member.update(change_seq=seq).where(Member.conversation == cid).execute()
-        return self.member_ids(cid)
+        members = self.member_ids(cid)
+        wake_on_commit(members)
+        return members

@@ -7,7 +7,13 @@ from peewee import chunked, fn
 
 from chat_tui.server.data import shape
 from chat_tui.server.data.base import Principal, Repository, Write, as_utc, normalize_username
-from chat_tui.server.db import bump_counter, read_transaction, utcnow, write_transaction
+from chat_tui.server.db import (
+    bump_counter,
+    read_transaction,
+    utcnow,
+    wake_on_commit,
+    write_transaction,
+)
 from chat_tui.server.errors import conflict, not_found, validation
 from chat_tui.server.models import Conversation as ConversationRow
 from chat_tui.server.models import Member, Message, User
@@ -151,6 +157,7 @@ class Conversations(Repository):
                 [{"conversation": cid, "user": uid, "change_seq": seq} for uid in member_ids]
             ).execute()
             view = self.views(p.user_id, [conv])[0]
+            wake_on_commit(member_ids)
         return Write(view, created=True, affected=member_ids)
 
     def update(self, p: Principal, cid: str, changes: dict[str, str | None]) -> Write:

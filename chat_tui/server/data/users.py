@@ -9,7 +9,7 @@ from peewee import Database
 from chat_tui.server import security
 from chat_tui.server.data.base import Names, Principal, Repository, normalize_username
 from chat_tui.server.data.throttle import LoginThrottle, account_key, address_key
-from chat_tui.server.db import utcnow, write_transaction
+from chat_tui.server.db import revoke_on_commit, utcnow, write_transaction
 from chat_tui.server.errors import ApiError, unauthorized
 from chat_tui.server.models import Device, LoginFailure, User
 from chat_tui.server.ratelimit import retry_after_header
@@ -46,8 +46,8 @@ class Users(Repository):
         """Set (or reset) the password of a user, creating the user when missing.
 
         Returns the user id. A reset revokes every device token of the user (each answers
-        401 from then on; a running server sees it within its token cache time, 30 s),
-        unless ``keep_tokens``. Raises ValueError on an invalid or reserved username.
+        401 from then on, in every server process on the database: the commit tells their
+        token caches), unless ``keep_tokens``. Raises ValueError on an invalid or reserved username.
         """
         name = normalize_username(username)
         if name == ASSISTANT_USERNAME:
@@ -64,6 +64,7 @@ class Users(Repository):
                 Device.update(revoked_at=utcnow()).where(
                     (Device.user == user.id) & Device.revoked_at.is_null()
                 ).execute()
+                revoke_on_commit(user_ids=[user.id])
             return user.id
 
     def find(self, username: str) -> str | None:
@@ -153,11 +154,13 @@ class Users(Repository):
         return Principal(user_id=user_id, username=self.names.of(user_id), device_id=row.id)
 
     def logout(self, principal: Principal) -> None:
-        """docs/api.md ``POST /v1/logout``: revoke the calling device's token."""
+        """docs/api.md ``POST /v1/logout``: revoke the calling device's token (the commit
+        tells the token caches of every server process on the database)."""
         with write_transaction(self.db):
             Device.update(revoked_at=utcnow()).where(
                 (Device.id == principal.device_id) & Device.revoked_at.is_null()
             ).execute()
+            revoke_on_commit(device_ids=[principal.device_id])
 
     def assistant_id(self) -> str:
         """Id of the ``assistant`` system user (created by the migrations)."""

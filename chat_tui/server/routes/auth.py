@@ -51,6 +51,6 @@ async def logout(p: Caller, credentials: Credentials, ctx: Context) -> Response:
     """Revoke the calling token; it answers 401 afterwards."""
     await ctx.run(ctx.db.users.logout, p)
     if credentials is not None:
-        ctx.tokens.pop(token_hash(credentials.credentials), None)
+        ctx.tokens.drop(token_hash(credentials.credentials))
     log.info("logout user=%s device=%s", p.username, p.device_id)
     return Response(status_code=204)

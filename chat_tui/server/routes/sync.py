@@ -2,6 +2,10 @@
 
 A poll is held until another device's change (or the server's) arrives or ``timeout``
 ends; the device's own changes do not answer it early (:mod:`chat_tui.server.notify`).
+A poll reads the database only when another device may have changed something for it
+(the notifier says so), and once more at its timeout; the read itself is
+:meth:`chat_tui.server.data.sync.Sync.read`, whose conversations are shared by every
+woken device.
 """
 
 from __future__ import annotations
@@ -56,12 +60,13 @@ async def sync(
         try:
             # Asked before the read: a change committed after it is marked again.
             others, seen = notifier.others_changed(p.user_id, p.device_id, since_n)
-            data = await ctx.run(read, p, since_n)
-            changed = bool(data.conversations or data.read_markers)
-            if changed and others:
-                return answer(data, seen)
             # Nothing changed, or only by this device itself (it has its own changes
-            # from its requests' answers): hold until another device's change.
+            # from its requests' answers): hold until another device's change. When
+            # only this device can have changed anything, there is nothing to read yet
+            # (``data`` None: read at the end of the wait).
+            data = await ctx.run(read, p, since_n) if others else None
+            if data is not None and (data.conversations or data.read_markers):
+                return answer(data, seen)
             remaining = deadline - loop.time()
             if remaining <= 0 or notifier.closed:
                 break
@@ -71,8 +76,9 @@ async def sync(
                 break
         finally:
             notifier.release(p.user_id, p.device_id)
-    if not notifier.closed and notifier.own_changed(p.user_id, p.device_id):
-        data = await ctx.run(read, p, since_n)  # its own changes made while held
+    own = notifier.own_changed(p.user_id, p.device_id)
+    if not notifier.closed and (data is None or own):
+        data = await ctx.run(read, p, since_n)  # its own changes, from before or while held
     if data is not None and (data.conversations or data.read_markers):
         return answer(data, seen)  # the device's own changes, at the end of the wait
     return answer(empty_answer(since_n), seen)

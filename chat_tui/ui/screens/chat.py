@@ -9,28 +9,31 @@ whose watchers update the banner and indicators; message and list refreshes are
 coalesced into one per burst.
 
 The screen reads only through the store's read API and acts only through the engine
-façade (docs/engine.md); the message actions live in
-:class:`~chat_tui.ui.screens.chat_actions.MessageActions`, the handling of engine events
-in :class:`~chat_tui.ui.screens.chat_status.EngineStatus`. User text is untrusted: see
+façade (docs/engine.md). Its jobs live in mixins named after them: the message actions
+in :class:`~chat_tui.ui.screens.chat_actions.MessageActions`, the failed actions in
+:class:`~chat_tui.ui.screens.chat_problems.ProblemActions`, the handling of engine events
+in :class:`~chat_tui.ui.screens.chat_status.EngineStatus`, the login-needed state in
+:class:`~chat_tui.ui.screens.chat_login.LoginWatch`, opening conversations, focus, paging
+and read markers in :class:`~chat_tui.ui.screens.chat_navigation.Navigation`, the
+composer's arrival after the first frame in
+:class:`~chat_tui.ui.screens.chat_early_keys.EarlyKeys`. User text is untrusted: see
 :mod:`chat_tui.ui.safe_text`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import events, work
+from textual import events
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widget import MountError
 from textual.widgets import Static
 
 from chat_tui.ui.conversation_window import ConversationWindow
@@ -38,7 +41,9 @@ from chat_tui.ui.keymap import bindings_for
 from chat_tui.ui.safe_text import inert_line
 from chat_tui.ui.screens.chat_actions import MessageActions
 from chat_tui.ui.screens.chat_conversation import ConversationMenuActions
+from chat_tui.ui.screens.chat_early_keys import EarlyKeys
 from chat_tui.ui.screens.chat_login import LoginWatch
+from chat_tui.ui.screens.chat_navigation import Navigation
 from chat_tui.ui.screens.chat_problems import ProblemActions
 from chat_tui.ui.screens.chat_replies import ReplyActions
 from chat_tui.ui.screens.chat_status import EngineStatus
@@ -60,11 +65,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ChatScreen"]
 
-log = logging.getLogger(__name__)
-
 
 class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, ReplyActions,
-                 ConversationMenuActions, Screen[None]):
+                 ConversationMenuActions, Navigation, EarlyKeys, Screen[None]):
     """The main screen of :class:`chat_tui.ui.app.ChatApp`.
 
     Args:
@@ -83,11 +86,6 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
     """
 
     BINDINGS = bindings_for("app", owner="chat")
-    AUTO_FOCUS = ""
-    """Nothing has the focus on the first frame: keys typed then wait for the composer
-    (see :meth:`on_key`), which gets the focus as it mounts."""
-    EARLY_KEYS = frozenset({"enter", "shift+enter", "ctrl+j"})
-    """Keys (besides printable characters) kept for the composer while it is not there."""
 
     connectivity: reactive[str] = reactive("connecting", init=False)
     work_offline: reactive[bool] = reactive(False, init=False)
@@ -97,9 +95,6 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
 
     class Drawn(Message, bubble=False):
         """Posted by the app once the first frame is on screen."""
-
-    class _ComposerMounted(Message, bubble=False):
-        """The composer is mounted; queued behind the keys that reached the screen."""
 
     class Ready(Message):
         """The screen is complete (the app starts the engine now)."""
@@ -217,7 +212,8 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
             yield self.queue_indicator
             yield self.sync_indicator
         yield self.banner
-        with Horizontal(id="body"):
+        with Horizontal(id="body") as body:
+            body.display = False  # until the app's startup batch is over (reveal)
             yield self.conversation_list
             with Vertical(id="chat"):
                 self.messages.display = bool(self.conversations)
@@ -260,6 +256,15 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
         self._update_banner()
         if self._initial_anchor and self.current_id:
             self.messages.release_anchor()
+
+    def reveal(self) -> None:
+        """Show the body (conversation list, messages): the app calls it once Textual's
+        startup ``batch_update`` is over (``App``'s ``Ready``). Until then the body is
+        hidden, so the layouts and the render Textual makes inside that batch (two or
+        three layouts and a render it drops) skip it, and it is laid out and rendered
+        once, for the first frame (benchmarks/NOTES.md)."""
+        self.query_one("#body").display = True
+        if self._initial_anchor and self.current_id:
             self.call_after_refresh(self._scroll_to_initial_anchor)
 
     def _scroll_to_initial_anchor(self) -> None:
@@ -281,53 +286,6 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
         if self.current_id:
             self.store.set_last_conversation(self.current_id)
         self.post_message(self.Ready())
-
-    async def _mount_composer(self) -> None:
-        """Mount the composer (with the open conversation's draft, focused) and the key
-        bar, then hand the composer the keys typed before it existed, in order.
-
-        The first frame shows what can be read (conversation list, newest messages); the
-        composer and key bar (a ``TextArea`` and a ``Footer``: their imports, layout and
-        rendering) follow in the next frame."""
-        from chat_tui.ui.widgets.composer import Composer
-        from chat_tui.ui.widgets.footer import KeyFooter
-
-        composer = Composer(id="composer")
-        self.composer = self.place.composer = composer
-        try:
-            await self.query_one("#chat").mount(composer)
-            await self.mount(KeyFooter())
-        except MountError:  # the app closed meanwhile
-            return
-        self.place.restore_draft(self.current_id)
-        # Keys already in this screen's queue are kept before the composer takes them.
-        self.post_message(self._ComposerMounted())
-
-    def on_chat_screen__composer_mounted(self, _: ChatScreen._ComposerMounted) -> None:
-        """Focus the composer and hand it the keys typed before it existed, in order."""
-        composer = self.composer
-        if composer is None:
-            return
-        self.set_focus(composer)  # at once: keys from now on go to the composer's queue
-        early, self._early_keys = self._early_keys or [], None
-        for key in early:
-            composer.post_message(events.Key(key.key, key.character))
-
-    def on_key(self, event: events.Key) -> None:
-        """Typing keys (printable characters, Enter) that reach the screen while the
-        composer is not there or not yet focused are kept for it (or, once it has the
-        focus, passed on to it); every other key works as usual (bindings)."""
-        if not (event.is_printable or event.key in self.EARLY_KEYS):
-            return
-        if self._early_keys is not None and self.focused is None:
-            event.stop()
-            event.prevent_default()
-            self._early_keys.append(event)
-        elif (self._early_keys is None and self.composer is not None
-              and self.focused is self.composer):
-            event.stop()
-            event.prevent_default()
-            self.composer.post_message(events.Key(event.key, event.character))
 
     def engine_started(self) -> None:
         """Called by the app once the engine runs: send the read marker of what is shown."""
@@ -364,97 +322,6 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
         if self.window.grow():
             self.refresh_conversations()
 
-    # ------------------------------------------------------------------ navigation
-    @work(exclusive=True, group="open", exit_on_error=False)
-    async def open_conversation(self, conversation_id: str, anchor_id: str | None = None,
-                                *, select: bool = False, focus_messages: bool = False) -> None:
-        """Open ``conversation_id`` from the cache (at ``anchor_id`` when given; ``select``
-        selects that message; ``focus_messages`` moves the focus to the list once open;
-        waits for the cache when the first frame's reader is still in place)."""
-        await self.cache_ready.wait()
-        if conversation_id != self.current_id:
-            self.flush_draft()
-            self.place.save_anchor()
-        if not self.window.complete and self.window.get(conversation_id) is None:
-            self.window.read(include=conversation_id)  # opened further down (search)
-        self.current_id = conversation_id
-        self.store.set_last_conversation(conversation_id)
-        if anchor_id is None:
-            anchor_id = self.store.get_ui_state().scroll_anchors.get(conversation_id)
-            select = False
-        self.conversation_list.show(self.conversations, conversation_id,
-                                    complete=self.window.complete)
-        self._title.update(self._conversation_title())
-        if self.composer is not None:
-            self.composer.stop_editing()
-            self.place.restore_draft(conversation_id)
-        self.update_problems()
-        await self.messages.open(conversation_id, anchor_id, select=select)
-        if focus_messages:
-            self.messages.focus()
-        self._mark_read()
-
-    def on_conversation_list_opened(self, event: ConversationList.Opened) -> None:
-        """A conversation was chosen in the list."""
-        self.open_conversation(event.conversation_id)
-        self.action_focus_composer()
-
-    def action_prev_conversation(self) -> None:
-        """Open the previous conversation in the list (from the first: the last one)."""
-        target = self._neighbour(-1)
-        if target:
-            self.open_conversation(target)
-
-    def action_next_conversation(self) -> None:
-        """Open the next conversation in the list (from the last: the first one)."""
-        target = self._neighbour(1)
-        if target:
-            self.open_conversation(target)
-
-    def _neighbour(self, step: int) -> str | None:
-        """Id of the conversation ``step`` rows from the open one (wrapping), reading past
-        the window of the list when the step leaves it."""
-        ids = self.window.ids()
-        if not self.window.complete and self.current_id in ids:
-            index = ids.index(self.current_id) + step
-            if index >= len(ids) and self.window.grow():
-                self.refresh_conversations()  # past the window: a longer one
-            elif index < 0:
-                self.refresh_conversations(whole=True)  # wrapping to the oldest
-        return self.conversation_list.neighbour(step)
-
-    def action_focus_conversations(self) -> None:
-        """Focus the conversation list."""
-        self.conversation_list.focus()
-
-    def action_focus_messages(self) -> None:
-        """Focus the message list."""
-        self.messages.focus()
-
-    def action_focus_composer(self) -> None:
-        """Focus the composer (once it is mounted)."""
-        if self.composer is not None:
-            self.composer.focus()
-
-    def action_page_up(self) -> None:
-        """Scroll the messages a page up (older pages load at the top)."""
-        messages = self.messages
-        messages.release_anchor()
-        messages.scroll_page_up(animate=False)
-        if messages.scroll_y <= messages.EDGE:
-            messages.load_older()
-
-    def action_page_down(self) -> None:
-        """Scroll the messages a page down."""
-        messages = self.messages
-        messages.scroll_page_down(animate=False)
-        if messages.scroll_y >= messages.max_scroll_y - messages.EDGE:
-            messages.load_newer()
-
-    def action_jump_newest(self) -> None:
-        """Show the newest messages and follow new ones."""
-        self.run_worker(self.messages.jump_newest(), group="open", exit_on_error=False)
-
     # ------------------------------------------------------------------ drafts, scroll
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         """Typing: save the draft after a pause (:class:`SavedPlace`)."""
@@ -474,19 +341,3 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
         """The message list scrolled: save the position after a pause."""
         event.stop()
         self.place.scrolled()
-
-    def _mark_read(self) -> None:
-        """Tell the engine the newest message of others on screen has been read."""
-        engine, cid, messages = self.engine, self.current_id, self.messages
-        if engine is None or cid is None or not messages.at_newest:
-            return
-        for view in reversed(messages.views):
-            if not view.mine and view.state is None and view.seq is not None:
-                if self._last_read.get(cid) != view.id:
-                    self._last_read[cid] = view.id
-                    try:
-                        engine.mark_read(cid, view.id)
-                    except Exception:  # noqa: BLE001
-                        log.exception("mark_read failed")
-                return
-

@@ -191,7 +191,10 @@ class ProblemActions:
         self.update_problems()
 
     def _edit_create(self, problem: OutboxProblem) -> None:
-        from chat_tui.ui.screens.new_conversation import NewConversationScreen
+        from chat_tui.ui.screens.new_conversation import (
+            NewConversationScreen,
+            server_member_check,
+        )
 
         row = self.store.outbox_row(problem.outbox_id) or {}
         payload = json.loads(row.get("payload") or "{}")
@@ -212,7 +215,8 @@ class ProblemActions:
         self.app.push_screen(NewConversationScreen(
             assistant=bool(payload.get("assistant")), title=payload.get("title", ""),
             members=members, heading="Change the new conversation",
-            reason=problem.reason), changed)
+            reason=problem.reason, check=server_member_check(self),
+            matrix=getattr(self.app, "is_matrix", False)), changed)
 
     # ------------------------------------------------------------------ ctrl+r, x
     def action_retry(self) -> None:

@@ -38,6 +38,7 @@ class EngineStatus:
             case events.OutboxChanged(counts=counts):
                 self.outbox = dict(counts)
                 self.update_problems()
+                self._schedule_list()  # the rows' counts and failure marks
             case events.MessagesChanged(conversation_id=cid, message_ids=ids):
                 self._dirty_messages.setdefault(cid, set()).update(ids)
                 self._schedule_flush()
@@ -46,6 +47,11 @@ class EngineStatus:
                 self._schedule_list()
             case events.SyncProgress(phase=phase, done=done, total=total):
                 self.sync_phase = (phase, done, total)
+            case events.InvitesChanged(invites=invites) if invites:
+                # a Matrix account: say so once per change; F2 lists them
+                count = len(invites)
+                self.app.notify(f"{count} invite{'s' if count > 1 else ''} waiting: F2 "
+                                "shows them", title="Matrix", timeout=10)
             case events.EngineProblem(kind="cache", message=text):
                 # moved aside at open (sync rule D4): say so once
                 self.app.notify(text, title="Cache replaced", severity="warning", timeout=20)

@@ -23,7 +23,7 @@ def help_table() -> Table:
         table.add_row(Text(title, style="bold underline"), "")
         for entry in ACTIONS:
             if entry.scope == scope:
-                table.add_row(entry.key_display, entry.help)
+                table.add_row(entry.key_display or "palette", entry.help)
         table.add_row("", "")
     table.add_row(Text("Command palette", style="bold underline"), "")
     table.add_row("Ctrl+p", "every action above, searchable by name")

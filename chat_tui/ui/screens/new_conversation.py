@@ -1,9 +1,19 @@
-"""New-conversation dialog: a title, and either the assistant or a list of members."""
+"""New-conversation dialog: a title, and either the assistant or a list of members.
+
+Member names are checked against the server before anything is created (docs/sync.md,
+sync rule 3o): while the server can be asked, the dialog asks it (``Engine.unknown_members``
+through :func:`server_member_check`), names the unknown ones and stays open, creating
+nothing; when it cannot be asked (offline, working offline, a login needed, no answer) the
+dialog closes as usual and the create is queued, marked unchecked.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -13,22 +23,56 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from chat_tui.ui.safe_text import inert_line
 
-__all__ = ["NewConversation", "NewConversationScreen", "parse_members"]
+__all__ = ["MemberCheck", "NewConversation", "NewConversationScreen", "parse_members",
+           "server_member_check"]
+
+log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"[a-z0-9_.-]{1,64}")  # docs/api.md, "Conventions"
+#: A Matrix user id (``@localpart:server``) or a localpart on the account's homeserver.
+MATRIX_USER = re.compile(r"@?[a-z0-9._=/+-]{1,255}(:[a-z0-9.\[\]:-]{1,255})?")
 
 
 @dataclass(frozen=True)
 class NewConversation:
-    """What the dialog returns: ``title`` (1..200 chars), ``members`` (usernames), ``assistant``."""
+    """What the dialog returns: ``title`` (1..200 chars), ``members`` (usernames),
+    ``assistant``; ``checked`` is True when the server confirmed every member name (sync
+    rule 3o), False when there was nothing to check or the server could not be asked."""
 
     title: str
     members: tuple[str, ...]
     assistant: bool
+    checked: bool = False
 
 
-def parse_members(raw: str) -> tuple[str, ...]:
-    """Usernames from comma/space separated ``raw``, case-folded, de-duplicated.
+MemberCheck = Callable[[tuple[str, ...]], Awaitable["list[str] | None"]]
+"""Asks the server which of the usernames it does not know: the unknown ones (``[]`` when
+all are known), or None when the server cannot be asked now."""
+
+
+def server_member_check(chat: Any) -> MemberCheck:
+    """The :data:`MemberCheck` of the chat screen ``chat`` (its ``engine``,
+    ``connectivity`` and ``login_needed``): ``Engine.unknown_members`` while the engine
+    runs, is online and needs no login; None (not asked) otherwise, and when the question
+    fails (``chat_tui.api.ApiError``, a timeout: logged)."""
+
+    async def check(names: tuple[str, ...]) -> list[str] | None:
+        engine = chat.engine
+        if engine is None or chat.connectivity != "online" or chat.login_needed is not None:
+            return None
+        try:
+            return await engine.unknown_members(names)
+        except Exception:  # noqa: BLE001 - not checked: the create is queued as offline
+            log.info("member names not checked", exc_info=True)
+            return None
+
+    return check
+
+
+def parse_members(raw: str, *, matrix: bool = False) -> tuple[str, ...]:
+    """Usernames from comma/space separated ``raw``, case-folded, de-duplicated; with
+    ``matrix``, Matrix user ids (``@bob:example.org``) or localparts of the account's
+    homeserver (``bob``), kept as given but case-folded.
 
     Raises ``ValueError`` naming the first invalid username (docs/api.md: usernames are
     ``[a-z0-9_.-]{1,64}``, case-folded to lower).
@@ -37,8 +81,8 @@ def parse_members(raw: str) -> tuple[str, ...]:
     for part in re.split(r"[,\s]+", raw.strip()):
         if not part:
             continue
-        name = part.lstrip("@").lower()
-        if not USERNAME.fullmatch(name):
+        name = part.lower() if matrix and ":" in part else part.lstrip("@").lower()
+        if not (MATRIX_USER if matrix else USERNAME).fullmatch(name):
             raise ValueError(f"not a valid username: {part[:64]!r}")
         if name not in names:
             names.append(name)
@@ -50,18 +94,27 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
 
     ``title``, ``members`` and ``assistant`` fill the fields in (a refused create being
     edited); ``heading`` is the box's title and ``reason`` (the server's refusal) shows
-    in the error line from the start."""
+    in the error line from the start. ``check`` (a :data:`MemberCheck`) asks the server
+    about the member names before the dialog closes (sync rule 3o): unknown names are
+    named in the error line and nothing is returned; Esc still cancels meanwhile.
+    ``matrix``: the account is a Matrix account, which has no assistant (the checkbox is
+    shown disabled, saying why) and whose members are Matrix user ids."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, *, assistant: bool = True, title: str = "",
                  members: tuple[str, ...] = (), heading: str = "New conversation",
-                 reason: str = "") -> None:
+                 reason: str = "", check: MemberCheck | None = None,
+                 matrix: bool = False) -> None:
         super().__init__()
-        self._assistant = assistant
+        self._matrix = matrix
+        self._assistant = assistant and not matrix
         self._initial = (title, ", ".join(members))
         self._heading = heading
         self._reason = reason
+        self._check = check
+        self.checking = False
+        """True while the server is being asked about the member names."""
 
     def compose(self):  # noqa: D102 - Textual hook
         with Vertical(id="new-box") as box:
@@ -69,8 +122,13 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
             yield Label("Title")
             yield Input(self._initial[0], placeholder="e.g. Weekend plans", id="new-title",
                         max_length=200)
-            yield Checkbox("Talk to the assistant", self._assistant, id="new-assistant")
-            yield Label("Members (comma separated usernames)")
+            if self._matrix:
+                yield Checkbox("Talk to the assistant (needs a chat-tui server)", False,
+                               id="new-assistant", disabled=True)
+                yield Label("Members (Matrix user ids, or names on your homeserver)")
+            else:
+                yield Checkbox("Talk to the assistant", self._assistant, id="new-assistant")
+                yield Label("Members (comma separated usernames)")
             yield Input(self._initial[1], placeholder="bob, carol", id="new-members")
             yield Static(Text(inert_line(self._reason, 300), style="bold red"), markup=False,
                          id="new-error")
@@ -83,27 +141,61 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
             field.cursor_blink = False  # as the composer: less motion, stable screenshots
         self.query_one("#new-title", Input).focus()
 
-    def _error(self, message: str) -> None:
-        self.query_one("#new-error", Static).update(Text(message, style="bold red"))
+    def _error(self, message: str, style: str = "bold red") -> None:
+        self.query_one("#new-error", Static).update(Text(message, style=style))
 
     def submit(self) -> None:
-        """Validate; dismiss with a :class:`NewConversation` or show what is wrong."""
+        """Validate; with members and a ``check``, ask the server about them first
+        (:meth:`_check_members`); dismiss with a :class:`NewConversation` or show what is
+        wrong."""
+        if self.checking:
+            return
         title = self.query_one("#new-title", Input).value.strip()
         assistant = self.query_one("#new-assistant", Checkbox).value
         try:
-            members = parse_members(self.query_one("#new-members", Input).value)
+            members = parse_members(self.query_one("#new-members", Input).value,
+                                    matrix=self._matrix)
         except ValueError as exc:
             self._error(str(exc))
             return
         if not title:
             title = "Assistant" if assistant and not members else ", ".join(members)[:200]
         if not title:
-            self._error("Give a title, pick the assistant, or add members.")
+            self._error("Add members and a title." if self._matrix else
+                        "Give a title, pick the assistant, or add members.")
             return
         if not assistant and not members:
-            self._error("Add at least one member, or tick the assistant.")
+            self._error("Add at least one member." if self._matrix else
+                        "Add at least one member, or tick the assistant.")
             return
-        self.dismiss(NewConversation(title[:200], members, assistant))
+        result = NewConversation(title[:200], members, assistant)
+        if members and self._check is not None:
+            self.checking = True
+            self.query_one("#new-create", Button).disabled = True
+            self._error("Checking the member names with the server\u2026", style="dim")
+            self.run_worker(self._check_members(result), group="members", exclusive=True,
+                            exit_on_error=False)
+            return
+        self.dismiss(result)
+
+    async def _check_members(self, result: NewConversation) -> None:
+        """Sync rule 3o: unknown names keep the dialog open, named; known ones (or no
+        answer: queued unchecked) close it with ``result``."""
+        assert self._check is not None
+        try:
+            unknown = await self._check(result.members)
+        finally:
+            self.checking = False
+            if self.is_attached:  # not cancelled with the dialog (Esc)
+                self.query_one("#new-create", Button).disabled = False
+        if unknown:
+            plural = "s" if len(unknown) > 1 else ""
+            names = inert_line(", ".join(unknown), 200)
+            self._error(f"Unknown member{plural}: {names}. Nothing was created - change "
+                        "the names, or Esc to cancel.")
+            self.query_one("#new-members", Input).focus()
+            return
+        self.dismiss(replace(result, checked=unknown is not None))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in either field creates."""

@@ -1,4 +1,6 @@
-"""The conversation list: title, unread count, queued count, preview, assistant marker.
+"""The conversation list: title, unread count, queued count, failure mark, preview,
+assistant marker, and the marker of an end-to-end encrypted Matrix room (not supported yet:
+docs/sync.md M3).
 
 Rows come from ``store.list_conversations()`` (most recent activity first, one indexed
 query). Titles and previews are untrusted and rendered as inert :class:`rich.text.Text`.
@@ -20,24 +22,42 @@ from chat_tui.ui.safe_text import inert_line
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import ConversationView
 
-__all__ = ["ConversationList", "render_conversation"]
+__all__ = ["ENCRYPTED_MARK", "PROBLEM_MARK", "ConversationList", "render_conversation"]
+
+PROBLEM_MARK = "\u2717"
+"""The failure mark of a row (followed by how many of its actions wait for the user)."""
+
+ENCRYPTED_MARK = "[E2E] "
+"""Before the title of an end-to-end encrypted Matrix room: listed, its messages shown as
+"encrypted message", nothing sent into it (docs/sync.md, rule M3)."""
 
 
 def render_conversation(conv: ConversationView, *, current: bool, width: int = 30) -> Text:
     """Two lines for ``conv``: marker, title and counters; then the last-message preview.
 
-    ``width`` (cells) bounds the title and preview so counters stay visible.
+    Counters: ``\u25f7N`` my actions waiting to be sent; :data:`PROBLEM_MARK` ``N`` my
+    actions that wait for me (failed, expired, or blocked behind one: outbox rule 3,
+    ``ConversationView.problem_count``), so a failure shows in the list whichever
+    conversation is open; the unread count. ``width`` (cells) bounds the title and preview
+    so counters stay visible.
     """
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append("\u258c" if current else " ", style="bold cyan")
     if conv.assistant:
         line.append("\u2726 ", style="bright_magenta")
+    marker = 0
+    if conv.encrypted:
+        line.append(ENCRYPTED_MARK, style="red")
+        marker = len(ENCRYPTED_MARK)
     badges = Text()
-    if conv.queued_count:
-        badges.append(f" \u25f7{conv.queued_count}", style="yellow")
+    waiting = conv.queued_count - conv.problem_count
+    if waiting > 0:
+        badges.append(f" \u25f7{waiting}", style="yellow")
+    if conv.problem_count:
+        badges.append(f" {PROBLEM_MARK}{conv.problem_count}", style="bold red")
     if conv.unread_count:
         badges.append(f" {conv.unread_count} ", style="bold reverse cyan")
-    title_room = max(4, width - 3 - len(badges) - (2 if conv.assistant else 0))
+    title_room = max(4, width - 3 - len(badges) - (2 if conv.assistant else 0) - marker)
     line.append(inert_line(conv.title, title_room) or "(untitled)",
                 style="bold" if conv.unread_count or current else "")
     pad = width - line.cell_len - badges.cell_len
@@ -85,7 +105,17 @@ class ConversationList(OptionList):
         self._wanted = 0  # rows asked for beyond the window (built once it arrives)
 
     def _width(self) -> int:
-        return max(12, (self.size.width or 32) - 3)
+        """Cells of a row's text: the list's content width less 3 (scrollbar, margin)."""
+        return max(12, (self.size.width or self._styled_width() or 32) - 3)
+
+    def _styled_width(self) -> int:
+        """The content width the stylesheet gives the list before any layout: its
+        ``width`` in cells less its border and padding; 0 when the width is not a fixed
+        number of cells (a fraction or a percentage waits for the layout)."""
+        width = self.styles.width
+        if width is None or not width.is_cells:
+            return 0
+        return max(0, int(width.value) - self.styles.gutter.width)
 
     def _option(self, conv: ConversationView, width: int) -> Option:
         return Option(render_conversation(conv, current=conv.id == self.current_id, width=width),
@@ -101,13 +131,16 @@ class ConversationList(OptionList):
         stay and just the old and new open rows are redrawn."""
         self.complete = complete
         if not self.size.width:
-            # Not laid out yet (the first frame's on_mount): the row width is unknown, so
-            # rows built now would be built again by the first resize (~10 ms for 100
-            # rows). Keep the data; on_resize builds them once at the real width.
-            self.conversations = list(conversations)
-            self.current_id = current_id
+            # Not laid out yet (the first frame's on_mount): the rows are built at the
+            # width the stylesheet gives the list (:meth:`_styled_width`), so the first
+            # layout holds them and the first frame shows them. Without a width in cells
+            # they wait for the first resize, which builds them once at the real width
+            # (rows built at a guessed width are built again: ~10 ms for 100 rows).
             self._first_frame = True
-            return
+            if not self._styled_width():
+                self.conversations = list(conversations)
+                self.current_id = current_id
+                return
         highlighted = self.highlighted_option.id if self.highlighted_option else current_id
         previous = self.current_id
         width = self._width()
@@ -136,7 +169,8 @@ class ConversationList(OptionList):
             # comes as the list scrolls or the highlight moves down.
             first, self._first_frame = self._first_frame, False
             self._built_width = width
-            self._loaded = min(len(ids), max(self.size.height, wanted + 8) if first
+            rows = self.size.height or self.app.size.height  # a screenful, before layout
+            self._loaded = min(len(ids), max(rows, wanted + 8) if first
                                else max(self.PAGE, wanted + self.PAGE // 2, self._wanted))
             self._wanted = 0
             self.set_options(self._option(c, width) for c in self.conversations[:self._loaded])

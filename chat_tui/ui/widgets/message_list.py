@@ -12,7 +12,9 @@ indexed query of ``PAGE`` rows and ``PAGE`` widgets.
 
 The list reads through a :class:`HistorySource` (the chat screen: store, clock, engine)
 given to it, and reports scrolling with a :class:`MessageList.Scrolled` message; it never
-reaches into the app.
+reaches into the app. Paging lives in :class:`~chat_tui.ui.widgets.message_paging.Paging`,
+the selection in :class:`~chat_tui.ui.widgets.message_selection.Selection`; this module
+holds the window itself: opening a conversation, live updates, cached answers.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.text import Text
-from textual import events, work
+from textual import events
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Static
 
 from chat_tui.ui.keymap import ACTIONS, bindings_for
 from chat_tui.ui.widgets.message_item import ASSISTANT, CachedAnswer, MessageItem
+from chat_tui.ui.widgets.message_paging import Paging, TopMarker
+from chat_tui.ui.widgets.message_selection import Selection
 
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import Cache, MessageView
@@ -57,25 +60,7 @@ class HistorySource(Protocol):
     def engine(self) -> Engine | None: ...  # noqa: D102
 
 
-class TopMarker(Static):
-    """First row of the list: "loading older messages" or "start of the conversation"."""
-
-    def show(self, *, open_: bool, loading: bool, at_start: bool, empty: bool) -> None:
-        """Label for the list's state: no conversation open (``open_`` False), a backfill
-        running (``loading``), nothing older anywhere (``at_start``), no messages (``empty``)."""
-        if not open_:
-            self.update(Text(""))
-        elif loading:
-            self.update(Text("\u2191 loading older messages from the server\u2026",
-                             style="italic dim"))
-        elif at_start or empty:
-            label = "no messages yet - say hello" if empty else "start of the conversation"
-            self.update(Text(label, style="dim"))
-        else:
-            self.update(Text("\u2191 older messages", style="dim"))
-
-
-class MessageList(VerticalScroll, can_focus=True):
+class MessageList(Paging, Selection, VerticalScroll, can_focus=True):
     """Scrollable window of :class:`MessageItem` widgets for one conversation.
 
     State: ``conversation_id`` (str | None); ``views`` (ascending ``MessageView`` list
@@ -113,11 +98,18 @@ class MessageList(VerticalScroll, can_focus=True):
 
     def on_key(self, event: events.Key) -> None:
         """A printable key typed here that is none of :attr:`LIST_KEYS` goes to the
-        composer (:class:`Typed`) instead of doing nothing or firing an action."""
-        if event.is_printable and event.key not in self.LIST_KEYS:
+        composer (:class:`Typed`) instead of doing nothing or firing an action; so does
+        every printable key after it until the list gets the focus again (the rest of a
+        burst reaches the list even after the composer took the focus: the ``d`` and ``e``
+        of "hold on, read" are typed, not a delete or an edit)."""
+        if event.is_printable and (self._typing or event.key not in self.LIST_KEYS):
             event.stop()
             event.prevent_default()
+            self._typing = True
             self.post_message(self.Typed(event.key, event.character))
+
+    def on_focus(self) -> None:  # noqa: D102 - Textual hook (Selection's runs too)
+        self._typing = False
 
     def __init__(self, source: HistorySource, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -128,6 +120,7 @@ class MessageList(VerticalScroll, can_focus=True):
         self._answers: dict[str, CachedAnswer] = {}
         self.at_newest = True
         self.selected_id: str | None = None
+        self._typing = False  # a key went to the composer; the focus follows it
         self._busy = False
         self._backfilling = False
         self._no_older = False
@@ -246,118 +239,6 @@ class MessageList(VerticalScroll, can_focus=True):
         self._top.show(open_=self.conversation_id is not None, loading=self._backfilling,
                        at_start=self._no_older, empty=not self.views)
 
-    # ------------------------------------------------------------------ paging
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:  # noqa: D102
-        super().watch_scroll_y(old_value, new_value)
-        if self.conversation_id is None or self._busy or not self.views:
-            return
-        if new_value <= self.EDGE and new_value <= old_value:
-            self.load_older()
-        elif new_value >= self.max_scroll_y - self.EDGE and not self.at_newest:
-            self.load_newer()
-        self.post_message(self.Scrolled())
-
-    @work(exclusive=True, group="page", exit_on_error=False)
-    async def load_older(self) -> int:
-        """Prepend the page before the window from the cache (or backfill it); returns rows added."""
-        cid = self.conversation_id
-        if cid is None or not self.views or self._busy:
-            return 0
-        self._busy = True
-        try:
-            async with self._lock:
-                if cid != self.conversation_id or not self.views:
-                    return 0
-                older = self.source.store.messages_before(cid, self.views[0].sort_key,
-                                                            limit=self.PAGE)
-                if older:
-                    await self._prepend(older)
-                    return len(older)
-            if not self._no_older:
-                await self._backfill(cid)
-            return 0
-        finally:
-            self._busy = False
-
-    async def _backfill(self, cid: str) -> None:
-        store, engine = self.source.store, self.source.engine
-        if engine is None or self._backfilling or not store.has_older(cid):
-            self._no_older = True
-            self._update_top()
-            return
-        self._backfilling = True
-        self._update_top()
-        try:
-            added = await engine.backfill(cid)
-        except Exception:  # noqa: BLE001 - offline or server error: keep what we have
-            log.info("backfill of %s failed", cid, exc_info=True)
-            added = 0
-        finally:
-            self._backfilling = False
-        if cid != self.conversation_id:
-            return
-        if added and self.views:
-            async with self._lock:
-                older = store.messages_before(cid, self.views[0].sort_key, limit=self.PAGE)
-                if older and cid == self.conversation_id:
-                    await self._prepend(older)
-        elif not store.has_older(cid):
-            self._no_older = True
-        self._update_top()
-
-    async def _prepend(self, older: Sequence[MessageView]) -> None:
-        first = self._items[self.views[0].id]
-        offset = first.virtual_region.y - self.scroll_y
-        self.release_anchor()
-        items = [self._new_item(v) for v in older]
-        self.views = list(older) + self.views
-        await self.mount_all(items, after=self._top)
-        excess = len(self.views) - self.MAX_WINDOW
-        if excess > 0:
-            dropped, self.views = self.views[-excess:], self.views[:-excess]
-            await self._remove_views(dropped)
-            self.at_newest = False
-        self._update_top()
-        self.call_after_refresh(self._restore_offset, first, offset)
-
-    def _restore_offset(self, item: MessageItem, offset: float) -> None:
-        self.scroll_to(y=item.virtual_region.y - offset, animate=False, immediate=True)
-
-    @work(exclusive=True, group="page", exit_on_error=False)
-    async def load_newer(self) -> int:
-        """Append the page after the window from the cache; returns rows added."""
-        cid = self.conversation_id
-        if cid is None or not self.views or self._busy or self.at_newest:
-            return 0
-        self._busy = True
-        try:
-            async with self._lock:
-                if cid != self.conversation_id or not self.views:
-                    return 0
-                newer = self.source.store.messages_after(cid, self.views[-1].sort_key,
-                                                           limit=self.PAGE)
-                if len(newer) < self.PAGE:
-                    self.at_newest = True
-                if newer:
-                    await self._append(newer)
-                return len(newer)
-        finally:
-            self._busy = False
-
-    async def _append(self, newer: Sequence[MessageView]) -> None:
-        items = [self._new_item(v) for v in newer]
-        self.views = self.views + list(newer)
-        await self.mount_all(items)
-        excess = len(self.views) - self.MAX_WINDOW
-        if excess > 0:
-            keep = self._items[self.views[excess].id]
-            offset = keep.virtual_region.y - self.scroll_y
-            dropped, self.views = self.views[:excess], self.views[excess:]
-            await self._remove_views(dropped)
-            self._no_older = False
-            self._update_top()
-            self.call_after_refresh(self._restore_offset, keep, offset)
-
     async def _remove_views(self, dropped: Sequence[MessageView]) -> None:
         widgets: list[Any] = []
         for view in dropped:
@@ -369,13 +250,6 @@ class MessageList(VerticalScroll, can_focus=True):
                 widgets.append(answer)
         if widgets:
             await self.remove_children(widgets)
-
-    async def jump_newest(self) -> None:
-        """Show the newest page and follow new messages again."""
-        if not self.at_newest:
-            await self.open(self.conversation_id)
-        else:
-            self.anchor()
 
     # ------------------------------------------------------------------ live updates
     async def refresh_messages(self, message_ids: Sequence[str] = ()) -> None:
@@ -457,57 +331,7 @@ class MessageList(VerticalScroll, can_focus=True):
             self._answers[question_id] = widget
             await self.mount(widget, after=item)
 
-    # ------------------------------------------------------------------ selection
-    def action_select(self, step: int) -> None:
-        """Move the selection by ``step`` messages (-1 up, +1 down), loading pages at the ends."""
-        if not self.views:
-            return
-        ids = [v.id for v in self.views]
-        if self.selected_id in ids:
-            index = ids.index(self.selected_id) + step
-        else:
-            index = len(ids) - 1 if step < 0 else 0
-        if index < 0:
-            self.load_older()
-            index = 0
-        if index >= len(ids):
-            if not self.at_newest:
-                self.load_newer()
-            index = len(ids) - 1
-        self.select(ids[index])
-
-    def select(self, message_id: str | None) -> None:
-        """Select ``message_id`` (highlight it and scroll it into view); None clears."""
-        if self.selected_id in self._items:
-            self._items[self.selected_id].remove_class("-selected")
-        self.selected_id = message_id
-        item = self._items.get(message_id) if message_id else None
-        if item is not None:
-            item.add_class("-selected")
-            if not self.is_anchored or message_id != self.views[-1].id:
-                self.release_anchor()
-            self.scroll_to_widget(item, animate=False, immediate=True)
-
-    def selected_view(self) -> MessageView | None:
-        """The selected message's ``MessageView``, or None."""
-        if self.selected_id and self.selected_id in self._items:
-            return self._items[self.selected_id].view
-        return None
-
-    def first_visible_id(self) -> str | None:
-        """Id of the first message at least partly visible (the scroll anchor to save)."""
-        top = self.scroll_y
-        for view in self.views:
-            item = self._items.get(view.id)
-            if item is not None and item.virtual_region.bottom > top:
-                return view.id
-        return None
-
     @property
     def at_bottom(self) -> bool:
         """True when the newest message is on screen."""
         return self.at_newest and self.scroll_y >= self.max_scroll_y - 1
-
-    def on_focus(self) -> None:  # noqa: D102 - Textual hook
-        if self.selected_id is None and self.views:
-            self.select(self.views[-1].id)

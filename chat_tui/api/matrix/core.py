@@ -1,0 +1,247 @@
+"""``MatrixCore``: what every part of the Matrix transport shares (docs/sync.md, Matrix):
+the request helper with Matrix errors classified, the ids and room state seen so far, the
+decrypt seam, and the account calls (versions, health, login, whoami).
+
+The client keeps in memory, per room, the state it has seen (:class:`RoomState`), the
+message id <-> event id map of every event it has seen, and the pagination token before
+the oldest event of each limited timeline or backfill page. An :class:`IdStore` given by
+the engine keeps the id maps durably in the account's cache (rule M4): a fresh client
+asks it before it searches a room's history for a message by its content key (M1) or
+for a room by its creation key (M2).
+
+Never logs tokens or passwords.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from chat_tui.api.errors import ApiError, MalformedResponse, PermanentError, Unauthorized
+from chat_tui.api.matrix.errors import classify_matrix
+from chat_tui.api.matrix.events import Invite, RoomState, fields, message_id, ts
+from chat_tui.api.transport import HttpBackend, retry_after
+
+if TYPE_CHECKING:
+    from chat_tui.wire.models import Login, Message
+
+log = logging.getLogger(__name__)
+
+API = "/_matrix/client/v3"
+
+
+def q(value: str) -> str:
+    """``value`` quoted as one path segment (``/`` too)."""
+    return quote(value, safe="")
+
+
+class IdStore(Protocol):
+    """Where the ids a Matrix client learns are kept across restarts (rule M4; the engine
+    gives one backed by the account's cache). Called on the engine's event loop."""
+
+    async def lookup_event(self, mid: str) -> tuple[str, str, int] | None:
+        """``(room id, event id, seq)`` of the message ``mid``, or None when unknown."""
+
+    async def lookup_message(self, event_id: str) -> str | None:
+        """The message id of the event ``event_id``, or None when unknown."""
+
+    async def lookup_room(self, cid: str) -> str | None:
+        """The room id of the conversation ``cid``, or None when unknown."""
+
+    async def lookup_conversation(self, room_id: str) -> str | None:
+        """The conversation id of the room ``room_id``, or None when unknown."""
+
+    def learned(self, rooms: dict[str, tuple[str, bool]],
+                events: dict[str, tuple[str, str, int]]) -> None:
+        """Keep ``rooms`` (conversation id -> (room id, encrypted)) and ``events``
+        (message id -> (room id, event id, seq)): what changed since the last call."""
+
+
+class MatrixCore(HttpBackend):
+    """The shared part of :class:`chat_tui.api.matrix.MatrixClient` (see there for the
+    arguments). ``user_id`` is the logged-in user (``@name:server``), ``rooms`` the state of
+    every room seen, ``invites`` the pending invites, ``ids`` the durable id store or
+    None (rule M4)."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, user_id: str = "",
+                 timeout: float = 15.0, probe_timeout: float = 3.0,
+                 sync_read_timeout: float = 120.0, ids: IdStore | None = None):
+        super().__init__(base_url, token, timeout=timeout, probe_timeout=probe_timeout,
+                         sync_read_timeout=sync_read_timeout)
+        self.user_id = user_id
+        self.ids = ids
+        self.rooms: dict[str, RoomState] = {}
+        #: Pending invites by room id, as of the last sync.
+        self.invites: dict[str, Invite] = {}
+        self._room_of: dict[str, str] = {}       # conversation id -> room id
+        self._event_of: dict[str, str] = {}      # message id -> event id
+        self._mid_of: dict[str, str] = {}        # event id -> message id
+        self._seq_of: dict[str, int] = {}        # message id -> seq
+        self._token_before: dict[str, str] = {}  # event id -> pagination token before it
+        self._plain_checked: set[str] = set()    # rooms seen without m.room.encryption
+        self._full_state: set[str] = set()       # rooms whose whole state was applied
+        self._tried: dict[str, float] = {}      # transaction id -> monotonic time sent
+        self._room_known: dict[str, tuple[str, bool]] = {}  # what ``ids`` was given
+        self._new_rooms: dict[str, tuple[str, bool]] = {}   # learned, not yet given
+        self._new_events: dict[str, tuple[str, str, int]] = {}
+
+    def set_token(self, token: str | None) -> None:
+        """Use ``token`` from now on; the transaction ids sent with the old one are
+        forgotten (the homeserver matches a repeat only on the same token, rule M1)."""
+        super().set_token(token)
+        self._tried.clear()
+
+    def _error(self, response: httpx.Response) -> ApiError:
+        """A Matrix error body (``errcode``, ``error``, ``retry_after_ms``) classified
+        (:func:`classify_matrix`)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return classify_matrix(response.status_code, body, retry_after(response))
+
+    async def _call(self, method: str, path: str, *, json: Any = None,
+                    params: dict | None = None, timeout: float | httpx.Timeout | None = None,
+                    auth: bool = True, expect: type = dict) -> Any:
+        """The decoded JSON answer of ``method path`` (an ``expect``: dict, or list),
+        errors classified.
+
+        Raises:
+            MalformedResponse: the body is not JSON of that type. And see :meth:`_send`.
+        """
+        response = await self._send(method, path, json=json, params=params,
+                                    timeout=timeout, auth=auth)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, expect):
+            raise MalformedResponse(
+                f"HTTP {response.status_code}: body is not a JSON {expect.__name__}",
+                response.status_code)
+        return body
+
+    def decrypt(self, room_id: str, event: dict) -> dict:
+        """The seam for end-to-end encryption: the event as the mapping should see it.
+        Today every event passes unchanged (``m.room.encrypted`` stays encrypted)."""
+        return event
+
+    def _remember(self, room_id: str, event: dict) -> str:
+        """Note the ids of a message event (given to ``ids`` at the next
+        :meth:`flush_ids`); returns its message id."""
+        mid = message_id(event)
+        event_id = str(event.get("event_id", ""))
+        if self._event_of.get(mid) != event_id:
+            self._new_events[mid] = (room_id, event_id, ts(event))
+        self._event_of[mid] = event_id
+        self._mid_of[event_id] = mid
+        self._seq_of[mid] = ts(event)
+        return mid
+
+    def _remember_room(self, cid: str, room_id: str, encrypted: bool = False) -> None:
+        """Note that conversation ``cid`` is ``room_id`` and whether it is encrypted
+        (given to ``ids`` at the next :meth:`flush_ids`)."""
+        self._room_of[cid] = room_id
+        if self._room_known.get(cid) != (room_id, encrypted):
+            self._room_known[cid] = self._new_rooms[cid] = (room_id, encrypted)
+
+    def flush_ids(self) -> None:
+        """Give the ids learned since the last call to ``ids`` (rule M4). Every public
+        call that learns ids calls it before it returns."""
+        if self.ids is not None and (self._new_rooms or self._new_events):
+            self.ids.learned(self._new_rooms, self._new_events)
+        self._new_rooms, self._new_events = {}, {}
+
+    async def _known_event(self, mid: str) -> str | None:
+        """The event id of message ``mid`` from memory, else from ``ids``; None when
+        neither knows it."""
+        if mid in self._event_of:
+            return self._event_of[mid]
+        found = await self.ids.lookup_event(mid) if self.ids is not None else None
+        if found is None:
+            return None
+        _room, event_id, seq = found
+        self._event_of[mid], self._mid_of[event_id], self._seq_of[mid] = event_id, mid, seq
+        return event_id
+
+    async def _known_message(self, event_id: str) -> str | None:
+        """The message id of ``event_id`` from memory, else from ``ids``, or None."""
+        if event_id in self._mid_of:
+            return self._mid_of[event_id]
+        mid = await self.ids.lookup_message(event_id) if self.ids is not None else None
+        if mid is not None:
+            self._mid_of[event_id], self._event_of[mid] = mid, event_id
+        return mid
+
+    def _room_state(self, room_id: str) -> RoomState:
+        state = self.rooms.get(room_id)
+        if state is None:
+            state = self.rooms[room_id] = RoomState(room_id)
+        return state
+
+    async def _event(self, room_id: str, event_id: str) -> dict:
+        """``GET /rooms/{room}/event/{event}`` through :meth:`decrypt`."""
+        event = await self._call("GET", f"{API}/rooms/{q(room_id)}/event/{q(event_id)}")
+        return self.decrypt(room_id, event)
+
+    def _message(self, event: dict, cid: str) -> Message:
+        from chat_tui.wire.models import Message
+
+        return Message(**fields(event, cid))
+
+    async def versions(self) -> dict:
+        """``GET /_matrix/client/versions`` (no auth): ``{"versions": [...], ...}``."""
+        return await self._call("GET", "/_matrix/client/versions", auth=False,
+                                timeout=self._probe_timeout)
+
+    async def health(self) -> bool:
+        """True when ``/_matrix/client/versions`` answers with a list of versions (rule C1,
+        with the probe timeout)."""
+        answer = await self.versions()
+        return isinstance(answer.get("versions"), list) and bool(answer["versions"])
+
+    async def login(self, username: str, password: str, device_name: str) -> Login:
+        """``POST /login`` with ``m.login.password``; ``username`` is a localpart or a full
+        user id. Returns :class:`Login` (``username`` is the full user id) and remembers
+        the user id; the caller sets the token.
+
+        Raises:
+            Unauthorized: wrong username or password (Matrix answers 403 ``M_FORBIDDEN``).
+        """
+        try:
+            answer = await self._call("POST", f"{API}/login", auth=False, json={
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": username},
+                "password": password, "initial_device_display_name": device_name})
+        except PermanentError as exc:
+            if exc.status == 403:
+                raise Unauthorized(exc.reason, exc.status, exc.code) from None
+            raise
+        from chat_tui.wire.models import Login
+
+        try:
+            login = Login(user_id=answer["user_id"], access_token=answer["access_token"],
+                          device_id=answer.get("device_id", ""), username=answer["user_id"])
+        except (KeyError, ValueError) as exc:
+            raise MalformedResponse(f"login answer: {type(exc).__name__}") from None
+        self.user_id = login.user_id
+        return login
+
+    async def logout(self) -> None:
+        """``POST /logout``: revoke this client's access token.
+
+        Raises:
+            Unauthorized: the token was already revoked or is unknown.
+        """
+        await self._call("POST", f"{API}/logout", json={})
+
+    async def whoami(self) -> str:
+        """``GET /account/whoami``: the token's user id (also remembered)."""
+        self.user_id = str((await self._call("GET", f"{API}/account/whoami"))["user_id"])
+        return self.user_id
+
+
+__all__ = ["API", "IdStore", "MatrixCore", "q"]

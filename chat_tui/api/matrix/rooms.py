@@ -1,0 +1,188 @@
+"""``MatrixRooms``: rooms as conversations (docs/sync.md, Matrix rules M2, M3): find a
+room by its chat-tui id, create one (``createRoom`` with invites), accept or decline an
+invite, and refuse to write into an encrypted room."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chat_tui.api.errors import PermanentError
+from chat_tui.api.matrix.core import API, MatrixCore, q
+from chat_tui.api.matrix.events import CREATE_KEY, RoomState, when
+
+if TYPE_CHECKING:
+    from chat_tui.wire.models import Conversation, Message
+
+
+class MatrixRooms(MatrixCore):
+    """The room calls of :class:`chat_tui.api.matrix.MatrixClient`."""
+
+    async def _find_room_by_cid(self, cid: str) -> str | None:
+        """Rule M2: the joined room whose ``m.room.create`` content carries ``cid`` under
+        :data:`CREATE_KEY`, or None. Looks at the rooms known from sync first, then at
+        the durable ids (rule M4), then asks the server for every joined room's create
+        event."""
+        for state in self.rooms.values():
+            if state.cid == cid:
+                return state.room_id
+        if self.ids is not None:
+            room = await self.ids.lookup_room(cid)
+            if room is not None:
+                return room
+        joined = (await self._call("GET", f"{API}/joined_rooms")).get("joined_rooms", [])
+        for room_id in joined:
+            if room_id in self.rooms and self.rooms[room_id].created_ms:
+                continue  # its create event is known and carries another id
+            try:
+                create = await self._call(
+                    "GET", f"{API}/rooms/{q(room_id)}/state/m.room.create/")
+            except PermanentError:
+                continue
+            if create.get(CREATE_KEY) == cid:
+                return room_id
+        return None
+
+    async def _room(self, cid: str) -> str:
+        """The room id of conversation ``cid``.
+
+        Raises:
+            PermanentError: 404, no joined room has that id.
+        """
+        if cid.startswith("!"):
+            return cid
+        room = self._room_of.get(cid)
+        if room is None:
+            room = await self._find_room_by_cid(cid)
+            if room is None:
+                raise PermanentError(f"no room for conversation {cid}", 404, "M_NOT_FOUND")
+            self._room_of[cid] = room  # what sync or a create learns is kept (M4)
+        return room
+
+    async def _ensure_state(self, room_id: str) -> None:
+        """Load the room's whole current state once per client (``GET /state``) when this
+        client has not seen it: a delta sync carries only what changed since its token, so
+        after a restart the room's creation key (its conversation id, M2), name and members
+        would be missing. Applied after the delta's ``state`` section (older) and before its
+        timeline (whose state events end at the current state)."""
+        if room_id in self._full_state:
+            return
+        state = self._room_state(room_id)
+        for event in await self._state_list(room_id):
+            state.apply(event)
+        self._full_state.add(room_id)
+
+    async def _conversation(self, room_id: str) -> Conversation:
+        """The room as a Conversation from its full current state (``GET /state``)."""
+        state = self._room_state(room_id)
+        for event in await self._state_list(room_id):
+            state.apply(event)
+        self._full_state.add(room_id)
+        return self._to_conversation(state, None, 0)
+
+    async def _state_list(self, room_id: str) -> list[dict]:
+        """``GET /rooms/{room}/state``: the room's current state events."""
+        answer = await self._call("GET", f"{API}/rooms/{q(room_id)}/state", expect=list)
+        return [event for event in answer if isinstance(event, dict)]
+
+    def _to_conversation(self, state: RoomState, last: Message | None,
+                         unread: int) -> Conversation:
+        from chat_tui.wire.models import Conversation
+
+        return Conversation(
+            id=state.conversation_id, title=state.title(self.user_id),
+            creator=state.creator, members=tuple(sorted(state.members)),
+            assistant=False, created_at=when(state.created_ms),
+            updated_at=when(max(state.updated_ms, state.created_ms)),
+            last_message=last, unread_count=unread)
+
+    def encrypted(self, cid: str) -> bool:
+        """True when conversation ``cid`` is an encrypted room (rule M3)."""
+        room = cid if cid.startswith("!") else self._room_of.get(cid, "")
+        state = self.rooms.get(room)
+        return bool(state and state.encrypted)
+
+    async def _refuse_encrypted(self, room_id: str, cid: str) -> None:
+        """Rule M3: nothing is sent into an encrypted room. Whether a room is encrypted
+        comes from its state seen in sync, else from ``GET /state/m.room.encryption/``
+        once per room (encryption is never turned off again).
+
+        Raises:
+            PermanentError: 501 ``encrypted_room``.
+        """
+        state = self._room_state(room_id)
+        if not state.encrypted and room_id not in self._plain_checked:
+            try:
+                await self._call(
+                    "GET", f"{API}/rooms/{q(room_id)}/state/m.room.encryption/")
+                state.encrypted = True
+            except PermanentError as exc:
+                if exc.status != 404:
+                    raise
+                self._plain_checked.add(room_id)
+        if state.encrypted:
+            self._remember_room(cid, room_id, True)
+            self.flush_ids()
+            raise PermanentError("end-to-end encrypted rooms are not supported yet", 501,
+                                 "encrypted_room")
+
+    async def put_conversation(self, cid: str, title: str, members: list[str],
+                               assistant: bool) -> Conversation:
+        """``POST /createRoom`` (private chat, ``title`` as its name, ``members`` invited:
+        user ids, or localparts of this homeserver; myself left out) with ``cid`` in the
+        create content under :data:`CREATE_KEY`. Rule M2: a room already created under ``cid`` (an earlier attempt whose answer was lost) is
+        found first and answered instead of a second room.
+
+        Raises:
+            PermanentError: ``assistant`` (Matrix has no chat-tui assistant), an unknown
+            or refused invitee (400/403/404).
+        """
+        if assistant:
+            raise PermanentError("the assistant needs a chat-tui server", 501, "unsupported")
+        room = await self._find_room_by_cid(cid)
+        if room is None:
+            invite = sorted({self.full_user_id(m) for m in members} - {self.user_id})
+            answer = await self._call("POST", f"{API}/createRoom", json={
+                "preset": "private_chat", "name": title, "invite": invite,
+                "creation_content": {CREATE_KEY: cid}})
+            room = str(answer["room_id"])
+        conversation = await self._conversation(room)
+        self._remember_room(cid, room, self.rooms[room].encrypted)
+        self.flush_ids()
+        return conversation
+
+    def full_user_id(self, name: str) -> str:
+        """``name`` as a user id: as given when it starts with ``@``, else the localpart
+        of a user on my homeserver (``bob`` -> ``@bob:<my server name>``)."""
+        name = name.strip()
+        if name.startswith("@") or ":" not in self.user_id:
+            return name
+        return f"@{name}:{self.user_id.split(':', 1)[1]}"
+
+    async def user_exists(self, username: str) -> bool:
+        """``GET /profile/{user id}``: True when the homeserver knows the user
+        ``username`` (a user id or a localpart, :meth:`full_user_id`; sync rule 3o on
+        Matrix), False on its 404.
+
+        Raises:
+            PermanentError: another refusal (a malformed user id: 400).
+        """
+        try:
+            await self._call("GET", f"{API}/profile/{q(self.full_user_id(username))}")
+        except PermanentError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def join(self, room_id: str) -> None:
+        """Accept the invite to ``room_id`` (``POST /join/{room}``)."""
+        await self._call("POST", f"{API}/join/{q(room_id)}", json={})
+        self.invites.pop(room_id, None)
+
+    async def decline(self, room_id: str) -> None:
+        """Decline the invite to ``room_id`` (``POST /rooms/{room}/leave``)."""
+        await self._call("POST", f"{API}/rooms/{q(room_id)}/leave", json={})
+        self.invites.pop(room_id, None)
+
+
+__all__ = ["MatrixRooms"]

@@ -1,0 +1,66 @@
+"""The soak's Matrix world (``tests/soak/matrix_world.py``) on a short fixed sequence:
+sends, a burst, edits and deletes, a second device, ``kill -9`` of the client (also while
+a send waits for its answer), a lost answer, 503s, a refused proxy, a Synapse restart and
+work offline; every invariant of the oracle holds at each quiet point (docs/reliability.md).
+The long randomized run is ``python -m tools.soak --world matrix``."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.soak.matrix_world import MatrixWorld
+
+pytestmark = [pytest.mark.soak, pytest.mark.slow, pytest.mark.matrix]
+
+
+def test_matrix_world_keeps_every_promise() -> None:
+    if importlib.util.find_spec("synapse") is None:
+        if os.environ.get("CI"):
+            pytest.fail("matrix-synapse is not installed (it is in the test extra)")
+        pytest.skip("matrix-synapse is not installed (pip install -e '.[test]')")
+    tmp = Path(tempfile.mkdtemp(prefix="soak-matrix-"))
+    world = MatrixWorld(tmp)
+    try:
+        world.start()
+        for conv in range(4):
+            world.send(conv)
+        world.create_conversation()
+        for i in range(5):
+            world.send(i % 2)
+        world.edit(0)
+        world.delete(1)
+        world.phone_send(0)
+        assert world.check() == {}
+        world.kill_client(0.05)
+        world.send(0)
+        world.kill_client_mid_request()
+        world.fault("drop", "PUT", 2)
+        world.send(1)
+        world.send(1)
+        world.fault("503", None, 3)
+        world.send(0)
+        world.edit(2)
+        assert world.check() == {}
+        world.set_work_offline(True)
+        world.send(0)
+        world.edit(3)
+        world.set_work_offline(False)
+        world.fault("refused", None, 1)
+        world.send(1)
+        world.restart_server(True, 0.1)
+        world.send(0, poison=True, discard_on_fail=False)
+        world.send(1, poison=True, discard_on_fail=True)
+        world.delete(4)
+        assert world.check() == {}
+        stats = world.stats.as_dict()
+        assert stats["lost"] == stats["duplicated"] == stats["reordered"] == 0
+        assert stats["kills"] >= 2 and stats["server_restarts"] == 1
+    finally:
+        world.close()
+        shutil.rmtree(tmp, ignore_errors=True)
