@@ -188,6 +188,8 @@ def test_cache_v4_file_is_migrated_to_v5_keeping_everything(tmp_path):
     for statement in (*FTS_SCHEMA, *FTS_TRIGGERS):
         con.execute(statement)
     con.execute("INSERT INTO message_index(message_index) VALUES ('rebuild')")
+    con.execute("DROP TABLE remote_room")  # v6, after this one
+    con.execute("DROP TABLE remote_event")
     con.execute("PRAGMA user_version = 4")
     con.commit()
     outbox = con.execute("SELECT * FROM outbox").fetchall()
@@ -196,7 +198,7 @@ def test_cache_v4_file_is_migrated_to_v5_keeping_everything(tmp_path):
 
     again = Cache(path, "alice")
     again.open()
-    assert again.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert again.db.execute_sql("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     assert again.db.execute_sql("SELECT * FROM outbox").fetchall() == outbox
     assert again.get_message(mid).state == "queued"
     assert again.get_draft(cid).text == "half-typed"
