@@ -69,4 +69,4 @@ def test_rule_m4_the_migration_to_v6_adds_the_id_tables_and_keeps_the_outbox(tmp
         assert store.remote_room(cid) == "!room:localhost"
     finally:
         store.close()
-    assert path.with_name(f"{path.name}.v4.bak").exists()
+    assert path.with_name(f"{path.name}.v5.bak").exists()
