@@ -145,17 +145,75 @@ class ApiClient(HttpBackend):
         await self._send("POST", "/v1/logout")
 
     async def put_conversation(self, cid: str, title: str, members: list[str],
-                               assistant: bool) -> Conversation:
+                               assistant: bool, model: str | None = None,
+                               system_prompt: str | None = None) -> Conversation:
         """``PUT /v1/conversations/{cid}``: create with a client-chosen UUID ``cid``
         (idempotent for its creator: a repeat returns the existing one). ``members`` are
-        usernames; ``title`` 1..200 characters.
+        usernames; ``title`` 1..200 characters; ``model`` and ``system_prompt`` the
+        assistant's (sent only when given; None: the server's own).
 
         Raises:
             PermanentError: 422 (bad title, unknown member), 404/409 (another user's id).
             TransientError, Unauthorized, MalformedResponse: see the class.
         """
-        response = await self._send("PUT", f"/v1/conversations/{cid}", json={
-            "title": title, "members": members, "assistant": assistant})
+        body: dict = {"title": title, "members": members, "assistant": assistant}
+        if model is not None:
+            body["model"] = model
+        if system_prompt is not None:
+            body["system_prompt"] = system_prompt
+        response = await self._send("PUT", f"/v1/conversations/{cid}", json=body)
+        return _parse("Conversation", response)
+
+    async def patch_conversation(self, cid: str, changes: dict[str, str | None]
+                                 ) -> Conversation:
+        """``PATCH /v1/conversations/{cid}``: change the settings named in ``changes``
+        (``title``, ``model``, ``system_prompt``; None for the server's own model or
+        prompt); idempotent (the same values again change nothing). Returns the
+        conversation as it is now.
+
+        Raises:
+            PermanentError: 422 (a value out of its limits), 404 (not a member).
+            TransientError (429 included), Unauthorized, MalformedResponse: see the class.
+        """
+        response = await self._send("PATCH", f"/v1/conversations/{cid}", json=changes)
+        return _parse("Conversation", response)
+
+    async def leave_conversation(self, cid: str) -> None:
+        """``DELETE /v1/conversations/{cid}``: leave it (with no person left it is gone
+        for everyone); harmless to repeat.
+
+        Raises:
+            PermanentError: 404 (never a member).
+            TransientError (429 included), Unauthorized: see the class.
+        """
+        await self._send("DELETE", f"/v1/conversations/{cid}")
+
+    async def add_member(self, cid: str, username: str) -> Conversation:
+        """``PUT /v1/conversations/{cid}/members/{username}`` (creator only): the
+        conversation with its new members; a member already: unchanged.
+
+        Raises:
+            PermanentError: 403 (not the creator), 404 (not a member, unknown user), 422.
+            TransientError (429 included), Unauthorized, MalformedResponse: see the class.
+        """
+        from urllib.parse import quote
+
+        response = await self._send(
+            "PUT", f"/v1/conversations/{cid}/members/{quote(username, safe='')}")
+        return _parse("Conversation", response)
+
+    async def remove_member(self, cid: str, username: str) -> Conversation:
+        """``DELETE /v1/conversations/{cid}/members/{username}`` (creator only): the
+        conversation without that member; not a member: unchanged.
+
+        Raises:
+            PermanentError: 403 (not the creator), 404, 409 (the creator itself), 422.
+            TransientError (429 included), Unauthorized, MalformedResponse: see the class.
+        """
+        from urllib.parse import quote
+
+        response = await self._send(
+            "DELETE", f"/v1/conversations/{cid}/members/{quote(username, safe='')}")
         return _parse("Conversation", response)
 
     async def list_conversations(self) -> list[Conversation]:
@@ -206,6 +264,20 @@ class ApiClient(HttpBackend):
         response = await self._send("POST", f"/v1/messages/{mid}/stop")
         return _parse("Message", response)
 
+    async def regenerate(self, mid: str, reply_id: str) -> Message:
+        """``POST /v1/messages/{mid}/regenerate``: a new reply ``reply_id`` (client-chosen,
+        the idempotency key) to the question the assistant reply ``mid`` answers; returns
+        it (empty and streaming at first; it grows through ``/v1/sync``).
+
+        Raises:
+            PermanentError: 404 (unknown, not a member), 409 (not a reply, still being
+                written, replaced already, the question deleted, the id used elsewhere).
+            TransientError (429 included), Unauthorized, MalformedResponse: see the class.
+        """
+        response = await self._send("POST", f"/v1/messages/{mid}/regenerate",
+                                    json={"reply_id": reply_id})
+        return _parse("Message", response)
+
     async def put_message(self, cid: str, mid: str, body: str, *,
                           attempted: bool = False) -> Message:
         """``PUT /v1/conversations/{cid}/messages/{mid}``: send ``body`` (1..65,536 UTF-8
@@ -219,7 +291,7 @@ class ApiClient(HttpBackend):
             5xx, timeout, connection errors. Unauthorized, MalformedResponse: see the class.
         """
         response = await self._send("PUT", f"/v1/conversations/{cid}/messages/{mid}",
-                                       json={"body": body})
+                                    json={"body": body})
         return _parse("Message", response)
 
     async def patch_message(self, mid: str, body: str, base_version: int | None, *,

@@ -5,19 +5,24 @@ are headless and useful on their own, for scripts, cron or a systemd timer::
 
     chat-tui login URL [--username NAME] [--password-stdin]
     chat-tui logout [--flush] [--force]
-    chat-tui new TITLE [--assistant] [--member NAME ...]
+    chat-tui new TITLE [--assistant [--model M] [--system TEXT|-]] [--member NAME ...]
+    chat-tui set [--conversation ID|TITLE] [--title T] [--model M] [--system TEXT|-]
+    chat-tui rename [--conversation ID|TITLE] TITLE
+    chat-tui delete [--conversation ID|TITLE] [--yes]
+    chat-tui members [--conversation ID|TITLE] [add|remove NAME]
     chat-tui send [--conversation ID|TITLE] TEXT|-
     chat-tui sync [--once]
     chat-tui status [--json] [--offline]
     chat-tui export [--conversation ID|TITLE ...] --format md|json
     chat-tui outbox [--json] | outbox retry ID | outbox discard ID [--yes]
     chat-tui stop [--conversation ID|TITLE]
+    chat-tui regenerate [--conversation ID|TITLE] [--reply ID]
     chat-tui models [--json] | --use-local | --set-key ENTRY
     chat-tui cache clear [--yes] [--force]
 
 ``--user NAME`` / ``--server URL`` pick the account when several are logged in. Modules:
 ``parser`` (the argument parser), ``account`` (login, logout, status), ``messages`` (new,
-send, sync, export), ``outbox`` (list, retry, discard), ``replies`` (stop), ``models`` (the
+send, sync, export), ``conversations`` (set, rename, delete, members), ``outbox`` (list, retry, discard), ``replies`` (stop, regenerate), ``models`` (the
 model list, a local model server, provider keys), ``cache`` (cache clear), ``base`` (exit
 statuses, errors, the chosen
 account's engine). Imports are lazy so ``import chat_tui.cli`` stays fast (no httpx, no
@@ -38,8 +43,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Subcommand -> module of ``chat_tui.cli`` holding its ``cmd_<name>(args) -> int``.
 COMMANDS = {"login": "account", "logout": "account", "status": "account",
-            "new": "messages", "send": "messages", "sync": "messages", "export": "messages",
-            "outbox": "outbox", "stop": "replies", "models": "models", "cache": "cache"}
+            "new": "messages", "set": "conversations", "rename": "conversations",
+            "delete": "conversations", "members": "conversations",
+            "send": "messages", "sync": "messages", "export": "messages",
+            "outbox": "outbox", "stop": "replies", "regenerate": "replies", "models": "models", "cache": "cache"}
 
 
 def command(name: str) -> Callable[[argparse.Namespace], int]:

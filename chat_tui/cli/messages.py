@@ -52,9 +52,10 @@ def unknown_members(args: argparse.Namespace, names: list[str]) -> list[str] | N
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    """``chat-tui new TITLE [--assistant] [--member NAME ...] [--members A,B] [--no-check]``:
-    create a conversation locally and queue its create (outbox rule 2); prints its id;
-    works offline. Member names are first checked against the server when it can be
+    """``chat-tui new TITLE [--assistant [--model M] [--system TEXT|-]] [--member NAME ...]
+    [--members A,B] [--no-check]``: create a conversation locally and queue its create
+    (outbox rule 2), with the assistant's model and system prompt (``-``: read from stdin);
+    prints its id; works offline. Member names are first checked against the server when it can be
     reached (sync rule 3o); unknown ones stop the command before anything is created.
 
     Returns:
@@ -62,7 +63,8 @@ def cmd_new(args: argparse.Namespace) -> int:
 
     Raises:
         CliError: no account, unknown member names (each named; nothing created), a title
-        of 0 or over 200 characters, a cache from a newer chat-tui.
+        of 0 or over 200 characters, a model or system prompt without ``--assistant`` or
+        out of its limits, a cache from a newer chat-tui.
     """
     from chat_tui.store import StoreError
 
@@ -80,7 +82,9 @@ def cmd_new(args: argparse.Namespace) -> int:
                            f"{', '.join(unknown)}; nothing was created")
     open_store(engine)
     try:
-        cid = engine.create_conversation(args.title, members, args.assistant)
+        system = read_stdin().rstrip("\n") if args.system == "-" else args.system
+        cid = engine.create_conversation(args.title, members, args.assistant, args.model,
+                                         system)
         engine.store.set_last_conversation(cid)
     except StoreError as exc:
         raise CliError(str(exc)) from exc

@@ -40,6 +40,28 @@ def _new(p: argparse.ArgumentParser) -> None:
                    help="member usernames, comma-separated (with --member: all of them)")
     p.add_argument("--no-check", action="store_true",
                    help="do not ask the server whether the members exist")
+    p.add_argument("--model", metavar="MODEL",
+                   help="with --assistant: the model of its replies (default: the server's; "
+                        "chat-tui models lists them)")
+    p.add_argument("--system", metavar="TEXT",
+                   help="with --assistant: its system prompt, or - to read it from stdin")
+
+
+def _set(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conversation", "-c", metavar="ID|TITLE",
+                   help="conversation id or title (default: the last one used)")
+    p.add_argument("--title", help="a new title (1 to 200 characters)")
+    p.add_argument("--model", metavar="MODEL",
+                   help='the model of the assistant\'s replies ("" for the server\'s default)')
+    p.add_argument("--system", metavar="TEXT",
+                   help='the assistant\'s system prompt, - to read it from stdin ("" for the '
+                        "server's own)")
+
+
+def _rename(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conversation", "-c", metavar="ID|TITLE",
+                   help="conversation id or title (default: the last one used)")
+    p.add_argument("title", help="the new title (1 to 200 characters)")
 
 
 def _send(p: argparse.ArgumentParser) -> None:
@@ -67,6 +89,29 @@ def _export(p: argparse.ArgumentParser) -> None:
 def _stop(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conversation", "-c", metavar="ID|TITLE",
                    help="conversation id or title (default: the last one used)")
+
+
+def _delete(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conversation", "-c", metavar="ID|TITLE",
+                   help="conversation id or title (default: the last one used)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+
+def _members(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conversation", "-c", metavar="ID|TITLE",
+                   help="conversation id or title (default: the last one used)")
+    actions = p.add_subparsers(dest="members_command", metavar="ACTION")
+    for name, text in (("add", "add a member (the creator only; queued)"),
+                       ("remove", "remove a member (the creator only; queued)")):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("username", help="the member's username")
+
+
+def _regenerate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conversation", "-c", metavar="ID|TITLE",
+                   help="conversation id or title (default: the last one used)")
+    p.add_argument("--reply", metavar="ID",
+                   help="the assistant reply to replace (default: the conversation's last)")
 
 
 def _models(p: argparse.ArgumentParser) -> None:
@@ -114,12 +159,21 @@ SUBCOMMANDS: dict[str, tuple[str, Filler]] = {
     "login": ("log in and store the token (keyring or 0600 file)", _login),
     "logout": ("revoke the token and forget the account", _logout),
     "new": ("create a conversation (queued; works offline)", _new),
+    "set": ("change a conversation's title, model or system prompt (queued; works offline)",
+            _set),
+    "rename": ("rename a conversation (queued; works offline)", _rename),
+    "delete": ("leave a conversation and drop it from the cache; with no one else in it, "
+               "it is gone for everyone (queued; works offline)", _delete),
+    "members": ("list the members; members add|remove NAME (the creator only; queued)",
+                _members),
     "send": ("queue a message and return at once (works offline)", _send),
     "sync": ("drain the outbox and pull changes", _sync),
     "status": ("connectivity, last sync, outbox and its problems", _status),
     "export": ("export cached conversations (offline)", _export),
     "outbox": ("list unsent actions; retry or discard one by id", _outbox),
     "stop": ("stop the assistant reply being written (needs the server)", _stop),
+    "regenerate": ("ask the assistant again: a new last reply, or a retry of a failed one "
+                   "(queued; works offline)", _regenerate),
     "models": ("the models the server offers (saved for offline); --use-local, --set-key",
                _models),
     "cache": ("manage the local cache", _cache),

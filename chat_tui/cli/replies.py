@@ -1,5 +1,6 @@
 """The reply commands: ``chat-tui stop [--conversation ID|TITLE]`` stops the assistant
-reply being written in a conversation (``POST /v1/messages/{mid}/stop``, docs/api.md)."""
+reply being written in a conversation (``POST /v1/messages/{mid}/stop``, docs/api.md);
+``chat-tui regenerate`` queues a new reply (sync rule 10)."""
 
 from __future__ import annotations
 
@@ -84,4 +85,39 @@ def cmd_stop(args: argparse.Namespace) -> int:
         print("no reply is being written in this conversation", file=sys.stderr)
     for mid in stopped:
         print(mid)
+    return EXIT_OK
+
+
+def cmd_regenerate(args: argparse.Namespace) -> int:
+    """``chat-tui regenerate [--conversation ID|TITLE] [--reply ID]``: queue a new reply to
+    the question of the conversation's last cached assistant reply (or of ``--reply``),
+    which regenerates it, or retries it when it failed (sync rule 10); prints the id the
+    new reply will have. Works offline; ``chat-tui sync`` (or the app) sends it.
+
+    Returns:
+        ``EXIT_OK``.
+
+    Raises:
+        CliError: no account, unknown or ambiguous conversation, no assistant reply cached
+        there (run ``chat-tui sync`` first), a reply still being written or already
+        replaced.
+    """
+    from chat_tui.store import StoreError
+
+    engine = engine_of(args)
+    open_store(engine)
+    store = engine.store
+    try:
+        cid = pick_conversation(store, args.conversation)
+        target = args.reply or store.last_reply(cid)
+        if target is None:
+            raise CliError("no assistant reply is cached in this conversation (run "
+                           "`chat-tui sync` to fetch it)")
+        reply_id = engine.regenerate(target)
+        store.set_last_conversation(cid)
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+    print(reply_id)
     return EXIT_OK

@@ -5,6 +5,15 @@ After each user message the server writes one assistant reply:
 - strictly one at a time and in message order per conversation: one asyncio queue and one
   worker task per conversation with pending work (the task ends when its queue is empty);
 - each reply sees the history up to the message it answers (``AssistantJobs.history``);
+- a regenerated reply (``POST /v1/messages/{mid}/regenerate``, its row made by
+  ``AssistantJobs.regenerate``) is written the same way into that row, in the same
+  per-conversation order, with the settings the conversation had when it was asked for;
+  once any reply is written in full, the earlier replies to its question become
+  tombstones (``AssistantJobs.replace_older_replies``): one answer per question stays, and
+  a failed or stopped attempt replaces nothing;
+- each reply is written with the model and system prompt its conversation had when the
+  message it answers was sent (``AssistantJobs.asked_with``; none: the server's default
+  model and :data:`SYSTEM_PROMPT`), and records that model (``Message.model``);
 - the reply is one message with a deterministic id (``uuid5`` of the user message id), created
   empty with ``streaming: true``; its body grows as the responder streams, flushed to the
   database at most every :data:`FLUSH_SECONDS` (about 10 updates a second), each flush a new
@@ -13,30 +22,32 @@ After each user message the server writes one assistant reply:
   ``error: true`` and a readable text; the user's message is never touched;
 - :meth:`AssistantService.stop_reply` (``POST /v1/messages/{mid}/stop``) ends a streaming
   reply at once: the upstream request is cancelled (the provider stops generating), the
-  text written so far is kept and :data:`STOP_NOTE` is appended after a blank line, with
-  ``streaming: false`` and ``error: false``; later replies see the text without the note.
+  text written so far is kept as it is, with ``stopped: true``, ``streaming: false`` and
+  ``error: false``; later replies see that text.
 
 Ownership (several server processes on one PostgreSQL database): the replies of one
 conversation are written by exactly one process, the holder of the conversation's lease
 (``assistant_lease``: owner, expiry; :class:`~chat_tui.server.data.assistant_jobs.AssistantJobs`).
-The database is the queue: a process that learns of a new user message (its own route, a
-start-up scan, an expired lease) takes the lease when it is free or expired, closes as
-errors the replies left ``streaming`` there (no live process is writing them), then
-answers the conversation's unanswered messages one by one, and gives the lease up in the
-same transaction that finds nothing left to answer. While it works it renews its leases
+The database is the queue: a process that learns of a new user message or a regenerated
+reply (its own route, a start-up scan, an expired lease) takes the lease when it is free
+or expired, closes as errors the replies left ``streaming`` there (no live process is
+writing them) except regenerated replies not yet begun, writes those, then answers the
+conversation's unanswered messages one by one, and gives the lease up in the same
+transaction that finds nothing left to answer. While it works it renews its leases
 every third of :attr:`AssistantSettings.lease` seconds (PostgreSQL); every reply write
 checks the lease inside its transaction (:class:`LeaseLost`), so a process whose lease
-expired and was taken over stops writing. A stopping process ends its leases at once; a crashed one's run
-out after ``lease`` seconds, and the next sweep of a live process (every third of
-``lease``) takes its conversations over. A stop request for a reply another process
-writes reaches that process as a PostgreSQL notice. SQLite has one server process: a
-starting server there deletes every lease (their holder no longer runs).
+expired and was taken over stops writing. A stopping process ends its leases at once; a
+crashed one's run out after ``lease`` seconds, and the next sweep of a live process
+(every third of ``lease``) takes its conversations over. A stop request for a reply
+another process writes reaches that process as a PostgreSQL notice. SQLite has one
+server process: a starting server there deletes every lease (their holder no longer runs).
 
-Responders are async generators of text chunks: :func:`echo_responder` (built-in demo,
-optionally followed by a note saying how to configure a model) and :class:`OpenAIResponder`
-(the first configured OpenAI-compatible provider, streaming, with the default model or the
-first one the provider lists). :attr:`AssistantService.catalog` lists the models the server
-offers (``GET /v1/models``, :mod:`chat_tui.server.assistant_models`).
+Responders are async generators of text chunks, given the history and a :class:`ReplyPlan`:
+:func:`make_echo_responder` (built-in demo, optionally followed by a note saying how to
+configure a model) and :class:`OpenAIResponder` (OpenAI-compatible providers, streaming: the
+plan's model from the first provider that lists it, else the first provider).
+:attr:`AssistantService.catalog` lists the models the server offers (``GET /v1/models``,
+:mod:`chat_tui.server.assistant_models`).
 On start-up, replies left ``streaming`` by a stopped server are closed as errors and user
 messages that never got a reply are answered, in the conversations no live process holds.
 """
@@ -49,13 +60,19 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-from chat_tui.server.assistant_models import ModelCatalog, ProviderError, client_for
+from chat_tui.server.assistant_models import ECHO_MODEL, ModelCatalog, ProviderError, client_for
 from chat_tui.server.data import Write
-from chat_tui.server.data.assistant_jobs import AssistantJobs, LeaseLost
+from chat_tui.server.data.assistant_jobs import (  # noqa: F401 (reply_id_for re-exported)
+    REPLY_NAMESPACE,
+    AssistantJobs,
+    LeaseLost,
+    reply_id_for,
+)
 from chat_tui.server.db import is_sqlite
 from chat_tui.server.notify import Notifier
 from chat_tui.server.settings import AssistantSettings, ProviderSettings
@@ -64,12 +81,12 @@ log = logging.getLogger("chat_tui.server.assistant")
 
 #: Seconds between two flushes of a growing reply (about 10 updates a second).
 FLUSH_SECONDS = 0.1
-#: Namespace of reply ids: reply id = uuid5(REPLY_NAMESPACE, user message id).
-REPLY_NAMESPACE = uuid.UUID("5d2b8a52-6a1f-4c59-9a3e-0c6f0e7d9b11")
+
 #: How many words of the user's message the echo responder repeats.
 ECHO_MAX_WORDS = 200
 
-#: The line that ends a reply stopped by a member (docs/api.md, stop).
+#: The line earlier versions appended to a reply a member stopped (replies are now marked
+#: ``stopped`` instead); removed from such replies before a model sees them.
 STOP_NOTE = "⏹ Stopped before the end."
 
 #: The note that ends a reply whose writer stopped or crashed before it finished.
@@ -85,12 +102,20 @@ SYSTEM_PROMPT = (
 )
 
 History = list[dict]
-Responder = Callable[[History], AsyncIterator[str]]
 
 
-def reply_id_for(message_id: str) -> str:
-    """The deterministic id of the assistant's reply to ``message_id`` (uuid5)."""
-    return str(uuid.uuid5(REPLY_NAMESPACE, message_id))
+@dataclass(frozen=True)
+class ReplyPlan:
+    """How one reply is written: ``model``, the model id (None: not known yet, the
+    responder asks for the server's default and fails with the reason when there is
+    none); ``system_prompt``, the instructions (None: :data:`SYSTEM_PROMPT`)."""
+
+    model: str | None = None
+    system_prompt: str | None = None
+
+
+#: ``responder(history, plan)``: the reply's text, chunk by chunk.
+Responder = Callable[[History, ReplyPlan], AsyncIterator[str]]
 
 
 def make_echo_responder(delay: float, note: str | None = None) -> Responder:
@@ -100,7 +125,8 @@ def make_echo_responder(delay: float, note: str | None = None) -> Responder:
     ``delay``: seconds between streamed words, so clients can watch the reply grow.
     """
 
-    async def echo_responder(history: History) -> AsyncIterator[str]:
+    async def echo_responder(history: History,
+                             plan: ReplyPlan | None = None) -> AsyncIterator[str]:
         words = history[-1]["body"].split() if history else []
         shown = words[:ECHO_MAX_WORDS]
         yield (
@@ -121,24 +147,36 @@ def make_echo_responder(delay: float, note: str | None = None) -> Responder:
 
 
 class OpenAIResponder:
-    """Streams a chat completion from an OpenAI-compatible provider (the ``openai`` package).
+    """Streams a chat completion from OpenAI-compatible providers (the ``openai`` package).
 
-    ``provider``: its endpoint, key and timeout (seconds for the HTTP exchange);
-    ``catalog``: gives the model of each reply (:meth:`ModelCatalog.default`). No retries:
-    a failure (``ProviderError`` for a missing key or no model, or the package's errors)
-    is reported in the reply at once.
+    ``catalog``: the providers (endpoint, key and timeout, seconds for the HTTP exchange)
+    and the default model. A reply uses the plan's model (else
+    :meth:`ModelCatalog.default`) from the provider that lists it
+    (:meth:`ModelCatalog.provider_of`) and the plan's system prompt (else
+    :data:`SYSTEM_PROMPT`). No retries: a failure (``ProviderError`` for a missing key or
+    no model, or the package's errors) is reported in the reply at once.
     """
 
-    def __init__(self, provider: ProviderSettings, catalog: ModelCatalog) -> None:
-        self.provider = provider
+    def __init__(self, catalog: ModelCatalog) -> None:
         self.catalog = catalog
-        self.client = None if provider.key_problem else client_for(provider)
+        # Made now, not in a reply: the first import of ``openai`` takes seconds on a busy
+        # machine, which must not count against a reply's timeout.
+        self._clients: dict[str, Any] = {
+            p.name: client_for(p) for p in catalog.providers if not p.key_problem}
 
-    async def __call__(self, history: History) -> AsyncIterator[str]:
-        if self.client is None:
-            raise ProviderError(self.provider.key_problem or "the provider has no key")
-        model = await self.catalog.default()
-        messages: list[dict[str, str]] = [{"role": "system", "content": SYSTEM_PROMPT}]
+    def _client(self, provider: ProviderSettings) -> Any:
+        client = self._clients.get(provider.name)
+        if client is None:
+            client = self._clients[provider.name] = client_for(provider)
+        return client
+
+    async def __call__(self, history: History,
+                       plan: ReplyPlan | None = None) -> AsyncIterator[str]:
+        plan = plan or ReplyPlan()
+        model = plan.model or await self.catalog.default()
+        client = self._client(await self.catalog.provider_of(model))
+        messages: list[dict[str, str]] = [
+            {"role": "system", "content": plan.system_prompt or SYSTEM_PROMPT}]
         for item in history:
             if item["assistant"]:
                 body = without_stop_note(item["body"])
@@ -146,7 +184,7 @@ class OpenAIResponder:
                     messages.append({"role": "assistant", "content": body})
             else:
                 messages.append({"role": "user", "content": f"{item['author']}: {item['body']}"})
-        stream = await self.client.chat.completions.create(
+        stream = await client.chat.completions.create(
             model=model, messages=messages, stream=True
         )
         async for chunk in stream:
@@ -253,7 +291,7 @@ class AssistantService:
 
     def _make_responder(self) -> Responder:
         if self.settings.kind == "openai":
-            return OpenAIResponder(self.providers[0], self.catalog)
+            return OpenAIResponder(self.catalog)
         if self.settings.kind == "echo":
             return make_echo_responder(self.settings.echo_delay, self.settings.echo_note)
         raise ValueError(f"unknown assistant responder {self.settings.kind!r}")
@@ -344,10 +382,11 @@ class AssistantService:
             if entry is not None:
                 entry[0].set()
 
-    def enqueue(self, cid: str, mid: str | None = None) -> None:
-        """Note new work in conversation ``cid`` (after the commit of message ``mid``; the
-        database tells which messages are owed a reply) and start its worker when none
-        runs: it answers there if this process gets the lease."""
+    def enqueue(self, cid: str, mid: str | None = None, reply_id: str | None = None) -> None:
+        """Note new work in conversation ``cid`` (after the commit of message ``mid``, or
+        of the regenerated reply ``reply_id``; the database tells which messages are owed
+        a reply and which regenerated replies wait) and start its worker when none runs:
+        it answers there if this process gets the lease."""
         if self._stopping:
             return
         self._pending.add(cid)
@@ -367,9 +406,15 @@ class AssistantService:
         """Holding the lease of ``cid``: close orphaned streaming replies, answer every
         unanswered message, give the lease up when nothing is left."""
         try:
+            waiting = await self._run(self.jobs.waiting_regenerations, cid)
             for result in await self._run(self.jobs.interrupt_streaming, cid,
-                                          INTERRUPTED_NOTE, self.owner):
+                                          INTERRUPTED_NOTE, self.owner,
+                                          {reply_id for reply_id, _ in waiting}):
                 self._publish(result)
+            for reply_id, question in waiting:
+                if self._stopping:
+                    return
+                await self._reply(cid, question, reply_id)
             while not self._stopping:
                 mid = await self._run(self.jobs.next_unanswered, cid)
                 if mid is None:
@@ -388,22 +433,49 @@ class AssistantService:
             with contextlib.suppress(Exception):
                 await self._run(self.jobs.expire_one, cid, self.owner)
 
-    async def _reply(self, cid: str, mid: str) -> None:
+    async def _model_for(self, asked: str | None) -> str | None:
+        """The model a reply asked with ``asked`` (None: the default) is written by: the
+        echo responder's own, ``asked``, else the server's default (None when it cannot
+        be known: the responder then fails with the reason)."""
+        if self.settings.kind == "echo":
+            return ECHO_MODEL
+        if asked:
+            return asked
+        try:
+            return await self.catalog.default()
+        except ProviderError:
+            return None
+
+    async def _reply(self, cid: str, mid: str, regenerated: str | None = None) -> None:
         history = await self._run(self.jobs.history, cid, mid)
-        if history is None:
-            return  # the message was deleted before its turn
-        reply_id = reply_id_for(mid)
+        if history is None:  # the message was deleted before its turn
+            if regenerated is not None:
+                self._publish(await self._run(
+                    self.jobs.update_reply, regenerated,
+                    "⚠ The question of this reply was deleted.", streaming=False, error=True))
+            return
+        asked_model, system_prompt = await self._run(self.jobs.asked_with,
+                                                     regenerated or mid)
+        plan = ReplyPlan(await self._model_for(asked_model), system_prompt)
+        reply_id = regenerated or reply_id_for(mid)
         requested, finished = asyncio.Event(), asyncio.Event()
         self._streaming[reply_id] = (requested, finished)
         try:
-            await self._write_reply(cid, mid, reply_id, history, requested)
+            await self._write_reply(cid, mid, reply_id, history, requested, plan,
+                                    regenerated is not None)
         finally:
             self._streaming.pop(reply_id, None)
             finished.set()
 
     async def _write_reply(self, cid: str, mid: str, reply_id: str, history: History,
-                           requested: asyncio.Event) -> None:
-        started = await self._run(self.jobs.start_reply, cid, reply_id, mid, self.owner)
+                           requested: asyncio.Event, plan: ReplyPlan,
+                           regenerated: bool = False) -> None:
+        if regenerated:
+            started = await self._run(self.jobs.begin_reply, reply_id, plan.model,
+                                      self.owner)
+        else:
+            started = await self._run(self.jobs.start_reply, cid, reply_id, mid, plan.model,
+                                      self.owner)
         if started is None:
             return  # already answered
         self._publish(started)
@@ -412,14 +484,15 @@ class AssistantService:
         write_lock = asyncio.Lock()
         lost = asyncio.Event()  # the lease was taken over: stop at once, write nothing
 
-        async def write(body: str, streaming: bool, error: bool = False) -> None:
+        async def write(body: str, streaming: bool, error: bool = False,
+                        stopped: bool = False) -> None:
             async with write_lock:
                 if lost.is_set():
                     raise LeaseLost(cid)
                 try:
                     result = await self._run(
                         self.jobs.update_reply, reply_id, body, streaming=streaming,
-                        error=error, owner=self.owner,
+                        error=error, stopped=stopped, owner=self.owner,
                     )
                 except LeaseLost:
                     lost.set()
@@ -453,7 +526,7 @@ class AssistantService:
 
         async def generate() -> None:
             nonlocal text
-            async for piece in self.responder(history):
+            async for piece in self.responder(history, plan):
                 text += piece
 
         flush_task = asyncio.create_task(flusher())
@@ -494,6 +567,7 @@ class AssistantService:
             await write(f"{text}\n\n{note}" if text.strip() else note, False, True)
             return
         await stop_flusher()
-        if stopped:
-            text = f"{text}\n\n{STOP_NOTE}" if text.strip() else STOP_NOTE
-        await write(text, False)  # the last write of this reply: streaming ends here
+        # The last write of this reply: streaming ends here (stopped: what was written).
+        await write(text, False, stopped=stopped)
+        if not stopped:
+            self._publish(await self._run(self.jobs.replace_older_replies, reply_id))

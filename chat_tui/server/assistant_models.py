@@ -124,6 +124,26 @@ class ModelCatalog:
             raise ProviderError(f"provider {first.name} lists no models")
         return models[0]
 
+    async def provider_of(self, model: str) -> ProviderSettings:
+        """The provider that serves ``model``: the only one, or the first whose list holds
+        it (lists are read as :meth:`provider_models` does; a failing provider is
+        skipped), else the first provider (a configured model need not be listed).
+
+        Raises:
+            ProviderError: no provider is configured.
+        """
+        if not self.providers:
+            raise ProviderError("no provider is configured")
+        if len(self.providers) == 1:
+            return self.providers[0]
+        for provider in self.providers:
+            try:
+                if model in await self.provider_models(provider):
+                    return provider
+            except ProviderError:
+                continue
+        return self.providers[0]
+
     async def listing(self) -> ModelList:
         """The answer of ``GET /v1/models``: every provider's models, in provider order,
         the default flagged; failed providers in ``problems``."""

@@ -27,7 +27,9 @@ from chat_tui.server.models import (
     ALL_MODELS,
     CHANGE_COUNTER,
     AssistantLease,
+    Conversation,
     Counter,
+    Departure,
     LoginFailure,
     Message,
     SchemaVersion,
@@ -246,6 +248,22 @@ def _v3_login_failures(db: Database, migrator: SchemaMigrator) -> None:
     db.create_tables([LoginFailure], safe=True)
 
 
+def _v4_conversation_settings(db: Database, migrator: SchemaMigrator) -> None:
+    """v4: a conversation's ``model`` and ``system_prompt``; on a message, the ``model``
+    that wrote a reply, ``stopped`` (a member stopped the reply) and the settings a user
+    message was sent under (``ask_model``, ``ask_system_prompt``); the ``departure`` table
+    (members who left or were removed)."""
+    db.create_tables([Departure], safe=True)
+    migrate(
+        migrator.add_column("conversation", "model", Conversation.model),
+        migrator.add_column("conversation", "system_prompt", Conversation.system_prompt),
+        migrator.add_column("message", "model", Message.model),
+        migrator.add_column("message", "stopped", Message.stopped),
+        migrator.add_column("message", "ask_model", Message.ask_model),
+        migrator.add_column("message", "ask_system_prompt", Message.ask_system_prompt),
+    )
+
+
 def _v5_assistant_leases(db: Database, migrator: SchemaMigrator) -> None:
     """v5: the ``assistant_lease`` table: which server process writes the assistant's
     replies of a conversation, until when."""
@@ -258,6 +276,7 @@ def _v5_assistant_leases(db: Database, migrator: SchemaMigrator) -> None:
 MIGRATIONS: dict[int, Callable[[Database, SchemaMigrator], None]] = {
     2: _v2_reply_to,
     3: _v3_login_failures,
+    4: _v4_conversation_settings,
     5: _v5_assistant_leases,
 }
 

@@ -89,6 +89,10 @@ class Conversation(BaseModel):
     updated_at = DateTimeField()
     message_count = IntegerField(default=0)
     last_seq = BigIntegerField(null=True)
+    #: The model of the assistant's replies, None: the server's default (schema v4).
+    model = CharField(max_length=200, null=True)
+    #: The assistant's instructions, None: the server's own prompt (schema v4).
+    system_prompt = TextField(null=True)
 
 
 class Member(BaseModel):
@@ -123,6 +127,15 @@ class Message(BaseModel):
     error = BooleanField(default=False)
     #: For an assistant reply: the id of the user message it answers (schema v2).
     reply_to = CharField(max_length=36, null=True, index=True)
+    #: For an assistant reply: the model that wrote it (schema v4).
+    model = CharField(max_length=200, null=True)
+    #: For an assistant reply: a member stopped it (schema v4).
+    stopped = BooleanField(default=False)
+    #: For a user message of an assistant conversation: the conversation's model and system
+    #: prompt when it was sent, which its reply is written with, so a change made after it
+    #: applies to the later messages only (schema v4).
+    ask_model = CharField(max_length=200, null=True)
+    ask_system_prompt = TextField(null=True)
 
     class Meta:
         indexes = (
@@ -130,6 +143,20 @@ class Message(BaseModel):
             (("conversation", "change_seq"), False),
             (("streaming",), False),
         )
+
+
+class Departure(BaseModel):
+    """A user who left a conversation or was removed from it, at change ``change_seq``
+    (schema v4): its devices learn from ``/v1/sync`` that the conversation is gone for it
+    (``removed: true``). Deleted when the user is added again."""
+
+    conversation = ForeignKeyField(Conversation, backref="departures", index=False)
+    user = ForeignKeyField(User, backref="departures", index=False)
+    change_seq = BigIntegerField()
+
+    class Meta:
+        primary_key = CompositeKey("conversation", "user")
+        indexes = ((("user", "change_seq"), False),)
 
 
 class LoginFailure(BaseModel):
@@ -164,5 +191,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     Member,
     Message,
     LoginFailure,
+    Departure,
     AssistantLease,
 ]

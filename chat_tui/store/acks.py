@@ -50,12 +50,12 @@ _MESSAGE_FOR_ACK_SQL = (
     "SELECT pk, version, body, deleted, pending_body, pending_deleted FROM message WHERE id = ?")
 _MESSAGE_ACK_FULL_SQL = (
     "UPDATE message SET author = ?, body = ?, created_at = ?, edited_at = ?, seq = ?, "
-    "version = ?, deleted = ?, streaming = ?, error = ?, sort_key = ?, pending_body = ?, "
-    "pending_deleted = ? WHERE pk = ?")
+    "version = ?, deleted = ?, streaming = ?, error = ?, sort_key = ?, model = ?, stopped = ?, "
+    "pending_body = ?, pending_deleted = ? WHERE pk = ?")
 #: The same without the columns the FTS triggers watch (body, deleted, pending_*).
 _MESSAGE_ACK_META_SQL = (
     "UPDATE message SET author = ?, created_at = ?, edited_at = ?, seq = ?, version = ?, "
-    "streaming = ?, error = ?, sort_key = ? WHERE pk = ?")
+    "streaming = ?, error = ?, sort_key = ?, model = ?, stopped = ? WHERE pk = ?")
 _MESSAGE_PENDING_SQL = "UPDATE message SET pending_body = ?, pending_deleted = ? WHERE id = ?"
 
 
@@ -205,7 +205,7 @@ class DrainAcks(CacheFile):
             fields = (message.author, message.body, ts(message.created_at),
                       ts(message.edited_at), message.seq, message.version,
                       int(message.deleted), int(message.streaming), int(message.error),
-                      message.seq)
+                      message.seq, message.model, int(message.stopped))
             rewrite = (ob is not None and ob[0] == "send" and not message.deleted
                        and sent is not None and sent != message.body)
             if rewrite:

@@ -29,12 +29,13 @@ APPLY_CHUNK_ROWS = 250
 
 #: One server message new to the cache (its conversation looked up by id); parameters
 #: ``(id, conversation_id, author, body, created_at, edited_at, seq, version, deleted,
-#: streaming, error, sort_key)``. Prepared once, run with ``executemany``.
+#: streaming, error, sort_key, model, stopped)``. Prepared once, run with ``executemany``.
 INSERT_MESSAGE_SQL = (
     "INSERT INTO message (id, conv, author, body, created_at, edited_at, seq, "
-    "version, deleted, streaming, error, sort_key, pending_body, pending_deleted) "
+    "version, deleted, streaming, error, sort_key, model, stopped, pending_body, "
+    "pending_deleted) "
     "VALUES (?, (SELECT pk FROM conversation WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-    "NULL, 0)"
+    "?, ?, NULL, 0)"
 )
 
 
@@ -53,14 +54,18 @@ class SyncApply(CacheFile):
         return dt(float(value)) if value else None
 
     def _upsert_conversation(self, conv: ConversationRecord, res: ApplyResult) -> None:
-        """Cache the server's copy of a conversation (activity only moves forward); touches
-        ``res`` when anything changed. In the caller's transaction."""
+        """Cache the server's copy of a conversation (activity only moves forward), with
+        the settings my queued changes set on top (sync rule 9); touches ``res`` when
+        anything changed. In the caller's transaction. Uses ``_pending_settings`` of
+        :class:`~chat_tui.store.outbox_conversation.ConversationChanges`."""
         C = self.m.Conversation
         updated = ts(conv.updated_at)
         fields = dict(title=conv.title, creator=conv.creator,
                       members=json.dumps(sorted(conv.members)), assistant=conv.assistant,
                       created_at=ts(conv.created_at), updated_at=updated,
-                      unread_count=conv.unread_count, pending=False, removed=False)
+                      unread_count=conv.unread_count, pending=False, removed=False,
+                      model=conv.model, system_prompt=conv.system_prompt)
+        fields.update(self._pending_settings(conv.id, fields["members"]))
         row = C.get_or_none(C.id == conv.id)
         if row is None:
             C.insert(id=conv.id, last_activity_at=updated, has_more=True, **fields).execute()
@@ -69,7 +74,8 @@ class SyncApply(CacheFile):
         current = dict(title=row.title, creator=row.creator, members=row.members,
                        assistant=row.assistant, created_at=row.created_at,
                        updated_at=row.updated_at, unread_count=row.unread_count,
-                       pending=row.pending, removed=row.removed)
+                       pending=row.pending, removed=row.removed, model=row.model,
+                       system_prompt=row.system_prompt)
         activity = max(row.last_activity_at or 0, updated or 0)
         if current != fields or activity != row.last_activity_at:
             C.update(last_activity_at=activity, **fields).where(C.id == conv.id).execute()
@@ -81,7 +87,7 @@ class SyncApply(CacheFile):
         fields = dict(author=msg.author, body=msg.body, created_at=ts(msg.created_at),
                       edited_at=ts(msg.edited_at), seq=msg.seq, version=msg.version,
                       deleted=msg.deleted, streaming=msg.streaming, error=msg.error,
-                      sort_key=msg.seq)
+                      sort_key=msg.seq, model=msg.model, stopped=msg.stopped)
         row = M.get_or_none(M.id == msg.id)
         if row is None:
             M.insert(id=msg.id, conv=self._ckey(msg.conversation_id), **fields).execute()
@@ -121,7 +127,8 @@ class SyncApply(CacheFile):
             known[msg.id] = msg.version
             rows.append((msg.id, msg.conversation_id, msg.author, msg.body,
                          ts(msg.created_at), ts(msg.edited_at), msg.seq, msg.version,
-                         int(msg.deleted), int(msg.streaming), int(msg.error), msg.seq))
+                         int(msg.deleted), int(msg.streaming), int(msg.error), msg.seq,
+                         msg.model, int(msg.stopped)))
             res.touch(msg.conversation_id, msg.id)
             res.added += 1
         if rows:

@@ -10,8 +10,12 @@ engine (docs/engine.md has the read API, docs/sync.md the rules each write imple
 - :mod:`~chat_tui.store.ui_state`: drafts and UI state kept across runs;
 - :mod:`~chat_tui.store.outbox_queue`: the outbox's per-conversation queues (due heads,
   blocked actions, counts, problems, expiry);
-- :mod:`~chat_tui.store.outbox`: the user's changes (send, edit, delete, read, create)
-  and answers to problems (retry, send anyway, discard);
+- :mod:`~chat_tui.store.outbox`: the user's changes (send, edit, delete, read, create);
+- :mod:`~chat_tui.store.outbox_answers`: the user's answers to waiting actions (retry,
+  send anyway, discard, editing a refused create);
+- :mod:`~chat_tui.store.outbox_conversation`: changes of a conversation's title, model and
+  system prompt;
+- :mod:`~chat_tui.store.outbox_replies`: regenerating an assistant reply;
 - :mod:`~chat_tui.store.acks`: the drain's bookkeeping (``sending``, attempt outcomes,
   acknowledgements);
 - :mod:`~chat_tui.store.apply`: sync responses, backfill pages and gaps;
@@ -24,15 +28,18 @@ from __future__ import annotations
 from chat_tui.store.acks import DrainAcks
 from chat_tui.store.apply import SyncApply
 from chat_tui.store.outbox import OutboxChanges
+from chat_tui.store.outbox_answers import OutboxAnswers
+from chat_tui.store.outbox_conversation import ConversationChanges
 from chat_tui.store.outbox_queue import OutboxQueue
+from chat_tui.store.outbox_replies import ReplyChanges
 from chat_tui.store.reads import ReadModel
 from chat_tui.store.remote_ids import RemoteIds
 from chat_tui.store.retention import Retention
 from chat_tui.store.ui_state import SavedUIState
 
 
-class Cache(ReadModel, SavedUIState, OutboxQueue, OutboxChanges, DrainAcks, SyncApply,
-            Retention, RemoteIds):
+class Cache(ReadModel, SavedUIState, OutboxQueue, OutboxChanges, OutboxAnswers,
+            ConversationChanges, ReplyChanges, DrainAcks, SyncApply, Retention, RemoteIds):
     """The cache of one account, in the SQLite file ``path``.
 
     Create with ``Cache(path, me, user_id=..., server_url=...)`` and call :meth:`open`

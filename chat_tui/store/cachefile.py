@@ -250,7 +250,9 @@ class CacheFile:
                              members=json.dumps(sorted(set(payload.get("members", [])) | {me})),
                              assistant=bool(payload.get("assistant")), created_at=t,
                              updated_at=t, last_activity_at=t, pending=True,
-                             has_more=False).on_conflict_ignore().execute()
+                             has_more=False, model=payload.get("model"),
+                             system_prompt=payload.get("system_prompt"),
+                             ).on_conflict_ignore().execute()
                 else:
                     self._ensure_conversation_stub(cid)
                 state = row["state"] if row["state"] in WAITS_FOR_USER else OutboxState.QUEUED

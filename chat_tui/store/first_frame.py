@@ -45,14 +45,14 @@ from chat_tui.store.views import OUTBOX_STATES, ConversationView, MessageView, S
 
 __all__ = ["READS_SCHEMA", "FirstFrameReader", "connect_readonly"]
 
-READS_SCHEMA = 5
+READS_SCHEMA = 6
 """The cache schema (``PRAGMA user_version``) this module's SQL reads; equal to
 ``chat_tui.store.SCHEMA_VERSION`` (a test checks it): a new schema makes the reader
 step aside until its SQL is checked against it."""
 
 _LIST_SQL = f"""
 SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count,
-       c.pending,
+       c.pending, c.model, c.system_prompt,
        (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
                     ELSE m.author || ': ' || coalesce(m.pending_body, m.body) END
           FROM message m WHERE m.conv = c.pk
@@ -60,7 +60,7 @@ SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count
        (SELECT count(*) FROM outbox o
          WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued,
        {PROBLEMS_COLUMN_SQL}
-  FROM conversation c WHERE NOT c.removed
+  FROM conversation c WHERE NOT c.removed AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.conversation_id = c.id AND l.kind = 'leave_conversation' AND l.state NOT IN ('failed', 'expired'))
  ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
  LIMIT ?
 """
@@ -81,7 +81,8 @@ SELECT count(*) FROM outbox o JOIN conversation c ON c.id = o.conversation_id
 """
 
 _MESSAGE_COLUMNS = ("id, author, body, created_at, edited_at, seq, version, deleted, "
-                    "streaming, error, sort_key, pending_body, pending_deleted")
+                    "streaming, error, sort_key, pending_body, pending_deleted, model, "
+                    "stopped")
 _CONV = "conv = (SELECT pk FROM conversation WHERE id = ?)"
 
 
@@ -187,9 +188,10 @@ class FirstFrameReader:
             assistant=bool(assistant),
             last_message_preview=None if last is None else preview(last),
             last_activity_at=dt(activity), unread_count=unread or 0,
-            queued_count=queued or 0, pending=bool(pending), problem_count=problems or 0,
-        ) for cid, title, members, assistant, activity, unread, pending, last, queued, problems
-            in rows]
+            queued_count=queued or 0, pending=bool(pending), model=model,
+            system_prompt=system_prompt, problem_count=problems or 0,
+        ) for (cid, title, members, assistant, activity, unread, pending, model, system_prompt,
+               last, queued, problems) in rows]
         if ids is not None:
             wanted = set(ids)
             out = [v for v in out if v.id in wanted][:limit]
@@ -282,7 +284,7 @@ class FirstFrameReader:
             (cid, me)).fetchone()[0]
         out = []
         for (mid, author, body, created, edited_at, seq, version, deleted, streaming, error,
-             sort_key, pending_body, pending_deleted) in rows:
+             sort_key, pending_body, pending_deleted, model, stopped) in rows:
             mine = author == me
             state = reason = None
             if mine:
@@ -295,6 +297,6 @@ class FirstFrameReader:
                 edited=edited_at is not None or (pending_body is not None and seq is not None),
                 deleted=gone, streaming=bool(streaming), error=bool(error), mine=mine,
                 state=state, failure_reason=reason, sort_key=sort_key, seq=seq,
-                version=version,
+                version=version, model=model, stopped=bool(stopped),
             ))
         return out

@@ -19,7 +19,10 @@ migration may rebuild cache tables but never drops the outbox or drafts (bug cla
   is keyed by the day (``message_created_day``). ``conversation`` and ``message`` are
   rebuilt (the SQLite 12-step way: new table, copy, drop, rename) keeping every row and
   ``pk``; outbox, drafts, read markers, gaps and UI state are not touched.
-- v5: the tables ``remote_room`` and ``remote_event``, a Matrix account's ids
+- v5: ``conversation.model`` and ``conversation.system_prompt`` (what the assistant answers
+  with), ``message.model`` (the model that wrote a reply) and ``message.stopped`` (a member
+  stopped the reply): columns added, nothing rebuilt.
+- v6: the tables ``remote_room`` and ``remote_event``, a Matrix account's ids
   (docs/sync.md, rule M4); nothing else changes.
 """
 
@@ -153,12 +156,28 @@ def _v4(db: SqliteDatabase, models: SimpleNamespace) -> None:
     sql("INSERT INTO message_index(message_index) VALUES ('rebuild')")
 
 
+def _v5(db: SqliteDatabase, models: SimpleNamespace) -> None:
+    # Plain ADD COLUMN (a NOT NULL one with its default): no table is rebuilt, so the view
+    # and the FTS index over ``message`` stay as they are (``playhouse.migrate`` rebuilds a
+    # table to add NOT NULL, which the view ``message_text`` does not survive).
+    wanted = (("conversation", "model", "TEXT"),
+              ("conversation", "system_prompt", "TEXT"),
+              ("message", "model", "TEXT"),
+              ("message", "stopped", "INTEGER NOT NULL DEFAULT 0"))
+    # A file coming from v3 has them already: v4 rebuilt its tables from today's models.
+    held = {(table, row[1]) for table in ("conversation", "message")
+            for row in db.execute_sql(f'PRAGMA table_info("{table}")').fetchall()}
+    for table, column, kind in wanted:
+        if (table, column) not in held:
+            db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {kind}')
+
+
 def _matrix_ids(db: SqliteDatabase, models: SimpleNamespace) -> None:
-    db.create_tables([models.RemoteRoom, models.RemoteEvent])
+    db.create_tables([models.RemoteRoom, models.RemoteEvent], safe=True)
 
 
 MIGRATIONS: dict[int, Callable[[SqliteDatabase, SimpleNamespace], None]] = {
-    2: _v2, 3: _v3, 4: _v4, 5: _matrix_ids}
+    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _matrix_ids}
 
 
 def migrate(db: SqliteDatabase, path: Path, version: int, models: SimpleNamespace) -> None:

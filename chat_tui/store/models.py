@@ -10,11 +10,13 @@ Tables:
   ``last_synced_at``, ``auth_failed``, ``last_retention_at``), UI state (``last_conversation``).
 - ``conversation``: the caller's conversations, with backfill state (``has_more``) and
   my read marker (``read_seq``); ``pk`` (v4) is the small integer key messages refer to,
-  ``id`` the conversation's UUID (what every caller of the store sees).
+  ``id`` the conversation's UUID (what every caller of the store sees); ``model`` and
+  ``system_prompt`` (v5) what the assistant answers with (None: the server's own).
 - ``message``: cached messages and local echoes; ``conv`` (v4) is the conversation's
   ``pk``; ``sort_key`` orders a conversation (server ``seq``, or ``LOCAL_ECHO_BASE + outbox
   id`` for an unacknowledged local echo); ``pending_body``/``pending_deleted`` hold my
-  edit/delete until acknowledged.
+  edit/delete until acknowledged; ``model`` and ``stopped`` (v5): the model that wrote an
+  assistant reply, and whether a member stopped it.
 - ``outbox``: one row per pending action, FIFO by ``id`` (never by clock).
 - ``read_marker``: every member's read marker per conversation.
 - ``gap``: holes left by ``limited`` syncs (v2).
@@ -52,10 +54,11 @@ from peewee import (
 
 from chat_tui.store.outbox_state import OutboxState
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Current schema version, kept in ``PRAGMA user_version``. v1 is ``schema_v1.sql``."""
 
-OUTBOX_KINDS = ("create_conversation", "send", "edit", "delete", "read")
+OUTBOX_KINDS = ("create_conversation", "send", "edit", "delete", "read", "update_conversation",
+                "regenerate", "leave_conversation", "add_member", "remove_member")
 
 CREATED_DAY = "CAST(created_at / 86400 AS INTEGER)"
 """The UTC day (days since the epoch) of ``message.created_at``, the key of retention's
@@ -146,6 +149,9 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
         # v3: highest seq received through sync or backfill (never through an ack of my
         # own send): what a ``limited`` delta's gap is measured against (sync rule S4).
         synced_seq = IntegerField(null=True)
+        # v5: the model and system prompt of the assistant's replies (None: the server's).
+        model = TextField(null=True)
+        system_prompt = TextField(null=True)
 
         class Meta:
             table_name = "conversation"
@@ -168,6 +174,10 @@ def build_models(db: SqliteDatabase) -> SimpleNamespace:
         sort_key = IntegerField()
         pending_body = TextField(null=True)
         pending_deleted = BooleanField(default=False)
+        model = TextField(null=True)  # v5: the model that wrote an assistant reply
+        # v5: a member stopped the reply. DEFAULT 0 in SQL too: the v4 step rebuilds this
+        # table from today's model and copies the older columns only.
+        stopped = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])
 
         class Meta:
             table_name = "message"

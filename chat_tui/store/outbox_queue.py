@@ -30,6 +30,24 @@ SELECT CASE WHEN o.state = '{OutboxState.QUEUED}' AND o.id > b.first_id
 """
 
 
+def action_text(kind: str, payload: dict) -> str:
+    """What an outbox action of ``kind`` with ``payload`` carries, in words for the user: a
+    message's text, a conversation's title, or for a settings change (sync rule 9) each
+    setting it makes (``title: …; model: …; system prompt: …``, ``default`` for a
+    setting given back to the server)."""
+    if kind == "regenerate":
+        return "a new reply"
+    if kind == "leave_conversation":
+        return "leave the conversation"
+    if kind in ("add_member", "remove_member"):
+        return f"{kind.split('_')[0]} {payload.get('username', '')}"
+    if kind == "update_conversation":
+        names = {"title": "title", "model": "model", "system_prompt": "system prompt"}
+        return "; ".join(f"{label}: {payload[key] or 'default'}"
+                         for key, label in names.items() if key in payload)
+    return payload.get("body") or payload.get("title") or ""
+
+
 class OutboxQueue(CacheFile):
     """The outbox's queues (part of :class:`~chat_tui.store.Cache`): read by the UI
     (counts, problems), the CLI (rows) and the drain (next actions, expiry)."""
@@ -59,20 +77,20 @@ class OutboxQueue(CacheFile):
                 reason = f"blocked behind {blocker.kind} {blocker.message_id or blocker.id} ({blocker.state})"
             else:
                 continue
-            payload = json.loads(o.payload or "{}")
-            text = payload.get("body") or payload.get("title") or ""
+            text = action_text(o.kind, json.loads(o.payload or "{}"))
             out.append(OutboxProblem(o.message_id, o.conversation_id, state, reason,
                                      preview(text), o.id, o.kind))
         return out
 
     def outbox_list(self) -> list[OutboxProblem]:
         """Every outbox action, whatever its kind (``create_conversation``, ``send``,
-        ``edit``, ``delete``, ``read``) and state, in outbox order, as the user sees it
+        ``edit``, ``delete``, ``read``, ``update_conversation``, ``regenerate``, ...) and state, in outbox order, as the user sees it
         (``chat-tui outbox``, sync rule 3n): ``state`` is the stored one except ``blocked``
         for a queued action behind a failed or expired one of its conversation (a read
         marker is never blocked, rule 3k); ``reason`` is the server's reason for a failure,
         the expiry text, ``blocked behind <kind> <id> (<state>)``, the last transient error
-        of a queued action, or ""; ``body_preview`` is the text, title or marked message."""
+        of a queued action, or ""; ``body_preview`` is the text, title or marked message
+        (:func:`action_text`)."""
         Ob = self.m.Outbox
         out = []
         blockers: dict[str, object] = {}
@@ -90,8 +108,7 @@ class OutboxQueue(CacheFile):
                 reason = (f"blocked behind {blocker.kind} "
                           f"{blocker.message_id or blocker.id} ({blocker.state})")
             payload = json.loads(o.payload or "{}")
-            text = (payload.get("body") or payload.get("title")
-                    or payload.get("message_id") or "")
+            text = action_text(o.kind, payload) or payload.get("message_id") or ""
             out.append(OutboxProblem(o.message_id, o.conversation_id, state, reason,
                                      preview(text), o.id, o.kind))
         return out

@@ -31,7 +31,9 @@ class ReadModel(CacheFile):
 
     def list_conversations(self, limit: int | None = None,
                            ids: Iterable[str] | None = None) -> list[ConversationView]:
-        """Conversations (not removed), most recent activity first, then by title; only
+        """Conversations (not removed, and none I am leaving: a leave waiting in the outbox
+        hides it unless it failed or expired, sync rule 11), most recent activity first,
+        then by title; only
         the first ``limit`` when given (a first frame needs a screenful, not 10,000 rows);
         only those whose id is in ``ids`` when given (a refresh after an engine event
         re-reads what changed: one indexed lookup each, never the whole list). Ids not
@@ -49,7 +51,7 @@ class ReadModel(CacheFile):
             params = wanted
         sql = f"""
         SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count,
-               c.pending,
+               c.pending, c.model, c.system_prompt,
                (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
                             ELSE m.author || ': ' || coalesce(m.pending_body, m.body) END
                   FROM message m WHERE m.conv = c.pk
@@ -59,21 +61,22 @@ class ReadModel(CacheFile):
                {PROBLEMS_COLUMN_SQL},
                (SELECT r.encrypted FROM remote_room r WHERE r.conversation_id = c.id)
                  AS encrypted
-          FROM conversation c WHERE NOT c.removed{where}
+          FROM conversation c WHERE NOT c.removed AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.conversation_id = c.id AND l.kind = 'leave_conversation' AND l.state NOT IN ('failed', 'expired')){where}
          ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
          LIMIT ?
         """
         out = []
         rows = self.db.execute_sql(sql, (*params, -1 if limit is None else limit)).fetchall()
         for row in rows:
-            cid, title, members, assistant, activity, unread, pending, last, queued, \
-                problems, enc = row
+            (cid, title, members, assistant, activity, unread, pending, model, system_prompt,
+             last, queued, problems, enc) = row
             out.append(ConversationView(
                 id=cid, title=title, members=tuple(json.loads(members or "[]")),
                 assistant=bool(assistant),
                 last_message_preview=None if last is None else preview(last),
                 last_activity_at=dt(activity), unread_count=unread or 0,
-                queued_count=queued or 0, pending=bool(pending), problem_count=problems or 0,
+                queued_count=queued or 0, pending=bool(pending), model=model,
+                system_prompt=system_prompt, problem_count=problems or 0,
                 encrypted=bool(enc),
             ))
         return out
@@ -134,7 +137,8 @@ class ReadModel(CacheFile):
                     r.pending_body is not None and r.seq is not None),
                 deleted=bool(r.deleted or r.pending_deleted), streaming=bool(r.streaming),
                 error=bool(r.error), mine=mine, state=state, failure_reason=reason,
-                sort_key=r.sort_key, seq=r.seq, version=r.version,
+                sort_key=r.sort_key, seq=r.seq, version=r.version, model=r.model,
+                stopped=bool(r.stopped),
             ))
         return out
 

@@ -35,6 +35,8 @@ class ConversationView:
     ``problem_count`` counts those that wait for the user (failed, expired, and queued
     behind one of them: blocked; the conversation's entries of ``Cache.problems``).
     ``pending`` is True while the conversation was created offline and not yet on the server.
+    ``model`` and ``system_prompt`` are what the assistant answers with (None: the
+    server's default model, its own prompt), my change on top until the server has it.
     ``encrypted`` is True for an end-to-end encrypted Matrix room (docs/sync.md, rule M3).
     """
 
@@ -47,6 +49,8 @@ class ConversationView:
     unread_count: int
     queued_count: int
     pending: bool = False
+    model: str | None = None
+    system_prompt: str | None = None
     problem_count: int = 0
     encrypted: bool = False
 
@@ -59,7 +63,9 @@ class MessageView:
     ``deleted`` is True for a tombstone or a pending delete. ``state`` is None for others'
     messages; for mine one of ``queued``, ``sending``, ``sent``, ``read``, ``failed``,
     ``blocked``, ``expired``; ``failure_reason`` is the server's readable reason when failed.
-    ``created_at`` is UTC (local clock for an unacknowledged local echo).
+    ``created_at`` is UTC (local clock for an unacknowledged local echo). ``model`` is the
+    model that wrote an assistant reply (None otherwise, or when unknown); ``stopped`` is
+    True for a reply a member stopped (its body is what was written until then).
     """
 
     id: str
@@ -77,6 +83,8 @@ class MessageView:
     sort_key: SortKey
     seq: int | None = None
     version: int | None = None
+    model: str | None = None
+    stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,7 @@ class OutboxProblem:
 
     ``message_id`` is None for a conversation create or a read marker; ``outbox_id`` is the
     local FIFO sequence of the action; ``kind`` is ``create_conversation``, ``send``, ``edit``,
-    ``delete`` or ``read``; ``reason`` says why (the server's readable reason when failed,
+    ``delete``, ``read``, ``update_conversation`` or ``regenerate`` (``OUTBOX_KINDS``); ``reason`` says why (the server's readable reason when failed,
     ``blocked behind <id>`` when blocked, ``older than ...`` when expired).
     """
 

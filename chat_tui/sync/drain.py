@@ -243,6 +243,9 @@ class Drain:
                 # whose fate was unknown): nothing left to delete.
                 bus.emit_result(await self._worker.record(
                     store.ack_nothing_to_delete, marked.id, marked.message_id))
+            elif marked.kind == "leave_conversation" and exc.status == 404:
+                # Sync rule 11: not a member any more: what the leave was for.
+                bus.emit_result(await self._worker.record(store.ack_leave, marked.id))
             elif marked.kind == "read":
                 # A read marker the server refuses is dropped: it must not block messages.
                 await self._worker.record(store.drop_action, marked.id)
@@ -329,8 +332,14 @@ class Drain:
         if action.kind == "create_conversation":
             answer: Any = await api.put_conversation(
                 action.conversation_id, p["title"], list(p.get("members", [])),
-                bool(p.get("assistant", False)))
+                bool(p.get("assistant", False)),
+                **{k: p[k] for k in ("model", "system_prompt") if p.get(k) is not None})
             ack = store.ack_conversation
+        elif action.kind == "update_conversation":
+            answer = await api.patch_conversation(
+                action.conversation_id,
+                {k: p[k] for k in ("title", "model", "system_prompt") if k in p})
+            ack = store.ack_conversation_update
         elif action.kind == "send":
             # attempts counts this one: more means an earlier one may have reached the
             # server (Matrix rule M1 then looks for it before sending again).
@@ -343,6 +352,15 @@ class Drain:
         elif action.kind == "delete":
             answer = await api.delete_message(action.message_id,
                                               conversation_id=action.conversation_id)
+        elif action.kind == "regenerate":
+            answer = await api.regenerate(action.message_id, p["reply_id"])
+        elif action.kind == "leave_conversation":
+            answer = await api.leave_conversation(action.conversation_id)
+            ack = store.ack_leave
+        elif action.kind in ("add_member", "remove_member"):
+            change = api.add_member if action.kind == "add_member" else api.remove_member
+            answer = await change(action.conversation_id, p["username"])
+            ack = store.ack_conversation_update
         elif action.kind == "read":
             answer = await api.mark_read(action.conversation_id, p["message_id"])
             ack = store.ack_read

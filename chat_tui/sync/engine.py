@@ -14,8 +14,10 @@ each, and owns their lifecycle and the user actions:
 - :func:`~chat_tui.sync.retention.run_retention`: cache retention (sync rule R1),
 - :mod:`chat_tui.sync.headless`: ``sync_once`` for ``chat-tui sync``.
 
-The user actions (:meth:`Engine.send`, :meth:`Engine.edit`, ...) are one short transaction
-on the calling thread and never touch the network. See docs/engine.md (contract) and
+The user actions (:meth:`Engine.send`, :meth:`Engine.edit`, ...; the mixins
+:class:`~chat_tui.sync.user_actions.UserActions` and
+:class:`~chat_tui.sync.conversation_actions.ConversationActions`) are one short transaction on the calling
+thread and never touch the network. See docs/engine.md (contract) and
 docs/sync.md (rules).
 """
 
@@ -24,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -32,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from peewee import DatabaseError
 
-from chat_tui.store import ApplyResult, Cache
+from chat_tui.store import Cache
 from chat_tui.sync.bus import EventBus
 from chat_tui.sync.connectivity import Monitor
+from chat_tui.sync.conversation_actions import ConversationActions
 from chat_tui.sync.drain import Drain
 from chat_tui.sync.events import ConnectivityState, EngineProblem, Event
 from chat_tui.sync.gate import Gate
@@ -43,6 +45,7 @@ from chat_tui.sync.lock import AnotherEngineRunning, EngineLock
 from chat_tui.sync.matrix_side import CacheIds, MatrixAccount
 from chat_tui.sync.puller import Puller
 from chat_tui.sync.retention import run_retention
+from chat_tui.sync.user_actions import UserActions
 from chat_tui.sync.worker import DbWorker
 
 __all__ = ["AnotherEngineRunning", "Engine", "SyncReport"]
@@ -57,7 +60,7 @@ log = logging.getLogger(__name__)
 NETWORK_TASKS = ("monitor", "drain", "puller")
 
 
-class Engine(MatrixAccount):
+class Engine(UserActions, ConversationActions, MatrixAccount):
     """Offline-first sync engine of one account.
 
     Args:
@@ -270,222 +273,6 @@ class Engine(MatrixAccount):
                 self._gate.reconnect()
                 self._spawn_network_tasks()
         self._gate.announce()
-
-    # ------------------------------------------------------------------ user actions
-
-    def _after_action(self, res: ApplyResult | None = None) -> None:
-        if res is not None:
-            self._bus.emit_result(res)
-        self._bus.emit_outbox()
-        self._drain.poke()
-
-    def _touching(self, message_id: str, action: Callable[[], Any]) -> Any:
-        """Run ``action()`` (one store transaction about ``message_id``), then publish the
-        message's change and wake the drain; returns what ``action`` returns."""
-        self.store.ensure_open()
-        msg = self.store.get_message(message_id)
-        out = action()
-        res = ApplyResult()
-        if msg is not None:
-            res.touch(msg.conversation_id, message_id)
-        self._after_action(res)
-        return out
-
-    def send(self, conversation_id: str, body: str) -> str:
-        """Queue a message (outbox rule 1): one local transaction inserts the local echo,
-        its outbox row keyed by a fresh UUID and clears the draft. Returns the message id.
-
-        Raises:
-            StoreError: unknown conversation, empty body, body over 65,536 bytes, an
-            encrypted Matrix room (rule M3).
-        """
-        self.store.ensure_open()
-        self._refuse_encrypted(conversation_id)
-        mid = self.store.enqueue_send(conversation_id, body)
-        res = ApplyResult()
-        res.touch(conversation_id, mid)
-        self._after_action(res)
-        return mid
-
-    def edit(self, message_id: str, body: str) -> None:
-        """Edit my message (outbox rule 7). Raises StoreError (not mine, deleted, empty)."""
-        self._touching(message_id, lambda: self.store.enqueue_edit(message_id, body))
-
-    def delete(self, message_id: str) -> None:
-        """Delete my message (outbox rule 7). Raises StoreError when it is not mine."""
-        self._touching(message_id, lambda: self.store.enqueue_delete(message_id))
-
-    def retry(self, message_id: str) -> None:
-        """A failed action of the message goes back to ``queued`` (outbox rule 3).
-        Raises StoreError when nothing failed."""
-        self._touching(message_id, lambda: self.store.retry(message_id))
-
-    def retry_action(self, outbox_id: int) -> None:
-        """Sync rule 3n: the failed or expired action ``outbox_id``, whatever its kind (a
-        conversation create, a send, an edit, ...), goes back to ``queued``
-        (``Cache.retry_action``) and the drain wakes.
-
-        Raises:
-            StoreError: no such action, or it is neither failed nor expired.
-        """
-        self.store.ensure_open()
-        row = self.store.outbox_row(outbox_id)
-        self.store.retry_action(outbox_id)
-        res = ApplyResult()
-        if row is not None:
-            res.touch(row["conversation_id"], *([row["message_id"]] if row["message_id"]
-                                                and row["kind"] != "read" else []))
-        self._after_action(res)
-
-    def outbox_list(self) -> list:
-        """Every outbox action with its id, kind, state and reason, in outbox order
-        (``Cache.outbox_list``: list of ``OutboxProblem``; sync rule 3n)."""
-        self.store.ensure_open()
-        return self.store.outbox_list()
-
-    def discard_plan(self, outbox_id: int) -> list[str]:
-        """What :meth:`discard_action` of ``outbox_id`` would remove, one readable line each
-        (``Cache.discard_plan``), to show before asking. Raises StoreError as it does."""
-        self.store.ensure_open()
-        return self.store.discard_plan(outbox_id)
-
-    def discard_action(self, outbox_id: int) -> str:
-        """Sync rule 3n: discard the action ``outbox_id`` whatever its kind
-        (``Cache.discard_action``: a discarded conversation create removes the local
-        conversation and what is queued behind it). Returns the text that goes back to the
-        user: a message's text (also back in its draft), or for a create the text of its
-        unsent messages and its draft, which the caller shows; "" for a read marker.
-
-        Raises:
-            StoreError: no such action, or it is being sent right now.
-        """
-        self.store.ensure_open()
-        row = self.store.outbox_row(outbox_id)
-        text = self.store.discard_action(outbox_id)
-        res = ApplyResult()
-        if row is not None:
-            res.touch(row["conversation_id"], *([row["message_id"]] if row["message_id"]
-                                                and row["kind"] != "read" else []))
-        self._after_action(res)
-        return text
-
-    def discard(self, message_id: str) -> str:
-        """Remove a failed, expired or queued action of the message; its text goes back into
-        the draft and is returned (outbox rule 3). Raises StoreError when in flight."""
-        return self._touching(message_id, lambda: self.store.discard(message_id))
-
-    def update_create_conversation(self, outbox_id: int, title: str,
-                                   members: Sequence[str] = (), assistant: bool = False) -> None:
-        """Change a waiting conversation create (title, members, assistant) and queue it
-        again (``Cache.update_create_conversation``). Raises StoreError when it is not a
-        waiting create or the title is invalid."""
-        self.store.ensure_open()
-        self.store.update_create_conversation(outbox_id, title, members, assistant)
-        row = self.store.outbox_row(outbox_id)
-        res = ApplyResult()
-        if row is not None:
-            res.touch(row["conversation_id"])
-        self._after_action(res)
-
-    def send_anyway(self, message_id: str) -> None:
-        """An expired message goes back to ``queued`` (outbox rule 6)."""
-        self._touching(message_id, lambda: self.store.send_anyway(message_id))
-
-    def create_conversation(self, title: str, members: Sequence[str] = (),
-                            assistant: bool = False) -> str:
-        """Create a conversation locally (works offline) and queue its create on the server
-        (outbox rule 2). Returns its new id. Raises StoreError on a bad title."""
-        self.store.ensure_open()
-        cid = self.store.enqueue_create_conversation(str(uuid.uuid4()), title, members,
-                                                     assistant)
-        res = ApplyResult()
-        res.touch(cid)
-        self._after_action(res)
-        return cid
-
-    async def unknown_members(self, names: Sequence[str]) -> list[str]:
-        """Which of the member usernames ``names`` the server does not know (sync rule
-        3o), asked before a conversation is created (``chat-tui new``, the app's new
-        conversation dialog): one ``GET /v1/users/{username}`` per distinct name,
-        case-folded, in the order given; blank names are skipped.
-
-        Raises:
-            chat_tui.api.ApiError: the server could not be asked (offline, a 401, a
-            server without the route): the caller creates the conversation anyway (it is
-            queued, and a refusal shows as a failed create, rule 3n) or says it could not
-            check.
-        """
-        wanted = list(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
-        if not wanted:
-            return []
-        if self._gate.work_offline:
-            from chat_tui.api import TransientError
-
-            raise TransientError("working offline: member names are not checked",
-                                 reached_server=False)
-        api = self._api
-        own = api is None
-        if own:
-            api = self._backend()
-        try:
-            return [n for n in wanted if not await api.user_exists(n)]
-        finally:
-            if own:
-                await api.aclose()
-
-    def mark_read(self, conversation_id: str, message_id: str) -> None:
-        """Move my read marker forward (locally at once; queued for the server)."""
-        self.store.ensure_open()
-        if self.store.enqueue_read(conversation_id, message_id):
-            res = ApplyResult()
-            res.touch(conversation_id)
-            self._after_action(res)
-
-    # ------------------------------------------------------------------ assistant replies
-
-    def _online_api(self, what: str) -> Backend:
-        """The running client of chat-tui's server for an action that cannot be queued
-        (``what`` names it in the error): ``PermanentError`` for a Matrix account, which
-        has no assistant (docs/sync.md, Matrix), ``TransientError`` while working offline
-        or before start."""
-        from chat_tui.api import PermanentError, TransientError
-
-        if self.is_matrix:
-            raise PermanentError(f"a Matrix account has no assistant: {what} needs "
-                                 "chat-tui's own server")
-        if self._gate.work_offline:
-            raise TransientError(f"working offline: {what} needs the server",
-                                 reached_server=False)
-        if self._api is None:
-            raise TransientError(f"not connected yet: {what} needs the server",
-                                 reached_server=False)
-        return self._api
-
-    async def stop_reply(self, message_id: str) -> None:
-        """Stop the assistant reply ``message_id`` while it streams
-        (``POST /v1/messages/{mid}/stop``, docs/api.md): the server keeps what was written
-        and ends it with its stop note; the sync brings that last version to every
-        device, this one included (the server's own writes wake every long-poll). Not
-        queued: a stop only means something while the reply is being written.
-
-        Raises:
-            chat_tui.api.ApiError: offline or working offline (``TransientError``), the
-            reply is unknown (``PermanentError`` 404) or not an assistant reply (409).
-        """
-        api = self._online_api("stopping a reply")
-        await api.stop_reply(message_id)
-
-    async def list_models(self):
-        """The models the server offers (``GET /v1/models``: a ``wire.ModelList``), also
-        kept in the cache (``Cache.save_model_list``) so a model can be chosen offline.
-
-        Raises:
-            chat_tui.api.ApiError: offline, working offline, or refused.
-        """
-        api = self._online_api("listing the models")
-        listing = await api.list_models()
-        await self._worker.run(self.store.save_model_list, listing.to_json().decode("utf-8"))
-        return listing
 
     # ------------------------------------------------------------------ sync on demand
 

@@ -121,6 +121,12 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("app.problems", "app", "ctrl+b", "focus_problems", "Problems",
               "Move the focus to this conversation's failed, blocked or expired actions",
               show=False),
+    KeyAction("app.conversation_menu", "app", "alt+c", "conversation_menu", "Conversation",
+              "Rename the open conversation, pick its model and system prompt, add or "
+              "remove members", show=False),
+    KeyAction("app.leave_conversation", "app", "alt+d", "leave_conversation", "Leave",
+              "Leave (delete) the open conversation: gone from your list; with no one else "
+              "in it, gone for everyone (asks first)", show=False),
     KeyAction("app.invites", "app", "f3", "show_invites", "Invites",
               "Matrix account: show the invites, to accept or decline them", show=False),
     KeyAction("app.work_offline", "app", "ctrl+o", "toggle_work_offline", "Offline",
@@ -157,6 +163,9 @@ ACTIONS: tuple[KeyAction, ...] = (
               "Send the selected expired message anyway"),
     KeyAction("messages.discard", "messages", "x", "discard", "Discard",
               "Discard the selected unsent message and put its text back in the composer"),
+    KeyAction("messages.regenerate", "messages", "g", "regenerate", "Regenerate",
+              "Ask the assistant again: a new reply to the selected (or last) reply's "
+              "question; a failed reply is retried (queued when offline)"),
     KeyAction("messages.copy", "messages", "c", "copy_message", "Copy",
               "Copy the selected message (or the newest one) to the clipboard", show=False),
     KeyAction("messages.copy_code", "messages", "y", "copy_code", "Copy code",

@@ -12,6 +12,10 @@ import re
 MAX_BODY_BYTES = 65_536
 #: Conversation title length in characters after trimming: 1..200.
 MAX_TITLE_CHARS = 200
+#: A model id (a conversation's ``model``) in characters: 1..200.
+MAX_MODEL_CHARS = 200
+#: A conversation's ``system_prompt`` in characters: at most 16,000.
+MAX_SYSTEM_PROMPT_CHARS = 16_000
 #: Login ``device_name`` length in characters (at most 200).
 MAX_DEVICE_NAME_CHARS = 200
 #: Login ``device_name`` when the body leaves it out.

@@ -13,12 +13,14 @@ dataclasses: they are built positionally or by keyword and validated on construc
 builds its own rows' objects unvalidated with ``X.construct(**fields)``. Their scalar fields are strict (an int is
 not a bool, a number is not a string), containers take JSON arrays, unknown extra
 fields are ignored. Times are timezone-aware ``datetime`` objects, written as RFC 3339
-UTC with microseconds and ``Z``. ``streaming``, ``error`` and ``removed`` default to false
-when absent and are read by truth value.
+UTC with microseconds and ``Z``. ``streaming``, ``error``, ``stopped`` and ``removed``
+default to false when absent and are read by truth value; ``model`` and ``system_prompt``
+default to null when absent (an older server).
 
 Request bodies (:class:`LoginRequest`, :class:`ConversationPut`, :class:`MessagePut`,
-:class:`MessagePatch`, :class:`ReadRequest`) are pydantic ``BaseModel`` classes that the
-server validates.
+:class:`MessagePatch`, :class:`ReadRequest`, :class:`ConversationPatch`,
+:class:`RegenerateRequest`) are pydantic
+``BaseModel`` classes that the server validates.
 Byte limits (message body 1..65,536 UTF-8 bytes, answered 413/422) are checked by the
 server with :func:`chat_tui.wire.limits.body_size_error`, because pydantic counts characters.
 """
@@ -49,6 +51,8 @@ from chat_tui.wire.limits import (
     MAX_BODY_BYTES,
     MAX_DEVICE_NAME_CHARS,
     MAX_MEMBERS,
+    MAX_MODEL_CHARS,
+    MAX_SYSTEM_PROMPT_CHARS,
     MAX_TITLE_CHARS,
     text_error,
 )
@@ -154,7 +158,10 @@ class Message(WireModel):
     """docs/api.md, Message: ``seq`` is the server's total order, ``version`` starts at 1
     and grows with every edit, delete or streamed update (last write wins by it); a
     tombstone has ``deleted`` true and an empty body; an assistant reply being written has
-    ``streaming`` true; ``error`` marks an assistant reply that failed upstream."""
+    ``streaming`` true; ``error`` marks an assistant reply that failed upstream,
+    ``stopped`` one a member stopped (its body is what was written until then);
+    ``model`` is the id of the model that wrote an assistant reply (null on other
+    messages, and when the model could not be known)."""
 
     id: StrictStr
     conversation_id: StrictStr
@@ -167,13 +174,17 @@ class Message(WireModel):
     deleted: StrictBool
     streaming: Flag = False
     error: Flag = False
+    model: Annotated[StrictStr | None, Field(description="the model that wrote an assistant "
+                                                         "reply, else null")] = None
+    stopped: Flag = False
 
 
 @dataclass(frozen=True, config=_ANSWER)
 class Conversation(WireModel):
     """docs/api.md, Conversation: ``members`` are usernames, sorted; ``unread_count`` is
     the caller's (messages by others after its read marker, tombstones excluded);
-    ``last_message`` is the newest message or null."""
+    ``last_message`` is the newest message or null; ``model`` and ``system_prompt`` are
+    what the assistant answers with (null: the server's default model, its own prompt)."""
 
     id: StrictStr
     title: Annotated[StrictStr, Field(description=f"1..{MAX_TITLE_CHARS} characters")]
@@ -184,6 +195,9 @@ class Conversation(WireModel):
     updated_at: Annotated[Time, Field(description="time of the last message, edit or membership change")]
     last_message: Message | None
     unread_count: StrictInt
+    model: Annotated[StrictStr | None, Field(description="null: the server's default")] = None
+    system_prompt: Annotated[StrictStr | None,
+                             Field(description="null: the server's own prompt")] = None
 
 
 @dataclass(frozen=True, config=_ANSWER)
@@ -341,6 +355,12 @@ Text = Annotated[
 ]
 
 
+#: A model id in a request: 1..200 characters of text.
+ModelId = Annotated[Text, Field(min_length=1, max_length=MAX_MODEL_CHARS)]
+#: A system prompt in a request: 0..16,000 characters of text ("" means none).
+SystemPrompt = Annotated[Text, Field(max_length=MAX_SYSTEM_PROMPT_CHARS)]
+
+
 class LoginRequest(BaseModel):
     """``POST /v1/login`` body. A wrong or malformed username or password answers 401."""
 
@@ -364,6 +384,32 @@ class ConversationPut(BaseModel):
     )
     members: list[Text] = Field(default_factory=list, max_length=MAX_MEMBERS)
     assistant: StrictBool = False
+    model: ModelId | None = None
+    system_prompt: SystemPrompt | None = None
+
+
+class ConversationPatch(BaseModel):
+    """``PATCH /v1/conversations/{cid}`` body: the fields to change, each optional (a field
+    left out stays as it is; last write wins per field). ``title`` 1..200 characters after
+    trimming; ``model`` a model id, or null for the server's default; ``system_prompt``
+    the assistant's instructions, or null (or "") for the server's own."""
+
+    # A string when given (null answers 422); absent when the title stays.
+    title: Text = Field(  # type: ignore[assignment]
+        default=None,
+        min_length=1,
+        max_length=MAX_TITLE_CHARS,
+        description=f"1..{MAX_TITLE_CHARS} characters after trimming surrounding whitespace",
+        json_schema_extra={"pattern": TITLE_PATTERN},
+    )
+    model: ModelId | None = None
+    system_prompt: SystemPrompt | None = None
+
+    def changes(self) -> dict[str, str | None]:
+        """The fields the body names, ``{name: value}``: what the PATCH changes (an absent
+        field is not a change; an explicit null is)."""
+        return {name: getattr(self, name) for name in ("title", "model", "system_prompt")
+                if name in self.model_fields_set}
 
 
 class MessagePut(BaseModel):
@@ -388,6 +434,13 @@ class MessagePatch(BaseModel):
     base_version: StrictInt | None = Field(
         default=None, description="the version the edit was made on; informational"
     )
+
+
+class RegenerateRequest(BaseModel):
+    """``POST /v1/messages/{mid}/regenerate`` body: ``reply_id``, the client-chosen id of
+    the new reply (the idempotency key: a repeat answers the reply made the first time)."""
+
+    reply_id: uuid.UUID
 
 
 class ReadRequest(BaseModel):

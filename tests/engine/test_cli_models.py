@@ -107,8 +107,6 @@ def test_stop_ends_the_streaming_reply_of_a_conversation(server_factory, monkeyp
 
     import httpx
 
-    from chat_tui.server.assistant import STOP_NOTE
-
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with ModelServer(["slow"], delay=0.3) as model:
         server = server_factory.start(
@@ -136,7 +134,7 @@ def test_stop_ends_the_streaming_reply_of_a_conversation(server_factory, monkeyp
         assert done.returncode == 0, done.stderr
         stopped = reply()
         assert done.stdout.split() == [stopped["id"]]
-        assert stopped["body"].endswith(STOP_NOTE) and not stopped["streaming"]
+        assert stopped["stopped"] and stopped["body"] and not stopped["streaming"]
         again = cli("stop", "--conversation", "Ask")
         assert again.returncode == 0 and again.stdout == ""
         assert "no reply is being written" in again.stderr

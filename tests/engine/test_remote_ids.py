@@ -45,7 +45,7 @@ def test_rule_m4_matrix_ids_survive_a_reopen_and_a_reset(tmp_path) -> None:
         store.close()
 
 
-def test_rule_m4_the_migration_to_v5_adds_the_id_tables_and_keeps_the_outbox(tmp_path) -> None:
+def test_rule_m4_the_migration_to_v6_adds_the_id_tables_and_keeps_the_outbox(tmp_path) -> None:
     path = tmp_path / "old.db"
     store = Cache(path, ME)
     store.open()
@@ -55,7 +55,7 @@ def test_rule_m4_the_migration_to_v5_adds_the_id_tables_and_keeps_the_outbox(tmp
     con = sqlite3.connect(path)
     con.execute("DROP TABLE remote_room")
     con.execute("DROP TABLE remote_event")
-    con.execute("PRAGMA user_version = 4")
+    con.execute("PRAGMA user_version = 5")  # the v5 shape: no Matrix ids yet
     outbox = con.execute("SELECT * FROM outbox ORDER BY id").fetchall()
     con.commit()
     con.close()
@@ -69,4 +69,4 @@ def test_rule_m4_the_migration_to_v5_adds_the_id_tables_and_keeps_the_outbox(tmp
         assert store.remote_room(cid) == "!room:localhost"
     finally:
         store.close()
-    assert path.with_name(f"{path.name}.v4.bak").exists()
+    assert path.with_name(f"{path.name}.v5.bak").exists()

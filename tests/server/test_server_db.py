@@ -53,6 +53,11 @@ def test_v1_database_is_upgraded_without_losing_data(tmp_path):
         con.execute(f'DROP INDEX "{name}"')
     con.execute("ALTER TABLE message DROP COLUMN reply_to")
     con.execute("DROP TABLE login_failure")  # schema v3
+    for table, column in (("conversation", "model"), ("conversation", "system_prompt"),
+                          ("message", "model"), ("message", "stopped"),
+                          ("message", "ask_model"), ("message", "ask_system_prompt")):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # schema v4
+    con.execute("DROP TABLE departure")  # schema v4
     con.execute("DROP TABLE assistant_lease")  # schema v5
     con.execute("UPDATE schema_version SET version = 1")
     con.commit()
@@ -62,7 +67,9 @@ def test_v1_database_is_upgraded_without_losing_data(tmp_path):
     con = sqlite3.connect(db)
     assert con.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
     columns = {row[1] for row in con.execute("PRAGMA table_info(message)")}
-    assert "reply_to" in columns
+    assert {"reply_to", "model", "stopped", "ask_model", "ask_system_prompt"} <= columns
+    columns = {row[1] for row in con.execute("PRAGMA table_info(conversation)")}
+    assert {"model", "system_prompt"} <= columns
     users = {u for (u,) in con.execute("SELECT username FROM user")}
     assert {"alice", "bob", "assistant"} <= users
     # The upgraded schema equals a fresh one.

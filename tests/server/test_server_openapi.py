@@ -35,7 +35,9 @@ def test_rule_openapi_every_answer_declared(server):
     paths = spec["paths"]
     assert "429" in paths["/v1/login"]["post"]["responses"]
     for method, path in (("put", "/v1/conversations/{cid}/messages/{mid}"),
-                         ("patch", "/v1/messages/{mid}"), ("delete", "/v1/messages/{mid}")):
+                         ("patch", "/v1/messages/{mid}"), ("delete", "/v1/messages/{mid}"),
+                         ("patch", "/v1/conversations/{cid}"),
+                         ("post", "/v1/messages/{mid}/regenerate")):
         assert "429" in paths[path][method]["responses"]
     assert "410" in paths["/v1/sync"]["get"]["responses"]
 
@@ -53,6 +55,12 @@ def test_rule_openapi_limits_stated(server):
     assert schemas["ConversationPut"]["properties"]["members"]["maxItems"] == 1000
     assert schemas["ConversationPut"]["properties"]["assistant"]["type"] == "boolean"
     assert schemas["LoginRequest"]["properties"]["device_name"]["maxLength"] == 200
+    for name in ("ConversationPut", "ConversationPatch"):
+        props = schemas[name]["properties"]
+        model = next(b for b in props["model"]["anyOf"] if b.get("type") == "string")
+        assert (model["minLength"], model["maxLength"]) == (1, 200)
+        prompt = next(b for b in props["system_prompt"]["anyOf"] if b.get("type") == "string")
+        assert prompt["maxLength"] == 16000 and prompt["pattern"] == "^[^\\u0000]*$"
     params = {p["name"]: p["schema"] for p in spec["paths"]["/v1/sync"]["get"]["parameters"]}
     assert params["since"]["pattern"] == "^[0-9]{1,19}$"  # applies to the string branch
     assert (params["timeout"]["minimum"], params["timeout"]["maximum"]) == (0, 30)

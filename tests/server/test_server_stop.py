@@ -1,14 +1,13 @@
 """``POST /v1/messages/{mid}/stop`` (docs/api.md): a member stops a streaming assistant
 reply; the server stops generating (the upstream stream is closed), keeps what was
-written and marks the reply stopped; repeats are harmless; later replies see the text
-without the note. Real server process, real model server."""
+written as the body and marks the reply ``stopped``; repeats are harmless; later replies
+see the text. Real server process, real model server."""
 
 from __future__ import annotations
 
 import time
 import uuid
 
-from chat_tui.server.assistant import STOP_NOTE
 from tests.support.model_server import ModelServer
 
 
@@ -43,8 +42,8 @@ def test_stop_keeps_what_was_written_and_stops_the_model(server_factory, api_fac
         assert stopped.status_code == 200
         reply = stopped.json()
         assert reply["streaming"] is False and reply["error"] is False
-        assert reply["body"].endswith("\n\n" + STOP_NOTE)
-        kept = reply["body"].removesuffix("\n\n" + STOP_NOTE)
+        assert reply["stopped"] is True and reply["model"] == "slow"
+        kept = reply["body"]
         full = "saw 1: alice: " + question["body"]
         assert kept.startswith(growing["body"]) and full.startswith(kept) and kept != full
         deadline = time.monotonic() + 10
@@ -63,7 +62,7 @@ def test_stop_keeps_what_was_written_and_stops_the_model(server_factory, api_fac
         wait_for_reply(alice, cid, lambda m: m["id"] != reply["id"] and not m["streaming"])
         history = model.requests[-1]["messages"]
         said = [m["content"] for m in history if m["role"] == "assistant"]
-        assert said == [reply["body"].removesuffix("\n\n" + STOP_NOTE)]
+        assert said == [kept]
         assert question["id"] != reply["id"]
 
 
@@ -73,3 +72,4 @@ def test_stopping_a_finished_reply_changes_nothing(server, alice):
     done = wait_for_reply(alice, cid, lambda m: not m["streaming"])
     answer = alice.request("POST", f"/v1/messages/{done['id']}/stop")
     assert answer.status_code == 200 and answer.json() == done
+    assert done["stopped"] is False

@@ -181,3 +181,43 @@ def test_snapshots_stay_within_their_bounds(data):
     data.sync.deltas = DeltaCache(data.db, data.sync.names, max_bytes=2000)
     assert canonical(data.sync.read(bob, since)) == reference
     assert len(data.sync.deltas._snapshots) == 0 and data.sync.deltas._bytes == 0
+
+
+def test_fast_read_equals_the_reference_when_members_leave_rejoin_and_settings_change(data):
+    """Leavers' and removed members' devices get ``removed`` entries, the others the
+    conversation without them, a member added again gets it back; the conversation's
+    model and system prompt travel in both reads alike."""
+    alice, bob, carol, dave = (user(data, n) for n in ("alice", "bob", "carol", "dave"))
+    people = (alice, bob, carol, dave)
+    cid, other = str(uuid.uuid4()), str(uuid.uuid4())
+    data.conversations.put(alice, cid, "room", ["bob", "carol", "dave"], True)
+    data.conversations.put(alice, other, "other", ["bob"], False)
+    send(data, bob, cid, "hello")
+    start = cursor(data)
+    data.conversations.update(alice, cid, {"model": "m-1", "system_prompt": "be brief"})
+    after_settings = cursor(data)
+    data.memberships.leave(carol, cid)
+    send(data, dave, cid, "carol left")
+    after_leave = cursor(data)
+    data.memberships.remove_member(alice, cid, "dave")
+    send(data, bob, other, "elsewhere")
+    after_remove = cursor(data)
+    data.memberships.add_member(alice, cid, "carol")
+    assert_stamped(data)
+    end = cursor(data)
+    sinces = (start, after_settings, after_leave, after_remove, end)
+    for p in people:
+        for since in sinces:
+            assert_same(data, p, since)
+    removed = {e["conversation"]["id"]: e for e in assert_same(data, dave, start)["conversations"]
+               if e["removed"]}
+    assert list(removed) == [cid] and removed[cid]["messages"] == []
+    bob_view = next(e for e in assert_same(data, bob, start)["conversations"]
+                    if e["conversation"]["id"] == cid)
+    assert bob_view["removed"] is False
+    assert bob_view["conversation"]["members"] == ["alice", "assistant", "bob", "carol"]
+    assert bob_view["conversation"]["model"] == "m-1"
+    assert bob_view["conversation"]["system_prompt"] == "be brief"
+    # carol left and was added again: a member, no removed entry
+    carol_entries = assert_same(data, carol, after_settings)["conversations"]
+    assert [(e["conversation"]["id"], e["removed"]) for e in carol_entries] == [(cid, False)]

@@ -17,7 +17,8 @@ from chat_tui.wire.models import Conversation, Message, SyncResponse
 MESSAGE = {
     "id": "5f0c", "conversation_id": "9a1e", "author": "alice", "body": "hello",
     "created_at": "2026-11-22T14:02:07.123456Z", "edited_at": None, "seq": 1042,
-    "version": 1, "deleted": False, "streaming": False, "error": False,
+    "version": 1, "deleted": False, "streaming": False, "error": False, "model": None,
+    "stopped": False,
 }
 
 
@@ -43,9 +44,11 @@ def test_a_wrong_field_is_refused(change):
 
 
 def test_missing_optional_flags_and_extra_fields_are_accepted():
-    lean = {k: v for k, v in MESSAGE.items() if k not in ("streaming", "error")}
+    lean = {k: v for k, v in MESSAGE.items()
+            if k not in ("streaming", "error", "model", "stopped")}
     parsed = Message.parse({**lean, "reactions": []})
     assert parsed.streaming is False and parsed.error is False
+    assert parsed.stopped is False and parsed.model is None  # an older server
 
 
 def test_a_sync_answer_keeps_an_integer_cursor_as_text():

@@ -3,7 +3,8 @@
 :class:`ServerDB` holds one repository per resource, sharing the username cache:
 ``users`` (:mod:`.users`), ``conversations`` (:mod:`.conversations`), ``messages``
 (:mod:`.messages`, read markers included), ``sync`` (:mod:`.sync`), ``assistant_jobs``
-(:mod:`.assistant_jobs`) and ``imports`` (:mod:`.imports`). Rows become wire objects in
+(:mod:`.assistant_jobs`), ``memberships`` (:mod:`.memberships`: leave, add and remove
+members) and ``imports`` (:mod:`.imports`). Rows become wire objects in
 :mod:`.shape` only. Writers report a :class:`Write`; routes pick the HTTP status.
 """
 
@@ -15,6 +16,7 @@ from chat_tui.server.data.assistant_jobs import AssistantJobs
 from chat_tui.server.data.base import Names, Principal, Write, normalize_username
 from chat_tui.server.data.conversations import Conversations
 from chat_tui.server.data.imports import Imports
+from chat_tui.server.data.memberships import Memberships
 from chat_tui.server.data.messages import Messages
 from chat_tui.server.data.sync import Sync
 from chat_tui.server.data.users import Users
@@ -36,6 +38,7 @@ class ServerDB:
         self.sync = Sync(db, names, self.conversations)
         self.assistant_jobs = AssistantJobs(db, names, self.users)
         self.imports = Imports(db, names)
+        self.memberships = Memberships(db, names, self.conversations)
 
 
 __all__ = ["Names", "Principal", "ServerDB", "Write", "normalize_username"]

@@ -55,12 +55,13 @@ class Write:
     """What a writer reports: the wire object ``value`` (a ``chat_tui.wire`` model),
     whether the call ``created`` something new (the route answers 201 then, else 200),
     the users to wake (``affected``, empty when nothing changed), and, for a new user
-    message in an assistant conversation, the assistant's job ``(cid, mid)``."""
+    message in an assistant conversation, the assistant's job ``(cid, mid)`` (for a
+    regenerated reply ``(cid, mid, reply id)``: the reply to write to message ``mid``)."""
 
     value: Any
     created: bool = False
     affected: set[str] = field(default_factory=set)
-    assistant_job: tuple[str, str] | None = None
+    assistant_job: tuple[str, ...] | None = None
 
 
 class Names:

@@ -78,14 +78,24 @@ class Conversations(Repository):
                     updated_at=as_utc(c.updated_at),
                     last_message=shape.message(last_message, self.names) if last_message else None,
                     unread_count=unread.get(c.id, 0),
+                    model=c.model,
+                    system_prompt=c.system_prompt,
                 )
             )
         return out
 
     def put(
-        self, p: Principal, cid: str, title: str, members: list[str], assistant: bool
+        self,
+        p: Principal,
+        cid: str,
+        title: str,
+        members: list[str],
+        assistant: bool,
+        model: str | None = None,
+        system_prompt: str | None = None,
     ) -> Write:
-        """docs/api.md ``PUT /v1/conversations/{cid}``: create it (``created``), or the
+        """docs/api.md ``PUT /v1/conversations/{cid}``: create it (``created``) with the
+        assistant's ``model`` and ``system_prompt`` (None or "": the server's), or the
         existing one unchanged when the caller is its creator.
 
         Raises ApiError 422 (title out of 1..200 characters after trimming, a malformed or
@@ -140,6 +150,8 @@ class Conversations(Repository):
                 assistant=assistant,
                 created_at=now,
                 updated_at=now,
+                model=model or None,
+                system_prompt=system_prompt or None,
             )
             Member.insert_many(
                 [{"conversation": cid, "user": uid, "change_seq": seq} for uid in member_ids]
@@ -147,6 +159,35 @@ class Conversations(Repository):
             view = self.views(p.user_id, [conv])[0]
             wake_on_commit(member_ids)
         return Write(view, created=True, affected=member_ids)
+
+    def update(self, p: Principal, cid: str, changes: dict[str, str | None]) -> Write:
+        """docs/api.md ``PATCH /v1/conversations/{cid}``: set the fields named in
+        ``changes`` (``title``, trimmed; ``model`` and ``system_prompt``, None or "" for
+        the server's own), last write wins per field. Any member may; nothing to change
+        (the same values) leaves the conversation as it is, so a repeat is harmless.
+
+        Raises ApiError 422 (a title out of 1..200 characters after trimming, or null),
+        404 (not a member, or no such conversation).
+        """
+        updates: dict[str, str | None] = {}
+        if "title" in changes:
+            title = (changes["title"] or "").strip()
+            if not 1 <= len(title) <= MAX_TITLE_CHARS:
+                raise validation(f"title: must be 1 to {MAX_TITLE_CHARS} characters")
+            updates["title"] = title
+        for name in ("model", "system_prompt"):
+            if name in changes:
+                updates[name] = changes[name] or None
+        with write_transaction(self.db):
+            self.membership(p.user_id, cid)
+            conv = ConversationRow.get_by_id(cid)
+            updates = {k: v for k, v in updates.items() if getattr(conv, k) != v}
+            if not updates:
+                return Write(self.views(p.user_id, [conv])[0])
+            seq = bump_counter()
+            affected = self.touch(cid, seq, None, **updates)
+            conv = ConversationRow.get_by_id(cid)
+            return Write(self.views(p.user_id, [conv])[0], affected=affected)
 
     def list_for(self, p: Principal) -> ConversationList:
         """docs/api.md ``GET /v1/conversations``: the caller's, most recently updated first."""

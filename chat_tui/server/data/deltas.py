@@ -10,9 +10,10 @@ A snapshot is keyed by ``(conversation id, stamp)``, the stamp being the caller'
 ``Member.change_seq`` of that conversation in its read transaction. The key is sound
 because of the change-stamp rule of the server's writers (``chat_tui.server.models``):
 every transaction that changes anything of a conversation (its row, its messages, a
-member's read marker) stamps every member's ``change_seq`` with the transaction's change
-counter value, and members are never removed. So in every database snapshot where a
-member's stamp of a conversation is ``S``, the conversation's last change is the one at
+member's read marker, its members) stamps every member's ``change_seq`` with the
+transaction's change counter value; a member who leaves or is removed gets a
+``departure`` row instead and reads no snapshot of it again. So in every database
+snapshot where a member's stamp of a conversation is ``S``, the conversation's last change is the one at
 ``S``, and its rows are the same. Stamps come from the database, so the rule holds
 whichever process made the change.
 
@@ -124,7 +125,8 @@ class DeltaCache:
         self.built = 0
         self.reused = 0
         self._conversation_sql = sql(db, (
-            "SELECT id, title, creator_id, assistant, created_at, updated_at, last_seq "
+            "SELECT id, title, creator_id, assistant, created_at, updated_at, last_seq, "
+            "model, system_prompt "
             "FROM conversation WHERE id = ?"))
         self._members_sql = sql(db, (
             "SELECT user_id, read_message_id, read_seq, read_change_seq "
@@ -179,7 +181,8 @@ class DeltaCache:
 
     def _build(self, cid: str, stamp: int) -> ConversationDelta:
         [conv] = self._rows(self._conversation_sql, (cid,))
-        _, title, creator_id, assistant, created_at, updated_at, last_seq = conv
+        (_, title, creator_id, assistant, created_at, updated_at, last_seq, model,
+         system_prompt) = conv
         members = self._rows(self._members_sql, (cid,))
         names = self.names.of_many([creator_id, *(uid for uid, *_ in members)])
         rows = self._rows(self._tail_sql, (cid, stamp))
@@ -209,6 +212,8 @@ class DeltaCache:
             "created_at": as_utc(created_at),
             "updated_at": updated,
             "last_message": last,
+            "model": model,
+            "system_prompt": system_prompt,
         }
         size = _OVERHEAD * (1 + len(tail) + len(members)) + sum(
             len(m.body) for _, m in tail) + (len(last.body) if last else 0)

@@ -115,8 +115,9 @@ class Imports(Repository):
                     Message.deleted,
                     Message.streaming,
                     Message.error,
+                    Message.stopped,
                 ],
-                [(*row, row[-1], 1, False, False, False) for row in rows],
+                [(*row, row[-1], 1, False, False, False, False) for row in rows],
             )
             if missing_members:
                 Member.insert_many(

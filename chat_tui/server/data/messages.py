@@ -69,6 +69,7 @@ class Messages(Repository):
                 raise conflict("this message id is already used by another message")
             seq = bump_counter()
             now = utcnow()
+            conv = Conversation.get_by_id(cid)
             msg = Message.create(
                 id=mid,
                 conversation=cid,
@@ -78,11 +79,14 @@ class Messages(Repository):
                 seq=seq,
                 change_seq=seq,
                 version=1,
+                # The reply to it is written with the settings in force now, whatever
+                # changes after (docs/api.md, PATCH /v1/conversations/{cid}).
+                ask_model=conv.model if conv.assistant else None,
+                ask_system_prompt=conv.system_prompt if conv.assistant else None,
             )
             affected = self.touch(
                 cid, seq, now, message_count=Conversation.message_count + 1, last_seq=seq
             )
-            conv = Conversation.get_by_id(cid)
             job = (cid, mid) if conv.assistant else None
             return Write(
                 shape.message(msg, self.names), created=True, affected=affected,

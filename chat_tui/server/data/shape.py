@@ -32,6 +32,8 @@ def message(row: MessageRow, names: Names) -> Message:
         deleted=bool(row.deleted),
         streaming=bool(row.streaming),
         error=bool(row.error),
+        model=row.model,
+        stopped=bool(row.stopped),
     )
 
 
@@ -48,14 +50,14 @@ def read_marker(member: Member, names: Names) -> ReadMarker:
 #: The ``message`` columns :func:`message_row` reads, in its order (SQL written by hand on
 #: the sync hot path, :mod:`chat_tui.server.data.deltas`).
 MESSAGE_COLUMNS = ("id, conversation_id, author_id, body, created_at, edited_at, seq, version, "
-                   "deleted, streaming, error")
+                   "deleted, streaming, error, model, stopped")
 
 
 def message_row(row: Sequence[Any], names: Names) -> Message:
     """docs/api.md, Message, from a row of :data:`MESSAGE_COLUMNS` (extra trailing columns
     are ignored; times may be the text SQLite stores, flags 0/1)."""
-    mid, cid, author_id, body, created_at, edited_at, seq, version, deleted, streaming, error = (
-        row[:11])
+    (mid, cid, author_id, body, created_at, edited_at, seq, version, deleted, streaming, error,
+     model, stopped) = row[:13]
     return Message.construct(
         id=mid,
         conversation_id=cid,
@@ -68,4 +70,6 @@ def message_row(row: Sequence[Any], names: Names) -> Message:
         deleted=bool(deleted),
         streaming=bool(streaming),
         error=bool(error),
+        model=model,
+        stopped=bool(stopped),
     )

@@ -23,7 +23,7 @@ from chat_tui.server.data.conversations import Conversations
 from chat_tui.server.data.deltas import DeltaCache, sql
 from chat_tui.server.db import current_cursor, read_transaction
 from chat_tui.server.errors import cursor_expired
-from chat_tui.server.models import CHANGE_COUNTER, Conversation, Member, Message
+from chat_tui.server.models import CHANGE_COUNTER, Conversation, Departure, Member, Message
 from chat_tui.wire.limits import SYNC_PAGE
 from chat_tui.wire.models import Conversation as ConversationView
 from chat_tui.wire.models import Message as WireMessage
@@ -70,6 +70,9 @@ class Sync(Repository):
         self._edited_sql = sql(db, (
             f"SELECT {shape.MESSAGE_COLUMNS} FROM message WHERE conversation_id = ? "
             "AND change_seq > ? AND seq <= ?"))
+        self._departed_sql = sql(db, (
+            "SELECT conversation_id FROM departure "
+            "WHERE user_id = ? AND change_seq > ? AND change_seq <= ?"))
 
     def _rows(self, text: str, params: Sequence[Any]) -> list[tuple]:
         return self.db.execute_sql(text, params).fetchall()
@@ -84,6 +87,9 @@ class Sync(Repository):
             raise cursor_expired()
         return (
             Member.select().where((Member.user == p.user_id) & (Member.change_seq > since)).exists()
+            or Departure.select()
+            .where((Departure.user == p.user_id) & (Departure.change_seq > since))
+            .exists()
         )
 
     def read(self, p: Principal, since: int | None) -> SyncResponse:
@@ -125,6 +131,11 @@ class Sync(Repository):
                     removed=False,
                 ))
                 markers.extend(snapshot.markers_after(since))
+            member_of = {cid for cid, _stamp, _read in changed}
+            left = [cid for (cid,) in self._rows(self._departed_sql, (p.user_id, since, cursor))
+                    if cid not in member_of]
+            if left:
+                entries.extend(self._removed_entries(p, left))
             return SyncResponse.construct(
                 cursor=str(cursor),
                 initial=False,
@@ -173,6 +184,7 @@ class Sync(Repository):
                         removed=False,
                     )
                 )
+            entries.extend(self._departures(p, since, cursor, set(cids)))
             markers = []
             for batch in chunked(cids, 500):
                 query = Member.select().where(
@@ -189,6 +201,39 @@ class Sync(Repository):
                 conversations=tuple(entries),
                 read_markers=tuple(markers),
             )
+
+    def _departures(
+        self, p: Principal, since: int | None, cursor: int, member_of: set[str]
+    ) -> list[SyncConversation]:
+        """``removed`` entries for the conversations the caller left, or was removed from,
+        after ``since`` and not rejoined (none in an initial sync, docs/api.md
+        ``/v1/sync``); ``member_of`` are the conversations it is in that changed."""
+        if since is None:
+            return []
+        left = [
+            cid
+            for (cid,) in Departure.select(Departure.conversation)
+            .where(
+                (Departure.user == p.user_id)
+                & (Departure.change_seq > since)
+                & (Departure.change_seq <= cursor)
+            )
+            .tuples()
+            if cid not in member_of
+        ]
+        return self._removed_entries(p, left)
+
+    def _removed_entries(self, p: Principal, left: list[str]) -> list[SyncConversation]:
+        """The ``removed: true`` entries of the conversations ``left`` (ids) as the caller
+        sees them, newest first like the other entries; shared by both reads."""
+        convs = []
+        for batch in chunked(left, 500):
+            convs.extend(Conversation.select().where(Conversation.id.in_(batch)))
+        convs.sort(key=lambda c: (c.updated_at, c.id), reverse=True)
+        return [
+            SyncConversation.construct(conversation=view, messages=(), limited=False, removed=True)
+            for view in self.conversations.views(p.user_id, convs)
+        ]
 
     def _messages(self, cid: str, since: int | None, cursor: int) -> tuple[list[Message], bool]:
         """Messages of ``cid`` for a sync after ``since`` and whether it is ``limited``:

@@ -74,7 +74,7 @@ class ServerContext:
         long-poll); queue the assistant's job; 201 when it created something, else 200."""
         if write.affected:
             self.notifier.notify(write.affected, origin_device=p.device_id)
-        if write.assistant_job is not None:
+        if write.assistant_job is not None and write.created:
             self.assistant.enqueue(*write.assistant_job)
         return json_response(write.value, 201 if write.created else 200)
 

@@ -40,10 +40,12 @@ from chat_tui.ui.conversation_window import ConversationWindow
 from chat_tui.ui.keymap import bindings_for
 from chat_tui.ui.safe_text import inert_line
 from chat_tui.ui.screens.chat_actions import MessageActions
+from chat_tui.ui.screens.chat_conversation import ConversationMenuActions
 from chat_tui.ui.screens.chat_early_keys import EarlyKeys
 from chat_tui.ui.screens.chat_login import LoginWatch
 from chat_tui.ui.screens.chat_navigation import Navigation
 from chat_tui.ui.screens.chat_problems import ProblemActions
+from chat_tui.ui.screens.chat_replies import ReplyActions
 from chat_tui.ui.screens.chat_status import EngineStatus
 from chat_tui.ui.screens.saved_place import SavedPlace
 from chat_tui.ui.widgets.conversation_list import ConversationList
@@ -64,8 +66,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ChatScreen"]
 
 
-class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Navigation,
-                 EarlyKeys, Screen[None]):
+class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, ReplyActions,
+                 ConversationMenuActions, Navigation, EarlyKeys, Screen[None]):
     """The main screen of :class:`chat_tui.ui.app.ChatApp`.
 
     Args:
@@ -239,6 +241,8 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Navig
         if conv.assistant:
             title.append("\u2726 ", style="bright_magenta")
         title.append(inert_line(conv.title, 60), style="bold")
+        if conv.assistant:  # the model of its replies (sync rule 9)
+            title.append("  \u00b7 " + inert_line(conv.model or "default model", 40), style="magenta")
         others = [m for m in conv.members if m != self.store.me]
         if others:
             title.append("  with " + inert_line(", ".join(others), 60), style="dim")

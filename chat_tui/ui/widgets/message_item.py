@@ -90,7 +90,8 @@ def author_style(author: str, mine: bool) -> str:
 
 
 def render_header(view: MessageView, clock: Clock) -> Text:
-    """The first line of a message: author, time, edited/deleted markers, state badge."""
+    """The first line of a message: author, time, the model of an assistant reply,
+    edited/deleted/stopped markers, state badge."""
     header = Text(no_wrap=True, overflow="ellipsis")
     header.append(inert_line(view.author, 40) or "?", style=author_style(view.author, view.mine))
     when = format_time(view.created_at, clock)
@@ -100,8 +101,12 @@ def render_header(view: MessageView, clock: Clock) -> Text:
         header.append("  (edited)", style="dim italic")
     if view.deleted:
         header.append("  (deleted)", style="dim italic")
+    if view.model and view.author == ASSISTANT:
+        header.append("  " + inert_line(view.model, 40), style="magenta")
     if view.streaming:
         header.append("  \u2026 writing", style="italic bright_magenta")
+    if view.stopped:
+        header.append("  \u23f9 stopped", style="yellow")
     if view.error:
         header.append("  \u2717 reply failed", style="bold red")
     if view.mine and view.state:
@@ -188,7 +193,7 @@ class MessageItem(Static):
 class CachedAnswer(Static):
     """An earlier assistant answer shown below a question asked while offline.
 
-    Labelled "cached answer from <date>"; it is
+    Labelled "cached answer from <date> by <model>" (the model when the reply names it); it is
     UI state only, never stored as a message.
     """
 
@@ -196,7 +201,9 @@ class CachedAnswer(Static):
         self.question_id = question_id
         self.answer = answer
         super().__init__(render_body(answer), markup=False, classes="cached-answer")
-        self.border_title = f"cached answer from {format_day(answer.created_at, clock)}"
+        model = f" by {inert_line(answer.model, 40)}" if answer.model else ""
+        self.border_title = (f"cached answer from {format_day(answer.created_at, clock)}"
+                             f"{model}")
         self.border_subtitle = "offline: your question waits in the outbox"
 
     def rerender(self) -> None:

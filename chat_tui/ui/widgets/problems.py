@@ -32,6 +32,11 @@ _KINDS = {
     "edit": "edit",
     "delete": "delete",
     "read": "read marker",
+    "update_conversation": "conversation change",
+    "regenerate": "regenerate",
+    "leave_conversation": "leave",
+    "add_member": "member change",
+    "remove_member": "member change",
 }
 _MARKS = {"failed": "\u2717", "blocked": "\u29d7", "expired": "\u231b"}
 

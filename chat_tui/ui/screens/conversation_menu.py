@@ -1,0 +1,135 @@
+"""The open conversation's menu, a dialog: rename it, pick the assistant's model and system
+prompt, add or remove members (its creator), or ask to leave it (sync rules 9 and 11).
+The chat screen opens it and applies the result
+(:class:`~chat_tui.ui.screens.chat_conversation.ConversationMenuActions`); it is imported
+when first opened, never for the first frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from chat_tui.ui.safe_text import inert_line
+from chat_tui.ui.screens.new_conversation import parse_members
+
+__all__ = ["ConversationMenuScreen", "MenuResult"]
+
+
+@dataclass(frozen=True)
+class MenuResult:
+    """What the dialog returns: the settings that changed (``changes``: ``title``,
+    ``model``, ``system_prompt``; None for the server's own), the usernames to add and to
+    remove, and ``leave`` (the user asked to leave instead)."""
+
+    changes: dict[str, str | None] = field(default_factory=dict)
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    leave: bool = False
+
+
+class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
+    """The settings of conversation ``view`` (a ``ConversationView``) of the user ``me``:
+    title; model and system prompt when the assistant is in it; the members when ``me``
+    created it (``creator``). Enter or Save returns what changed; Esc cancels."""
+
+    DEFAULT_CSS = """
+    ConversationMenuScreen { align: center middle; }
+    #menu-box { width: 72; max-width: 100%; height: auto; border: round $accent;
+                padding: 0 1; background: $surface; }
+    #menu-buttons { height: auto; margin-top: 1; }
+    #menu-error { height: auto; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, view: Any, me: str, creator: bool) -> None:
+        super().__init__()
+        self._view = view
+        self._me = me
+        self._creator = creator
+
+    def _others(self) -> list[str]:
+        return [m for m in self._view.members if m not in (self._me, "assistant")]
+
+    def compose(self):  # noqa: D102 - Textual hook
+        view = self._view
+        with Vertical(id="menu-box") as box:
+            box.border_title = "Conversation"
+            yield Label("Title")
+            yield Input(view.title, id="menu-title", max_length=200)
+            if view.assistant:
+                yield Label("Model (empty: the server's default; chat-tui models lists them)")
+                yield Input(view.model or "", id="menu-model", max_length=200)
+                yield Label("System prompt (empty: the server's own)")
+                yield Input(view.system_prompt or "", id="menu-prompt", max_length=16_000)
+            if self._creator:
+                yield Label("Members (comma separated usernames)")
+                yield Input(", ".join(self._others()), id="menu-members")
+            yield Static(Text(""), markup=False, id="menu-error")
+            with Horizontal(id="menu-buttons"):
+                yield Button("Save", variant="primary", id="menu-save")
+                yield Button("Leave\u2026", variant="error", id="menu-leave")
+                yield Button("Cancel", id="menu-cancel")
+
+    def on_mount(self) -> None:  # noqa: D102 - Textual hook
+        for entry in self.query(Input):
+            entry.cursor_blink = False
+        self.query_one("#menu-title", Input).focus()
+
+    def _value(self, widget_id: str) -> str | None:
+        found = self.query(f"#{widget_id}")
+        return found.first(Input).value if found else None
+
+    def submit(self) -> None:
+        """Check the fields; dismiss with a :class:`MenuResult` or show what is wrong."""
+        view = self._view
+        changes: dict[str, str | None] = {}
+        title = (self._value("menu-title") or "").strip()
+        if not title:
+            self.query_one("#menu-error", Static).update(
+                Text("A conversation needs a title.", style="bold red"))
+            return
+        if title != view.title:
+            changes["title"] = title
+        model = self._value("menu-model")
+        if model is not None and (model.strip() or None) != view.model:
+            changes["model"] = model.strip() or None
+        prompt = self._value("menu-prompt")
+        if prompt is not None and (prompt if prompt.strip() else None) != view.system_prompt:
+            changes["system_prompt"] = prompt if prompt.strip() else None
+        add: tuple[str, ...] = ()
+        remove: tuple[str, ...] = ()
+        raw = self._value("menu-members")
+        if raw is not None:
+            try:
+                wanted = set(parse_members(raw)) - {self._me}
+            except ValueError as exc:
+                self.query_one("#menu-error", Static).update(
+                    Text(inert_line(str(exc), 200), style="bold red"))
+                return
+            now = set(self._others())
+            add, remove = tuple(sorted(wanted - now)), tuple(sorted(now - wanted))
+        self.dismiss(MenuResult(changes, add, remove))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in any field saves."""
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Save, Leave or Cancel."""
+        if event.button.id == "menu-save":
+            self.submit()
+        elif event.button.id == "menu-leave":
+            self.dismiss(MenuResult(leave=True))
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        """Close without changing anything."""
+        self.dismiss(None)

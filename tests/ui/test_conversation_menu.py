@@ -1,0 +1,50 @@
+"""The conversation menu (alt+c, palette) and leaving (alt+d) in the app, sync rules 9 and
+11: a rename and a member added show at once and reach the server; leaving asks first,
+then the conversation leaves the list. Pilot tests: the real app, engine and server."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from chat_tui.ui.screens.confirm import ConfirmScreen
+from chat_tui.ui.screens.conversation_menu import ConversationMenuScreen
+from tests.support.ui import SIZE, online, shown, wait_for
+
+
+async def test_menu_renames_and_adds_a_member_and_alt_d_leaves(server, login, make_app,
+                                                               server_api):
+    server.add_user("carol", "carol-pw")
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        cid = app.engine.create_conversation("Plans", ["bob"])
+        assert await wait_for(pilot, lambda: shown(app, cid) or app.current_id == cid or
+                              any(c.id == cid for c in app.conversations))
+        app.screen.open_conversation(cid)
+        assert await wait_for(pilot, lambda: shown(app, cid))
+        await pilot.press("alt+c")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConversationMenuScreen))
+        menu = app.screen
+        menu.query_one("#menu-title", Input).value = "Weekend"
+        menu.query_one("#menu-members", Input).value = "bob, carol"
+        menu.submit()
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, ConversationMenuScreen))
+        assert await wait_for(pilot, lambda: app.store.get_conversation(cid).title == "Weekend")
+        view = app.store.get_conversation(cid)
+        assert (view.title, view.members) == ("Weekend", ("alice", "bob", "carol")), [
+            n.message for n in app._notifications]
+        assert await wait_for(pilot, lambda: not app.store.outbox_rows(), timeout=15)
+        [conv] = [c for c in await server_api("bob").list_conversations() if c.id == cid]
+        assert (conv.title, conv.members) == ("Weekend", ("alice", "bob", "carol"))
+
+        await pilot.press("alt+d")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")  # keep it
+        assert app.store.get_conversation(cid) is not None
+        await pilot.press("alt+d")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: all(c.id != cid for c in app.conversations))
+        assert await wait_for(pilot, lambda: not app.store.outbox_rows(), timeout=15)
+        [conv] = [c for c in await server_api("bob").list_conversations() if c.id == cid]
+        assert conv.members == ("bob", "carol")
