@@ -117,20 +117,26 @@ def test_rule_d9_kill_9_at_any_point_leaves_the_old_or_the_new_cache_whole(serve
     run("decrypt", None)
     _intact(path, cid, messages)
     kills = states = 0
-    seen = set()
+    killed_from: set[bool] = set()  # plain (True) and encrypted (False) caches killed mid-way
     # Twelve kills spread over the run (the last ones land after the swap, also when a run
-    # is slower than the first); when the machine's load makes runs end before their kill,
-    # more kills follow early in the run, until six have landed mid-way (at most 30 runs).
+    # is slower than the first). When the machine's load makes runs end before their kill,
+    # or never lets one finish, more follow (at most 30 runs) until six have landed mid-way
+    # and some from each state: a whole run first switches to the state not killed from.
     for n in range(30):
-        if n >= 12 and kills >= 6:
+        if n >= 12 and kills >= 6 and killed_from == {True, False}:
             break
+        plain = is_plain_sqlite(path)
+        if n >= 12 and len(killed_from) == 1 and plain in killed_from:
+            run("encrypt" if plain else "decrypt", None)
+            _intact(path, cid, messages)
+            continue
         fraction = 0.15 + 1.2 * n / 11 if n < 12 else 0.1 + 0.5 * ((n - 12) % 6) / 5
-        command = ("encrypt" if is_plain_sqlite(path) else ("rekey", "decrypt")[n % 2])
-        code = run(command, full * fraction)
-        kills += code == -signal.SIGKILL
-        seen.add(is_plain_sqlite(path))
+        command = "encrypt" if plain else ("rekey", "decrypt")[n % 2]
+        if run(command, full * fraction) == -signal.SIGKILL:
+            kills += 1
+            killed_from.add(plain)
         _intact(path, cid, messages)
         states += 1
     assert kills >= 6, f"only {kills} of {states} runs were killed mid-way (full run {full:.2f} s)"
-    assert seen == {True, False}
+    assert killed_from == {True, False}
     assert states >= 12
