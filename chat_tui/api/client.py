@@ -145,7 +145,7 @@ class ApiClient(HttpBackend):
         await self._send("POST", "/v1/logout")
 
     async def put_conversation(self, cid: str, title: str, members: list[str],
-                               assistant: bool, model: str | None = None,
+                               assistant: bool, *, model: str | None = None,
                                system_prompt: str | None = None) -> Conversation:
         """``PUT /v1/conversations/{cid}``: create with a client-chosen UUID ``cid``
         (idempotent for its creator: a repeat returns the existing one). ``members`` are
