@@ -30,7 +30,10 @@ directory whose cache is the same cache encrypted (``Context.encrypted_cache``:
 ``chat-tui cache encrypt``'s copy, SQLCipher with a raw key kept in the account's key file),
 between the plain start and the static screen; benchmark 2 alternates sessions on the plain
 and the encrypted cache. Each result's ``encryption`` entry gives both ratios (the same
-bare-app baseline) and what encryption costs on the ratio (goal: at most 5%).
+bare-app baseline) and what encryption costs on the ratio (goal: at most 5%). Memory's
+note and metrics name the ``sqlcipher3`` build that ran (``common.sqlcipher_build``): the
+PyPI wheel links its own OpenSSL into the extension, a build from the sdist loads the
+system's shared ``libcrypto``, and the two differ by ~4 MB of peak RSS.
 
 Each program is quit with ctrl+q after the reading, as a user would, so the cache is closed
 cleanly; one unmeasured start of each comes first (warm OS page cache, and the copied cache
@@ -56,7 +59,15 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.common import ROOT, encryption_pair, isolated_env, median, ratio, rss_kb
+from benchmarks.common import (
+    ROOT,
+    encryption_pair,
+    isolated_env,
+    median,
+    ratio,
+    rss_kb,
+    sqlcipher_build,
+)
 from benchmarks.tmux_timing import pane_pids, run_until_text
 
 BARE_APP = ROOT / "benchmarks" / "bare_textual_app.py"
@@ -300,11 +311,13 @@ def run_memory(ctx) -> dict:
     enc_mb = median([x for x in c["app_encrypted_mb"] if x is not None])
     extra = None if app_mb is None or bare_mb is None else round(app_mb - bare_mb, 1)
     enc_extra = None if enc_mb is None or bare_mb is None else round(enc_mb - bare_mb, 1)
+    build = sqlcipher_build()
     return {
         "encryption": encryption_pair(
             {"value": f"{app_mb} MB (+{extra} MB)", "ratio": ratio(app_mb, bare_mb)},
             {"value": f"{enc_mb} MB (+{enc_extra} MB)", "ratio": ratio(enc_mb, bare_mb)},
-            note="peak RSS of the cold starts of benchmark 1"),
+            note="peak RSS of the cold starts of benchmark 1; "
+                 + build.get("summary", f"sqlcipher3 not loadable: {build.get('error')}")),
         "title": "Peak RSS of the app with the big cache open",
         "target": "<= bare app + 30 MB",
         "value": f"{app_mb} MB (+{extra} MB)",
@@ -314,7 +327,7 @@ def run_memory(ctx) -> dict:
         "metrics": {"app_peak_mb": c["app_mb"], "bare_peak_mb": c["bare_mb"],
                     "extra_mb": extra, "read_after_s": ctx.size.settle,
                     "app_encrypted_peak_mb": c["app_encrypted_mb"],
-                    "encrypted_extra_mb": enc_extra},
+                    "encrypted_extra_mb": enc_extra, "sqlcipher_build": build},
     }
 
 

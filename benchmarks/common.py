@@ -120,6 +120,48 @@ def encryption_pair(off: dict, on: dict, *, higher_is_better: bool = False,
             "met": bool(cost is not None and cost <= ENCRYPTION_GOAL_PCT), "note": note}
 
 
+#: Run in a fresh interpreter by :func:`sqlcipher_build`: imports nothing but
+#: ``sqlcipher3`` (no ``ssl``, no ``hashlib``), so a ``libcrypto`` in the process's maps
+#: was loaded by the extension itself.
+_SQLCIPHER_PROBE = """
+import json
+from sqlcipher3 import dbapi2
+con = dbapi2.connect(":memory:")
+con.execute("PRAGMA key = \\"x'" + "00" * 32 + "'\\"")
+maps = open("/proc/self/maps").read()
+print(json.dumps({
+    "cipher_version": con.execute("PRAGMA cipher_version").fetchone()[0],
+    "crypto": con.execute("PRAGMA cipher_provider_version").fetchone()[0],
+    "system_libcrypto": "libcrypto.so" in maps}))
+"""
+
+
+def sqlcipher_build() -> dict:
+    """Which ``sqlcipher3`` the encrypted runs use, read in a fresh interpreter:
+    ``{"sqlcipher3": version, "cipher_version": SQLCipher's, "crypto": its crypto library
+    (``PRAGMA cipher_provider_version``), "system_libcrypto": bool, "summary": str}``.
+
+    ``system_libcrypto`` is True when the extension loads the system's shared
+    ``libcrypto`` (``sqlcipher3`` built from its sdist) and False when OpenSSL is linked
+    into the extension (the PyPI wheel): the two differ by ~4 MB of resident memory
+    (benchmarks/NOTES.md). Returns ``{"error": str}`` when ``sqlcipher3`` cannot be loaded.
+    """
+    import json
+    from importlib import metadata
+
+    proc = subprocess.run([sys.executable, "-c", _SQLCIPHER_PROBE], capture_output=True,
+                          text=True, timeout=60)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    info["sqlcipher3"] = metadata.version("sqlcipher3")
+    linked = ("the system's shared libcrypto" if info["system_libcrypto"]
+              else "its own copy linked into the extension")
+    info["summary"] = (f"sqlcipher3 {info['sqlcipher3']} (SQLCipher {info['cipher_version']}, "
+                       f"{info['crypto']}: {linked})")
+    return info
+
+
 # ---------------------------------------------------------------------- processes
 
 
