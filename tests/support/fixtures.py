@@ -25,8 +25,10 @@ database; nothing here mocks HTTP.
 ``server_factory``
     ``server_factory.start(*, rate_limit=0, assistant="echo", extra_args=(), users=None,
     db=None) -> ServerProcess``: a new server process with a fresh database, for tests that
-    need special flags, a rate limit or a process to themselves; every server it started is
-    stopped at teardown.
+    need special flags, a rate limit or a process to themselves;
+    ``server_factory.start_with_model(model_url, model, **options)`` one whose assistant
+    is an OpenAI-compatible endpoint (a model server). Every server it started is stopped
+    at teardown.
 
 ``server_api``
     ``server_api(name) -> ApiClient``: an API client logged in as ``name`` directly on

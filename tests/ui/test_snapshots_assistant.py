@@ -80,9 +80,7 @@ def test_model_picker(home, login, snap_app, snap_compare):  # noqa: F811
 def test_stopped_reply(server_factory, snap_app, snap_compare, monkeypatch):  # noqa: F811
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with ModelServer(["story-model"], delay=0.05) as model:
-        server = server_factory.start(
-            assistant="openai", users=PASSWORDS,
-            extra_args=("--assistant-base-url", model.url, "--assistant-model", "story-model"))
+        server = server_factory.start_with_model(model.url, "story-model", users=PASSWORDS)
         account = login_account(server, "alice")
         cid = str(uuid.UUID(int=1))
 
