@@ -91,18 +91,14 @@ def api_factory() -> Iterator:
 
 
 @pytest.fixture
-def login_as(server) -> Iterator:
-    """``login_as(name, password, device="test") -> Api``: another device of a user."""
-    made: list[Api] = []
+def login_as(server, api_factory):
+    """``login_as(name, password, device="test") -> Api``: another device of a user on
+    ``server`` (``api_factory``'s, closed after)."""
 
     def make(name: str, password: str, device: str = "test") -> Api:
-        api = Api(server.url, server.login(name, password, device))
-        made.append(api)
-        return api
+        return api_factory(server, name, password, device)
 
-    yield make
-    for api in made:
-        api.close()
+    return make
 
 
 @pytest.fixture
