@@ -23,7 +23,7 @@ from chat_tui.ui.screens.new_conversation import NewConversationScreen
 from chat_tui.ui.widgets.login import LoginBanner
 from chat_tui.ui.widgets.problems import ProblemPanel
 from tests.support.truth import assert_truthful
-from tests.support.ui import SIZE, wait_for
+from tests.support.ui import SIZE, create_offline, wait_for
 from tests.ui.test_snapshots import WEEKEND, seed, settled, snap_app  # noqa: F401
 
 SMALL = (60, 20)
@@ -79,7 +79,7 @@ def test_failure_mark_in_the_list(server, login, snap_app, snap_compare):  # noq
 
     async def run_before(pilot):
         assert await wait_for(pilot, lambda: settled(app, cid, len(WEEKEND)))
-        await _create_offline_with_an_unknown_member(pilot, app, server)
+        await create_offline(pilot, app, server)
         assert await wait_for(pilot, lambda: app.current_id not in (None, cid))
         await pilot.press(*"hello?", "enter")
         assert await wait_for(pilot, lambda: app.chat.messages.views)
@@ -158,16 +158,6 @@ def test_delete_confirmation_60x20(server, login, snap_app, snap_compare):  # no
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
 
 
-async def _create_offline_with_an_unknown_member(pilot, app, server) -> None:
-    """The server stopped and the app offline, ctrl+n creates "Ghosts" with the member
-    ``nobody_x``, a name that cannot be checked offline (sync rule 3o)."""
-    server.stop()
-    assert await wait_for(pilot, lambda: app.connectivity == "offline")
-    await pilot.press("ctrl+n")
-    assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
-    await pilot.press(*"Ghosts", "tab", "space", "tab", *"nobody_x", "enter")
-
-
 async def _refused_when_back(pilot, app, server) -> None:
     """The server started again: the create is refused (failed) and the message written
     behind it blocked."""
@@ -181,7 +171,7 @@ async def _refused_create_here(pilot, app, server) -> None:
     back: the create is refused (failed) and the message blocked behind it."""
     assert await wait_for(pilot, lambda: app.engine_ready and app.connectivity == "online"
                           and app.chat.last_synced_at)
-    await _create_offline_with_an_unknown_member(pilot, app, server)
+    await create_offline(pilot, app, server)
     assert await wait_for(pilot, lambda: app.current_id is not None)
     await pilot.press(*"hello?", "enter")
     await _refused_when_back(pilot, app, server)
