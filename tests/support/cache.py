@@ -10,6 +10,7 @@ from pathlib import Path
 
 from chat_tui.store import Cache
 from chat_tui.store.cachefile import AUTO_KEY
+from tests.support.config import write_config
 from tests.support.payloads import sync_response, wire_conversation, wire_message
 
 
@@ -26,11 +27,7 @@ def choose_cache_key(choice: str) -> Path:
     """Write ``[cache] key = "<choice>"`` as the user's whole config.toml (sync rule D7:
     ``auto``, ``keyring``, ``file``, ``passphrase``, ``none``; any other text too, for the
     refusal); returns the file's path."""
-    from chat_tui.config.paths import config_dir
-
-    path = config_dir() / "config.toml"
-    path.write_text(f'[cache]\nkey = "{choice}"\n', encoding="utf-8")
-    return path
+    return write_config(f'[cache]\nkey = "{choice}"\n')
 
 
 def fill_with_secret(store, secret: str) -> str:

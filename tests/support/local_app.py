@@ -33,13 +33,3 @@ def stop_all(servers: list) -> None:
     """Stop the embedded servers the app started."""
     for server in servers:
         server.stop()
-
-
-def write_config(text: str):
-    """Write ``text`` as the user's config.toml; returns its path."""
-    from chat_tui.config import config_file
-
-    path = config_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path

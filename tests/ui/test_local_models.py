@@ -22,6 +22,7 @@ from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.widgets.message_list import MessageList
+from tests.support.config import write_config
 from tests.support.model_server import ModelServer
 from tests.support.ui import SIZE, wait_for
 
@@ -46,11 +47,6 @@ async def welcome_reply(servers: list) -> str:
                               and messages.views[1].body, timeout=30)
         assert messages.views[0].body == WELCOME_QUESTION
         return messages.views[1].body
-
-
-def write_config(text: str) -> None:
-    config_file().parent.mkdir(parents=True, exist_ok=True)
-    config_file().write_text(text, encoding="utf-8")
 
 
 async def test_welcome_is_answered_by_the_configured_provider_and_model(monkeypatch):

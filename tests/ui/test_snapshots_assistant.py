@@ -22,7 +22,7 @@ from chat_tui.ui.screens.model_picker import ModelPickerScreen
 from chat_tui.ui.screens.settings import SettingsScreen
 from chat_tui.ui.widgets.message_list import MessageList
 from tests.support.accounts import PASSWORDS, login_account
-from tests.support.local_app import write_config
+from tests.support.config import write_config
 from tests.support.model_server import ModelServer
 from tests.support.ui import SIZE, open_store, wait_for
 from tests.ui.test_settings_screen import LISTING
