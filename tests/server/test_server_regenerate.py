@@ -57,7 +57,9 @@ def test_a_failed_reply_is_retried_and_replaced(embedded, models):
         new_id, True, "")
     again = regenerate(embedded, failed["id"], new_id)  # a retry of the request
     assert again.status_code == 200 and again.json()["id"] == new_id
-    done = wait(embedded, cid, lambda ms: not by_id(ms)[new_id]["streaming"])
+    # the new reply is finished, then (a transaction after) the failed one replaced
+    done = wait(embedded, cid, lambda ms: not by_id(ms)[new_id]["streaming"]
+                and by_id(ms)[failed["id"]]["deleted"])
     messages = by_id(done)
     assert messages[new_id]["body"] == "saw 1: me: are you there"
     assert (messages[new_id]["model"], messages[new_id]["error"]) == ("small", False)
@@ -81,7 +83,9 @@ def test_regenerate_uses_the_current_model_and_keeps_the_earlier_reply_until_don
     growing = wait(embedded, cid, lambda ms: by_id(ms)[new_id]["body"])
     assert by_id(growing)[new_id]["streaming"]
     assert by_id(growing)[first["id"]] == first  # still there while the new one grows
-    done = wait(embedded, cid, lambda ms: not by_id(ms)[new_id]["streaming"])
+    # the new reply is finished, then (a transaction after) the earlier one replaced
+    done = wait(embedded, cid, lambda ms: not by_id(ms)[new_id]["streaming"]
+                and by_id(ms)[first["id"]]["deleted"])
     assert by_id(done)[new_id]["model"] == "large"
     assert by_id(done)[first["id"]]["deleted"]
     assert by_id(done)[first["id"]]["version"] > first["version"]
