@@ -3,8 +3,6 @@ models. Imports config, store and wire only; never sync or ui. ``import chat_tui
 imports httpx; the models (and pydantic) load on the first answer or the first use of a
 model name here (``chat_tui.api.Message``)."""
 
-from typing import Any
-
 from chat_tui.api.client import ApiClient
 from chat_tui.api.errors import (
     ApiError,
@@ -15,6 +13,7 @@ from chat_tui.api.errors import (
     Unauthorized,
     classify,
 )
+from chat_tui.wire.lazy import models_getattr
 
 _MODELS = frozenset({
     "Conversation", "Login", "Message", "MessagesPage", "ReadMarker", "SyncConversation",
@@ -22,17 +21,7 @@ _MODELS = frozenset({
 })
 
 
-def __getattr__(name: str) -> Any:
-    """Load the wire model ``name`` on first use (:mod:`chat_tui.wire.models`).
-
-    Raises:
-        AttributeError: ``name`` is not a name of this package.
-    """
-    if name in _MODELS:
-        from chat_tui.wire import models
-
-        return getattr(models, name)
-    raise AttributeError(f"module 'chat_tui.api' has no attribute {name!r}")
+__getattr__ = models_getattr(__name__, _MODELS)
 
 __all__ = [
     "ApiClient",

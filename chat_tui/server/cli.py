@@ -29,6 +29,50 @@ def _db_parent() -> argparse.ArgumentParser:
     return parent
 
 
+#: ``serve``'s limits, in their ``--help`` order: (flag, type, default, metavar, help).
+_SERVE_LIMITS: tuple[tuple[str, type, float, str, str], ...] = (
+    ("--rate-limit", float, 20.0, "N",
+     "sends per second per token (burst 3N); 0 disables (default: 20)"),
+    ("--login-failures-per-account", int, 10, "N",
+     "failed logins of one username within --login-window before logins of it "
+     "answer 429; 0 disables (default: 10)"),
+    ("--login-failures-per-address", int, 100, "N",
+     "failed logins from one client address within --login-window before logins "
+     "from it answer 429; 0 disables (default: 100)"),
+    ("--login-window", float, 900.0, "SECONDS",
+     "how long a failed login counts (default: 900)"),
+    ("--header-timeout", float, 10.0, "SECONDS",
+     "seconds a client has to send a whole request head (default: 10)"),
+    ("--body-timeout", float, 30.0, "SECONDS",
+     "seconds a client has to send a whole request body (default: 30)"),
+    ("--keep-alive", int, 5, "SECONDS",
+     "seconds an idle connection stays open between requests (default: 5)"),
+    ("--max-connections", int, 1000, "N",
+     "open connections at most; more are closed at once (default: 1000)"),
+    ("--workers", int, 1, "N",
+     "server processes sharing the port (default: 1); above 1 needs PostgreSQL "
+     "(--db postgresql://...), through which the processes share wake-ups, token "
+     "revocations and the assistant's work; a SQLite database is served by one process"),
+)
+
+#: ``serve``'s assistant times, after its other assistant options (as ``_SERVE_LIMITS``).
+_SERVE_ASSISTANT_TIMES: tuple[tuple[str, type, float, str, str], ...] = (
+    ("--assistant-lease", float, 10.0, "SECONDS",
+     "how long a server process keeps a conversation's assistant replies without "
+     "renewing; another process takes over a crashed one's after this (default: 10)"),
+    ("--assistant-timeout", float, 60.0, "SECONDS",
+     "longest an assistant reply may take before it ends as an error (default: 60)"),
+)
+
+
+def _add_numbers(parser: argparse.ArgumentParser,
+                 options: tuple[tuple[str, type, float, str, str], ...]) -> None:
+    """Add each numeric option of ``options`` (flag, type, default, metavar, help) to
+    ``parser``, in that order."""
+    for flag, kind, default, metavar, text in options:
+        parser.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``chat-tui-server``."""
     parser = argparse.ArgumentParser(
@@ -42,58 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[parent], help="run the HTTP server")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     serve.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
-    serve.add_argument(
-        "--rate-limit",
-        type=float,
-        default=20.0,
-        metavar="N",
-        help="sends per second per token (burst 3N); 0 disables (default: 20)",
-    )
-    serve.add_argument(
-        "--login-failures-per-account",
-        type=int,
-        default=10,
-        metavar="N",
-        help="failed logins of one username within --login-window before logins of it "
-        "answer 429; 0 disables (default: 10)",
-    )
-    serve.add_argument(
-        "--login-failures-per-address",
-        type=int,
-        default=100,
-        metavar="N",
-        help="failed logins from one client address within --login-window before logins "
-        "from it answer 429; 0 disables (default: 100)",
-    )
-    serve.add_argument(
-        "--login-window",
-        type=float,
-        default=900.0,
-        metavar="SECONDS",
-        help="how long a failed login counts (default: 900)",
-    )
-    serve.add_argument(
-        "--header-timeout", type=float, default=10.0, metavar="SECONDS",
-        help="seconds a client has to send a whole request head (default: 10)",
-    )
-    serve.add_argument(
-        "--body-timeout", type=float, default=30.0, metavar="SECONDS",
-        help="seconds a client has to send a whole request body (default: 30)",
-    )
-    serve.add_argument(
-        "--keep-alive", type=int, default=5, metavar="SECONDS",
-        help="seconds an idle connection stays open between requests (default: 5)",
-    )
-    serve.add_argument(
-        "--max-connections", type=int, default=1000, metavar="N",
-        help="open connections at most; more are closed at once (default: 1000)",
-    )
-    serve.add_argument(
-        "--workers", type=int, default=1, metavar="N",
-        help="server processes sharing the port (default: 1); above 1 needs PostgreSQL "
-        "(--db postgresql://...), through which the processes share wake-ups, token "
-        "revocations and the assistant's work; a SQLite database is served by one process",
-    )
+    _add_numbers(serve, _SERVE_LIMITS)
     serve.add_argument(
         "--log-sql",
         action="store_true",
@@ -116,21 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: the OpenAI API)")
     serve.add_argument("--assistant-model", default="gpt-4o-mini", metavar="NAME",
                        help="model name sent to that endpoint (default: gpt-4o-mini)")
-    serve.add_argument(
-        "--assistant-lease",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="how long a server process keeps a conversation's assistant replies without "
-        "renewing; another process takes over a crashed one's after this (default: 10)",
-    )
-    serve.add_argument(
-        "--assistant-timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="longest an assistant reply may take before it ends as an error (default: 60)",
-    )
+    _add_numbers(serve, _SERVE_ASSISTANT_TIMES)
 
     add_user = sub.add_parser(
         "add-user", parents=[parent], help="create a user, or set the password of one"

@@ -35,10 +35,10 @@ from chat_tui.store.cipher import connect_sqlcipher, database_errors
 from chat_tui.store.cleanstamp import is_clean
 from chat_tui.store.convert import dt, preview
 from chat_tui.store.outbox_state import (
+    COUNTS_BY_STATE_SQL,
     PENDING_BY_KIND_SQL,
     PROBLEMS_COLUMN_SQL,
     WAITS_FOR_USER,
-    OutboxState,
     shown_state,
 )
 from chat_tui.store.views import OUTBOX_STATES, ConversationView, MessageView, SortKey, UIState
@@ -63,16 +63,6 @@ SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count
   FROM conversation c WHERE NOT c.removed AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.conversation_id = c.id AND l.kind = 'leave_conversation' AND l.state NOT IN ('failed', 'expired'))
  ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
  LIMIT ?
-"""
-
-_COUNTS_SQL = f"""
-WITH blockers AS (
-    SELECT conversation_id, min(id) AS first_id FROM outbox
-     WHERE state IN ('{OutboxState.FAILED}', '{OutboxState.EXPIRED}') GROUP BY conversation_id)
-SELECT CASE WHEN o.state = '{OutboxState.QUEUED}' AND o.id > b.first_id
-       THEN '{OutboxState.BLOCKED}' ELSE o.state END AS s, count(*)
-  FROM outbox o LEFT JOIN blockers b ON b.conversation_id = o.conversation_id
- GROUP BY s
 """
 
 _QUEUED_SQL = """
@@ -200,7 +190,7 @@ class FirstFrameReader:
     def outbox_counts(self) -> dict[str, int]:
         """As ``Cache.outbox_counts``: outbox actions by state (``OUTBOX_STATES`` keys)."""
         counts = dict.fromkeys(OUTBOX_STATES, 0)
-        for state, n in self._conn.execute(_COUNTS_SQL):
+        for state, n in self._conn.execute(COUNTS_BY_STATE_SQL):
             counts[state] = n
         return counts
 

@@ -12,22 +12,9 @@ from peewee import fn
 from chat_tui.store.cachefile import CacheFile
 from chat_tui.store.convert import now as _now
 from chat_tui.store.convert import preview
-from chat_tui.store.outbox_state import WAITS_FOR_USER, OutboxState
+from chat_tui.store.outbox_state import COUNTS_BY_STATE_SQL, WAITS_FOR_USER, OutboxState
 from chat_tui.store.results import OutboxAction
 from chat_tui.store.views import OUTBOX_STATES, OutboxProblem
-
-#: :meth:`OutboxQueue.outbox_counts`: the first failed or expired action of each
-#: conversation is computed once and joined (a correlated ``EXISTS`` per row costs
-#: O(n^2): 6 ms with 1,000 queued sends, and the engine asks twice per message sent).
-_COUNTS_SQL = f"""
-WITH blockers AS (
-    SELECT conversation_id, min(id) AS first_id FROM outbox
-     WHERE state IN ('{OutboxState.FAILED}', '{OutboxState.EXPIRED}') GROUP BY conversation_id)
-SELECT CASE WHEN o.state = '{OutboxState.QUEUED}' AND o.id > b.first_id
-       THEN '{OutboxState.BLOCKED}' ELSE o.state END AS s, count(*)
-  FROM outbox o LEFT JOIN blockers b ON b.conversation_id = o.conversation_id
- GROUP BY s
-"""
 
 
 def action_text(kind: str, payload: dict) -> str:
@@ -56,7 +43,7 @@ class OutboxQueue(CacheFile):
         """Outbox actions by state: keys ``queued``, ``sending``, ``failed``, ``blocked``,
         ``expired`` (a queued action behind a failed or expired one counts as blocked)."""
         counts = dict.fromkeys(OUTBOX_STATES, 0)
-        for state, n in self.db.execute_sql(_COUNTS_SQL).fetchall():
+        for state, n in self.db.execute_sql(COUNTS_BY_STATE_SQL).fetchall():
             counts[state] = n
         return counts
 

@@ -24,6 +24,7 @@ from peewee import DatabaseError
 from chat_tui.api import CursorExpired, PermanentError, TransientError, Unauthorized
 from chat_tui.store import ApplyResult, OutboxAction
 from chat_tui.sync.events import MessagesChanged
+from chat_tui.sync.part import EnginePart
 from chat_tui.sync.retry import retry_delay
 from chat_tui.sync.waits import wait_event
 
@@ -56,7 +57,7 @@ class _InFlight:
     marked: list[OutboxAction] = field(default_factory=list)
 
 
-class Drain:
+class Drain(EnginePart):
     """Sends the account's outbox actions.
 
     Args:
@@ -77,13 +78,7 @@ class Drain:
     def __init__(self, store: Cache, worker: DbWorker, gate: Gate, monitor: Monitor,
                  bus: EventBus, api: Callable[[], Backend | None], settings: Settings,
                  pull_schedule: Schedule):
-        self._store = store
-        self._worker = worker
-        self._gate = gate
-        self._monitor = monitor
-        self._bus = bus
-        self._api = api
-        self._settings = settings
+        super().__init__(store, worker, gate, monitor, bus, api, settings)
         self._pull_schedule = pull_schedule
         self._wake = asyncio.Event()
         self.sent = 0

@@ -16,6 +16,7 @@ from peewee import DatabaseError
 
 from chat_tui.api import CursorExpired, PermanentError, TransientError, Unauthorized
 from chat_tui.sync.events import ConversationsChanged, SyncProgress
+from chat_tui.sync.part import EnginePart
 from chat_tui.sync.retry import Schedule
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Puller:
+class Puller(EnginePart):
     """Brings the server's changes into the cache.
 
     Args:
@@ -52,13 +53,7 @@ class Puller:
 
     def __init__(self, store: Cache, worker: DbWorker, gate: Gate, monitor: Monitor,
                  bus: EventBus, api: Callable[[], Backend | None], settings: Settings):
-        self._store = store
-        self._worker = worker
-        self._gate = gate
-        self._monitor = monitor
-        self._bus = bus
-        self._api = api
-        self._settings = settings
+        super().__init__(store, worker, gate, monitor, bus, api, settings)
         self.schedule = Schedule(settings.backoff_base, settings.backoff_cap)
         self.synced = 0
         self.once = False

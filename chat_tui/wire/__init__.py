@@ -11,9 +11,8 @@ which is on the app's first-frame path, can read the limits without it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from chat_tui.wire.errors import STATUS_CODES
+from chat_tui.wire.lazy import models_getattr
 from chat_tui.wire.limits import (
     ASSISTANT_USERNAME,
     MAX_BODY_BYTES,
@@ -33,17 +32,7 @@ _MODELS = frozenset({
 })
 
 
-def __getattr__(name: str) -> Any:
-    """Load :mod:`chat_tui.wire.models` on the first use of a model name.
-
-    Raises:
-        AttributeError: ``name`` is not a name of this package.
-    """
-    if name in _MODELS:
-        from chat_tui.wire import models
-
-        return getattr(models, name)
-    raise AttributeError(f"module 'chat_tui.wire' has no attribute {name!r}")
+__getattr__ = models_getattr(__name__, _MODELS)
 
 
 __all__ = [

@@ -24,9 +24,7 @@ def test_rule_9_new_set_and_rename_queue_offline_and_apply_in_order(server_facto
                                                                     monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with ModelServer(["small", "large"], delay=0.01) as model:
-        server = server_factory.start(
-            assistant="openai", users={"alice": "alice-pw"},
-            extra_args=("--assistant-base-url", model.url, "--assistant-model", "small"))
+        server = server_factory.start_with_model(model.url, "small", users={"alice": "alice-pw"})
         login(server.url)
         server.stop()  # everything below is queued offline
         made = cli("new", "Ask", "--assistant", "--model", "large", "--system", "-",

@@ -12,6 +12,9 @@
   as ``name`` directly on the server, to check what the server really holds.
 - ``store``: an open :class:`Cache` on a real SQLite file for ``alice`` (no engine);
   ``conv``: the id of a conversation already in it (applied as a sync response).
+- ``model_server``: a running :class:`~tests.support.model_server.ModelServer` with the
+  models ``small`` and ``large``; ``OPENAI_API_KEY`` is set for the servers started after
+  (``server_factory.start_with_model(model_server.url, "small", ...)``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from chat_tui.store import Cache
 from chat_tui.sync.engine import Engine
 from tests.support import accounts
 from tests.support.fault_proxy import FaultProxy
+from tests.support.model_server import ModelServer
 from tests.support.payloads import sync_response, wire_conversation
 
 
@@ -101,3 +105,10 @@ def conv(store) -> str:
 def proxy(server):
     with FaultProxy(server.url) as p:
         yield p
+
+
+@pytest.fixture
+def model_server(monkeypatch) -> Iterator[ModelServer]:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ModelServer(["small", "large"], delay=0.01) as model:
+        yield model

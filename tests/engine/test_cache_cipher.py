@@ -13,38 +13,24 @@ import uuid
 import pytest
 
 from chat_tui.config import cachekeys
-from chat_tui.config.paths import config_dir
 from chat_tui.store import Cache
 from chat_tui.store.cipher import SQLITE_HEADER, is_plain_sqlite, new_key, open_raw_connection
 from chat_tui.store.errors import CacheLocked
+from tests.support.cache import choose_cache_key, file_bytes, fill_with_secret, secret_cache
 from tests.support.payloads import sync_response, wire_conversation, wire_message
 
 SECRET = "the plaintext that must never reach the disk 8f3a"
-
-
-def _fill(store: Cache) -> str:
-    cid = str(uuid.uuid4())
-    store.apply_sync(sync_response("1", [(wire_conversation(cid), [
-        wire_message(cid, 1, "bob", SECRET)], False)]))
-    store.enqueue_send(cid, SECRET + " (queued)")
-    store.save_draft(cid, SECRET + " (draft)")
-    return cid
-
-
-def _all_bytes(path) -> bytes:
-    return b"".join(p.read_bytes() for p in path.parent.iterdir()
-                    if p.name.startswith(path.name) and p.is_file())
 
 
 def test_rule_d6_an_encrypted_cache_holds_no_plaintext_of_a_known_message(tmp_path):
     path = tmp_path / "alice.db"
     store = Cache(path, "alice", key=new_key())
     store.open()
-    cid = _fill(store)
+    cid = fill_with_secret(store, SECRET)
     assert store.search("plaintext")  # FTS5 works encrypted
     # Checked while open (WAL present) and after the clean close (checkpointed).
     for phase in ("open", "closed"):
-        data = _all_bytes(path)
+        data = file_bytes(path)
         assert len(data) > 4096
         assert SECRET.encode() not in data, phase
         assert b"8f3a" not in data and b"SQLite format 3" not in data, phase
@@ -53,11 +39,8 @@ def test_rule_d6_an_encrypted_cache_holds_no_plaintext_of_a_known_message(tmp_pa
             store.close()
     assert is_plain_sqlite(path) is False
     # A plain cache written the same way does hold it (the check above can fail).
-    plain = Cache(tmp_path / "plain.db", "alice", key=None)
-    plain.open()
-    _fill(plain)
-    plain.close()
-    assert SECRET.encode() in _all_bytes(tmp_path / "plain.db")
+    secret_cache(tmp_path / "plain.db", SECRET, key=None)
+    assert SECRET.encode() in file_bytes(tmp_path / "plain.db")
     assert (tmp_path / "plain.db").read_bytes()[:16] == SQLITE_HEADER
 
 
@@ -76,7 +59,7 @@ def test_rule_d6_raw_key_wal_synchronous_and_fts5_hold_encrypted(tmp_path):
         want = plain.execute(f"PRAGMA {name}").fetchone()[0] or 1  # 0: the build's, FILE
         assert int(db.execute_sql(f"PRAGMA {name}").fetchone()[0]) == want, name
     plain.close()
-    _fill(store)
+    fill_with_secret(store, SECRET)
     store.close()
     # Another connection with the raw key reads it; a plain one, or another key, does not.
     con = open_raw_connection(tmp_path / "alice.db", key, readonly=True)
@@ -136,18 +119,15 @@ def test_rule_d7_two_connections_on_one_encrypted_cache_write_at_once(tmp_path):
 
 
 def test_rule_d7_a_new_cache_uses_the_key_file_when_config_says_so(tmp_path):
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
+    choose_cache_key("file")
     path = tmp_path / "alice.db"
-    store = Cache(path, "alice")
-    store.open()
-    _fill(store)
-    store.close()
+    secret_cache(path, SECRET)
     keyfile = cachekeys.key_file(path)
     assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
     assert stat.S_IMODE(keyfile.parent.stat().st_mode) == 0o700
     assert cachekeys.key_location(path) == {"encrypted": True, "key": "file",
                                             "key_file": str(keyfile)}
-    assert SECRET.encode() not in _all_bytes(path)
+    assert SECRET.encode() not in file_bytes(path)
     assert keyfile.read_text() not in (cachekeys.marker_path(path).read_text())
     again = Cache(path, "alice")  # the key is found again from the marker
     again.open()
@@ -166,7 +146,7 @@ def test_rule_d7_auto_without_a_working_keyring_leaves_a_new_cache_plain(tmp_pat
 
 
 def test_rule_d7_keyring_choice_with_a_refusing_keyring_stays_plain(tmp_path):
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "keyring"\n')
+    choose_cache_key("keyring")
     store = Cache(tmp_path / "alice.db", "alice")
     store.open()
     store.close()
@@ -174,24 +154,21 @@ def test_rule_d7_keyring_choice_with_a_refusing_keyring_stays_plain(tmp_path):
 
 
 def test_rule_d7_a_bad_cache_choice_is_a_clear_error(tmp_path):
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "fort-knox"\n')
+    choose_cache_key("fort-knox")
     with pytest.raises(ValueError, match=r"\[cache\] key: want one of"):
         cachekeys.load_key_choice()
 
 
 def test_rule_d7_passphrase_key_is_derived_with_scrypt_and_a_wrong_one_locks(tmp_path):
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "passphrase"\n')
+    choose_cache_key("passphrase")
     answers = iter(["correct horse", "correct horse", "correct horse", "wrong horse"])
     cachekeys.set_passphrase_prompt(lambda question: next(answers))
     try:
         path = tmp_path / "alice.db"
-        store = Cache(path, "alice")
-        store.open()
-        _fill(store)
-        store.close()
+        secret_cache(path, SECRET)
         marker = cachekeys.read_marker(path)
         assert marker["where"] == "passphrase" and len(bytes.fromhex(marker["salt"])) == 16
-        assert SECRET.encode() not in _all_bytes(path)
+        assert SECRET.encode() not in file_bytes(path)
         cachekeys._derived.clear()  # as a new process: asked again
         again = Cache(path, "alice")
         again.open()
@@ -207,12 +184,9 @@ def test_rule_d7_passphrase_key_is_derived_with_scrypt_and_a_wrong_one_locks(tmp
 
 
 def test_rule_d8_a_lost_key_file_is_a_clear_state_and_the_file_is_untouched(tmp_path):
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
+    choose_cache_key("file")
     path = tmp_path / "alice.db"
-    store = Cache(path, "alice")
-    store.open()
-    _fill(store)
-    store.close()
+    secret_cache(path, SECRET)
     cachekeys.key_file(path).unlink()
     cachekeys._derived.clear()  # as a new process
     before = path.read_bytes()
@@ -225,10 +199,7 @@ def test_rule_d8_a_lost_key_file_is_a_clear_state_and_the_file_is_untouched(tmp_
 
 def test_rule_d8_a_wrong_key_never_moves_the_file_aside(tmp_path):
     path = tmp_path / "alice.db"
-    store = Cache(path, "alice", key=new_key())
-    store.open()
-    _fill(store)
-    store.close()
+    secret_cache(path, SECRET, key=new_key())
     before = path.read_bytes()
     with pytest.raises(CacheLocked):
         Cache(path, "alice", key=new_key()).open()
@@ -263,21 +234,15 @@ def _probe(path) -> dict:
 
 
 def test_rule_d6_opening_a_plain_cache_loads_no_cipher_and_no_keyring(tmp_path):
-    plain = Cache(tmp_path / "plain.db", "alice", key=None)
-    plain.open()
-    _fill(plain)
-    plain.close()
+    secret_cache(tmp_path / "plain.db", SECRET, key=None)
     seen = _probe(tmp_path / "plain.db")
     assert seen["encrypted"] is False
     assert seen["sqlcipher3"] is False and seen["keyring"] is False
 
 
 def test_rule_d6_opening_a_key_file_cache_loads_the_cipher_but_no_keyring(tmp_path):
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
-    store = Cache(tmp_path / "alice.db", "alice")
-    store.open()
-    _fill(store)
-    store.close()
+    choose_cache_key("file")
+    secret_cache(tmp_path / "alice.db", SECRET)
     seen = _probe(tmp_path / "alice.db")
     assert seen["encrypted"] is True
     assert seen["sqlcipher3"] is True and seen["keyring"] is False
@@ -286,12 +251,9 @@ def test_rule_d6_opening_a_key_file_cache_loads_the_cipher_but_no_keyring(tmp_pa
 def test_rule_d7_the_first_frame_reader_opens_an_encrypted_cache_read_only(tmp_path):
     from chat_tui.store.cipher import open_cache_readonly
 
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
+    choose_cache_key("file")
     path = tmp_path / "alice.db"
-    store = Cache(path, "alice")
-    store.open()
-    _fill(store)
-    store.close()
+    secret_cache(path, SECRET)
     con = open_cache_readonly(path)
     assert con.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
     with pytest.raises(Exception, match="readonly"):
@@ -310,7 +272,7 @@ async def test_rule_d6_the_engine_worker_commits_normal_and_user_actions_full_en
     from chat_tui.store.cipher import is_plain_sqlite
     from tests.support.waiting import wait_for
 
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
+    choose_cache_key("file")
     engine = engines.make(login_account("alice"))
     await engine.start()
     store = engine.store
@@ -326,7 +288,7 @@ async def test_rule_d6_the_engine_worker_commits_normal_and_user_actions_full_en
     cid = engine.create_conversation("durability", ["bob"])
     mid = engine.send(cid, SECRET)
     await wait_for(lambda: (m := store.get_message(mid)) and m.state == "sent")
-    assert SECRET.encode() not in _all_bytes(store.path)
+    assert SECRET.encode() not in file_bytes(store.path)
 
 
 def test_rule_d7_the_local_account_cache_is_encrypted_and_logout_flush_removes_its_key():
@@ -335,13 +297,13 @@ def test_rule_d7_the_local_account_cache_is_encrypted_and_logout_flush_removes_i
     from chat_tui.launch import local_dir
     from tests.support.cli import cli
 
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
+    choose_cache_key("file")
     assert cli("new", "Notes").returncode == 0
     assert cli("send", SECRET).returncode == 0
     path = local_dir() / "cache.db"
     keyfile = cachekeys.key_file(path)
     assert is_plain_sqlite(path) is False and keyfile.exists()
-    assert SECRET.encode() not in _all_bytes(path)
+    assert SECRET.encode() not in file_bytes(path)
     assert cli("sync", "--once").returncode == 0
     done = cli("cache", "clear", "--yes")
     assert done.returncode == 0, done.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 
 import keyring
 
@@ -17,8 +16,8 @@ from chat_tui.config import cachekeys, load_accounts
 from chat_tui.store import Cache
 from chat_tui.store.cipher import is_plain_sqlite
 from chat_tui.store.rewrite import decrypt_cache, rekey_cache
+from tests.support.cache import choose_cache_key, secret_cache
 from tests.support.cli import cli, login
-from tests.support.payloads import sync_response, wire_conversation, wire_message
 
 SECRET = "kept under a key the keyring holds 51c2"
 #: The marker of a cache whose key the tests' keyring keeps: the place and the backend.
@@ -28,16 +27,6 @@ KEYRING_MARKER = {"where": "keyring", "backend": "keyrings.alt.file.PlaintextKey
 def _entry(path, pending: bool = False) -> str | None:
     return keyring.get_password(cachekeys.SERVICE,
                                 str(path.absolute()) + ("#next" if pending else ""))
-
-
-def _fill(store: Cache) -> str:
-    cid = str(uuid.uuid4())
-    store.apply_sync(sync_response("1", [(wire_conversation(cid), [
-        wire_message(cid, 1, "bob", SECRET)], False)]))
-    store.enqueue_send(cid, SECRET + " (queued)")
-    store.save_draft(cid, SECRET + " (draft)")
-    store.set_last_conversation(cid)
-    return cid
 
 
 OPEN_PROBE = r"""
@@ -57,11 +46,7 @@ def test_rule_d7_auto_with_a_working_keyring_encrypts_a_new_cache_keyed_there(
         tmp_path, working_keyring):
     assert cachekeys.load_key_choice() == "auto" and cachekeys.keyring_works()
     path = tmp_path / "alice.db"
-    store = Cache(path, "alice")
-    store.open()
-    _fill(store)
-    key = store.key
-    store.close()
+    _, key = secret_cache(path, SECRET)
     assert key is not None and is_plain_sqlite(path) is False
     assert _entry(path) == key.hex()
     assert cachekeys.read_marker(path) == KEYRING_MARKER
@@ -80,9 +65,7 @@ def test_rule_d7_auto_with_a_working_keyring_encrypts_a_new_cache_keyed_there(
 
 def test_rule_d7_an_explicit_none_keeps_a_new_cache_plain_beside_a_working_keyring(
         tmp_path, working_keyring):
-    from chat_tui.config.paths import config_dir
-
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "none"\n')
+    choose_cache_key("none")
     store = Cache(tmp_path / "alice.db", "alice")
     store.open()
     store.close()
@@ -96,10 +79,7 @@ def test_rule_d8_a_key_gone_from_the_keyring_is_the_locked_state(tmp_path, worki
     from chat_tui.store.errors import CacheLocked
 
     path = tmp_path / "alice.db"
-    store = Cache(path, "alice")
-    store.open()
-    _fill(store)
-    store.close()
+    secret_cache(path, SECRET)
     keyring.delete_password(cachekeys.SERVICE, str(path.absolute()))
     cachekeys.forget_remembered(path)  # as a new process
     before = path.read_bytes()
@@ -110,11 +90,7 @@ def test_rule_d8_a_key_gone_from_the_keyring_is_the_locked_state(tmp_path, worki
 
 def test_rule_d9_rekey_and_decrypt_with_the_key_in_the_keyring(tmp_path, working_keyring):
     path = tmp_path / "alice.db"
-    store = Cache(path, "alice")
-    store.open()
-    cid = _fill(store)
-    old = store.key
-    store.close()
+    cid, old = secret_cache(path, SECRET)
     rekey_cache(path, "keyring")
     new = _entry(path)
     assert new is not None and new != old.hex()
@@ -150,10 +126,7 @@ def test_rule_d6_first_frame_reads_a_keyring_cache_without_the_orm(tmp_path, wor
     import os
 
     path = tmp_path / "alice.db"
-    store = Cache(path, "alice")
-    store.open()
-    _fill(store)
-    store.close()
+    secret_cache(path, SECRET)
     out = subprocess.run([sys.executable, "-c", FIRST_FRAME, str(path)], capture_output=True,
                          text=True, timeout=60, check=True)
     seen = json.loads(out.stdout.strip().splitlines()[-1])

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from chat_tui.config import cachekeys, load_accounts
-from chat_tui.config.paths import config_dir
 from chat_tui.store import Cache
 from chat_tui.store.cipher import is_plain_sqlite
 from chat_tui.store.rewrite import decrypt_cache, encrypt_cache, rekey_cache
+from tests.support.cache import choose_cache_key
 from tests.support.cli import FAST_ENV, login
 from tests.support.payloads import sync_response, wire_conversation, wire_message
 
@@ -91,7 +91,7 @@ def test_rule_d9_a_refused_switch_changes_nothing(tmp_path):
 def test_rule_d9_kill_9_at_any_point_leaves_the_old_or_the_new_cache_whole(server):
     """``chat-tui cache encrypt|rekey|decrypt`` killed at spread delays across its run:
     after every kill the cache opens with the key config keeps, outbox and drafts intact."""
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "none"\n')
+    choose_cache_key("none")
     login(server.url)
     path = load_accounts()[-1].db_path
     messages = 6000

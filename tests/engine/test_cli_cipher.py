@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 
 from chat_tui.config import cachekeys, load_accounts
-from chat_tui.config.paths import config_dir
 from chat_tui.store.cipher import is_plain_sqlite
+from tests.support.cache import choose_cache_key
 from tests.support.cli import cli, login
 
 
 def _encrypted_login(url: str):
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n')
+    choose_cache_key("file")
     login(url)
     done = cli("send", "-c", json.loads(cli("status", "--json", "--offline").stdout)
                and _new_conversation(), "a secret queued offline")

@@ -24,9 +24,7 @@ def model() -> ModelServer:
 def test_models_of_the_server_are_saved_and_shown_offline(server_factory, model,
                                                           monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-server")
-    server = server_factory.start(
-        assistant="openai", users={"alice": "alice-pw"},
-        extra_args=("--assistant-base-url", model.url, "--assistant-model", "m2"))
+    server = server_factory.start_with_model(model.url, "m2", users={"alice": "alice-pw"})
     login(server.url)
     done = cli("models", "--json")
     assert done.returncode == 0, done.stderr
@@ -109,9 +107,7 @@ def test_stop_ends_the_streaming_reply_of_a_conversation(server_factory, monkeyp
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with ModelServer(["slow"], delay=0.3) as model:
-        server = server_factory.start(
-            assistant="openai", users={"alice": "alice-pw"},
-            extra_args=("--assistant-base-url", model.url, "--assistant-model", "slow"))
+        server = server_factory.start_with_model(model.url, "slow", users={"alice": "alice-pw"})
         login(server.url)
         assert cli("new", "Ask", "--assistant").returncode == 0
         assert cli("send", "--conversation", "Ask",

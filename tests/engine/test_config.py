@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from chat_tui.config import AccountError, config_file, load_settings, pick_account
+from chat_tui.config import AccountError, load_settings, pick_account
 from tests.support.cli import cli, login
-
-
-def write_config(text: str) -> None:
-    config_file().parent.mkdir(parents=True, exist_ok=True)
-    config_file().write_text(text, encoding="utf-8")
+from tests.support.config import write_config
 
 
 def test_account_table_picks_the_server_and_user_of_the_headless_commands(server):

@@ -11,6 +11,7 @@ import pytest
 from chat_tui.config import config_file, load_account_defaults, load_settings
 from chat_tui.config.config_edit import load_theme, save_model_settings, save_theme
 from chat_tui.config.providers import Provider, load_model_config
+from tests.support.config import write_config
 
 OTHER = ('# my chat-tui settings\nassistant = "model"\ndefault_model = "old"\n\n'
          '[account]\nserver = "https://chat.example.org"  # the work server\n\n'
@@ -18,15 +19,8 @@ OTHER = ('# my chat-tui settings\nassistant = "model"\ndefault_model = "old"\n\n
          '[sync]\nretention_days = 5\n\n[cache]\nkey = "file"\n')
 
 
-def write(text: str):
-    path = config_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_model_settings_replace_providers_and_keep_everything_else():
-    path = write(OTHER)
+    path = write_config(OTHER)
     providers = [Provider("ollama", "http://127.0.0.1:11434/v1", timeout=30.0),
                  Provider("openai", "https://api.openai.com/v1", api_key_env="OPENAI_API_KEY"),
                  Provider("work", "https://llm.example.org/v1", api_key_keyring="work")]
@@ -62,7 +56,7 @@ def test_model_settings_on_a_missing_file_and_never_a_key():
     ([Provider("a", "http://h/v1")], "b", "entry is named 'b'"),
 ])
 def test_model_settings_that_would_not_load_write_nothing(providers, default_provider, error):
-    path = write(OTHER)
+    path = write_config(OTHER)
     with pytest.raises(ValueError, match=error):
         save_model_settings(providers, "m", default_provider)
     assert path.read_text(encoding="utf-8") == OTHER
@@ -70,7 +64,7 @@ def test_model_settings_that_would_not_load_write_nothing(providers, default_pro
 
 
 def test_an_invalid_file_is_not_touched():
-    path = write("default_model = \n")
+    path = write_config("default_model = \n")
     with pytest.raises(ValueError, match="not valid TOML"):
         save_model_settings([], "m")
     with pytest.raises(ValueError, match="not valid TOML"):
@@ -81,7 +75,7 @@ def test_an_invalid_file_is_not_touched():
 
 def test_theme_is_kept_in_the_ui_table():
     assert load_theme() is None
-    path = write(OTHER)
+    path = write_config(OTHER)
     save_theme("nord")
     assert load_theme() == "nord"
     save_theme("gruvbox")
@@ -91,7 +85,7 @@ def test_theme_is_kept_in_the_ui_table():
     assert data["ui"] == {"theme": "gruvbox"} and data["sync"] == {"retention_days": 5}
     assert text.startswith(OTHER.rstrip("\n"))
     # a [ui] table in the middle of the file is edited in place
-    path = write('[ui]\n# mine\n\n[sync]\nretention_days = 1\n')
+    path = write_config('[ui]\n# mine\n\n[sync]\nretention_days = 1\n')
     save_theme("dracula")
     assert tomllib.loads(path.read_text(encoding="utf-8")) == {
         "ui": {"theme": "dracula"}, "sync": {"retention_days": 1}}

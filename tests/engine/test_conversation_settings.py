@@ -16,7 +16,6 @@ from chat_tui.store import Cache, StoreError
 from chat_tui.store.models import FTS_SCHEMA, FTS_TRIGGERS, SCHEMA_VERSION
 from tests.support.accounts import login_account
 from tests.support.engine import drained
-from tests.support.model_server import ModelServer
 from tests.support.payloads import sync_response, wire_conversation, wire_message
 from tests.support.waiting import wait_for
 
@@ -33,18 +32,10 @@ def replies(engine, cid: str) -> list:
             if m.author == "assistant" and not m.streaming]
 
 
-@pytest.fixture
-def model_server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    with ModelServer(["small", "large"], delay=0.01) as model:
-        yield model
-
-
 async def test_rule_9_a_model_change_made_offline_between_two_messages_applies_in_order(
         server_factory, model_server, engines):
-    server = server_factory.start(
-        assistant="openai", users={"alice": "alice-pw"},
-        extra_args=("--assistant-base-url", model_server.url, "--assistant-model", "small"))
+    server = server_factory.start_with_model(model_server.url, "small",
+                                             users={"alice": "alice-pw"})
     engine = engines.make(login_account(server, "alice"))
     await engine.open()  # not started: everything below is queued offline
     cid = engine.create_conversation("Ask", assistant=True)
@@ -70,9 +61,8 @@ async def test_rule_9_a_model_change_made_offline_between_two_messages_applies_i
 
 async def test_rule_9_created_with_a_model_and_renamed_offline(
         server_factory, model_server, engines):
-    server = server_factory.start(
-        assistant="openai", users={"alice": "alice-pw"},
-        extra_args=("--assistant-base-url", model_server.url, "--assistant-model", "small"))
+    server = server_factory.start_with_model(model_server.url, "small",
+                                             users={"alice": "alice-pw"})
     engine = engines.make(login_account(server, "alice"))
     await engine.open()
     cid = engine.create_conversation("Ask", assistant=True, model="large",

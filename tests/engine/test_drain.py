@@ -691,17 +691,26 @@ async def test_rule_4_work_offline_while_the_row_is_being_marked_sending_leaves_
     assert alice.store.get_message(mid).state == "sent"
 
 
+async def queued_with_its_answer_lost(alice, proxy, text: str) -> tuple[str, str]:
+    """In a new conversation on the server, ``text`` sent and its answer lost after the
+    server committed it (the proxy drops the response); then the proxy refuses every
+    connection and alice works offline, the send queued again. Returns ``(conversation
+    id, message id)``."""
+    cid = await online_conversation(alice)
+    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
+    mid = alice.send(cid, text)
+    assert await wait_for(lambda: proxy.requests("PUT", mid), timeout=10)
+    proxy.refuse()
+    alice.set_work_offline(True)
+    return cid, mid
+
+
 async def test_rule_7_edit_of_a_send_the_server_already_committed_follows_up_with_a_patch(
         alice, proxy, server_api):
     """Race (docs/reliability.md, soak seed 2193894286): the answer to a send is lost
     after the server committed it; the user then edits the still-queued send, and the repeat
     PUT answers 200 with the old body (docs/api.md): the edit must follow as a PATCH."""
-    cid = await online_conversation(alice)
-    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
-    mid = alice.send(cid, "first text")
-    assert await wait_for(lambda: proxy.requests("PUT", mid), timeout=10)
-    proxy.refuse()
-    alice.set_work_offline(True)
+    cid, mid = await queued_with_its_answer_lost(alice, proxy, "first text")
     alice.edit(mid, "second text")
     proxy.accept()
     alice.set_work_offline(False)
@@ -717,12 +726,7 @@ async def test_rule_7_delete_of_a_queued_send_the_server_may_have_leaves_a_tombs
     """Race (docs/reliability.md): a send whose answer is lost after the server committed
     it goes back to ``queued``; deleting it must reach the server too, or the server keeps
     a message the user deleted."""
-    cid = await online_conversation(alice)
-    proxy.drop_response(method="PUT", path_contains="/messages/", count=1)
-    mid = alice.send(cid, "regretted")
-    assert await wait_for(lambda: proxy.requests("PUT", mid), timeout=10)
-    proxy.refuse()
-    alice.set_work_offline(True)
+    cid, mid = await queued_with_its_answer_lost(alice, proxy, "regretted")
     alice.delete(mid)
     assert alice.store.get_message(mid).deleted
     proxy.accept()

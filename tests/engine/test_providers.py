@@ -22,14 +22,8 @@ from chat_tui.config.providers import (
     setup_hint,
     store_provider_key,
 )
+from tests.support.config import write_config
 from tests.support.model_server import ModelServer
-
-
-def write(text: str):
-    path = config_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_no_file_means_no_provider():
@@ -39,7 +33,7 @@ def test_no_file_means_no_provider():
 
 
 def test_providers_default_model_and_default_provider_are_read():
-    write('default_model = "gpt-4o-mini"\ndefault_provider = "openai"\n\n'
+    write_config('default_model = "gpt-4o-mini"\ndefault_provider = "openai"\n\n'
           '[[providers]]\nname = "ollama"\nbase_url = "http://127.0.0.1:11434/v1/"\n\n'
           '[[providers]]\nname = "openai"\nbase_url = "https://api.openai.com/v1"\n'
           'api_key_env = "OPENAI_API_KEY"\ntimeout = 30\n\n[sync]\nretention_days = 5\n')
@@ -71,7 +65,7 @@ def test_providers_default_model_and_default_provider_are_read():
     ("default_model = [\n", "not valid TOML"),
 ])
 def test_bad_provider_config_is_a_clear_error(text, error):
-    write(text)
+    write_config(text)
     with pytest.raises(ValueError) as raised:
         load_model_config()
     assert error in str(raised.value)
@@ -104,7 +98,7 @@ def test_keyring_entry_falls_back_to_a_0600_file_never_the_config():
 
 
 def test_add_provider_keeps_the_file_and_sets_the_default_model_once():
-    write('# my settings\n[sync]\nretention_days = 7\n')
+    write_config('# my settings\n[sync]\nretention_days = 7\n')
     add_provider(Provider("ollama", "http://127.0.0.1:11434/v1"), default_model="llama3.2")
     text = config_file().read_text()
     assert text.startswith('# my settings\ndefault_model = "llama3.2"\n')
@@ -122,7 +116,7 @@ def test_add_provider_keeps_the_file_and_sets_the_default_model_once():
 
 
 def test_add_provider_to_a_file_with_providers_makes_the_new_one_the_default():
-    write('[[providers]]\nname = "a"\nbase_url = "http://a/v1"\n')
+    write_config('[[providers]]\nname = "a"\nbase_url = "http://a/v1"\n')
     add_provider(Provider("b", "http://b/v1"), default_model="m")
     config = load_model_config()
     assert config.default_model == "m" and config.provider().name == "b"
@@ -134,7 +128,7 @@ def test_setup_hint_lines_are_valid_config():
     blocks = [b for b in hint.split("\n\n") if b.startswith("    ")]
     text = "\n".join("\n".join(line[4:] for line in b.splitlines()) for b in blocks[:1])
     assert tomllib.loads(text)["providers"][0]["base_url"] == "http://127.0.0.1:11434/v1"
-    write(text)
+    write_config(text)
     assert load_model_config().provider().name == "ollama"
 
 

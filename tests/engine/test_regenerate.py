@@ -13,7 +13,6 @@ import pytest
 from chat_tui.store import StoreError
 from tests.support.accounts import login_account
 from tests.support.engine import drained
-from tests.support.model_server import ModelServer
 from tests.support.payloads import sync_response, wire_conversation, wire_message
 from tests.support.waiting import wait_for
 
@@ -22,18 +21,10 @@ def assistant_messages(engine, cid: str) -> list:
     return [m for m in engine.store.messages_before(cid, limit=50) if m.author == "assistant"]
 
 
-@pytest.fixture
-def model_server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    with ModelServer(["small", "large"], delay=0.01) as model:
-        yield model
-
-
 async def test_rule_10_failure_then_retry_and_an_offline_regenerate(
         server_factory, model_server, engines):
-    server = server_factory.start(
-        assistant="openai", users={"alice": "alice-pw"},
-        extra_args=("--assistant-base-url", model_server.url, "--assistant-model", "small"))
+    server = server_factory.start_with_model(model_server.url, "small",
+                                             users={"alice": "alice-pw"})
     engine = engines.make(login_account(server, "alice"))
     model_server.control(fail="500")
     await engine.start()

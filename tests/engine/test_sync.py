@@ -27,6 +27,33 @@ async def bob_conversation(bob: ApiClient, n: int, title="From bob") -> tuple[st
     return cid, mids
 
 
+async def away_while_bob_posts(alice, bob: ApiClient, count: int,
+                               text: str) -> tuple[str, list[str], list[str]]:
+    """Bob's conversation of 3 messages reaches alice's engine, then alice works offline
+    while bob posts ``count`` more (``"<text> <i>"``). Returns ``(conversation id, the
+    first 3 message ids, the later ids)``; alice is left offline."""
+    cid, first = await bob_conversation(bob, 3)
+    assert await wait_for(lambda: len(alice.store.messages_before(cid)) == 3, timeout=10)
+    alice.set_work_offline(True)
+    later = []
+    for i in range(count):
+        mid = str(uuid.uuid4())
+        await bob.put_message(cid, mid, f"{text} {i}")
+        later.append(mid)
+    return cid, first, later
+
+
+async def backfill_gaps(engine, cid: str, rounds: int = 10) -> int:
+    """Backfill ``cid`` until its cache has no gap left, ``rounds`` pages at most; returns
+    the messages the pages added."""
+    added = 0
+    for _ in range(rounds):
+        added += await engine.backfill(cid)
+        if not engine.store.gaps(cid):
+            break
+    return added
+
+
 async def test_rule_s1_long_poll_delivers_new_messages_and_events(server, login_account, engines,
                                                                   server_api):
     alice = engines.make(login_account("alice"))
@@ -73,15 +100,7 @@ async def test_rule_s4_and_s5_a_limited_gap_is_filled_exactly_by_backfill(
         server, login_account, engines, server_api):
     alice = engines.make(login_account("alice"))
     await alice.start()
-    bob = server_api("bob")
-    cid, first = await bob_conversation(bob, 3)
-    assert await wait_for(lambda: len(alice.store.messages_before(cid)) == 3, timeout=10)
-    alice.set_work_offline(True)
-    later = []
-    for i in range(130):
-        mid = str(uuid.uuid4())
-        await bob.put_message(cid, mid, f"later {i}")
-        later.append(mid)
+    cid, first, later = await away_while_bob_posts(alice, server_api("bob"), 130, "later")
     alice.set_work_offline(False)
     assert await wait_for(lambda: alice.store.gaps(cid), timeout=10)
     [gap] = alice.store.gaps(cid)
@@ -89,12 +108,7 @@ async def test_rule_s4_and_s5_a_limited_gap_is_filled_exactly_by_backfill(
     cached = alice.store.messages_before(cid, limit=500)
     assert len(cached) == 3 + 50  # the newest 50 created after the cursor
     assert alice.store.has_older(cid)
-    added = 0
-    for _ in range(10):
-        got = await alice.backfill(cid)
-        added += got
-        if not alice.store.gaps(cid):
-            break
+    added = await backfill_gaps(alice, cid)
     assert alice.store.gaps(cid) == []
     assert added == 80
     ids = [m.id for m in alice.store.messages_before(cid, limit=500)]
@@ -113,15 +127,7 @@ async def test_rule_s4_a_limited_delta_after_my_send_was_acknowledged_still_mark
     still a gap, and backfill brings every one of them."""
     alice = engines.make(login_account("alice", url=proxy.url))
     await alice.start()
-    bob = server_api("bob")
-    cid, first = await bob_conversation(bob, 3)
-    assert await wait_for(lambda: len(alice.store.messages_before(cid)) == 3, timeout=10)
-    alice.set_work_offline(True)
-    later = []
-    for i in range(80):
-        mid = str(uuid.uuid4())
-        await bob.put_message(cid, mid, f"while away {i}")
-        later.append(mid)
+    cid, first, later = await away_while_bob_posts(alice, server_api("bob"), 80, "while away")
     mine = alice.send(cid, "back online")
     # The delta's answer is held back until my send has been acknowledged.
     proxy.hold(2.0, method="GET", path_contains="/v1/sync", count=1)
@@ -129,10 +135,7 @@ async def test_rule_s4_a_limited_delta_after_my_send_was_acknowledged_still_mark
     assert await wait_for(lambda: drained(alice), timeout=10)
     assert alice.store.get_message(mine).seq is not None
     assert await wait_for(lambda: alice.store.gaps(cid), timeout=10)
-    for _ in range(10):
-        await alice.backfill(cid)
-        if not alice.store.gaps(cid):
-            break
+    await backfill_gaps(alice, cid)
     assert [m.id for m in alice.store.messages_before(cid, limit=500)] == first + later + [mine]
 
 

@@ -1,4 +1,6 @@
-"""Fixtures of the server tests: logged-in HTTP clients over loopback for alice and bob."""
+"""Fixtures of the server tests: logged-in HTTP clients over loopback for alice and bob
+(``alice``, ``bob``, ``login_as``, ``api_factory``); model servers (``fake_openai``,
+``models``) and the embedded server answering with one (``embedded``)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.embedded import embedded_client, model_assistant
 from tests.support.model_server import ModelServer
 
 
@@ -88,18 +91,14 @@ def api_factory() -> Iterator:
 
 
 @pytest.fixture
-def login_as(server) -> Iterator:
-    """``login_as(name, password, device="test") -> Api``: another device of a user."""
-    made: list[Api] = []
+def login_as(server, api_factory):
+    """``login_as(name, password, device="test") -> Api``: another device of a user on
+    ``server`` (``api_factory``'s, closed after)."""
 
     def make(name: str, password: str, device: str = "test") -> Api:
-        api = Api(server.url, server.login(name, password, device))
-        made.append(api)
-        return api
+        return api_factory(server, name, password, device)
 
-    yield make
-    for api in made:
-        api.close()
+    return make
 
 
 @pytest.fixture
@@ -109,3 +108,20 @@ def fake_openai(monkeypatch) -> Iterator[ModelServer]:
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
     with ModelServer(["fake-model"]) as fake:
         yield fake
+
+
+@pytest.fixture
+def models() -> Iterator[ModelServer]:
+    """A running model server with the models ``small`` and ``large`` (a word every 10 ms),
+    no key."""
+    with ModelServer(["small", "large"], delay=0.01) as server:
+        yield server
+
+
+@pytest.fixture
+def embedded(tmp_path, models) -> Iterator[httpx.Client]:
+    """The embedded server answering with ``models`` (default model ``small``): a
+    logged-in ``httpx.Client`` of its local account ``me``
+    (:func:`tests.support.embedded.embedded_client`)."""
+    with embedded_client(tmp_path / "server.db", model_assistant(models.url)) as client:
+        yield client

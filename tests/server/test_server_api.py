@@ -75,6 +75,16 @@ def test_conversation_put_is_idempotent_and_listed(alice, bob):
         assert [c["id"] for c in listed] == [cid]
 
 
+def test_conversation_put_by_a_non_member_is_not_found(alice, bob):
+    # An id taken by a conversation the caller is not in answers as an unknown one would.
+    cid = alice.create_conversation([], title="Mine")
+    answer = bob.request("PUT", f"/v1/conversations/{cid}",
+                         json={"title": "Mine", "members": [], "assistant": False})
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
+    assert bob.request("GET", "/v1/conversations").json()["conversations"] == []
+    assert alice.request("GET", f"/v1/conversations/{cid}/messages").status_code == 200
+
+
 def test_conversations_listed_most_recent_first_with_unread(alice, bob):
     older = alice.create_conversation(["bob"], title="older")
     newer = alice.create_conversation(["bob"], title="newer")

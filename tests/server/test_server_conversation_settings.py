@@ -2,20 +2,16 @@
 ``PATCH /v1/conversations/{cid}``): set at creation, changed by any member with a PATCH
 that is idempotent and last-write-wins per field, synced to every member, and used by the
 assistant for the replies to the messages sent after the change; each reply names its
-model. Real server processes over loopback, real model servers (SSE)."""
+model. Real server processes over loopback, real model servers (SSE); ``models`` and
+``embedded`` are in tests/server/conftest.py."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from chat_tui.server.embedded import ensure_local_account, start_embedded
-from chat_tui.server.settings import AssistantSettings, ProviderSettings
-from tests.support.model_server import ModelServer
+from tests.support.embedded import finished_replies, new_assistant_conversation, send_text
 
 
 @pytest.mark.also_postgres
@@ -79,66 +75,13 @@ def test_patch_refuses_non_members_and_bad_values(alice, bob):
 # ---------------------------------------------------------------------- the assistant
 
 
-@pytest.fixture
-def models() -> Iterator[ModelServer]:
-    with ModelServer(["small", "large"], delay=0.01) as server:
-        yield server
-
-
-@pytest.fixture
-def embedded(tmp_path, models) -> Iterator[httpx.Client]:
-    """The embedded server answering with the model server (default model ``small``);
-    a logged-in client of it."""
-    db = tmp_path / "server.db"
-    password = ensure_local_account(db, "me")
-    server = start_embedded(db, assistant=AssistantSettings(
-        kind="openai", model="small",
-        providers=[ProviderSettings("local", models.url, None, None, 20)]))
-    token = httpx.post(f"{server.url}/v1/login", json={
-        "username": "me", "password": password, "device_name": "t"}).json()["access_token"]
-    client = httpx.Client(base_url=server.url, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"})
-    try:
-        yield client
-    finally:
-        client.close()
-        server.stop()
-
-
-def replies(client: httpx.Client, cid: str, count: int, timeout: float = 20) -> list[dict]:
-    """The conversation's first ``count`` assistant replies once they are finished."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        page = client.get(f"/v1/conversations/{cid}/messages").json()["messages"]
-        done = [m for m in page if m["author"] == "assistant" and not m["streaming"]]
-        if len(done) >= count:
-            return done
-        time.sleep(0.05)
-    raise AssertionError(f"fewer than {count} finished replies")
-
-
-def new_conversation(client: httpx.Client, **fields) -> str:
-    cid = str(uuid.uuid4())
-    answer = client.put(f"/v1/conversations/{cid}",
-                        json={"title": "q", "assistant": True, **fields})
-    assert answer.status_code == 201, answer.text
-    return cid
-
-
-def send(client: httpx.Client, cid: str, text: str) -> dict:
-    answer = client.put(f"/v1/conversations/{cid}/messages/{uuid.uuid4()}",
-                        json={"body": text})
-    assert answer.status_code == 201, answer.text
-    return answer.json()
-
-
 def test_two_models_in_two_conversations(embedded, models):
-    plain = new_conversation(embedded)
-    brief = new_conversation(embedded, model="large", system_prompt="Be brief.")
-    send(embedded, plain, "hello")
-    send(embedded, brief, "hi there")
-    [first] = replies(embedded, plain, 1)
-    [second] = replies(embedded, brief, 1)
+    plain = new_assistant_conversation(embedded)
+    brief = new_assistant_conversation(embedded, model="large", system_prompt="Be brief.")
+    send_text(embedded, plain, "hello")
+    send_text(embedded, brief, "hi there")
+    [first] = finished_replies(embedded, plain, 1)
+    [second] = finished_replies(embedded, brief, 1)
     assert (first["model"], first["body"], first["error"]) == (
         "small", "saw 1: me: hello", False)
     assert (second["model"], second["body"]) == ("large", "saw 1: me: hi there")
@@ -155,13 +98,13 @@ def test_two_models_in_two_conversations(embedded, models):
 
 def test_a_change_applies_to_the_messages_sent_after_it(embedded, models):
     models.control(delay=0.2)  # the first reply is still owed when the change arrives
-    cid = new_conversation(embedded)
-    send(embedded, cid, "one two three")
+    cid = new_assistant_conversation(embedded)
+    send_text(embedded, cid, "one two three")
     changed = embedded.patch(f"/v1/conversations/{cid}",
                              json={"model": "large", "system_prompt": "Now be brief."})
     assert changed.status_code == 200
-    send(embedded, cid, "four")
-    first, second = replies(embedded, cid, 2, timeout=30)
+    send_text(embedded, cid, "four")
+    first, second = finished_replies(embedded, cid, 2, timeout=30)
     assert (first["model"], second["model"]) == ("small", "large")
     used = [(r["model"], r["messages"][0]["content"]) for r in models.requests]
     assert used[0][0] == "small" and used[0][1] != "Now be brief."

@@ -7,14 +7,18 @@ server in a thread."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from chat_tui.server.embedded import ensure_local_account, start_embedded
 from chat_tui.server.settings import AssistantSettings, ProviderSettings
+from tests.support.embedded import (
+    embedded_client,
+    finished_replies,
+    new_assistant_conversation,
+    send_text,
+)
 from tests.support.model_server import ModelServer
 
 
@@ -30,48 +34,22 @@ def models_b() -> Iterator[ModelServer]:
         yield server
 
 
-def run_embedded(tmp_path, assistant: AssistantSettings):
-    """Start the embedded server with ``assistant``; returns ``(server, client)``."""
-    db = tmp_path / "server.db"
-    password = ensure_local_account(db, "me")
-    server = start_embedded(db, assistant=assistant)
-    token = httpx.post(f"{server.url}/v1/login", json={
-        "username": "me", "password": password, "device_name": "t"}).json()["access_token"]
-    client = httpx.Client(base_url=server.url, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"})
-    return server, client
-
-
-def ask(client: httpx.Client, text: str, timeout: float = 20) -> dict:
+def ask(client: httpx.Client, text: str) -> dict:
     """Send ``text`` to a new assistant conversation; the finished reply."""
-    cid = str(uuid.uuid4())
-    assert client.put(f"/v1/conversations/{cid}",
-                      json={"title": "q", "assistant": True}).status_code == 201
-    assert client.put(f"/v1/conversations/{cid}/messages/{uuid.uuid4()}",
-                      json={"body": text}).status_code == 201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        page = client.get(f"/v1/conversations/{cid}/messages").json()["messages"]
-        replies = [m for m in page if m["author"] == "assistant" and not m["streaming"]]
-        if replies:
-            return replies[0]
-        time.sleep(0.05)
-    raise AssertionError("no finished reply")
+    cid = new_assistant_conversation(client)
+    send_text(client, cid, text)
+    return finished_replies(client, cid)[0]
 
 
 def test_replies_come_from_the_configured_provider_and_model(tmp_path, models_a, models_b):
     settings = AssistantSettings(kind="openai", model="large", providers=[
         ProviderSettings("a", models_a.url, "sk-a", None, 10),
         ProviderSettings("b", models_b.url, None, None, 10)])
-    server, client = run_embedded(tmp_path, settings)
-    try:
+    with embedded_client(tmp_path / "server.db", settings) as client:
         reply = ask(client, "hello model")
         assert reply["body"] == "saw 1: me: hello model" and not reply["error"]
         assert [r["model"] for r in models_a.requests] == ["large"]
         assert models_b.requests == []
-    finally:
-        client.close()
-        server.stop()
 
 
 def test_models_list_every_provider_default_flagged_and_cached(
@@ -80,9 +58,8 @@ def test_models_list_every_provider_default_flagged_and_cached(
         ProviderSettings("a", models_a.url, "sk-a", None, 10),
         ProviderSettings("b", models_b.url, None, None, 10),
         ProviderSettings("down", "http://127.0.0.1:9/v1", None, None, 2)])
-    server, client = run_embedded(tmp_path, settings)
-    try:
-        assert httpx.get(f"{server.url}/v1/models").status_code == 401
+    with embedded_client(tmp_path / "server.db", settings) as client:
+        assert httpx.get(client.base_url.join("/v1/models")).status_code == 401
         answer = client.get("/v1/models")
         assert answer.status_code == 200
         body = answer.json()
@@ -100,53 +77,38 @@ def test_models_list_every_provider_default_flagged_and_cached(
         # the reply uses the provider's first model when none is configured
         ask(client, "which model?")
         assert models_a.requests[-1]["model"] == "small"
-    finally:
-        client.close()
-        server.stop()
 
 
 def test_missing_key_is_stated_in_the_reply_and_the_model_list(tmp_path, models_a):
     problem = "the environment variable MY_KEY (the key of provider a) is not set"
     settings = AssistantSettings(kind="openai", model="small", providers=[
         ProviderSettings("a", models_a.url, None, problem, 10)])
-    server, client = run_embedded(tmp_path, settings)
-    try:
+    with embedded_client(tmp_path / "server.db", settings) as client:
         reply = ask(client, "hi")
         assert reply["error"] and problem in reply["body"]
         body = client.get("/v1/models").json()
         assert body["models"] == [] and body["problems"] == [
             {"provider": "a", "message": problem}]
         assert models_a.requests == []
-    finally:
-        client.close()
-        server.stop()
 
 
 def test_wrong_key_ends_in_an_error_reply_naming_the_status(tmp_path, models_a):
     settings = AssistantSettings(kind="openai", model="small", providers=[
         ProviderSettings("a", models_a.url, "sk-wrong", None, 10)])
-    server, client = run_embedded(tmp_path, settings)
-    try:
+    with embedded_client(tmp_path / "server.db", settings) as client:
         reply = ask(client, "hi")
         assert reply["error"] and "HTTP 401" in reply["body"]
         assert "sk-wrong" not in reply["body"]
-    finally:
-        client.close()
-        server.stop()
 
 
 def test_echo_offers_its_one_model_and_adds_its_note(tmp_path):
     settings = AssistantSettings(kind="echo", echo_delay=0, echo_note="Configure a model.")
-    server, client = run_embedded(tmp_path, settings)
-    try:
+    with embedded_client(tmp_path / "server.db", settings) as client:
         assert client.get("/v1/models").json() == {
             "models": [{"id": "echo", "provider": "built-in", "default": True}],
             "default": "echo", "problems": []}
         reply = ask(client, "one two")
         assert reply["body"].endswith("You wrote: one two\n\nConfigure a model.")
-    finally:
-        client.close()
-        server.stop()
 
 
 def test_serve_takes_a_providers_file(server_factory, api_factory, tmp_path, models_a,

@@ -3,44 +3,17 @@ id, to the question of an assistant reply: a retry of a failed reply, or a regen
 one with the conversation's model as it is now; the earlier reply stays until the new one
 is written in full, then it is a tombstone; repeats are harmless; the user's messages are
 never touched; the authorization of the other routes. Real server processes, a real
-OpenAI-compatible model server (SSE)."""
+OpenAI-compatible model server (SSE); ``models`` and ``embedded`` are in
+tests/server/conftest.py."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
-from chat_tui.server.embedded import ensure_local_account, start_embedded
-from chat_tui.server.settings import AssistantSettings, ProviderSettings
-from tests.support.model_server import ModelServer
-
-
-@pytest.fixture
-def models() -> Iterator[ModelServer]:
-    with ModelServer(["small", "large"], delay=0.01) as server:
-        yield server
-
-
-@pytest.fixture
-def client(tmp_path, models) -> Iterator[httpx.Client]:
-    db = tmp_path / "server.db"
-    password = ensure_local_account(db, "me")
-    server = start_embedded(db, assistant=AssistantSettings(
-        kind="openai", model="small",
-        providers=[ProviderSettings("local", models.url, None, None, 20)]))
-    token = httpx.post(f"{server.url}/v1/login", json={
-        "username": "me", "password": password, "device_name": "t"}).json()["access_token"]
-    http = httpx.Client(base_url=server.url, timeout=30,
-                        headers={"Authorization": f"Bearer {token}"})
-    try:
-        yield http
-    finally:
-        http.close()
-        server.stop()
+from tests.support.embedded import new_assistant_conversation, send_text
 
 
 def page(client: httpx.Client, cid: str) -> list[dict]:
@@ -62,34 +35,31 @@ def by_id(messages: list[dict]) -> dict[str, dict]:
 
 
 def ask(client: httpx.Client, text: str) -> tuple[str, dict]:
-    cid = str(uuid.uuid4())
-    assert client.put(f"/v1/conversations/{cid}",
-                      json={"title": "q", "assistant": True}).status_code == 201
-    question = client.put(f"/v1/conversations/{cid}/messages/{uuid.uuid4()}",
-                          json={"body": text})
-    assert question.status_code == 201
-    return cid, question.json()
+    cid = new_assistant_conversation(client)
+    return cid, send_text(client, cid, text)
 
 
 def regenerate(client: httpx.Client, mid: str, reply_id: str) -> httpx.Response:
     return client.post(f"/v1/messages/{mid}/regenerate", json={"reply_id": reply_id})
 
 
-def test_a_failed_reply_is_retried_and_replaced(client, models):
+def test_a_failed_reply_is_retried_and_replaced(embedded, models):
     models.control(fail="500")
-    cid, question = ask(client, "are you there")
-    [failed] = [m for m in wait(client, cid, lambda ms: any(
+    cid, question = ask(embedded, "are you there")
+    [failed] = [m for m in wait(embedded, cid, lambda ms: any(
         m["author"] == "assistant" and m["error"] for m in ms)) if m["author"] == "assistant"]
     assert "HTTP 500" in failed["body"]
     models.control(fail=None)
     new_id = str(uuid.uuid4())
-    made = regenerate(client, failed["id"], new_id)
+    made = regenerate(embedded, failed["id"], new_id)
     assert made.status_code == 201, made.text
     assert (made.json()["id"], made.json()["streaming"], made.json()["body"]) == (
         new_id, True, "")
-    again = regenerate(client, failed["id"], new_id)  # a retry of the request
+    again = regenerate(embedded, failed["id"], new_id)  # a retry of the request
     assert again.status_code == 200 and again.json()["id"] == new_id
-    done = wait(client, cid, lambda ms: not by_id(ms)[new_id]["streaming"])
+    # the new reply is finished, then (a transaction after) the failed one replaced
+    done = wait(embedded, cid, lambda ms: not by_id(ms)[new_id]["streaming"]
+                and by_id(ms)[failed["id"]]["deleted"])
     messages = by_id(done)
     assert messages[new_id]["body"] == "saw 1: me: are you there"
     assert (messages[new_id]["model"], messages[new_id]["error"]) == ("small", False)
@@ -100,20 +70,22 @@ def test_a_failed_reply_is_retried_and_replaced(client, models):
 
 
 def test_regenerate_uses_the_current_model_and_keeps_the_earlier_reply_until_done(
-        client, models):
-    cid, question = ask(client, "tell me a story")
-    [first] = [m for m in wait(client, cid, lambda ms: any(
+        embedded, models):
+    cid, question = ask(embedded, "tell me a story")
+    [first] = [m for m in wait(embedded, cid, lambda ms: any(
         m["author"] == "assistant" and not m["streaming"] for m in ms))
         if m["author"] == "assistant"]
     assert first["model"] == "small"
-    assert client.patch(f"/v1/conversations/{cid}", json={"model": "large"}).status_code == 200
+    assert embedded.patch(f"/v1/conversations/{cid}", json={"model": "large"}).status_code == 200
     models.control(delay=0.2)
     new_id = str(uuid.uuid4())
-    assert regenerate(client, first["id"], new_id).status_code == 201
-    growing = wait(client, cid, lambda ms: by_id(ms)[new_id]["body"])
+    assert regenerate(embedded, first["id"], new_id).status_code == 201
+    growing = wait(embedded, cid, lambda ms: by_id(ms)[new_id]["body"])
     assert by_id(growing)[new_id]["streaming"]
     assert by_id(growing)[first["id"]] == first  # still there while the new one grows
-    done = wait(client, cid, lambda ms: not by_id(ms)[new_id]["streaming"])
+    # the new reply is finished, then (a transaction after) the earlier one replaced
+    done = wait(embedded, cid, lambda ms: not by_id(ms)[new_id]["streaming"]
+                and by_id(ms)[first["id"]]["deleted"])
     assert by_id(done)[new_id]["model"] == "large"
     assert by_id(done)[first["id"]]["deleted"]
     assert by_id(done)[first["id"]]["version"] > first["version"]
@@ -122,22 +94,22 @@ def test_regenerate_uses_the_current_model_and_keeps_the_earlier_reply_until_don
     assert [m["role"] for m in sent] == ["system", "user"]
     assert by_id(done)[question["id"]] == question
     # a replaced reply cannot be regenerated again; the new one can
-    assert regenerate(client, first["id"], str(uuid.uuid4())).status_code == 409
+    assert regenerate(embedded, first["id"], str(uuid.uuid4())).status_code == 409
 
 
-def test_a_stopped_regenerated_reply_replaces_nothing(client, models):
-    cid, _ = ask(client, "one two three four five six")
-    [first] = [m for m in wait(client, cid, lambda ms: any(
+def test_a_stopped_regenerated_reply_replaces_nothing(embedded, models):
+    cid, _ = ask(embedded, "one two three four five six")
+    [first] = [m for m in wait(embedded, cid, lambda ms: any(
         m["author"] == "assistant" and not m["streaming"] for m in ms))
         if m["author"] == "assistant"]
     models.control(delay=0.3)
     new_id = str(uuid.uuid4())
-    assert regenerate(client, first["id"], new_id).status_code == 201
-    wait(client, cid, lambda ms: by_id(ms)[new_id]["body"])
-    stopped = client.post(f"/v1/messages/{new_id}/stop").json()
+    assert regenerate(embedded, first["id"], new_id).status_code == 201
+    wait(embedded, cid, lambda ms: by_id(ms)[new_id]["body"])
+    stopped = embedded.post(f"/v1/messages/{new_id}/stop").json()
     assert stopped["stopped"] and not stopped["streaming"]
     time.sleep(0.3)
-    assert not by_id(page(client, cid))[first["id"]]["deleted"]
+    assert not by_id(page(embedded, cid))[first["id"]]["deleted"]
 
 
 def test_regenerate_refusals(server, alice, bob):

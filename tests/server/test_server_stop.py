@@ -26,9 +26,8 @@ def test_stop_keeps_what_was_written_and_stops_the_model(server_factory, api_fac
                                                          monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with ModelServer(["slow"], delay=0.3) as model:
-        server = server_factory.start(
-            assistant="openai", users={"alice": "alice-pw", "bob": "bob-pw"},
-            extra_args=("--assistant-base-url", model.url, "--assistant-model", "slow"))
+        server = server_factory.start_with_model(
+            model.url, "slow", users={"alice": "alice-pw", "bob": "bob-pw"})
         alice = api_factory(server, "alice", "alice-pw")
         bob = api_factory(server, "bob", "bob-pw")
         cid = alice.create_conversation([], assistant=True)

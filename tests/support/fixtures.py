@@ -25,8 +25,10 @@ database; nothing here mocks HTTP.
 ``server_factory``
     ``server_factory.start(*, rate_limit=0, assistant="echo", extra_args=(), users=None,
     db=None) -> ServerProcess``: a new server process with a fresh database, for tests that
-    need special flags, a rate limit or a process to themselves; every server it started is
-    stopped at teardown.
+    need special flags, a rate limit or a process to themselves;
+    ``server_factory.start_with_model(model_url, model, **options)`` one whose assistant
+    is an OpenAI-compatible endpoint (a model server). Every server it started is stopped
+    at teardown.
 
 ``server_api``
     ``server_api(name) -> ApiClient``: an API client logged in as ``name`` directly on
@@ -60,6 +62,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -192,16 +195,26 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+T = TypeVar("T")
+
+
+def _started_or_skipped(start: Callable[[], T], missing: type[Exception], tests: str,
+                        remedy: str) -> T:
+    """``start()``; when it raises ``missing`` (a component is not installed) the test is
+    skipped, or fails when CI is set: CI must run ``tests`` (``remedy`` says how)."""
+    try:
+        return start()
+    except missing as exc:
+        if _in_ci():
+            pytest.fail(f"{exc}; CI is set, so {tests} must run ({remedy})", pytrace=False)
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     """A running throwaway PostgreSQL cluster (see module doc: skip, or fail under CI)."""
-    try:
-        cluster = Cluster()
-    except PostgresUnavailable as exc:
-        if _in_ci():
-            pytest.fail(f"{exc}; CI is set, so the PostgreSQL tests must run "
-                        "(.ci/run installs PostgreSQL)", pytrace=False)
-        pytest.skip(str(exc))
+    cluster = _started_or_skipped(Cluster, PostgresUnavailable, "the PostgreSQL tests",
+                                  ".ci/run installs PostgreSQL")
     try:
         yield cluster
     finally:
@@ -221,13 +234,9 @@ def pg_url(pg_cluster: Cluster) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
     """The worker's running Synapse (see module doc: skip, or fail under CI)."""
-    try:
-        homeserver = Synapse(tmp_path_factory.mktemp("synapse"))
-    except SynapseUnavailable as exc:
-        if _in_ci():
-            pytest.fail(f"{exc}; CI is set, so the Matrix tests must run "
-                        "(matrix-synapse is in the test extra)", pytrace=False)
-        pytest.skip(str(exc))
+    homeserver = _started_or_skipped(lambda: Synapse(tmp_path_factory.mktemp("synapse")),
+                                     SynapseUnavailable, "the Matrix tests",
+                                     "matrix-synapse is in the test extra")
     try:
         yield homeserver
     finally:

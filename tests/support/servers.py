@@ -288,6 +288,20 @@ class ServerFactory:
             raise errors[0]
         return server
 
+    def start_with_model(self, model_url: str, model: str, *,
+                         extra_args: Sequence[str] = (), **options) -> ServerProcess:
+        """:meth:`start` with ``--assistant openai`` answering with the OpenAI-compatible
+        endpoint ``model_url`` (a :class:`~tests.support.model_server.ModelServer`'s
+        ``url``) and the model ``model``; ``extra_args`` follow those options, ``options``
+        are :meth:`start`'s. The server refuses to start unless ``OPENAI_API_KEY`` is set
+        in its environment."""
+        return self.start(
+            assistant="openai",
+            extra_args=("--assistant-base-url", model_url, "--assistant-model", model,
+                        *extra_args),
+            **options,
+        )
+
     def stop_all(self) -> None:
         """Stop every server started through this factory (teardown)."""
         for server in self.started:

@@ -1,5 +1,6 @@
 """Helpers of the UI tests: :data:`SIZE`, :func:`wait_for` (through the pilot),
-:func:`open_store`, :func:`shared_conversation`, :func:`online`, :func:`shown`."""
+:func:`open_store`, :func:`shared_conversation`, :func:`online`, :func:`shown`,
+:func:`create_offline`."""
 
 from __future__ import annotations
 
@@ -60,3 +61,18 @@ def shown(app, cid: str) -> bool:
 
     messages = app.query_one(MessageList)
     return app.current_id == cid and messages.conversation_id == cid
+
+
+async def create_offline(pilot, app, server, title: str = "Ghosts",
+                         members: str = "nobody_x") -> None:
+    """Stop ``server`` and, once the app says it is offline, create ``title`` with
+    ``members`` (typed as written, e.g. ``"bob"``; not checked offline, sync rule 3o)
+    from ctrl+n; returns when the dialog has closed."""
+    from chat_tui.ui.screens.new_conversation import NewConversationScreen
+
+    server.stop()
+    assert await wait_for(pilot, lambda: app.connectivity == "offline")
+    await pilot.press("ctrl+n")
+    assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
+    await pilot.press(*title, "tab", "space", "tab", *members, "enter")
+    assert await wait_for(pilot, lambda: not isinstance(app.screen, NewConversationScreen))

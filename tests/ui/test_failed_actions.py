@@ -11,7 +11,7 @@ from chat_tui.ui.screens.new_conversation import NewConversationScreen
 from chat_tui.ui.widgets.composer import Composer
 from chat_tui.ui.widgets.problems import ProblemPanel
 from tests.support.truth import assert_truthful
-from tests.support.ui import SIZE, online, wait_for
+from tests.support.ui import SIZE, create_offline, online, wait_for
 
 
 async def create_refused(pilot, app, server, title: str = "Ghosts",
@@ -19,12 +19,7 @@ async def create_refused(pilot, app, server, title: str = "Ghosts",
     """Offline (the server stopped: the names cannot be checked, sync rule 3o), ctrl+n, a
     title and an unknown member, Enter; then the server back: returns the new
     conversation's id once the server refused its create."""
-    server.stop()
-    assert await wait_for(pilot, lambda: app.connectivity == "offline")
-    await pilot.press("ctrl+n")
-    assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
-    await pilot.press(*title, "tab", "space", "tab", *members, "enter")
-    assert await wait_for(pilot, lambda: not isinstance(app.screen, NewConversationScreen))
+    await create_offline(pilot, app, server, title, members)
     cid = app.current_id
     assert cid is not None
     assert any("not checked" in n.message for n in app._notifications)
@@ -173,12 +168,7 @@ async def test_rule_3a_a_message_queued_before_the_refusal_shows_blocked(server,
     app = make_app(login("alice"))
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: online(app))
-        server.stop()
-        assert await wait_for(pilot, lambda: app.connectivity == "offline")
-        await pilot.press("ctrl+n")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
-        await pilot.press(*"Ghosts", "tab", "space", "tab", *"nobody_x", "enter")
-        assert await wait_for(pilot, lambda: not isinstance(app.screen, NewConversationScreen))
+        await create_offline(pilot, app, server)
         messages = app.chat.messages
         await pilot.press(*"written before", "enter")
         assert await wait_for(pilot, lambda: [v.state for v in messages.views] == ["queued"])
@@ -198,12 +188,7 @@ async def test_offline_banner_names_a_queued_create_apart_from_messages(server, 
     app = make_app(login("alice"))
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: online(app))
-        server.stop()
-        assert await wait_for(pilot, lambda: app.connectivity == "offline")
-        await pilot.press("ctrl+n")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
-        await pilot.press(*"Plans", "tab", "space", "tab", *"bob", "enter")
-        assert await wait_for(pilot, lambda: not isinstance(app.screen, NewConversationScreen))
+        await create_offline(pilot, app, server, "Plans", "bob")
         await pilot.press(*"see you", "enter")
         banner = app.query_one(OfflineBanner)
         assert await wait_for(pilot, lambda: "1 message and 1 new conversation will be sent"

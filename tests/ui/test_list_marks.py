@@ -7,10 +7,9 @@ and refused by the server once it is back."""
 from __future__ import annotations
 
 from chat_tui.ui.screens.confirm import ConfirmScreen
-from chat_tui.ui.screens.new_conversation import NewConversationScreen
 from chat_tui.ui.widgets.conversation_list import PROBLEM_MARK
 from tests.support.truth import assert_truthful
-from tests.support.ui import SIZE, online, shared_conversation, shown, wait_for
+from tests.support.ui import SIZE, create_offline, online, shared_conversation, shown, wait_for
 
 
 def row_text(app, cid: str) -> str:
@@ -26,12 +25,7 @@ def row_text(app, cid: str) -> str:
 async def offline_create(pilot, app, server, title: str, members: str) -> str:
     """Stop the server, create ``title`` with ``members`` from ctrl+n, type a message in
     it; returns its id (queued, not yet refused)."""
-    server.stop()
-    assert await wait_for(pilot, lambda: app.connectivity == "offline")
-    await pilot.press("ctrl+n")
-    assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
-    await pilot.press(*title, "tab", "space", "tab", *members, "enter")
-    assert await wait_for(pilot, lambda: not isinstance(app.screen, NewConversationScreen))
+    await create_offline(pilot, app, server, title, members)
     cid = app.current_id
     assert await wait_for(pilot, lambda: app.chat.messages.conversation_id == cid)
     await pilot.press(*"hello ghosts", "enter")

@@ -5,37 +5,21 @@ in its first frame. Real embedded server (uvicorn in a thread), real caches."""
 
 from __future__ import annotations
 
-from chat_tui.config import Settings
 from chat_tui.launch import (
     WELCOME_QUESTION,
     WELCOME_TITLE,
     local_dir,
-    local_factory,
-    local_username,
-    welcome_once,
 )
-from chat_tui.store import Cache
-from chat_tui.ui.app import ChatApp
-from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.widgets.message_list import MessageList
+from tests.support.local_app import bare_local_app
 from tests.support.truth import assert_truthful
 from tests.support.ui import SIZE, wait_for
-
-
-def local_app(servers: list) -> ChatApp:
-    directory = local_dir()
-    username = local_username()
-    store = Cache(directory / "cache.db", username)
-    store.open()
-    settings = Settings(backoff_base=0.05, backoff_cap=0.3, poll_timeout=2, probe_timeout=1.0)
-    factory = local_factory(settings, username, directory, servers.append)
-    return ChatApp(store, factory, clock=FixedClock(), on_ready=welcome_once(directory))
 
 
 async def test_local_mode_welcome_then_cache_first():
     servers: list = []
     try:
-        app = local_app(servers)
+        app = bare_local_app(servers)
         async with app.run_test(size=SIZE) as pilot:
             # the first frame comes before the server exists: the skeleton
             assert app.query_one("#skeleton").display and not servers
@@ -54,7 +38,7 @@ async def test_local_mode_welcome_then_cache_first():
         for server in servers:
             server.stop()
 
-        again = local_app(servers)
+        again = bare_local_app(servers)
         async with again.run_test(size=SIZE) as pilot:
             messages = again.query_one(MessageList)
             # first frame, from the cache: the welcome conversation, no skeleton
@@ -78,7 +62,7 @@ async def test_welcome_shows_no_unread_badge_while_open():
 
     servers: list = []
     try:
-        app = local_app(servers)
+        app = bare_local_app(servers)
         async with app.run_test(size=SIZE) as pilot:
             messages = app.query_one(MessageList)
             assert await wait_for(pilot, lambda: app.current_conversation is not None

@@ -8,36 +8,22 @@ from __future__ import annotations
 
 import time
 
-from chat_tui.config import Settings, config_file
+from chat_tui.config import config_file
 from chat_tui.config.providers import load_model_config
 from chat_tui.launch import (
     WELCOME_QUESTION,
     embedded_assistant,
-    local_dir,
-    local_factory,
     local_username,
-    welcome_once,
 )
-from chat_tui.store import Cache
-from chat_tui.ui.app import ChatApp
-from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.widgets.message_list import MessageList
+from tests.support.config import write_config
+from tests.support.local_app import bare_local_app
 from tests.support.model_server import ModelServer
 from tests.support.ui import SIZE, wait_for
 
 
-def local_app(servers: list) -> ChatApp:
-    directory = local_dir()
-    store = Cache(directory / "cache.db", local_username())
-    store.open()
-    settings = Settings(backoff_base=0.05, backoff_cap=0.3, poll_timeout=2, probe_timeout=1.0)
-    factory = local_factory(settings, local_username(), directory, servers.append,
-                            load_model_config())
-    return ChatApp(store, factory, clock=FixedClock(), on_ready=welcome_once(directory))
-
-
 async def welcome_reply(servers: list) -> str:
-    app = local_app(servers)
+    app = bare_local_app(servers, load_model_config())
     async with app.run_test(size=SIZE) as pilot:
         assert app.query_one("#skeleton").display and not servers  # the first frame
         messages = app.query_one(MessageList)
@@ -46,11 +32,6 @@ async def welcome_reply(servers: list) -> str:
                               and messages.views[1].body, timeout=30)
         assert messages.views[0].body == WELCOME_QUESTION
         return messages.views[1].body
-
-
-def write_config(text: str) -> None:
-    config_file().parent.mkdir(parents=True, exist_ok=True)
-    config_file().write_text(text, encoding="utf-8")
 
 
 async def test_welcome_is_answered_by_the_configured_provider_and_model(monkeypatch):

@@ -22,7 +22,7 @@ from chat_tui.ui.screens.model_picker import ModelPickerScreen
 from chat_tui.ui.screens.settings import SettingsScreen
 from chat_tui.ui.widgets.message_list import MessageList
 from tests.support.accounts import PASSWORDS, login_account
-from tests.support.local_app import write_config
+from tests.support.config import write_config
 from tests.support.model_server import ModelServer
 from tests.support.ui import SIZE, open_store, wait_for
 from tests.ui.test_settings_screen import LISTING
@@ -80,9 +80,7 @@ def test_model_picker(home, login, snap_app, snap_compare):  # noqa: F811
 def test_stopped_reply(server_factory, snap_app, snap_compare, monkeypatch):  # noqa: F811
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with ModelServer(["story-model"], delay=0.05) as model:
-        server = server_factory.start(
-            assistant="openai", users=PASSWORDS,
-            extra_args=("--assistant-base-url", model.url, "--assistant-model", "story-model"))
+        server = server_factory.start_with_model(model.url, "story-model", users=PASSWORDS)
         account = login_account(server, "alice")
         cid = str(uuid.UUID(int=1))
 

@@ -23,10 +23,43 @@ from chat_tui.ui.screens.new_conversation import NewConversationScreen
 from chat_tui.ui.widgets.login import LoginBanner
 from chat_tui.ui.widgets.problems import ProblemPanel
 from tests.support.truth import assert_truthful
-from tests.support.ui import SIZE, wait_for
+from tests.support.ui import SIZE, create_offline, wait_for
 from tests.ui.test_snapshots import WEEKEND, seed, settled, snap_app  # noqa: F401
 
 SMALL = (60, 20)
+
+
+def _weekend_app(server, login, make) -> tuple[ChatApp, str]:
+    """Alice's snapshot app (``make``: the ``snap_app`` fixture) with "Weekend hike"
+    (:data:`WEEKEND`) seeded on the server; returns ``(app, that conversation's id)``."""
+    ids = seed(server, {"Weekend hike": WEEKEND})
+    return make(login("alice")), ids["Weekend hike"]
+
+
+def _app_of_a_revoked_login(server, login, ui_settings) -> tuple[ChatApp, dict[str, str]]:
+    """Alice's app (frozen display clock, no animations) whose token is revoked before the
+    start, over a cache that names no server URL, with "Weekend hike" seeded on the
+    server; returns ``(app, title -> conversation id)``."""
+    ids = seed(server, {"Weekend hike": WEEKEND})
+    account = login("alice")
+
+    async def revoke():
+        async with ApiClient(account.server_url, load_token(account)) as device:
+            await device.logout()
+
+    asyncio.run(revoke())
+    store = Cache(account.db_path, account.username)
+    store.open()
+    app = ChatApp(store, configured_factory(account, ui_settings),
+                  clock=FixedClock(frozen_display=True))
+    app.animation_level = "none"
+    return app, ids
+
+
+async def _login_banner_shown(pilot, app) -> None:
+    """Wait (15 s at most) until the login-needed banner shows."""
+    assert await wait_for(pilot, lambda: app.query(LoginBanner)
+                          and app.query_one(LoginBanner).display, timeout=15)
 
 
 def test_failed_conversation_create(server, login, snap_app, snap_compare):  # noqa: F811
@@ -35,48 +68,24 @@ def test_failed_conversation_create(server, login, snap_app, snap_compare):  # n
     app = snap_app(login("alice"))
 
     async def run_before(pilot):
-        assert await wait_for(pilot, lambda: app.engine_ready and app.connectivity == "online"
-                              and app.chat.last_synced_at)
-        server.stop()
-        assert await wait_for(pilot, lambda: app.connectivity == "offline")
-        await pilot.press("ctrl+n")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
-        await pilot.press(*"Ghosts", "tab", "space", "tab", *"nobody_x", "enter")
-        assert await wait_for(pilot, lambda: app.current_id is not None)
-        await pilot.press(*"hello?", "enter")
-        server.start()
-        assert await wait_for(pilot, lambda: [p.state for p in app.store.problems()]
-                              == ["failed", "blocked"], timeout=15)
-        assert await wait_for(pilot, lambda: app.query(ProblemPanel)
-                              and "blocked" in app.query_one(ProblemPanel).plain_text()
-                              and app.connectivity == "online" and app.sync_phase[0] == "idle")
-        await assert_truthful(pilot, app)
-        app.clear_notifications()  # the note that the names were not checked
+        await _refused_create_here(pilot, app, server)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
 def test_failure_mark_in_the_list(server, login, snap_app, snap_compare):  # noqa: F811
-    ids = seed(server, {"Weekend hike": WEEKEND})
-    app = snap_app(login("alice"))
-    cid = ids["Weekend hike"]
+    app, cid = _weekend_app(server, login, snap_app)
 
     async def run_before(pilot):
         assert await wait_for(pilot, lambda: settled(app, cid, len(WEEKEND)))
-        server.stop()
-        assert await wait_for(pilot, lambda: app.connectivity == "offline")
-        await pilot.press("ctrl+n")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
-        await pilot.press(*"Ghosts", "tab", "space", "tab", *"nobody_x", "enter")
+        await create_offline(pilot, app, server)
         assert await wait_for(pilot, lambda: app.current_id not in (None, cid))
         await pilot.press(*"hello?", "enter")
         assert await wait_for(pilot, lambda: app.chat.messages.views)
         await pilot.press("alt+down")
         assert await wait_for(pilot, lambda: app.current_id == cid)
-        server.start()
-        assert await wait_for(pilot, lambda: [p.state for p in app.store.problems()]
-                              == ["failed", "blocked"], timeout=15)
+        await _refused_when_back(pilot, app, server)
         assert await wait_for(pilot, lambda: app.connectivity == "online"
                               and app.sync_phase[0] == "idle" and not app.refresh_pending
                               and app.outbox.get("failed") == 1)
@@ -91,23 +100,10 @@ def test_login_needed_banner(server, login, ui_settings, snap_compare):
     # The token is revoked before the start: the first sync gets a 401. The cache names no
     # server URL (as the local account's), so the sentence holds no random port; the
     # command naming the server is checked by tests/ui/test_login_state.py.
-    ids = seed(server, {"Weekend hike": WEEKEND})
-    account = login("alice")
-
-    async def revoke():
-        async with ApiClient(account.server_url, load_token(account)) as device:
-            await device.logout()
-
-    asyncio.run(revoke())
-    store = Cache(account.db_path, account.username)
-    store.open()
-    app = ChatApp(store, configured_factory(account, ui_settings),
-                  clock=FixedClock(frozen_display=True))
-    app.animation_level = "none"
+    app, ids = _app_of_a_revoked_login(server, login, ui_settings)
 
     async def run_before(pilot):
-        assert await wait_for(pilot, lambda: app.query(LoginBanner)
-                              and app.query_one(LoginBanner).display, timeout=15)
+        await _login_banner_shown(pilot, app)
         assert ids["Weekend hike"] not in [c.id for c in app.conversations]
         await assert_truthful(pilot, app)
 
@@ -126,9 +122,7 @@ def test_empty_first_start(login, snap_app, snap_compare):  # noqa: F811
 
 
 def test_main_screen_60x20(server, login, snap_app, snap_compare):  # noqa: F811
-    ids = seed(server, {"Weekend hike": WEEKEND})
-    app = snap_app(login("alice"))
-    cid = ids["Weekend hike"]
+    app, cid = _weekend_app(server, login, snap_app)
 
     async def run_before(pilot):
         assert await wait_for(pilot, lambda: settled(app, cid, len(WEEKEND)))
@@ -138,9 +132,7 @@ def test_main_screen_60x20(server, login, snap_app, snap_compare):  # noqa: F811
 
 
 def test_new_conversation_dialog_60x20(server, login, snap_app, snap_compare):  # noqa: F811
-    ids = seed(server, {"Weekend hike": WEEKEND})
-    app = snap_app(login("alice"))
-    cid = ids["Weekend hike"]
+    app, cid = _weekend_app(server, login, snap_app)
 
     async def run_before(pilot):
         assert await wait_for(pilot, lambda: settled(app, cid, len(WEEKEND)))
@@ -153,9 +145,7 @@ def test_new_conversation_dialog_60x20(server, login, snap_app, snap_compare):  
 
 
 def test_delete_confirmation_60x20(server, login, snap_app, snap_compare):  # noqa: F811
-    ids = seed(server, {"Weekend hike": WEEKEND})
-    app = snap_app(login("alice"))
-    cid = ids["Weekend hike"]
+    app, cid = _weekend_app(server, login, snap_app)
 
     async def run_before(pilot):
         assert await wait_for(pilot, lambda: settled(app, cid, len(WEEKEND)))
@@ -168,21 +158,23 @@ def test_delete_confirmation_60x20(server, login, snap_app, snap_compare):  # no
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
 
 
+async def _refused_when_back(pilot, app, server) -> None:
+    """The server started again: the create is refused (failed) and the message written
+    behind it blocked."""
+    server.start()
+    assert await wait_for(pilot, lambda: [p.state for p in app.store.problems()]
+                          == ["failed", "blocked"], timeout=15)
+
+
 async def _refused_create_here(pilot, app, server) -> None:
     """Offline, ctrl+n with an unknown member and a message written behind it; the server
     back: the create is refused (failed) and the message blocked behind it."""
     assert await wait_for(pilot, lambda: app.engine_ready and app.connectivity == "online"
                           and app.chat.last_synced_at)
-    server.stop()
-    assert await wait_for(pilot, lambda: app.connectivity == "offline")
-    await pilot.press("ctrl+n")
-    assert await wait_for(pilot, lambda: isinstance(app.screen, NewConversationScreen))
-    await pilot.press(*"Ghosts", "tab", "space", "tab", *"nobody_x", "enter")
+    await create_offline(pilot, app, server)
     assert await wait_for(pilot, lambda: app.current_id is not None)
     await pilot.press(*"hello?", "enter")
-    server.start()
-    assert await wait_for(pilot, lambda: [p.state for p in app.store.problems()]
-                          == ["failed", "blocked"], timeout=15)
+    await _refused_when_back(pilot, app, server)
     assert await wait_for(pilot, lambda: app.query(ProblemPanel)
                           and "blocked" in app.query_one(ProblemPanel).plain_text()
                           and app.connectivity == "online" and app.sync_phase[0] == "idle")
@@ -224,23 +216,10 @@ def test_discard_confirmation_60x20(server, login, snap_app, snap_compare):  # n
 def test_login_needed_banner_60x20(server, login, ui_settings, snap_compare):
     # As test_login_needed_banner, at the smallest supported size: the whole sentence
     # (what to run) is shown.
-    seed(server, {"Weekend hike": WEEKEND})
-    account = login("alice")
-
-    async def revoke():
-        async with ApiClient(account.server_url, load_token(account)) as device:
-            await device.logout()
-
-    asyncio.run(revoke())
-    store = Cache(account.db_path, account.username)
-    store.open()
-    app = ChatApp(store, configured_factory(account, ui_settings),
-                  clock=FixedClock(frozen_display=True))
-    app.animation_level = "none"
+    app, _ = _app_of_a_revoked_login(server, login, ui_settings)
 
     async def run_before(pilot):
-        assert await wait_for(pilot, lambda: app.query(LoginBanner)
-                              and app.query_one(LoginBanner).display, timeout=15)
+        await _login_banner_shown(pilot, app)
         await assert_truthful(pilot, app)
 
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)

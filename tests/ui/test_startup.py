@@ -161,12 +161,15 @@ def test_app_arguments_parsed_without_the_subcommand_parsers():
         assert exc.value.code == status, argv
 
 
-# A cache closed cleanly: the first frame comes from the stdlib reader, Peewee and the
-# full cache open after it, and the file is clean again after the app closes.
+# A cache closed cleanly: the first frame comes from the reader (the stdlib's sqlite3, or
+# sqlcipher3 with the raw key), Peewee and the full cache open after it, and the file is
+# clean again after the app closes. ``argv[2]``: ``reader`` opens it with
+# ``FirstFrameReader.open`` (no key), ``with-key`` with ``first_frame_reader`` (the key
+# looked up as the app does).
 FROM_READER = r"""
 import json, sys
 from pathlib import Path
-from chat_tui.launch import launch  # noqa: F401 - the entry point's own imports
+from chat_tui.launch import first_frame_reader, launch  # noqa: F401 - its own imports
 from chat_tui.store.first_frame import FirstFrameReader
 from chat_tui.ui.app import ChatApp
 
@@ -179,6 +182,7 @@ def open_cache():
     store = Cache(path, "alice")
     store.open()
     seen["full_check"] = store.full_check
+    seen["encrypted"] = store.key is not None
     return store
 
 def probe(app):
@@ -200,20 +204,26 @@ async def until_ready(pilot):
     seen["store"] = type(pilot.app.store).__name__
     pilot.app.exit()
 
-reader = FirstFrameReader.open(path, "alice")
+if sys.argv[2] == "with-key":
+    reader = first_frame_reader(path, "alice")
+else:
+    reader = FirstFrameReader.open(path, "alice")
 seen["reader"] = reader is not None
 app = probe(ChatApp(reader, None, open_cache=open_cache))
 app.run(headless=True, size=(120, 36), auto_pilot=until_ready)
 app.store.close()
 from chat_tui.store.cleanstamp import is_clean
 seen["clean"] = is_clean(path)
+seen["after"] = sorted(sys.modules)
 print(json.dumps(seen))
 """
 
 
-def test_first_frame_from_a_clean_cache_imports_no_orm(tmp_path):
-    path = _cache_with(tmp_path / "cache.db", "bob")
-    out = subprocess.run([sys.executable, "-c", FROM_READER, str(path)],
+def _first_frame_from_reader(path, opener: str) -> dict:
+    """What :data:`FROM_READER` saw of the app on the cache ``path`` (``opener``:
+    ``reader`` or ``with-key``), after checking the newest messages drawn first, from the
+    reader, and the full cache opened after it without a full check."""
+    out = subprocess.run([sys.executable, "-c", FROM_READER, str(path), opener],
                          capture_output=True, text=True, timeout=60, check=True)
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["reader"] is True
@@ -224,6 +234,11 @@ def test_first_frame_from_a_clean_cache_imports_no_orm(tmp_path):
     assert [m for m in LAZY if m in first] == []
     assert seen["store"] == "Cache" and seen["full_check"] is False
     assert seen["clean"] is True
+    return seen
+
+
+def test_first_frame_from_a_clean_cache_imports_no_orm(tmp_path):
+    _first_frame_from_reader(_cache_with(tmp_path / "cache.db", "bob"), "reader")
 
 
 # ``chat-tui`` alone, without a config file: the app's start builds no argument parser and
@@ -266,63 +281,11 @@ def test_app_start_without_arguments_or_config_builds_no_parser(tmp_path):
     assert seen["loaded"] == []
 
 
-# An encrypted cache closed cleanly: the first frame is read with its raw key through
-# sqlcipher3, still without Peewee; the key is looked up once (the key file read directly,
-# no keyring) and the cache's own open after the frame reuses it (sync rules D6, D7).
-ENCRYPTED = r"""
-import json, sys
-from pathlib import Path
-from chat_tui.launch import first_frame_reader, launch  # noqa: F401
-from chat_tui.ui.app import ChatApp
-
-path = Path(sys.argv[1])
-seen = {}
-
-def open_cache():
-    from chat_tui.store import Cache
-
-    store = Cache(path, "alice")
-    store.open()
-    seen["full_check"] = store.full_check
-    seen["encrypted"] = store.key is not None
-    return store
-
-def probe(app):
-    drawn = app._first_frame_drawn
-
-    def first_frame_drawn():
-        seen["at_first_frame"] = sorted(sys.modules)
-        seen["shown"] = [v.body for v in app.chat.messages.views]
-        drawn()
-
-    app._first_frame_drawn = first_frame_drawn
-    return app
-
-async def until_ready(pilot):
-    for _ in range(200):
-        await pilot.pause(0.02)
-        if pilot.app.chat.composer is not None:
-            break
-    seen["store"] = type(pilot.app.store).__name__
-    pilot.app.exit()
-
-reader = first_frame_reader(path, "alice")
-seen["reader"] = reader is not None
-app = probe(ChatApp(reader, None, open_cache=open_cache))
-app.run(headless=True, size=(120, 36), auto_pilot=until_ready)
-app.store.close()
-from chat_tui.store.cleanstamp import is_clean
-seen["clean"] = is_clean(path)
-seen["after"] = sorted(sys.modules)
-print(json.dumps(seen))
-"""
-
-
 def _encrypted_cache_with(path, author: str):
     """:func:`_cache_with` with the cache encrypted, its key in a key file (config)."""
-    from chat_tui.config.paths import config_dir
+    from tests.support.cache import choose_cache_key
 
-    (config_dir() / "config.toml").write_text('[cache]\nkey = "file"\n', encoding="utf-8")
+    choose_cache_key("file")
     _cache_with(path, author)
     from chat_tui.store.cipher import is_plain_sqlite
 
@@ -330,21 +293,17 @@ def _encrypted_cache_with(path, author: str):
     return path
 
 
+# An encrypted cache closed cleanly: the first frame is read with its raw key through
+# sqlcipher3 (FROM_READER, ``with-key``), still without Peewee; the key is looked up once
+# (the key file read directly, no keyring) and the cache's own open after the frame reuses
+# it (sync rules D6, D7).
 def test_first_frame_of_an_encrypted_cache_imports_no_orm_and_shows_the_newest(tmp_path):
     path = _encrypted_cache_with(tmp_path / "cache.db", "bob")
-    out = subprocess.run([sys.executable, "-c", ENCRYPTED, str(path)],
-                         capture_output=True, text=True, timeout=60, check=True)
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen["reader"] is True
-    assert seen["shown"] == ["**hello** 0", "**hello** 1", "**hello** 2"]
+    seen = _first_frame_from_reader(path, "with-key")
     first = set(seen["at_first_frame"])
     assert "sqlcipher3" in first  # read through SQLCipher with the raw key
-    assert "textual.app" in first and "peewee" not in first
-    assert "chat_tui.store.cache" not in first
     assert "keyring" not in first and "keyring" not in seen["after"]  # a key file
-    assert [m for m in LAZY if m in first] == []
-    assert seen["store"] == "Cache" and seen["encrypted"] is True
-    assert seen["full_check"] is False and seen["clean"] is True
+    assert seen["encrypted"] is True
 
 
 def test_first_frame_reader_of_an_encrypted_cache_without_its_key_is_the_locked_state(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from chat_tui.launch import WELCOME_QUESTION, local_username
 from chat_tui.ui.widgets.message_list import MessageList
-from tests.support.local_app import local_app, stop_all, write_config
+from tests.support.config import write_config
+from tests.support.local_app import local_app, stop_all
 from tests.support.model_server import ModelServer
 from tests.support.ui import SIZE, wait_for
 

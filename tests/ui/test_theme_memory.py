@@ -10,7 +10,7 @@ from chat_tui.config.config_edit import load_theme
 from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.screens.settings import SettingsScreen
-from tests.support.local_app import write_config
+from tests.support.config import write_config
 from tests.support.ui import SIZE, wait_for
 
 

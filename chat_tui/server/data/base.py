@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from peewee import Database, chunked
+from peewee import Database, Expression, chunked
 
 from chat_tui.server.db import wake_on_commit
 from chat_tui.server.errors import not_found
-from chat_tui.server.models import Conversation, Member, User
+from chat_tui.server.models import Conversation, Member, Message, User
 from chat_tui.wire.limits import USERNAME_RE
 
 
@@ -92,6 +92,18 @@ class Names:
         return self._names
 
 
+def member_where(cid: str, user_id: str) -> Expression:
+    """The where clause that selects the ``Member`` row of user ``user_id`` in
+    conversation ``cid`` (at most one: the pair is the table's key)."""
+    return (Member.conversation == cid) & (Member.user == user_id)
+
+
+def member_row(cid: str, user_id: str) -> Member | None:
+    """The ``Member`` row of user ``user_id`` in conversation ``cid``; None when the user
+    is not a member (or there is no such conversation)."""
+    return Member.get_or_none(member_where(cid, user_id))
+
+
 class Repository:
     """Base of the data modules: the database and the shared username cache."""
 
@@ -102,10 +114,20 @@ class Repository:
     def membership(self, user_id: str, cid: str) -> Member:
         """The caller's ``Member`` row of ``cid``; ApiError 404 when not a member (an
         unknown conversation looks the same, docs/api.md Errors)."""
-        member = Member.get_or_none((Member.conversation == cid) & (Member.user == user_id))
+        member = member_row(cid, user_id)
         if member is None:
             raise not_found("conversation not found")
         return member
+
+    def member_message(self, user_id: str, mid: str) -> Message:
+        """Message ``mid`` when ``user_id`` is a member of its conversation; ApiError 404
+        (``message not found``, ``conversation not found``) otherwise: an unknown message
+        and one the caller may not see answer alike (docs/api.md Errors)."""
+        msg = Message.get_or_none(Message.id == mid)
+        if msg is None:
+            raise not_found("message not found")
+        self.membership(user_id, msg.conversation_id)
+        return msg
 
     def member_ids(self, cid: str) -> set[str]:
         """User ids of the members of ``cid``."""

@@ -14,7 +14,7 @@ from chat_tui.server.db import (
     wake_on_commit,
     write_transaction,
 )
-from chat_tui.server.errors import conflict, not_found, validation
+from chat_tui.server.errors import conflict, validation
 from chat_tui.server.models import Conversation as ConversationRow
 from chat_tui.server.models import Member, Message, User
 from chat_tui.wire.limits import ASSISTANT_USERNAME, MAX_TITLE_CHARS
@@ -118,13 +118,7 @@ class Conversations(Repository):
         with write_transaction(self.db):
             existing = ConversationRow.get_or_none(ConversationRow.id == cid)
             if existing is not None:
-                is_member = (
-                    Member.select()
-                    .where((Member.conversation == cid) & (Member.user == p.user_id))
-                    .exists()
-                )
-                if not is_member:
-                    raise not_found("conversation not found")
+                self.membership(p.user_id, cid)
                 if existing.creator_id != p.user_id:
                     raise conflict(
                         "this conversation id belongs to a conversation of another member"

@@ -9,14 +9,28 @@ not a person), the conversation's messages are deleted: it is gone for everyone.
 
 from __future__ import annotations
 
-from peewee import Database
+from peewee import Database, Expression
 
-from chat_tui.server.data.base import Names, Principal, Repository, Write, normalize_username
+from chat_tui.server.data.base import (
+    Names,
+    Principal,
+    Repository,
+    Write,
+    member_row,
+    member_where,
+    normalize_username,
+)
 from chat_tui.server.data.conversations import Conversations
 from chat_tui.server.db import bump_counter, utcnow, write_transaction
 from chat_tui.server.errors import conflict, forbidden, not_found, validation
 from chat_tui.server.models import Conversation, Departure, Member, Message, User
 from chat_tui.wire.limits import ASSISTANT_USERNAME
+
+
+def _departure_where(cid: str, user_id: str) -> Expression:
+    """The where clause that selects the ``Departure`` row of user ``user_id`` from
+    conversation ``cid``."""
+    return (Departure.conversation == cid) & (Departure.user == user_id)
 
 
 class Memberships(Repository):
@@ -28,10 +42,8 @@ class Memberships(Repository):
 
     def _depart(self, cid: str, user_id: str, seq: int) -> None:
         """``user_id`` leaves ``cid`` at change ``seq`` (its devices see ``removed``)."""
-        where = (Member.conversation == cid) & (Member.user == user_id)
-        Member.delete().where(where).execute()
-        Departure.delete().where((Departure.conversation == cid)
-                                 & (Departure.user == user_id)).execute()
+        Member.delete().where(member_where(cid, user_id)).execute()
+        Departure.delete().where(_departure_where(cid, user_id)).execute()
         Departure.insert(conversation=cid, user=user_id, change_seq=seq).execute()
 
     def leave(self, p: Principal, cid: str) -> Write:
@@ -42,10 +54,8 @@ class Memberships(Repository):
         Raises ApiError 404: the caller neither is nor was a member.
         """
         with write_transaction(self.db):
-            member = Member.get_or_none((Member.conversation == cid) & (Member.user == p.user_id))
-            if member is None:
-                if Departure.get_or_none((Departure.conversation == cid)
-                                         & (Departure.user == p.user_id)) is None:
+            if member_row(cid, p.user_id) is None:
+                if Departure.get_or_none(_departure_where(cid, p.user_id)) is None:
                     raise not_found("conversation not found")
                 return Write(None)
             seq = bump_counter()
@@ -94,12 +104,11 @@ class Memberships(Repository):
         """
         with write_transaction(self.db):
             conv, user = self._creator_edit(p, cid, username)
-            if Member.get_or_none((Member.conversation == cid) & (Member.user == user.id)):
+            if member_row(cid, user.id) is not None:
                 return Write(self.conversations.views(p.user_id, [conv])[0])
             seq = bump_counter()
             Member.insert(conversation=cid, user=user.id, change_seq=seq).execute()
-            Departure.delete().where((Departure.conversation == cid)
-                                     & (Departure.user == user.id)).execute()
+            Departure.delete().where(_departure_where(cid, user.id)).execute()
             affected = self.touch(cid, seq, utcnow())
             conv = Conversation.get_by_id(cid)
             return Write(self.conversations.views(p.user_id, [conv])[0], affected=affected)
@@ -116,7 +125,7 @@ class Memberships(Repository):
             conv, user = self._creator_edit(p, cid, username)
             if user.id == p.user_id:
                 raise conflict("the creator leaves with DELETE /v1/conversations/{cid}")
-            if not Member.get_or_none((Member.conversation == cid) & (Member.user == user.id)):
+            if member_row(cid, user.id) is None:
                 return Write(self.conversations.views(p.user_id, [conv])[0])
             seq = bump_counter()
             self._depart(cid, user.id, seq)

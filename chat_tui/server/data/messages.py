@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from chat_tui.server.data import shape
-from chat_tui.server.data.base import Principal, Repository, Write
+from chat_tui.server.data.base import Principal, Repository, Write, member_where
 from chat_tui.server.db import bump_counter, read_transaction, utcnow, write_transaction
 from chat_tui.server.errors import ApiError, conflict, forbidden, not_found
 from chat_tui.server.models import Conversation, Member, Message
@@ -94,10 +94,7 @@ class Messages(Repository):
             )
 
     def _own_message(self, p: Principal, mid: str) -> Message:
-        msg = Message.get_or_none(Message.id == mid)
-        if msg is None:
-            raise not_found("message not found")
-        self.membership(p.user_id, msg.conversation_id)
+        msg = self.member_message(p.user_id, mid)
         if msg.author_id != p.user_id:
             raise forbidden("only the author can edit or delete a message")
         return msg
@@ -161,8 +158,8 @@ class Messages(Repository):
                 return Write(shape.read_marker(member, self.names))
             seq = bump_counter()
             Member.update(read_seq=msg.seq, read_message_id=msg.id, read_change_seq=seq).where(
-                (Member.conversation == cid) & (Member.user == p.user_id)
+                member_where(cid, p.user_id)
             ).execute()
             affected = self.touch(cid, seq, None)
-            member = Member.get((Member.conversation == cid) & (Member.user == p.user_id))
+            member = Member.get(member_where(cid, p.user_id))
             return Write(shape.read_marker(member, self.names), affected=affected)
