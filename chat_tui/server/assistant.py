@@ -32,7 +32,9 @@ conversation are written by exactly one process, the holder of the conversation'
 The database is the queue: a process that learns of a new user message or a regenerated
 reply (its own route, a start-up scan, an expired lease) takes the lease when it is free
 or expired, closes as errors the replies left ``streaming`` there (no live process is
-writing them) except regenerated replies not yet begun, writes those, then answers the
+writing them) except regenerated replies (a user's regenerate is kept work: not begun, or
+begun by a process that stopped, it is written again from the start), writes those, then
+answers the
 conversation's unanswered messages one by one, and gives the lease up in the same
 transaction that finds nothing left to answer. While it works it renews its leases
 every third of :attr:`AssistantSettings.lease` seconds (PostgreSQL); every reply write
@@ -49,8 +51,9 @@ configure a model) and :class:`OpenAIResponder` (OpenAI-compatible providers, st
 plan's model from the first provider that lists it, else the first provider).
 :attr:`AssistantService.catalog` lists the models the server offers (``GET /v1/models``,
 :mod:`chat_tui.server.assistant_models`).
-On start-up, replies left ``streaming`` by a stopped server are closed as errors and user
-messages that never got a reply are answered, in the conversations no live process holds.
+On start-up, replies left ``streaming`` by a stopped server are closed as errors (except
+regenerated ones, written again), user messages that never got a reply are answered, in
+the conversations no live process holds.
 """
 
 from __future__ import annotations
@@ -404,19 +407,23 @@ class AssistantService:
             self._workers.pop(cid, None)
 
     async def _drain(self, cid: str) -> None:
-        """Holding the lease of ``cid``: close orphaned streaming replies, answer every
-        unanswered message, give the lease up when nothing is left."""
+        """Holding the lease of ``cid``: close orphaned streaming replies as errors
+        (regenerated ones are written again instead), then write the regenerated replies
+        that wait and answer the unanswered messages, a waiting regeneration first each
+        time (one may come while a reply is written); give the lease up when nothing is
+        left."""
         try:
             waiting = await self._run(self.jobs.work.waiting_regenerations, cid)
             for result in await self._run(self.jobs.replies.interrupt_streaming, cid,
                                           INTERRUPTED_NOTE, self.owner,
                                           {reply_id for reply_id, _ in waiting}):
                 self._publish(result)
-            for reply_id, question in waiting:
-                if self._stopping:
-                    return
-                await self._reply(cid, question, reply_id)
             while not self._stopping:
+                waiting = await self._run(self.jobs.work.waiting_regenerations, cid)
+                if waiting:
+                    reply_id, question = waiting[0]
+                    await self._reply(cid, question, reply_id)
+                    continue
                 mid = await self._run(self.jobs.work.next_unanswered, cid)
                 if mid is None:
                     self._pending.discard(cid)

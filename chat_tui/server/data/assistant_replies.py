@@ -144,18 +144,20 @@ class AssistantReplies(Repository):
 
     def begin_reply(self, reply_id: str, model: str | None,
                     owner: str | None = None) -> Write | None:
-        """A regenerated reply ``reply_id`` (made by ``Regenerations.regenerate``) starts:
-        it records ``model``. None when it is gone or no longer streaming. Raises
-        ``LeaseLost`` when ``owner`` is given and does not hold the lease of the reply's
-        conversation."""
+        """A regenerated reply ``reply_id`` (made by ``Regenerations.regenerate``) starts,
+        or starts again after its writer stopped: it records ``model`` and its body is
+        emptied (what an interrupted attempt wrote goes). None when it is gone or no
+        longer streaming. Raises ``LeaseLost`` when ``owner`` is given and does not hold
+        the lease of the reply's conversation."""
         with write_transaction(self.db):
             msg = Message.get_or_none(Message.id == reply_id)
             if msg is None or msg.deleted or not msg.streaming:
                 return None
             self.leases.check(msg.conversation_id, owner)
-            if msg.model == model:
+            if msg.model == model and msg.body == "":
                 return Write(shape.message(msg, self.names))
             seq = bump_counter()
+            msg.body = ""
             msg.model = model
             msg.version += 1
             msg.change_seq = seq
@@ -218,7 +220,7 @@ class AssistantReplies(Repository):
     def interrupt_streaming(self, cid: str, note: str, owner: str | None = None,
                             keep: set[str] = frozenset()) -> list[Write]:
         """Close every reply of ``cid`` left ``streaming`` (its writer stopped or crashed)
-        as an error, except those in ``keep`` (regenerated replies not begun): the partial
+        as an error, except those in ``keep`` (regenerated replies, written again): the partial
         text is kept and ``note`` appended. One result per reply. Call it only holding the
         lease of ``cid`` (``owner``): a reply that streams in a conversation whose lease a
         live process holds is that process's work."""

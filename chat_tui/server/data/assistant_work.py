@@ -32,10 +32,12 @@ class AssistantWork(Repository):
         self.users = users
 
     def waiting_regenerations(self, cid: str) -> list[tuple[str, str]]:
-        """The regenerated replies of ``cid`` made by ``Regenerations.regenerate`` and not
-        begun (``streaming``, empty, ``version`` 1, no ``model``) as ``(reply id,
-        question id)`` in ``seq`` order: the lease holder writes them before new
-        questions."""
+        """The regenerated replies of ``cid`` (made by ``Regenerations.regenerate``) still
+        ``streaming`` as ``(reply id, question id)`` in ``seq`` order. Called holding the
+        lease of ``cid`` between two replies, none of them is being written: each is a
+        user's request not begun, or begun by a process that stopped or crashed before the
+        end. A regenerate is kept work (docs/api.md P4): the lease holder writes them,
+        from the start, before new questions."""
         self.db.connect(reuse_if_open=True)
         return [
             (rid, question)
@@ -43,9 +45,6 @@ class AssistantWork(Repository):
             .where(
                 (Message.conversation == cid)
                 & (Message.streaming == True)  # noqa: E712
-                & (Message.body == "")
-                & (Message.version == 1)
-                & Message.model.is_null()
                 & Message.reply_to.is_null(False)
                 & (Message.author == self.users.assistant_id())
             )
