@@ -261,7 +261,7 @@ class ProblemActions:
             assistant=bool(payload.get("assistant")), title=payload.get("title", ""),
             members=members, heading="Change the new conversation",
             reason=problem.reason, check=server_member_check(self),
-            matrix=getattr(self.app, "is_matrix", False)), changed)
+            matrix=getattr(self.app, "is_matrix", False), settings=False), changed)
 
     # ------------------------------------------------------------------ ctrl+r, x
     def action_retry(self) -> None:

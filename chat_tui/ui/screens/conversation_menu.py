@@ -1,11 +1,14 @@
-"""The open conversation's menu, a dialog: rename it, pick the assistant's model and system
-prompt, add or remove members (its creator), or ask to leave it (sync rules 9 and 11).
+"""The open conversation's menu, a dialog: rename it, pick the assistant's model (with the
+model picker, :class:`~chat_tui.ui.screens.model_picker.ModelField`, fed by the model list
+kept in the cache, so offline too) and system prompt, add or remove members (its creator),
+or ask to leave it (sync rules 9 and 11).
 The chat screen opens it and applies the result
 (:class:`~chat_tui.ui.screens.chat_conversation.ConversationMenuActions`); it is imported
 when first opened, never for the first frame."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from chat_tui.ui.safe_text import inert_line
+from chat_tui.ui.screens.model_picker import ModelField
 from chat_tui.ui.screens.new_conversation import parse_members
 
 __all__ = ["ConversationMenuScreen", "MenuResult"]
@@ -36,7 +40,10 @@ class MenuResult:
 class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
     """The settings of conversation ``view`` (a ``ConversationView``) of the user ``me``:
     title; model and system prompt when the assistant is in it; the members when ``me``
-    created it (``creator``). Enter or Save returns what changed; Esc cancels."""
+    created it (``creator``). Enter or Save returns what changed; Esc cancels.
+
+    ``store`` (the account's cache: the saved model list) and ``refresh_models`` (an
+    async callable asking the server for a fresh list) feed the model picker."""
 
     DEFAULT_CSS = """
     ConversationMenuScreen { align: center middle; }
@@ -47,11 +54,14 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, view: Any, me: str, creator: bool) -> None:
+    def __init__(self, view: Any, me: str, creator: bool, *, store: Any = None,
+                 refresh_models: Callable[[], Awaitable[Any]] | None = None) -> None:
         super().__init__()
         self._view = view
         self._me = me
         self._creator = creator
+        self._store = store
+        self._refresh_models = refresh_models
 
     def _others(self) -> list[str]:
         return [m for m in self._view.members if m not in (self._me, "assistant")]
@@ -63,8 +73,9 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
             yield Label("Title")
             yield Input(view.title, id="menu-title", max_length=200)
             if view.assistant:
-                yield Label("Model (empty: the server's default; chat-tui models lists them)")
-                yield Input(view.model or "", id="menu-model", max_length=200)
+                yield Label("Model")
+                yield ModelField(self._store, view.model, refresh=self._refresh_models,
+                                 id="menu-model")
                 yield Label("System prompt (empty: the server's own)")
                 yield Input(view.system_prompt or "", id="menu-prompt", max_length=16_000)
             if self._creator:
@@ -96,9 +107,9 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
             return
         if title != view.title:
             changes["title"] = title
-        model = self._value("menu-model")
-        if model is not None and (model.strip() or None) != view.model:
-            changes["model"] = model.strip() or None
+        picked = self.query("#menu-model")
+        if picked and picked.first(ModelField).value != view.model:
+            changes["model"] = picked.first(ModelField).value
         prompt = self._value("menu-prompt")
         if prompt is not None and (prompt if prompt.strip() else None) != view.system_prompt:
             changes["system_prompt"] = prompt if prompt.strip() else None
