@@ -48,3 +48,32 @@ async def test_menu_renames_and_adds_a_member_and_alt_d_leaves(server, login, ma
         assert await wait_for(pilot, lambda: not app.store.outbox_rows(), timeout=15)
         [conv] = [c for c in await server_api("bob").list_conversations() if c.id == cid]
         assert conv.members == ("bob", "carol")
+
+
+async def test_alt_c_and_alt_d_from_a_terminal_work_while_the_composer_has_focus(
+        server, login, make_app):
+    """A terminal sends alt+letter as ESC and the letter, which Textual's parser turns
+    into a key ``alt+c`` that carries the character ``c``: the composer must leave it to
+    the binding, not type the letter (the pilot's ``press("alt+c")`` carries none)."""
+    from textual import events
+
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        cid = app.engine.create_conversation("Plans", ["bob"])
+        app.screen.open_conversation(cid)
+        assert await wait_for(pilot, lambda: shown(app, cid))
+        composer = app.screen.composer
+        composer.focus()
+        await pilot.pause()
+        app.post_message(events.Key("alt+c", "c"))
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConversationMenuScreen))
+        assert composer.text == ""
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen,
+                                                            ConversationMenuScreen))
+        composer.focus()
+        await pilot.pause()
+        app.post_message(events.Key("alt+d", "d"))
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert composer.text == ""
