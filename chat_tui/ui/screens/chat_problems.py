@@ -266,11 +266,15 @@ class ProblemActions:
     # ------------------------------------------------------------------ ctrl+r, x
     def action_retry(self) -> None:
         """Retry a failed message (the selected one, else the first failed one here), else
-        this conversation's first waiting action of any kind (a conversation create)."""
+        this conversation's first waiting action of any kind (a conversation create), else
+        a failed assistant reply (the selected one, else the last one here: asked again,
+        as regenerate does, sync rule 10)."""
         if self._problem_id(("failed",)) is not None:
             super().action_retry()
         elif self.problems_here():
             self.action_retry_problem()
+        elif self.failed_reply() is not None:  # type: ignore[attr-defined]
+            self.action_regenerate()  # type: ignore[attr-defined]
         else:
             super().action_retry()
 
