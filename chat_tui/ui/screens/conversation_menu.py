@@ -16,11 +16,12 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 from chat_tui.ui.safe_text import inert_line
 from chat_tui.ui.screens.model_picker import ModelField
 from chat_tui.ui.screens.new_conversation import parse_members
+from chat_tui.wire.limits import MAX_SYSTEM_PROMPT_CHARS
 
 __all__ = ["ConversationMenuScreen", "MenuResult"]
 
@@ -40,17 +41,20 @@ class MenuResult:
 class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
     """The settings of conversation ``view`` (a ``ConversationView``) of the user ``me``:
     title; model and system prompt when the assistant is in it; the members when ``me``
-    created it (``creator``). Enter or Save returns what changed; Esc cancels.
+    created it (``creator``). Enter in a one-line field or Save returns what changed (the
+    system prompt is multi-line: Enter there is a new line); Esc cancels.
 
     ``store`` (the account's cache: the saved model list) and ``refresh_models`` (an
     async callable asking the server for a fresh list) feed the model picker."""
 
     DEFAULT_CSS = """
     ConversationMenuScreen { align: center middle; }
-    #menu-box { width: 72; max-width: 100%; height: auto; border: round $accent;
-                padding: 0 1; background: $surface; }
+    #menu-box { width: 72; max-width: 100%; height: auto; max-height: 100%;
+                overflow-y: auto; border: round $accent; padding: 0 1;
+                background: $surface; }
     #menu-buttons { height: auto; margin-top: 1; }
     #menu-error { height: auto; }
+    #menu-prompt { height: 5; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -77,7 +81,8 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
                 yield ModelField(self._store, view.model, refresh=self._refresh_models,
                                  id="menu-model")
                 yield Label("System prompt (empty: the server's own)")
-                yield Input(view.system_prompt or "", id="menu-prompt", max_length=16_000)
+                yield TextArea(view.system_prompt or "", id="menu-prompt", soft_wrap=True,
+                               tab_behavior="focus", show_line_numbers=False)
             if self._creator:
                 yield Label("Members (comma separated usernames)")
                 yield Input(", ".join(self._others()), id="menu-members")
@@ -88,7 +93,7 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
                 yield Button("Cancel", id="menu-cancel")
 
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
-        for entry in self.query(Input):
+        for entry in self.query("Input, TextArea"):
             entry.cursor_blink = False
         self.query_one("#menu-title", Input).focus()
 
@@ -110,7 +115,13 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
         picked = self.query("#menu-model")
         if picked and picked.first(ModelField).value != view.model:
             changes["model"] = picked.first(ModelField).value
-        prompt = self._value("menu-prompt")
+        prompts = self.query("#menu-prompt")
+        prompt = prompts.first(TextArea).text if prompts else None
+        if prompt is not None and len(prompt) > MAX_SYSTEM_PROMPT_CHARS:
+            self.query_one("#menu-error", Static).update(Text(
+                f"The system prompt has {len(prompt):,} characters; at most "
+                f"{MAX_SYSTEM_PROMPT_CHARS:,} fit.", style="bold red"))
+            return
         if prompt is not None and (prompt if prompt.strip() else None) != view.system_prompt:
             changes["system_prompt"] = prompt if prompt.strip() else None
         add: tuple[str, ...] = ()
