@@ -4,15 +4,15 @@ After each user message the server writes one assistant reply:
 
 - strictly one at a time and in message order per conversation: one asyncio queue and one
   worker task per conversation with pending work (the task ends when its queue is empty);
-- each reply sees the history up to the message it answers (``AssistantJobs.history``);
+- each reply sees the history up to the message it answers (``AssistantReplies.history``);
 - a regenerated reply (``POST /v1/messages/{mid}/regenerate``, its row made by
-  ``AssistantJobs.regenerate``) is written the same way into that row, in the same
+  ``Regenerations.regenerate``) is written the same way into that row, in the same
   per-conversation order, with the settings the conversation had when it was asked for;
   once any reply is written in full, the earlier replies to its question become
-  tombstones (``AssistantJobs.replace_older_replies``): one answer per question stays, and
+  tombstones (``AssistantReplies.replace_older_replies``): one answer per question stays, and
   a failed or stopped attempt replaces nothing;
 - each reply is written with the model and system prompt its conversation had when the
-  message it answers was sent (``AssistantJobs.asked_with``; none: the server's default
+  message it answers was sent (``AssistantReplies.asked_with``; none: the server's default
   model and :data:`SYSTEM_PROMPT`), and records that model (``Message.model``);
 - the reply is one message with a deterministic id (``uuid5`` of the user message id), created
   empty with ``streaming: true``; its body grows as the responder streams, flushed to the
@@ -27,11 +27,14 @@ After each user message the server writes one assistant reply:
 
 Ownership (several server processes on one PostgreSQL database): the replies of one
 conversation are written by exactly one process, the holder of the conversation's lease
-(``assistant_lease``: owner, expiry; :class:`~chat_tui.server.data.assistant_jobs.AssistantJobs`).
+(``assistant_lease``: owner, expiry;
+:class:`~chat_tui.server.data.assistant_leases.AssistantLeases`).
 The database is the queue: a process that learns of a new user message or a regenerated
 reply (its own route, a start-up scan, an expired lease) takes the lease when it is free
 or expired, closes as errors the replies left ``streaming`` there (no live process is
-writing them) except regenerated replies not yet begun, writes those, then answers the
+writing them) except regenerated replies (a user's regenerate is kept work: not begun, or
+begun by a process that stopped, it is written again from the start), writes those, then
+answers the
 conversation's unanswered messages one by one, and gives the lease up in the same
 transaction that finds nothing left to answer. While it works it renews its leases
 every third of :attr:`AssistantSettings.lease` seconds (PostgreSQL); every reply write
@@ -48,8 +51,9 @@ configure a model) and :class:`OpenAIResponder` (OpenAI-compatible providers, st
 plan's model from the first provider that lists it, else the first provider).
 :attr:`AssistantService.catalog` lists the models the server offers (``GET /v1/models``,
 :mod:`chat_tui.server.assistant_models`).
-On start-up, replies left ``streaming`` by a stopped server are closed as errors and user
-messages that never got a reply are answered, in the conversations no live process holds.
+On start-up, replies left ``streaming`` by a stopped server are closed as errors (except
+regenerated ones, written again), user messages that never got a reply are answered, in
+the conversations no live process holds.
 """
 
 from __future__ import annotations
@@ -311,8 +315,8 @@ class AssistantService:
         nothing to renew or take over later, and an idle server runs no query)."""
         single = is_sqlite(self.jobs.db)
         if single:
-            await self._run(self.jobs.clear_leases)
-        for cid in await self._run(self.jobs.conversations_with_work):
+            await self._run(self.jobs.leases.clear)
+        for cid in await self._run(self.jobs.work.conversations_with_work):
             self.enqueue(cid)
         if not single:
             self._sweeper = asyncio.create_task(self._sweep(), name="assistant-leases")
@@ -332,7 +336,7 @@ class AssistantService:
             except (asyncio.CancelledError, Exception):
                 pass
         try:
-            await self._run(self.jobs.expire, self.owner)
+            await self._run(self.jobs.leases.expire, self.owner)
         except Exception:
             log.exception("could not end the assistant's leases")
 
@@ -343,8 +347,8 @@ class AssistantService:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
                 if self._workers:
-                    await self._run(self.jobs.renew, self.owner, self.lease_seconds)
-                for cid in await self._run(self.jobs.expired):
+                    await self._run(self.jobs.leases.renew, self.owner, self.lease_seconds)
+                for cid in await self._run(self.jobs.leases.expired):
                     self.enqueue(cid)
             except Exception:
                 log.exception("assistant lease sweep failed")
@@ -364,7 +368,7 @@ class AssistantService:
             await self._run(self.ask_others_to_stop, reply_id)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.lease_seconds
-            while await self._run(self.jobs.streaming, reply_id):
+            while await self._run(self.jobs.replies.streaming, reply_id):
                 if loop.time() > deadline:
                     return False
                 await asyncio.sleep(STOP_POLL_SECONDS)
@@ -397,29 +401,33 @@ class AssistantService:
         try:
             while cid in self._pending and not self._stopping:
                 self._pending.discard(cid)
-                if await self._run(self.jobs.acquire, cid, self.owner, self.lease_seconds):
+                if await self._run(self.jobs.leases.acquire, cid, self.owner, self.lease_seconds):
                     await self._drain(cid)
         finally:
             self._workers.pop(cid, None)
 
     async def _drain(self, cid: str) -> None:
-        """Holding the lease of ``cid``: close orphaned streaming replies, answer every
-        unanswered message, give the lease up when nothing is left."""
+        """Holding the lease of ``cid``: close orphaned streaming replies as errors
+        (regenerated ones are written again instead), then write the regenerated replies
+        that wait and answer the unanswered messages, a waiting regeneration first each
+        time (one may come while a reply is written); give the lease up when nothing is
+        left."""
         try:
-            waiting = await self._run(self.jobs.waiting_regenerations, cid)
-            for result in await self._run(self.jobs.interrupt_streaming, cid,
+            waiting = await self._run(self.jobs.work.waiting_regenerations, cid)
+            for result in await self._run(self.jobs.replies.interrupt_streaming, cid,
                                           INTERRUPTED_NOTE, self.owner,
                                           {reply_id for reply_id, _ in waiting}):
                 self._publish(result)
-            for reply_id, question in waiting:
-                if self._stopping:
-                    return
-                await self._reply(cid, question, reply_id)
             while not self._stopping:
-                mid = await self._run(self.jobs.next_unanswered, cid)
+                waiting = await self._run(self.jobs.work.waiting_regenerations, cid)
+                if waiting:
+                    reply_id, question = waiting[0]
+                    await self._reply(cid, question, reply_id)
+                    continue
+                mid = await self._run(self.jobs.work.next_unanswered, cid)
                 if mid is None:
                     self._pending.discard(cid)
-                    if await self._run(self.jobs.release, cid, self.owner):
+                    if await self._run(self.jobs.leases.release, cid, self.owner):
                         return
                     continue
                 await self._reply(cid, mid)
@@ -431,7 +439,7 @@ class AssistantService:
             # The lease ends now, so a sweep (this process's or another's) tries again.
             log.exception("assistant replies in %s failed", cid)
             with contextlib.suppress(Exception):
-                await self._run(self.jobs.expire_one, cid, self.owner)
+                await self._run(self.jobs.leases.expire_one, cid, self.owner)
 
     async def _model_for(self, asked: str | None) -> str | None:
         """The model a reply asked with ``asked`` (None: the default) is written by: the
@@ -447,14 +455,14 @@ class AssistantService:
             return None
 
     async def _reply(self, cid: str, mid: str, regenerated: str | None = None) -> None:
-        history = await self._run(self.jobs.history, cid, mid)
+        history = await self._run(self.jobs.replies.history, cid, mid)
         if history is None:  # the message was deleted before its turn
             if regenerated is not None:
                 self._publish(await self._run(
-                    self.jobs.update_reply, regenerated,
+                    self.jobs.replies.update_reply, regenerated,
                     "⚠ The question of this reply was deleted.", streaming=False, error=True))
             return
-        asked_model, system_prompt = await self._run(self.jobs.asked_with,
+        asked_model, system_prompt = await self._run(self.jobs.replies.asked_with,
                                                      regenerated or mid)
         plan = ReplyPlan(await self._model_for(asked_model), system_prompt)
         reply_id = regenerated or reply_id_for(mid)
@@ -471,10 +479,10 @@ class AssistantService:
                            requested: asyncio.Event, plan: ReplyPlan,
                            regenerated: bool = False) -> None:
         if regenerated:
-            started = await self._run(self.jobs.begin_reply, reply_id, plan.model,
+            started = await self._run(self.jobs.replies.begin_reply, reply_id, plan.model,
                                       self.owner)
         else:
-            started = await self._run(self.jobs.start_reply, cid, reply_id, mid, plan.model,
+            started = await self._run(self.jobs.replies.start_reply, cid, reply_id, mid, plan.model,
                                       self.owner)
         if started is None:
             return  # already answered
@@ -491,7 +499,7 @@ class AssistantService:
                     raise LeaseLost(cid)
                 try:
                     result = await self._run(
-                        self.jobs.update_reply, reply_id, body, streaming=streaming,
+                        self.jobs.replies.update_reply, reply_id, body, streaming=streaming,
                         error=error, stopped=stopped, owner=self.owner,
                     )
                 except LeaseLost:
@@ -570,4 +578,4 @@ class AssistantService:
         # The last write of this reply: streaming ends here (stopped: what was written).
         await write(text, False, stopped=stopped)
         if not stopped:
-            self._publish(await self._run(self.jobs.replace_older_replies, reply_id))
+            self._publish(await self._run(self.jobs.replies.replace_older_replies, reply_id))

@@ -315,7 +315,8 @@ class ChatApp(AssistantActions, App[None]):
             self.push_screen(SearchScreen(self.store, self.clock), opened)
 
     def action_new_conversation(self) -> None:
-        """Ask for a new conversation (assistant or members) and open it. The dialog
+        """Ask for a new conversation (assistant or members; with the assistant, its model
+        from the model picker and its system prompt, sync rule 9) and open it. The dialog
         checks the member names with the server when it can be asked and creates nothing
         while any is unknown (sync rule 3o); otherwise the create is queued, with a note
         that the names were not checked."""
@@ -330,7 +331,9 @@ class ChatApp(AssistantActions, App[None]):
             cid = self.chat.engine_call(
                 "Could not create the conversation",
                 lambda e: e.create_conversation(result.title, result.members,
-                                                assistant=result.assistant),
+                                                assistant=result.assistant,
+                                                model=result.model,
+                                                system_prompt=result.system_prompt),
                 errors=(Exception,))
             if cid is None:
                 return
@@ -343,7 +346,8 @@ class ChatApp(AssistantActions, App[None]):
             self.chat.action_focus_composer()
 
         self.push_screen(NewConversationScreen(check=server_member_check(self.chat),
-                                               matrix=self.is_matrix), created)
+                                               matrix=self.is_matrix, store=self.store,
+                                               refresh_models=self.refresh_model_list), created)
 
     @property
     def is_matrix(self) -> bool:

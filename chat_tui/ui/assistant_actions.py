@@ -167,10 +167,10 @@ class AssistantActions:
         server = None if self.models_host is not None or engine is None else engine.base_url
         self.push_screen(  # type: ignore[attr-defined]
             SettingsScreen(self.store, local=self.models_host is not None,  # type: ignore[attr-defined]
-                           server=server, refresh_models=self._refresh_models),
+                           server=server, refresh_models=self.refresh_model_list),
             self._settings_saved)
 
-    async def _refresh_models(self) -> Any:
+    async def refresh_model_list(self) -> Any:
         """The server's model list now (``Engine.list_models``, kept in the cache), or
         None when it cannot be asked (offline, starting): the cached one stays."""
         engine = self.engine  # type: ignore[attr-defined]
@@ -209,7 +209,7 @@ class AssistantActions:
         if host.offer is None:
             self.hide_local_offer()
         self.notify(f"{prefix} The assistant now answers with {what}.", timeout=8)
-        await self._refresh_models()
+        await self.refresh_model_list()
 
     # ------------------------------------------------------------------ local model offer
     def show_local_offer(self) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -300,6 +301,41 @@ def test_rule_P4_a_crashed_owners_work_is_taken_over_after_its_lease(
         assert took < lease + lease / 3 + 5.0, took
         page = alice_b.request("GET", f"/v1/conversations/{cid}/messages").json()["messages"]
         assert [m["id"] for m in page if m["author"] == "alice"] == [first["id"], second["id"]]
+
+
+def test_rule_P4_a_crashed_owners_regenerated_reply_is_written_by_the_next_holder(
+        server_factory, pg_url, api_factory, monkeypatch):
+    """A regenerate is kept work: the process writing the regenerated reply is killed
+    mid-reply; the process that takes the conversation over writes it again, in full,
+    instead of closing it as interrupted, and it replaces the earlier reply."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
+    lease = 2.0
+    with ModelServer(["fake-model"], delay=0.01) as model:
+        a, b = assistant_servers(server_factory, pg_url, model, "--assistant-lease", str(lease))
+        alice_a = api_factory(a, "alice", "alice-pw")
+        alice_b = api_factory(b, "alice", "alice-pw")
+        cid = alice_a.create_conversation([], assistant=True)
+        question = alice_a.send(cid, words(30)).json()
+        [first] = wait_until(lambda: [r for r in replies(alice_a, cid)
+                                      if not r["streaming"]], 20, "the first reply")
+        assert first["error"] is False
+        model.control(delay=0.3)  # the regenerated reply takes about 10 s
+        new_id = str(uuid.uuid4())
+        made = alice_a.request("POST", f"/v1/messages/{first['id']}/regenerate",
+                               json={"reply_id": new_id})
+        assert made.status_code == 201, made.text
+        wait_until(lambda: any(r["id"] == new_id and r["body"]
+                               for r in replies(alice_b, cid)), 20, "A to write it")
+        a.kill()  # kill -9 of the owner, mid-reply
+        model.control(delay=0.01)
+        done = wait_until(lambda: next((r for r in replies(alice_b, cid)
+                                        if r["id"] == new_id and not r["streaming"]), None),
+                          lease + 20, "B to take over")
+        assert done["error"] is False, done["body"]
+        assert done["body"] == "saw 1: alice: " + question["body"]
+        page = {m["id"]: m for m in alice_b.request(
+            "GET", f"/v1/conversations/{cid}/messages").json()["messages"]}
+        assert page[first["id"]]["deleted"] and page[question["id"]] == question
 
 
 # -- serve --workers -----------------------------------------------------------------

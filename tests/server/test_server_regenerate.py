@@ -12,8 +12,10 @@ import time
 import uuid
 
 import httpx
+import pytest
 
 from tests.support.embedded import new_assistant_conversation, send_text
+from tests.support.model_server import ModelServer
 
 
 def page(client: httpx.Client, cid: str) -> list[dict]:
@@ -32,6 +34,13 @@ def wait(client: httpx.Client, cid: str, check, timeout: float = 20) -> list[dic
 
 def by_id(messages: list[dict]) -> dict[str, dict]:
     return {m["id"]: m for m in messages}
+
+
+def replaced(messages: list[dict], new_id: str, old_id: str) -> bool:
+    """The new reply ``new_id`` is written in full and the earlier one ``old_id`` is a
+    tombstone (the server writes the tombstone just after the reply's last write)."""
+    found = by_id(messages)
+    return not found[new_id]["streaming"] and found[old_id]["deleted"]
 
 
 def ask(client: httpx.Client, text: str) -> tuple[str, dict]:
@@ -57,9 +66,7 @@ def test_a_failed_reply_is_retried_and_replaced(embedded, models):
         new_id, True, "")
     again = regenerate(embedded, failed["id"], new_id)  # a retry of the request
     assert again.status_code == 200 and again.json()["id"] == new_id
-    # the new reply is finished, then (a transaction after) the failed one replaced
-    done = wait(embedded, cid, lambda ms: not by_id(ms)[new_id]["streaming"]
-                and by_id(ms)[failed["id"]]["deleted"])
+    done = wait(embedded, cid, lambda ms: replaced(ms, new_id, failed["id"]))
     messages = by_id(done)
     assert messages[new_id]["body"] == "saw 1: me: are you there"
     assert (messages[new_id]["model"], messages[new_id]["error"]) == ("small", False)
@@ -83,9 +90,7 @@ def test_regenerate_uses_the_current_model_and_keeps_the_earlier_reply_until_don
     growing = wait(embedded, cid, lambda ms: by_id(ms)[new_id]["body"])
     assert by_id(growing)[new_id]["streaming"]
     assert by_id(growing)[first["id"]] == first  # still there while the new one grows
-    # the new reply is finished, then (a transaction after) the earlier one replaced
-    done = wait(embedded, cid, lambda ms: not by_id(ms)[new_id]["streaming"]
-                and by_id(ms)[first["id"]]["deleted"])
+    done = wait(embedded, cid, lambda ms: replaced(ms, new_id, first["id"]))
     assert by_id(done)[new_id]["model"] == "large"
     assert by_id(done)[first["id"]]["deleted"]
     assert by_id(done)[first["id"]]["version"] > first["version"]
@@ -138,3 +143,101 @@ def test_regenerate_refusals(server, alice, bob):
     # nothing was made by the refusals
     messages = alice.request("GET", f"/v1/conversations/{cid}/messages").json()["messages"]
     assert [m["id"] for m in messages] == [question["id"], reply["id"]]
+
+
+# -- a regenerate is kept work -------------------------------------------------------
+
+
+def model_process(server_factory, models: ModelServer, monkeypatch):
+    """A ``chat-tui-server`` process (SQLite) whose assistant streams from ``models``
+    (default model ``small``), with alice; returns ``(server, alice's Api)``."""
+    from tests.server.conftest import Api
+    from tests.support.accounts import PASSWORDS
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
+    server = server_factory.start_with_model(models.url, "small",
+                                             users={"alice": PASSWORDS["alice"]})
+    return server, Api(server.url, server.login("alice", PASSWORDS["alice"]))
+
+
+def api_page(api, cid: str) -> list[dict]:
+    return api.request("GET", f"/v1/conversations/{cid}/messages").json()["messages"]
+
+
+def api_wait(api, cid: str, check, timeout: float = 30) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = api_page(api, cid)
+        if check(messages):
+            return messages
+        time.sleep(0.05)
+    raise AssertionError(f"never true: {api_page(api, cid)}")
+
+
+def answered(api, text: str) -> tuple[str, dict, dict]:
+    """alice asks ``text`` in a new assistant conversation; ``(cid, question, reply)``
+    once the reply is written."""
+    cid = api.create_conversation([], assistant=True)
+    question = api.send(cid, text).json()
+    done = api_wait(api, cid, lambda ms: any(
+        m["author"] == "assistant" and not m["streaming"] for m in ms))
+    [reply] = [m for m in done if m["author"] == "assistant"]
+    assert reply["error"] is False, reply
+    return cid, question, reply
+
+
+def test_a_regenerate_asked_while_another_reply_streams_is_written_after_it(
+        server_factory, models, monkeypatch):
+    server, alice = model_process(server_factory, models, monkeypatch)
+    try:
+        cid, question, first = answered(alice, "first question")
+        models.control(delay=0.1)
+        second = alice.send(cid, " ".join(f"w{i}" for i in range(20))).json()  # ~2 s
+        api_wait(alice, cid, lambda ms: any(m["streaming"] and m["body"] for m in ms))
+        new_id = str(uuid.uuid4())
+        made = alice.request("POST", f"/v1/messages/{first['id']}/regenerate",
+                             json={"reply_id": new_id})
+        assert made.status_code == 201, made.text
+        models.control(delay=0.01)
+        done = by_id(api_wait(alice, cid, lambda ms: replaced(ms, new_id, first["id"])))
+        assert done[new_id]["body"] == "saw 1: alice: first question"
+        assert done[new_id]["error"] is False and done[first["id"]]["deleted"]
+        replies = [m for m in done.values() if m["author"] == "assistant"
+                   and not m["deleted"]]
+        assert len(replies) == 2 and all(not m["error"] for m in replies)
+        assert done[question["id"]] == question and done[second["id"]] == second
+    finally:
+        alice.close()
+
+
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_a_regenerate_interrupted_by_a_restart_runs_after_it(server_factory, models,
+                                                             monkeypatch, how):
+    """docs/api.md P4: the regenerated reply was being written when the server process
+    stopped (or crashed); after the restart it is written again, in full, from the start,
+    and replaces the earlier reply; nothing of the user's changes."""
+    server, alice = model_process(server_factory, models, monkeypatch)
+    try:
+        cid, question, first = answered(alice, " ".join(f"q{i}" for i in range(30)))
+        models.control(delay=0.3)  # the new reply takes about 10 s
+        new_id = str(uuid.uuid4())
+        made = alice.request("POST", f"/v1/messages/{first['id']}/regenerate",
+                             json={"reply_id": new_id})
+        assert made.status_code == 201, made.text
+        api_wait(alice, cid, lambda ms: by_id(ms)[new_id]["body"])  # it streams
+        if how == "kill":
+            server.kill()
+        else:
+            server.stop()
+        models.control(delay=0.01)
+        server.start()
+        done = by_id(api_wait(alice, cid, lambda ms: not by_id(ms)[new_id]["streaming"]))
+        new = done[new_id]
+        assert new["error"] is False, new["body"]
+        assert new["body"] == "saw 1: alice: " + question["body"]
+        assert (new["model"], new["stopped"]) == ("small", False)
+        done = by_id(api_wait(alice, cid, lambda ms: replaced(ms, new_id, first["id"])))
+        assert done[question["id"]] == question
+        assert len(done) == 3
+    finally:
+        alice.close()

@@ -48,3 +48,62 @@ async def test_menu_renames_and_adds_a_member_and_alt_d_leaves(server, login, ma
         assert await wait_for(pilot, lambda: not app.store.outbox_rows(), timeout=15)
         [conv] = [c for c in await server_api("bob").list_conversations() if c.id == cid]
         assert conv.members == ("bob", "carol")
+
+
+async def test_alt_c_and_alt_d_from_a_terminal_work_while_the_composer_has_focus(
+        server, login, make_app):
+    """A terminal sends alt+letter as ESC and the letter, which Textual's parser turns
+    into a key ``alt+c`` that carries the character ``c``: the composer must leave it to
+    the binding, not type the letter (the pilot's ``press("alt+c")`` carries none)."""
+    from textual import events
+
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        cid = app.engine.create_conversation("Plans", ["bob"])
+        app.screen.open_conversation(cid)
+        assert await wait_for(pilot, lambda: shown(app, cid))
+        composer = app.screen.composer
+        composer.focus()
+        await pilot.pause()
+        app.post_message(events.Key("alt+c", "c"))
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConversationMenuScreen))
+        assert composer.text == ""
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen,
+                                                            ConversationMenuScreen))
+        composer.focus()
+        await pilot.pause()
+        app.post_message(events.Key("alt+d", "d"))
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert composer.text == ""
+
+
+async def test_rule_9_the_menu_keeps_and_edits_a_multi_line_system_prompt(
+        server, login, make_app, server_api):
+    from textual.widgets import TextArea
+
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        cid = app.engine.create_conversation("Ask", assistant=True,
+                                             system_prompt="line one\nline two")
+        app.screen.open_conversation(cid)
+        assert await wait_for(pilot, lambda: shown(app, cid))
+        assert await wait_for(pilot, lambda: not app.store.outbox_rows(), timeout=15)
+        await pilot.press("alt+c")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConversationMenuScreen))
+        menu = app.screen
+        prompt = menu.query_one("#menu-prompt", TextArea)
+        assert prompt.text == "line one\nline two"
+        prompt.focus()
+        await pilot.pause()
+        prompt.move_cursor(prompt.document.end)
+        await pilot.press("enter", *"line three")  # Enter is a new line in the prompt
+        assert isinstance(app.screen, ConversationMenuScreen)
+        menu.submit()
+        assert await wait_for(pilot, lambda: app.store.get_conversation(cid).system_prompt
+                              == "line one\nline two\nline three")
+        assert await wait_for(pilot, lambda: not app.store.outbox_rows(), timeout=15)
+        [conv] = [c for c in await server_api("alice").list_conversations() if c.id == cid]
+        assert conv.system_prompt == "line one\nline two\nline three"

@@ -3,7 +3,8 @@
 :class:`ServerDB` holds one repository per resource, sharing the username cache:
 ``users`` (:mod:`.users`), ``conversations`` (:mod:`.conversations`), ``messages``
 (:mod:`.messages`, read markers included), ``sync`` (:mod:`.sync`), ``assistant_jobs``
-(:mod:`.assistant_jobs`), ``memberships`` (:mod:`.memberships`: leave, add and remove
+(:mod:`.assistant_jobs`: the assistant's work, leases, replies and regenerations, one
+module each), ``memberships`` (:mod:`.memberships`: leave, add and remove
 members) and ``imports`` (:mod:`.imports`). Rows become wire objects in
 :mod:`.shape` only. Writers report a :class:`Write`; routes pick the HTTP status.
 """

@@ -21,9 +21,9 @@ async def stop_reply(mid: uuid.UUID, p: Caller, ctx: Context) -> Response:
     """Stop the assistant reply ``mid`` while it streams; answers it as it ends (the text
     so far, then the stop note, ``streaming: false``). A reply that is no longer streaming
     is answered unchanged, so a repeat is harmless."""
-    message = await ctx.run(ctx.db.assistant_jobs.reply_to_stop, p.user_id, str(mid))
+    message = await ctx.run(ctx.db.assistant_jobs.replies.reply_to_stop, p.user_id, str(mid))
     if message.streaming and await ctx.assistant.stop_reply(str(mid)):
-        message = await ctx.run(ctx.db.assistant_jobs.reply_to_stop, p.user_id, str(mid))
+        message = await ctx.run(ctx.db.assistant_jobs.replies.reply_to_stop, p.user_id, str(mid))
     return json_response(message)
 
 
@@ -44,6 +44,6 @@ async def regenerate_reply(
     the new one is written in full. A repeat of ``reply_id`` answers that reply (200)."""
     ctx.check_rate(p)
     write = await ctx.run(
-        ctx.db.assistant_jobs.regenerate, p.user_id, str(mid), str(req.reply_id)
+        ctx.db.assistant_jobs.regenerations.regenerate, p.user_id, str(mid), str(req.reply_id)
     )
     return ctx.answer(write, p)

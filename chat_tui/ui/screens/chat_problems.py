@@ -261,16 +261,20 @@ class ProblemActions:
             assistant=bool(payload.get("assistant")), title=payload.get("title", ""),
             members=members, heading="Change the new conversation",
             reason=problem.reason, check=server_member_check(self),
-            matrix=getattr(self.app, "is_matrix", False)), changed)
+            matrix=getattr(self.app, "is_matrix", False), settings=False), changed)
 
     # ------------------------------------------------------------------ ctrl+r, x
     def action_retry(self) -> None:
         """Retry a failed message (the selected one, else the first failed one here), else
-        this conversation's first waiting action of any kind (a conversation create)."""
+        this conversation's first waiting action of any kind (a conversation create), else
+        a failed assistant reply (the selected one, else the last one here: asked again,
+        as regenerate does, sync rule 10)."""
         if self._problem_id(("failed",)) is not None:
             super().action_retry()
         elif self.problems_here():
             self.action_retry_problem()
+        elif self.failed_reply() is not None:  # type: ignore[attr-defined]
+            self.action_regenerate()  # type: ignore[attr-defined]
         else:
             super().action_retry()
 

@@ -23,6 +23,17 @@ class ReplyActions:
     current_id: str | None
     app: Any
 
+    def failed_reply(self) -> str | None:
+        """The id of the failed assistant reply a retry acts on: the selected message when
+        it is one, else the open conversation's last reply when it failed; else None."""
+        view = self.messages.selected_view() if self.messages is not None else None
+        if view is None and self.current_id is not None:
+            last = self.store.last_reply(self.current_id)
+            view = self.store.get_message(last) if last is not None else None
+        if view is not None and view.author == ASSISTANT and view.error and not view.deleted:
+            return view.id
+        return None
+
     def action_regenerate(self) -> None:
         """Ask the assistant again: a new reply to the question of the selected assistant
         reply, else of the open conversation's last one (a failed reply is retried so)."""

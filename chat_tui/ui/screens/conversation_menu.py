@@ -1,11 +1,14 @@
-"""The open conversation's menu, a dialog: rename it, pick the assistant's model and system
-prompt, add or remove members (its creator), or ask to leave it (sync rules 9 and 11).
+"""The open conversation's menu, a dialog: rename it, pick the assistant's model (with the
+model picker, :class:`~chat_tui.ui.screens.model_picker.ModelField`, fed by the model list
+kept in the cache, so offline too) and system prompt, add or remove members (its creator),
+or ask to leave it (sync rules 9 and 11).
 The chat screen opens it and applies the result
 (:class:`~chat_tui.ui.screens.chat_conversation.ConversationMenuActions`); it is imported
 when first opened, never for the first frame."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,10 +16,12 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 from chat_tui.ui.safe_text import inert_line
+from chat_tui.ui.screens.model_picker import ModelField
 from chat_tui.ui.screens.new_conversation import parse_members
+from chat_tui.wire.limits import MAX_SYSTEM_PROMPT_CHARS
 
 __all__ = ["ConversationMenuScreen", "MenuResult"]
 
@@ -36,22 +41,31 @@ class MenuResult:
 class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
     """The settings of conversation ``view`` (a ``ConversationView``) of the user ``me``:
     title; model and system prompt when the assistant is in it; the members when ``me``
-    created it (``creator``). Enter or Save returns what changed; Esc cancels."""
+    created it (``creator``). Enter in a one-line field or Save returns what changed (the
+    system prompt is multi-line: Enter there is a new line); Esc cancels.
+
+    ``store`` (the account's cache: the saved model list) and ``refresh_models`` (an
+    async callable asking the server for a fresh list) feed the model picker."""
 
     DEFAULT_CSS = """
     ConversationMenuScreen { align: center middle; }
-    #menu-box { width: 72; max-width: 100%; height: auto; border: round $accent;
-                padding: 0 1; background: $surface; }
+    #menu-box { width: 72; max-width: 100%; height: auto; max-height: 100%;
+                overflow-y: auto; border: round $accent; padding: 0 1;
+                background: $surface; }
     #menu-buttons { height: auto; margin-top: 1; }
     #menu-error { height: auto; }
+    #menu-prompt { height: 5; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, view: Any, me: str, creator: bool) -> None:
+    def __init__(self, view: Any, me: str, creator: bool, *, store: Any = None,
+                 refresh_models: Callable[[], Awaitable[Any]] | None = None) -> None:
         super().__init__()
         self._view = view
         self._me = me
         self._creator = creator
+        self._store = store
+        self._refresh_models = refresh_models
 
     def _others(self) -> list[str]:
         return [m for m in self._view.members if m not in (self._me, "assistant")]
@@ -63,10 +77,12 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
             yield Label("Title")
             yield Input(view.title, id="menu-title", max_length=200)
             if view.assistant:
-                yield Label("Model (empty: the server's default; chat-tui models lists them)")
-                yield Input(view.model or "", id="menu-model", max_length=200)
+                yield Label("Model")
+                yield ModelField(self._store, view.model, refresh=self._refresh_models,
+                                 id="menu-model")
                 yield Label("System prompt (empty: the server's own)")
-                yield Input(view.system_prompt or "", id="menu-prompt", max_length=16_000)
+                yield TextArea(view.system_prompt or "", id="menu-prompt", soft_wrap=True,
+                               tab_behavior="focus", show_line_numbers=False)
             if self._creator:
                 yield Label("Members (comma separated usernames)")
                 yield Input(", ".join(self._others()), id="menu-members")
@@ -77,7 +93,7 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
                 yield Button("Cancel", id="menu-cancel")
 
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
-        for entry in self.query(Input):
+        for entry in self.query("Input, TextArea"):
             entry.cursor_blink = False
         self.query_one("#menu-title", Input).focus()
 
@@ -96,10 +112,16 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
             return
         if title != view.title:
             changes["title"] = title
-        model = self._value("menu-model")
-        if model is not None and (model.strip() or None) != view.model:
-            changes["model"] = model.strip() or None
-        prompt = self._value("menu-prompt")
+        picked = self.query("#menu-model")
+        if picked and picked.first(ModelField).value != view.model:
+            changes["model"] = picked.first(ModelField).value
+        prompts = self.query("#menu-prompt")
+        prompt = prompts.first(TextArea).text if prompts else None
+        if prompt is not None and len(prompt) > MAX_SYSTEM_PROMPT_CHARS:
+            self.query_one("#menu-error", Static).update(Text(
+                f"The system prompt has {len(prompt):,} characters; at most "
+                f"{MAX_SYSTEM_PROMPT_CHARS:,} fit.", style="bold red"))
+            return
         if prompt is not None and (prompt if prompt.strip() else None) != view.system_prompt:
             changes["system_prompt"] = prompt if prompt.strip() else None
         add: tuple[str, ...] = ()

@@ -1,4 +1,11 @@
-"""New-conversation dialog: a title, and either the assistant or a list of members.
+"""New-conversation dialog: a title, and either the assistant or a list of members; with
+the assistant, its model and system prompt (sync rule 9: both travel with the queued
+create, so they work offline too).
+
+The model is chosen with the model picker
+(:class:`~chat_tui.ui.screens.model_picker.ModelField`), fed by the model list kept in the
+cache; left alone it is the server's default model (the configured default in the local
+mode). The system prompt is optional and multi-line; empty is the server's own.
 
 Member names are checked against the server before anything is created (docs/sync.md,
 sync rule 3o): while the server can be asked, the dialog asks it (``Engine.unknown_members``
@@ -13,15 +20,20 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from chat_tui.ui.safe_text import inert_line
+from chat_tui.ui.screens.model_picker import ModelField
+from chat_tui.wire.limits import MAX_SYSTEM_PROMPT_CHARS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chat_tui.store import Cache
 
 __all__ = ["MemberCheck", "NewConversation", "NewConversationScreen", "parse_members",
            "server_member_check"]
@@ -37,12 +49,16 @@ MATRIX_USER = re.compile(r"@?[a-z0-9._=/+-]{1,255}(:[a-z0-9.\[\]:-]{1,255})?")
 class NewConversation:
     """What the dialog returns: ``title`` (1..200 chars), ``members`` (usernames),
     ``assistant``; ``checked`` is True when the server confirmed every member name (sync
-    rule 3o), False when there was nothing to check or the server could not be asked."""
+    rule 3o), False when there was nothing to check or the server could not be asked.
+    ``model`` and ``system_prompt`` (at most 16,000 characters) are the assistant's (None:
+    the server's default model, its own prompt; always None without the assistant)."""
 
     title: str
     members: tuple[str, ...]
     assistant: bool
     checked: bool = False
+    model: str | None = None
+    system_prompt: str | None = None
 
 
 MemberCheck = Callable[[tuple[str, ...]], Awaitable["list[str] | None"]]
@@ -98,17 +114,28 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
     about the member names before the dialog closes (sync rule 3o): unknown names are
     named in the error line and nothing is returned; Esc still cancels meanwhile.
     ``matrix``: the account is a Matrix account, which has no assistant (the checkbox is
-    shown disabled, saying why) and whose members are Matrix user ids."""
+    shown disabled, saying why) and whose members are Matrix user ids.
+
+    ``store`` (the account's cache: the saved model list) and ``refresh_models`` (an async
+    callable asking the server for a fresh list) feed the model field, which starts at
+    the server's default model. The model and the system prompt are shown while the
+    assistant is ticked; ``settings=False`` leaves them out (a refused create being edited
+    keeps the ones it had)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, *, assistant: bool = True, title: str = "",
                  members: tuple[str, ...] = (), heading: str = "New conversation",
                  reason: str = "", check: MemberCheck | None = None,
-                 matrix: bool = False) -> None:
+                 matrix: bool = False, store: Cache | None = None,
+                 refresh_models: Callable[[], Awaitable[Any]] | None = None,
+                 settings: bool = True) -> None:
         super().__init__()
         self._matrix = matrix
         self._assistant = assistant and not matrix
+        self._settings = settings and not matrix
+        self._store = store
+        self._refresh_models = refresh_models
         self._initial = (title, ", ".join(members))
         self._heading = heading
         self._reason = reason
@@ -130,6 +157,15 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
                 yield Checkbox("Talk to the assistant", self._assistant, id="new-assistant")
                 yield Label("Members (comma separated usernames)")
             yield Input(self._initial[1], placeholder="bob, carol", id="new-members")
+            if self._settings:
+                with Vertical(id="new-settings") as settings:
+                    settings.display = self._assistant
+                    yield Label("Model")
+                    yield ModelField(self._store, refresh=self._refresh_models,
+                                     id="new-model")
+                    yield Label("System prompt (optional; empty: the server's own)")
+                    yield TextArea("", id="new-prompt", soft_wrap=True,
+                                   tab_behavior="focus", show_line_numbers=False)
             yield Static(Text(inert_line(self._reason, 300), style="bold red"), markup=False,
                          id="new-error")
             with Horizontal(id="new-buttons"):
@@ -137,9 +173,30 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
                 yield Button("Cancel", id="new-cancel")
 
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
-        for field in self.query(Input):
+        for field in self.query("Input, TextArea"):
             field.cursor_blink = False  # as the composer: less motion, stable screenshots
         self.query_one("#new-title", Input).focus()
+        # A box taller than the screen (60x20) starts at its top, the title's label shown.
+        self.call_after_refresh(self.query_one("#new-box").scroll_home, animate=False)
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        """The model and the system prompt show while the assistant is ticked."""
+        if event.checkbox.id == "new-assistant":
+            for box in self.query("#new-settings"):
+                box.display = event.value
+
+    def _assistant_settings(self) -> tuple[str | None, str | None]:
+        """``(model, system_prompt)`` of the fields (None: the server's own).
+
+        Raises ValueError for a system prompt over its limit (docs/api.md)."""
+        if not self._settings:
+            return None, None
+        model = self.query_one("#new-model", ModelField).value
+        prompt = self.query_one("#new-prompt", TextArea).text
+        if len(prompt) > MAX_SYSTEM_PROMPT_CHARS:
+            raise ValueError(f"The system prompt has {len(prompt):,} characters; at most "
+                             f"{MAX_SYSTEM_PROMPT_CHARS:,} fit.")
+        return model or None, prompt if prompt.strip() else None
 
     def _error(self, message: str, style: str = "bold red") -> None:
         self.query_one("#new-error", Static).update(Text(message, style=style))
@@ -168,7 +225,15 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
             self._error("Add at least one member." if self._matrix else
                         "Add at least one member, or tick the assistant.")
             return
-        result = NewConversation(title[:200], members, assistant)
+        model = prompt = None
+        if assistant:
+            try:
+                model, prompt = self._assistant_settings()
+            except ValueError as exc:
+                self._error(str(exc))
+                return
+        result = NewConversation(title[:200], members, assistant, model=model,
+                                 system_prompt=prompt)
         if members and self._check is not None:
             self.checking = True
             self.query_one("#new-create", Button).disabled = True

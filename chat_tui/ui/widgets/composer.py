@@ -54,7 +54,8 @@ class Composer(TextArea):
     NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j"})
 
     async def _on_key(self, event: events.Key) -> None:
-        """Enter sends, shift+enter / ctrl+j insert a newline, everything else is TextArea's.
+        """Enter sends, shift+enter / ctrl+j insert a newline, an alt+key goes to the key
+        bindings (it types nothing), everything else is TextArea's.
 
         Handled here, in the composer's own message queue, so Enter always sees every
         character typed before it (a priority binding would run ahead of them).
@@ -69,6 +70,11 @@ class Composer(TextArea):
             event.prevent_default()
             self.action_newline()
             return
+        if event.key.startswith("alt+") and event.character is not None:
+            # A terminal sends alt+letter as ESC and the letter, parsed as ``alt+c`` with
+            # the character ``c``: without its character the key is not typed and goes on
+            # to the key bindings (the conversation menu), as the pilot's alt+c does.
+            event.character = None
         await super()._on_key(event)
 
     def action_send(self) -> None:
