@@ -18,7 +18,8 @@ from chat_tui.ui.screens.conversation_menu import ConversationMenuScreen
 from chat_tui.ui.screens.model_picker import ModelField, ModelPickerScreen
 from chat_tui.ui.screens.new_conversation import NewConversationScreen
 from chat_tui.ui.widgets.message_list import MessageList
-from tests.support.local_app import local_app, stop_all, write_config
+from tests.support.config import write_config
+from tests.support.local_app import local_app, stop_all
 from tests.support.model_server import ModelServer
 from tests.support.ui import SIZE, online, open_store, shown, wait_for
 

@@ -6,7 +6,8 @@ server (the local mode), a real OpenAI-compatible model server process, real cac
 from __future__ import annotations
 
 from chat_tui.ui.widgets.message_list import MessageList
-from tests.support.local_app import local_app, stop_all, write_config
+from tests.support.config import write_config
+from tests.support.local_app import local_app, stop_all
 from tests.support.model_server import ModelServer
 from tests.support.ui import SIZE, wait_for
 
