@@ -14,6 +14,7 @@ from chat_tui.cli.base import (
     CliError,
     Target,
     engine_of,
+    login_command,
     network_engine,
     open_store,
     stdin_is_terminal,
@@ -333,7 +334,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     acc = data["account"]
     print(f"account:      {acc['username']} on {acc['server']} (token: {acc['token']})")
     print(f"connectivity: {data['connectivity']}"
-          + ("  -- login required: run `chat-tui login`" if data["login_required"] else "")
+          + (f"  -- login required: run `{login_command(target_of(args))}`"
+             if data["login_required"] else "")
           + ("  -- work offline is on in the app (ctrl+o there turns it off)"
              if data["work_offline"] else ""))
     cache = data["cache"]

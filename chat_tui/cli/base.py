@@ -104,6 +104,16 @@ def target_of(args: argparse.Namespace) -> Target:
                   f"{account.username} on {account.server_url}", account)
 
 
+def login_command(target: Target) -> str:
+    """What to run when the server refuses the saved login (sync rule 3l), as the app's
+    login banner says it: ``chat-tui login URL --username NAME`` for a saved account; for
+    the local account, whose embedded server logs it in at each start, just
+    ``chat-tui``."""
+    if target.account is None:
+        return "chat-tui"
+    return f"chat-tui login {target.account.server_url} --username {target.username}"
+
+
 def settings_of() -> Settings:
     """The settings of ``config.toml`` with ``CHAT_TUI_*`` overrides.
 

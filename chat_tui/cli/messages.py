@@ -164,7 +164,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"sent {report.sent}; {'synced' if report.synced else 'not synced'}; "
               f"outbox: {counts}")
         if report.auth_failed:
-            print("login required: run `chat-tui login URL`", file=sys.stderr)
+            from chat_tui.cli.base import login_command, target_of
+
+            print(f"login required: run `{login_command(target_of(args))}`", file=sys.stderr)
             return EXIT_AUTH
         if not report.reachable:
             print("server unreachable; everything stays queued", file=sys.stderr)

@@ -21,7 +21,9 @@ from chat_tui.cli.base import (
     EXIT_UNREACHABLE,
     CliError,
     account_of,
+    login_command,
     report_recovery,
+    target_of,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -131,7 +133,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     try:
         report_recovery(store)
         if isinstance(answer, Unauthorized):
-            raise CliError("the server refused the saved login: run `chat-tui login`",
+            raise CliError("the server refused the saved login: run "
+                           f"`{login_command(target_of(args))}`",
                            EXIT_AUTH)
         if isinstance(answer, ApiError):
             saved = store.saved_model_list()

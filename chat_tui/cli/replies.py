@@ -13,6 +13,7 @@ from chat_tui.cli.base import (
     EXIT_UNREACHABLE,
     CliError,
     engine_of,
+    login_command,
     open_store,
     pick_conversation,
 )
@@ -75,7 +76,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
     try:
         stopped = asyncio.run(stop())
     except Unauthorized as exc:
-        raise CliError("the server refused the saved login: run `chat-tui login`",
+        raise CliError("the server refused the saved login: run "
+                           f"`{login_command(target_of(args))}`",
                        EXIT_AUTH) from exc
     except TransientError as exc:
         raise CliError(f"cannot reach the server: {exc}", EXIT_UNREACHABLE) from exc

@@ -12,6 +12,7 @@ Answers are the ``chat_tui.wire`` models serialised once to JSON; each route's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -37,7 +38,7 @@ from chat_tui.server.ratelimit import RateLimiter
 from chat_tui.server.routes import api_router
 from chat_tui.server.routes.context import ServerContext
 from chat_tui.server.settings import AssistantSettings, Settings
-from chat_tui.server.tokens import TokenCache
+from chat_tui.server.tokens import TokenCache, revocation_marker, watch_revocations
 
 log = logging.getLogger("chat_tui.server")
 
@@ -166,13 +167,22 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        watcher = None
         if listener is not None:
             await anyio.to_thread.run_sync(listener.start, asyncio.get_running_loop())
+        else:  # SQLite: a reset by `add-user` in another process (rule P2)
+            watcher = asyncio.create_task(
+                watch_revocations(revocation_marker(db.database), tokens),
+                name="token-revocations")
         await assistant.start()
         log.info("chat-tui-server %s started (db: %s)", __version__, _safe_db(settings.db))
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             notifier.close()
             await assistant.stop()
             if listener is not None:

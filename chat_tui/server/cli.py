@@ -285,7 +285,7 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     """Create user NAME with a password, or reset the password of an existing user (which
     revokes every token of that user unless ``--keep-tokens``)."""
     from chat_tui.server.data import ServerDB, normalize_username
-    from chat_tui.server.db import SchemaError, open_and_migrate
+    from chat_tui.server.db import SchemaError, is_sqlite, open_and_migrate
 
     try:
         name = normalize_username(args.name)
@@ -297,11 +297,14 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     if not password:
         return _fail("the password must not be empty")
     try:
-        ServerDB(open_and_migrate(_db_target(args.db))).users.set_password(
-            name, password, keep_tokens=args.keep_tokens
-        )
+        db = open_and_migrate(_db_target(args.db))
+        ServerDB(db).users.set_password(name, password, keep_tokens=args.keep_tokens)
     except (SchemaError, ValueError) as exc:
         return _fail(str(exc))
+    if not args.keep_tokens and is_sqlite(db):
+        from chat_tui.server.tokens import mark_revoked
+
+        mark_revoked(db.database)  # a server running on this file drops them (rule P2)
     print(f"user {name} is ready")
     return 0
 

@@ -7,22 +7,34 @@ process or ``chat-tui-server add-user``, reaches every process as a notice
 (:mod:`chat_tui.server.pgbus`) that drops the revoked devices' or users' entries. While a
 process cannot hear those notices (its listening connection is down) it caches nothing,
 so a revoked token is refused by every process as soon as the revocation commits (docs/api.md,
-``POST /v1/logout``).
+``POST /v1/logout``). On SQLite (one serving process, no notices) a password reset made by
+another process (``chat-tui-server add-user``) touches the database's revocation marker
+file (:func:`revocation_marker`), which :func:`watch_revocations` looks at every
+:data:`REVOCATION_POLL_SECONDS` (a file stat, no query: an idle server runs no SQL) and
+empties the cache when it changed.
 
 Event loop only (not thread safe).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from chat_tui.server.data import Principal
+
+log = logging.getLogger(__name__)
 
 #: How long a verified token is trusted without asking the database again (seconds).
 TOKEN_CACHE_SECONDS = 30.0
 #: The cache is emptied when it holds more tokens than this.
 TOKEN_CACHE_MAX = 50_000
+#: Seconds between two reads of the devices' revocations on SQLite (:func:`watch_revocations`).
+REVOCATION_POLL_SECONDS = 0.5
 
 
 class TokenCache:
@@ -86,3 +98,43 @@ class TokenCache:
         self.generation += 1
         for key in [k for k, (p, _) in self._entries.items() if match(p)]:
             del self._entries[key]
+
+
+def revocation_marker(db_file: str | Path) -> Path:
+    """The revocation marker of the SQLite database file ``db_file``: ``<db>-revocations``
+    beside it, touched by ``chat-tui-server add-user`` after a reset that revoked tokens
+    (:func:`mark_revoked`)."""
+    return Path(f"{db_file}-revocations")
+
+
+def mark_revoked(db_file: str | Path) -> None:
+    """Tell a server running on the SQLite database ``db_file`` that tokens were revoked
+    (rule P2): touch its :func:`revocation_marker`. Failing to (a read-only directory) is
+    logged: the server then refuses them when its cache entries expire."""
+    marker = revocation_marker(db_file)
+    try:
+        marker.write_text(str(time.time_ns()), encoding="utf-8")
+    except OSError:
+        log.warning("could not write %s", marker, exc_info=True)
+
+
+def _marker_stamp(marker: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(marker)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+async def watch_revocations(marker: Path, cache: TokenCache,
+                            every: float = REVOCATION_POLL_SECONDS) -> None:
+    """Empty ``cache`` whenever the revocation ``marker`` file (:func:`revocation_marker`)
+    changes, looking every ``every`` seconds until cancelled: rule P2 on SQLite, a reset
+    committed by another process is refused within ``every`` seconds."""
+    last = _marker_stamp(marker)
+    while True:
+        await asyncio.sleep(every)
+        stamp = _marker_stamp(marker)
+        if stamp != last:
+            cache.clear()
+            last = stamp

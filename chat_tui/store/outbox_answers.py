@@ -61,9 +61,11 @@ class OutboxAnswers(CacheFile):
                 raise StoreError(f"no outbox action {outbox_id}")
             if row.state not in (OutboxState.FAILED, OutboxState.EXPIRED):
                 blocker = self._first_blocker(row.conversation_id)
+                waits = blocker is not None and blocker < row.id
                 behind = (f"; it waits behind action {blocker}: retry or discard that one"
-                          if blocker is not None and blocker < row.id else "")
-                raise StoreError(f"outbox action {outbox_id} is {row.state}, not failed "
+                          if waits else "")
+                state = "blocked" if waits else row.state  # as `outbox_list` names it
+                raise StoreError(f"outbox action {outbox_id} is {state}, not failed "
                                  f"or expired{behind}")
             Ob.update(state=OutboxState.QUEUED, attempts=0, transient_failures=0,
                       next_attempt_at=0, last_error=None, queued_at=now(),

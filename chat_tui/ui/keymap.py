@@ -16,7 +16,7 @@ from typing import Literal
 
 from textual.binding import Binding
 
-__all__ = ["ACTIONS", "APP_ACTIONS", "SCOPE_TITLES", "KeyAction", "bindings_for",
+__all__ = ["ACTIONS", "APP_ACTIONS", "SCOPE_TITLES", "KeyAction", "bindings_for", "is_typing",
            "palette_actions"]
 
 Scope = Literal["app", "composer", "messages", "conversations", "problems"]
@@ -248,3 +248,11 @@ def palette_actions() -> list[KeyAction]:
             seen.add(entry.action)
             result.append(entry)
     return result
+
+
+def is_typing(key: str, printable: bool) -> bool:
+    """Whether a key event (its Textual ``key`` name and ``is_printable``) is text typed by
+    the user rather than a key combination. A terminal sends alt+c as ESC c, which Textual
+    delivers as the key ``alt+c`` with the printable character ``c``: that is the
+    binding's key (the conversation menu), never a ``c`` to insert."""
+    return printable and not key.startswith("alt+")

@@ -46,6 +46,8 @@ def test_rule_3n_retry_puts_a_refused_create_back_in_the_queue(server):
     blocked = cli("outbox", "retry", str(send["id"]))
     assert blocked.returncode == 1
     assert f"waits behind action {create['id']}" in blocked.stderr
+    # the state it names is the one `chat-tui outbox` listed for it
+    assert "is blocked, not failed" in blocked.stderr, blocked.stderr
     done = cli("outbox", "retry", str(create["id"]))
     assert done.returncode == 0, done.stderr
     again = {a["id"]: a for a in actions()}

@@ -109,3 +109,22 @@ def test_login_names_the_token_file(server):
     assert str(_token_file(account)) in done.stdout
     out = cli("logout")
     assert out.returncode == 0 and str(_token_file(account)) in out.stdout
+
+
+def test_sync_once_after_a_revoked_token_exits_3_naming_the_whole_login_command(server):
+    """A login needed: ``sync --once`` exits 3 and, like the app's banner and ``status``,
+    names the command to run with this account's server and username."""
+    import httpx
+
+    from chat_tui.config import load_accounts, load_token
+
+    login(server.url)
+    [account] = load_accounts()
+    httpx.post(f"{server.url}/v1/logout",
+               headers={"Authorization": f"Bearer {load_token(account)}"}).raise_for_status()
+    done = cli("sync", "--once")
+    assert done.returncode == 3, done.stderr
+    command = f"chat-tui login {server.url} --username alice"
+    assert command in done.stderr, done.stderr
+    status = cli("status")
+    assert status.returncode == 0 and command in status.stdout, status.stdout

@@ -89,3 +89,23 @@ def test_rule_passwords_reset_keep_tokens(server_factory):
     assert r.status_code == 200
     assert login_status(server, "alice", "new-pw") == 200
     assert login_status(server, "alice", "alice-pw") == 401
+
+
+def test_rule_passwords_reset_revokes_tokens_the_running_server_already_trusts(
+        server_factory):
+    """docs/api.md rule P2 on SQLite: a token the running server has verified (and keeps in
+    its token cache) is refused within a second of a reset made by another process
+    (``chat-tui-server add-user``), not only when the cache entry expires."""
+    import time
+
+    server = server_factory.start(users={"alice": "alice-pw"})
+    token = server.login("alice", "alice-pw")["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{server.url}/v1/conversations", headers=headers).status_code == 200
+    reset(server, "alice", "new-pw")
+    deadline = time.monotonic() + 3
+    status = 200
+    while time.monotonic() < deadline and status == 200:
+        status = httpx.get(f"{server.url}/v1/conversations", headers=headers).status_code
+        time.sleep(0.1)
+    assert status == 401

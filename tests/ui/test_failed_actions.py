@@ -217,3 +217,28 @@ async def test_offline_banner_promises_no_send_for_actions_that_wait_for_the_use
         assert await wait_for(pilot, lambda: "2 actions wait for you" in str(banner.render()))
         assert "will be sent" not in str(banner.render())
         await assert_truthful(pilot, app)
+
+
+async def test_a_discarded_create_puts_its_text_in_the_next_conversation_ready_to_type_on(
+        server, login, make_app, server_api):
+    """With another conversation to go to, a discarded create's text lands in that
+    conversation's composer with the cursor after it: what is typed next follows the text
+    instead of being glued in front of it."""
+    from tests.support.ui import shared_conversation
+
+    _, other, _ = await shared_conversation(server_api, title="Plans", bodies=("hi",))
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and app.current_id == other)
+        await create_refused(pilot, app, server)
+        await pilot.press(*"keep this text", "enter")
+        assert await wait_for(pilot, lambda: "blocked" in panel_text(app))
+        await pilot.press("ctrl+b", "x")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        composer = app.query_one(Composer)
+        assert await wait_for(pilot, lambda: app.current_id == other
+                              and composer.text == "keep this text")
+        await pilot.press(*" and more")
+        assert composer.text == "keep this text and more"
+        await assert_truthful(pilot, app)

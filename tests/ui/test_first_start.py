@@ -29,3 +29,35 @@ async def test_empty_account_says_what_to_do_next(login, make_app, server_api):
         assert await wait_for(pilot, lambda: shown(app, cid), timeout=15)
         assert await wait_for(pilot, lambda: not app.query_one("#skeleton").display)
         await assert_truthful(pilot, app)
+
+
+async def test_text_typed_before_any_conversation_is_kept(login, make_app, server_api):
+    """With no conversation open, Enter sends nothing and says why, and what was typed
+    stays in the composer: across a restart, and into the first conversation that opens
+    (one someone else starts here)."""
+    from chat_tui.ui.widgets.composer import Composer
+
+    account = login("alice")
+    app = make_app(account)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app) and "ctrl+n" in skeleton_text(app))
+        await pilot.press(*"is anyone here", "enter")
+        composer = app.query_one(Composer)
+        assert await wait_for(pilot, lambda: any(
+            "No conversation is open" in str(n.message) for n in app._notifications))
+        assert composer.text == "is anyone here"
+    app = make_app(account)  # a restart: the text comes back
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: app.chat.composer is not None
+                              and app.chat.composer.text == "is anyone here")
+        composer = app.query_one(Composer)
+        assert await wait_for(pilot, lambda: online(app))
+        _, cid, _ = await shared_conversation(server_api, bodies=("welcome",))
+        assert await wait_for(pilot, lambda: shown(app, cid), timeout=15)
+        await pilot.pause(0.5)
+        assert composer.text == "is anyone here"
+        await pilot.press("enter")
+        messages = app.chat.messages
+        assert await wait_for(pilot, lambda: messages.views[-1].body == "is anyone here")
+        assert composer.text == ""
+        await assert_truthful(pilot, app)

@@ -73,3 +73,31 @@ async def test_a_narrow_terminal_gets_a_narrower_conversation_list(tmp_path):
         assert widths["pane 70"] == 70 - 24  # the messages get the rest
     finally:
         store.close()
+
+
+async def test_the_help_screen_at_60x20_says_what_each_key_does(tmp_path):
+    """At 60x20 every key on the help screen still has its description beside it (a long
+    section title must not widen the key column until the descriptions get no room)."""
+    from textual.geometry import Region
+
+    from chat_tui.ui.keymap import ACTIONS
+    from chat_tui.ui.screens.help import HelpScreen
+
+    store = Cache(tmp_path / "cache.db", "alice")
+    store.open()
+    try:
+        store.enqueue_create_conversation(CID, "Short")
+        app = ChatApp(store, None)
+        async with app.run_test(size=(60, 20)) as pilot:
+            await pilot.pause()
+            await pilot.press("f1")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            table = app.screen.query_one("#help-table")
+            lines = table.render_lines(Region(0, 0, table.size.width, table.size.height))
+            drawn = " ".join(" ".join(strip.text.split()) for strip in lines)
+            for entry in ACTIONS:
+                first = " ".join(entry.help.split()[:2])  # its start, on the key's line
+                assert first in drawn, (entry.id, drawn[:300])
+    finally:
+        store.close()

@@ -91,3 +91,36 @@ async def test_a_burst_typed_in_the_message_list_goes_to_the_composer_whole(
         assert composer.text == "hold on, read this" and composer.has_focus
         assert not app._notifications
         await assert_truthful(pilot, app)
+
+
+async def test_alt_keys_from_a_terminal_run_their_binding_and_type_nothing(tmp_path):
+    """A terminal sends alt+d as ESC d, which Textual delivers as the key ``alt+d`` with
+    the character ``d`` (printable): it opens the leave question, from the composer and
+    from the message list alike, and no ``d`` lands in the composer."""
+    from textual import events
+
+    from chat_tui.store import Cache
+    from chat_tui.ui.app import ChatApp
+
+    store = Cache(tmp_path / "cache.db", "alice")
+    store.open()
+    try:
+        store.enqueue_create_conversation("00000000-0000-4000-8000-00000000000b", "Plans",
+                                          members=["bob"])
+        app = ChatApp(store, None)
+        async with app.run_test(size=SIZE) as pilot:
+            assert await wait_for(pilot, lambda: app.chat.composer is not None
+                                  and app.chat.composer.has_focus)
+            composer = app.query_one(Composer)
+            for focus in ("composer", "messages"):
+                if focus == "messages":
+                    await pilot.press("ctrl+t")
+                    assert app.query_one(MessageList).has_focus
+                app.post_message(events.Key("alt+d", "d"))  # as the terminal delivers it
+                assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen)), focus
+                assert composer.text == "", focus
+                await pilot.press("n")
+                assert await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+            assert composer.text == ""
+    finally:
+        store.close()

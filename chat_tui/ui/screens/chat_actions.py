@@ -87,7 +87,11 @@ class MessageActions:
     async def _submit(self, text: str, editing_id: str | None) -> None:
         composer = self.composer
         body = text.strip("\n")
-        if not body.strip() or self.current_id is None or composer is None:
+        if not body.strip() or composer is None:
+            return
+        if self.current_id is None:
+            self.app.notify("No conversation is open: ctrl+n starts one. Your text stays "
+                            "here and goes to the conversation you open.")
             return
         size = len(body.encode("utf-8"))
         if size > BODY_LIMIT:

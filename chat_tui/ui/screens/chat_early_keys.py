@@ -14,6 +14,8 @@ from textual import events
 from textual.message import Message
 from textual.widget import MountError
 
+from chat_tui.ui.keymap import is_typing
+
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.ui.widgets.composer import Composer
 
@@ -69,7 +71,7 @@ class EarlyKeys:
         """Typing keys (printable characters, Enter) that reach the screen while the
         composer is not there or not yet focused are kept for it (or, once it has the
         focus, passed on to it); every other key works as usual (bindings)."""
-        if not (event.is_printable or event.key in self.EARLY_KEYS):
+        if not (is_typing(event.key, event.is_printable) or event.key in self.EARLY_KEYS):
             return
         if self._early_keys is not None and self.focused is None:
             event.stop()

@@ -39,6 +39,8 @@ class Navigation:
         # opened again (Enter on its row, a search hit in it): its draft is read back
         # below, and the debounced save may not have run since the last key.
         self.flush_draft()
+        if self.current_id is None:  # what was typed with none open goes into this one
+            self.place.carry_into(conversation_id)
         if conversation_id != self.current_id:
             self.place.save_anchor()
         if not self.window.complete and self.window.get(conversation_id) is None:

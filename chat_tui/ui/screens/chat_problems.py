@@ -190,7 +190,8 @@ class ProblemActions:
         if text and nxt is not None:
             draft = self.store.get_draft(nxt)
             merged = text if draft is None or not draft.text else draft.text + "\n" + text
-            self.store.save_draft(nxt, merged, (0, 0))
+            lines = merged.split("\n")  # the cursor after the text: typing goes on from it
+            self.store.save_draft(nxt, merged, (len(lines) - 1, len(lines[-1])))
         if self.composer is not None:
             self.composer.set_draft("", None)
         self.refresh_conversations()

@@ -14,9 +14,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.ui.widgets.composer import Composer
     from chat_tui.ui.widgets.message_list import MessageList
 
-__all__ = ["SavedPlace"]
+__all__ = ["NO_CONVERSATION", "SavedPlace"]
 
 log = logging.getLogger(__name__)
+
+NO_CONVERSATION = ""
+"""The draft key of what is typed while no conversation is open (an account without
+conversations, or after the last one went): kept like any draft, across restarts, and
+moved into the first conversation that opens (:meth:`SavedPlace.carry_into`)."""
 
 
 class SavedPlace:
@@ -59,8 +64,9 @@ class SavedPlace:
             self.loading = False
 
     def restore_draft(self, conversation_id: str | None) -> None:
-        """Load the saved draft of ``conversation_id`` (or an empty one) into the composer."""
-        draft = self.store.get_draft(conversation_id) if conversation_id else None
+        """Load the saved draft of ``conversation_id`` (None: the text typed with no
+        conversation open, :data:`NO_CONVERSATION`) into the composer, or an empty one."""
+        draft = self.store.get_draft(conversation_id or NO_CONVERSATION)
         if draft is None:
             self.set_draft("", None)
         else:
@@ -79,14 +85,32 @@ class SavedPlace:
         if self._draft_timer is not None:
             self._draft_timer.stop()
             self._draft_timer = None
-        cid = self._current()
-        if cid is None or self.composer is None:
+        if self.composer is None:
             return
+        cid = self._current() or NO_CONVERSATION
         text, cursor = self.composer.draft
         try:
             self.store.save_draft(cid, text, cursor)
         except Exception:  # noqa: BLE001 - never lose the UI over a draft write
             log.exception("saving the draft failed")
+
+    def carry_into(self, conversation_id: str) -> None:
+        """The first conversation opens after text was typed with none open: that text
+        (saved under :data:`NO_CONVERSATION`) becomes the end of ``conversation_id``'s
+        draft, so it is in the composer there and nothing typed is lost."""
+        try:
+            kept = self.store.get_draft(NO_CONVERSATION)
+            if kept is None or not kept.text:
+                return
+            draft = self.store.get_draft(conversation_id)
+            if draft is None or not draft.text:
+                self.store.save_draft(conversation_id, kept.text, kept.cursor)
+            else:
+                self.store.save_draft(conversation_id, draft.text + "\n" + kept.text,
+                                      (0, 0))
+            self.store.save_draft(NO_CONVERSATION, "")
+        except Exception:  # noqa: BLE001 - never lose the UI over a draft write
+            log.exception("moving the draft failed")
 
     def scrolled(self) -> None:
         """The message list scrolled: save the position after :attr:`ANCHOR_DEBOUNCE`."""

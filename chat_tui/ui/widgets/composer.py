@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
-from chat_tui.ui.keymap import bindings_for
+from chat_tui.ui.keymap import bindings_for, is_typing
 
 __all__ = ["Composer"]
 
@@ -54,11 +54,12 @@ class Composer(TextArea):
     NEWLINE_KEYS = frozenset({"shift+enter", "ctrl+j"})
 
     async def _on_key(self, event: events.Key) -> None:
-        """Enter sends, shift+enter / ctrl+j insert a newline, an alt+key goes to the key
-        bindings (it types nothing), everything else is TextArea's.
+        """Enter sends, shift+enter / ctrl+j insert a newline, everything else is TextArea's.
 
         Handled here, in the composer's own message queue, so Enter always sees every
-        character typed before it (a priority binding would run ahead of them).
+        character typed before it (a priority binding would run ahead of them). A key
+        combination that carries a printable character (alt+c: ESC c from a terminal) is
+        not inserted: it goes on to the bindings (:func:`~chat_tui.ui.keymap.is_typing`).
         """
         if event.key in self.SEND_KEYS:
             event.stop()
@@ -70,11 +71,9 @@ class Composer(TextArea):
             event.prevent_default()
             self.action_newline()
             return
-        if event.key.startswith("alt+") and event.character is not None:
-            # A terminal sends alt+letter as ESC and the letter, parsed as ``alt+c`` with
-            # the character ``c``: without its character the key is not typed and goes on
-            # to the key bindings (the conversation menu), as the pilot's alt+c does.
-            event.character = None
+        if event.is_printable and not is_typing(event.key, event.is_printable):
+            event.prevent_default()  # alt+c from a terminal: TextArea must not insert "c";
+            return  # it bubbles on (prevent_default is reset) to the app's bindings
         await super()._on_key(event)
 
     def action_send(self) -> None:

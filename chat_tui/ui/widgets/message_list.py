@@ -30,7 +30,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 
-from chat_tui.ui.keymap import ACTIONS, bindings_for
+from chat_tui.ui.keymap import ACTIONS, bindings_for, is_typing
 from chat_tui.ui.widgets.message_item import ASSISTANT, CachedAnswer, MessageItem
 from chat_tui.ui.widgets.message_paging import Paging, TopMarker
 from chat_tui.ui.widgets.message_selection import Selection
@@ -102,7 +102,8 @@ class MessageList(Paging, Selection, VerticalScroll, can_focus=True):
         every printable key after it until the list gets the focus again (the rest of a
         burst reaches the list even after the composer took the focus: the ``d`` and ``e``
         of "hold on, read" are typed, not a delete or an edit)."""
-        if event.is_printable and (self._typing or event.key not in self.LIST_KEYS):
+        if is_typing(event.key, event.is_printable) and (
+                self._typing or event.key not in self.LIST_KEYS):
             event.stop()
             event.prevent_default()
             self._typing = True
