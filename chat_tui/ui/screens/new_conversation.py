@@ -100,6 +100,34 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
     ``matrix``: the account is a Matrix account, which has no assistant (the checkbox is
     shown disabled, saying why) and whose members are Matrix user ids."""
 
+    DEFAULT_CSS = """
+    NewConversationScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    #new-box {
+        width: 64;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        overflow-y: auto;
+        border: round $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    #new-error {
+        height: auto;
+    }
+    #new-buttons {
+        height: auto;
+        align-horizontal: right;
+        margin-top: 1;
+    }
+    #new-buttons Button {
+        margin-left: 2;
+    }
+    """
+
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, *, assistant: bool = True, title: str = "",
