@@ -14,7 +14,8 @@ import pytest
 LAZY = ("httpx", "fastapi", "uvicorn", "openai", "chat_tui.api", "chat_tui.sync",
         "chat_tui.server", "chat_tui.ui.screens.settings", "chat_tui.ui.screens.model_picker",
         "chat_tui.ui.screens.code_picker", "chat_tui.ui.widgets.offer",
-        "chat_tui.ui.code_blocks", "chat_tui.store.export_md")
+        "chat_tui.ui.code_blocks", "chat_tui.store.export_md", "chat_tui.config.config_edit",
+        "chat_tui.config.providers")
 
 PROBE = r"""
 import json, sys
