@@ -185,7 +185,8 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
             self.set_reactive(ChatScreen.connectivity, "offline")
         # The first frame needs a screenful of rows: the rest of a long list is read after
         # it (10,000 conversations: 0.2 s; benchmarks/NOTES.md).
-        self._partial_list = self.window.read_first_frame(state.last_conversation_id)
+        self._partial_list = self.window.read_first_frame(state.last_conversation_id,
+                                                          self.app.size.height)
         ids = self.window.ids()
         current = state.last_conversation_id if state.last_conversation_id in ids else None
         if current is None and ids:
