@@ -224,6 +224,7 @@ def test_first_frame_from_a_clean_cache_imports_no_orm(tmp_path):
     # nor the dataclasses it does not show (each costs 0.6-1.2 ms to create)
     assert not first & {"chat_tui.store.cache", "chat_tui.store.more_views",
                         "chat_tui.store.results"}
+    assert "hashlib" not in first  # a plain cache needs no key: OpenSSL's libcrypto waits
     assert [m for m in LAZY if m in first] == []
     assert seen["store"] == "Cache" and seen["full_check"] is False
     assert seen["clean"] is True
