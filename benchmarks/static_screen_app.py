@@ -1,17 +1,19 @@
 """Second baseline of the cold-start benchmark: chat-tui's screen drawn by Textual from fixed text.
 
-The same containers and Textual widgets as chat-tui's first frame (title bar of four
+The same containers and Textual widgets as chat-tui's whole screen (title bar of four
 ``Static``s, offline banner, an ``OptionList`` of two-line conversation rows, a
 ``VerticalScroll`` of message ``Static``s anchored at the bottom, a ``TextArea`` composer
 and the ``Footer`` with chat-tui's key bindings), styled by chat-tui's own stylesheet
-(``chat_tui/ui/styles/app.tcss``; the widget subclasses below only carry the names its
-selectors use). The text comes from a small JSON file the benchmark writes from the cache
-before timing (``{"title", "conversations": [[title, preview], ...], "messages":
-[[header, body], ...]}``): no SQLite, no store, no engine, none of chat-tui's widgets.
+(``chat_tui/ui/styles/app.tcss``; the widget subclasses below carry the names its
+selectors use, the composer its own rules). The text comes from a small JSON file the
+benchmark writes from the cache before timing (``{"title", "conversations": [[title,
+preview], ...], "messages": [[header, body], ...]}``): no SQLite, no store, no engine,
+none of chat-tui's widgets.
 
 It is what drawing this screen with Textual costs by itself: the floor under chat-tui's
-cold start, between the bare one-``Static`` app and chat-tui (benchmarks/NOTES.md,
-"Targets still missed"). Quits on ctrl+q.
+cold start, between the bare one-``Static`` app and chat-tui (benchmarks/NOTES.md).
+chat-tui's own first frame holds less (its composer, key bar and title bar's parts mount
+right after it). Quits on ctrl+q.
 
 Usage: ``python benchmarks/static_screen_app.py SCREEN_JSON [OPTION ...]``; the options
 leave parts out, to see what each costs (``python -m benchmarks.screen_floor``):
@@ -53,8 +55,13 @@ class MessageItem(Static):
 
 
 class Composer(TextArea):
-    """Named for the stylesheet's ``Composer`` rules; chat-tui's composer keys."""
+    """chat-tui's composer keys and style (the rules of ``Composer.DEFAULT_CSS`` in
+    ``chat_tui/ui/widgets/composer.py``, which mounts after chat-tui's first frame)."""
 
+    DEFAULT_CSS = """
+    Composer { height: auto; min-height: 3; max-height: 10; border: round $panel-lighten-2; }
+    Composer:focus { border: round $accent; }
+    """
     BINDINGS = bindings_for("composer", prefix="")
 
 

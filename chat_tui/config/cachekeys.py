@@ -21,11 +21,9 @@ the keyring when one works, else no encryption until the user picks), ``"keyring
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,6 +114,8 @@ def key_file(cache: Path) -> Path:
     """The 0600 key file of ``cache`` in ``<config dir>/cache-keys/`` (0700)."""
     folder = config_dir() / "cache-keys"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    import hashlib  # here, not at import: a plain cache's start never loads libcrypto
+
     name = hashlib.sha256(_key_id(cache).encode()).hexdigest()[:32]
     return folder / f"{name}.key"
 
@@ -206,6 +206,8 @@ def derive_key(passphrase: str, salt: bytes) -> bytes:
     """
     if not passphrase:
         raise ValueError("the passphrase is empty")
+    import hashlib
+
     return hashlib.scrypt(passphrase.encode("utf-8"), salt=salt, **SCRYPT)
 
 
@@ -466,6 +468,8 @@ def new_cache_key(cache: Path, where: str) -> bytes:
         CacheKeyMissing: the passphrases are empty or differ.
         keyring.errors.KeyringError, OSError: as :func:`store_cache_key`.
     """
+    import secrets
+
     if where == "passphrase":
         salt = secrets.token_bytes(16)
         first = _prompt(f"new passphrase for the chat-tui cache {cache}: ")

@@ -8,7 +8,7 @@ The app changes only what it owns and keeps every other line of the file as it i
   other tables (``[account]``, ``[sync]``, ``[cache]``, ``[ui]``) stay, and so does
   ``assistant``;
 - :func:`save_theme` sets ``theme`` in the ``[ui]`` table (created at the end when
-  missing); :func:`load_theme` reads it.
+  missing); :func:`load_theme` (``chat_tui.config.settings``, re-exported here) reads it.
 
 Every write is checked before it replaces the file: the new text must parse, the model
 part must load (:func:`chat_tui.config.providers.load_model_config`), and every value
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from chat_tui.config.providers import Provider, load_model_config
-from chat_tui.config.settings import config_file
+from chat_tui.config.settings import config_file, load_theme
 
 __all__ = ["load_theme", "save_model_settings", "save_theme"]
 
@@ -142,18 +142,6 @@ def save_model_settings(providers: Sequence[Provider], default_model: str | None
         check.unlink(missing_ok=True)
     _write_checked(path, old, new_text, ("providers",) + _MODEL_TOP)
     return path
-
-
-def load_theme(path: Path | None = None) -> str | None:
-    """The theme name kept in the ``[ui]`` table (``theme = "nord"``), or None when there
-    is none (or the file is unreadable: the default theme is never worth an error)."""
-    try:
-        _, data = _read(path or config_file())
-    except (ValueError, OSError):
-        return None
-    table = data.get("ui")
-    value = table.get("theme") if isinstance(table, dict) else None
-    return value if isinstance(value, str) and value.strip() else None
 
 
 def save_theme(name: str, path: Path | None = None) -> Path:

@@ -3,7 +3,7 @@
 The file is ``<user config dir>/chat-tui/config.toml``. Its ``[sync]`` table overrides the
 defaults of :class:`Settings` (keys are its field names); its ``[account]`` table names the
 server (and optionally the user) that ``chat-tui`` uses when ``--server`` / ``--user`` are
-not given, for example::
+not given; its ``[ui]`` table keeps the app's theme (:func:`load_theme`), for example::
 
     [account]
     server = "https://chat.example.org"
@@ -132,6 +132,19 @@ def load_account_defaults(path: Path | None = None) -> tuple[str | None, str | N
             raise ValueError(f"[account] {key}: want a non-empty string, got {value!r}")
         values.append(value.strip() if isinstance(value, str) else None)
     return values[0], values[1]
+
+
+def load_theme(path: Path | None = None) -> str | None:
+    """The theme name kept in the ``[ui]`` table (``theme = "nord"``), or None when there
+    is none (or the file is unreadable: the default theme is never worth an error). Read
+    before the app's first frame: without a config file it imports nothing (no
+    ``tomllib``)."""
+    try:
+        table = _read_table(path, "ui")
+    except (ValueError, OSError):
+        return None
+    value = table.get("theme")
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:

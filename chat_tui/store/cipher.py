@@ -15,7 +15,6 @@ the ORM's database class is :class:`chat_tui.store.cipherdb.CacheDatabase`.
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,8 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 def new_key() -> bytes:
     """A fresh random 256-bit key (``secrets.token_bytes``), 32 bytes."""
+    import secrets  # here, not at import: hashlib and OpenSSL's libcrypto come with it
+
     return secrets.token_bytes(KEY_BYTES)
 
 

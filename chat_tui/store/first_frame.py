@@ -36,6 +36,7 @@ from chat_tui.store.cleanstamp import is_clean
 from chat_tui.store.convert import dt, preview
 from chat_tui.store.outbox_state import (
     COUNTS_BY_STATE_SQL,
+    NOT_LEAVING_SQL,
     PENDING_BY_KIND_SQL,
     PROBLEMS_COLUMN_SQL,
     WAITS_FOR_USER,
@@ -60,7 +61,7 @@ SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count
        (SELECT count(*) FROM outbox o
          WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued,
        {PROBLEMS_COLUMN_SQL}
-  FROM conversation c WHERE NOT c.removed AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.conversation_id = c.id AND l.kind = 'leave_conversation' AND l.state NOT IN ('failed', 'expired'))
+  FROM conversation c WHERE NOT c.removed AND {NOT_LEAVING_SQL}
  ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
  LIMIT ?
 """

@@ -12,9 +12,10 @@ from peewee import fn
 from chat_tui.store.cachefile import CacheFile
 from chat_tui.store.convert import now as _now
 from chat_tui.store.convert import preview
+from chat_tui.store.more_views import OutboxProblem
 from chat_tui.store.outbox_state import COUNTS_BY_STATE_SQL, WAITS_FOR_USER, OutboxState
 from chat_tui.store.results import OutboxAction
-from chat_tui.store.views import OUTBOX_STATES, OutboxProblem
+from chat_tui.store.views import OUTBOX_STATES
 
 
 def action_text(kind: str, payload: dict) -> str:

@@ -1,7 +1,7 @@
 """The UI's read model of the cache (docs/engine.md, "Cache read API"): the conversation
 list, windows of a conversation's messages with each of my messages' send state, the
 backfill state, and full-text search. Reads only; every answer is a frozen dataclass from
-:mod:`chat_tui.store.views`, never a Peewee row."""
+:mod:`chat_tui.store.views` or :mod:`chat_tui.store.more_views`, never a Peewee row."""
 
 from __future__ import annotations
 
@@ -13,14 +13,9 @@ from peewee import fn
 from chat_tui.store.cachefile import CacheFile
 from chat_tui.store.convert import dt, preview
 from chat_tui.store.errors import StoreError
-from chat_tui.store.outbox_state import PROBLEMS_COLUMN_SQL, shown_state
-from chat_tui.store.views import (
-    ConversationView,
-    Gap,
-    MessageView,
-    SearchHit,
-    SortKey,
-)
+from chat_tui.store.more_views import Gap, SearchHit
+from chat_tui.store.outbox_state import NOT_LEAVING_SQL, PROBLEMS_COLUMN_SQL, shown_state
+from chat_tui.store.views import ConversationView, MessageView, SortKey
 
 
 class ReadModel(CacheFile):
@@ -61,7 +56,7 @@ class ReadModel(CacheFile):
                {PROBLEMS_COLUMN_SQL},
                (SELECT r.encrypted FROM remote_room r WHERE r.conversation_id = c.id)
                  AS encrypted
-          FROM conversation c WHERE NOT c.removed AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.conversation_id = c.id AND l.kind = 'leave_conversation' AND l.state NOT IN ('failed', 'expired')){where}
+          FROM conversation c WHERE NOT c.removed AND {NOT_LEAVING_SQL}{where}
          ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
          LIMIT ?
         """

@@ -8,7 +8,8 @@ import time
 
 from chat_tui.store.cachefile import CacheFile
 from chat_tui.store.convert import now
-from chat_tui.store.views import Draft, UIState
+from chat_tui.store.more_views import Draft
+from chat_tui.store.views import UIState
 
 
 class SavedUIState(CacheFile):

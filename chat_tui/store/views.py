@@ -1,6 +1,11 @@
-"""Read-side value objects the store hands to the UI (docs/engine.md, "Cache read API").
+"""Read-side value objects the store hands to the UI (docs/engine.md, "Cache read API"):
+the conversation list's rows, the messages and the UI state, which the app's first frame
+shows (:mod:`chat_tui.store.first_frame` builds them too).
 
-Plain frozen dataclasses converted from rows, so the UI never sees a Peewee model.
+Plain frozen dataclasses converted from rows, so the UI never sees a Peewee model. The
+others (search hits, drafts, outbox problems, gaps) are in :mod:`chat_tui.store.more_views`:
+creating a frozen dataclass costs 0.6-1.2 ms of CPU, which the first frame need not pay
+for the ones it does not show (benchmarks/NOTES.md).
 """
 
 from __future__ import annotations
@@ -88,26 +93,6 @@ class MessageView:
 
 
 @dataclass(frozen=True)
-class SearchHit:
-    """A full-text search hit; ``snippet`` marks matches with ``[`` and ``]``."""
-
-    message_id: str
-    conversation_id: str
-    conversation_title: str
-    author: str
-    snippet: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Draft:
-    """The unsent text of a conversation and the cursor as ``(row, column)``, 0-based."""
-
-    text: str
-    cursor: tuple[int, int] = (0, 0)
-
-
-@dataclass(frozen=True)
 class UIState:
     """Where the user was: the last open conversation, per conversation the id of the
     message the view was anchored to, and whether "work offline" is on (sync rule C3: it
@@ -116,33 +101,3 @@ class UIState:
     last_conversation_id: str | None = None
     scroll_anchors: dict[str, str] = field(default_factory=dict)
     work_offline: bool = False
-
-
-@dataclass(frozen=True)
-class OutboxProblem:
-    """An outbox action that waits for the user (failed, blocked or expired).
-
-    ``message_id`` is None for a conversation create or a read marker; ``outbox_id`` is the
-    local FIFO sequence of the action; ``kind`` is ``create_conversation``, ``send``, ``edit``,
-    ``delete``, ``read``, ``update_conversation`` or ``regenerate`` (``OUTBOX_KINDS``); ``reason`` says why (the server's readable reason when failed,
-    ``blocked behind <id>`` when blocked, ``older than ...`` when expired).
-    """
-
-    message_id: str | None
-    conversation_id: str
-    state: str
-    reason: str
-    body_preview: str
-    outbox_id: int = 0
-    kind: str = "send"
-
-
-@dataclass(frozen=True)
-class Gap:
-    """A hole in a conversation's cache left by a ``limited`` sync (sync rule S4): messages
-    with ``after_seq < seq < before_seq`` may exist on the server and are not cached."""
-
-    conversation_id: str
-    before_message_id: str
-    before_seq: int
-    after_seq: int | None

@@ -13,15 +13,25 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from chat_tui.store import Cache, ConversationView
 
-__all__ = ["FIRST_FRAME_CONVERSATIONS", "LIST_WINDOW", "ROW_PAGE", "ConversationWindow"]
+__all__ = ["FIRST_FRAME_CONVERSATIONS", "LIST_WINDOW", "ROW_PAGE", "ConversationWindow",
+           "first_frame_rows"]
 
 FIRST_FRAME_CONVERSATIONS = 100
-"""Rows read for the first frame; the window (:data:`LIST_WINDOW`) is read right after it."""
+"""Rows read for the first frame at most (:func:`first_frame_rows`); the window
+(:data:`LIST_WINDOW`) is read right after it."""
 LIST_WINDOW = 400
 """Conversations kept in memory after the first frame (the most recent first)."""
 ROW_PAGE = 200
 """Rows a widened window keeps beyond the conversation it was widened for (the list
 widget's page, ``ConversationList.PAGE``)."""
+
+
+def first_frame_rows(height: int) -> int:
+    """Conversations the first frame reads and shows for a terminal ``height`` lines high:
+    a screenful of the list's two-line rows and two more, at most
+    :data:`FIRST_FRAME_CONVERSATIONS` (22 at 40 lines). Each row more costs its read and
+    its rendering before the first frame; the rest come right after it."""
+    return max(1, min(FIRST_FRAME_CONVERSATIONS, height // 2 + 2))
 
 
 class ConversationWindow:
@@ -55,12 +65,12 @@ class ConversationWindow:
                 return conv
         return None
 
-    def read_first_frame(self, wanted: str | None) -> bool:
-        """Read :data:`FIRST_FRAME_CONVERSATIONS` rows for the first frame. When they
-        fill the page and hold ``wanted`` (the last open conversation), returns True: the
-        window is read after the first frame. Otherwise the window is read now (holding
-        ``wanted``) and returns False."""
-        first = FIRST_FRAME_CONVERSATIONS
+    def read_first_frame(self, wanted: str | None, height: int) -> bool:
+        """Read :func:`first_frame_rows` rows for the first frame of a terminal ``height``
+        lines high. When they fill the page and hold ``wanted`` (the last open
+        conversation), returns True: the window is read after the first frame. Otherwise
+        the window is read now (holding ``wanted``) and returns False."""
+        first = first_frame_rows(height)
         self.rows = list(self.store.list_conversations(limit=first))
         partial = len(self.rows) == first
         if partial and wanted not in self.ids():

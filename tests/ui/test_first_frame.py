@@ -3,6 +3,7 @@ composer and the key bar mount right after it, and keys typed before that are no
 
 from __future__ import annotations
 
+import pytest
 from textual import events
 
 from chat_tui.store import Cache
@@ -121,6 +122,7 @@ async def test_first_frame_is_laid_out_once_with_the_list_and_the_messages(tmp_p
     store.open()
     for i in range(30):  # more conversations than the list shows
         store.enqueue_create_conversation(f"00000002-0000-4000-8000-{i:012d}", f"Chat {i}")
+    store.enqueue_send(CID, "note 30")  # the open conversation is the most recent again
     store.set_last_conversation(CID)
     app = ChatApp(store, None, clock=FixedClock())
     layouts: list[int] = []  # the app's batch depth at each layout with the body shown
@@ -146,5 +148,51 @@ async def test_first_frame_is_laid_out_once_with_the_list_and_the_messages(tmp_p
         await wait_for(pilot, lambda: first)
     store.close()
     assert first["layouts"] == [0]
-    assert first["rows"] >= SIZE[1] // 2  # a screenful of two-line rows
-    assert first["messages"][-1] == "note 29"
+    # a screenful of two-line rows, and no more: the rest are read after the frame
+    assert SIZE[1] // 2 <= first["rows"] <= SIZE[1] // 2 + 2
+    assert first["messages"][-1] == "note 30"
+
+
+@pytest.mark.parametrize("work_offline", [False, True])
+async def test_the_status_line_mounts_after_the_first_frame_showing_its_state(tmp_path,
+                                                                              work_offline):
+    """The first frame keeps the title bar's line, empty: its parts (app name, title,
+    outbox and sync indicators) mount right after it, and so does the offline banner
+    unless it shows from the start (work offline on: no line moves after the first
+    frame). Each shows the state set before it existed (31 actions queued, work offline),
+    as the cache has it."""
+    from tests.support.truth import untruths
+
+    path = tmp_path / "me.db"
+    _closed_cache(path)
+    store = Cache(path, "me")
+    store.open()
+    store.set_work_offline(work_offline)
+    app = ChatApp(store, None, clock=FixedClock())
+    first: dict[str, object] = {}
+    display = app._display
+
+    def first_frame(screen, renderable):
+        if (not first and renderable is not None and not app._batch_count
+                and app.chat.query_one("#body").display):
+            first["titlebar"] = [w.id for w in app.chat.query_one("#titlebar").children]
+            first["banner"] = app.chat.banner.is_attached
+            first["newest"] = app.chat.messages.views[-1].body
+        return display(screen, renderable)
+
+    app._display = first_frame
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: first and app.chat.composer is not None
+                       and app.chat.banner.is_attached and app.chat.sync_indicator.is_attached)
+        assert first == {"titlebar": [], "banner": work_offline, "newest": "note 29"}
+        titlebar = app.chat.query_one("#titlebar")
+        assert [w.id for w in titlebar.children] == ["app-title", "chat-title", "queue", "sync"]
+        assert app.chat.banner.display is work_offline
+        assert ("Working offline" in str(app.chat.banner.render())) is work_offline
+        assert str(app.chat.queue_indicator.render()) == "Outbox: 31 queued"
+        assert app.chat.queue_indicator.display
+        assert ("offline" if work_offline else "connecting") in str(
+            app.chat.sync_indicator.render())
+        assert "Notes" in str(app.chat._title.render())
+        assert untruths(app) == []
+    store.close()

@@ -2,7 +2,10 @@
 
 First frame: :meth:`ChatScreen.compose` reads only the local cache (UI
 state, a page of the conversation list, the newest messages of the last open
-conversation, its draft), so the last conversation shows before any network call. Engine
+conversation), so the last conversation shows before any network call. It holds the
+conversation list and the messages; what cannot be used in its first ~50 ms (the composer
+and the key bar, the title bar's parts, the offline banner unless it shows from the start)
+mounts right after it (:meth:`ChatScreen.on_chat_screen_drawn`). Engine
 events (:mod:`chat_tui.sync.events`) arrive as :class:`~chat_tui.ui.messages.EngineEvent`
 messages and are matched on their classes; connectivity and outbox counts are reactives
 whose watchers update the banner and indicators; message and list refreshes are
@@ -34,6 +37,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import MountError
 from textual.widgets import Static
 
 from chat_tui.ui.conversation_window import ConversationWindow
@@ -181,7 +185,8 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
             self.set_reactive(ChatScreen.connectivity, "offline")
         # The first frame needs a screenful of rows: the rest of a long list is read after
         # it (10,000 conversations: 0.2 s; benchmarks/NOTES.md).
-        self._partial_list = self.window.read_first_frame(state.last_conversation_id)
+        self._partial_list = self.window.read_first_frame(state.last_conversation_id,
+                                                          self.app.size.height)
         ids = self.window.ids()
         current = state.last_conversation_id if state.last_conversation_id in ids else None
         if current is None and ids:
@@ -206,12 +211,12 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
         self._initial_anchor = anchor
         self._title.update(self._conversation_title())
 
-        with Horizontal(id="titlebar"):
-            yield Static(Text("chat-tui", style="bold"), markup=False, id="app-title")
-            yield self._title
-            yield self.queue_indicator
-            yield self.sync_indicator
-        yield self.banner
+        # The title bar's line is kept from the first frame; its parts mount right after
+        # it, and so does the offline banner unless it shows from the start
+        # (:meth:`_mount_status`).
+        yield Horizontal(id="titlebar")
+        if state.work_offline:
+            yield self.banner
         with Horizontal(id="body") as body:
             body.display = False  # until the app's startup batch is over (reveal)
             yield self.conversation_list
@@ -273,11 +278,13 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
             self.messages._scroll_to_item(item)
 
     async def on_chat_screen_drawn(self, _: ChatScreen.Drawn) -> None:
-        """The first frame is on screen: the composer and the key bar, Markdown, the whole
-        list window, then :class:`Ready` (the app starts the engine)."""
+        """The first frame is on screen: the composer and the key bar, the title bar's
+        parts and the offline banner, Markdown, the whole list window, then :class:`Ready`
+        (the app starts the engine)."""
         if not self._ready():  # the app closes before its first frame
             return
         await self._mount_composer()
+        await self._mount_status()
         enable_markdown()
         self.messages.upgrade_markdown()
         if self._partial_list:
@@ -286,6 +293,22 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
         if self.current_id:
             self.store.set_last_conversation(self.current_id)
         self.post_message(self.Ready())
+
+    async def _mount_status(self) -> None:
+        """Mount the title bar's parts (app name, conversation title, outbox and sync
+        indicators) into the line the first frame kept for them, and the offline banner
+        below it when the first frame did not show it: nothing there can be used in the
+        first frame, and each widget styled, laid out and rendered before it delays it
+        (benchmarks/NOTES.md). The widgets exist from the start, so the state set on them
+        before they mount shows at once."""
+        try:
+            await self.query_one("#titlebar").mount_all([
+                Static(Text("chat-tui", style="bold"), markup=False, id="app-title"),
+                self._title, self.queue_indicator, self.sync_indicator])
+            if not self.banner.is_attached:
+                await self.mount(self.banner, after="#titlebar")
+        except MountError:  # the app closed meanwhile
+            return
 
     def engine_started(self) -> None:
         """Called by the app once the engine runs: send the read marker of what is shown."""

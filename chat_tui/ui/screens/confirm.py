@@ -18,6 +18,27 @@ class ConfirmScreen(ModalScreen[bool]):
     """Asks ``question`` (plain text; ``detail``, e.g. the message's first line, is shown
     inert below it); ``action`` names what ``y`` does ("Delete")."""
 
+    DEFAULT_CSS = """
+    ConfirmScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    #confirm-box {
+        width: 56;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $error;
+        background: $surface;
+        padding: 0 1;
+    }
+    #confirm-detail {
+        height: auto;
+        max-height: 3;
+        margin: 1 0;
+    }
+    """
+
     BINDINGS = [
         Binding("y,enter", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),

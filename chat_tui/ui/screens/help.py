@@ -52,6 +52,21 @@ def help_table() -> Group:
 class HelpScreen(ModalScreen[None]):
     """Lists all bindings; Esc, q, ? or F1 closes it."""
 
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    #help-box {
+        width: 90;
+        max-width: 95%;
+        height: 90%;
+        border: round $accent;
+        padding: 0 1;
+        background: $surface;
+    }
+    """
+
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close")]
 
     def compose(self):  # noqa: D102 - Textual hook

@@ -38,6 +38,26 @@ class InvitesScreen(ModalScreen[None]):
     """The pending invites of ``engine``'s Matrix account; answers through
     :meth:`Engine.answer_invite` (an error is a toast, the invite stays listed)."""
 
+    DEFAULT_CSS = """
+    InvitesScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    #invites-box {
+        width: 64;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    #invites-list {
+        height: auto;
+        max-height: 12;
+    }
+    """
+
     BINDINGS = [
         Binding("a", "answer(True)", "Accept"),
         Binding("x", "answer(False)", "Decline"),

@@ -122,6 +122,40 @@ class NewConversationScreen(ModalScreen["NewConversation | None"]):
     assistant is ticked; ``settings=False`` leaves them out (a refused create being edited
     keeps the ones it had)."""
 
+    DEFAULT_CSS = """
+    NewConversationScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    #new-box {
+        width: 64;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        overflow-y: auto;
+        border: round $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    #new-error {
+        height: auto;
+    }
+    #new-settings {
+        height: auto;
+    }
+    #new-prompt {
+        height: 5;
+    }
+    #new-buttons {
+        height: auto;
+        align-horizontal: right;
+        margin-top: 1;
+    }
+    #new-buttons Button {
+        margin-left: 2;
+    }
+    """
+
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, *, assistant: bool = True, title: str = "",

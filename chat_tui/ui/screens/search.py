@@ -68,6 +68,29 @@ def render_snippet(snippet: str, query: str, width: int = 90) -> Text:
 class SearchScreen(ModalScreen["SearchHit | None"]):
     """Query box and results; dismisses with the chosen ``SearchHit`` or None."""
 
+    DEFAULT_CSS = """
+    SearchScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    #search-box {
+        width: 100;
+        max-width: 95%;
+        height: 80%;
+        border: round $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    #search-status {
+        height: 1;
+        color: $text-muted;
+    }
+    #search-results {
+        height: 1fr;
+        border: none;
+    }
+    """
+
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("down", "to_results", "Results", show=False),

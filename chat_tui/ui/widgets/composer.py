@@ -21,6 +21,21 @@ __all__ = ["Composer"]
 class Composer(TextArea):
     """Multi-line input. ``editing_id`` is the id of the message being edited, or None."""
 
+    DEFAULT_CSS = """
+    Composer {
+        height: auto;
+        min-height: 3;
+        max-height: 10;
+        border: round $panel-lighten-2;
+    }
+    Composer:focus {
+        border: round $accent;
+    }
+    Composer.-editing {
+        border: round $warning;
+    }
+    """
+
     BINDINGS = [
         *bindings_for("composer", prefix=""),
         Binding("up", "up_or_edit_last", "Edit last", show=False),

@@ -32,6 +32,16 @@ def login_text(reason: str, server_url: str, username: str) -> str:
 class LoginBanner(Static):
     """Shown while a login is needed (:meth:`show_needed`), hidden otherwise."""
 
+    DEFAULT_CSS = """
+    LoginBanner {
+        height: auto;
+        padding: 0 1;
+        background: $error-muted;
+        color: $text;
+        text-style: bold;
+    }
+    """
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(Text(""), markup=False, id=id)
         self._text = ""

@@ -197,6 +197,17 @@ class CachedAnswer(Static):
     UI state only, never stored as a message.
     """
 
+    DEFAULT_CSS = """
+    CachedAnswer {
+        margin: 0 0 1 4;
+        padding: 0 1;
+        border: round $secondary;
+        border-title-color: $text-secondary;
+        border-subtitle-color: $text-muted;
+        color: $text-muted;
+    }
+    """
+
     def __init__(self, question_id: str, answer: MessageView, clock: Clock) -> None:
         self.question_id = question_id
         self.answer = answer

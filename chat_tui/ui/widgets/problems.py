@@ -63,6 +63,19 @@ class ProblemPanel(Static, can_focus=True):
     run the chat screen's ``*_problem`` actions on :meth:`selected_problem`.
     """
 
+    DEFAULT_CSS = """
+    ProblemPanel {
+        height: auto;
+        max-height: 8;
+        padding: 0 1;
+        border-top: solid $error;
+        background: $error 10%;
+    }
+    ProblemPanel:focus {
+        background: $error 20%;
+    }
+    """
+
     ROWS = 4
     """Problem lines shown at most (a window around the selection; 2 when the lines are
     cut to the width, to leave room for the chosen one's whole reason); the rest are
