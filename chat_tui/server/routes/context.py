@@ -16,8 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from chat_tui.server.assistant import AssistantService
 from chat_tui.server.data import Principal, ServerDB, Write
-from chat_tui.server.db import change_origin
+from chat_tui.server.db import change_origin, is_sqlite
 from chat_tui.server.errors import STATUS_CODES, ApiError, unauthorized
+from chat_tui.server.groupcommit import GroupCommit
 from chat_tui.server.notify import Notifier
 from chat_tui.server.ratelimit import RateLimiter, retry_after_header
 from chat_tui.server.security import token_hash
@@ -49,6 +50,7 @@ class ServerContext:
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     tokens: TokenCache = field(default_factory=TokenCache)
     _threads: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
+    _group: GroupCommit | None = field(default=None, init=False, repr=False)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker thread (database calls block), at most
@@ -66,6 +68,23 @@ class ServerContext:
                     return fn(*args)
 
             return await anyio.to_thread.run_sync(call, limiter=self._threads)
+        return await self._run_plain(fn, *args)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """A write call ``fn(*args)`` (a data method that commits one write transaction):
+        on SQLite committed together with the other requests' writes queued meanwhile
+        (:class:`~chat_tui.server.groupcommit.GroupCommit`: one fsync'd commit for all,
+        each answered after it); on PostgreSQL as :meth:`run`. Returns ``fn``'s value or
+        raises its exception, like :meth:`run`."""
+        if not is_sqlite(self.db.db):
+            return await self.run(fn, *args)
+        if self._group is None:
+            self._group = GroupCommit(self.db.db, self._run_plain)
+        return await self._group.write(fn, *args)
+
+    async def _run_plain(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._threads is None:
+            self._threads = anyio.CapacityLimiter(DB_THREADS)
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
 
     def answer(self, write: Write, p: Principal) -> Response:
