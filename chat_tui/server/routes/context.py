@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from chat_tui.server.assistant import AssistantService
 from chat_tui.server.data import Principal, ServerDB, Write
@@ -123,29 +123,36 @@ async def context(request: Request) -> ServerContext:
     return request.app.state.context
 
 
-bearer = HTTPBearer(auto_error=False)
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-Context = Annotated[ServerContext, Depends(context)]
-
-
-async def principal(ctx: Context, credentials: Credentials) -> Principal:
+class BearerCaller(HTTPBearer):
     """Dependency: the caller named by the bearer token, from the token cache
     (:mod:`chat_tui.server.tokens`: revocations empty it at once) or the database.
 
+    It is the ``HTTPBearer`` security scheme itself (``/openapi.json`` declares the
+    scheme ``HTTPBearer`` on every route that needs a token) and takes the request only,
+    so FastAPI solves one dependency per request for the caller, not three (the scheme,
+    the server context, the caller): dependency solving measured ~25% of the event loop's
+    time under long-polls and sends.
+
     Raises ApiError 401 for a missing, unknown or revoked token.
     """
-    if credentials is None or not credentials.credentials:
-        raise unauthorized("missing access token")
-    key = token_hash(credentials.credentials)
-    cached = ctx.tokens.get(key)
-    if cached is not None:
-        return cached
-    generation = ctx.tokens.generation
-    found = await ctx.run(ctx.db.users.authenticate, credentials.credentials)
-    ctx.tokens.put(key, found, generation)
-    return found
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        credentials = await super().__call__(request)
+        if credentials is None or not credentials.credentials:
+            raise unauthorized("missing access token")
+        ctx: ServerContext = request.app.state.context
+        key = token_hash(credentials.credentials)
+        cached = ctx.tokens.get(key)
+        if cached is not None:
+            return cached
+        generation = ctx.tokens.generation
+        found = await ctx.run(ctx.db.users.authenticate, credentials.credentials)
+        ctx.tokens.put(key, found, generation)
+        return found
 
 
+principal = BearerCaller(auto_error=False, scheme_name="HTTPBearer")
+Context = Annotated[ServerContext, Depends(context)]
 Caller = Annotated[Principal, Depends(principal)]
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
