@@ -1,10 +1,11 @@
-"""Benchmark 5: the server under load, chat-tui-server against Synapse (target 5).
+"""Benchmark 5: the server under load, chat-tui-server against Synapse (target 5), and
+chat-tui-server on PostgreSQL with one and two processes.
 
 ``pollers`` clients long-poll (timeout 25 s) while ``senders`` clients send chitchat
 messages as fast as they are answered, for ``duration`` seconds. Each sender owns one
 conversation whose members are itself and ``pollers / senders`` pollers, so every send fans
-out to that many long-polls. The same load generator runs against two servers in the same
-run, alternating round by round (:data:`ROUNDS` rounds each, chat-tui first):
+out to that many long-polls. One load generator (:func:`_round`) runs against every server
+of the run, alternating round by round (:data:`ROUNDS` rounds each, in the order below):
 
 - **chat-tui-server**: one ``chat-tui-server serve --rate-limit 0`` process (one uvicorn
   worker, SQLite) that already holds the imported chitchat conversations; ``PUT
@@ -17,21 +18,36 @@ run, alternating round by round (:data:`ROUNDS` rounds each, chat-tui first):
   ``GET /_matrix/client/v3/sync?since=&timeout=25000`` with an uploaded filter (timeline
   limit 50 like chat-tui's sync page, lazy-loaded members, no presence or account data,
   which chat-tui's sync does not have either).
+- **PostgreSQL, 1 process** and **PostgreSQL, 2 processes**: chat-tui-server on a fresh,
+  empty database each (the throwaway cluster of ``tests/support/postgres.py``, ``fsync=off``),
+  served by one ``serve`` process, and by two separate ``serve`` processes with the clients
+  split between them: sender ``i`` talks to process ``i % 2``, poller ``j`` (in the
+  conversation of sender ``j % senders``) to process ``(j // senders) % 2``, so each
+  conversation's pollers alternate between the processes and half of the deliveries cross
+  from one process to the other (``LISTEN/NOTIFY``, docs/api.md P1). Skipped, with the
+  reason in the results, when the PostgreSQL server binaries are missing.
 
-Both servers are started before the first round and stay up to the end; users and
+Every server is started before the first round and stays up to the end; users and
 conversations are made once, before the rounds. Per round: sends/s, p50/p99 send latency
 (the send's round trip), p50/p99 fan-out latency (from the message's server timestamp,
 ``created_at`` or ``origin_server_ts``, to a poller holding the parsed answer, same clock),
-deliveries seen vs expected, peak RSS of the server, the CPU the server used (percent of
-one core, and milliseconds per send) and the CPU of this client process, and errors
-(non-2xx answers and transport errors of any client; target: none). All clients are
-``httpx.AsyncClient`` tasks in this one process on the same 2 cores as the server, so the
-figures are a floor for both servers alike.
+deliveries seen vs expected and deliveries seen twice, with several processes the fan-out
+p50 of deliveries that crossed processes and of those that did not, peak RSS of the
+server processes (summed), the CPU they used (percent of one core, and milliseconds per
+send) and the CPU of this client process, and errors (non-2xx answers and transport
+errors of any client; target: none). All clients are ``httpx.AsyncClient`` tasks in this
+one process on the same 2 cores as the servers, so the figures are a floor for all alike.
 
 Reported per server: the median sends/s of its rounds (and their range), latencies over
-every sample of its rounds, totals of sends, deliveries and errors. The ratio is chat-tui's
-median sends/s over Synapse's; the target is at least 2x with a fan-out p99 under 1 s, no
-errors and every delivery seen.
+every sample of its rounds, totals of sends, deliveries and errors. Targets: chat-tui on
+SQLite at least 2x Synapse's median sends/s with a fan-out p99 under 1 s, no errors and
+every delivery seen; on PostgreSQL, two processes at least 1.6x one's sends/s, no errors,
+every delivery seen exactly once, and the cross-process fan-out p50 within 2x of the
+one-process fan-out p50 (the second row of the results table).
+
+``python -m benchmarks.bench_load [--size smoke|full] [--servers sqlite synapse postgres]
+[--duration S] [--out FILE]`` runs this benchmark alone (:func:`main`);
+``python -m benchmarks --only server_load`` runs it with every server.
 """
 
 from __future__ import annotations
@@ -50,7 +66,7 @@ import httpx
 
 from benchmarks.common import add_users, login, ms, percentile, ratio, rss_kb, start_server
 
-#: Rounds per server, alternating chat-tui and Synapse.
+#: Rounds per server, alternating the servers.
 ROUNDS = 2
 #: Long-poll seconds of every poll.
 POLL_TIMEOUT = 25
@@ -58,8 +74,19 @@ POLL_TIMEOUT = 25
 TARGET_RATIO = 2.0
 #: The fan-out p99 the target allows (milliseconds).
 TARGET_FANOUT_P99_MS = 1000.0
-#: The password of every load user on both servers.
+#: Sends/s the PostgreSQL target asks of two processes, as a multiple of one process's.
+TARGET_PG_SPEEDUP = 1.6
+#: The cross-process fan-out p50 the PostgreSQL target allows, as a multiple of the
+#: one-process fan-out p50.
+TARGET_PG_CROSS_P50 = 2.0
+#: The password of every load user on every server.
 PASSWORD = "bench-pw"
+#: The servers this benchmark can run, in the order of its rounds.
+SERVERS = ("sqlite", "synapse", "postgres")
+#: The names of the servers in the results, and of the PostgreSQL ones by process count.
+CHAT_TUI = "chat-tui-server"
+SYNAPSE = "Synapse"
+PG_NAMES = {1: "PostgreSQL, 1 process", 2: "PostgreSQL, 2 processes"}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -72,32 +99,43 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-# ---------------------------------------------------------------------- the two servers
+# ---------------------------------------------------------------------- the servers
 
 
 @dataclass
 class Target:
-    """One server under load, as the load generator sees it: ``name``, ``url``, server
-    ``pid``, bearer ``tokens`` per user, the sender's conversation (``rooms``) and the
-    status a successful send answers (``send_ok``). Subclasses say how to sync and send."""
+    """One server under load, as the load generator sees it: ``name``, ``url``, the
+    server's process ids ``pids`` (several for several processes), the status a successful
+    send answers (``send_ok``), bearer ``tokens`` per user, the sender's conversation
+    (``rooms``) and, with several processes, the url of each user's process (``urls``;
+    a user not in it talks to ``url``). Subclasses say how to sync and send."""
 
     name: str
     url: str
-    pid: int
+    pids: list[int]
     send_ok: int
     tokens: dict[str, str] = field(default_factory=dict)
     rooms: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def url_of(self, user: str) -> str:
+        """The url of the server process ``user`` talks to."""
+        return self.urls.get(user, self.url)
 
     def client(self, user: str) -> httpx.AsyncClient:
         """One connection of ``user`` (keep-alive), as every real client has."""
         return httpx.AsyncClient(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[user]}"},
+            base_url=self.url_of(user),
+            headers={"Authorization": f"Bearer {self.tokens[user]}"},
             timeout=60, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
 
     def rss_mb(self) -> float:
-        """The server's resident set now (MiB)."""
-        rss, _ = rss_kb(self.pid)
-        return round((rss or 0) / 1024, 1)
+        """The resident set of the server's processes now, summed (MiB)."""
+        return round(sum((rss_kb(pid)[0] or 0) for pid in self.pids) / 1024, 1)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the server's processes used so far, summed."""
+        return sum(cpu_seconds(pid) for pid in self.pids)
 
     async def first_sync(self, c: httpx.AsyncClient, user: str) -> str:
         """The initial sync of a poller; returns its cursor."""
@@ -107,9 +145,9 @@ class Target:
         """One long-poll after ``cursor``."""
         raise NotImplementedError
 
-    def deliveries(self, data: dict) -> tuple[str, list[float], int]:
-        """``(next cursor, server timestamps (s) of the load messages in it, limited
-        conversations)`` of a decoded poll answer."""
+    def deliveries(self, data: dict) -> tuple[str, list[tuple[str, str, float]], int]:
+        """``(next cursor, the load messages in it as (message id, sender's user name,
+        server timestamp in s), limited conversations)`` of a decoded poll answer."""
         raise NotImplementedError
 
     async def send(self, c: httpx.AsyncClient, sender: str, body: str) -> httpx.Response:
@@ -118,15 +156,16 @@ class Target:
 
 
 class ChatTuiTarget(Target):
-    """``chat-tui-server`` (docs/api.md)."""
+    """``chat-tui-server`` (docs/api.md), on one process or several."""
 
     def setup(self, plan: dict[str, list[str]]) -> None:
-        """Log every user in and create one conversation per sender with its pollers."""
+        """Log every user in (at its own process) and create one conversation per sender
+        with its pollers."""
         for name in [*plan, *(p for members in plan.values() for p in members)]:
-            self.tokens[name] = login(self.url, name, PASSWORD)["access_token"]
+            self.tokens[name] = login(self.url_of(name), name, PASSWORD)["access_token"]
         for sender, members in plan.items():
             cid = str(uuid.uuid4())
-            r = httpx.put(f"{self.url}/v1/conversations/{cid}", timeout=30,
+            r = httpx.put(f"{self.url_of(sender)}/v1/conversations/{cid}", timeout=30,
                           headers={"Authorization": f"Bearer {self.tokens[sender]}"},
                           json={"title": f"load {sender}", "members": members,
                                 "assistant": False})
@@ -142,13 +181,13 @@ class ChatTuiTarget(Target):
         return await c.get("/v1/sync", params={"since": cursor, "timeout": POLL_TIMEOUT})
 
     def deliveries(self, data):
-        times, limited = [], 0
+        found, limited = [], 0
         for item in data["conversations"]:
             limited += bool(item["limited"])
             for m in item["messages"]:
                 if m["author"].startswith("load-s"):
-                    times.append(_ts(m["created_at"]))
-        return data["cursor"], times, limited
+                    found.append((m["id"], m["author"], _ts(m["created_at"])))
+        return data["cursor"], found, limited
 
     async def send(self, c, sender, body):
         return await c.put(f"/v1/conversations/{self.rooms[sender]}/messages/{uuid.uuid4()}",
@@ -220,14 +259,15 @@ class SynapseTarget(Target):
             "since": cursor, "timeout": POLL_TIMEOUT * 1000, "filter": self.filters[user]})
 
     def deliveries(self, data):
-        times, limited = [], 0
+        found, limited = [], 0
         for joined in data.get("rooms", {}).get("join", {}).values():
             timeline = joined.get("timeline", {})
             limited += bool(timeline.get("limited"))
             for ev in timeline.get("events", ()):
                 if ev.get("type") == "m.room.message" and ev["sender"].startswith("@load-s"):
-                    times.append(ev["origin_server_ts"] / 1000)
-        return data["next_batch"], times, limited
+                    sender = ev["sender"][1:].split(":", 1)[0]
+                    found.append((ev["event_id"], sender, ev["origin_server_ts"] / 1000))
+        return data["next_batch"], found, limited
 
     async def send(self, c, sender, body):
         return await c.put(f"/_matrix/client/v3/rooms/{quote(self.rooms[sender])}/send/"
@@ -242,13 +282,16 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
                  duration: float) -> dict:
     """One round of load against ``target``: every poller syncs, then long-polls while
     the senders send for ``duration`` seconds; returns the round's figures (raw samples
-    under ``_send_lat`` and ``_fanout``)."""
+    under ``_send_lat``, ``_fanout`` and, for deliveries between two processes,
+    ``_fanout_cross``)."""
     senders = list(plan)
     pollers = [p for members in plan.values() for p in members]
     errors: list[str] = []
     fanout: list[float] = []
+    fanout_cross: list[float] = []  # sender and poller on different processes
+    seen: set[tuple[str, str]] = set()
     send_lat: list[float] = []
-    state = {"limited": 0, "deliveries": 0}
+    state = {"limited": 0, "deliveries": 0, "duplicates": 0}
     ready = 0
     all_ready = asyncio.Event()
     if not pollers:
@@ -256,6 +299,7 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
 
     async def poll(name: str) -> None:
         nonlocal ready
+        here = target.url_of(name)
         async with target.client(name) as c:
             cursor = await target.first_sync(c, name)
             ready += 1
@@ -273,10 +317,15 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
                     errors.append(f"poll {r.status_code}")
                     await asyncio.sleep(0.1)
                     continue
-                cursor, times, limited = target.deliveries(r.json())
+                cursor, found, limited = target.deliveries(r.json())
                 state["limited"] += limited
-                state["deliveries"] += len(times)
-                fanout.extend(now - t for t in times)
+                for message_id, sender, ts in found:
+                    if (name, message_id) in seen:
+                        state["duplicates"] += 1
+                        continue
+                    seen.add((name, message_id))
+                    state["deliveries"] += 1
+                    (fanout if target.url_of(sender) == here else fanout_cross).append(now - ts)
 
     sent = 0
 
@@ -303,7 +352,7 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
     await asyncio.wait_for(all_ready.wait(), 120)
     await asyncio.sleep(0.5)
     rss_peak = 0.0
-    cpu0 = (cpu_seconds(target.pid), cpu_seconds(os.getpid()))
+    cpu0 = (target.cpu_seconds(), cpu_seconds(os.getpid()))
     t0 = time.perf_counter()
     deadline = t0 + duration
     send_tasks = [asyncio.create_task(send(s, deadline)) for s in senders]
@@ -311,7 +360,7 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
         rss_peak = max(rss_peak, target.rss_mb())
         await asyncio.sleep(0.25)
     elapsed = time.perf_counter() - t0
-    cpu1 = (cpu_seconds(target.pid), cpu_seconds(os.getpid()))
+    cpu1 = (target.cpu_seconds(), cpu_seconds(os.getpid()))
     for t in send_tasks:
         if t.exception() is not None:
             errors.append(f"sender crashed: {t.exception()!r}")
@@ -324,19 +373,36 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
     per_conv = len(pollers) // len(senders)
     server_cpu = cpu1[0] - cpu0[0]
     return {
-        "server": target.name, "pollers": len(pollers), "senders": len(senders),
-        "duration_s": round(elapsed, 1), "sends": sent,
+        "server": target.name, "processes": len(target.pids), "pollers": len(pollers),
+        "senders": len(senders), "duration_s": round(elapsed, 1), "sends": sent,
         "sends_per_s": round(sent / elapsed, 1),
-        "send_p50_ms": ms(percentile(send_lat, 50)), "send_p99_ms": ms(percentile(send_lat, 99)),
-        "fanout_p50_ms": ms(percentile(fanout, 50)), "fanout_p99_ms": ms(percentile(fanout, 99)),
+        **_latencies(send_lat, fanout, fanout_cross),
         "deliveries": state["deliveries"], "deliveries_expected": sent * per_conv,
+        "duplicate_deliveries": state["duplicates"],
         "limited_answers": state["limited"], "server_rss_peak_mb": rss_peak,
         "server_cpu_pct": round(100 * server_cpu / elapsed),
         "server_cpu_ms_per_send": round(1000 * server_cpu / sent, 1) if sent else None,
         "clients_cpu_pct": round(100 * (cpu1[1] - cpu0[1]) / elapsed),
         "errors": len(errors), "error_kinds": sorted(set(errors))[:10],
-        "_send_lat": send_lat, "_fanout": fanout,
+        "_send_lat": send_lat, "_fanout": fanout, "_fanout_cross": fanout_cross,
     }
+
+
+def _latencies(send_lat: list[float], fanout: list[float], cross: list[float]) -> dict:
+    """Send and fan-out percentiles (ms) of raw samples (seconds); with deliveries between
+    processes (``cross``) also their p50 and p99 and the p50 of the others."""
+    every = fanout + cross
+    figures = {
+        "send_p50_ms": ms(percentile(send_lat, 50)), "send_p99_ms": ms(percentile(send_lat, 99)),
+        "fanout_p50_ms": ms(percentile(every, 50)), "fanout_p99_ms": ms(percentile(every, 99)),
+    }
+    if cross:
+        figures.update({
+            "fanout_cross_p50_ms": ms(percentile(cross, 50)),
+            "fanout_cross_p99_ms": ms(percentile(cross, 99)),
+            "fanout_same_p50_ms": ms(percentile(fanout, 50)),
+            "cross_deliveries": len(cross)})
+    return figures
 
 
 def summarize(rounds: list[dict]) -> dict:
@@ -345,19 +411,21 @@ def summarize(rounds: list[dict]) -> dict:
     the raw samples are dropped from the rounds."""
     send_lat = [x for r in rounds for x in r.pop("_send_lat")]
     fanout = [x for r in rounds for x in r.pop("_fanout")]
+    cross = [x for r in rounds for x in r.pop("_fanout_cross")]
     rates = [r["sends_per_s"] for r in rounds]
     cpu = [r["server_cpu_ms_per_send"] for r in rounds if r["server_cpu_ms_per_send"]]
     first = rounds[0]
     return {
-        "server": first["server"], "pollers": first["pollers"], "senders": first["senders"],
+        "server": first["server"], "processes": first["processes"],
+        "pollers": first["pollers"], "senders": first["senders"],
         "rounds": len(rounds), "duration_s": round(sum(r["duration_s"] for r in rounds), 1),
         "sends": sum(r["sends"] for r in rounds),
         "sends_per_s": round(statistics.median(rates), 1),
         "sends_per_s_range": [min(rates), max(rates)],
-        "send_p50_ms": ms(percentile(send_lat, 50)), "send_p99_ms": ms(percentile(send_lat, 99)),
-        "fanout_p50_ms": ms(percentile(fanout, 50)), "fanout_p99_ms": ms(percentile(fanout, 99)),
+        **_latencies(send_lat, fanout, cross),
         "deliveries": sum(r["deliveries"] for r in rounds),
         "deliveries_expected": sum(r["deliveries_expected"] for r in rounds),
+        "duplicate_deliveries": sum(r["duplicate_deliveries"] for r in rounds),
         "limited_answers": sum(r["limited_answers"] for r in rounds),
         "server_rss_peak_mb": max(r["server_rss_peak_mb"] for r in rounds),
         "server_cpu_pct": round(statistics.median(r["server_cpu_pct"] for r in rounds)),
@@ -372,10 +440,32 @@ def describe(s: dict) -> str:
     """The one-line figures of a :func:`summarize` result."""
     low, high = s["sends_per_s_range"]
     spread = f" ({low:g}-{high:g})" if s["rounds"] > 1 else ""
+    twice = (f", {s['duplicate_deliveries']} twice" if s["duplicate_deliveries"] else "")
     return (f"{s['sends_per_s']:g} sends/s{spread}; send p99 {s['send_p99_ms']} ms; "
-            f"fan-out p99 {s['fanout_p99_ms']} ms; {s['server_cpu_ms_per_send']} ms "
-            f"server CPU per send; RSS {s['server_rss_peak_mb']} MB; "
-            f"{s['deliveries']}/{s['deliveries_expected']} deliveries; {s['errors']} errors")
+            f"fan-out p50 {s['fanout_p50_ms']} ms, p99 {s['fanout_p99_ms']} ms; "
+            f"{s['server_cpu_ms_per_send']} ms server CPU per send; "
+            f"RSS {s['server_rss_peak_mb']} MB; "
+            f"{s['deliveries']}/{s['deliveries_expected']} deliveries{twice}; "
+            f"{s['errors']} errors")
+
+
+def postgres_summary(one: dict, two: dict) -> dict:
+    """The PostgreSQL comparison of the :func:`summarize` results of one process (``one``)
+    and two (``two``): ``speedup`` (sends/s of two over one), ``cross_over_in_process_p50``
+    (two's cross-process fan-out p50 over one's fan-out p50), ``exactly_once`` (both
+    delivered every message to every poller once), ``errors`` (total) and whether the
+    targets were ``met`` (:data:`TARGET_PG_SPEEDUP`, :data:`TARGET_PG_CROSS_P50`)."""
+    speedup = ratio(two["sends_per_s"], one["sends_per_s"])
+    cross, base = two.get("fanout_cross_p50_ms"), one.get("fanout_p50_ms")
+    cross_ratio = round(cross / base, 2) if cross and base else None
+    exactly_once = all(r["deliveries"] == r["deliveries_expected"] > 0
+                       and r["duplicate_deliveries"] == 0 for r in (one, two))
+    errors = one["errors"] + two["errors"]
+    met = (speedup is not None and speedup >= TARGET_PG_SPEEDUP and errors == 0
+           and exactly_once and cross_ratio is not None
+           and cross_ratio <= TARGET_PG_CROSS_P50)
+    return {"speedup": speedup, "cross_over_in_process_p50": cross_ratio,
+            "exactly_once": exactly_once, "errors": errors, "met": bool(met)}
 
 
 # ---------------------------------------------------------------------- the benchmark
@@ -390,59 +480,87 @@ def _synapse_version() -> str | None:
         return None
 
 
-def run(ctx) -> dict:
-    """Run the benchmark; ``ctx`` is :class:`benchmarks.run.Context`."""
-    size = ctx.size
+def _plan(size) -> dict[str, list[str]]:
+    """Sender name -> its pollers' names, for ``size``'s senders and pollers."""
     senders = [f"load-s{i:02d}" for i in range(size.load_senders)]
     pollers = [f"load-p{i:03d}" for i in range(size.load_pollers)]
-    plan = {s: [p for j, p in enumerate(pollers) if j % len(senders) == i]
+    return {s: [p for j, p in enumerate(pollers) if j % len(senders) == i]
             for i, s in enumerate(senders)}
-    db = ctx.fresh_server_db("load")
-    add_users(db, senders + pollers, PASSWORD)
-    rounds: dict[str, list[dict]] = {"chat-tui-server": [], "Synapse": []}
-    detail: list[dict] = []  # every round in the order it ran
-    synapse_problem = None
-    with start_server(db, ctx.workdir) as server:
-        chat = ChatTuiTarget("chat-tui-server", server.url, server.pid, 201)
-        chat.setup(plan)
-        homeserver = None
-        try:
-            from tests.support.synapse import Synapse as Homeserver
 
-            homeserver = Homeserver(ctx.workdir / "synapse", extra_config="bcrypt_rounds: 4\n")
-        except Exception as exc:  # not installed, or did not start: the column says why
-            synapse_problem = f"{type(exc).__name__}: {exc}"[:500]
-        try:
-            matrix = None
-            if homeserver is not None:
+
+def _split(plan: dict[str, list[str]], urls: list[str]) -> dict[str, str]:
+    """Each user's process url when ``plan``'s clients are split between the processes
+    of ``urls`` (see the module doc)."""
+    senders = list(plan)
+    pollers = [p for members in plan.values() for p in members]
+    split = {name: urls[i % len(urls)] for i, name in enumerate(senders)}
+    split.update({name: urls[(j // len(senders)) % len(urls)]
+                  for j, name in enumerate(sorted(pollers))})
+    return split
+
+
+def run(ctx, servers: tuple[str, ...] = SERVERS) -> dict:
+    """Run the benchmark against ``servers`` (of :data:`SERVERS`; chat-tui on SQLite
+    always runs); ``ctx`` is :class:`benchmarks.run.Context`. The result's ``more_rows``
+    holds the PostgreSQL row of the results table."""
+    from contextlib import ExitStack
+
+    size = ctx.size
+    plan = _plan(size)
+    names = [*plan, *(p for members in plan.values() for p in members)]
+    db = ctx.fresh_server_db("load")
+    add_users(db, names, PASSWORD)
+    rounds: dict[str, list[dict]] = {}
+    detail: list[dict] = []  # every round in the order it ran
+    synapse_problem = postgres_problem = None
+    with ExitStack() as stack:
+        server = stack.enter_context(start_server(db, ctx.workdir))
+        targets: list[Target] = [ChatTuiTarget(CHAT_TUI, server.url, [server.pid], 201)]
+        targets[0].setup(plan)
+        if "synapse" in servers:
+            try:
+                from tests.support.synapse import Synapse as Homeserver
+
+                homeserver = Homeserver(ctx.workdir / "synapse",
+                                        extra_config="bcrypt_rounds: 4\n")
+                stack.callback(homeserver.close)
                 assert homeserver.process is not None
-                matrix = SynapseTarget("Synapse", homeserver.url, homeserver.process.pid, 200)
+                matrix = SynapseTarget(SYNAPSE, homeserver.url, [homeserver.process.pid], 200)
                 asyncio.run(matrix.setup(homeserver, plan))
-            for _ in range(ROUNDS):
-                for target in (chat, matrix):
-                    if target is not None:
-                        figures = asyncio.run(_round(target, plan, ctx.bodies,
-                                                     size.load_duration))
-                        rounds[target.name].append(figures)
-                        detail.append(figures)
-        finally:
-            if homeserver is not None:
-                homeserver.close()
-    m = summarize(rounds["chat-tui-server"])
-    if rounds["Synapse"]:
-        syn = summarize(rounds["Synapse"])
+                targets.append(matrix)
+            except Exception as exc:  # not installed, or did not start: the column says why
+                synapse_problem = f"{type(exc).__name__}: {exc}"[:500]
+        if "postgres" in servers:
+            try:
+                targets += _postgres_targets(stack, ctx.workdir, plan, names)
+            except Exception as exc:  # no PostgreSQL here: its row says why
+                postgres_problem = f"{type(exc).__name__}: {exc}"[:500]
+        for _ in range(ROUNDS):
+            for target in targets:
+                figures = asyncio.run(_round(target, plan, ctx.bodies, size.load_duration))
+                rounds.setdefault(target.name, []).append(figures)
+                detail.append(figures)
+    m = summarize(rounds[CHAT_TUI])
+    if SYNAPSE in rounds:
+        syn = summarize(rounds[SYNAPSE])
         syn["version"] = _synapse_version()
         baseline = f"Synapse {syn['version']}: {describe(syn)}"
     else:
-        syn = {"status": "not measured", "reason": synapse_problem}
-        baseline = f"Synapse not measured: {synapse_problem}"
+        reason = synapse_problem or "not asked for (--servers)"
+        syn = {"status": "not measured", "reason": reason}
+        baseline = f"Synapse not measured: {reason}"
     m["synapse"] = syn
     m["rounds_detail"] = detail
     speedup = ratio(m["sends_per_s"], syn.get("sends_per_s"))
     m["ratio_sends_per_s"] = speedup
     met = (speedup is not None and speedup >= TARGET_RATIO
            and m["fanout_p99_ms"] is not None and m["fanout_p99_ms"] < TARGET_FANOUT_P99_MS
-           and m["errors"] == 0 and m["deliveries"] == m["deliveries_expected"])
+           and m["errors"] == 0 and m["deliveries"] == m["deliveries_expected"]
+           and m["duplicate_deliveries"] == 0)
+    more_rows = []
+    if "postgres" in servers:
+        m["postgres"], row = _postgres_result(rounds, postgres_problem, size)
+        more_rows.append(row)
     return {
         "title": f"Server under load: {m['pollers']} long-polling clients, "
                  f"{m['senders']} senders, {ROUNDS} x {size.load_duration:.0f} s, "
@@ -454,4 +572,110 @@ def run(ctx) -> dict:
         "ratio": speedup,
         "met": bool(met),
         "metrics": m,
+        "more_rows": more_rows,
     }
+
+
+def _postgres_targets(stack, workdir: Path, plan: dict[str, list[str]],
+                      names: list[str]) -> list[Target]:
+    """Start a throwaway PostgreSQL cluster, and for 1 and 2 processes a fresh database
+    with the load users served by that many ``serve`` processes; log in and make the
+    conversations. Everything is stopped by ``stack``.
+
+    Raises:
+        tests.support.postgres.PostgresUnavailable: no PostgreSQL server binaries.
+    """
+    from tests.support.postgres import Cluster
+
+    cluster = Cluster()
+    stack.callback(cluster.stop)
+    targets: list[Target] = []
+    for count, name in PG_NAMES.items():
+        url = cluster.create_database()
+        add_users(url, names, PASSWORD)
+        started = []
+        for n in range(count):
+            place = workdir / f"pg{count}-process{n}"
+            place.mkdir(parents=True, exist_ok=True)
+            started.append(stack.enter_context(start_server(url, place)))
+        target = ChatTuiTarget(name, started[0].url, [s.pid for s in started], 201)
+        if count > 1:
+            target.urls = _split(plan, [s.url for s in started])
+        target.setup(plan)
+        targets.append(target)
+    return targets
+
+
+def _postgres_result(rounds: dict[str, list[dict]], problem: str | None,
+                     size) -> tuple[dict, dict]:
+    """The ``postgres`` metrics and the results-table row of the PostgreSQL rounds (or
+    of their absence: ``problem``)."""
+    title = (f"Server under load on PostgreSQL: 2 processes vs 1 ({size.load_pollers} "
+             f"long-polling clients, {size.load_senders} senders, {ROUNDS} x "
+             f"{size.load_duration:.0f} s each, alternating)")
+    target = (f">= {TARGET_PG_SPEEDUP:g} x one process's sends/s, cross-process fan-out "
+              f"p50 <= {TARGET_PG_CROSS_P50:g} x one process's fan-out p50, no errors, "
+              "every delivery seen exactly once")
+    if not all(name in rounds for name in PG_NAMES.values()):
+        reason = problem or "did not run"
+        return ({"status": "not measured", "reason": reason},
+                {"number": 5, "title": title, "status": "not measured", "reason": reason,
+                 "value": None, "baseline": None, "ratio": None, "target": target,
+                 "met": None})
+    one, two = (summarize(rounds[name]) for name in PG_NAMES.values())
+    pg = {"runs": {"1": one, "2": two}, **postgres_summary(one, two)}
+    value = (f"2 processes: {describe(two)}; cross-process fan-out p50 "
+             f"{two.get('fanout_cross_p50_ms')} ms (same process "
+             f"{two.get('fanout_same_p50_ms')} ms, "
+             f"{pg['cross_over_in_process_p50']} x one process's)")
+    row = {"number": 5, "title": title, "status": "measured", "value": value,
+           "baseline": f"1 process: {describe(one)}", "ratio": pg["speedup"],
+           "target": target, "met": pg["met"]}
+    return pg, row
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.bench_load [--size smoke|full] [--servers sqlite synapse
+    postgres] [--duration S] [--out FILE] [--data-dir DIR]``: this benchmark alone
+    (chat-tui on SQLite always runs; the default is every server), printed as JSON (and
+    written to ``--out``). Exit status 0 when every server that ran had no errors and
+    delivered every message exactly once, else 1."""
+    import argparse
+    import json
+    import shutil
+    import tempfile
+    from dataclasses import asdict
+
+    from benchmarks.common import DATA_DIR
+    from benchmarks.run import SIZES, Context, Size
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_load")
+    parser.add_argument("--size", choices=sorted(SIZES), default="smoke")
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    args = parser.parse_args(argv)
+    size = SIZES[args.size]
+    if args.duration:
+        size = Size(**{**asdict(size), "load_duration": args.duration})
+    workdir = Path(tempfile.mkdtemp(prefix="chat-tui-bench-load-"))
+    try:
+        result = run(Context(size, workdir, args.data_dir), tuple(args.servers))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["size"] = size.name
+    text = json.dumps(result, indent=2, sort_keys=True)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    m = result["metrics"]
+    ran = [m, *(s for s in (m["synapse"],) if "sends" in s),
+           *m.get("postgres", {}).get("runs", {}).values()]
+    clean = all(r["errors"] == 0 and r["deliveries"] == r["deliveries_expected"]
+                and r["duplicate_deliveries"] == 0 for r in ran)
+    return 0 if clean else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -197,7 +197,7 @@ class ServerProcess:
     """A ``chat-tui-server serve`` subprocess: ``url``, ``pid``, ``db_path``."""
 
     url: str
-    db_path: Path
+    db_path: Path | str
     proc: subprocess.Popen = field(repr=False)
     _peak_kb: int = 0
 
@@ -232,9 +232,10 @@ class ServerProcess:
         self.stop()
 
 
-def start_server(db_path: Path, workdir: Path, timeout: float = 60.0) -> ServerProcess:
-    """Run ``python -m chat_tui.server serve --port 0 --rate-limit 0 --db DB`` and return
-    once it printed its listening line and ``/v1/health`` answers.
+def start_server(db_path: Path | str, workdir: Path, timeout: float = 60.0) -> ServerProcess:
+    """Run ``python -m chat_tui.server serve --port 0 --rate-limit 0 --db DB`` (``DB``: a
+    SQLite file or a ``postgresql://`` URL) and return once it printed its listening line
+    and ``/v1/health`` answers.
 
     Raises:
         RuntimeError: it exited or did not listen within ``timeout`` seconds.
@@ -274,14 +275,14 @@ def start_server(db_path: Path, workdir: Path, timeout: float = 60.0) -> ServerP
     raise RuntimeError("chat-tui-server did not answer /v1/health")
 
 
-def add_users(db_path: Path, names: Iterable[str], password: str = "bench-pw") -> None:
+def add_users(db_path: Path | str, names: Iterable[str], password: str = "bench-pw") -> None:
     """Give every user in ``names`` the password ``password`` in the server database
-    ``db_path`` (creating missing users), with the server's own users data (scrypt, ~50 ms
-    each)."""
+    ``db_path`` (a SQLite file, or a ``postgresql://`` URL; creating missing users), with
+    the server's own users data (its password hash, tens of ms each)."""
     from chat_tui.server.data import ServerDB
     from chat_tui.server.db import open_and_migrate
 
-    db = open_and_migrate(Path(db_path))
+    db = open_and_migrate(db_path if "://" in str(db_path) else Path(db_path))
     users = ServerDB(db).users
     for name in names:
         users.set_password(name, password)

@@ -15,6 +15,9 @@ writes the table into README.md's Performance section (between its benchmark mar
 the encryption on/off table into its "Encrypted cache performance" section
 (``--update-readme encryption``: only that one); ``--matrix`` adds benchmarks 3 and 4 of a
 Matrix account against a real Synapse (``benchmarks/bench_matrix.py``);
+benchmark 5 (``server_load``) runs chat-tui-server on SQLite, Synapse and chat-tui-server on
+PostgreSQL with one and two processes (the second row of its number; PostgreSQL needs its
+server binaries, else that row says "not measured");
 ``--only NAME --merge benchmarks/results.json`` re-runs one benchmark after a fix and keeps
 the others from the earlier run (each says which run it is from). Generated data is cached in
 ``--data-dir`` (default ``benchmarks/data/``, git-ignored). Results go to ``--out``
@@ -189,16 +192,19 @@ def render_markdown(results: dict) -> str:
         r = results["benchmarks"].get(key)
         if r is None:
             continue
-        if r["status"] != "measured":
-            met = f"not measured: {r.get('reason', '')}"
-            value = r.get("value") or "–"
-        else:
-            met = "yes" if r["met"] else "**no**"
-            value = r["value"]
-        lines.append(
-            f"| {r['number']} | {_cell(r['title'] or key)} | {_cell(value)} | "
-            f"{_cell(r['baseline'])} | {_cell(r['ratio'])} | {_cell(r['target'])} | "
-            f"{_cell(met)} |")
+        # A benchmark's further rows (benchmark 5's PostgreSQL pair) follow its own,
+        # unless it crashed before making them.
+        for row in [r, *(r.get("more_rows") or ())]:
+            if row["status"] != "measured":
+                met = f"not measured: {row.get('reason', '')}"
+                value = row.get("value") or "–"
+            else:
+                met = "yes" if row["met"] else "**no**"
+                value = row["value"]
+            lines.append(
+                f"| {row['number']} | {_cell(row['title'] or key)} | {_cell(value)} | "
+                f"{_cell(row['baseline'])} | {_cell(row['ratio'])} | "
+                f"{_cell(row['target'])} | {_cell(met)} |")
     earlier: dict[tuple[str, str], list[str]] = {}
     for r in results["benchmarks"].values():
         if r.get("run"):

@@ -14,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse import db_url
@@ -37,6 +38,8 @@ from chat_tui.server.models import (
     database_proxy,
 )
 from chat_tui.wire.limits import ASSISTANT_USERNAME  # reserved: never a real account
+
+T = TypeVar("T")
 
 #: The schema version this code writes. Bump it together with a new entry in MIGRATIONS.
 SCHEMA_VERSION = 5
@@ -178,6 +181,10 @@ def write_transaction(db: Database) -> Iterator[None]:
     """
     db.connect(reuse_if_open=True)
     if is_sqlite(db):
+        if _group.open:  # one call of a group commit: a savepoint of its transaction
+            with db.atomic():
+                yield
+            return
         with _sqlite_write_lock, db.atomic(lock_type="IMMEDIATE"):
             yield
     elif _notices.open:  # nested: part of the enclosing transaction
@@ -195,6 +202,46 @@ def write_transaction(db: Database) -> Iterator[None]:
                 _notices.wake.clear()
                 _notices.devices.clear()
                 _notices.users.clear()
+
+
+class _Group(threading.local):
+    """Whether this thread is running the calls of a SQLite group commit."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+
+_group = _Group()
+
+
+def group_commit(db: Database, calls: Sequence[Callable[[], T]]) -> list[tuple[bool, Any]]:
+    """Run the write ``calls`` of several requests in one SQLite write transaction, each in
+    its own savepoint, and commit them together: one ``BEGIN IMMEDIATE`` and one fsync'd
+    commit for all of them instead of one each.
+
+    Each call runs as it would alone: its :func:`write_transaction` becomes a savepoint,
+    so a call that raises rolls back its own changes only and the others stay. Returns
+    ``(True, value)`` or ``(False, exception)`` per call, in order; nothing is answered
+    before the commit, so every answered write is as durable as a write committed alone
+    (``synchronous=FULL``). Raises what the ``BEGIN`` or the ``COMMIT`` raises (then none
+    of the calls took effect). SQLite only: a PostgreSQL transaction carries one request's
+    wake-up origin (:func:`change_origin`), so there each write commits alone.
+    """
+    if not is_sqlite(db):
+        raise ValueError("group_commit is for SQLite databases")
+    db.connect(reuse_if_open=True)
+    results: list[tuple[bool, Any]] = []
+    with _sqlite_write_lock, db.atomic(lock_type="IMMEDIATE"):
+        _group.open = True
+        try:
+            for call in calls:
+                try:
+                    results.append((True, call()))
+                except Exception as exc:  # this call's answer; the others go on
+                    results.append((False, exc))
+        finally:
+            _group.open = False
+    return results
 
 
 @contextmanager

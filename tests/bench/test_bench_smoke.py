@@ -58,8 +58,15 @@ def test_smoke_run_writes_well_formed_results(tmp_path: Path) -> None:
     # The Synapse column ran in the same run, alternating with chat-tui-server.
     assert load["synapse"].get("status") != "not measured", load["synapse"]
     assert load["synapse"]["sends"] > 0 and load["synapse"]["deliveries"] > 0
+    # And chat-tui-server on PostgreSQL with one and two processes, in the same rounds.
+    pg_rows = b["server_load"]["more_rows"]
+    assert [r["number"] for r in pg_rows] == [5]
+    pg_measured = pg_rows[0]["status"] == "measured"
+    assert pg_measured or pg_rows[0]["reason"]
     assert [r["server"] for r in load["rounds_detail"]] == [
-        "chat-tui-server", "Synapse"] * load["rounds"]
+        "chat-tui-server", "Synapse",
+        *(["PostgreSQL, 1 process", "PostgreSQL, 2 processes"] if pg_measured else []),
+    ] * load["rounds"]
     assert b["server_load"]["ratio"] > 0
     assert load["synapse"]["version"] in b["server_load"]["baseline"]
     assert b["cache_size"]["metrics"]["messages"] == results["sizes"]["cache_messages"]
@@ -97,7 +104,7 @@ def test_smoke_run_writes_well_formed_results(tmp_path: Path) -> None:
     assert "| # | benchmark | encryption off | ratio off | encryption on |" in table
     measured = [k for k in ENCRYPTED if b[k]["status"] == "measured"]
     assert sum(1 for line in table.splitlines() if line.startswith("| ") and
-               line.split("|")[1].strip().isdigit()) == len(KEYS) + len(measured)
+               line.split("|")[1].strip().isdigit()) == len(KEYS) + len(measured) + len(pg_rows)
 
     # Re-running one benchmark keeps the others from the earlier results, marked as such.
     merged_out = tmp_path / "merged"

@@ -6,13 +6,13 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from fastapi.security.utils import get_authorization_scheme_param
 
 from chat_tui.server.errors import ApiError
 from chat_tui.server.routes.context import (
     BODY_ERRORS,
     Caller,
     Context,
-    Credentials,
     errors,
     json_response,
 )
@@ -47,10 +47,10 @@ async def login(req: LoginRequest, request: Request, ctx: Context) -> Response:
 
 
 @router.post("/logout", status_code=204, responses=errors(401))
-async def logout(p: Caller, credentials: Credentials, ctx: Context) -> Response:
+async def logout(p: Caller, request: Request, ctx: Context) -> Response:
     """Revoke the calling token; it answers 401 afterwards."""
     await ctx.run(ctx.db.users.logout, p)
-    if credentials is not None:
-        ctx.tokens.drop(token_hash(credentials.credentials))
+    _, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    ctx.tokens.drop(token_hash(token))  # the token that named the caller ``p``
     log.info("logout user=%s device=%s", p.username, p.device_id)
     return Response(status_code=204)

@@ -69,7 +69,7 @@ async def list_conversations(p: Caller, ctx: Context) -> Response:
 )
 async def mark_read(cid: uuid.UUID, req: ReadRequest, p: Caller, ctx: Context) -> Response:
     """Move the caller's read marker forward; answers the marker in force."""
-    write = await ctx.run(ctx.db.messages.mark_read, p, str(cid), str(req.message_id))
+    write = await ctx.write(ctx.db.messages.mark_read, p, str(cid), str(req.message_id))
     return ctx.answer(write, p)
 
 

@@ -49,7 +49,7 @@ async def put_message(
 ) -> Response:
     """Send a message; ``mid`` is its idempotency key."""
     ctx.check_rate(p)
-    return ctx.answer(await ctx.run(ctx.db.messages.put, p, str(cid), str(mid), req.body), p)
+    return ctx.answer(await ctx.write(ctx.db.messages.put, p, str(cid), str(mid), req.body), p)
 
 
 @router.patch(
@@ -60,11 +60,11 @@ async def put_message(
 async def edit_message(mid: uuid.UUID, req: MessagePatch, p: Caller, ctx: Context) -> Response:
     """Edit (author only); bumps ``version``."""
     ctx.check_rate(p)
-    return ctx.answer(await ctx.run(ctx.db.messages.edit, p, str(mid), req.body), p)
+    return ctx.answer(await ctx.write(ctx.db.messages.edit, p, str(mid), req.body), p)
 
 
 @router.delete("/messages/{mid}", response_model=Message, responses=errors(401, 403, 404, 422, 429))
 async def delete_message(mid: uuid.UUID, p: Caller, ctx: Context) -> Response:
     """Leave a tombstone (author only); bumps ``version``."""
     ctx.check_rate(p)
-    return ctx.answer(await ctx.run(ctx.db.messages.delete, p, str(mid)), p)
+    return ctx.answer(await ctx.write(ctx.db.messages.delete, p, str(mid)), p)
