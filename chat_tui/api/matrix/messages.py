@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat_tui.api.errors import PermanentError
 from chat_tui.api.matrix.core import API, q
-from chat_tui.api.matrix.events import MESSAGE_KEY, fields, is_message, ts, when
+from chat_tui.api.matrix.events import MESSAGE_KEY, is_message, ts, when
 from chat_tui.api.matrix.rooms import MatrixRooms
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class MatrixMessages(MatrixRooms):
             chunk = page.get("chunk") or []
             for event in chunk:
                 if is_message(event):
-                    self._remember(room, event)
+                    self._note_ids(event)
                 if (event.get("content") or {}).get(MESSAGE_KEY) == mid:
                     return str(event["event_id"])
             seen += len(chunk)
@@ -81,7 +81,8 @@ class MatrixMessages(MatrixRooms):
         :data:`TXN_MEMORY` seconds ago, that attempt may be one the server no longer
         matches (another token, a restart, too long ago), so the room is searched for
         ``mid`` first, as with ``check_first``, and a found event is answered without
-        sending. Returns the message as the server stored it.
+        sending. Returns the message as the server stored it; its ``seq`` is its place
+        after everything known of the room (rule M5).
 
         Raises:
             PermanentError: 403 (not joined), 404 (no such conversation), 413.
@@ -98,6 +99,7 @@ class MatrixMessages(MatrixRooms):
                 json={"msgtype": "m.text", "body": body, MESSAGE_KEY: mid})
             event_id = str(answer["event_id"])
         event = await self._event(room, event_id)
+        await self._place_after(room, cid, [event])
         self._remember(room, event)
         self.flush_ids()
         return self._message(event, cid)
@@ -126,12 +128,13 @@ class MatrixMessages(MatrixRooms):
                   "m.relates_to": {"rel_type": "m.replace", "event_id": target}})
         edit = await self._event(room, str(answer["event_id"]))
         original = await self._event(room, target)
+        await self._recall_places(room, conversation_id, [original])
         return self._with_edit(original, edit, conversation_id)
 
     def _with_edit(self, original: dict, edit: dict, cid: str) -> Message:
         from chat_tui.wire.models import Message
 
-        data = fields(original, cid)
+        data = self._fields(original, cid)
         new = (edit.get("content") or {}).get("m.new_content") or {}
         if not data["deleted"] and data["version"] <= ts(edit):
             data.update(body=new.get("body", "") if isinstance(new.get("body"), str) else "",
@@ -154,7 +157,8 @@ class MatrixMessages(MatrixRooms):
         await self._call("PUT", f"{API}/rooms/{q(room)}/redact/{q(target)}/{q(mid)}.redact",
                          json={})
         event = await self._event(room, target)
-        data = fields(event, conversation_id)
+        await self._recall_places(room, conversation_id, [event])
+        data = self._fields(event, conversation_id)
         data.update(id=mid, body="", deleted=True)
         from chat_tui.wire.models import Message
 
