@@ -51,7 +51,8 @@ class ConversationMenuActions:
 
         from chat_tui.ui.screens.conversation_menu import ConversationMenuScreen
 
-        self.app.push_screen(ConversationMenuScreen(view, me, creator == me), chosen)
+        self.app.push_screen(ConversationMenuScreen(
+            view, me, creator == me, matrix=getattr(self.app, "is_matrix", False)), chosen)
 
     def action_leave_conversation(self) -> None:
         """Leave (delete from my list) the open conversation, once confirmed; with no one

@@ -36,7 +36,9 @@ class MenuResult:
 class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
     """The settings of conversation ``view`` (a ``ConversationView``) of the user ``me``:
     title; model and system prompt when the assistant is in it; the members when ``me``
-    created it (``creator``). Enter or Save returns what changed; Esc cancels."""
+    created it (``creator``). Enter or Save returns what changed; Esc cancels. For a
+    Matrix account (``matrix``) members are user ids, and a localpart names a user of
+    ``me``'s homeserver."""
 
     DEFAULT_CSS = """
     ConversationMenuScreen { align: center middle; }
@@ -47,11 +49,19 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, view: Any, me: str, creator: bool) -> None:
+    def __init__(self, view: Any, me: str, creator: bool, *, matrix: bool = False) -> None:
         super().__init__()
         self._view = view
         self._me = me
         self._creator = creator
+        self._matrix = matrix
+
+    def _member_id(self, name: str) -> str:
+        """``name`` as the account names users: on Matrix a localpart becomes a user id of
+        my homeserver (``bob`` -> ``@bob:<server>``)."""
+        if not self._matrix or ":" in name:
+            return name
+        return f"@{name.lstrip('@')}:{self._me.partition(':')[2]}"
 
     def _others(self) -> list[str]:
         return [m for m in self._view.members if m not in (self._me, "assistant")]
@@ -107,7 +117,8 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
         raw = self._value("menu-members")
         if raw is not None:
             try:
-                wanted = set(parse_members(raw)) - {self._me}
+                wanted = {self._member_id(n) for n in parse_members(
+                    raw, matrix=self._matrix)} - {self._me}
             except ValueError as exc:
                 self.query_one("#menu-error", Static).update(
                     Text(inert_line(str(exc), 200), style="bold red"))
