@@ -81,8 +81,11 @@ class MatrixMessages(MatrixRooms):
         :data:`TXN_MEMORY` seconds ago, that attempt may be one the server no longer
         matches (another token, a restart, too long ago), so the room is searched for
         ``mid`` first, as with ``check_first``, and a found event is answered without
-        sending. Returns the message as the server stored it; its ``seq`` is its place
-        after everything known of the room (rule M5).
+        sending. Returns the message as the server stored it: read back
+        (``GET /event``) only when an earlier attempt may have stored another body
+        (``attempted`` or ``check_first``), else built from what was sent, with this
+        clock's time and ``version`` 0 until its echo arrives by sync. Its ``seq`` is its
+        place after everything known of the room (rule M5).
 
         Raises:
             PermanentError: 403 (not joined), 404 (no such conversation), 413.
@@ -92,17 +95,32 @@ class MatrixMessages(MatrixRooms):
         if attempted and not self._txn_remembered(mid):
             check_first = True
         event_id = await self.find_message(cid, mid) if check_first else None
+        content = {"msgtype": "m.text", "body": body, MESSAGE_KEY: mid}
         if event_id is None:
             self._tried[mid] = time.monotonic()
             answer = await self._call(
-                "PUT", f"{API}/rooms/{q(room)}/send/m.room.message/{q(mid)}",
-                json={"msgtype": "m.text", "body": body, MESSAGE_KEY: mid})
+                "PUT", f"{API}/rooms/{q(room)}/send/m.room.message/{q(mid)}", json=content)
             event_id = str(answer["event_id"])
-        event = await self._event(room, event_id)
+        if attempted or check_first:
+            # The event may be an earlier attempt's, with the body it had then (rule 7).
+            event = await self._event(room, event_id)
+            version: int | None = None
+        else:
+            # The first attempt: the event is what was sent (rule M1's fast path, one
+            # request). Its time is this clock's until the echo from /sync brings the
+            # homeserver's; version 0 lets that echo win (rule S3).
+            event = {"type": "m.room.message", "event_id": event_id, "room_id": room,
+                     "sender": self.user_id, "content": content,
+                     "origin_server_ts": int(time.time() * 1000)}
+            version = 0
         await self._place_after(room, cid, [event])
         self._remember(room, event)
         self.flush_ids()
-        return self._message(event, cid)
+        if version is None:
+            return self._message(event, cid)
+        from chat_tui.wire.models import Message
+
+        return Message(**{**self._fields(event, cid), "version": version})
 
     async def patch_message(self, mid: str, body: str, base_version: int | None, *,
                             conversation_id: str | None = None) -> Message:
