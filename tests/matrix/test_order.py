@@ -97,3 +97,30 @@ async def test_rule_m5_backfilled_pages_slot_before_what_is_there(
         assert len({m.id for m in cached(alice, room)}) == 81
     finally:
         bridge.close()
+
+
+async def test_rule_m5_my_send_answered_before_an_earlier_event_is_synced_goes_after_it(
+        synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
+    from tests.support.engine import drained
+    from tests.support.fault_proxy import FaultProxy
+
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    with FaultProxy(synapse.url) as proxy:
+        a = matrix_account(proxy.url)
+        room = bob.create_room("race", [a.user_id])
+        alice = matrix_engines.make(a.account)
+        await alice.start()
+        await joined(alice, room)
+        # The next long-poll's answer is held back: bob's message reaches the homeserver
+        # first, but alice learns of it only after her own send is answered.
+        proxy.hold(4, method="GET", path_contains="/sync", count=1)
+        polls = len(proxy.requests("GET", "/sync"))
+        assert await wait_for(lambda: len(proxy.requests("GET", "/sync")) > polls,
+                              timeout=SLOW)
+        bob.say(room, "bob first")
+        alice.send(room, "alice second")
+        assert await wait_for(lambda: drained(alice), timeout=SLOW)
+        assert bob.texts(room) == ["bob first", "alice second"]
+        assert await wait_for(lambda: bodies(alice, room) == ["bob first", "alice second"],
+                              timeout=SLOW), bodies(alice, room)

@@ -87,6 +87,8 @@ class MatrixCore(HttpBackend):
         self._place_of: dict[str, int] = {}      # event id -> seq, its place (rule M5)
         self._top_of: dict[str, int] = {}        # room id -> highest seq placed (M5)
         self._sync_placed: set[str] = set()      # rooms placed from a sync batch (M5)
+        self._provisional_top: dict[str, int] = {}  # room id -> my highest unsynced send
+        self._provisional: set[str] = set()      # event ids of my sends placed for now
         self._token_before: dict[str, str] = {}  # event id -> pagination token before it
         self._plain_checked: set[str] = set()    # rooms seen without m.room.encryption
         self._full_state: set[str] = set()       # rooms whose whole state was applied
@@ -163,7 +165,8 @@ class MatrixCore(HttpBackend):
         room's highest place, from ``ids`` (the cache) the first time a room is placed in
         and for events that may be older than this client (backfill, edit targets)."""
         unknown = [str(e.get("event_id", "")) for e in events
-                   if str(e.get("event_id", "")) not in self._place_of]
+                   if str(e.get("event_id", "")) not in self._place_of
+                   and str(e.get("event_id", "")) not in self._provisional]
         if room_id in self._top_of and not unknown:
             return
         top, kept = (await self.ids.lookup_places(cid, unknown)
@@ -195,6 +198,23 @@ class MatrixCore(HttpBackend):
                 seq = self._place_of[event_id] = max(ts(event), top + 1)
             top = max(top, seq)
         self._top_of[room_id] = top
+
+    async def _provisional_place(self, room_id: str, cid: str, event: dict) -> int:
+        """Rule M5 for my send's answer before its echo: the place sync gave the event
+        when its echo came first, else a provisional one after everything known of the
+        room and after my earlier provisional ones (``max(origin_server_ts, highest +
+        1)``), which the echo replaces by the event's place in the timeline's order (an
+        event another member sent just before comes before it)."""
+        event_id = str(event["event_id"])
+        if event_id in self._place_of:
+            return self._place_of[event_id]
+        if room_id not in self._top_of:
+            await self._recall_places(room_id, cid, [])
+        top = max(self._top_of.get(room_id, 0), self._provisional_top.get(room_id, 0))
+        seq = max(ts(event), top + 1)
+        self._provisional_top[room_id] = seq
+        self._provisional.add(event_id)  # the cache's copy of it is not a place
+        return seq
 
     async def _place_before(self, room_id: str, cid: str, events: list[dict],
                             anchor: int | None) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat_tui.api.errors import PermanentError
 from chat_tui.api.matrix.core import API, q
-from chat_tui.api.matrix.events import MESSAGE_KEY, is_message, ts, when
+from chat_tui.api.matrix.events import MESSAGE_KEY, fields, is_message, ts, when
 from chat_tui.api.matrix.rooms import MatrixRooms
 
 if TYPE_CHECKING:
@@ -83,9 +83,10 @@ class MatrixMessages(MatrixRooms):
         ``mid`` first, as with ``check_first``, and a found event is answered without
         sending. Returns the message as the server stored it: read back
         (``GET /event``) only when an earlier attempt may have stored another body
-        (``attempted`` or ``check_first``), else built from what was sent, with this
-        clock's time and ``version`` 0 until its echo arrives by sync. Its ``seq`` is its
-        place after everything known of the room (rule M5).
+        (``attempted`` or ``check_first``; its ``seq`` is then its place after everything
+        known of the room, rule M5), else built from what was sent, with this clock's
+        time, a provisional place (:meth:`_provisional_place`) and ``version`` 0 until its
+        echo arrives by sync.
 
         Raises:
             PermanentError: 403 (not joined), 404 (no such conversation), 413.
@@ -104,23 +105,24 @@ class MatrixMessages(MatrixRooms):
         if attempted or check_first:
             # The event may be an earlier attempt's, with the body it had then (rule 7).
             event = await self._event(room, event_id)
-            version: int | None = None
-        else:
-            # The first attempt: the event is what was sent (rule M1's fast path, one
-            # request). Its time is this clock's until the echo from /sync brings the
-            # homeserver's; version 0 lets that echo win (rule S3).
-            event = {"type": "m.room.message", "event_id": event_id, "room_id": room,
-                     "sender": self.user_id, "content": content,
-                     "origin_server_ts": int(time.time() * 1000)}
-            version = 0
-        await self._place_after(room, cid, [event])
-        self._remember(room, event)
-        self.flush_ids()
-        if version is None:
+            await self._place_after(room, cid, [event])
+            self._remember(room, event)
+            self.flush_ids()
             return self._message(event, cid)
+        # The first attempt: the event is what was sent (rule M1's fast path, one request).
+        # Its time is this clock's and its place provisional until its echo from /sync
+        # places it in the timeline's order and brings the homeserver's time: version 0
+        # lets that echo win (rules M5, S3).
+        event = {"type": "m.room.message", "event_id": event_id, "room_id": room,
+                 "sender": self.user_id, "content": content,
+                 "origin_server_ts": int(time.time() * 1000)}
+        seq = await self._provisional_place(room, cid, event)
+        self._event_of[mid], self._mid_of[event_id], self._seq_of[mid] = event_id, mid, seq
+        self._new_events[mid] = (room, event_id, seq)
+        self.flush_ids()
         from chat_tui.wire.models import Message
 
-        return Message(**{**self._fields(event, cid), "version": version})
+        return Message(**{**fields(event, cid), "seq": seq, "version": 0})
 
     async def patch_message(self, mid: str, body: str, base_version: int | None, *,
                             conversation_id: str | None = None) -> Message:
