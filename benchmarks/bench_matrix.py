@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import median, ms, percentile, ratio
+from benchmarks.common import median, ms, percentile, ratio, sync_latencies, timed_drain
 
 API = "/_matrix/client/v3"
 WARMUP = 5
@@ -89,30 +89,9 @@ def _texts(url: str, token: str, room: str) -> list[str]:
 
 async def _drain(url: str, user_id: str, token: str, bodies: list[str],
                  cache: Path) -> tuple[float, str]:
-    from chat_tui.sync.events import OutboxChanged
-
     engine = _engine(url, user_id, token, cache)
-    await engine.open()
-    store = engine.store
-    cid = str(uuid.uuid4())
-    store.enqueue_create_conversation(cid, "drain benchmark", [])
-    for body in bodies:
-        store.enqueue_send(cid, body)
-    done = asyncio.Event()
-
-    def on_event(event: object) -> None:
-        if isinstance(event, OutboxChanged) and not any(event.counts.values()):
-            done.set()
-
-    engine.subscribe(on_event)
-    t0 = time.perf_counter()
-    await engine.start()
-    try:
-        await asyncio.wait_for(done.wait(), 900)
-        elapsed = time.perf_counter() - t0
-        room = store.remote_room(cid)
-    finally:
-        await engine.stop()
+    elapsed, room = await timed_drain(engine, "drain benchmark", [], bodies, timeout=900,
+                                      answer=engine.store.remote_room)
     return elapsed, str(room)
 
 
@@ -168,46 +147,9 @@ def run_outbox_drain_matrix(ctx) -> dict:
 
 async def _engines(url: str, a: tuple, b: tuple, room: str, bodies: list[str],
                    workdir: Path) -> list[float]:
-    from chat_tui.sync.events import MessagesChanged
-
     sender = _engine(url, a[0], a[1], workdir / "matrix-latency-a.db")
     receiver = _engine(url, b[0], b[1], workdir / "matrix-latency-b.db")
-    waiting: dict[str, asyncio.Future] = {}
-
-    def on_event(event: object) -> None:
-        if isinstance(event, MessagesChanged):
-            now = time.perf_counter()
-            for mid in event.message_ids:
-                fut = waiting.get(mid)
-                if fut is not None and not fut.done():
-                    fut.set_result(now)
-
-    receiver.subscribe(on_event)
-    await sender.start()
-    await receiver.start()
-    try:
-        for engine in (sender, receiver):
-            deadline = time.monotonic() + 60
-            while engine.store.get_conversation(room) is None:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("initial sync did not bring the room")
-                await asyncio.sleep(0.02)
-        await asyncio.sleep(0.5)
-        loop = asyncio.get_running_loop()
-        out = []
-        for i, body in enumerate(bodies):
-            fut = loop.create_future()
-            t0 = time.perf_counter()
-            mid = sender.send(room, body)
-            waiting[mid] = fut
-            t1 = await asyncio.wait_for(fut, 30)
-            del waiting[mid]
-            if i >= WARMUP:
-                out.append(t1 - t0)
-        return out
-    finally:
-        await sender.stop()
-        await receiver.stop()
+    return await sync_latencies(sender, receiver, room, bodies, warmup=WARMUP, settle=0.5)
 
 
 async def _raw(url: str, a_token: str, b_token: str, room: str,

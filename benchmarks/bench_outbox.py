@@ -27,6 +27,7 @@ from benchmarks.common import (
     median,
     ratio,
     start_server,
+    timed_drain,
 )
 
 
@@ -37,30 +38,10 @@ async def _drain(url: str, token: str, me: str, peer: str, bodies: list[str],
     from chat_tui.config import Settings
     from chat_tui.store import Cache
     from chat_tui.sync.engine import Engine
-    from chat_tui.sync.events import OutboxChanged
 
     store = Cache(cache, me, key=key)
     engine = Engine(store, url, token, Settings(retention_days=0))
-    await engine.open()
-    cid = str(uuid.uuid4())
-    store.enqueue_create_conversation(cid, "drain benchmark", [peer])
-    for body in bodies:
-        store.enqueue_send(cid, body)
-    done = asyncio.Event()
-
-    def on_event(event: object) -> None:
-        if isinstance(event, OutboxChanged) and not any(event.counts.values()):
-            done.set()
-
-    engine.subscribe(on_event)
-    t0 = time.perf_counter()
-    await engine.start()
-    try:
-        await asyncio.wait_for(done.wait(), 600)
-        elapsed = time.perf_counter() - t0
-    finally:
-        await engine.stop()
-    return elapsed, cid
+    return await timed_drain(engine, "drain benchmark", [peer], bodies, timeout=600)
 
 
 def _loop(url: str, token: str, peer: str, bodies: list[str]) -> tuple[float, str]:

@@ -20,7 +20,16 @@ import uuid
 
 import httpx
 
-from benchmarks.common import add_users, login, median, ms, percentile, ratio, start_server
+from benchmarks.common import (
+    add_users,
+    login,
+    median,
+    ms,
+    percentile,
+    ratio,
+    start_server,
+    sync_latencies,
+)
 
 WARMUP = 5
 
@@ -30,47 +39,11 @@ async def _engines(url: str, tokens: dict[str, str], cid: str, bodies: list[str]
     from chat_tui.config import Settings
     from chat_tui.store import Cache
     from chat_tui.sync.engine import Engine
-    from chat_tui.sync.events import MessagesChanged
 
     settings = Settings(retention_days=0)
     sender = Engine(Cache(workdir / "latency-a.db", "lat-a"), url, tokens["lat-a"], settings)
     receiver = Engine(Cache(workdir / "latency-b.db", "lat-b"), url, tokens["lat-b"], settings)
-    waiting: dict[str, asyncio.Future] = {}
-
-    def on_event(event: object) -> None:
-        if isinstance(event, MessagesChanged):
-            now = time.perf_counter()
-            for mid in event.message_ids:
-                fut = waiting.get(mid)
-                if fut is not None and not fut.done():
-                    fut.set_result(now)
-
-    receiver.subscribe(on_event)
-    await sender.start()
-    await receiver.start()
-    try:
-        for engine in (sender, receiver):  # both have the conversation: initial sync done
-            deadline = time.monotonic() + 60
-            while engine.store.get_conversation(cid) is None:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("initial sync did not bring the conversation")
-                await asyncio.sleep(0.02)
-        await asyncio.sleep(0.2)
-        loop = asyncio.get_running_loop()
-        out = []
-        for i, body in enumerate(bodies):
-            fut = loop.create_future()
-            t0 = time.perf_counter()
-            mid = sender.send(cid, body)
-            waiting[mid] = fut
-            t1 = await asyncio.wait_for(fut, 30)
-            del waiting[mid]
-            if i >= WARMUP:
-                out.append(t1 - t0)
-        return out
-    finally:
-        await sender.stop()
-        await receiver.stop()
+    return await sync_latencies(sender, receiver, cid, bodies, warmup=WARMUP, settle=0.2)
 
 
 async def _raw(url: str, tokens: dict[str, str], cid: str, bodies: list[str]) -> list[float]:

@@ -313,3 +313,93 @@ def checkpoint(path: Path) -> None:
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         con.close()
+
+
+async def timed_drain(engine, title: str, members: list[str], bodies: list[str], *,
+                      timeout: float, answer=None) -> tuple[float, object]:
+    """Benchmark 3's timed part, for any backend: open ``engine``, queue a conversation
+    ``title`` with ``members`` and a send of each of ``bodies`` behind it, then start the
+    engine and wait until an ``OutboxChanged`` counts nothing left (at most ``timeout``
+    seconds). Returns the seconds from the start to that event and ``answer(cid)`` read
+    before the engine stops (the conversation id when ``answer`` is None). Raises
+    ``TimeoutError`` when the outbox is not empty in time. Stops the engine."""
+    import asyncio
+    import uuid
+
+    from chat_tui.sync.events import OutboxChanged
+
+    await engine.open()
+    store = engine.store
+    cid = str(uuid.uuid4())
+    store.enqueue_create_conversation(cid, title, members)
+    for body in bodies:
+        store.enqueue_send(cid, body)
+    done = asyncio.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, OutboxChanged) and not any(event.counts.values()):
+            done.set()
+
+    engine.subscribe(on_event)
+    t0 = time.perf_counter()
+    await engine.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout)
+        elapsed = time.perf_counter() - t0
+        return elapsed, (cid if answer is None else answer(cid))
+    finally:
+        await engine.stop()
+
+
+async def sync_latencies(sender, receiver, cid: str, bodies: list[str], *, warmup: int,
+                         settle: float) -> list[float]:
+    """Benchmark 4's timed loop, for any backend: start both engines, wait until each has
+    conversation ``cid`` (its initial sync done; at most 60 s), rest ``settle`` seconds,
+    then send each of ``bodies`` on ``sender`` one at a time and time it from
+    ``Engine.send`` to the receiver's ``MessagesChanged`` naming it (at most 30 s each).
+    Returns the seconds of each message after the first ``warmup``. Stops both engines.
+
+    Raises:
+        RuntimeError: an initial sync did not bring the conversation in 60 s.
+        TimeoutError: a message took more than 30 s.
+    """
+    import asyncio
+
+    from chat_tui.sync.events import MessagesChanged
+
+    waiting: dict[str, asyncio.Future] = {}
+
+    def on_event(event: object) -> None:
+        if isinstance(event, MessagesChanged):
+            now = time.perf_counter()
+            for mid in event.message_ids:
+                fut = waiting.get(mid)
+                if fut is not None and not fut.done():
+                    fut.set_result(now)
+
+    receiver.subscribe(on_event)
+    await sender.start()
+    await receiver.start()
+    try:
+        for engine in (sender, receiver):  # both have the conversation: initial sync done
+            deadline = time.monotonic() + 60
+            while engine.store.get_conversation(cid) is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("initial sync did not bring the conversation")
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(settle)
+        loop = asyncio.get_running_loop()
+        out = []
+        for i, body in enumerate(bodies):
+            fut = loop.create_future()
+            t0 = time.perf_counter()
+            mid = sender.send(cid, body)
+            waiting[mid] = fut
+            t1 = await asyncio.wait_for(fut, 30)
+            del waiting[mid]
+            if i >= warmup:
+                out.append(t1 - t0)
+        return out
+    finally:
+        await sender.stop()
+        await receiver.stop()

@@ -5,10 +5,11 @@ with the invariants of ``tests/soak/harness.py`` checked at a quiet point every 
 Usage::
 
     .venv/bin/python -m tools.soak --rounds 1000 [--seed N] [--check-every 10] [--json FILE]
-    .venv/bin/python -m tools.soak --world matrix --rounds 200 --worlds 1
+    .venv/bin/python -m tools.soak --world matrix --rounds 100000 --worlds 1 --minutes 15
 
 (``--world matrix``: the same steps on a Matrix account against a real Synapse of the
-world's own, ``tests/soak/matrix_world.py``.)
+world's own, ``tests/soak/matrix_world.py``; ``--minutes M``: no new round after M
+minutes, the rounds done so far then checked and counted as usual.)
 
 (from the repository root: ``tools`` and ``tests`` are packages of the checkout).
 
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--world", choices=("chat-tui", "matrix"), default="chat-tui",
                         help="the server of the worlds: chat-tui-server, or Synapse")
+    parser.add_argument("--minutes", type=float, default=0.0,
+                        help="stop starting rounds after this many minutes (0: no limit); "
+                             "the world in use still gets its final check")
     args = parser.parse_args(argv)
     # SIGTERM stops like Ctrl-C, so the finally blocks stop the servers and clients.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -113,10 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     per_world = -(-args.rounds // args.worlds)
     done_rounds = 0
+    deadline = started + args.minutes * 60 if args.minutes > 0 else None
     for w in range(args.worlds):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
         world = world_class(base / f"world{w}").start()
         try:
             for _ in range(min(per_world, args.rounds - done_rounds)):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
                 name = rng.choices(names, weights)[0]
                 world.stats.rounds += 1
                 done_rounds += 1

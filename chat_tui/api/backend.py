@@ -87,6 +87,25 @@ class Backend(Protocol):
     async def mark_read(self, cid: str, mid: str) -> ReadMarker:
         """Move my read marker in ``cid`` forward to message ``mid``."""
 
+    async def patch_conversation(self, cid: str, changes: dict[str, str | None]
+                                 ) -> Conversation:
+        """Change the settings named in ``changes`` (``title``; ``model``,
+        ``system_prompt`` only where there is an assistant, else PermanentError); the
+        same values again change nothing (sync rule 9). Returns the conversation now."""
+
+    async def leave_conversation(self, cid: str) -> None:
+        """Leave ``cid`` (Matrix: leave and forget the room); harmless to repeat, or
+        PermanentError 404 when I am not in it, which is what the leave is for (sync
+        rule 11)."""
+
+    async def add_member(self, cid: str, username: str) -> Conversation:
+        """Add ``username`` to ``cid`` (Matrix: invite; a user id or a localpart); a
+        member already changes nothing (sync rule 11). Returns the conversation now."""
+
+    async def remove_member(self, cid: str, username: str) -> Conversation:
+        """Remove ``username`` from ``cid`` (Matrix: kick); not a member changes nothing
+        (sync rule 11). Returns the conversation now."""
+
     async def user_exists(self, username: str) -> bool:
         """Whether the server knows the user ``username`` (Matrix: a user id), asked
         before a conversation is created (sync rule 3o)."""

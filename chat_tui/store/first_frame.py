@@ -60,7 +60,9 @@ SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count
           ORDER BY m.sort_key DESC LIMIT 1) AS preview,
        (SELECT count(*) FROM outbox o
          WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued,
-       {PROBLEMS_COLUMN_SQL}
+       {PROBLEMS_COLUMN_SQL},
+       (SELECT r.encrypted FROM remote_room r WHERE r.conversation_id = c.id)
+         AS encrypted
   FROM conversation c WHERE NOT c.removed AND {NOT_LEAVING_SQL}
  ORDER BY coalesce(c.last_activity_at, 0) DESC, c.title
  LIMIT ?
@@ -181,8 +183,9 @@ class FirstFrameReader:
             last_activity_at=dt(activity), unread_count=unread or 0,
             queued_count=queued or 0, pending=bool(pending), model=model,
             system_prompt=system_prompt, problem_count=problems or 0,
+            encrypted=bool(enc),
         ) for (cid, title, members, assistant, activity, unread, pending, model, system_prompt,
-               last, queued, problems) in rows]
+               last, queued, problems, enc) in rows]
         if ids is not None:
             wanted = set(ids)
             out = [v for v in out if v.id in wanted][:limit]

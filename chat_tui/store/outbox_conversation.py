@@ -8,6 +8,7 @@ what it had."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,11 @@ def check_settings(changes: Mapping[str, str | None]) -> dict[str, str | None]:
                     f"a system prompt has at most {MAX_SYSTEM_PROMPT_CHARS:,} characters")
             out[name] = prompt
     return out
+
+
+#: A Matrix user id (``@localpart:server``), a member's name in a Matrix account's cache
+#: (whose own name, ``_me``, is one too).
+MATRIX_USER_ID_RE = re.compile(r"^@[a-z0-9._=/+-]{1,255}:[a-z0-9.\[\]:-]{1,255}$")
 
 
 class ConversationChanges(CacheFile):
@@ -184,11 +190,13 @@ class ConversationChanges(CacheFile):
         discard gives back). Returns the action's id, or None when nothing changes.
 
         Raises:
-            StoreError: unknown conversation, not its creator, a malformed username, the
-                assistant, or removing myself (leave instead).
+            StoreError: unknown conversation, not its creator, a malformed username (a
+                Matrix user id is one in a Matrix account's cache), the assistant, or
+                removing myself (leave instead).
         """
         name = username.strip().lower()
-        if not USERNAME_RE.match(name):
+        if not (USERNAME_RE.match(name) or (self._me.startswith("@")
+                                            and MATRIX_USER_ID_RE.match(name))):
             raise StoreError(f"invalid username {username!r}")
         if name == ASSISTANT_USERNAME:
             raise StoreError("the assistant is chosen when the conversation is created")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from peewee import fn
+
 from chat_tui.store.cachefile import CacheFile
 
 _ROOM_UPSERT_SQL = (
@@ -47,6 +49,18 @@ class RemoteIds(CacheFile):
         row = (R.select(R.conversation_id).where(R.room_id == room_id)
                .order_by(R.conversation_id == room_id).first())
         return None if row is None else row.conversation_id
+
+    def remote_places(self, conversation_id: str,
+                      event_ids: list[str]) -> tuple[int, dict[str, int]]:
+        """Rule M5: the highest ``seq`` of the conversation's cached messages (0 when none
+        or unknown) and ``{event id: seq}`` for each of ``event_ids`` kept here."""
+        E, M = self.m.RemoteEvent, self.m.Message
+        top = M.select(fn.MAX(M.seq)).where(M.conv == self._ckey(conversation_id)).scalar()
+        kept: dict[str, int] = {}
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start:start + 500]
+            kept.update(E.select(E.event_id, E.seq).where(E.event_id.in_(chunk)).tuples())
+        return int(top or 0), kept
 
     def save_remote_ids(self, rooms: dict[str, tuple[str, bool]],
                         events: dict[str, tuple[str, str, int]]) -> None:

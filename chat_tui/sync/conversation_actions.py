@@ -3,9 +3,10 @@ the assistant's model and its system prompt (sync rule 9), and ask the assistant
 reply (sync rule 10), leave it or change its members (sync rule 11). Like every user action
 each is one short transaction of the cache on the calling thread (the change shows at once
 and is queued in order), then publishes and wakes the drain; none waits for the network.
-A Matrix account has none of them (docs/sync.md, Matrix): each raises StoreError there.
-Stopping a reply and listing the models are asked of the server at once (nothing to
-queue)."""
+A Matrix account renames, leaves and changes members the same way (its backend maps
+them on the room's name, leave and forget, invite and kick); what needs chat-tui's server
+(the assistant's settings, regenerate) raises StoreError there. Stopping a reply and
+listing the models are asked of the server at once (nothing to queue)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ class ConversationActions:
             StoreError: unknown conversation, a value out of its limits, a model or prompt
                 for a conversation without the assistant.
         """
-        self._refuse_on_matrix("change a conversation's settings")
+        if getattr(self, "is_matrix", False) and (model is not UNCHANGED
+                                                   or system_prompt is not UNCHANGED):
+            self._refuse_on_matrix("set the assistant's model or system prompt")
         changes = {name: value for name, value in (
             ("title", title), ("model", model), ("system_prompt", system_prompt))
             if value is not UNCHANGED}
@@ -64,21 +67,33 @@ class ConversationActions:
         res.touch(conversation_id)
         self._after_action(res)  # type: ignore[attr-defined]
 
+    def _member_id(self, username: str) -> str:
+        """``username`` as the account's server names its users: as given for chat-tui's
+        server; for a Matrix account a user id, a localpart (``bob``, ``@bob``) being a
+        user of the account's homeserver (``@bob:<server name>``)."""
+        if not getattr(self, "is_matrix", False):
+            return username
+        name = username.strip()
+        if ":" in name:
+            return name if name.startswith("@") else f"@{name}"
+        server = str(getattr(self, "_user_id", "")).partition(":")[2]
+        return f"@{name.lstrip('@')}:{server}" if server else name
+
     def leave_conversation(self, conversation_id: str) -> None:
         """Sync rule 11: leave (delete from my list) the conversation: it leaves the list
         at once and the leave is queued after its earlier actions; with no person left on
-        the server it is gone for everyone.
+        the server it is gone for everyone (on Matrix: leave and forget the room).
 
         Raises:
             StoreError: unknown conversation, or left already.
         """
         self.store.ensure_open()
-        self._refuse_on_matrix("leave a conversation here")
         self.store.enqueue_leave(conversation_id)
         self._conversation_changed(conversation_id)
 
     def add_member(self, conversation_id: str, username: str) -> bool:
-        """Sync rule 11: add a member to a conversation I created (shown at once, queued).
+        """Sync rule 11: add a member to a conversation I created (shown at once, queued;
+        on Matrix an invite, ``username`` a user id or a localpart of my homeserver).
         Returns False when it is a member already.
 
         Raises:
@@ -86,23 +101,24 @@ class ConversationActions:
                 assistant.
         """
         self.store.ensure_open()
-        self._refuse_on_matrix("change members here")
-        if self.store.enqueue_member_change(conversation_id, username, True) is None:
+        if self.store.enqueue_member_change(conversation_id, self._member_id(username),
+                                            True) is None:
             return False
         self._conversation_changed(conversation_id)
         return True
 
     def remove_member(self, conversation_id: str, username: str) -> bool:
         """Sync rule 11: remove a member from a conversation I created (shown at once,
-        queued). Returns False when it is not a member.
+        queued; on Matrix a kick, ``username`` as for :meth:`add_member`). Returns False
+        when it is not a member.
 
         Raises:
             StoreError: unknown conversation, not its creator, a malformed username, the
                 assistant or myself (leave instead).
         """
         self.store.ensure_open()
-        self._refuse_on_matrix("change members here")
-        if self.store.enqueue_member_change(conversation_id, username, False) is None:
+        if self.store.enqueue_member_change(conversation_id, self._member_id(username),
+                                            False) is None:
             return False
         self._conversation_changed(conversation_id)
         return True

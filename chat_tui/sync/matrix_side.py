@@ -54,6 +54,11 @@ class CacheIds:
         """The conversation id of ``room_id`` from the cache, or None."""
         return await self._worker.run(self._store.remote_conversation_id, room_id)
 
+    async def lookup_places(self, cid: str, event_ids: list[str]) -> tuple[int, dict[str, int]]:
+        """The highest seq of conversation ``cid``'s cached messages and the seq kept for
+        each known event of ``event_ids``, from the cache (rule M5)."""
+        return await self._worker.run(self._store.remote_places, cid, event_ids)
+
     def learned(self, rooms: dict[str, tuple[str, bool]],
                 events: dict[str, tuple[str, str, int]]) -> None:
         """Write ``rooms`` and ``events`` on the worker (a failed write is logged: the

@@ -50,6 +50,7 @@ def _filled_cache(path: Path, key: bytes | None = None) -> dict:
     store.set_scroll_anchor(A, msgs[10]["id"])
     store.set_last_conversation(A)
     store.set_work_offline(True)
+    store.save_remote_ids({B: ("!other:localhost", True)}, {})  # an encrypted Matrix room
     store.close()
     return {"anchor": msgs[10]["id"], "missing": str(uuid.uuid4()), "last": msgs[-1]["id"]}
 
@@ -153,3 +154,15 @@ def test_rule_d6_reader_steps_aside_for_an_encrypted_file_without_its_key(tmp_pa
     plain = tmp_path / "plain.db"
     _filled_cache(plain)
     assert FirstFrameReader.open(plain, "alice", key) is None  # a key on a plain file
+
+
+def test_rule_m3_an_encrypted_room_is_marked_on_the_first_frame(tmp_path):
+    path = tmp_path / "alice.db"
+    _filled_cache(path)
+    reader = FirstFrameReader.open(path, "alice")
+    assert reader is not None
+    try:
+        marked = {v.id: v.encrypted for v in reader.list_conversations()}
+    finally:
+        reader.close()
+    assert marked == {A: False, B: True, C: False}

@@ -70,3 +70,33 @@ def test_rule_m4_the_migration_to_v6_adds_the_id_tables_and_keeps_the_outbox(tmp
     finally:
         store.close()
     assert path.with_name(f"{path.name}.v5.bak").exists()
+
+
+def test_rule_m5_the_cache_gives_back_a_rooms_highest_place_and_the_kept_places(
+        tmp_path) -> None:
+    import datetime as dt
+
+    from chat_tui.wire.models import Conversation, Message, SyncConversation, SyncResponse
+
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    store = Cache(tmp_path / "places.db", ME)
+    store.open()
+    try:
+        assert store.remote_places("!room:localhost", ["$a"]) == (0, {})
+        msgs = tuple(Message(id=f"m{n}", conversation_id="c1", author=ME, body=str(n),
+                             created_at=when, edited_at=None, seq=seq, version=seq,
+                             deleted=False) for n, seq in enumerate((500, 900, 700)))
+        conv = Conversation(id="c1", title="t", creator=ME, members=(ME,), assistant=False,
+                            created_at=when, updated_at=when, last_message=None,
+                            unread_count=0)
+        store.apply_sync(SyncResponse(cursor="s1", initial=True, read_markers=(),
+                                      conversations=(SyncConversation(
+                                          conversation=conv, messages=msgs, limited=False),)))
+        store.save_remote_ids({"c1": ("!room:localhost", False)},
+                              {"m0": ("!room:localhost", "$a", 500),
+                               "m1": ("!room:localhost", "$b", 900)})
+        assert store.remote_places("c1", ["$a", "$b", "$unknown"]) == (
+            900, {"$a": 500, "$b": 900})
+        assert store.remote_places("c2", []) == (0, {})
+    finally:
+        store.close()

@@ -79,3 +79,47 @@ async def test_the_app_answers_invites_marks_encrypted_rooms_and_disables_the_as
         assert any("Matrix user ids" in str(label.render())
                    for label in app.screen.query(Label))
         await pilot.press("escape")
+
+
+async def test_the_conversation_menu_renames_invites_and_leaves_a_matrix_room(
+        matrix_account, matrix_user, raw) -> None:
+    from textual.widgets import Input
+
+    from chat_tui.ui.screens.confirm import ConfirmScreen
+    from chat_tui.ui.screens.conversation_menu import ConversationMenuScreen
+
+    a = matrix_account()
+    bob_id, bob_name, bob_pw = matrix_user()
+    app = ChatApp(open_store(a.account), configured_factory(a.account, FAST),
+                  clock=FixedClock())
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: app.engine_ready and app.is_matrix, SLOW)
+        cid = app.engine.create_conversation("Plans", [])
+        assert await wait_for(pilot, lambda: app.engine.store.remote_room(cid), SLOW)
+        room = app.engine.store.remote_room(cid)
+        app.open_conversation(cid)
+        await pilot.pause(0.2)
+        await pilot.press("alt+c")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConversationMenuScreen))
+        menu = app.screen
+        menu.query_one("#menu-title", Input).value = "Weekend"
+        menu.query_one("#menu-members", Input).value = bob_name  # a localpart
+        menu.submit()
+        assert await wait_for(pilot, lambda: not isinstance(app.screen,
+                                                            ConversationMenuScreen))
+        assert await wait_for(pilot, lambda: app.engine.store.get_conversation(cid).title
+                              == "Weekend")
+        view = app.engine.store.get_conversation(cid)
+        assert set(view.members) == {a.user_id, bob_id}, [
+            n.message for n in app._notifications]
+        assert await wait_for(pilot, lambda: not app.engine.store.outbox_rows(), SLOW)
+        assert raw(a.localpart, a.password).membership(room, bob_id) == "invite"
+        bob = raw(bob_name, bob_pw)
+        bob.join(room)
+        assert bob.state(room, "m.room.name") == {"name": "Weekend"}
+        await pilot.press("alt+d")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: all(c.id != cid for c in app.conversations))
+        assert await wait_for(pilot, lambda: not app.engine.store.outbox_rows(), SLOW)
+        assert bob.membership(room, a.user_id) == "leave"

@@ -22,7 +22,7 @@ def test_the_interface_names_what_the_engine_needs() -> None:
     assert set(_METHODS) == {
         "set_token", "aclose", "health", "login", "put_conversation", "put_message",
         "patch_message", "delete_message", "mark_read", "sync", "messages", "user_exists",
-        "logout"}
+        "logout", "patch_conversation", "leave_conversation", "add_member", "remove_member"}
 
 
 @pytest.mark.parametrize("cls", [ApiClient, MatrixClient])

@@ -22,14 +22,32 @@ class RawMatrix:
     """User ``localpart`` logged in with ``password`` on the homeserver at ``url``:
     ``user_id`` and ``token`` after construction."""
 
-    def __init__(self, url: str, localpart: str, password: str):
+    def __init__(self, url: str, localpart: str, password: str, *,
+                 token: tuple[str, str] | None = None):
         self.http = httpx.Client(base_url=url, timeout=30)
-        answer = self.http.post(f"{API}/login", json={
-            "type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart},
-            "password": password}).raise_for_status().json()
-        self.user_id: str = answer["user_id"]
-        self.token: str = answer["access_token"]
+        if token is None:
+            answer = self.http.post(f"{API}/login", json={
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": localpart},
+                "password": password}).raise_for_status().json()
+            token = answer["user_id"], answer["access_token"]
+        self.user_id: str = token[0]
+        self.token: str = token[1]
         self.http.headers["authorization"] = f"Bearer {self.token}"
+
+    @classmethod
+    def appservice(cls, url: str, user_id: str, as_token: str) -> RawMatrix:
+        """The application service's own user ``user_id`` with its token ``as_token``
+        (no login): it may claim an event's ``origin_server_ts`` (:meth:`say_at`)."""
+        return cls(url, "", "", token=(user_id, as_token))
+
+    def say_at(self, room: str, text: str, ts: int) -> str:
+        """Send the plain text ``text`` claiming ``origin_server_ts`` ``ts`` (milliseconds;
+        ``?ts=``, honoured for an application service only); the event id."""
+        return self.http.put(
+            f"{API}/rooms/{_q(room)}/send/m.room.message/{uuid.uuid4().hex}",
+            params={"ts": ts}, json={"msgtype": "m.text", "body": text},
+        ).raise_for_status().json()["event_id"]
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -70,6 +88,19 @@ class RawMatrix:
         """Redact ``event_id``."""
         self.http.put(f"{API}/rooms/{_q(room)}/redact/{_q(event_id)}/{uuid.uuid4().hex}",
                       json={}).raise_for_status()
+
+    def state(self, room: str, event_type: str, key: str = "") -> dict | None:
+        """The content of the room's current state event ``event_type``/``key``, or None
+        when it has none."""
+        answer = self.http.get(f"{API}/rooms/{_q(room)}/state/{event_type}/{_q(key)}")
+        if answer.status_code == 404:
+            return None
+        return answer.raise_for_status().json()
+
+    def membership(self, room: str, user: str) -> str | None:
+        """``user``'s membership of ``room`` (``join``, ``invite``, ``leave``...), or None."""
+        content = self.state(room, "m.room.member", user)
+        return None if content is None else content.get("membership")
 
     def joined_rooms(self) -> list[str]:
         """The rooms I am joined to."""

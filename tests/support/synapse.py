@@ -9,8 +9,11 @@ served (naming ``public_baseurl``), no caching of sync answers (a repeated ident
 ``/sync`` request must see what happened in between), every rate limit raised far above
 what a test does, and a shared registration secret so :meth:`Synapse.register` creates
 users through the admin API ``/_synapse/admin/v1/register`` (HMAC-SHA1 of nonce, username,
-password and admin flag). The log goes to ``homeserver.log`` in that directory, never to
-the test's output.
+password and admin flag). One application service is registered (``appservice.yaml``, no
+URL: the homeserver pushes nothing to it) so a test can send events with a chosen
+``origin_server_ts`` (``PUT .../send/...?ts=``, allowed to application services only): its
+token is :attr:`Synapse.as_token`, its user :attr:`Synapse.as_user`. The log goes to
+``homeserver.log`` in that directory, never to the test's output.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from tests.support.servers import find_free_port
 _UNLIMITED = {"per_second": 100000, "burst_count": 1000000}
 
 SERVER_NAME = "localhost"
+#: Localpart of the application service's own user (``@chat-tui-bridge:localhost``).
+AS_LOCALPART = "chat-tui-bridge"
 
 
 class SynapseUnavailable(RuntimeError):
@@ -54,6 +59,20 @@ root:
   level: WARNING
   handlers: [file]
 disable_existing_loggers: false
+""")
+
+
+def _appservice(path: Path, as_token: str) -> None:
+    path.write_text(f"""id: chat-tui-tests
+url: null
+as_token: "{as_token}"
+hs_token: "{secrets.token_hex(16)}"
+sender_localpart: {AS_LOCALPART}
+rate_limited: false
+namespaces:
+  users: []
+  rooms: []
+  aliases: []
 """)
 
 
@@ -115,6 +134,7 @@ rc_presence:
 rc_delayed_event_mgmt: {limits}
 rc_room_creation: {limits}
 rc_reports: {limits}
+app_service_config_files: [{base}/appservice.yaml]
 """
 
 
@@ -125,6 +145,8 @@ class Synapse:
     homeserver (same port, same database), :meth:`close` stops it for good.
     ``extra_config`` is YAML appended to the configuration (top-level keys this module does
     not set, for example ``bcrypt_rounds: 4`` for a benchmark that registers many users).
+    ``as_token`` and ``as_user`` are the application service's token and user id (see the
+    module doc).
 
     Raises:
         SynapseUnavailable: ``matrix-synapse`` is not importable.
@@ -141,11 +163,14 @@ class Synapse:
         self.port = find_free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.secret = secrets.token_hex(16)
+        self.as_token = secrets.token_hex(16)
+        self.as_user = f"@{AS_LOCALPART}:{SERVER_NAME}"
         self.config = base / "homeserver.yaml"
         self.log = base / "homeserver.log"
         self.start_timeout = start_timeout
         self.config.write_text(_config(base, self.port, self.secret) + extra_config)
         _log_config(base / "log.yaml", self.log)
+        _appservice(base / "appservice.yaml", self.as_token)
         subprocess.run([sys.executable, "-m", "synapse.app.homeserver", "-c",
                         str(self.config), "--generate-keys"],
                        check=True, capture_output=True, cwd=base)

@@ -1,4 +1,4 @@
-"""The Matrix client-server API v3 transport (docs/sync.md, Matrix rules M1..M3):
+"""The Matrix client-server API v3 transport (docs/sync.md, Matrix rules M1..M5):
 :class:`MatrixClient`, a :class:`chat_tui.api.backend.Backend` whose answers are the
 ``chat_tui.wire`` models; the event mapping in :mod:`chat_tui.api.matrix.events`; error
 classification in :mod:`chat_tui.api.matrix.errors`."""

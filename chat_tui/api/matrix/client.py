@@ -1,5 +1,5 @@
 """``MatrixClient``: the Matrix client-server API v3 transport, a
-:class:`chat_tui.api.backend.Backend` (docs/sync.md, Matrix rules M1..M3).
+:class:`chat_tui.api.backend.Backend` (docs/sync.md, Matrix rules M1..M5).
 
 Plain httpx and JSON, no Matrix SDK: the SDKs on PyPI (matrix-nio, mautrix) bring their
 own HTTP stack, sync loop and store, which would sit beside the engine's instead of

@@ -22,7 +22,7 @@ import httpx
 
 from chat_tui.api.errors import ApiError, MalformedResponse, PermanentError, Unauthorized
 from chat_tui.api.matrix.errors import classify_matrix
-from chat_tui.api.matrix.events import Invite, RoomState, fields, message_id, ts
+from chat_tui.api.matrix.events import Invite, RoomState, fields, is_message, message_id, ts
 from chat_tui.api.transport import HttpBackend, retry_after
 
 if TYPE_CHECKING:
@@ -54,6 +54,10 @@ class IdStore(Protocol):
     async def lookup_conversation(self, room_id: str) -> str | None:
         """The conversation id of the room ``room_id``, or None when unknown."""
 
+    async def lookup_places(self, cid: str, event_ids: list[str]) -> tuple[int, dict[str, int]]:
+        """Rule M5: the highest ``seq`` of the conversation ``cid``'s cached messages (0
+        when none) and the ``seq`` kept for each of ``event_ids`` that is known."""
+
     def learned(self, rooms: dict[str, tuple[str, bool]],
                 events: dict[str, tuple[str, str, int]]) -> None:
         """Keep ``rooms`` (conversation id -> (room id, encrypted)) and ``events``
@@ -80,6 +84,11 @@ class MatrixCore(HttpBackend):
         self._event_of: dict[str, str] = {}      # message id -> event id
         self._mid_of: dict[str, str] = {}        # event id -> message id
         self._seq_of: dict[str, int] = {}        # message id -> seq
+        self._place_of: dict[str, int] = {}      # event id -> seq, its place (rule M5)
+        self._top_of: dict[str, int] = {}        # room id -> highest seq placed (M5)
+        self._sync_placed: set[str] = set()      # rooms placed from a sync batch (M5)
+        self._provisional_top: dict[str, int] = {}  # room id -> my highest unsynced send
+        self._provisional: set[str] = set()      # event ids of my sends placed for now
         self._token_before: dict[str, str] = {}  # event id -> pagination token before it
         self._plain_checked: set[str] = set()    # rooms seen without m.room.encryption
         self._full_state: set[str] = set()       # rooms whose whole state was applied
@@ -130,16 +139,111 @@ class MatrixCore(HttpBackend):
         return event
 
     def _remember(self, room_id: str, event: dict) -> str:
-        """Note the ids of a message event (given to ``ids`` at the next
-        :meth:`flush_ids`); returns its message id."""
+        """Note the ids and the place of a message event (given to ``ids`` at the next
+        :meth:`flush_ids`); returns its message id. Its ``seq`` is the place given by
+        :meth:`_place_after` or :meth:`_place_before` (rule M5), else its timestamp, and
+        stays its place from then on."""
         mid = message_id(event)
         event_id = str(event.get("event_id", ""))
-        if self._event_of.get(mid) != event_id:
-            self._new_events[mid] = (room_id, event_id, ts(event))
+        seq = self._place_of.setdefault(event_id, ts(event))
+        if self._event_of.get(mid) != event_id or self._seq_of.get(mid) != seq:
+            self._new_events[mid] = (room_id, event_id, seq)
         self._event_of[mid] = event_id
         self._mid_of[event_id] = mid
-        self._seq_of[mid] = ts(event)
+        self._seq_of[mid] = seq
         return mid
+
+    def _note_ids(self, event: dict) -> None:
+        """Note only which message an event is (memory, not kept, no place): for events
+        read while searching a room (rule M1), which are placed when they are synced."""
+        mid, event_id = message_id(event), str(event.get("event_id", ""))
+        self._event_of.setdefault(mid, event_id)
+        self._mid_of.setdefault(event_id, mid)
+
+    async def _recall_places(self, room_id: str, cid: str, events: list[dict]) -> None:
+        """Rule M5: read the places of ``events`` this client has not placed, and the
+        room's highest place, from ``ids`` (the cache) the first time a room is placed in
+        and for events that may be older than this client (backfill, edit targets)."""
+        unknown = [str(e.get("event_id", "")) for e in events
+                   if str(e.get("event_id", "")) not in self._place_of
+                   and str(e.get("event_id", "")) not in self._provisional]
+        if room_id in self._top_of and not unknown:
+            return
+        top, kept = (await self.ids.lookup_places(cid, unknown)
+                     if self.ids is not None else (0, {}))
+        self._place_of.update(kept)
+        self._top_of[room_id] = max(self._top_of.get(room_id, 0), top)
+
+    async def _place_after(self, room_id: str, cid: str, events: list[dict], *,
+                           sync: bool = False) -> None:
+        """Rule M5: give each message event of ``events`` (in the room timeline's order,
+        newer than everything this client has of the room: a ``/sync`` timeline when
+        ``sync``, the answer to a send) its place: ``max(origin_server_ts, previous place
+        + 1)``, the previous place being the room's highest. An event placed before keeps
+        its place: the cache is asked for the room's first sync batch of this client (a
+        replay of what an earlier run placed) and before the room's first place; later
+        batches hold only events new to the room."""
+        events = [e for e in events if is_message(e) and e.get("event_id")]
+        if not events:
+            return
+        if room_id not in self._top_of or (sync and room_id not in self._sync_placed):
+            await self._recall_places(room_id, cid, events)
+        if sync:
+            self._sync_placed.add(room_id)
+        top = self._top_of.get(room_id, 0)
+        for event in events:
+            event_id = str(event["event_id"])
+            seq = self._place_of.get(event_id)
+            if seq is None:
+                seq = self._place_of[event_id] = max(ts(event), top + 1)
+            top = max(top, seq)
+        self._top_of[room_id] = top
+
+    async def _provisional_place(self, room_id: str, cid: str, event: dict) -> int:
+        """Rule M5 for my send's answer before its echo: the place sync gave the event
+        when its echo came first, else a provisional one after everything known of the
+        room and after my earlier provisional ones (``max(origin_server_ts, highest +
+        1)``), which the echo replaces by the event's place in the timeline's order (an
+        event another member sent just before comes before it)."""
+        event_id = str(event["event_id"])
+        if event_id in self._place_of:
+            return self._place_of[event_id]
+        if room_id not in self._top_of:
+            await self._recall_places(room_id, cid, [])
+        top = max(self._top_of.get(room_id, 0), self._provisional_top.get(room_id, 0))
+        seq = max(ts(event), top + 1)
+        self._provisional_top[room_id] = seq
+        self._provisional.add(event_id)  # the cache's copy of it is not a place
+        return seq
+
+    async def _place_before(self, room_id: str, cid: str, events: list[dict],
+                            anchor: int | None) -> None:
+        """Rule M5: give each message event of ``events`` (newest first, older than the
+        message placed at ``anchor``: a ``/messages?dir=b`` page) its place:
+        ``min(origin_server_ts, next place - 1)``, the next place being ``anchor`` for the
+        newest (its timestamp when ``anchor`` is None). An event placed before keeps its
+        place and is the next one's anchor."""
+        events = [e for e in events if is_message(e) and e.get("event_id")]
+        if not events:
+            return
+        await self._recall_places(room_id, cid, events)
+        following = anchor
+        for event in events:
+            event_id = str(event["event_id"])
+            seq = self._place_of.get(event_id)
+            if seq is None:
+                seq = ts(event) if following is None else min(ts(event), following - 1)
+                self._place_of[event_id] = seq
+            following = seq
+            self._top_of[room_id] = max(self._top_of.get(room_id, 0), seq)
+
+    def _fields(self, event: dict, cid: str) -> dict[str, Any]:
+        """:func:`fields` of ``event`` with its place as ``seq`` when it has one (M5)."""
+        data = fields(event, cid)
+        seq = self._place_of.get(str(event.get("event_id", "")))
+        if seq is not None:
+            data["seq"] = seq
+        return data
 
     def _remember_room(self, cid: str, room_id: str, encrypted: bool = False) -> None:
         """Note that conversation ``cid`` is ``room_id`` and whether it is encrypted
@@ -165,6 +269,7 @@ class MatrixCore(HttpBackend):
             return None
         _room, event_id, seq = found
         self._event_of[mid], self._mid_of[event_id], self._seq_of[mid] = event_id, mid, seq
+        self._place_of.setdefault(event_id, seq)
         return event_id
 
     async def _known_message(self, event_id: str) -> str | None:
@@ -190,7 +295,7 @@ class MatrixCore(HttpBackend):
     def _message(self, event: dict, cid: str) -> Message:
         from chat_tui.wire.models import Message
 
-        return Message(**fields(event, cid))
+        return Message(**self._fields(event, cid))
 
     async def versions(self) -> dict:
         """``GET /_matrix/client/versions`` (no auth): ``{"versions": [...], ...}``."""

@@ -8,9 +8,11 @@ Pure functions over decoded JSON, no I/O. The mapping:
   :data:`CREATE_KEY` (rule M2), else its Matrix room id;
 - ``body`` is the event's plain ``body``; ``formatted_body`` is never read, so markup in
   it is never interpreted;
-- ``seq`` and ``version`` are the ``origin_server_ts`` (milliseconds) of the event and of
-  its latest edit or redaction: Matrix has no total order number, and an edit or a
-  redaction is always later than what it changes;
+- ``seq`` is given here as the event's ``origin_server_ts`` (milliseconds); the client
+  replaces it by the event's place in the room timeline (docs/sync.md, rule M5), since a
+  timestamp is the sender's clock claim and does not order a room;
+- ``version`` is the ``origin_server_ts`` of the event or of its latest edit or redaction
+  (last write wins on it, rule S3);
 - ``m.room.encrypted`` events are messages with the body :data:`ENCRYPTED_BODY`.
 """
 

@@ -42,7 +42,7 @@ class MatrixMessages(MatrixRooms):
             chunk = page.get("chunk") or []
             for event in chunk:
                 if is_message(event):
-                    self._remember(room, event)
+                    self._note_ids(event)
                 if (event.get("content") or {}).get(MESSAGE_KEY) == mid:
                     return str(event["event_id"])
             seen += len(chunk)
@@ -81,7 +81,12 @@ class MatrixMessages(MatrixRooms):
         :data:`TXN_MEMORY` seconds ago, that attempt may be one the server no longer
         matches (another token, a restart, too long ago), so the room is searched for
         ``mid`` first, as with ``check_first``, and a found event is answered without
-        sending. Returns the message as the server stored it.
+        sending. Returns the message as the server stored it: read back
+        (``GET /event``) only when an earlier attempt may have stored another body
+        (``attempted`` or ``check_first``; its ``seq`` is then its place after everything
+        known of the room, rule M5), else built from what was sent, with this clock's
+        time, a provisional place (:meth:`_provisional_place`) and ``version`` 0 until its
+        echo arrives by sync.
 
         Raises:
             PermanentError: 403 (not joined), 404 (no such conversation), 413.
@@ -91,16 +96,33 @@ class MatrixMessages(MatrixRooms):
         if attempted and not self._txn_remembered(mid):
             check_first = True
         event_id = await self.find_message(cid, mid) if check_first else None
+        content = {"msgtype": "m.text", "body": body, MESSAGE_KEY: mid}
         if event_id is None:
             self._tried[mid] = time.monotonic()
             answer = await self._call(
-                "PUT", f"{API}/rooms/{q(room)}/send/m.room.message/{q(mid)}",
-                json={"msgtype": "m.text", "body": body, MESSAGE_KEY: mid})
+                "PUT", f"{API}/rooms/{q(room)}/send/m.room.message/{q(mid)}", json=content)
             event_id = str(answer["event_id"])
-        event = await self._event(room, event_id)
-        self._remember(room, event)
+        if attempted or check_first:
+            # The event may be an earlier attempt's, with the body it had then (rule 7).
+            event = await self._event(room, event_id)
+            await self._place_after(room, cid, [event])
+            self._remember(room, event)
+            self.flush_ids()
+            return self._message(event, cid)
+        # The first attempt: the event is what was sent (rule M1's fast path, one request).
+        # Its time is this clock's and its place provisional until its echo from /sync
+        # places it in the timeline's order and brings the homeserver's time: version 0
+        # lets that echo win (rules M5, S3).
+        event = {"type": "m.room.message", "event_id": event_id, "room_id": room,
+                 "sender": self.user_id, "content": content,
+                 "origin_server_ts": int(time.time() * 1000)}
+        seq = await self._provisional_place(room, cid, event)
+        self._event_of[mid], self._mid_of[event_id], self._seq_of[mid] = event_id, mid, seq
+        self._new_events[mid] = (room, event_id, seq)
         self.flush_ids()
-        return self._message(event, cid)
+        from chat_tui.wire.models import Message
+
+        return Message(**{**fields(event, cid), "seq": seq, "version": 0})
 
     async def patch_message(self, mid: str, body: str, base_version: int | None, *,
                             conversation_id: str | None = None) -> Message:
@@ -126,12 +148,13 @@ class MatrixMessages(MatrixRooms):
                   "m.relates_to": {"rel_type": "m.replace", "event_id": target}})
         edit = await self._event(room, str(answer["event_id"]))
         original = await self._event(room, target)
+        await self._recall_places(room, conversation_id, [original])
         return self._with_edit(original, edit, conversation_id)
 
     def _with_edit(self, original: dict, edit: dict, cid: str) -> Message:
         from chat_tui.wire.models import Message
 
-        data = fields(original, cid)
+        data = self._fields(original, cid)
         new = (edit.get("content") or {}).get("m.new_content") or {}
         if not data["deleted"] and data["version"] <= ts(edit):
             data.update(body=new.get("body", "") if isinstance(new.get("body"), str) else "",
@@ -154,7 +177,8 @@ class MatrixMessages(MatrixRooms):
         await self._call("PUT", f"{API}/rooms/{q(room)}/redact/{q(target)}/{q(mid)}.redact",
                          json={})
         event = await self._event(room, target)
-        data = fields(event, conversation_id)
+        await self._recall_places(room, conversation_id, [event])
+        data = self._fields(event, conversation_id)
         data.update(id=mid, body="", deleted=True)
         from chat_tui.wire.models import Message
 

@@ -90,7 +90,7 @@ class MatrixRooms(MatrixCore):
 
         return Conversation(
             id=state.conversation_id, title=state.title(self.user_id),
-            creator=state.creator, members=tuple(sorted(state.members)),
+            creator=state.creator, members=tuple(sorted({*state.members, *state.invited})),
             assistant=False, created_at=when(state.created_ms),
             updated_at=when(max(state.updated_ms, state.created_ms)),
             last_message=last, unread_count=unread)
@@ -173,6 +173,96 @@ class MatrixRooms(MatrixCore):
                 return False
             raise
         return True
+
+    async def patch_conversation(self, cid: str, changes: dict[str, str | None]
+                                 ) -> Conversation:
+        """Sync rule 9 on Matrix: a new ``title`` is the room's ``m.room.name`` state
+        (``PUT /rooms/{room}/state/m.room.name/``; a state event put again with the same
+        content changes nothing, so a retry is harmless). Returns the room as it is now.
+
+        Raises:
+            PermanentError: ``model`` or ``system_prompt`` (501: Matrix has no chat-tui
+            assistant), 403 (my power level may not rename), 404 (no such room).
+        """
+        if set(changes) - {"title"}:
+            raise PermanentError("a Matrix room has no assistant settings", 501,
+                                 "unsupported")
+        room = await self._room(cid)
+        if "title" in changes:
+            await self._call("PUT", f"{API}/rooms/{q(room)}/state/m.room.name/",
+                             json={"name": changes["title"] or ""})
+        return await self._conversation(room)
+
+    async def leave_conversation(self, cid: str) -> None:
+        """Sync rule 11 on Matrix: leave the room (``POST /rooms/{room}/leave``) and forget
+        it (``POST /rooms/{room}/forget``), so it leaves my room list on every device.
+        Idempotent by state: a leave refused because I am not in the room any more (an
+        earlier attempt whose answer was lost, another device) goes on to the forget,
+        which a homeserver answers again for a room already forgotten.
+
+        Raises:
+            PermanentError: 404 (no such room), 400 (still in the room: the leave did not
+            happen).
+        """
+        room = await self._room(cid)
+        try:
+            await self._call("POST", f"{API}/rooms/{q(room)}/leave", json={})
+        except PermanentError as exc:
+            if exc.status != 403:
+                raise
+        await self._call("POST", f"{API}/rooms/{q(room)}/forget", json={})
+        self.rooms.pop(room, None)
+
+    async def _membership(self, room: str, user: str) -> str:
+        """``user``'s membership of ``room`` (``join``, ``invite``, ``leave``, ``ban``...),
+        "" when the user never had one."""
+        try:
+            state = await self._call(
+                "GET", f"{API}/rooms/{q(room)}/state/m.room.member/{q(user)}")
+        except PermanentError as exc:
+            if exc.status == 404:
+                return ""
+            raise
+        membership = state.get("membership")
+        return membership if isinstance(membership, str) else ""
+
+    async def add_member(self, cid: str, username: str) -> Conversation:
+        """Sync rule 11 on Matrix: invite ``username`` (a user id or a localpart of my
+        homeserver) to the room (``POST /rooms/{room}/invite``). Idempotent by state: an
+        invite refused because the user is invited or joined already is done. The
+        answer's members are the joined and the invited users.
+
+        Raises:
+            PermanentError: 403 (my power level may not invite, or the user is banned),
+            404 (unknown user or room).
+        """
+        room = await self._room(cid)
+        user = self.full_user_id(username)
+        try:
+            await self._call("POST", f"{API}/rooms/{q(room)}/invite", json={"user_id": user})
+        except PermanentError as exc:
+            if exc.status != 403 or await self._membership(room, user) not in (
+                    "invite", "join"):
+                raise
+        return await self._conversation(room)
+
+    async def remove_member(self, cid: str, username: str) -> Conversation:
+        """Sync rule 11 on Matrix: kick ``username`` (a user id or a localpart) out of the
+        room, or take back the invite (``POST /rooms/{room}/kick``). Idempotent by state:
+        a kick refused because the user is not in the room (left, kicked already, never
+        there) is done.
+
+        Raises:
+            PermanentError: 403 (my power level may not kick), 404 (no such room).
+        """
+        room = await self._room(cid)
+        user = self.full_user_id(username)
+        try:
+            await self._call("POST", f"{API}/rooms/{q(room)}/kick", json={"user_id": user})
+        except PermanentError as exc:
+            if exc.status != 403 or await self._membership(room, user) in ("invite", "join"):
+                raise
+        return await self._conversation(room)
 
     async def join(self, room_id: str) -> None:
         """Accept the invite to ``room_id`` (``POST /join/{room}``)."""

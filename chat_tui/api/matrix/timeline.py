@@ -12,7 +12,6 @@ from chat_tui.api.matrix.core import API, q
 from chat_tui.api.matrix.events import (
     MESSAGE_KEY,
     Invite,
-    fields,
     is_message,
     replaced_id,
     ts,
@@ -99,6 +98,7 @@ class MatrixTimeline(MatrixMessages):
             state.apply(event)
         cid = state.conversation_id
         self._remember_room(cid, room_id, state.encrypted)
+        await self._place_after(room_id, cid, events, sync=True)
         messages: dict[str, Message] = {}
         for event in events:
             if is_message(event):
@@ -114,9 +114,10 @@ class MatrixTimeline(MatrixMessages):
             original = await self._original(room_id, target)
             if original is None:
                 continue
+            await self._recall_places(room_id, cid, [original])
             mid = self._remember(room_id, original)
             if event.get("type") == "m.room.redaction":
-                data = fields(original, cid)
+                data = self._fields(original, cid)
                 data.update(id=mid, body="", deleted=True,
                             version=max(data["version"], ts(event)))
                 from chat_tui.wire.models import Message
@@ -128,7 +129,7 @@ class MatrixTimeline(MatrixMessages):
                     new = (event.get("content") or {}).get("m.new_content") or {}
                     body = new.get("body") if isinstance(new.get("body"), str) else ""
                     messages[mid] = type(base)(**{
-                        **fields(original, cid), "id": mid, "body": body,
+                        **self._fields(original, cid), "id": mid, "body": body,
                         "version": ts(event), "edited_at": when(ts(event))})
         ordered = sorted(messages.values(), key=lambda m: (m.seq, m.id))
         if events:
@@ -200,8 +201,10 @@ class MatrixTimeline(MatrixMessages):
 
         room = await self._room(cid)
         params: dict[str, Any] = {"dir": "b", "limit": max(1, min(limit, 1000))}
+        anchor: int | None = None
         if before is not None:
             event_id = await self._event_id(room, cid, before)
+            anchor = self._place_of.get(event_id, self._seq_of.get(before))
             token = self._token_before.get(event_id)
             if not token:
                 context = await self._call(
@@ -213,6 +216,7 @@ class MatrixTimeline(MatrixMessages):
         chunk = [self.decrypt(room, e) for e in page.get("chunk") or []]
         state = self._room_state(room)
         cid = state.conversation_id if state.cid else cid
+        await self._place_before(room, cid, chunk, anchor)
         found = []
         for event in chunk:
             if is_message(event):

@@ -53,7 +53,8 @@ class ConversationMenuActions:
 
         self.app.push_screen(ConversationMenuScreen(
             view, me, creator == me, store=self.store,
-            refresh_models=getattr(self.app, "refresh_model_list", None)), chosen)
+            refresh_models=getattr(self.app, "refresh_model_list", None),
+            matrix=getattr(self.app, "is_matrix", False)), chosen)
 
     def action_leave_conversation(self) -> None:
         """Leave (delete from my list) the open conversation, once confirmed; with no one

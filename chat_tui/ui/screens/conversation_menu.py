@@ -45,7 +45,9 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
     system prompt is multi-line: Enter there is a new line); Esc cancels.
 
     ``store`` (the account's cache: the saved model list) and ``refresh_models`` (an
-    async callable asking the server for a fresh list) feed the model picker."""
+    async callable asking the server for a fresh list) feed the model picker. For a
+    Matrix account (``matrix``) members are user ids, and a localpart names a user of
+    ``me``'s homeserver."""
 
     DEFAULT_CSS = """
     ConversationMenuScreen { align: center middle; }
@@ -59,13 +61,22 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, view: Any, me: str, creator: bool, *, store: Any = None,
-                 refresh_models: Callable[[], Awaitable[Any]] | None = None) -> None:
+                 refresh_models: Callable[[], Awaitable[Any]] | None = None,
+                 matrix: bool = False) -> None:
         super().__init__()
         self._view = view
         self._me = me
         self._creator = creator
         self._store = store
         self._refresh_models = refresh_models
+        self._matrix = matrix
+
+    def _member_id(self, name: str) -> str:
+        """``name`` as the account names users: on Matrix a localpart becomes a user id of
+        my homeserver (``bob`` -> ``@bob:<server>``)."""
+        if not self._matrix or ":" in name:
+            return name
+        return f"@{name.lstrip('@')}:{self._me.partition(':')[2]}"
 
     def _others(self) -> list[str]:
         return [m for m in self._view.members if m not in (self._me, "assistant")]
@@ -129,7 +140,8 @@ class ConversationMenuScreen(ModalScreen["MenuResult | None"]):
         raw = self._value("menu-members")
         if raw is not None:
             try:
-                wanted = set(parse_members(raw)) - {self._me}
+                wanted = {self._member_id(n) for n in parse_members(
+                    raw, matrix=self._matrix)} - {self._me}
             except ValueError as exc:
                 self.query_one("#menu-error", Static).update(
                     Text(inert_line(str(exc), 200), style="bold red"))

@@ -1,0 +1,126 @@
+"""Rule M5 against a real Synapse: a Matrix message's place in the cache is the room
+timeline's order, not its ``origin_server_ts`` (the sending server's clock claim). The
+timestamps are made to disagree with the order honestly: an application service may claim
+an event's timestamp (``/send?ts=``), as a bridge does when it relays old messages."""
+
+from __future__ import annotations
+
+import time
+
+from tests.matrix.test_flows import SLOW, bodies, cached, joined
+from tests.support.raw_matrix import RawMatrix
+from tests.support.waiting import wait_for
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def test_rule_m5_a_sync_batch_keeps_the_timeline_order_whatever_the_timestamps(
+        synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
+    a = matrix_account()
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    bridge = RawMatrix.appservice(synapse.url, synapse.as_user, synapse.as_token)
+    try:
+        room = bob.create_room("clocks", [a.user_id, bridge.user_id])
+        bridge.join(room)
+        first = matrix_engines.make(a.account)
+        await first.start()
+        await joined(first, room)
+        bob.say(room, "before")
+        assert await wait_for(lambda: bodies(first, room) == ["before"], timeout=SLOW)
+        await first.stop()
+        # One batch: a timestamp an hour ahead, a true one, one an hour back, and two equal.
+        t = now_ms()
+        bridge.say_at(room, "one", t + 3_600_000)
+        bob.say(room, "two")
+        bridge.say_at(room, "three", t - 3_600_000)
+        bridge.say_at(room, "four", t - 7_200_000)
+        bridge.say_at(room, "five", t - 7_200_000)
+        want = ["before", "one", "two", "three", "four", "five"]
+        assert [e["content"]["body"] for e in bob.events(room)
+                if e["type"] == "m.room.message"] == want
+        alice = matrix_engines.make(a.account)
+        await alice.start()
+        assert await wait_for(lambda: len(bodies(alice, room)) == 6, timeout=SLOW)
+        assert bodies(alice, room) == want
+        # A restarted engine's next batch goes after all of them (its place is read back
+        # from the cache), even with a timestamp older than every one of them.
+        await alice.stop()
+        bridge.say_at(room, "six", t - 9_000_000)
+        again = matrix_engines.make(a.account)
+        await again.start()
+        assert await wait_for(lambda: len(bodies(again, room)) == 7, timeout=SLOW)
+        assert bodies(again, room) == [*want, "six"]
+        seqs = [m.seq for m in cached(again, room)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 7
+    finally:
+        bridge.close()
+
+
+async def test_rule_m5_backfilled_pages_slot_before_what_is_there(
+        synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
+    a = matrix_account()
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    bridge = RawMatrix.appservice(synapse.url, synapse.as_user, synapse.as_token)
+    try:
+        room = bob.create_room("history", [a.user_id, bridge.user_id])
+        bridge.join(room)
+        first = matrix_engines.make(a.account)
+        await first.start()
+        await joined(first, room)
+        bob.say(room, "before")
+        assert await wait_for(lambda: bodies(first, room) == ["before"], timeout=SLOW)
+        await first.stop()
+        # 80 relayed messages whose timestamps run backwards (each a second older than the
+        # one before it, all still after "before"): the sync returns the newest 50 as a
+        # limited timeline, backfill brings the rest.
+        t = now_ms() + 3_600_000
+        relayed = [f"relayed {n}" for n in range(80)]
+        for n, body in enumerate(relayed):
+            bridge.say_at(room, body, t - n * 1000)
+        alice = matrix_engines.make(a.account)
+        await alice.start()
+        assert await wait_for(lambda: "relayed 79" in bodies(alice, room), timeout=SLOW)
+        assert len(alice.store.gaps(room)) == 1
+        shown = bodies(alice, room)
+        assert shown[0] == "before" and shown[-1] == "relayed 79"
+        assert shown[1:] == relayed[-(len(shown) - 1):]
+        pages = 0
+        while alice.store.gaps(room):
+            pages += 1
+            assert pages <= 10, "backfill does not close the gap"
+            await alice.backfill(room)
+        assert bodies(alice, room) == ["before", *relayed]
+        assert len({m.id for m in cached(alice, room)}) == 81
+    finally:
+        bridge.close()
+
+
+async def test_rule_m5_my_send_answered_before_an_earlier_event_is_synced_goes_after_it(
+        synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
+    from tests.support.engine import drained
+    from tests.support.fault_proxy import FaultProxy
+
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    with FaultProxy(synapse.url) as proxy:
+        a = matrix_account(proxy.url)
+        room = bob.create_room("race", [a.user_id])
+        alice = matrix_engines.make(a.account)
+        await alice.start()
+        await joined(alice, room)
+        # The next long-poll's answer is held back: bob's message reaches the homeserver
+        # first, but alice learns of it only after her own send is answered.
+        proxy.hold(4, method="GET", path_contains="/sync", count=1)
+        polls = len(proxy.requests("GET", "/sync"))
+        assert await wait_for(lambda: len(proxy.requests("GET", "/sync")) > polls,
+                              timeout=SLOW)
+        bob.say(room, "bob first")
+        alice.send(room, "alice second")
+        assert await wait_for(lambda: drained(alice), timeout=SLOW)
+        assert bob.texts(room) == ["bob first", "alice second"]
+        assert await wait_for(lambda: bodies(alice, room) == ["bob first", "alice second"],
+                              timeout=SLOW), bodies(alice, room)
