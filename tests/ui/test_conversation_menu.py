@@ -107,3 +107,32 @@ async def test_rule_9_the_menu_keeps_and_edits_a_multi_line_system_prompt(
         assert await wait_for(pilot, lambda: not app.store.outbox_rows(), timeout=15)
         [conv] = [c for c in await server_api("alice").list_conversations() if c.id == cid]
         assert conv.system_prompt == "line one\nline two\nline three"
+
+
+async def test_rule_9_alt_c_and_alt_d_work_on_a_conversation_the_list_does_not_show_yet(
+        server, login, make_app):
+    """A conversation created and opened is the open one at once, while the list re-reads
+    its rows only after a burst of engine events (``LIST_COALESCE``): alt+c and alt+d in
+    that time act on it, and do not answer "Open a conversation first."."""
+    app = make_app(login("alice"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: online(app))
+        await pilot.pause(app.screen.LIST_COALESCE * 2)  # the start's list re-reads done
+        app.screen.LIST_COALESCE = 60.0  # the list re-read after the create waits
+        cid = app.engine.create_conversation("Fresh", ["bob"])
+        app.screen.open_conversation(cid)
+        assert await wait_for(pilot, lambda: shown(app, cid))
+        assert app.screen.window.get(cid) is None  # the list does not show it yet
+        await pilot.press("alt+c")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConversationMenuScreen)), [
+            n.message for n in app._notifications]
+        assert app.screen.query_one("#menu-title", Input).value == "Fresh"
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen,
+                                                            ConversationMenuScreen))
+        await pilot.press("alt+d")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen)), [
+            n.message for n in app._notifications]
+        await pilot.press("n")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert app.store.get_conversation(cid) is not None

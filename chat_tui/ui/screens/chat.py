@@ -172,8 +172,17 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
 
     @property
     def current_conversation(self) -> ConversationView | None:
-        """The open conversation's ``ConversationView``, or None."""
-        return self.window.get(self.current_id)
+        """The open conversation's ``ConversationView`` as the cache has it now, or None
+        (none open, or it is gone or being left). Read from the cache, not the list's
+        window: the window is re-read only after a burst of engine events
+        (``LIST_COALESCE``), so a conversation just created and opened, or just renamed,
+        is not there yet or stale. Before the cache is open: the window's row."""
+        cid = self.current_id
+        if cid is None:
+            return None
+        if not self.cache_ready.is_set():
+            return self.window.get(cid)
+        return self.store.get_conversation(cid)
 
     # ------------------------------------------------------------------ first frame
     def compose(self):  # noqa: D102 - Textual hook
