@@ -26,7 +26,9 @@ class RemoteIds(CacheFile):
     transaction."""
 
     def remote_event(self, message_id: str) -> tuple[str, str, int] | None:
-        """``(room id, event id, seq)`` of the message ``message_id``, or None."""
+        """``(room id, event id, seq)`` of the message ``message_id``, or None; ``seq``
+        is 0 while the message has no place in its room's timeline yet (rule M5: my send
+        answered, its echo not synced)."""
         E = self.m.RemoteEvent
         row = E.get_or_none(E.message_id == message_id)
         return None if row is None else (row.room_id, row.event_id, row.seq)
@@ -53,20 +55,22 @@ class RemoteIds(CacheFile):
     def remote_places(self, conversation_id: str,
                       event_ids: list[str]) -> tuple[int, dict[str, int]]:
         """Rule M5: the highest ``seq`` of the conversation's cached messages (0 when none
-        or unknown) and ``{event id: seq}`` for each of ``event_ids`` kept here."""
+        or unknown) and ``{event id: seq}`` for each of ``event_ids`` kept here with a
+        place (``seq`` > 0; a 0 is my send not placed yet, which its echo places)."""
         E, M = self.m.RemoteEvent, self.m.Message
         top = M.select(fn.MAX(M.seq)).where(M.conv == self._ckey(conversation_id)).scalar()
         kept: dict[str, int] = {}
         for start in range(0, len(event_ids), 500):
             chunk = event_ids[start:start + 500]
-            kept.update(E.select(E.event_id, E.seq).where(E.event_id.in_(chunk)).tuples())
+            kept.update(E.select(E.event_id, E.seq)
+                        .where(E.event_id.in_(chunk) & (E.seq > 0)).tuples())
         return int(top or 0), kept
 
     def save_remote_ids(self, rooms: dict[str, tuple[str, bool]],
                         events: dict[str, tuple[str, str, int]]) -> None:
         """Keep ``rooms`` (conversation id -> (room id, encrypted)) and ``events``
-        (message id -> (room id, event id, seq)) in one transaction, replacing what was
-        kept for the same ids; a room once kept as encrypted stays so (a room's
+        (message id -> (room id, event id, seq); ``seq`` 0: no place yet, rule M5) in one
+        transaction, replacing what was kept for the same ids; a room once kept as encrypted stays so (a room's
         encryption is never turned off)."""
         E = self.m.RemoteEvent
         with self._write():

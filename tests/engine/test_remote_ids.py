@@ -98,5 +98,13 @@ def test_rule_m5_the_cache_gives_back_a_rooms_highest_place_and_the_kept_places(
         assert store.remote_places("c1", ["$a", "$b", "$unknown"]) == (
             900, {"$a": 500, "$b": 900})
         assert store.remote_places("c2", []) == (0, {})
+        # My send answered but not synced is kept with seq 0, "no place yet": its id is
+        # known (rule M4), its provisional place is not read back as a place; its echo
+        # gives it one.
+        store.save_remote_ids({}, {"m2": ("!room:localhost", "$c", 0)})
+        assert store.remote_event("m2") == ("!room:localhost", "$c", 0)
+        assert store.remote_places("c1", ["$b", "$c"]) == (900, {"$b": 900})
+        store.save_remote_ids({}, {"m2": ("!room:localhost", "$c", 901)})
+        assert store.remote_places("c1", ["$c"]) == (900, {"$c": 901})
     finally:
         store.close()

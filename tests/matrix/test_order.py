@@ -124,3 +124,72 @@ async def test_rule_m5_my_send_answered_before_an_earlier_event_is_synced_goes_a
         assert bob.texts(room) == ["bob first", "alice second"]
         assert await wait_for(lambda: bodies(alice, room) == ["bob first", "alice second"],
                               timeout=SLOW), bodies(alice, room)
+
+
+async def test_rule_m5_a_provisional_place_kept_over_a_restart_still_yields_to_the_echo(
+        synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
+    from tests.support.engine import drained
+    from tests.support.fault_proxy import FaultProxy
+
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    with FaultProxy(synapse.url) as proxy:
+        a = matrix_account(proxy.url)
+        room = bob.create_room("restart", [a.user_id])
+        alice = matrix_engines.make(a.account)
+        await alice.start()
+        await joined(alice, room)
+        # Bob's message reaches the homeserver first; the poll that brings it is held
+        # back until after alice's engine stops, so her send is answered (a provisional
+        # place, kept in the cache) and its echo comes only to the next engine.
+        proxy.hold(30, method="GET", path_contains="/sync", count=1)
+        polls = len(proxy.requests("GET", "/sync"))
+        assert await wait_for(lambda: len(proxy.requests("GET", "/sync")) > polls,
+                              timeout=SLOW)
+        bob.say(room, "bob first")
+        alice.send(room, "alice second")
+        assert await wait_for(lambda: drained(alice), timeout=SLOW)
+        assert bodies(alice, room) == ["alice second"]
+        await alice.stop()
+        assert bob.texts(room) == ["bob first", "alice second"]
+        again = matrix_engines.make(a.account)
+        await again.start()
+        assert await wait_for(lambda: bodies(again, room) == ["bob first", "alice second"],
+                              timeout=SLOW), bodies(again, room)
+        seqs = [m.seq for m in cached(again, room)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 2
+
+
+async def test_rule_m5_a_retried_send_read_back_still_yields_to_the_echo(
+        synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
+    from tests.support.engine import drained
+    from tests.support.fault_proxy import FaultProxy
+
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    with FaultProxy(synapse.url) as proxy:
+        a = matrix_account(proxy.url)
+        room = bob.create_room("retried", [a.user_id])
+        alice = matrix_engines.make(a.account)
+        await alice.start()
+        await joined(alice, room)
+        # Bob's message reaches the homeserver first and its poll is held back; alice's
+        # send loses its first answer, so the retry reads its event back (rule M1)
+        # before alice learns of bob's message.
+        proxy.hold(10, method="GET", path_contains="/sync", count=1)
+        polls = len(proxy.requests("GET", "/sync"))
+        assert await wait_for(lambda: len(proxy.requests("GET", "/sync")) > polls,
+                              timeout=SLOW)
+        bob.say(room, "bob first")
+        proxy.drop_response(method="PUT", path_contains="/send/m.room.message/", count=1)
+        alice.send(room, "alice second")
+        assert await wait_for(lambda: drained(alice), timeout=SLOW)
+        sends = proxy.requests("PUT", "/send/m.room.message/")
+        assert sends[0][2] == "dropped" and len(sends) >= 2
+        assert proxy.requests("GET", "/event/")
+        assert bodies(alice, room) == ["alice second"]  # bob's poll is still held
+        assert bob.texts(room) == ["bob first", "alice second"]
+        assert await wait_for(lambda: bodies(alice, room) == ["bob first", "alice second"],
+                              timeout=SLOW), bodies(alice, room)
+        seqs = [m.seq for m in cached(alice, room)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 2

@@ -43,7 +43,8 @@ class IdStore(Protocol):
     gives one backed by the account's cache). Called on the engine's event loop."""
 
     async def lookup_event(self, mid: str) -> tuple[str, str, int] | None:
-        """``(room id, event id, seq)`` of the message ``mid``, or None when unknown."""
+        """``(room id, event id, seq)`` of the message ``mid``, or None when unknown;
+        ``seq`` is 0 while the message has no place in the timeline yet (rule M5)."""
 
     async def lookup_message(self, event_id: str) -> str | None:
         """The message id of the event ``event_id``, or None when unknown."""
@@ -56,12 +57,15 @@ class IdStore(Protocol):
 
     async def lookup_places(self, cid: str, event_ids: list[str]) -> tuple[int, dict[str, int]]:
         """Rule M5: the highest ``seq`` of the conversation ``cid``'s cached messages (0
-        when none) and the ``seq`` kept for each of ``event_ids`` that is known."""
+        when none) and the ``seq`` kept for each of ``event_ids`` that has a place (a
+        kept ``seq`` of 0, my send not placed yet, is left out)."""
 
     def learned(self, rooms: dict[str, tuple[str, bool]],
                 events: dict[str, tuple[str, str, int]]) -> None:
         """Keep ``rooms`` (conversation id -> (room id, encrypted)) and ``events``
-        (message id -> (room id, event id, seq)): what changed since the last call."""
+        (message id -> (room id, event id, seq)): what changed since the last call.
+        ``seq`` 0 says the event has no place yet (rule M5: my send answered, its echo
+        not synced), so it is placed when it is synced or backfilled."""
 
 
 class MatrixCore(HttpBackend):
@@ -88,7 +92,7 @@ class MatrixCore(HttpBackend):
         self._top_of: dict[str, int] = {}        # room id -> highest seq placed (M5)
         self._sync_placed: set[str] = set()      # rooms placed from a sync batch (M5)
         self._provisional_top: dict[str, int] = {}  # room id -> my highest unsynced send
-        self._provisional: set[str] = set()      # event ids of my sends placed for now
+        self._provisional: dict[str, int] = {}   # event id -> provisional place (M5)
         self._token_before: dict[str, str] = {}  # event id -> pagination token before it
         self._plain_checked: set[str] = set()    # rooms seen without m.room.encryption
         self._full_state: set[str] = set()       # rooms whose whole state was applied
@@ -142,11 +146,14 @@ class MatrixCore(HttpBackend):
         """Note the ids and the place of a message event (given to ``ids`` at the next
         :meth:`flush_ids`); returns its message id. Its ``seq`` is the place given by
         :meth:`_place_after` or :meth:`_place_before` (rule M5), else its timestamp, and
-        stays its place from then on."""
+        stays its place from then on. A send placed provisionally before is kept with
+        this place now, which replaces its "no place yet" (0) in ``ids``."""
         mid = message_id(event)
         event_id = str(event.get("event_id", ""))
         seq = self._place_of.setdefault(event_id, ts(event))
-        if self._event_of.get(mid) != event_id or self._seq_of.get(mid) != seq:
+        provisional = self._provisional.pop(event_id, None) is not None
+        if (provisional or self._event_of.get(mid) != event_id
+                or self._seq_of.get(mid) != seq):
             self._new_events[mid] = (room_id, event_id, seq)
         self._event_of[mid] = event_id
         self._mid_of[event_id] = mid
@@ -199,22 +206,42 @@ class MatrixCore(HttpBackend):
             top = max(top, seq)
         self._top_of[room_id] = top
 
-    async def _provisional_place(self, room_id: str, cid: str, event: dict) -> int:
-        """Rule M5 for my send's answer before its echo: the place sync gave the event
-        when its echo came first, else a provisional one after everything known of the
+    async def _provisional_place(self, room_id: str, cid: str, event: dict, *,
+                                 new: bool = False) -> int:
+        """Rule M5 for my send's answer (every attempt's) before its echo: the place a
+        sync or backfill gave the event when it came first (in this run, or kept in
+        ``ids`` by an earlier one), else a provisional one after everything known of the
         room and after my earlier provisional ones (``max(origin_server_ts, highest +
-        1)``), which the echo replaces by the event's place in the timeline's order (an
-        event another member sent just before comes before it)."""
+        1)``; the same one again for the same event), which the echo replaces by the
+        event's place in the timeline's order (an event another member sent just before
+        comes before it). Whether the place is final: :meth:`_is_provisional`. ``new``:
+        the event was just created by a first attempt, so ``ids`` cannot know its place
+        and is asked only for the room's highest one."""
         event_id = str(event["event_id"])
+        if event_id in self._provisional:
+            return self._provisional[event_id]
+        if not new or room_id not in self._top_of:
+            await self._recall_places(room_id, cid, [] if new else [event])
         if event_id in self._place_of:
             return self._place_of[event_id]
-        if room_id not in self._top_of:
-            await self._recall_places(room_id, cid, [])
         top = max(self._top_of.get(room_id, 0), self._provisional_top.get(room_id, 0))
         seq = max(ts(event), top + 1)
         self._provisional_top[room_id] = seq
-        self._provisional.add(event_id)  # the cache's copy of it is not a place
+        self._provisional[event_id] = seq  # the cache keeps 0 for it: no place yet
         return seq
+
+    def _is_provisional(self, event_id: str) -> bool:
+        """True while my send ``event_id`` has only its provisional place (rule M5)."""
+        return event_id in self._provisional
+
+    def _note_send(self, room_id: str, mid: str, event_id: str, seq: int) -> None:
+        """Note the ids of my send ``mid`` answered as ``event_id`` at place ``seq``
+        (given to ``ids`` at the next :meth:`flush_ids`): a provisional place is kept as
+        0, "no place yet", so that no later run reads it back as the event's place in
+        the timeline (rule M5); the echo keeps its real place."""
+        self._event_of[mid], self._mid_of[event_id], self._seq_of[mid] = event_id, mid, seq
+        self._new_events[mid] = (room_id, event_id,
+                                 0 if self._is_provisional(event_id) else seq)
 
     async def _place_before(self, room_id: str, cid: str, events: list[dict],
                             anchor: int | None) -> None:
@@ -238,9 +265,11 @@ class MatrixCore(HttpBackend):
             self._top_of[room_id] = max(self._top_of.get(room_id, 0), seq)
 
     def _fields(self, event: dict, cid: str) -> dict[str, Any]:
-        """:func:`fields` of ``event`` with its place as ``seq`` when it has one (M5)."""
+        """:func:`fields` of ``event`` with its place as ``seq`` when it has one, final
+        or provisional (M5)."""
         data = fields(event, cid)
-        seq = self._place_of.get(str(event.get("event_id", "")))
+        event_id = str(event.get("event_id", ""))
+        seq = self._place_of.get(event_id, self._provisional.get(event_id))
         if seq is not None:
             data["seq"] = seq
         return data
@@ -268,8 +297,10 @@ class MatrixCore(HttpBackend):
         if found is None:
             return None
         _room, event_id, seq = found
-        self._event_of[mid], self._mid_of[event_id], self._seq_of[mid] = event_id, mid, seq
-        self._place_of.setdefault(event_id, seq)
+        self._event_of[mid], self._mid_of[event_id] = event_id, mid
+        if seq > 0:  # 0: my send not placed yet (rule M5), placed when it is synced
+            self._seq_of[mid] = seq
+            self._place_of.setdefault(event_id, seq)
         return event_id
 
     async def _known_message(self, event_id: str) -> str | None:

@@ -83,10 +83,11 @@ class MatrixMessages(MatrixRooms):
         ``mid`` first, as with ``check_first``, and a found event is answered without
         sending. Returns the message as the server stored it: read back
         (``GET /event``) only when an earlier attempt may have stored another body
-        (``attempted`` or ``check_first``; its ``seq`` is then its place after everything
-        known of the room, rule M5), else built from what was sent, with this clock's
-        time, a provisional place (:meth:`_provisional_place`) and ``version`` 0 until its
-        echo arrives by sync.
+        (``attempted`` or ``check_first``), else built from what was sent, with this
+        clock's time. Either way its ``seq`` is a provisional place
+        (:meth:`_provisional_place`) and its ``version`` 0 until its echo arrives by sync
+        (or a backfill brings it) and places it in the timeline's order (rule M5); an
+        event already placed by a sync or backfill keeps that place and its version.
 
         Raises:
             PermanentError: 403 (not joined), 404 (no such conversation), 413.
@@ -105,10 +106,17 @@ class MatrixMessages(MatrixRooms):
         if attempted or check_first:
             # The event may be an earlier attempt's, with the body it had then (rule 7).
             event = await self._event(room, event_id)
-            await self._place_after(room, cid, [event])
-            self._remember(room, event)
+            seq = await self._provisional_place(room, cid, event)
+            if not self._is_provisional(event_id):
+                self._remember(room, event)
+                self.flush_ids()
+                return self._message(event, cid)
+            # Placed for now, like a first attempt: the echo places it and wins (M5, S3).
+            self._note_send(room, mid, event_id, seq)
             self.flush_ids()
-            return self._message(event, cid)
+            from chat_tui.wire.models import Message
+
+            return Message(**{**self._fields(event, cid), "seq": seq, "version": 0})
         # The first attempt: the event is what was sent (rule M1's fast path, one request).
         # Its time is this clock's and its place provisional until its echo from /sync
         # places it in the timeline's order and brings the homeserver's time: version 0
@@ -116,9 +124,8 @@ class MatrixMessages(MatrixRooms):
         event = {"type": "m.room.message", "event_id": event_id, "room_id": room,
                  "sender": self.user_id, "content": content,
                  "origin_server_ts": int(time.time() * 1000)}
-        seq = await self._provisional_place(room, cid, event)
-        self._event_of[mid], self._mid_of[event_id], self._seq_of[mid] = event_id, mid, seq
-        self._new_events[mid] = (room, event_id, seq)
+        seq = await self._provisional_place(room, cid, event, new=True)
+        self._note_send(room, mid, event_id, seq)
         self.flush_ids()
         from chat_tui.wire.models import Message
 
