@@ -193,3 +193,36 @@ async def test_rule_m5_a_retried_send_read_back_still_yields_to_the_echo(
                               timeout=SLOW), bodies(alice, room)
         seqs = [m.seq for m in cached(alice, room)]
         assert seqs == sorted(seqs) and len(set(seqs)) == 2
+
+
+async def test_rule_m5_an_edit_answered_before_the_echo_keeps_no_provisional_place(
+        synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
+    from tests.support.engine import drained
+    from tests.support.fault_proxy import FaultProxy
+
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    with FaultProxy(synapse.url) as proxy:
+        a = matrix_account(proxy.url)
+        room = bob.create_room("edited", [a.user_id])
+        alice = matrix_engines.make(a.account)
+        await alice.start()
+        await joined(alice, room)
+        # Bob's message reaches the homeserver first and its poll is held back; alice
+        # sends and edits before she learns of it, so the edit's answer comes while her
+        # message has only its provisional place: the synced edit still places it.
+        proxy.hold(8, method="GET", path_contains="/sync", count=1)
+        polls = len(proxy.requests("GET", "/sync"))
+        assert await wait_for(lambda: len(proxy.requests("GET", "/sync")) > polls,
+                              timeout=SLOW)
+        bob.say(room, "bob first")
+        mid = alice.send(room, "alice second")
+        assert await wait_for(lambda: drained(alice), timeout=SLOW)
+        alice.edit(mid, "alice edited")
+        assert await wait_for(lambda: drained(alice), timeout=SLOW)
+        assert bodies(alice, room) == ["alice edited"]  # bob's poll is still held
+        assert bob.texts(room) == ["bob first", "alice second"]  # the room's order
+        assert await wait_for(lambda: bodies(alice, room) == ["bob first", "alice edited"],
+                              timeout=SLOW), bodies(alice, room)
+        seqs = [m.seq for m in cached(alice, room)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 2

@@ -4,6 +4,7 @@ Matrix)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from typing import TYPE_CHECKING, Any
@@ -156,7 +157,7 @@ class MatrixMessages(MatrixRooms):
         edit = await self._event(room, str(answer["event_id"]))
         original = await self._event(room, target)
         await self._recall_places(room, conversation_id, [original])
-        return self._with_edit(original, edit, conversation_id)
+        return self._yielding(self._with_edit(original, edit, conversation_id), original)
 
     def _with_edit(self, original: dict, edit: dict, cid: str) -> Message:
         from chat_tui.wire.models import Message
@@ -167,6 +168,16 @@ class MatrixMessages(MatrixRooms):
             data.update(body=new.get("body", "") if isinstance(new.get("body"), str) else "",
                         version=ts(edit), edited_at=when(ts(edit)))
         return Message(**data)
+
+    def _yielding(self, message: Message, original: dict) -> Message:
+        """Rule M5: the answer to an edit or redaction of ``original`` while that event
+        has no place yet (my send, its echo not synced) carries ``version`` one below the
+        edit's, so that the synced copy of the same edit or redaction, which carries the
+        event's place in the timeline, wins over it (rule S3) instead of being an equal
+        copy that changes nothing."""
+        if str(original.get("event_id", "")) in self._place_of or message.version <= 0:
+            return message
+        return dataclasses.replace(message, version=message.version - 1)
 
     async def delete_message(self, mid: str, *,
                              conversation_id: str | None = None) -> Message:
@@ -189,7 +200,7 @@ class MatrixMessages(MatrixRooms):
         data.update(id=mid, body="", deleted=True)
         from chat_tui.wire.models import Message
 
-        return Message(**data)
+        return self._yielding(Message(**data), event)
 
     async def mark_read(self, cid: str, mid: str) -> ReadMarker:
         """``POST /rooms/{room}/receipt/m.read/{event}``: my read receipt on ``mid``."""
