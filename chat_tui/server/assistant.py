@@ -8,9 +8,10 @@ After each user message the server writes one assistant reply:
 - a regenerated reply (``POST /v1/messages/{mid}/regenerate``, its row made by
   ``Regenerations.regenerate``) is written the same way into that row, in the same
   per-conversation order, with the settings the conversation had when it was asked for;
-  once any reply is written in full, the earlier replies to its question become
-  tombstones (``AssistantReplies.replace_older_replies``): one answer per question stays, and
-  a failed or stopped attempt replaces nothing;
+  the last write of any reply written in full also makes the earlier replies to its
+  question tombstones, in the same transaction (``AssistantReplies.finish_reply``): one
+  answer per question stays, no reader ever sees two, and a failed or stopped attempt
+  replaces nothing;
 - each reply is written with the model and system prompt its conversation had when the
   message it answers was sent (``AssistantReplies.asked_with``; none: the server's default
   model and :data:`SYSTEM_PROMPT`), and records that model (``Message.model``);
@@ -575,7 +576,14 @@ class AssistantService:
             await write(f"{text}\n\n{note}" if text.strip() else note, False, True)
             return
         await stop_flusher()
-        # The last write of this reply: streaming ends here (stopped: what was written).
-        await write(text, False, stopped=stopped)
-        if not stopped:
-            self._publish(await self._run(self.jobs.replies.replace_older_replies, reply_id))
+        # The last write of this reply: streaming ends here (stopped: what was written,
+        # replacing nothing; written in full: the earlier replies to its question become
+        # tombstones in the same transaction).
+        if stopped:
+            await write(text, False, stopped=True)
+            return
+        async with write_lock:
+            if lost.is_set():
+                raise LeaseLost(cid)
+            self._publish(await self._run(self.jobs.replies.finish_reply, reply_id, text,
+                                          self.owner))

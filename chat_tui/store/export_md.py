@@ -13,8 +13,9 @@ __all__ = ["conversations_markdown"]
 def conversations_markdown(conversations: Iterable[dict]) -> str:
     """Markdown of ``conversations`` (``Cache.export`` dicts): per conversation a ``#``
     title and its members, then each message, oldest first, as ``**author** time``
-    (``(edited)``, and its outbox state when it is not sent yet) and its body; a deleted
-    message reads ``*(deleted)*``. Times as stored (RFC 3339 UTC)."""
+    (``(edited)``, and its outbox state when it is not sent yet) and its body; a person's
+    deleted message reads ``*(deleted)*`` (a replaced assistant reply is not in
+    ``Cache.export``, sync rule 10). Times as stored (RFC 3339 UTC)."""
     parts: list[str] = []
     for conv in conversations:
         parts.append(f"# {conv['title']}\n\nMembers: {', '.join(conv['members'])}\n\n")

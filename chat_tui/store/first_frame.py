@@ -42,6 +42,7 @@ from chat_tui.store.outbox_state import (
     WAITS_FOR_USER,
     shown_state,
 )
+from chat_tui.store.shown import SHOWN_M_SQL, SHOWN_SQL
 from chat_tui.store.views import OUTBOX_STATES, ConversationView, MessageView, SortKey, UIState
 
 __all__ = ["READS_SCHEMA", "FirstFrameReader", "connect_readonly"]
@@ -56,7 +57,7 @@ SELECT c.id, c.title, c.members, c.assistant, c.last_activity_at, c.unread_count
        c.pending, c.model, c.system_prompt,
        (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
                     ELSE m.author || ': ' || coalesce(m.pending_body, m.body) END
-          FROM message m WHERE m.conv = c.pk
+          FROM message m WHERE m.conv = c.pk AND {SHOWN_M_SQL}
           ORDER BY m.sort_key DESC LIMIT 1) AS preview,
        (SELECT count(*) FROM outbox o
          WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued,
@@ -77,6 +78,8 @@ _MESSAGE_COLUMNS = ("id, author, body, created_at, edited_at, seq, version, dele
                     "streaming, error, sort_key, pending_body, pending_deleted, model, "
                     "stopped")
 _CONV = "conv = (SELECT pk FROM conversation WHERE id = ?)"
+#: The messages of one conversation that it shows (sync rule 10, :mod:`chat_tui.store.shown`).
+_SHOWN = f"{_CONV} AND {SHOWN_SQL}"
 
 
 class _Action(NamedTuple):
@@ -210,22 +213,23 @@ class FirstFrameReader:
 
     def messages_before(self, conversation_id: str, before: SortKey | None = None,
                         limit: int = 50) -> list[MessageView]:
-        """As ``Cache.messages_before``: up to ``limit`` messages with ``sort_key <
-        before`` (the newest when None), ascending."""
+        """As ``Cache.messages_before``: up to ``limit`` shown messages (no replaced
+        assistant reply, sync rule 10) with ``sort_key < before`` (the newest when None),
+        ascending."""
         where = "" if before is None else " AND sort_key < ?"
         params = (conversation_id,) + (() if before is None else (before,)) + (limit,)
         rows = self._conn.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM message WHERE {_CONV}{where} "
+            f"SELECT {_MESSAGE_COLUMNS} FROM message WHERE {_SHOWN}{where} "
             "ORDER BY sort_key DESC LIMIT ?", params).fetchall()
         rows.reverse()
         return self._views(rows, conversation_id)
 
     def messages_after(self, conversation_id: str, after: SortKey,
                        limit: int = 50) -> list[MessageView]:
-        """As ``Cache.messages_after``: up to ``limit`` messages with ``sort_key >
+        """As ``Cache.messages_after``: up to ``limit`` shown messages with ``sort_key >
         after``, ascending."""
         rows = self._conn.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM message WHERE {_CONV} AND sort_key > ? "
+            f"SELECT {_MESSAGE_COLUMNS} FROM message WHERE {_SHOWN} AND sort_key > ? "
             "ORDER BY sort_key LIMIT ?", (conversation_id, after, limit)).fetchall()
         return self._views(rows, conversation_id)
 
@@ -243,11 +247,11 @@ class FirstFrameReader:
         return older + newer
 
     def has_older(self, conversation_id: str, before: SortKey | None = None) -> bool:
-        """As ``Cache.has_older``: older messages than ``before`` exist in the cache, or
+        """As ``Cache.has_older``: older shown messages than ``before`` exist in the cache, or
         on the server per the backfill state (``has_more`` or a gap)."""
         conn = self._conn
         if before is not None and conn.execute(
-                f"SELECT 1 FROM message WHERE {_CONV} AND sort_key < ? LIMIT 1",
+                f"SELECT 1 FROM message WHERE {_SHOWN} AND sort_key < ? LIMIT 1",
                 (conversation_id, before)).fetchone():
             return True
         conv = conn.execute("SELECT pending, has_more FROM conversation WHERE id = ?",

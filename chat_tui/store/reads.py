@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from peewee import fn
+from peewee import SQL, fn
 
 from chat_tui.store.cachefile import CacheFile
 from chat_tui.store.convert import dt, preview
 from chat_tui.store.errors import StoreError
 from chat_tui.store.more_views import Gap, SearchHit
 from chat_tui.store.outbox_state import NOT_LEAVING_SQL, PROBLEMS_COLUMN_SQL, shown_state
+from chat_tui.store.shown import SHOWN_M_SQL, SHOWN_SQL
 from chat_tui.store.views import ConversationView, MessageView, SortKey
 
 
@@ -49,7 +50,7 @@ class ReadModel(CacheFile):
                c.pending, c.model, c.system_prompt,
                (SELECT CASE WHEN m.deleted OR m.pending_deleted THEN '(deleted)'
                             ELSE m.author || ': ' || coalesce(m.pending_body, m.body) END
-                  FROM message m WHERE m.conv = c.pk
+                  FROM message m WHERE m.conv = c.pk AND {SHOWN_M_SQL}
                   ORDER BY m.sort_key DESC LIMIT 1) AS preview,
                (SELECT count(*) FROM outbox o
                  WHERE o.conversation_id = c.id AND o.kind != 'read') AS queued,
@@ -145,10 +146,11 @@ class ReadModel(CacheFile):
 
     def messages_before(self, conversation_id: str, before: SortKey | None = None,
                         limit: int = 50) -> list[MessageView]:
-        """Up to ``limit`` cached messages with ``sort_key < before`` (the newest page when
-        ``before`` is None), ascending by sort key."""
+        """Up to ``limit`` cached messages the conversation shows (not a replaced
+        assistant reply, sync rule 10: :mod:`chat_tui.store.shown`) with ``sort_key <
+        before`` (the newest page when ``before`` is None), ascending by sort key."""
         M = self.m.Message
-        q = M.select().where(M.conv == self._ckey(conversation_id))
+        q = M.select().where((M.conv == self._ckey(conversation_id)) & SQL(SHOWN_SQL))
         if before is not None:
             q = q.where(M.sort_key < before)
         rows = list(q.order_by(M.sort_key.desc()).limit(limit))
@@ -157,9 +159,11 @@ class ReadModel(CacheFile):
 
     def messages_after(self, conversation_id: str, after: SortKey,
                        limit: int = 50) -> list[MessageView]:
-        """Up to ``limit`` cached messages with ``sort_key > after``, ascending."""
+        """Up to ``limit`` cached messages the conversation shows (sync rule 10) with
+        ``sort_key > after``, ascending."""
         M = self.m.Message
-        rows = list(M.select().where((M.conv == self._ckey(conversation_id)) & (M.sort_key > after))
+        rows = list(M.select().where((M.conv == self._ckey(conversation_id))
+                                     & SQL(SHOWN_SQL) & (M.sort_key > after))
                     .order_by(M.sort_key).limit(limit))
         return self._views(rows, conversation_id)
 
@@ -184,10 +188,12 @@ class ReadModel(CacheFile):
 
     def has_older(self, conversation_id: str, before: SortKey | None = None) -> bool:
         """True when older messages than ``before`` (default: the oldest cached) exist, in
-        the cache or on the server per the backfill state (``has_more`` or a gap)."""
+        the cache (shown ones, sync rule 10) or on the server per the backfill state
+        (``has_more`` or a gap)."""
         M = self.m.Message
         if before is not None and M.select().where(
-                (M.conv == self._ckey(conversation_id)) & (M.sort_key < before)).exists():
+                (M.conv == self._ckey(conversation_id)) & SQL(SHOWN_SQL)
+                & (M.sort_key < before)).exists():
             return True
         conv = self.m.Conversation.get_or_none(self.m.Conversation.id == conversation_id)
         if conv is None or conv.pending:

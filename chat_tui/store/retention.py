@@ -108,7 +108,9 @@ class Retention(CacheFile):
         """Cached conversations with their messages, oldest first, for ``chat-tui export``:
         ``[{"id", "title", "members", "messages": [{"id", "author", "body", "created_at",
         "edited", "deleted", "state"}]}]`` (times RFC 3339 UTC); only the conversations in
-        ``conversation_ids`` when given."""
+        ``conversation_ids`` when given. The messages are those the conversation shows
+        (``messages_after``): a replaced assistant reply is left out (sync rule 10), a
+        person's deleted message is there with ``deleted`` true."""
         out = []
         for conv in self.list_conversations():
             if conversation_ids and conv.id not in conversation_ids:

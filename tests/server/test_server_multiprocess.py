@@ -338,6 +338,37 @@ def test_rule_P4_a_crashed_owners_regenerated_reply_is_written_by_the_next_holde
         assert page[first["id"]]["deleted"] and page[question["id"]] == question
 
 
+def test_rule_P4_a_regenerated_reply_and_its_replacement_are_one_change(
+        server_factory, pg_url, api_factory, monkeypatch):
+    """Sync rule 10 on PostgreSQL: the lease holder's last write of a regenerated reply
+    and the tombstone of the reply it replaces are one transaction and one change, so a
+    device syncing through the other process never holds both answers finished."""
+    from tests.server.test_server_regenerate import never_both_answers, sync_cursor
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
+    with ModelServer(["fake-model"], delay=0.01) as model:
+        a, b = assistant_servers(server_factory, pg_url, model)
+        alice_a = api_factory(a, "alice", "alice-pw")
+        alice_b = api_factory(b, "alice", "alice-pw")
+        cid = alice_a.create_conversation([], assistant=True)
+        question = alice_a.send(cid, words(10)).json()
+        [first] = wait_until(lambda: [r for r in replies(alice_a, cid)
+                                      if not r["streaming"]], 20, "the first reply")
+        start = sync_cursor(alice_b.http)
+        new_id = str(uuid.uuid4())
+        made = alice_b.request("POST", f"/v1/messages/{first['id']}/regenerate",
+                               json={"reply_id": new_id})
+        assert made.status_code == 201, made.text
+        done = wait_until(lambda: next((r for r in replies(alice_b, cid)
+                                        if r["id"] == new_id and not r["streaming"]), None),
+                          20, "the regenerated reply")
+        assert done["error"] is False and done["body"] == "saw 1: alice: " + question["body"]
+        page = {m["id"]: m for m in alice_b.request(
+            "GET", f"/v1/conversations/{cid}/messages").json()["messages"]}
+        assert page[first["id"]]["deleted"]  # in the same answer as the finished reply
+        never_both_answers(alice_b.http, start, new_id, first["id"])
+
+
 # -- serve --workers -----------------------------------------------------------------
 
 

@@ -38,9 +38,41 @@ def by_id(messages: list[dict]) -> dict[str, dict]:
 
 def replaced(messages: list[dict], new_id: str, old_id: str) -> bool:
     """The new reply ``new_id`` is written in full and the earlier one ``old_id`` is a
-    tombstone (the server writes the tombstone just after the reply's last write)."""
+    tombstone. The server makes both in one transaction, so one is never seen without
+    the other (:func:`never_both_answers`)."""
     found = by_id(messages)
-    return not found[new_id]["streaming"] and found[old_id]["deleted"]
+    new, old = found[new_id], found[old_id]
+    assert (not new["streaming"]) == old["deleted"] or new["error"] or new["stopped"], (
+        new, old)
+    return not new["streaming"] and old["deleted"]
+
+
+def sync_cursor(client: httpx.Client) -> int:
+    """The server's cursor now (today a decimal change counter, docs/api.md)."""
+    return int(client.get("/v1/sync", params={"timeout": 0}).json()["cursor"])
+
+
+def changed_after(client: httpx.Client, since: int) -> set[str]:
+    """Ids of the messages a device at cursor ``since`` gets from its next sync."""
+    answer = client.get("/v1/sync", params={"since": str(since), "timeout": 0})
+    assert answer.status_code == 200, answer.text
+    return {m["id"] for entry in answer.json()["conversations"] for m in entry["messages"]}
+
+
+def never_both_answers(client: httpx.Client, start: int, new_id: str, old_id: str) -> None:
+    """Walk the change feed from cursor ``start`` (the earlier reply ``old_id`` finished,
+    before the regenerate) to now, one change counter value at a time: a device that
+    synced up to any cursor has the new reply ``new_id`` in its final state only if it
+    also has the earlier one's tombstone. So for every cursor, when the earlier reply
+    still comes in the next sync (its tombstone is after the cursor), the new one does
+    too (its final write is not before the tombstone)."""
+    end = sync_cursor(client)
+    assert end > start
+    for since in range(start, end + 1):
+        changed = changed_after(client, since)
+        assert old_id not in changed or new_id in changed, (
+            f"at cursor {since} a device has the new reply finished and the earlier one "
+            "not replaced: two answers to one question")
 
 
 def ask(client: httpx.Client, text: str) -> tuple[str, dict]:
@@ -115,6 +147,22 @@ def test_a_stopped_regenerated_reply_replaces_nothing(embedded, models):
     assert stopped["stopped"] and not stopped["streaming"]
     time.sleep(0.3)
     assert not by_id(page(embedded, cid))[first["id"]]["deleted"]
+
+
+def test_rule_10_the_new_reply_and_the_tombstone_of_the_earlier_one_come_together(
+        embedded, models):
+    """The last write of the new reply and the tombstone of the reply it replaces are one
+    change: no sync answer at any cursor holds two finished answers to one question."""
+    cid, question = ask(embedded, "what is a lighthouse")
+    [first] = [m for m in wait(embedded, cid, lambda ms: any(
+        m["author"] == "assistant" and not m["streaming"] for m in ms))
+        if m["author"] == "assistant"]
+    start = sync_cursor(embedded)
+    new_id = str(uuid.uuid4())
+    assert regenerate(embedded, first["id"], new_id).status_code == 201
+    done = by_id(wait(embedded, cid, lambda ms: replaced(ms, new_id, first["id"])))
+    assert done[new_id]["error"] is False and done[question["id"]] == question
+    never_both_answers(embedded, start, new_id, first["id"])
 
 
 def test_regenerate_refusals(server, alice, bob):

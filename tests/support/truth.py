@@ -10,7 +10,8 @@ cache's outbox counted by kind; the login banner with ``Engine.auth_paused``; th
 (rows, titles, unread and queued badges, the open row, every drawn row) with
 ``Cache.list_conversations``, and each row's failure mark with ``Cache.problems``; the
 open conversation's title, and no unread count on it while its newest message is shown;
-every message shown (body, state, deleted) with ``Cache.get_message``; the problem panel
+every message shown (body, state, deleted) with ``Cache.get_message``, and none of them a
+replaced assistant reply (sync rule 10); the problem panel
 with ``Cache.problems`` of the open conversation; the skeleton with an empty list.
 """
 
@@ -146,6 +147,9 @@ def untruths(app) -> list[str]:
             cached = store.get_message(view.id)
             if cached is None:
                 out.append(f"message {view.body[:20]!r} shown but not in the cache")
+                continue
+            if cached.deleted and cached.author == "assistant":
+                out.append(f"replaced assistant reply {view.id} shown (sync rule 10)")
                 continue
             item = messages._items.get(view.id)
             shown = item.view if item is not None else view

@@ -104,12 +104,14 @@ async def test_g_regenerates_the_last_reply_and_the_earlier_one_stays_until_repl
         # a new reply comes; the earlier one is on screen until the server replaces it
         assert await wait_for(pilot, lambda: any(
             v.author == "assistant" and v.id != reply.id for v in messages.views), timeout=15)
+        # once the new one is done, it takes the earlier one's place (sync rule 10)
         assert await wait_for(pilot, lambda: [
             v.id for v in messages.views if v.author == "assistant" and not v.deleted
             and not v.streaming and v.body] and all(
-            v.deleted for v in messages.views if v.id == reply.id), timeout=20)
-        live = [v for v in messages.views if v.author == "assistant" and not v.deleted]
+            v.id != reply.id for v in messages.views), timeout=20)
+        live = [v for v in messages.views if v.author == "assistant"]
         assert [v.id for v in live] != [reply.id] and len(live) == 1
+        assert not live[0].deleted
         question = [v for v in messages.views if v.mine]
         assert [v.body for v in question] == ["what is the capital of france"]
         assert app.store.outbox_rows() == []

@@ -1,6 +1,6 @@
 """ctrl+r (and "Retry" in the palette) on a reply that failed (the model unreachable, an
 upstream error) asks again, as `g` does (sync rule 10): the failed reply is shown with its
-reason until the new one replaces it; nothing of the user's is touched. Real embedded
+reason until the new one takes its place; nothing of the user's is touched. Real embedded
 server (the local mode), a real OpenAI-compatible model server process, real caches."""
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ async def test_rule_10_ctrl_r_retries_a_failed_reply(monkeypatch, unused_port):
                     v.author == "assistant" and v.id != failed.id and not v.streaming
                     and v.body.startswith("saw 2: ") for v in messages.views), timeout=30), [
                     n.message for n in app._notifications]
+                # replaced: the failed reply is gone from the conversation (sync rule 10)
                 assert await wait_for(pilot, lambda: all(
-                    v.deleted for v in messages.views if v.id == failed.id), timeout=15)
+                    v.id != failed.id for v in messages.views), timeout=15)
+                assert app.store.get_message(failed.id).deleted
                 assert [v.body for v in messages.views if v.mine][-1] == "are you there"
         finally:
             stop_all(servers)

@@ -1,6 +1,6 @@
 """The assistant's replies in the database: what a reply sees (its history and the
-settings it was asked with), its writes as it streams and ends, the replies a written one
-replaces, and the replies left ``streaming`` by a process that stopped (the behaviour is
+settings it was asked with), its writes as it streams and ends (the last write of a reply
+written in full tombstones, in the same transaction, the replies it replaces), and the replies left ``streaming`` by a process that stopped (the behaviour is
 described in :mod:`chat_tui.server.assistant`)."""
 
 from __future__ import annotations
@@ -165,34 +165,49 @@ class AssistantReplies(Repository):
             affected = self.touch(msg.conversation_id, seq, None)
             return Write(shape.message(msg, self.names), affected=affected)
 
-    def replace_older_replies(self, reply_id: str) -> Write | None:
-        """The reply ``reply_id`` was written in full: every other finished, live reply to
-        the same question becomes a tombstone (new ``version``s), so one answer per
-        question stays (docs/api.md, regenerate). None when there was none."""
+    def finish_reply(self, reply_id: str, body: str,
+                     owner: str | None = None) -> Write | None:
+        """The last write of a reply written in full, and the replacement it makes, in ONE
+        transaction stamped with ONE change counter value (docs/api.md, regenerate; sync
+        rule 10): the reply ``reply_id`` gets ``body`` (cut to 65,536 UTF-8 bytes),
+        ``streaming``, ``error`` and ``stopped`` false and a new ``version``; every other
+        finished, live reply of the assistant to the same question becomes a tombstone
+        (empty body, ``deleted``, a new ``version``). So no reader, and no sync answer at
+        any cursor, sees the new reply finished beside the reply it replaces. Returns None
+        when the reply was deleted meanwhile. Raises ``LeaseLost`` when ``owner`` is given
+        and does not hold the lease of the reply's conversation (docs/api.md P4: only the
+        lease holder writes)."""
+        body = body.encode("utf-8")[:MAX_BODY_BYTES].decode("utf-8", "ignore")
         with write_transaction(self.db):
-            reply = Message.get_or_none(Message.id == reply_id)
-            if reply is None or reply.reply_to is None:
+            msg = Message.get_or_none(Message.id == reply_id)
+            if msg is None or msg.deleted:
                 return None
-            older = list(
+            self.leases.check(msg.conversation_id, owner)
+            older = [] if msg.reply_to is None else list(
                 Message.select().where(
-                    (Message.reply_to == reply.reply_to)
+                    (Message.reply_to == msg.reply_to)
                     & (Message.id != reply_id)
-                    & (Message.author == reply.author_id)
+                    & (Message.author == msg.author_id)
                     & (Message.deleted == False)  # noqa: E712
                     & (Message.streaming == False)  # noqa: E712
                 )
             )
-            if not older:
-                return None
-            seq = bump_counter(len(older))
-            for n, msg in enumerate(older):
-                msg.body = ""
-                msg.deleted = True
-                msg.version += 1
-                msg.change_seq = seq - len(older) + 1 + n
-                msg.save()
-            affected = self.touch(reply.conversation_id, seq, None)
-            return Write(None, affected=affected)
+            seq = bump_counter()
+            msg.body = body
+            msg.streaming = False
+            msg.error = False
+            msg.stopped = False
+            msg.version += 1
+            msg.change_seq = seq
+            msg.save()
+            for old in older:
+                old.body = ""
+                old.deleted = True
+                old.version += 1
+                old.change_seq = seq
+                old.save()
+            affected = self.touch(msg.conversation_id, seq, utcnow())
+            return Write(shape.message(msg, self.names), affected=affected)
 
     def reply_to_stop(self, user_id: str, mid: str) -> WireMessage:
         """The assistant reply ``mid`` as the member ``user_id`` sees it, for
