@@ -3,15 +3,22 @@ inside the test process (its assistant from config.toml), the local account's re
 the welcome hook and the :class:`~chat_tui.launch.LocalMode` the app reaches as its
 ``models_host``. :func:`local_app` returns ``(app, mode, servers)``; the caller stops the
 embedded servers (``stop_all(servers)``) after the app ends. :func:`bare_local_app` is
-the same app without the :class:`~chat_tui.launch.LocalMode`."""
+the same app without the :class:`~chat_tui.launch.LocalMode`. :func:`welcomed_app` runs
+the app until the welcome question has its finished reply."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from chat_tui.config import Settings
 from chat_tui.launch import LocalMode, local_dir, local_factory, local_username, welcome_once
 from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
+from chat_tui.ui.widgets.message_list import MessageList
+from tests.support.config import write_config
+from tests.support.ui import SIZE, wait_for
 
 
 def _local_cache() -> tuple:
@@ -52,3 +59,22 @@ def stop_all(servers: list) -> None:
     """Stop the embedded servers the app started."""
     for server in servers:
         server.stop()
+
+
+@asynccontextmanager
+async def welcomed_app(model_url: str) -> AsyncIterator[tuple[ChatApp, object, MessageList]]:
+    """The app of :func:`local_app` running (``run_test`` at ``SIZE``) with config.toml
+    naming one provider ``test`` at ``model_url``, entered once the conversation shows the
+    welcome question and its finished reply (two messages). Yields ``(app, pilot,
+    messages)``, ``messages`` the :class:`MessageList`; the embedded servers are stopped
+    on exit. AssertionError when the reply is not finished within 30 s."""
+    write_config(f'[[providers]]\nname = "test"\nbase_url = "{model_url}"\n')
+    app, _, servers = local_app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            messages = app.query_one(MessageList)
+            assert await wait_for(pilot, lambda: len(messages.views) == 2
+                                  and not messages.views[1].streaming, timeout=30)
+            yield app, pilot, messages
+    finally:
+        stop_all(servers)
