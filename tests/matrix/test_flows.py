@@ -54,6 +54,18 @@ async def joined(engine, room: str) -> None:
     assert await wait_for(lambda: conversation_of(engine, room), timeout=SLOW)
 
 
+async def saw_before_then_stopped(matrix_engines, account, bob, room: str) -> None:
+    """An engine of ``account`` joins ``room`` (bob's invite), caches bob's message
+    "before" and stops: the account's cache then holds the room and its place in the
+    timeline, and what bob sends next reaches the account's next engine."""
+    first = matrix_engines.make(account)
+    await first.start()
+    await joined(first, room)
+    bob.say(room, "before")
+    assert await wait_for(lambda: bodies(first, room) == ["before"], timeout=SLOW)
+    await first.stop()
+
+
 async def room_created(engine, title: str, members=()) -> tuple[str, str]:
     """Create a conversation through the engine, wait until it is a room; returns its
     conversation id and room id."""
@@ -255,12 +267,7 @@ async def test_rule_s4_200_messages_while_offline_make_a_gap_that_backfill_fills
     _, bob_name, bob_pw = matrix_user()
     bob = raw(bob_name, bob_pw)
     room = bob.create_room("busy", [a.user_id])
-    first = matrix_engines.make(a.account)
-    await first.start()
-    await joined(first, room)
-    bob.say(room, "before")
-    assert await wait_for(lambda: bodies(first, room) == ["before"], timeout=SLOW)
-    await first.stop()
+    await saw_before_then_stopped(matrix_engines, a.account, bob, room)
     offline = [f"offline {n}" for n in range(200)]
     for body in offline:
         bob.say(room, body)

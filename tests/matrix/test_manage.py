@@ -10,16 +10,30 @@ from tests.support.fault_proxy import FaultProxy
 from tests.support.waiting import wait_for
 
 
+async def started_alice(proxy: FaultProxy, matrix_account, matrix_engines) -> tuple:
+    """alice's new account, reached through ``proxy``, and her started engine; returns
+    ``(account, engine)``."""
+    a = matrix_account(proxy.url)
+    alice = matrix_engines.make(a.account)
+    await alice.start()
+    return a, alice
+
+
+async def joined_by_bob(alice, matrix_user, raw, title: str) -> tuple:
+    """A new user bob, the room ``title`` alice's engine creates with him, and bob joined
+    to it; returns ``(bob's raw client, conversation id, room id)``."""
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    cid, room = await room_created(alice, title, [bob.user_id])
+    bob.join(room)
+    return bob, cid, room
+
+
 async def test_rule_9_a_matrix_rename_is_the_rooms_name_once_after_a_lost_answer(
         synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
-    _, bob_name, bob_pw = matrix_user()
     with FaultProxy(synapse.url) as proxy:
-        a = matrix_account(proxy.url)
-        alice = matrix_engines.make(a.account)
-        await alice.start()
-        bob = raw(bob_name, bob_pw)
-        cid, room = await room_created(alice, "old name", [bob.user_id])
-        bob.join(room)
+        a, alice = await started_alice(proxy, matrix_account, matrix_engines)
+        bob, cid, room = await joined_by_bob(alice, matrix_user, raw, "old name")
         proxy.drop_response(method="PUT", path_contains="/state/m.room.name/")
         assert alice.update_conversation(cid, title="new name")
         assert alice.store.get_conversation(cid).title == "new name"  # shown at once
@@ -36,14 +50,9 @@ async def test_rule_9_a_matrix_rename_is_the_rooms_name_once_after_a_lost_answer
 
 async def test_rule_11_leaving_a_matrix_room_leaves_and_forgets_it_after_a_lost_answer(
         synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
-    _, bob_name, bob_pw = matrix_user()
     with FaultProxy(synapse.url) as proxy:
-        a = matrix_account(proxy.url)
-        alice = matrix_engines.make(a.account)
-        await alice.start()
-        bob = raw(bob_name, bob_pw)
-        cid, room = await room_created(alice, "goodbye", [bob.user_id])
-        bob.join(room)
+        a, alice = await started_alice(proxy, matrix_account, matrix_engines)
+        bob, cid, room = await joined_by_bob(alice, matrix_user, raw, "goodbye")
         alice.send(cid, "before I go")
         assert await wait_for(lambda: drained(alice), timeout=SLOW)
         proxy.drop_response(method="POST", path_contains="/leave")
@@ -68,9 +77,7 @@ async def test_rule_11_invite_and_kick_on_matrix_each_once_after_a_lost_answer(
         synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
     bob_id, bob_name, bob_pw = matrix_user()
     with FaultProxy(synapse.url) as proxy:
-        a = matrix_account(proxy.url)
-        alice = matrix_engines.make(a.account)
-        await alice.start()
+        a, alice = await started_alice(proxy, matrix_account, matrix_engines)
         cid, room = await room_created(alice, "members")
         proxy.drop_response(method="POST", path_contains="/invite")
         assert alice.add_member(cid, bob_name)  # a localpart of my homeserver

@@ -6,10 +6,47 @@ an event's timestamp (``/send?ts=``), as a bridge does when it relays old messag
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 
-from tests.matrix.test_flows import SLOW, bodies, cached, joined
+from tests.matrix.test_flows import SLOW, bodies, cached, joined, saw_before_then_stopped
+from tests.support.engine import drained
+from tests.support.fault_proxy import FaultProxy
 from tests.support.raw_matrix import RawMatrix
 from tests.support.waiting import wait_for
+
+
+@asynccontextmanager
+async def bob_first_while_a_sync_is_held(synapse, matrix_account, matrix_engines,
+                                         matrix_user, raw, title: str, hold: float):
+    """alice's engine (her account reached through a :class:`FaultProxy`) joined to bob's
+    new room ``title``; then the next long-poll's answer is held back ``hold`` seconds
+    and, once that poll is under way, bob says "bob first": it reaches the homeserver
+    before anything alice sends next, but alice learns of it only when the held poll
+    answers. Yields ``(proxy, a, bob, room, alice)``: ``a`` her account, ``bob`` his
+    raw client."""
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    with FaultProxy(synapse.url) as proxy:
+        a = matrix_account(proxy.url)
+        room = bob.create_room(title, [a.user_id])
+        alice = matrix_engines.make(a.account)
+        await alice.start()
+        await joined(alice, room)
+        proxy.hold(hold, method="GET", path_contains="/sync", count=1)
+        polls = len(proxy.requests("GET", "/sync"))
+        assert await wait_for(lambda: len(proxy.requests("GET", "/sync")) > polls,
+                              timeout=SLOW)
+        bob.say(room, "bob first")
+        yield proxy, a, bob, room, alice
+
+
+async def shown_in_the_rooms_order(engine, room: str, mine: str) -> None:
+    """The cache of ``engine`` comes to show ``room`` as bob's "bob first", then alice's
+    message reading ``mine``, the room's order; their ``seq`` values rise and differ."""
+    assert await wait_for(lambda: bodies(engine, room) == ["bob first", mine],
+                          timeout=SLOW), bodies(engine, room)
+    seqs = [m.seq for m in cached(engine, room)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 2
 
 
 def now_ms() -> int:
@@ -25,12 +62,7 @@ async def test_rule_m5_a_sync_batch_keeps_the_timeline_order_whatever_the_timest
     try:
         room = bob.create_room("clocks", [a.user_id, bridge.user_id])
         bridge.join(room)
-        first = matrix_engines.make(a.account)
-        await first.start()
-        await joined(first, room)
-        bob.say(room, "before")
-        assert await wait_for(lambda: bodies(first, room) == ["before"], timeout=SLOW)
-        await first.stop()
+        await saw_before_then_stopped(matrix_engines, a.account, bob, room)
         # One batch: a timestamp an hour ahead, a true one, one an hour back, and two equal.
         t = now_ms()
         bridge.say_at(room, "one", t + 3_600_000)
@@ -68,12 +100,7 @@ async def test_rule_m5_backfilled_pages_slot_before_what_is_there(
     try:
         room = bob.create_room("history", [a.user_id, bridge.user_id])
         bridge.join(room)
-        first = matrix_engines.make(a.account)
-        await first.start()
-        await joined(first, room)
-        bob.say(room, "before")
-        assert await wait_for(lambda: bodies(first, room) == ["before"], timeout=SLOW)
-        await first.stop()
+        await saw_before_then_stopped(matrix_engines, a.account, bob, room)
         # 80 relayed messages whose timestamps run backwards (each a second older than the
         # one before it, all still after "before"): the sync returns the newest 50 as a
         # limited timeline, backfill brings the rest.
@@ -101,24 +128,11 @@ async def test_rule_m5_backfilled_pages_slot_before_what_is_there(
 
 async def test_rule_m5_my_send_answered_before_an_earlier_event_is_synced_goes_after_it(
         synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
-    from tests.support.engine import drained
-    from tests.support.fault_proxy import FaultProxy
-
-    _, bob_name, bob_pw = matrix_user()
-    bob = raw(bob_name, bob_pw)
-    with FaultProxy(synapse.url) as proxy:
-        a = matrix_account(proxy.url)
-        room = bob.create_room("race", [a.user_id])
-        alice = matrix_engines.make(a.account)
-        await alice.start()
-        await joined(alice, room)
-        # The next long-poll's answer is held back: bob's message reaches the homeserver
-        # first, but alice learns of it only after her own send is answered.
-        proxy.hold(4, method="GET", path_contains="/sync", count=1)
-        polls = len(proxy.requests("GET", "/sync"))
-        assert await wait_for(lambda: len(proxy.requests("GET", "/sync")) > polls,
-                              timeout=SLOW)
-        bob.say(room, "bob first")
+    # The next long-poll's answer is held back: bob's message reaches the homeserver
+    # first, but alice learns of it only after her own send is answered.
+    async with bob_first_while_a_sync_is_held(
+            synapse, matrix_account, matrix_engines, matrix_user, raw, "race", 4) as (
+            proxy, a, bob, room, alice):
         alice.send(room, "alice second")
         assert await wait_for(lambda: drained(alice), timeout=SLOW)
         assert bob.texts(room) == ["bob first", "alice second"]
@@ -128,25 +142,12 @@ async def test_rule_m5_my_send_answered_before_an_earlier_event_is_synced_goes_a
 
 async def test_rule_m5_a_provisional_place_kept_over_a_restart_still_yields_to_the_echo(
         synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
-    from tests.support.engine import drained
-    from tests.support.fault_proxy import FaultProxy
-
-    _, bob_name, bob_pw = matrix_user()
-    bob = raw(bob_name, bob_pw)
-    with FaultProxy(synapse.url) as proxy:
-        a = matrix_account(proxy.url)
-        room = bob.create_room("restart", [a.user_id])
-        alice = matrix_engines.make(a.account)
-        await alice.start()
-        await joined(alice, room)
-        # Bob's message reaches the homeserver first; the poll that brings it is held
-        # back until after alice's engine stops, so her send is answered (a provisional
-        # place, kept in the cache) and its echo comes only to the next engine.
-        proxy.hold(30, method="GET", path_contains="/sync", count=1)
-        polls = len(proxy.requests("GET", "/sync"))
-        assert await wait_for(lambda: len(proxy.requests("GET", "/sync")) > polls,
-                              timeout=SLOW)
-        bob.say(room, "bob first")
+    # Bob's message reaches the homeserver first; the poll that brings it is held
+    # back until after alice's engine stops, so her send is answered (a provisional
+    # place, kept in the cache) and its echo comes only to the next engine.
+    async with bob_first_while_a_sync_is_held(
+            synapse, matrix_account, matrix_engines, matrix_user, raw, "restart", 30) as (
+            proxy, a, bob, room, alice):
         alice.send(room, "alice second")
         assert await wait_for(lambda: drained(alice), timeout=SLOW)
         assert bodies(alice, room) == ["alice second"]
@@ -154,33 +155,17 @@ async def test_rule_m5_a_provisional_place_kept_over_a_restart_still_yields_to_t
         assert bob.texts(room) == ["bob first", "alice second"]
         again = matrix_engines.make(a.account)
         await again.start()
-        assert await wait_for(lambda: bodies(again, room) == ["bob first", "alice second"],
-                              timeout=SLOW), bodies(again, room)
-        seqs = [m.seq for m in cached(again, room)]
-        assert seqs == sorted(seqs) and len(set(seqs)) == 2
+        await shown_in_the_rooms_order(again, room, "alice second")
 
 
 async def test_rule_m5_a_retried_send_read_back_still_yields_to_the_echo(
         synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
-    from tests.support.engine import drained
-    from tests.support.fault_proxy import FaultProxy
-
-    _, bob_name, bob_pw = matrix_user()
-    bob = raw(bob_name, bob_pw)
-    with FaultProxy(synapse.url) as proxy:
-        a = matrix_account(proxy.url)
-        room = bob.create_room("retried", [a.user_id])
-        alice = matrix_engines.make(a.account)
-        await alice.start()
-        await joined(alice, room)
-        # Bob's message reaches the homeserver first and its poll is held back; alice's
-        # send loses its first answer, so the retry reads its event back (rule M1)
-        # before alice learns of bob's message.
-        proxy.hold(10, method="GET", path_contains="/sync", count=1)
-        polls = len(proxy.requests("GET", "/sync"))
-        assert await wait_for(lambda: len(proxy.requests("GET", "/sync")) > polls,
-                              timeout=SLOW)
-        bob.say(room, "bob first")
+    # Bob's message reaches the homeserver first and its poll is held back; alice's
+    # send loses its first answer, so the retry reads its event back (rule M1)
+    # before alice learns of bob's message.
+    async with bob_first_while_a_sync_is_held(
+            synapse, matrix_account, matrix_engines, matrix_user, raw, "retried", 10) as (
+            proxy, a, bob, room, alice):
         proxy.drop_response(method="PUT", path_contains="/send/m.room.message/", count=1)
         alice.send(room, "alice second")
         assert await wait_for(lambda: drained(alice), timeout=SLOW)
@@ -189,40 +174,21 @@ async def test_rule_m5_a_retried_send_read_back_still_yields_to_the_echo(
         assert proxy.requests("GET", "/event/")
         assert bodies(alice, room) == ["alice second"]  # bob's poll is still held
         assert bob.texts(room) == ["bob first", "alice second"]
-        assert await wait_for(lambda: bodies(alice, room) == ["bob first", "alice second"],
-                              timeout=SLOW), bodies(alice, room)
-        seqs = [m.seq for m in cached(alice, room)]
-        assert seqs == sorted(seqs) and len(set(seqs)) == 2
+        await shown_in_the_rooms_order(alice, room, "alice second")
 
 
 async def test_rule_m5_an_edit_answered_before_the_echo_keeps_no_provisional_place(
         synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
-    from tests.support.engine import drained
-    from tests.support.fault_proxy import FaultProxy
-
-    _, bob_name, bob_pw = matrix_user()
-    bob = raw(bob_name, bob_pw)
-    with FaultProxy(synapse.url) as proxy:
-        a = matrix_account(proxy.url)
-        room = bob.create_room("edited", [a.user_id])
-        alice = matrix_engines.make(a.account)
-        await alice.start()
-        await joined(alice, room)
-        # Bob's message reaches the homeserver first and its poll is held back; alice
-        # sends and edits before she learns of it, so the edit's answer comes while her
-        # message has only its provisional place: the synced edit still places it.
-        proxy.hold(8, method="GET", path_contains="/sync", count=1)
-        polls = len(proxy.requests("GET", "/sync"))
-        assert await wait_for(lambda: len(proxy.requests("GET", "/sync")) > polls,
-                              timeout=SLOW)
-        bob.say(room, "bob first")
+    # Bob's message reaches the homeserver first and its poll is held back; alice
+    # sends and edits before she learns of it, so the edit's answer comes while her
+    # message has only its provisional place: the synced edit still places it.
+    async with bob_first_while_a_sync_is_held(
+            synapse, matrix_account, matrix_engines, matrix_user, raw, "edited", 8) as (
+            proxy, a, bob, room, alice):
         mid = alice.send(room, "alice second")
         assert await wait_for(lambda: drained(alice), timeout=SLOW)
         alice.edit(mid, "alice edited")
         assert await wait_for(lambda: drained(alice), timeout=SLOW)
         assert bodies(alice, room) == ["alice edited"]  # bob's poll is still held
         assert bob.texts(room) == ["bob first", "alice second"]  # the room's order
-        assert await wait_for(lambda: bodies(alice, room) == ["bob first", "alice edited"],
-                              timeout=SLOW), bodies(alice, room)
-        seqs = [m.seq for m in cached(alice, room)]
-        assert seqs == sorted(seqs) and len(set(seqs)) == 2
+        await shown_in_the_rooms_order(alice, room, "alice edited")
