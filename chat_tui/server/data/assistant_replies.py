@@ -9,11 +9,11 @@ from peewee import Database
 
 from chat_tui.server.data import shape
 from chat_tui.server.data.assistant_leases import AssistantLeases
-from chat_tui.server.data.base import Names, Repository, Write
+from chat_tui.server.data.base import Names, Repository, Write, restamp
 from chat_tui.server.data.users import Users
 from chat_tui.server.db import bump_counter, read_transaction, utcnow, write_transaction
 from chat_tui.server.errors import conflict, not_found
-from chat_tui.server.models import Conversation, Message
+from chat_tui.server.models import Message
 from chat_tui.wire.limits import MAX_BODY_BYTES
 from chat_tui.wire.models import Message as WireMessage
 
@@ -93,25 +93,21 @@ class AssistantReplies(Repository):
             self.leases.check(cid, owner)
             if Message.select().where(Message.id == reply_id).exists():
                 return None
-            seq = bump_counter()
-            now = utcnow()
-            msg = Message.create(
-                id=reply_id,
-                conversation=cid,
-                author=self.users.assistant_id(),
-                body="",
-                created_at=now,
-                seq=seq,
-                change_seq=seq,
-                version=1,
-                streaming=True,
-                reply_to=source_mid,
-                model=model,
-            )
-            affected = self.touch(
-                cid, seq, now, message_count=Conversation.message_count + 1, last_seq=seq
+            msg, affected = self.append_message(
+                cid, id=reply_id, author=self.users.assistant_id(), body="", streaming=True,
+                reply_to=source_mid, model=model,
             )
             return Write(shape.message(msg, self.names), created=True, affected=affected)
+
+    def _live_reply(self, reply_id: str, owner: str | None) -> Message | None:
+        """The reply ``reply_id`` unless it is gone (no such row, or a tombstone), read
+        inside the caller's write transaction. Raises ``LeaseLost`` when ``owner`` is
+        given and does not hold the lease of the reply's conversation."""
+        msg = Message.get_or_none(Message.id == reply_id)
+        if msg is None or msg.deleted:
+            return None
+        self.leases.check(msg.conversation_id, owner)
+        return msg
 
     def update_reply(
         self, reply_id: str, body: str, *, streaming: bool, error: bool = False,
@@ -124,22 +120,15 @@ class AssistantReplies(Repository):
         given and does not hold the lease of the reply's conversation."""
         body = body.encode("utf-8")[:MAX_BODY_BYTES].decode("utf-8", "ignore")
         with write_transaction(self.db):
-            msg = Message.get_or_none(Message.id == reply_id)
-            if msg is None or msg.deleted:
+            msg = self._live_reply(reply_id, owner)
+            if msg is None:
                 return None
-            self.leases.check(msg.conversation_id, owner)
             if (msg.body == body and msg.streaming == streaming and msg.error == error
                     and msg.stopped == stopped):
                 return Write(shape.message(msg, self.names))
-            seq = bump_counter()
-            msg.body = body
-            msg.streaming = streaming
-            msg.error = error
-            msg.stopped = stopped
-            msg.version += 1
-            msg.change_seq = seq
-            msg.save()
-            affected = self.touch(msg.conversation_id, seq, utcnow())
+            affected = self.rewrite_message(
+                msg, utcnow(), body=body, streaming=streaming, error=error, stopped=stopped
+            )
             return Write(shape.message(msg, self.names), affected=affected)
 
     def begin_reply(self, reply_id: str, model: str | None,
@@ -156,13 +145,7 @@ class AssistantReplies(Repository):
             self.leases.check(msg.conversation_id, owner)
             if msg.model == model and msg.body == "":
                 return Write(shape.message(msg, self.names))
-            seq = bump_counter()
-            msg.body = ""
-            msg.model = model
-            msg.version += 1
-            msg.change_seq = seq
-            msg.save()
-            affected = self.touch(msg.conversation_id, seq, None)
+            affected = self.rewrite_message(msg, None, body="", model=model)
             return Write(shape.message(msg, self.names), affected=affected)
 
     def finish_reply(self, reply_id: str, body: str,
@@ -179,10 +162,9 @@ class AssistantReplies(Repository):
         lease holder writes)."""
         body = body.encode("utf-8")[:MAX_BODY_BYTES].decode("utf-8", "ignore")
         with write_transaction(self.db):
-            msg = Message.get_or_none(Message.id == reply_id)
-            if msg is None or msg.deleted:
+            msg = self._live_reply(reply_id, owner)
+            if msg is None:
                 return None
-            self.leases.check(msg.conversation_id, owner)
             older = [] if msg.reply_to is None else list(
                 Message.select().where(
                     (Message.reply_to == msg.reply_to)
@@ -193,19 +175,9 @@ class AssistantReplies(Repository):
                 )
             )
             seq = bump_counter()
-            msg.body = body
-            msg.streaming = False
-            msg.error = False
-            msg.stopped = False
-            msg.version += 1
-            msg.change_seq = seq
-            msg.save()
+            restamp(msg, seq, body=body, streaming=False, error=False, stopped=False)
             for old in older:
-                old.body = ""
-                old.deleted = True
-                old.version += 1
-                old.change_seq = seq
-                old.save()
+                restamp(old, seq, body="", deleted=True)
             affected = self.touch(msg.conversation_id, seq, utcnow())
             return Write(shape.message(msg, self.names), affected=affected)
 

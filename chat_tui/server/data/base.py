@@ -18,7 +18,7 @@ from typing import Any
 
 from peewee import Database, Expression, chunked
 
-from chat_tui.server.db import wake_on_commit
+from chat_tui.server.db import bump_counter, utcnow, wake_on_commit
 from chat_tui.server.errors import not_found
 from chat_tui.server.models import Conversation, Member, Message, User
 from chat_tui.wire.limits import USERNAME_RE
@@ -104,6 +104,16 @@ def member_row(cid: str, user_id: str) -> Member | None:
     return Member.get_or_none(member_where(cid, user_id))
 
 
+def restamp(msg: Message, seq: int, **fields: Any) -> None:
+    """Give the message row ``msg`` the column values ``fields``, the next ``version`` and
+    ``change_seq`` = ``seq`` (the change counter value of the write), and save it."""
+    for name, value in fields.items():
+        setattr(msg, name, value)
+    msg.version += 1
+    msg.change_seq = seq
+    msg.save()
+
+
 class Repository:
     """Base of the data modules: the database and the shared username cache."""
 
@@ -149,3 +159,30 @@ class Repository:
         members = self.member_ids(cid)
         wake_on_commit(members)
         return members
+
+    def append_message(self, cid: str, **fields: Any) -> tuple[Message, set[str]]:
+        """Create a message row of conversation ``cid`` with the columns ``fields`` (at
+        least ``id``, ``author`` and ``body``), stamped with a new change counter value as
+        its ``seq`` and ``change_seq``, ``version`` 1 and ``created_at`` now; the
+        conversation counts one more message and moves its ``last_seq`` and
+        ``updated_at``. Call inside a write transaction. Returns the row and the member
+        ids to wake."""
+        seq = bump_counter()
+        now = utcnow()
+        msg = Message.create(
+            conversation=cid, created_at=now, seq=seq, change_seq=seq, version=1, **fields
+        )
+        affected = self.touch(
+            cid, seq, now, message_count=Conversation.message_count + 1, last_seq=seq
+        )
+        return msg, affected
+
+    def rewrite_message(self, msg: Message, now: dt.datetime | None,
+                        **fields: Any) -> set[str]:
+        """Change the message row ``msg`` to the column values ``fields`` at a new change
+        counter value (``restamp``) and stamp its conversation (``touch``, ``updated_at``
+        = ``now`` unless None). Call inside a write transaction. Returns the member ids to
+        wake."""
+        seq = bump_counter()
+        restamp(msg, seq, **fields)
+        return self.touch(msg.conversation_id, seq, now)

@@ -144,25 +144,13 @@ class Messages(Repository):
                 if existing.author_id == p.user_id and existing.conversation_id == cid:
                     return Write(shape.message(existing, self.names))
                 raise conflict("this message id is already used by another message")
-            seq = bump_counter()
-            now = utcnow()
             conv = Conversation.get_by_id(cid)
-            msg = Message.create(
-                id=mid,
-                conversation=cid,
-                author=p.user_id,
-                body=body,
-                created_at=now,
-                seq=seq,
-                change_seq=seq,
-                version=1,
+            msg, affected = self.append_message(
+                cid, id=mid, author=p.user_id, body=body,
                 # The reply to it is written with the settings in force now, whatever
                 # changes after (docs/api.md, PATCH /v1/conversations/{cid}).
                 ask_model=conv.model if conv.assistant else None,
                 ask_system_prompt=conv.system_prompt if conv.assistant else None,
-            )
-            affected = self.touch(
-                cid, seq, now, message_count=Conversation.message_count + 1, last_seq=seq
             )
             job = (cid, mid) if conv.assistant else None
             return Write(
@@ -190,14 +178,8 @@ class Messages(Repository):
                 raise conflict("the message was deleted; a tombstone cannot be edited")
             if msg.body == body:
                 return Write(shape.message(msg, self.names))
-            seq = bump_counter()
             now = utcnow()
-            msg.body = body
-            msg.edited_at = now
-            msg.version += 1
-            msg.change_seq = seq
-            msg.save()
-            affected = self.touch(msg.conversation_id, seq, now)
+            affected = self.rewrite_message(msg, now, body=body, edited_at=now)
             return Write(shape.message(msg, self.names), affected=affected)
 
     def delete(self, p: Principal, mid: str) -> Write:
@@ -210,14 +192,9 @@ class Messages(Repository):
             msg = self._own_message(p, mid)
             if msg.deleted:
                 return Write(shape.message(msg, self.names))
-            seq = bump_counter()
-            msg.body = ""
-            msg.deleted = True
-            msg.streaming = False
-            msg.version += 1
-            msg.change_seq = seq
-            msg.save()
-            affected = self.touch(msg.conversation_id, seq, utcnow())
+            affected = self.rewrite_message(
+                msg, utcnow(), body="", deleted=True, streaming=False
+            )
             return Write(shape.message(msg, self.names), affected=affected)
 
     def mark_read(self, p: Principal, cid: str, message_id: str) -> Write:

@@ -10,7 +10,7 @@ from peewee import Database
 from chat_tui.server.data import shape
 from chat_tui.server.data.base import Names, Repository, Write
 from chat_tui.server.data.users import Users
-from chat_tui.server.db import bump_counter, utcnow, write_transaction
+from chat_tui.server.db import write_transaction
 from chat_tui.server.errors import conflict, not_found
 from chat_tui.server.models import Conversation, Message
 
@@ -57,24 +57,10 @@ class Regenerations(Repository):
             if question is None or question.deleted:
                 raise conflict("the question of this reply was deleted")
             conv = Conversation.get_by_id(msg.conversation_id)
-            seq = bump_counter()
-            now = utcnow()
-            reply = Message.create(
-                id=reply_id,
-                conversation=conv.id,
-                author=self.users.assistant_id(),
-                body="",
-                created_at=now,
-                seq=seq,
-                change_seq=seq,
-                version=1,
-                streaming=True,
-                reply_to=question.id,
-                ask_model=conv.model,
+            reply, affected = self.append_message(
+                conv.id, id=reply_id, author=self.users.assistant_id(), body="",
+                streaming=True, reply_to=question.id, ask_model=conv.model,
                 ask_system_prompt=conv.system_prompt,
-            )
-            affected = self.touch(
-                conv.id, seq, now, message_count=Conversation.message_count + 1, last_seq=seq
             )
             return Write(
                 shape.message(reply, self.names), created=True, affected=affected,
