@@ -17,26 +17,18 @@ import anyio
 import httpx
 import pytest
 
-from chat_tui.server.data import Principal, ServerDB
-from chat_tui.server.db import current_cursor, group_commit, open_and_migrate, read_transaction
+from chat_tui.server.data import ServerDB
+from chat_tui.server.db import current_cursor, group_commit, read_transaction
 from chat_tui.server.errors import ApiError
 from chat_tui.server.groupcommit import GroupCommit
 from chat_tui.server.models import Member, Message
+from tests.support.server_data import open_server_data, user
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> Iterator[ServerDB]:
-    database = open_and_migrate(tmp_path / "server.db")
-    try:
-        yield ServerDB(database)
-    finally:
-        database.close()
-
-
-def user(data: ServerDB, name: str) -> Principal:
-    data.users.create(name, f"{name}-pw")
-    login = data.users.login(name, f"{name}-pw", "test")
-    return data.users.authenticate(login.access_token)
+    with open_server_data(tmp_path / "server.db") as opened:
+        yield opened
 
 
 def stored(data: ServerDB, cid: str) -> list[str]:

@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -178,6 +180,22 @@ def assistant_servers(server_factory, pg_url, model: ModelServer, *extra: str):
                        "--assistant-model", "fake-model", *extra, assistant="openai")
 
 
+@contextmanager
+def alice_on_two_processes(server_factory, pg_url, api_factory, monkeypatch, delay: float,
+                           *extra: str) -> Iterator[tuple[ModelServer, object, Api, Api, str]]:
+    """Two assistant server processes (``assistant_servers`` with the options ``extra``)
+    answering from a model server that waits ``delay`` seconds between tokens; alice
+    logged in on each and an assistant conversation of hers. Yields ``(model, a,
+    alice_a, alice_b, cid)``: ``a`` the first process, ``alice_a``/``alice_b`` her API
+    clients of the first and the second process."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
+    with ModelServer(["fake-model"], delay=delay) as model:
+        a, b = assistant_servers(server_factory, pg_url, model, *extra)
+        alice_a = api_factory(a, "alice", "alice-pw")
+        alice_b = api_factory(b, "alice", "alice-pw")
+        yield model, a, alice_a, alice_b, alice_a.create_conversation([], assistant=True)
+
+
 def replies(api: Api, cid: str) -> list[dict]:
     page = api.request("GET", f"/v1/conversations/{cid}/messages").json()["messages"]
     return [m for m in page if m["author"] == "assistant"]
@@ -228,12 +246,8 @@ def test_rule_P4_a_message_sent_through_the_other_process_waits_for_the_owner(
         server_factory, pg_url, api_factory, monkeypatch):
     """Replies of one conversation stay one at a time and in order when its messages
     arrive through two processes: the process writing a reply keeps the conversation."""
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
-    with ModelServer(["fake-model"], delay=0.05) as model:
-        a, b = assistant_servers(server_factory, pg_url, model)
-        alice_a = api_factory(a, "alice", "alice-pw")
-        alice_b = api_factory(b, "alice", "alice-pw")
-        cid = alice_a.create_conversation([], assistant=True)
+    with alice_on_two_processes(server_factory, pg_url, api_factory, monkeypatch,
+                                0.05) as (model, a, alice_a, alice_b, cid):
         first = alice_a.send(cid, words(60)).json()  # about 3 s of streaming
         wait_until(lambda: any(r["streaming"] for r in replies(alice_a, cid)), 20,
                    "the first reply to start")
@@ -257,12 +271,8 @@ def test_rule_P4_a_message_sent_through_the_other_process_waits_for_the_owner(
 
 def test_rule_P4_stop_through_the_other_process_stops_the_owners_reply(
         server_factory, pg_url, api_factory, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
-    with ModelServer(["fake-model"], delay=0.2) as model:
-        a, b = assistant_servers(server_factory, pg_url, model)
-        alice_a = api_factory(a, "alice", "alice-pw")
-        alice_b = api_factory(b, "alice", "alice-pw")
-        cid = alice_a.create_conversation([], assistant=True)
+    with alice_on_two_processes(server_factory, pg_url, api_factory, monkeypatch,
+                                0.2) as (model, a, alice_a, alice_b, cid):
         alice_a.send(cid, words(40))
         growing = wait_until(
             lambda: next((r for r in replies(alice_a, cid) if r["streaming"] and r["body"]),
@@ -278,13 +288,10 @@ def test_rule_P4_stop_through_the_other_process_stops_the_owners_reply(
 
 def test_rule_P4_a_crashed_owners_work_is_taken_over_after_its_lease(
         server_factory, pg_url, api_factory, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
     lease = 2.0
-    with ModelServer(["fake-model"], delay=0.1) as model:
-        a, b = assistant_servers(server_factory, pg_url, model, "--assistant-lease", str(lease))
-        alice_a = api_factory(a, "alice", "alice-pw")
-        alice_b = api_factory(b, "alice", "alice-pw")
-        cid = alice_a.create_conversation([], assistant=True)
+    with alice_on_two_processes(server_factory, pg_url, api_factory, monkeypatch,
+                                0.1, "--assistant-lease", str(lease)) as (
+            model, a, alice_a, alice_b, cid):
         first = alice_a.send(cid, words(100)).json()  # about 10 s of streaming
         second = alice_a.send(cid, "second question").json()
         wait_until(lambda: any(r["streaming"] and r["body"] for r in replies(alice_b, cid)),
@@ -308,13 +315,10 @@ def test_rule_P4_a_crashed_owners_regenerated_reply_is_written_by_the_next_holde
     """A regenerate is kept work: the process writing the regenerated reply is killed
     mid-reply; the process that takes the conversation over writes it again, in full,
     instead of closing it as interrupted, and it replaces the earlier reply."""
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
     lease = 2.0
-    with ModelServer(["fake-model"], delay=0.01) as model:
-        a, b = assistant_servers(server_factory, pg_url, model, "--assistant-lease", str(lease))
-        alice_a = api_factory(a, "alice", "alice-pw")
-        alice_b = api_factory(b, "alice", "alice-pw")
-        cid = alice_a.create_conversation([], assistant=True)
+    with alice_on_two_processes(server_factory, pg_url, api_factory, monkeypatch,
+                                0.01, "--assistant-lease", str(lease)) as (
+            model, a, alice_a, alice_b, cid):
         question = alice_a.send(cid, words(30)).json()
         [first] = wait_until(lambda: [r for r in replies(alice_a, cid)
                                       if not r["streaming"]], 20, "the first reply")
@@ -345,12 +349,8 @@ def test_rule_P4_a_regenerated_reply_and_its_replacement_are_one_change(
     device syncing through the other process never holds both answers finished."""
     from tests.server.test_server_regenerate import never_both_answers, sync_cursor
 
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
-    with ModelServer(["fake-model"], delay=0.01) as model:
-        a, b = assistant_servers(server_factory, pg_url, model)
-        alice_a = api_factory(a, "alice", "alice-pw")
-        alice_b = api_factory(b, "alice", "alice-pw")
-        cid = alice_a.create_conversation([], assistant=True)
+    with alice_on_two_processes(server_factory, pg_url, api_factory, monkeypatch,
+                                0.01) as (model, a, alice_a, alice_b, cid):
         question = alice_a.send(cid, words(10)).json()
         [first] = wait_until(lambda: [r for r in replies(alice_a, cid)
                                       if not r["streaming"]], 20, "the first reply")

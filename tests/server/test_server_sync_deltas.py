@@ -20,9 +20,10 @@ import pytest
 
 from chat_tui.server.data import Principal, ServerDB
 from chat_tui.server.data.deltas import TAIL_ROWS, DeltaCache
-from chat_tui.server.db import current_cursor, open_and_migrate, read_transaction
+from chat_tui.server.db import current_cursor, read_transaction
 from chat_tui.server.models import Member, Message
 from chat_tui.wire.limits import SYNC_PAGE
+from tests.support.server_data import open_server_data, user
 
 
 @pytest.fixture(params=[
@@ -35,18 +36,8 @@ def data(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerDB]:
         target: str | Path = tmp_path / "server.db"
     else:
         target = request.getfixturevalue("pg_url")
-    database = open_and_migrate(target)
-    try:
-        yield ServerDB(database)
-    finally:
-        database.close()
-
-
-def user(data: ServerDB, name: str) -> Principal:
-    """A new user logged in on a new device, as the routes see the caller."""
-    data.users.create(name, f"{name}-pw")
-    login = data.users.login(name, f"{name}-pw", "test")
-    return data.users.authenticate(login.access_token)
+    with open_server_data(target) as opened:
+        yield opened
 
 
 def cursor(data: ServerDB) -> int:
