@@ -29,7 +29,13 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import median, ms, percentile, ratio, sync_latencies, timed_drain
+from benchmarks.common import (
+    latency_stats,
+    median,
+    ratio,
+    sync_latencies,
+    timed_drain,
+)
 
 API = "/_matrix/client/v3"
 WARMUP = 5
@@ -200,12 +206,6 @@ async def _raw(url: str, a_token: str, b_token: str, room: str,
         await b.aclose()
 
 
-def _stats(values: list[float]) -> dict:
-    return {"p50_ms": ms(percentile(values, 50)), "p90_ms": ms(percentile(values, 90)),
-            "p99_ms": ms(percentile(values, 99)), "max_ms": ms(max(values)),
-            "mean_ms": ms(sum(values) / len(values))}
-
-
 def run_sync_latency_matrix(ctx) -> dict:
     """Benchmark 4 on Synapse; ``ctx`` is :class:`benchmarks.run.Context`."""
     missing = _unavailable()
@@ -223,7 +223,7 @@ def run_sync_latency_matrix(ctx) -> dict:
                headers={"authorization": f"Bearer {b[1]}"}).raise_for_status()
     raw = asyncio.run(_raw(synapse.url, a[1], b[1], room, bodies))
     eng = asyncio.run(_engines(synapse.url, a, b, room, bodies, ctx.workdir))
-    e, s = _stats(eng), _stats(raw)
+    e, s = latency_stats(eng), latency_stats(raw)
     return {
         "title": "Sync latency on Synapse: sender -> other client's cache (both long-polling)",
         "target": "p50 <= 50 ms, p99 <= 200 ms",

@@ -22,9 +22,9 @@ import httpx
 
 from benchmarks.common import (
     add_users,
+    latency_stats,
     login,
     median,
-    ms,
     percentile,
     ratio,
     start_server,
@@ -90,12 +90,6 @@ async def _raw(url: str, tokens: dict[str, str], cid: str, bodies: list[str]) ->
         await b.aclose()
 
 
-def _stats(values: list[float]) -> dict:
-    return {"p50_ms": ms(percentile(values, 50)), "p90_ms": ms(percentile(values, 90)),
-            "p99_ms": ms(percentile(values, 99)), "max_ms": ms(max(values)),
-            "mean_ms": ms(sum(values) / len(values))}
-
-
 def run(ctx) -> dict:
     """Run the benchmark; ``ctx`` is :class:`benchmarks.run.Context`."""
     n = ctx.size.latency_messages
@@ -111,7 +105,7 @@ def run(ctx) -> dict:
                   timeout=30).raise_for_status()
         raw = asyncio.run(_raw(server.url, tokens, cid, bodies))
         eng = asyncio.run(_engines(server.url, tokens, cid, bodies, ctx.workdir))
-    e, b = _stats(eng), _stats(raw)
+    e, b = latency_stats(eng), latency_stats(raw)
     met = e["p50_ms"] <= 50 and e["p99_ms"] <= 200
     return {
         "title": "Sync latency: sender -> other client's cache (both long-polling)",

@@ -93,6 +93,13 @@ def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
+def latency_stats(values: list[float]) -> dict:
+    """p50, p90, p99, max and mean of ``values`` (seconds), each in ms."""
+    return {"p50_ms": ms(percentile(values, 50)), "p90_ms": ms(percentile(values, 90)),
+            "p99_ms": ms(percentile(values, 99)), "max_ms": ms(max(values)),
+            "mean_ms": ms(sum(values) / len(values))}
+
+
 def ratio(value: float | None, baseline: float | None) -> float | None:
     """``value / baseline`` rounded to 3 digits, or None when either is missing or zero."""
     if not value or not baseline:
