@@ -63,6 +63,9 @@ class ChatApp(AssistantActions, App[None]):
             from it, then the reader is closed and ``open_cache()`` returns the open
             ``Cache`` the app uses from then on (``store``). Its errors end the app with
             the message (status 1).
+        on_first_frame: optional callback run once, as soon as the first frame is on
+            screen (before the composer, the cache and the engine); ``launch`` turns the
+            garbage collector back on with it.
         models_host: in the local mode, what serves the assistant
             (:class:`~chat_tui.ui.assistant_actions.ModelsHost`, ``launch.LocalMode``): the
             settings screen reloads its providers, F4 takes its local model offer.
@@ -91,6 +94,7 @@ class ChatApp(AssistantActions, App[None]):
         on_ready: Callable[[ChatApp], Any] | None = None,
         open_cache: Callable[[], Cache] | None = None,
         models_host: ModelsHost | None = None,
+        on_first_frame: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__()
         self.models_host = models_host
@@ -102,6 +106,7 @@ class ChatApp(AssistantActions, App[None]):
         self._engine_factory = engine_factory
         self._start_engine = start_engine
         self._on_ready = on_ready
+        self._on_first_frame = on_first_frame
         self._unsubscribe: Callable[[], None] | None = None
         self.engine_ready = False
         self.chat = ChatScreen(store, self.clock, cache_open=open_cache is None)
@@ -123,6 +128,8 @@ class ChatApp(AssistantActions, App[None]):
         self.watch_theme_changes()
 
     def _first_frame_drawn(self) -> None:
+        if self._on_first_frame is not None:
+            self._on_first_frame()
         if self._open_cache is None:
             self.chat.post_message(ChatScreen.Drawn())
         else:

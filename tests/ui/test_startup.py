@@ -399,3 +399,80 @@ def test_passphrase_prompt_comes_before_the_first_frame_of_an_encrypted_cache(tm
     # screen for its first frame).
     assert b"\x1b[?1049h" not in out[:prompt] and b"\x1b[?1049h" in out[prompt:]
     assert is_plain_sqlite(path) is False and is_clean(path)
+
+
+# ``launch`` with the cyclic garbage collector off until the first frame: off while the
+# screen is composed, on again once the frame is drawn (before the composer mounts), and on
+# after the app ends, or when ``launch`` returns before any app (an unknown ``--user``).
+GC_PROBE = r"""
+import gc, json, sys
+from argparse import Namespace
+from pathlib import Path
+import chat_tui.launch
+from chat_tui.config import Account, save_account, store_token
+from chat_tui.ui.app import ChatApp
+from chat_tui.ui.screens.chat import ChatScreen
+
+seen = {"before": gc.isenabled()}
+seen["unknown_user"] = chat_tui.launch.launch(Namespace(user="nobody", server=None))
+seen["after_unknown_user"] = gc.isenabled()
+account = Account("http://127.0.0.1:9", "alice", "u-alice", "dev-1")
+save_account(account)
+store_token(account, "token-offline")
+if sys.argv[1] == "clean":
+    from tests.ui.test_startup import _cache_with
+
+    account.db_path.parent.mkdir(parents=True, exist_ok=True)
+    _cache_with(account.db_path, "bob")
+
+compose = ChatScreen.compose
+
+def spy_compose(self):
+    seen["composing"] = gc.isenabled()
+    yield from compose(self)
+
+ChatScreen.compose = spy_compose
+drawn = ChatApp._first_frame_drawn
+
+def spy_drawn(self):
+    seen["at_first_frame"] = [gc.isenabled(), self.chat.composer is None]
+    drawn(self)
+    seen["after_first_frame"] = gc.isenabled()
+
+ChatApp._first_frame_drawn = spy_drawn
+run = ChatApp.run
+
+async def until_ready(pilot):
+    for _ in range(250):
+        await pilot.pause(0.02)
+        if pilot.app.chat.composer is not None:
+            break
+    seen["reader"] = type(pilot.app.store).__name__
+    pilot.app.exit()
+
+ChatApp.run = lambda self, **kw: run(self, headless=True, size=(100, 30), auto_pilot=until_ready)
+seen["status"] = chat_tui.launch.launch(Namespace(user=None, server=None))
+seen["after"] = gc.isenabled()
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.parametrize("cache", ["clean", "new"])
+def test_garbage_collector_is_off_until_the_first_frame_and_on_after(tmp_path, cache):
+    import os
+
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHON_KEYRING_BACKEND":
+           "keyrings.alt.file.PlaintextKeyring"}
+    out = subprocess.run([sys.executable, "-c", GC_PROBE, cache], capture_output=True,
+                         text=True, timeout=90, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["before"] is True
+    assert seen["unknown_user"] == 1 and seen["after_unknown_user"] is True
+    assert seen["composing"] is False
+    # the callback runs first thing at the first frame, before the composer exists
+    assert seen["at_first_frame"] == [False, True] and seen["after_first_frame"] is True
+    assert seen["status"] == 0 and seen["after"] is True
+    assert seen["reader"] == "Cache"
