@@ -313,22 +313,33 @@ class SyncApply(CacheFile):
         return (oldest.id if oldest else None), None
 
     def apply_page(self, conversation_id: str, page: PageRecord,
-                   gap_id: int | None) -> ApplyResult:
+                   gap_id: int | None, *, seq_is_order: bool = True) -> ApplyResult:
         """Sync rule S5: store one backfill page (dedupe by id, last-write-wins) and update the
         backfill state in one transaction: a gap closes when the page reaches a message
-        already held (seq <= the gap's lower bound) or ``has_more`` is false, otherwise it
-        shrinks to the page's oldest message; without a gap ``has_more`` is remembered."""
+        already held (one the cache had at or below the gap's lower bound; with
+        ``seq_is_order``, chat-tui's server, also when the page's oldest ``seq`` is at or
+        below that bound) or ``has_more`` is false, otherwise it shrinks to the page's
+        oldest message; without a gap ``has_more`` is remembered. ``seq_is_order`` is
+        False for a Matrix room, whose backfilled places may come from timestamps below
+        the bound before the page reaches it (rule M5)."""
         res = ApplyResult()
-        C, G = self.m.Conversation, self.m.Gap
+        C, G, M = self.m.Conversation, self.m.Gap, self.m.Message
         with self._write():
+            gap = G.get_or_none(G.id == gap_id) if gap_id is not None else None
+            held = False
+            if gap is not None and gap.after_seq is not None and page.messages:
+                held = (M.select(M.id).where(
+                    (M.conv == self._ckey(conversation_id))
+                    & M.id.in_([m.id for m in page.messages])
+                    & M.seq.is_null(False) & (M.seq <= gap.after_seq)).exists())
             self._apply_messages(page.messages, res)
             self._advance_synced_seq(conversation_id, page.messages)
             oldest = min(page.messages, key=lambda m: m.seq) if page.messages else None
             if gap_id is not None:
-                gap = G.get_or_none(G.id == gap_id)
                 if gap is not None:
-                    reached = (oldest is None or not page.has_more
-                               or (gap.after_seq is not None and oldest.seq <= gap.after_seq))
+                    reached = (oldest is None or not page.has_more or held
+                               or (seq_is_order and gap.after_seq is not None
+                                   and oldest.seq <= gap.after_seq))
                     if reached:
                         gap.delete_instance()
                     else:

@@ -136,6 +136,7 @@ class MatrixAccount:
         if self.is_matrix and self._matrix is None:
             self._matrix = CacheIds(self.store, self._worker, self._bus)
             self._puller.after_sync = self._matrix.after_sync
+            self._puller.seq_is_order = False  # rules S5, M5
         api = make_backend(self.kind, self.base_url, self._token, user_id=self._user_id,
                            ids=self._matrix, timeout=self.settings.request_timeout,
                            probe_timeout=self.settings.probe_timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from peewee import DatabaseError
@@ -48,7 +49,8 @@ class Puller(EnginePart):
     acknowledged send); ``synced`` counts the applied responses; ``once`` makes the loop
     poll without waiting (``Engine.sync_once``); ``after_sync``, when set, is awaited with
     the backend after each applied response (a Matrix account keeps its invites:
-    :mod:`chat_tui.sync.matrix_side`).
+    :mod:`chat_tui.sync.matrix_side`); ``seq_is_order`` is False for a Matrix account,
+    whose backfilled places do not tell where a gap ends (sync rules S5, M5).
     """
 
     def __init__(self, store: Cache, worker: DbWorker, gate: Gate, monitor: Monitor,
@@ -58,6 +60,7 @@ class Puller(EnginePart):
         self.synced = 0
         self.once = False
         self.after_sync: Callable[[Any], Awaitable[None]] | None = None
+        self.seq_is_order = True
 
     async def run(self) -> None:
         """Sync rules S1-S4: long-poll ``/v1/sync`` whenever the gate is ready; apply each
@@ -154,8 +157,8 @@ class Puller(EnginePart):
             except TransientError as exc:
                 self._monitor.report_failure(exc)
                 raise
-            res = await self._worker.run(self._store.apply_page, conversation_id, page,
-                                         gap_id)
+            apply = partial(self._store.apply_page, seq_is_order=self.seq_is_order)
+            res = await self._worker.run(apply, conversation_id, page, gap_id)
         except BaseException:
             bus.emit(SyncProgress("idle", 0, None))  # a failed backfill is over too
             raise

@@ -192,3 +192,38 @@ async def test_rule_m5_an_edit_answered_before_the_echo_keeps_no_provisional_pla
         assert bodies(alice, room) == ["alice edited"]  # bob's poll is still held
         assert bob.texts(room) == ["bob first", "alice second"]  # the room's order
         await shown_in_the_rooms_order(alice, room, "alice edited")
+
+
+async def test_rule_s5_a_matrix_gap_closes_only_at_a_message_held_before_it(
+        synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
+    # A bridge relays 130 old messages (timestamps a day before "before"): the sync brings
+    # the newest 50 after "before" (rule M5), a gap below them. Their backfilled places
+    # come from those old timestamps, below the gap's lower bound, so a page's places do
+    # not tell whether it reached "before": only "before" itself in a page does.
+    a = matrix_account()
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    bridge = RawMatrix.appservice(synapse.url, synapse.as_user, synapse.as_token)
+    try:
+        room = bob.create_room("old relay", [a.user_id, bridge.user_id])
+        bridge.join(room)
+        await saw_before_then_stopped(matrix_engines, a.account, bob, room)
+        t = now_ms() - 86_400_000
+        relayed = [f"old {n}" for n in range(130)]
+        for n, body in enumerate(relayed):
+            bridge.say_at(room, body, t + n * 1000)
+        alice = matrix_engines.make(a.account)
+        await alice.start()
+        assert await wait_for(lambda: "old 129" in bodies(alice, room), timeout=SLOW)
+        assert len(alice.store.gaps(room)) == 1
+        pages = 0
+        while alice.store.gaps(room):
+            pages += 1
+            assert pages <= 10, "backfill does not close the gap"
+            await alice.backfill(room)
+        shown = bodies(alice, room)
+        assert sorted(shown) == sorted(["before", *relayed]), (
+            f"missing: {sorted(set(relayed) - set(shown))[:5]}...")
+        assert len({m.id for m in cached(alice, room)}) == 131
+    finally:
+        bridge.close()
