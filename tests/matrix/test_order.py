@@ -49,20 +49,34 @@ async def shown_in_the_rooms_order(engine, room: str, mine: str) -> None:
     assert seqs == sorted(seqs) and len(set(seqs)) == 2
 
 
+@asynccontextmanager
+async def relayed_room(synapse, matrix_account, matrix_engines, matrix_user, raw,
+                       title: str):
+    """bob's new room ``title`` with alice and a bridge (the application service, which
+    may claim its events' timestamps) in it; alice's engine saw bob's "before" and
+    stopped. Yields ``(a, bob, bridge, room)``: ``a`` alice's account, ``bob`` his raw
+    client, ``bridge`` the application service's; the bridge is closed after."""
+    a = matrix_account()
+    _, bob_name, bob_pw = matrix_user()
+    bob = raw(bob_name, bob_pw)
+    bridge = RawMatrix.appservice(synapse.url, synapse.as_user, synapse.as_token)
+    try:
+        room = bob.create_room(title, [a.user_id, bridge.user_id])
+        bridge.join(room)
+        await saw_before_then_stopped(matrix_engines, a.account, bob, room)
+        yield a, bob, bridge, room
+    finally:
+        bridge.close()
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
 async def test_rule_m5_a_sync_batch_keeps_the_timeline_order_whatever_the_timestamps(
         synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
-    a = matrix_account()
-    _, bob_name, bob_pw = matrix_user()
-    bob = raw(bob_name, bob_pw)
-    bridge = RawMatrix.appservice(synapse.url, synapse.as_user, synapse.as_token)
-    try:
-        room = bob.create_room("clocks", [a.user_id, bridge.user_id])
-        bridge.join(room)
-        await saw_before_then_stopped(matrix_engines, a.account, bob, room)
+    async with relayed_room(synapse, matrix_account, matrix_engines, matrix_user, raw,
+                            "clocks") as (a, bob, bridge, room):
         # One batch: a timestamp an hour ahead, a true one, one an hour back, and two equal.
         t = now_ms()
         bridge.say_at(room, "one", t + 3_600_000)
@@ -87,20 +101,12 @@ async def test_rule_m5_a_sync_batch_keeps_the_timeline_order_whatever_the_timest
         assert bodies(again, room) == [*want, "six"]
         seqs = [m.seq for m in cached(again, room)]
         assert seqs == sorted(seqs) and len(set(seqs)) == 7
-    finally:
-        bridge.close()
 
 
 async def test_rule_m5_backfilled_pages_slot_before_what_is_there(
         synapse, matrix_account, matrix_engines, matrix_user, raw) -> None:
-    a = matrix_account()
-    _, bob_name, bob_pw = matrix_user()
-    bob = raw(bob_name, bob_pw)
-    bridge = RawMatrix.appservice(synapse.url, synapse.as_user, synapse.as_token)
-    try:
-        room = bob.create_room("history", [a.user_id, bridge.user_id])
-        bridge.join(room)
-        await saw_before_then_stopped(matrix_engines, a.account, bob, room)
+    async with relayed_room(synapse, matrix_account, matrix_engines, matrix_user, raw,
+                            "history") as (a, bob, bridge, room):
         # 80 relayed messages whose timestamps run backwards (each a second older than the
         # one before it, all still after "before"): the sync returns the newest 50 as a
         # limited timeline, backfill brings the rest.
@@ -122,8 +128,6 @@ async def test_rule_m5_backfilled_pages_slot_before_what_is_there(
             await alice.backfill(room)
         assert bodies(alice, room) == ["before", *relayed]
         assert len({m.id for m in cached(alice, room)}) == 81
-    finally:
-        bridge.close()
 
 
 async def test_rule_m5_my_send_answered_before_an_earlier_event_is_synced_goes_after_it(
@@ -200,14 +204,8 @@ async def test_rule_s5_a_matrix_gap_closes_only_at_a_message_held_before_it(
     # the newest 50 after "before" (rule M5), a gap below them. Their backfilled places
     # come from those old timestamps, below the gap's lower bound, so a page's places do
     # not tell whether it reached "before": only "before" itself in a page does.
-    a = matrix_account()
-    _, bob_name, bob_pw = matrix_user()
-    bob = raw(bob_name, bob_pw)
-    bridge = RawMatrix.appservice(synapse.url, synapse.as_user, synapse.as_token)
-    try:
-        room = bob.create_room("old relay", [a.user_id, bridge.user_id])
-        bridge.join(room)
-        await saw_before_then_stopped(matrix_engines, a.account, bob, room)
+    async with relayed_room(synapse, matrix_account, matrix_engines, matrix_user, raw,
+                            "old relay") as (a, bob, bridge, room):
         t = now_ms() - 86_400_000
         relayed = [f"old {n}" for n in range(130)]
         for n, body in enumerate(relayed):
@@ -225,5 +223,3 @@ async def test_rule_s5_a_matrix_gap_closes_only_at_a_message_held_before_it(
         assert sorted(shown) == sorted(["before", *relayed]), (
             f"missing: {sorted(set(relayed) - set(shown))[:5]}...")
         assert len({m.id for m in cached(alice, room)}) == 131
-    finally:
-        bridge.close()
