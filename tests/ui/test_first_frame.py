@@ -10,6 +10,7 @@ from chat_tui.store import Cache
 from chat_tui.ui.app import ChatApp
 from chat_tui.ui.clock import FixedClock
 from chat_tui.ui.widgets.footer import KeyFooter
+from chat_tui.ui.widgets.message_item import MessageItem
 from chat_tui.ui.widgets.message_list import MessageList
 from tests.support.ui import SIZE, wait_for
 
@@ -151,6 +152,43 @@ async def test_first_frame_is_laid_out_once_with_the_list_and_the_messages(tmp_p
     # a screenful of two-line rows, and no more: the rest are read after the frame
     assert SIZE[1] // 2 <= first["rows"] <= SIZE[1] // 2 + 2
     assert first["messages"][-1] == "note 30"
+
+
+@pytest.mark.parametrize("work_offline", [False, True])
+async def test_first_frame_shows_the_newest_messages_at_the_bottom_of_the_pane(tmp_path,
+                                                                             work_offline):
+    """The first frame draws the newest messages where they belong: the last one ends at
+    the bottom of the message pane, every message drawn lies inside it, and the newest
+    is on screen (more messages than the pane holds, so the pane is scrolled to its end
+    from that frame on, the offline banner shown or not)."""
+    path = tmp_path / "me.db"
+    _closed_cache(path)
+    store = Cache(path, "me")
+    store.open()
+    store.set_work_offline(work_offline)
+    app = ChatApp(store, None, clock=FixedClock())
+    first: dict[str, object] = {}
+    display = app._display
+
+    def first_frame(screen, renderable):
+        if (not first and renderable is not None and not app._batch_count
+                and app.chat.query_one("#body").display):
+            pane = app.chat.messages
+            items = [w for w in pane.children if isinstance(w, MessageItem)]
+            first["pane"] = pane.content_region
+            first["newest"] = (items[-1].view.body, items[-1].region)
+            first["max_scroll"] = (pane.scroll_y, pane.max_scroll_y)
+        return display(screen, renderable)
+
+    app._display = first_frame
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: first)
+    store.close()
+    pane, (body, region) = first["pane"], first["newest"]
+    assert body == "note 29"
+    assert first["max_scroll"][0] == first["max_scroll"][1] > 0  # scrolled to the end
+    assert pane.y <= region.y and region.bottom <= pane.bottom, (pane, region)
+    assert pane.bottom - region.bottom <= 1  # the last message's margin, nothing more
 
 
 @pytest.mark.parametrize("work_offline", [False, True])

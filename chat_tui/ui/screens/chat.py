@@ -276,8 +276,14 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
         startup ``batch_update`` is over (``App``'s ``Ready``). Until then the body is
         hidden, so the layouts and the render Textual makes inside that batch (two or
         three layouts and a render it drops) skip it, and it is laid out and rendered
-        once, for the first frame (benchmarks/NOTES.md)."""
-        self.query_one("#body").display = True
+        once, for the first frame (benchmarks/NOTES.md). The message list is told the
+        height it gets (the screen's less the title bar and the banner, when shown: the
+        layouts in the batch placed them), so that frame shows its newest messages
+        (:meth:`MessageList.prime_viewport`)."""
+        body = self.query_one("#body")
+        above = sum(w.outer_size.height for w in self.children if w is not body and w.display)
+        self.messages.prime_viewport(self.size.height - above)
+        body.display = True
         if self._initial_anchor and self.current_id:
             self.call_after_refresh(self._scroll_to_initial_anchor)
 

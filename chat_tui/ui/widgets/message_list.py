@@ -28,6 +28,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.message import Message
 
 from chat_tui.ui.keymap import ACTIONS, bindings_for, is_typing
@@ -163,6 +164,17 @@ class MessageList(Paging, Selection, VerticalScroll, can_focus=True):
             item.add_class("-selected")
         self._items[view.id] = item
         return item
+
+    def prime_viewport(self, height: int) -> None:
+        """Before the first layout that shows this list, after it was laid out only while
+        hidden: take ``height`` (rows) as its viewport's height. Textual scrolls an
+        anchored widget to its end from the viewport of its previous layout, which for a
+        list never shown is 0 rows: the first frame would draw the window scrolled past
+        its end (a blank pane) and only the next layout, ~40 ms later, the newest
+        messages. Does nothing once the list has a viewport, or for ``height`` <= 0."""
+        size = self.container_size
+        if size.height == 0 and height > 0:
+            self._container_size = Size(size.width, height)
 
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
         self._check_older()
