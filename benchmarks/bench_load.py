@@ -33,10 +33,20 @@ conversations are made once, before the rounds. Per round: sends/s, p50/p99 send
 ``created_at`` or ``origin_server_ts``, to a poller holding the parsed answer, same clock),
 deliveries seen vs expected and deliveries seen twice, with several processes the fan-out
 p50 of deliveries that crossed processes and of those that did not, peak RSS of the
-server processes (summed), the CPU they used (percent of one core, and milliseconds per
-send) and the CPU of this client process, and errors (non-2xx answers and transport
-errors of any client; target: none). All clients are ``httpx.AsyncClient`` tasks in this
-one process on the same 2 cores as the servers, so the figures are a floor for all alike.
+server processes (summed), and errors (non-2xx answers and transport errors of any
+client; target: none). Where the cores went (:func:`_cpu_figures`, from /proc): the CPU
+of the server processes (summed, and each), of the database server beside them (a
+PostgreSQL cluster's postmaster and every backend and worker it started, exited ones
+included), of this load generator, of the whole machine and of everything else on it,
+each as a percent of one core and in milliseconds per send.
+
+The load generator is this one process, on the same 2 cores as the servers: an asyncio
+task per user, each with one keep-alive HTTP/1.1 connection, sending through the lean
+client of :mod:`benchmarks.lean_http` (asyncio streams, one write per request, a minimal
+answer parser, pydantic-core's JSON parser). It is the benchmark's tool, not a product,
+and the same for every server, so the comparison is fair; it is lean because every CPU
+millisecond it spends per send is taken from the servers it measures (``httpx.AsyncClient``
+cost ~13 ms of CPU per send here, as much as half a server process).
 
 Reported per server: the median sends/s of its rounds (and their range), latencies over
 every sample of its rounds, totals of sends, deliveries and errors. Targets: chat-tui on
@@ -65,9 +75,16 @@ from urllib.parse import quote
 import httpx
 
 from benchmarks.common import add_users, login, ms, percentile, ratio, rss_kb, start_server
+from benchmarks.lean_http import Connection, TransportError
 
 #: Rounds per server, alternating the servers.
 ROUNDS = 2
+#: At the smoke size (a check that the benchmark runs, no figure to read), each sender
+#: sends at most this many messages a round: fewer than one sync page (``SYNC_PAGE``,
+#: 50), so that a poller held up by a loaded machine for the whole round still gets every
+#: message in one answer instead of a ``limited`` one, whose skipped messages this load
+#: generator, which does not backfill, would count as not delivered.
+SMOKE_MAX_SENDS = 40
 #: Long-poll seconds of every poll.
 POLL_TIMEOUT = 25
 #: Sends/s the target asks of chat-tui, as a multiple of Synapse's in the same run.
@@ -89,10 +106,41 @@ SYNAPSE = "Synapse"
 PG_NAMES = {1: "PostgreSQL, 1 process", 2: "PostgreSQL, 2 processes"}
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (field 3 first)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds used so far by process ``pid`` (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by process ``pid`` and its children, living and exited
+    (user + system, from /proc): ``pid``'s own time, the time of its exited children it
+    has waited for, and each living child's own and exited children's time. For a
+    PostgreSQL cluster's postmaster: the whole cluster (backends, background workers)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat(int(entry.name))
+        except (OSError, ValueError):  # exited meanwhile
+            continue
+        if entry.name == str(pid) or fields[1] == str(pid):
+            ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds every core of this machine spent busy so far (``/proc/stat``: all but
+    idle and iowait), summed over the cores."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _ts(text: str) -> float:
@@ -107,8 +155,10 @@ class Target:
     """One server under load, as the load generator sees it: ``name``, ``url``, the
     server's process ids ``pids`` (several for several processes), the status a successful
     send answers (``send_ok``), bearer ``tokens`` per user, the sender's conversation
-    (``rooms``) and, with several processes, the url of each user's process (``urls``;
-    a user not in it talks to ``url``). Subclasses say how to sync and send."""
+    (``rooms``), with several processes the url of each user's process (``urls``; a user
+    not in it talks to ``url``), and the process id of a database server running beside
+    it (``database_pid``: a PostgreSQL cluster's postmaster; None when the database is
+    inside the server's process). Subclasses say how to sync and send."""
 
     name: str
     url: str
@@ -117,31 +167,36 @@ class Target:
     tokens: dict[str, str] = field(default_factory=dict)
     rooms: dict[str, str] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    database_pid: int | None = None
 
     def url_of(self, user: str) -> str:
         """The url of the server process ``user`` talks to."""
         return self.urls.get(user, self.url)
 
-    def client(self, user: str) -> httpx.AsyncClient:
-        """One connection of ``user`` (keep-alive), as every real client has."""
-        return httpx.AsyncClient(
-            base_url=self.url_of(user),
-            headers={"Authorization": f"Bearer {self.tokens[user]}"},
-            timeout=60, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
+    def client(self, user: str) -> Connection:
+        """One connection of ``user`` (keep-alive), as every real client has; the load
+        generator's lean client (:mod:`benchmarks.lean_http`), the same for every server."""
+        return Connection(self.url_of(user),
+                          {"Authorization": f"Bearer {self.tokens[user]}"}, timeout=60)
 
     def rss_mb(self) -> float:
         """The resident set of the server's processes now, summed (MiB)."""
         return round(sum((rss_kb(pid)[0] or 0) for pid in self.pids) / 1024, 1)
 
-    def cpu_seconds(self) -> float:
-        """CPU seconds the server's processes used so far, summed."""
-        return sum(cpu_seconds(pid) for pid in self.pids)
+    def cpu_seconds(self) -> list[float]:
+        """CPU seconds each of the server's processes used so far."""
+        return [cpu_seconds(pid) for pid in self.pids]
 
-    async def first_sync(self, c: httpx.AsyncClient, user: str) -> str:
+    def database_cpu_seconds(self) -> float | None:
+        """CPU seconds the database server beside it (``database_pid`` and its children)
+        used so far; None without one."""
+        return None if self.database_pid is None else tree_cpu_seconds(self.database_pid)
+
+    async def first_sync(self, c: Connection, user: str) -> str:
         """The initial sync of a poller; returns its cursor."""
         raise NotImplementedError
 
-    async def poll(self, c: httpx.AsyncClient, user: str, cursor: str) -> httpx.Response:
+    async def poll(self, c: Connection, user: str, cursor: str):
         """One long-poll after ``cursor``."""
         raise NotImplementedError
 
@@ -150,7 +205,7 @@ class Target:
         server timestamp in s), limited conversations)`` of a decoded poll answer."""
         raise NotImplementedError
 
-    async def send(self, c: httpx.AsyncClient, sender: str, body: str) -> httpx.Response:
+    async def send(self, c: Connection, sender: str, body: str):
         """Send ``body`` into ``sender``'s conversation."""
         raise NotImplementedError
 
@@ -218,7 +273,7 @@ class SynapseTarget(Target):
         async def register(name: str) -> None:
             async with gate:
                 await asyncio.to_thread(homeserver.register, name, PASSWORD)
-                async with httpx.AsyncClient(base_url=self.url, timeout=60) as c:
+                async with Connection(self.url, timeout=60) as c:
                     r = await c.post("/_matrix/client/v3/login", json={
                         "type": "m.login.password", "password": PASSWORD,
                         "identifier": {"type": "m.id.user", "user": name}})
@@ -279,11 +334,11 @@ class SynapseTarget(Target):
 
 
 async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
-                 duration: float) -> dict:
+                 duration: float, max_sends: int | None = None) -> dict:
     """One round of load against ``target``: every poller syncs, then long-polls while
-    the senders send for ``duration`` seconds; returns the round's figures (raw samples
-    under ``_send_lat``, ``_fanout`` and, for deliveries between two processes,
-    ``_fanout_cross``)."""
+    the senders send for ``duration`` seconds (each at most ``max_sends`` messages, when
+    given); returns the round's figures (raw samples under ``_send_lat``, ``_fanout``
+    and, for deliveries between two processes, ``_fanout_cross``)."""
     senders = list(plan)
     pollers = [p for members in plan.values() for p in members]
     errors: list[str] = []
@@ -308,8 +363,8 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
             while True:
                 try:
                     r = await target.poll(c, name, cursor)
-                except httpx.HTTPError as exc:
-                    errors.append(f"poll {type(exc).__name__}")
+                except TransportError as exc:
+                    errors.append(f"poll {str(exc).split(':', 1)[0]}")
                     await asyncio.sleep(0.1)
                     continue
                 now = time.time()
@@ -333,14 +388,16 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
         nonlocal sent
         i = hash(name) % len(bodies)
         async with target.client(name) as c:
-            while time.perf_counter() < deadline:
+            sends = 0
+            while time.perf_counter() < deadline and (max_sends is None or sends < max_sends):
+                sends += 1
                 body = bodies[i % len(bodies)]
                 i += 1
                 t0 = time.perf_counter()
                 try:
                     r = await target.send(c, name, body)
-                except httpx.HTTPError as exc:
-                    errors.append(f"send {type(exc).__name__}")
+                except TransportError as exc:
+                    errors.append(f"send {str(exc).split(':', 1)[0]}")
                     continue
                 send_lat.append(time.perf_counter() - t0)
                 if r.status_code == target.send_ok:
@@ -352,7 +409,7 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
     await asyncio.wait_for(all_ready.wait(), 120)
     await asyncio.sleep(0.5)
     rss_peak = 0.0
-    cpu0 = (target.cpu_seconds(), cpu_seconds(os.getpid()))
+    cpu0 = _cpu_now(target)
     t0 = time.perf_counter()
     deadline = t0 + duration
     send_tasks = [asyncio.create_task(send(s, deadline)) for s in senders]
@@ -360,7 +417,7 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
         rss_peak = max(rss_peak, target.rss_mb())
         await asyncio.sleep(0.25)
     elapsed = time.perf_counter() - t0
-    cpu1 = (target.cpu_seconds(), cpu_seconds(os.getpid()))
+    cpu1 = _cpu_now(target)
     for t in send_tasks:
         if t.exception() is not None:
             errors.append(f"sender crashed: {t.exception()!r}")
@@ -371,7 +428,6 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
         if isinstance(result, Exception) and not isinstance(result, asyncio.CancelledError):
             errors.append(f"poller crashed: {result!r}")
     per_conv = len(pollers) // len(senders)
-    server_cpu = cpu1[0] - cpu0[0]
     return {
         "server": target.name, "processes": len(target.pids), "pollers": len(pollers),
         "senders": len(senders), "duration_s": round(elapsed, 1), "sends": sent,
@@ -380,12 +436,40 @@ async def _round(target: Target, plan: dict[str, list[str]], bodies: list[str],
         "deliveries": state["deliveries"], "deliveries_expected": sent * per_conv,
         "duplicate_deliveries": state["duplicates"],
         "limited_answers": state["limited"], "server_rss_peak_mb": rss_peak,
-        "server_cpu_pct": round(100 * server_cpu / elapsed),
-        "server_cpu_ms_per_send": round(1000 * server_cpu / sent, 1) if sent else None,
-        "clients_cpu_pct": round(100 * (cpu1[1] - cpu0[1]) / elapsed),
+        **_cpu_figures(cpu0, cpu1, elapsed, sent),
         "errors": len(errors), "error_kinds": sorted(set(errors))[:10],
         "_send_lat": send_lat, "_fanout": fanout, "_fanout_cross": fanout_cross,
     }
+
+
+def _cpu_now(target: Target) -> dict:
+    """CPU seconds used so far by each server process, the database server beside it
+    (None without one), this load generator, and the whole machine."""
+    return {"servers": target.cpu_seconds(), "database": target.database_cpu_seconds(),
+            "clients": cpu_seconds(os.getpid()), "machine": machine_cpu_seconds()}
+
+
+def _cpu_figures(before: dict, after: dict, elapsed: float, sent: int) -> dict:
+    """Where the cores went during a round of ``elapsed`` seconds and ``sent`` sends,
+    from two :func:`_cpu_now` readings: for the servers (summed, and each process), the
+    database server, the load generator (``clients``), the whole machine and what else
+    ran on it (``other``: the machine's less the three), the CPU used as a percent of one
+    core, and per send in milliseconds (``*_cpu_ms_per_send``; the database's None
+    without one)."""
+    each = [b - a for a, b in zip(before["servers"], after["servers"], strict=True)]
+    spent = {"server": sum(each), "clients": after["clients"] - before["clients"],
+             "machine": after["machine"] - before["machine"]}
+    if before["database"] is not None:
+        spent["database"] = after["database"] - before["database"]
+    spent["other"] = max(0.0, spent["machine"] - spent["server"] - spent["clients"]
+                         - spent.get("database", 0.0))
+    figures: dict = {"server_cpu_pct_each": [round(100 * x / elapsed) for x in each]}
+    for name in ("server", "database", "clients", "machine", "other"):
+        used = spent.get(name)
+        figures[f"{name}_cpu_pct"] = None if used is None else round(100 * used / elapsed)
+        figures[f"{name}_cpu_ms_per_send"] = (
+            round(1000 * used / sent, 1) if used is not None and sent else None)
+    return figures
 
 
 def _latencies(send_lat: list[float], fanout: list[float], cross: list[float]) -> dict:
@@ -413,7 +497,6 @@ def summarize(rounds: list[dict]) -> dict:
     fanout = [x for r in rounds for x in r.pop("_fanout")]
     cross = [x for r in rounds for x in r.pop("_fanout_cross")]
     rates = [r["sends_per_s"] for r in rounds]
-    cpu = [r["server_cpu_ms_per_send"] for r in rounds if r["server_cpu_ms_per_send"]]
     first = rounds[0]
     return {
         "server": first["server"], "processes": first["processes"],
@@ -428,12 +511,26 @@ def summarize(rounds: list[dict]) -> dict:
         "duplicate_deliveries": sum(r["duplicate_deliveries"] for r in rounds),
         "limited_answers": sum(r["limited_answers"] for r in rounds),
         "server_rss_peak_mb": max(r["server_rss_peak_mb"] for r in rounds),
-        "server_cpu_pct": round(statistics.median(r["server_cpu_pct"] for r in rounds)),
-        "server_cpu_ms_per_send": round(statistics.median(cpu), 1) if cpu else None,
-        "clients_cpu_pct": round(statistics.median(r["clients_cpu_pct"] for r in rounds)),
+        **_cpu_medians(rounds),
         "errors": sum(r["errors"] for r in rounds),
         "error_kinds": sorted({k for r in rounds for k in r["error_kinds"]})[:10],
     }
+
+
+def _cpu_medians(rounds: list[dict]) -> dict:
+    """The medians over ``rounds`` of each CPU figure of :func:`_cpu_figures` (None when
+    no round has it), per server process for ``server_cpu_pct_each``."""
+    figures: dict = {}
+    for name in ("server", "database", "clients", "machine", "other"):
+        for unit, digits in (("pct", 0), ("ms_per_send", 1)):
+            key = f"{name}_cpu_{unit}"
+            values = [r[key] for r in rounds if r.get(key) is not None]
+            figures[key] = round(statistics.median(values), digits) if values else None
+            if digits == 0 and values:
+                figures[key] = int(figures[key])
+    each = [r["server_cpu_pct_each"] for r in rounds]
+    figures["server_cpu_pct_each"] = [round(statistics.median(x)) for x in zip(*each, strict=True)]
+    return figures
 
 
 def describe(s: dict) -> str:
@@ -443,7 +540,10 @@ def describe(s: dict) -> str:
     twice = (f", {s['duplicate_deliveries']} twice" if s["duplicate_deliveries"] else "")
     return (f"{s['sends_per_s']:g} sends/s{spread}; send p99 {s['send_p99_ms']} ms; "
             f"fan-out p50 {s['fanout_p50_ms']} ms, p99 {s['fanout_p99_ms']} ms; "
-            f"{s['server_cpu_ms_per_send']} ms server CPU per send; "
+            f"CPU per send: server {s['server_cpu_ms_per_send']} ms, "
+            + (f"database {s['database_cpu_ms_per_send']} ms, "
+               if s.get("database_cpu_ms_per_send") is not None else "")
+            + f"load generator {s['clients_cpu_ms_per_send']} ms; "
             f"RSS {s['server_rss_peak_mb']} MB; "
             f"{s['deliveries']}/{s['deliveries_expected']} deliveries{twice}; "
             f"{s['errors']} errors")
@@ -537,7 +637,8 @@ def run(ctx, servers: tuple[str, ...] = SERVERS) -> dict:
                 postgres_problem = f"{type(exc).__name__}: {exc}"[:500]
         for _ in range(ROUNDS):
             for target in targets:
-                figures = asyncio.run(_round(target, plan, ctx.bodies, size.load_duration))
+                figures = asyncio.run(_round(target, plan, ctx.bodies, size.load_duration,
+                                             SMOKE_MAX_SENDS if size.name == "smoke" else None))
                 rounds.setdefault(target.name, []).append(figures)
                 detail.append(figures)
     m = summarize(rounds[CHAT_TUI])
@@ -589,6 +690,8 @@ def _postgres_targets(stack, workdir: Path, plan: dict[str, list[str]],
 
     cluster = Cluster()
     stack.callback(cluster.stop)
+    # The cluster's postmaster: its process tree is the database's CPU in the figures.
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
     targets: list[Target] = []
     for count, name in PG_NAMES.items():
         url = cluster.create_database()
@@ -598,7 +701,8 @@ def _postgres_targets(stack, workdir: Path, plan: dict[str, list[str]],
             place = workdir / f"pg{count}-process{n}"
             place.mkdir(parents=True, exist_ok=True)
             started.append(stack.enter_context(start_server(url, place)))
-        target = ChatTuiTarget(name, started[0].url, [s.pid for s in started], 201)
+        target = ChatTuiTarget(name, started[0].url, [s.pid for s in started], 201,
+                               database_pid=postmaster)
         if count > 1:
             target.urls = _split(plan, [s.url for s in started])
         target.setup(plan)

@@ -139,6 +139,12 @@ def change_origin(device_id: str | None) -> Iterator[None]:
         _notices.origin = before
 
 
+def current_origin() -> str | None:
+    """The device named by the enclosing :func:`change_origin` on this thread (None: the
+    server itself)."""
+    return _notices.origin
+
+
 def wake_on_commit(user_ids: set[str] | list[str]) -> None:
     """Inside a write transaction: the commit wakes the long-polls of ``user_ids`` in every
     other server process on the database (PostgreSQL ``NOTIFY``, sent in the transaction:

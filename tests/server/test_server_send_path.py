@@ -117,3 +117,78 @@ def test_the_sql_send_writes_what_the_orm_send_writes(target) -> None:
     room_seqs = [r["seq"] for r in fast_rows["message"]
                  if r["conversation"] == str(uuid.UUID(int=1))]
     assert stamps == {max(room_seqs)}
+
+
+@pytest.mark.postgres
+@pytest.mark.xdist_group("postgres")
+def test_a_postgres_send_is_one_statement_whose_notices_name_every_member(pg_url) -> None:
+    """On PostgreSQL a new message is written by one query (``Messages.put``'s one round
+    trip) and its wake-up notices, split at ``notice_ids`` ids, name this process, the
+    sending device and every member; a send that is not new writes and sends nothing."""
+    import select
+
+    import psycopg2
+
+    from chat_tui.server import pgbus
+    from chat_tui.server.db import change_origin
+    from tests.support.server_data import open_server_data, user
+
+    with open_server_data(pg_url) as data:
+        people = [user(data, name) for name in ("alice", "bob", "carol", "dave", "erin")]
+        alice = people[0]
+        cid = str(uuid.uuid4())
+        data.conversations.put(alice, cid, "room", ["bob", "carol", "dave", "erin"], False)
+        data.messages.notice_ids = 2
+        listener = psycopg2.connect(pg_url)
+        try:
+            listener.autocommit = True
+            listener.cursor().execute(f"LISTEN {pgbus.CHANNEL}")
+
+            def notices() -> list[pgbus.Notice]:
+                found = []
+                while select.select([listener], [], [], 1.0)[0]:
+                    listener.poll()
+                    found += [pgbus.decode(n.payload) for n in listener.notifies]
+                    listener.notifies.clear()
+                return found
+
+            mid = str(uuid.uuid4())
+            with change_origin(alice.device_id):
+                written = data.messages.put(alice, cid, mid, "hello")
+            assert data.messages.one_statement_sends == 1
+            assert written.created and written.value.body == "hello"
+            heard = notices()
+            assert [len(n.ids) for n in heard] == [2, 2, 1]
+            assert {(n.kind, n.sender, n.origin) for n in heard} == {
+                (pgbus.WAKE, pgbus.process_id(), alice.device_id)}
+            everyone = sorted(p.user_id for p in people)
+            assert sorted(i for n in heard for i in n.ids) == everyone
+            assert sorted(written.affected) == everyone
+            with read_transaction(data.db):
+                stored = Message.get_by_id(mid)
+                assert stored.seq == written.value.seq
+                assert stored.created_at == written.value.created_at
+                assert Conversation.get_by_id(cid).updated_at == stored.created_at
+                assert {m.change_seq for m in Member.select()} == {written.value.seq}
+            # Times are read under the write lock: they follow the counter.
+            later = data.messages.put(people[1], cid, str(uuid.uuid4()), "later")
+            assert later.value.seq > written.value.seq
+            assert later.value.created_at >= written.value.created_at
+            heard = notices()
+            assert sorted(i for n in heard for i in n.ids) == everyone
+            assert {n.origin for n in heard} == {None}  # no device named: the server
+            # A repeat answers the stored message; a stranger's id is refused: neither
+            # writes, moves the counter or sends a notice.
+            with read_transaction(data.db):
+                counter = Counter.get().value
+            repeat = data.messages.put(alice, cid, mid, "hello")
+            assert not repeat.created and repeat.value.seq == written.value.seq
+            with pytest.raises(ApiError) as refused:
+                data.messages.put(people[1], cid, mid, "hello")
+            assert refused.value.status == 409
+            assert data.messages.one_statement_sends == 2
+            with read_transaction(data.db):
+                assert Counter.get().value == counter
+            assert notices() == []
+        finally:
+            listener.close()

@@ -20,7 +20,7 @@ import pytest
 
 from chat_tui.server.data import Principal, ServerDB
 from chat_tui.server.data.deltas import TAIL_ROWS, DeltaCache
-from chat_tui.server.db import current_cursor, read_transaction
+from chat_tui.server.db import current_cursor, is_sqlite, read_transaction
 from chat_tui.server.models import Member, Message
 from chat_tui.wire.limits import SYNC_PAGE
 from tests.support.server_data import open_server_data, user
@@ -121,6 +121,10 @@ def test_fast_read_equals_the_reference_for_every_caller_and_cursor(data, seed):
                 for since in {cursors[0], cursors[-1], cursors[-2], rng.choice(cursors)}:
                     assert_same(data, q, since)
     assert data.sync.deltas.built > 0 and data.sync.deltas.reused > 0
+    # Both reads answered: the one statement from the cache, the transaction otherwise.
+    assert data.sync.one_statement_reads > 0 and data.sync.transaction_reads > 0
+    if not is_sqlite(data.db):  # PostgreSQL sends are one round trip
+        assert data.messages.one_statement_sends > 0
 
 
 def test_one_snapshot_serves_members_with_different_cursors(data):
@@ -134,11 +138,15 @@ def test_one_snapshot_serves_members_with_different_cursors(data):
     data.messages.edit(alice, first, "first, edited")
     carol_since = cursor(data) - 1  # carol has everything but the edit
     built = data.sync.deltas.built
+    quick, full = data.sync.one_statement_reads, data.sync.transaction_reads
 
     for_bob = assert_same(data, bob, bob_since)
     for_carol = assert_same(data, carol, carol_since)
 
     assert data.sync.deltas.built == built + 1  # read and shaped once, for both
+    # bob's read built it in a read transaction; carol's took one statement and the cache.
+    assert data.sync.transaction_reads == full + 1
+    assert data.sync.one_statement_reads == quick + 1
     [bob_entry] = for_bob["conversations"]
     [carol_entry] = for_carol["conversations"]
     assert [(m["id"], m["body"]) for m in bob_entry["messages"]] == [

@@ -151,6 +151,18 @@ class DeltaCache:
             self._store(snapshot)
             return snapshot
 
+    def cached(self, cid: str, stamp: int) -> ConversationDelta | None:
+        """The snapshot of ``cid`` at ``stamp`` when the cache holds it, else None; when
+        another thread is building a snapshot of ``cid``, after that build (the devices
+        woken by one change ask at once, and one of them builds). Nothing is read: callable
+        outside a transaction."""
+        found = self._cached(cid, stamp)
+        if found is None:
+            with self._building[hash(cid) % len(self._building)]:
+                pass  # a build of it under way ends first
+            found = self._cached(cid, stamp)
+        return found
+
     def _cached(self, cid: str, stamp: int) -> ConversationDelta | None:
         with self._lock:
             snapshot = self._snapshots.get(cid)

@@ -9,11 +9,14 @@ from typing import Any
 
 from peewee import Database
 
+from chat_tui.server import pgbus
 from chat_tui.server.data import shape
 from chat_tui.server.data.base import Names, Principal, Repository, Write, member_where
 from chat_tui.server.data.deltas import sql
 from chat_tui.server.db import (
     bump_counter,
+    current_origin,
+    is_sqlite,
     read_transaction,
     utcnow,
     wake_on_commit,
@@ -24,6 +27,11 @@ from chat_tui.server.models import CHANGE_COUNTER, Conversation, Member, Message
 from chat_tui.wire.limits import body_size_error
 from chat_tui.wire.models import Message as WireMessage
 from chat_tui.wire.models import MessagesPage
+
+#: User ids a wake-up notice of the one-round-trip send carries at most: ids are
+#: server-made UUIDs (36 ASCII characters and a space each), so a notice stays within
+#: ``pgbus.MAX_PAYLOAD_BYTES`` with its head (kind, process id, origin device).
+NOTICE_IDS = (pgbus.MAX_PAYLOAD_BYTES - 80) // 37
 
 
 def check_body(body: str) -> None:
@@ -58,6 +66,10 @@ class Messages(Repository):
             "ask_system_prompt) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"))
         self._stamp_sql = sql(db, (
             "UPDATE member SET change_seq = ? WHERE conversation_id = ? RETURNING user_id"))
+        #: Sends written by the one-round-trip statement (PostgreSQL; tests, logs).
+        self.one_statement_sends = 0
+        #: User ids one wake-up notice of that statement carries at most.
+        self.notice_ids = NOTICE_IDS
 
     def _rows(self, text: str, params: Sequence[Any]) -> list[tuple]:
         return self.db.execute_sql(text, params).fetchall()
@@ -102,6 +114,10 @@ class Messages(Repository):
         another user or in another conversation).
         """
         check_body(body)
+        if not is_sqlite(self.db) and not self.db.in_transaction():
+            written = self._put_one_round_trip(p, cid, mid, body)
+            if written is not None:
+                return written
         with write_transaction(self.db):
             if not self._rows(self._member_sql, (cid, p.user_id)):
                 raise not_found("conversation not found")
@@ -128,6 +144,82 @@ class Messages(Repository):
                 streaming=False, error=False, model=None, stopped=False)
             job = (cid, mid) if assistant else None
             return Write(msg, created=True, affected=affected, assistant_job=job)
+
+    def _put_one_round_trip(self, p: Principal, cid: str, mid: str, body: str) -> Write | None:
+        """:meth:`put` on PostgreSQL in one round trip, when the caller is a member and
+        ``mid`` is new (else None, nothing written: :meth:`put` then answers the repeat
+        or the error).
+
+        One query string of two statements, which PostgreSQL runs as one transaction:
+        the change counter's row locked (``FOR UPDATE``, as every writer does,
+        :func:`~chat_tui.server.db.write_transaction`), then one statement whose
+        snapshot is taken after that lock, so it sees every write committed before:
+        the membership and the id's use checked, and the writes of :meth:`put` (counter,
+        conversation, message, every member's stamp) with the wake-up notices
+        (:mod:`chat_tui.server.pgbus`: this process, the caller's device as the origin,
+        the members' ids sorted, at most ``notice_ids`` a notice) sent with
+        ``pg_notify`` inside it, so they are delivered with the commit. The write lock is
+        held for the statement alone, not for a round trip per statement. The message's
+        time is read in that statement, under the lock, as every writer reads it after
+        taking the lock: times follow the counter. It is the database server's clock
+        (UTC), which every process on the database shares.
+        """
+        origin = current_origin()
+        head = f"{pgbus.WAKE} {pgbus.process_id()} {origin or '-'}"
+        rows = self._rows(self._one_round_trip_sql, {
+            "counter": CHANGE_COUNTER, "cid": cid, "uid": p.user_id, "mid": mid,
+            "body": body, "channel": pgbus.CHANNEL, "head": head,
+            "per_notice": self.notice_ids})
+        if not rows:
+            return None
+        [(seq, now, assistant, members, _notices, _inserted)] = rows
+        affected = set(members)
+        self.one_statement_sends += 1
+        msg = WireMessage.construct(
+            id=mid, conversation_id=cid, author=self.names.of(p.user_id), body=body,
+            created_at=now, edited_at=None, seq=seq, version=1, deleted=False,
+            streaming=False, error=False, model=None, stopped=False)
+        job = (cid, mid) if assistant else None
+        return Write(msg, created=True, affected=affected, assistant_job=job)
+
+    #: The query of :meth:`_put_one_round_trip` (PostgreSQL, named parameters).
+    _one_round_trip_sql = """
+SELECT 1 FROM counter WHERE name = %(counter)s FOR UPDATE;
+WITH clock AS MATERIALIZED (
+  SELECT (clock_timestamp() AT TIME ZONE 'UTC')::timestamp AS now
+), go AS (
+  SELECT 1 WHERE EXISTS (SELECT 1 FROM member
+                         WHERE conversation_id = %(cid)s AND user_id = %(uid)s)
+         AND NOT EXISTS (SELECT 1 FROM message WHERE id = %(mid)s)
+), bump AS (
+  UPDATE counter SET "value" = "value" + 1
+  WHERE name = %(counter)s AND EXISTS (SELECT 1 FROM go) RETURNING "value"
+), conv AS (
+  UPDATE conversation SET message_count = message_count + 1, last_seq = bump."value",
+    updated_at = clock.now
+  FROM bump, clock WHERE id = %(cid)s RETURNING assistant, model, system_prompt
+), ins AS (
+  INSERT INTO message (id, conversation_id, author_id, body, created_at, seq, change_seq,
+    version, deleted, streaming, error, stopped, ask_model, ask_system_prompt)
+  SELECT %(mid)s, %(cid)s, %(uid)s, %(body)s, clock.now, bump."value", bump."value", 1,
+    false, false, false, false,
+    CASE WHEN conv.assistant THEN conv.model END,
+    CASE WHEN conv.assistant THEN conv.system_prompt END
+  FROM bump, conv, clock
+  RETURNING 1
+), stamp AS (
+  UPDATE member SET change_seq = bump."value" FROM bump
+  WHERE conversation_id = %(cid)s RETURNING user_id
+), notices AS (
+  SELECT pg_notify(%(channel)s, %(head)s || ' ' || string_agg(user_id, ' ' ORDER BY user_id))
+  FROM (SELECT user_id, (row_number() OVER (ORDER BY user_id) - 1) / %(per_notice)s AS part
+        FROM stamp) AS numbered
+  GROUP BY part
+)
+SELECT bump."value", clock.now, conv.assistant,
+  (SELECT array_agg(user_id) FROM stamp),
+  (SELECT count(*) FROM notices), (SELECT count(*) FROM ins)
+FROM bump, conv, clock"""
 
     def put_reference(self, p: Principal, cid: str, mid: str, body: str) -> Write:
         """:meth:`put` through the ORM: the reference its tests compare it with. Same

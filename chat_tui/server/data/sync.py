@@ -2,12 +2,19 @@
 which the route does.
 
 A read after a cursor is the hot path of every woken long-poll. It is written for that:
-hand-written SQL (no ORM), two statements for the caller (the cursor; its conversations
-changed after ``since`` with their stamps and its read markers' positions) and the
-conversations themselves from :class:`~chat_tui.server.data.deltas.DeltaCache`, read and
-shaped once per change for every member's devices. An initial sync (no cursor) reads
-through the ORM (:meth:`Sync.read_reference`), which is also the reference the fast path
-is tested against.
+hand-written SQL (no ORM) and the conversations from
+:class:`~chat_tui.server.data.deltas.DeltaCache`, read and shaped once per change for
+every member's devices. It first tries one statement, which is one database snapshot by
+itself (no transaction, one round trip): the cursor, the caller's conversations changed
+after ``since`` with their stamps and read positions, and the conversations it left.
+When every changed conversation's snapshot at its stamp is already in the cache and
+answers the caller's cursor, that is the whole read: the snapshot of a stamp is the
+conversation as every database snapshot holding that stamp sees it (the change-stamp
+rule, :mod:`~chat_tui.server.data.deltas`). Otherwise (a snapshot to build, an unread
+count or messages older than a snapshot's tail, a conversation left) the read runs again
+in a read transaction, where the missing parts are read. An initial sync (no cursor)
+reads through the ORM (:meth:`Sync.read_reference`), which is also the reference the
+fast path is tested against.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from peewee import Database, chunked
 from chat_tui.server.data import shape
 from chat_tui.server.data.base import Names, Principal, Repository
 from chat_tui.server.data.conversations import Conversations
-from chat_tui.server.data.deltas import DeltaCache, sql
+from chat_tui.server.data.deltas import ConversationDelta, DeltaCache, sql
 from chat_tui.server.db import current_cursor, read_transaction
 from chat_tui.server.errors import cursor_expired
 from chat_tui.server.models import CHANGE_COUNTER, Conversation, Departure, Member, Message
@@ -50,6 +57,28 @@ def empty_answer(since: int) -> SyncResponse:
     )
 
 
+def _answer(cursor: int, since: int,
+            parts: list[tuple[ConversationDelta, int, tuple[tuple[WireMessage, ...], bool]]],
+            removed: list[SyncConversation]) -> SyncResponse:
+    """The answer after ``since`` at ``cursor``: per changed conversation its snapshot,
+    the caller's unread count and its ``(messages, limited)``, newest conversation first,
+    then the ``removed`` entries; the read markers that moved after ``since``."""
+    parts = sorted(parts, key=lambda part: part[0].order, reverse=True)
+    entries = [
+        SyncConversation.construct(
+            conversation=ConversationView.construct(**snapshot.fields, unread_count=unread),
+            messages=messages, limited=limited, removed=False)
+        for snapshot, unread, (messages, limited) in parts
+    ]
+    markers = [marker for snapshot, _, _ in parts for marker in snapshot.markers_after(since)]
+    return SyncResponse.construct(
+        cursor=str(cursor),
+        initial=False,
+        conversations=(*entries, *removed),
+        read_markers=tuple(markers),
+    )
+
+
 class Sync(Repository):
     """What changed for a caller after a cursor; ``deltas`` is the shared snapshot cache."""
 
@@ -73,6 +102,18 @@ class Sync(Repository):
         self._departed_sql = sql(db, (
             "SELECT conversation_id FROM departure "
             "WHERE user_id = ? AND change_seq > ? AND change_seq <= ?"))
+        # One statement, one snapshot: the cursor (kind 0), the caller's changed
+        # conversations (1) and the ones it left (2). No bound at the cursor is needed:
+        # a stamp is written in the transaction that moves the counter to it.
+        self._changes_sql = sql(db, (
+            'SELECT 0, NULL, "value", NULL FROM counter WHERE name = ? '
+            "UNION ALL SELECT 1, conversation_id, change_seq, read_seq FROM member "
+            "WHERE user_id = ? AND change_seq > ? "
+            "UNION ALL SELECT 2, conversation_id, change_seq, NULL FROM departure "
+            "WHERE user_id = ? AND change_seq > ?"))
+        #: Reads answered by the one statement / by the read transaction (tests, logs).
+        self.one_statement_reads = 0
+        self.transaction_reads = 0
 
     def _rows(self, text: str, params: Sequence[Any]) -> list[tuple]:
         return self.db.execute_sql(text, params).fetchall()
@@ -95,7 +136,8 @@ class Sync(Repository):
     def read(self, p: Principal, since: int | None) -> SyncResponse:
         """docs/api.md ``GET /v1/sync``: every conversation of the caller that changed
         after ``since`` (all of them when None) with its changed messages, and the read
-        markers that moved; the cursor and the rows are read in one transaction.
+        markers that moved; the cursor and the rows are read in one database snapshot
+        (one statement with the shared snapshots, else a read transaction: module doc).
 
         Conversations come newest first (``updated_at``, then id, descending); read
         markers in no particular order.
@@ -104,44 +146,67 @@ class Sync(Repository):
         """
         if since is None:
             return self.read_reference(p, None)
+        self.db.connect(reuse_if_open=True)
+        found = self._read_one_statement(p, since)
+        if found is not None:
+            self.one_statement_reads += 1
+            return found
+        self.transaction_reads += 1
         with read_transaction(self.db):
             [(cursor,)] = self._rows(self._cursor_sql, (CHANGE_COUNTER,))
             if since > cursor:
                 raise cursor_expired()
             changed = self._rows(self._changed_sql, (p.user_id, since, cursor))
-            snapshots = []
+            parts = []
             for cid, stamp, read_seq in changed:
                 snapshot = self.deltas.get(cid, stamp)
                 unread = snapshot.unread_for(p.username, read_seq)
                 if unread is None:
                     [(unread,)] = self._rows(self._unread_sql, (cid, read_seq, p.user_id))
-                snapshots.append((snapshot, unread))
-            snapshots.sort(key=lambda item: item[0].order, reverse=True)
-            entries = []
-            markers = []
-            for snapshot, unread in snapshots:
-                found = snapshot.messages_after(since)
-                messages, limited = found if found is not None else self._messages_after(
-                    snapshot.cid, since)
-                entries.append(SyncConversation.construct(
-                    conversation=ConversationView.construct(
-                        **snapshot.fields, unread_count=unread),
-                    messages=messages,
-                    limited=limited,
-                    removed=False,
-                ))
-                markers.extend(snapshot.markers_after(since))
+                messages = snapshot.messages_after(since)
+                if messages is None:
+                    messages = self._messages_after(cid, since)
+                parts.append((snapshot, unread, messages))
             member_of = {cid for cid, _stamp, _read in changed}
             left = [cid for (cid,) in self._rows(self._departed_sql, (p.user_id, since, cursor))
                     if cid not in member_of]
-            if left:
-                entries.extend(self._removed_entries(p, left))
-            return SyncResponse.construct(
-                cursor=str(cursor),
-                initial=False,
-                conversations=tuple(entries),
-                read_markers=tuple(markers),
-            )
+            removed = self._removed_entries(p, left) if left else []
+            return _answer(cursor, since, parts, removed)
+
+    def _read_one_statement(self, p: Principal, since: int) -> SyncResponse | None:
+        """:meth:`read` from one statement and the snapshots in the cache; None when it
+        needs more (see the module doc). Raises ApiError 410 like :meth:`read`."""
+        rows = self._rows(self._changes_sql, (CHANGE_COUNTER, p.user_id, since, p.user_id,
+                                              since))
+        cursor = None
+        changed = []
+        member_of = set()
+        left = False
+        for kind, cid, seq, read_seq in rows:
+            if kind == 0:
+                cursor = seq
+            elif kind == 1:
+                changed.append((cid, seq, read_seq))
+                member_of.add(cid)
+            else:
+                left = True
+        if cursor is None:  # no counter row: the transaction's read says what is wrong
+            return None
+        if since > cursor:
+            raise cursor_expired()
+        if left and any(cid not in member_of for kind, cid, *_ in rows if kind == 2):
+            return None  # a removed entry: the conversation as it is now, read in it
+        parts = []
+        for cid, stamp, read_seq in changed:
+            snapshot = self.deltas.cached(cid, stamp)
+            if snapshot is None:
+                return None
+            unread = snapshot.unread_for(p.username, read_seq)
+            messages = snapshot.messages_after(since)
+            if unread is None or messages is None:
+                return None
+            parts.append((snapshot, unread, messages))
+        return _answer(cursor, since, parts, [])
 
     def _messages_after(self, cid: str, since: int) -> tuple[tuple[WireMessage, ...], bool]:
         """The ``messages`` and ``limited`` of a sync entry of ``cid`` after ``since``,

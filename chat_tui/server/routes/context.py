@@ -35,6 +35,12 @@ JSON = "application/json"
 #: CPU alone and 5.2 ms among anyio's default 40 threads); a few keep the CPU busy while
 #: one waits on a disk flush or a PostgreSQL round trip.
 DB_THREADS = 4
+#: On PostgreSQL, worker threads running write calls at once, beside the
+#: :data:`DB_THREADS` of the other calls. A write waits in PostgreSQL for the one write
+#: lock (the change counter's row, taken by every process on the database) without the
+#: GIL; sharing the read threads, the writes waiting there left no thread to the reads of
+#: the long-polls their commits had woken.
+WRITE_THREADS = 2
 
 
 @dataclass
@@ -50,16 +56,20 @@ class ServerContext:
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     tokens: TokenCache = field(default_factory=TokenCache)
     _threads: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
+    _writers: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
     _group: GroupCommit | None = field(default=None, init=False, repr=False)
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any,
+                  limiter: anyio.CapacityLimiter | None = None) -> T:
         """``fn(*args)`` in a worker thread (database calls block), at most
-        :data:`DB_THREADS` at once; the others queue in order. When the first argument is
-        the caller (a :class:`Principal`), its device is the origin of the changes ``fn``
-        commits (``db.change_origin``: other processes' wake-ups leave that device's
-        long-polls alone, as this process's do)."""
+        :data:`DB_THREADS` at once (or as many as ``limiter`` lets); the others queue in
+        order. When the first argument is the caller (a :class:`Principal`), its device
+        is the origin of the changes ``fn`` commits (``db.change_origin``: other
+        processes' wake-ups leave that device's long-polls alone, as this process's do)."""
         if self._threads is None:
             self._threads = anyio.CapacityLimiter(DB_THREADS)
+        if limiter is None:
+            limiter = self._threads
         if args and isinstance(args[0], Principal):
             device_id = args[0].device_id
 
@@ -67,17 +77,20 @@ class ServerContext:
                 with change_origin(device_id):
                     return fn(*args)
 
-            return await anyio.to_thread.run_sync(call, limiter=self._threads)
-        return await self._run_plain(fn, *args)
+            return await anyio.to_thread.run_sync(call, limiter=limiter)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """A write call ``fn(*args)`` (a data method that commits one write transaction):
         on SQLite committed together with the other requests' writes queued meanwhile
         (:class:`~chat_tui.server.groupcommit.GroupCommit`: one fsync'd commit for all,
-        each answered after it); on PostgreSQL as :meth:`run`. Returns ``fn``'s value or
-        raises its exception, like :meth:`run`."""
+        each answered after it); on PostgreSQL as :meth:`run` on the
+        :data:`WRITE_THREADS` write threads. Returns ``fn``'s value or raises its
+        exception, like :meth:`run`."""
         if not is_sqlite(self.db.db):
-            return await self.run(fn, *args)
+            if self._writers is None:
+                self._writers = anyio.CapacityLimiter(WRITE_THREADS)
+            return await self.run(fn, *args, limiter=self._writers)
         if self._group is None:
             self._group = GroupCommit(self.db.db, self._run_plain)
         return await self._group.write(fn, *args)
