@@ -17,8 +17,10 @@ Prints the seed first (``--seed N`` replays the same sequence of steps; timing i
 race may need a few runs to reproduce), a progress line per check, and at the end: rounds,
 messages sent, kills, server restarts, faults injected (by kind), quiet-point checks, and the
 lost / duplicated / reordered / stale / phantom / cache / stuck / integrity counts. Every
-broken invariant is printed with its round, the seed and the last steps. Exit status 0 when
-every count is zero, 1 otherwise.
+broken invariant is printed with its round, the seed, that check's lost / duplicated /
+reordered / stuck counts (zeros included) and the last steps. Ctrl-C or SIGTERM still
+prints the figures so far. Exit status 0 when every count is zero, 1 otherwise or when
+interrupted.
 """
 
 from __future__ import annotations
@@ -81,6 +83,20 @@ def step(world: World, rng: random.Random, name: str) -> None:
         raise ValueError(name)
 
 
+def _report(problems: dict[str, list[str]], where: str, seed: int, log: list[str]) -> None:
+    """Print a check's broken invariants, then its lost / duplicated / reordered / stuck
+    counts even when they are zero (they are checked after a stuck item too, so a zero
+    there is a finding, not a skipped check), then the last steps."""
+    print(f"BROKEN at {where} (seed {seed}):", flush=True)
+    for kind, items in problems.items():
+        for item in items[:5]:
+            print(f"  {kind}: {item}", flush=True)
+    print("  this check: " + ", ".join(f"{k} {len(problems.get(k, []))}" for k in
+                                       ("lost", "duplicated", "reordered", "stuck")),
+          flush=True)
+    print("  last steps:\n    " + "\n    ".join(log[-25:]), flush=True)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -118,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     per_world = -(-args.rounds // args.worlds)
     done_rounds = 0
     deadline = started + args.minutes * 60 if args.minutes > 0 else None
+    interrupted = False
     for w in range(args.worlds):
-        if deadline is not None and time.monotonic() >= deadline:
+        if interrupted or (deadline is not None and time.monotonic() >= deadline):
             break
         world = world_class(base / f"world{w}").start()
         try:
@@ -139,17 +156,15 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)
                     if problems:
                         failures += 1
-                        print(f"BROKEN at round {done_rounds} (seed {seed}):", flush=True)
-                        for kind, items in problems.items():
-                            for item in items[:5]:
-                                print(f"  {kind}: {item}", flush=True)
-                        print("  last steps:\n    " + "\n    ".join(world.log[-25:]),
-                              flush=True)
+                        _report(problems, f"round {done_rounds}", seed, world.log)
             problems = world.check()
             if problems:
                 failures += 1
-                print(f"BROKEN at the final check of world {w} (seed {seed}): {problems}",
-                      flush=True)
+                _report(problems, f"the final check of world {w}", seed, world.log)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: the figures so far are still printed (and exit 1).
+            interrupted = True
+            print(f"INTERRUPTED at round {done_rounds} (seed {seed})", flush=True)
         finally:
             world.close()
         for key, value in world.stats.as_dict().items():
@@ -166,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(totals, indent=2))
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
-    return 1 if failures else 0
+    return 1 if failures or interrupted else 0
 
 
 if __name__ == "__main__":

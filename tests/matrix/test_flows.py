@@ -194,6 +194,40 @@ async def test_rule_m2_a_lost_answer_to_a_room_create_makes_one_room(
     assert [c.id for c in alice.store.list_conversations()] == [cid]
 
 
+async def test_rule_3f_a_422_without_errcode_fails_the_send_and_keeps_its_text(
+        synapse, matrix_account, matrix_engines, raw) -> None:
+    """A proxy's 422 (no Matrix ``errcode``) to a send: the send is ``failed`` with the
+    refusal as its reason, the message behind it ``blocked``, both texts kept, nothing on
+    Synapse; discarding the first gives its text back and the second then goes out once."""
+    with FaultProxy(synapse.url) as proxy:
+        a = matrix_account(proxy.url)
+        alice = matrix_engines.make(a.account)
+        await alice.start()
+        cid, room = await room_created(alice, "refused")
+        rule = proxy.respond(422, method="PUT", path_contains="/send/m.room.message/",
+                             count=None)
+        first = alice.send(cid, "first, refused")
+        second = alice.send(cid, "second, behind it")
+
+        def states() -> dict:
+            return {p.message_id: (p.state, p.reason) for p in alice.store.problems()}
+
+        assert await wait_for(lambda: states().get(first, ("",))[0] == "failed",
+                              timeout=SLOW), states()
+        assert states()[second][0] == "blocked"
+        assert "422" in states()[first][1]
+        assert [r[2] for r in proxy.requests("PUT", "/send/m.room.message/")] == ["422"]
+        assert {m.id: m.body for m in cached(alice, cid)} == {
+            first: "first, refused", second: "second, behind it"}
+        assert raw(a.localpart, a.password).texts(room) == []
+        rule.count = 0
+        assert alice.discard(first) == "first, refused"
+        assert await wait_for(lambda: drained(alice) and not alice.store.problems(),
+                              timeout=SLOW)
+    assert raw(a.localpart, a.password).texts(room) == ["second, behind it"]
+    assert await wait_for(lambda: bodies(alice, cid) == ["second, behind it"], timeout=SLOW)
+
+
 def test_rule_4_kill_9_of_chat_tui_sync_mid_drain_loses_and_duplicates_nothing(
         synapse, matrix_user, raw) -> None:
     user_id, name, password = matrix_user()

@@ -10,7 +10,12 @@ import uuid
 import httpx
 import pytest
 
-from chat_tui.api.errors import PermanentError, TransientError, Unauthorized
+from chat_tui.api.errors import (
+    MalformedResponse,
+    PermanentError,
+    TransientError,
+    Unauthorized,
+)
 from chat_tui.api.matrix import CREATE_KEY, ENCRYPTED_BODY, MESSAGE_KEY, MatrixClient
 from tests.support.fault_proxy import FaultProxy
 from tests.support.servers import find_free_port
@@ -333,6 +338,40 @@ async def test_m_limit_exceeded_is_transient_with_retry_after(synapse, matrix_us
             await client.aclose()
     assert (caught.value.code, caught.value.retry_after) == ("M_LIMIT_EXCEEDED", 2.5)
     assert refused.value.status == 403
+
+
+async def test_rule_3b_a_4xx_without_errcode_is_permanent_a_2xx_without_event_id_malformed(
+        synapse, matrix_user, matrix_client) -> None:
+    """A 422 with a body that is no Matrix error (the proxy's, chat-tui shaped) is a
+    permanent refusal that names what the body said; a 200 without ``event_id`` is a malformed, transient answer
+    (a KeyError would crash the send instead); neither reached Synapse, and the send
+    then goes through once."""
+    alice, bob, cid, room = await _pair(matrix_user, matrix_client)
+    mid = str(uuid.uuid4())
+    with FaultProxy(synapse.url) as proxy:
+        client = MatrixClient(proxy.url, alice._token, user_id=alice.user_id)
+        try:
+            proxy.respond(422, method="PUT", path_contains=f"/send/m.room.message/{mid}")
+            with pytest.raises(PermanentError) as refused:
+                await client.put_message(cid, mid, "kept")
+            for body in (b"{}", b'{"event_id": ""}', b'{"event_id": 7}'):
+                proxy.respond(200, method="PUT", path_contains=f"/send/m.room.message/{mid}",
+                              body=body)
+                with pytest.raises(MalformedResponse) as malformed:
+                    await client.put_message(cid, mid, "kept", attempted=True)
+                assert "event_id" in malformed.value.reason
+                assert malformed.value.status == 200
+            proxy.respond(200, method="POST", path_contains="/createRoom", body=b"{}")
+            with pytest.raises(MalformedResponse):
+                await client.put_conversation(str(uuid.uuid4()), "no answer", [], False)
+            sent = await client.put_message(cid, mid, "kept", attempted=True)
+        finally:
+            await client.aclose()
+    assert (refused.value.status, refused.value.code) == (422, "")
+    assert "injected by the test proxy" in refused.value.reason
+    assert isinstance(malformed.value, TransientError)
+    assert sent.id == mid and sent.body == "kept"
+    assert _texts(await _room_events(synapse, alice._token, room)).count("kept") == 1
 
 
 async def test_a_room_without_a_name_is_titled_by_its_members(synapse, matrix_user,

@@ -15,15 +15,20 @@ from pathlib import Path
 import pytest
 
 from tests.soak.matrix_world import MatrixWorld
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow, pytest.mark.matrix]
 
 
-def test_matrix_world_keeps_every_promise() -> None:
+def _need_synapse() -> None:
     if importlib.util.find_spec("synapse") is None:
         if os.environ.get("CI"):
             pytest.fail("matrix-synapse is not installed (it is in the test extra)")
         pytest.skip("matrix-synapse is not installed (pip install -e '.[test]')")
+
+
+def test_matrix_world_keeps_every_promise() -> None:
+    _need_synapse()
     tmp = Path(tempfile.mkdtemp(prefix="soak-matrix-"))
     world = MatrixWorld(tmp)
     try:
@@ -61,6 +66,34 @@ def test_matrix_world_keeps_every_promise() -> None:
         stats = world.stats.as_dict()
         assert stats["lost"] == stats["duplicated"] == stats["reordered"] == 0
         assert stats["kills"] >= 2 and stats["server_restarts"] == 1
+    finally:
+        world.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_poisoned_send_is_refused_even_behind_a_fault_that_forwards() -> None:
+    """A ``slow`` fault on ``PUT`` (forward, hold the answer) comes before a poisoned
+    send: the poison's 422 still answers the send's first ``PUT``, so Synapse never
+    stores it; after a ``kill -9`` the send shows as failed and the quiet point retries
+    it. (With the refusal behind the slow rule, Synapse stored the first attempt and the
+    restarted client found it in the room (rule M1), so it never failed.)"""
+    _need_synapse()
+    tmp = Path(tempfile.mkdtemp(prefix="soak-matrix-"))
+    world = MatrixWorld(tmp)
+    try:
+        world.start()
+        world.fault("slow", "PUT", 2)
+        msg = world.send(0, poison=True)
+        proxy = world.proxy
+        assert proxy is not None
+
+        def puts() -> list[tuple]:
+            return proxy.requests("PUT", f"{world.SEND_PATH}{msg.mid}")
+
+        assert wait_until(puts, timeout=60)
+        world.kill_client(0)
+        assert world.check() == {}
+        assert puts()[0][2] == "422"
     finally:
         world.close()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.soak.harness import World
+from tests.soak.harness import Sent, World
 
 
 @pytest.fixture
@@ -50,3 +50,25 @@ def test_oracle_catches_a_cache_that_disagrees_with_the_server(world):
     con.close()
     problems = world.check(cache_wait=1.0)
     assert "cache" in problems and msg.mid in problems["cache"][0], problems
+
+
+def test_a_stuck_item_neither_ends_the_settling_nor_hides_a_loss(world):
+    """A poisoned message whose refusal is lifted behind the harness's back is sent, so it
+    never shows as failed: the check reports it stuck, with where it is (on the server),
+    and still settles the rest and runs the loss check, which names a message the model
+    expects and nobody sent. The next check no longer waits for the stuck one."""
+    world.settle_timeout = 3.0
+    stuck = world.send(0, poison=True, discard_on_fail=True)
+    world.send(0)
+    assert stuck.poison is not None
+    stuck.poison.count = 0
+    ghost = Sent(str(uuid.uuid4()), stuck.cid, 10_000, "never sent")
+    world.sent.append(ghost)
+    problems = world.check()
+    assert set(problems) == {"stuck", "lost"}, problems
+    assert len(problems["stuck"]) == 1 and stuck.mid in problems["stuck"][0]
+    assert "on the server 1x" in problems["stuck"][0]
+    assert [ghost.mid in p for p in problems["lost"]] == [True]
+    world.sent.remove(ghost)
+    assert world.check() == {}
+    assert not stuck.discarded and stuck.poison is None

@@ -15,7 +15,9 @@ upstream (the real ``chat-tui-server``), one request per client connection (it a
 
 Each rule matches on ``method`` (exact, or None for any) and ``path_contains`` (a substring
 of the request target), and applies to the next ``count`` matching requests (None: until
-:meth:`FaultProxy.clear`). Every request is recorded in :attr:`FaultProxy.log` as
+:meth:`FaultProxy.clear`). A request takes the first matching rule in the list: rules are
+appended, and ``respond(..., first=True)`` puts its rule before every other one (a refusal
+that must win over a rule which forwards, such as ``hold`` or ``drop_response``). Every request is recorded in :attr:`FaultProxy.log` as
 ``(method, target, outcome)`` with outcome ``forwarded``, ``dropped``, ``held``, or the canned
 status as a string.
 
@@ -170,12 +172,14 @@ class FaultProxy:
     def respond(self, status: int, *, retry_after: float | None = None,
                 method: str | None = None, path_contains: str = "",
                 count: int | None = 1, body: bytes | None = None,
-                delay: float = 0.0) -> Rule:
+                delay: float = 0.0, first: bool = False) -> Rule:
         """Answer matching requests with ``status`` (and ``Retry-After``) without
         forwarding, after ``delay`` seconds; the body is the API's error shape unless
-        ``body`` (raw bytes, for malformed answers) is given."""
+        ``body`` (raw bytes, for malformed answers) is given. ``first``: the rule goes
+        before every rule already there, so no earlier rule forwards a request it
+        matches."""
         return self._add(Rule("respond", method, path_contains, count, status, retry_after,
-                              seconds=delay, body=body))
+                              seconds=delay, body=body), first=first)
 
     def hold(self, seconds: float, *, method: str | None = None, path_contains: str = "",
              count: int | None = 1) -> Rule:
@@ -187,9 +191,12 @@ class FaultProxy:
         with self._lock:
             self._rules.clear()
 
-    def _add(self, rule: Rule) -> Rule:
+    def _add(self, rule: Rule, first: bool = False) -> Rule:
         with self._lock:
-            self._rules.append(rule)
+            if first:
+                self._rules.insert(0, rule)
+            else:
+                self._rules.append(rule)
         return rule
 
     def _take_rule(self, method: str, target: str) -> Rule | None:

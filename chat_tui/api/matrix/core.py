@@ -118,12 +118,17 @@ class MatrixCore(HttpBackend):
 
     async def _call(self, method: str, path: str, *, json: Any = None,
                     params: dict | None = None, timeout: float | httpx.Timeout | None = None,
-                    auth: bool = True, expect: type = dict) -> Any:
+                    auth: bool = True, expect: type = dict,
+                    require: tuple[str, ...] = ()) -> Any:
         """The decoded JSON answer of ``method path`` (an ``expect``: dict, or list),
-        errors classified.
+        errors classified. ``require``: keys a dict answer must carry as non-empty
+        strings (the ``event_id`` of a send, the ``room_id`` of a create).
 
         Raises:
-            MalformedResponse: the body is not JSON of that type. And see :meth:`_send`.
+            MalformedResponse: the body is not JSON of that type, or lacks a ``require``
+            key: a transient error (outbox rule 3b), since the request may have been
+            done and a retry with the same transaction id or creation key does nothing
+            twice (rules M1, M2). And see :meth:`_send`.
         """
         response = await self._send(method, path, json=json, params=params,
                                     timeout=timeout, auth=auth)
@@ -134,6 +139,11 @@ class MatrixCore(HttpBackend):
         if not isinstance(body, expect):
             raise MalformedResponse(
                 f"HTTP {response.status_code}: body is not a JSON {expect.__name__}",
+                response.status_code)
+        missing = [k for k in require if not (isinstance(body.get(k), str) and body[k])]
+        if missing:
+            raise MalformedResponse(
+                f"HTTP {response.status_code}: the answer has no {', '.join(missing)}",
                 response.status_code)
         return body
 

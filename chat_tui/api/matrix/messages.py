@@ -91,7 +91,9 @@ class MatrixMessages(MatrixRooms):
         event already placed by a sync or backfill keeps that place and its version.
 
         Raises:
-            PermanentError: 403 (not joined), 404 (no such conversation), 413.
+            PermanentError: 403 (not joined), 404 (no such conversation), 413, and any
+            other 4xx but 401 and 429 (with or without a Matrix ``errcode``, rule 3b).
+            MalformedResponse: a 2xx answer without ``event_id`` (transient, rule 3b).
         """
         room = await self._room(cid)
         await self._refuse_encrypted(room, cid)
@@ -102,8 +104,9 @@ class MatrixMessages(MatrixRooms):
         if event_id is None:
             self._tried[mid] = time.monotonic()
             answer = await self._call(
-                "PUT", f"{API}/rooms/{q(room)}/send/m.room.message/{q(mid)}", json=content)
-            event_id = str(answer["event_id"])
+                "PUT", f"{API}/rooms/{q(room)}/send/m.room.message/{q(mid)}", json=content,
+                require=("event_id",))
+            event_id = answer["event_id"]
         if attempted or check_first:
             # The event may be an earlier attempt's, with the body it had then (rule 7).
             event = await self._event(room, event_id)
@@ -142,6 +145,7 @@ class MatrixMessages(MatrixRooms):
         Raises:
             PermanentError: no ``conversation_id`` (422), unknown message (404), another
             user's message (403).
+            MalformedResponse: a 2xx answer without ``event_id`` (transient, rule 3b).
         """
         if not conversation_id:
             raise PermanentError("a Matrix edit needs the conversation", 422, "bad_request")
@@ -153,8 +157,9 @@ class MatrixMessages(MatrixRooms):
             "PUT", f"{API}/rooms/{q(room)}/send/m.room.message/{q(mid)}.edit.{digest}",
             json={"msgtype": "m.text", "body": f"* {body}",
                   "m.new_content": {"msgtype": "m.text", "body": body},
-                  "m.relates_to": {"rel_type": "m.replace", "event_id": target}})
-        edit = await self._event(room, str(answer["event_id"]))
+                  "m.relates_to": {"rel_type": "m.replace", "event_id": target}},
+            require=("event_id",))
+        edit = await self._event(room, answer["event_id"])
         original = await self._event(room, target)
         await self._recall_places(room, conversation_id, [original])
         return self._yielding(self._with_edit(original, edit, conversation_id), original)

@@ -135,6 +135,7 @@ class MatrixRooms(MatrixCore):
         Raises:
             PermanentError: ``assistant`` (Matrix has no chat-tui assistant), an unknown
             or refused invitee (400/403/404).
+            MalformedResponse: a 2xx answer without ``room_id`` (transient, rule 3b).
         """
         if assistant:
             raise PermanentError("the assistant needs a chat-tui server", 501, "unsupported")
@@ -143,8 +144,8 @@ class MatrixRooms(MatrixCore):
             invite = sorted({self.full_user_id(m) for m in members} - {self.user_id})
             answer = await self._call("POST", f"{API}/createRoom", json={
                 "preset": "private_chat", "name": title, "invite": invite,
-                "creation_content": {CREATE_KEY: cid}})
-            room = str(answer["room_id"])
+                "creation_content": {CREATE_KEY: cid}}, require=("room_id",))
+            room = answer["room_id"]
         conversation = await self._conversation(room)
         self._remember_room(cid, room, self.rooms[room].encrypted)
         self.flush_ids()
