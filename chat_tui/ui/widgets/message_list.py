@@ -176,6 +176,19 @@ class MessageList(Paging, Selection, VerticalScroll, can_focus=True):
         if size.height == 0 and height > 0:
             self._container_size = Size(size.width, height)
 
+    def watch_virtual_size(self) -> None:
+        """A window no taller than the pane cannot be scrolled up to its top edge, where
+        the next older page loads (:meth:`Paging.watch_scroll_y`): ask for it once the
+        layout is drawn, so the pane fills with history and the top marker tells whether
+        there is any older ("start of the conversation")."""
+        self.call_after_refresh(self._fill_when_short)
+
+    def _fill_when_short(self) -> None:
+        if (self.conversation_id is not None and self.views and not self._busy
+                and not self._no_older and self.is_mounted
+                and self.max_scroll_y <= self.EDGE):
+            self.load_older()
+
     def on_mount(self) -> None:  # noqa: D102 - Textual hook
         self._check_older()
         self._update_top()
