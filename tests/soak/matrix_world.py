@@ -82,8 +82,10 @@ class MatrixWorld(World):
         super().__init__(workdir, cache_key)
         self.synapse: Synapse | None = None
         self._rooms: dict[str, str] = {}          # conversation id -> room id
+        self._key_of_room: dict[str, str | None] = {}  # room id -> its creation key
         self._mid_of_event: dict[str, str] = {}   # event id -> chat-tui id, as seen
         self._duplicate_ids: dict[str, list[str]] = {}
+        self._split_rooms: dict[str, list[str]] = {}  # conversation id -> its extra rooms
 
     def start(self) -> MatrixWorld:
         """Start Synapse, the proxy and the client; log in the client (through the
@@ -138,19 +140,36 @@ class MatrixWorld(World):
 
     def _room(self, cid: str) -> str | None:
         """The room of conversation ``cid`` (found by its creation key), or None while it
-        is not created on the homeserver."""
-        if cid in self._rooms:
-            return self._rooms[cid]
+        is not created on the homeserver. When several rooms carry the key (rule M2
+        broken), the first one seen; :meth:`_rooms_of` lists them all."""
+        if cid not in self._rooms:
+            self._scan_rooms()
+        return self._rooms.get(cid)
+
+    def _scan_rooms(self) -> None:
+        """Read the creation key of every joined room not read yet (a room's
+        ``m.room.create`` never changes, so each is read once)."""
         assert self.checker is not None
         joined = self.checker.get(f"{API}/joined_rooms").raise_for_status().json()
         for room in joined["joined_rooms"]:
-            if room in self._rooms.values():
+            if room in self._key_of_room:
                 continue
             r = self.checker.get(f"{API}/rooms/{_q(room)}/state/m.room.create/")
-            key = r.json().get(CREATE_KEY) if r.status_code == 200 else None
+            if r.status_code != 200:
+                continue
+            key = r.json().get(CREATE_KEY)
+            self._key_of_room[room] = key if isinstance(key, str) else None
             if isinstance(key, str):
-                self._rooms[key] = room
-        return self._rooms.get(cid)
+                self._rooms.setdefault(key, room)
+
+    def _rooms_of(self, cid: str) -> list[str]:
+        """Every joined room created for conversation ``cid`` (one, unless a create was
+        made twice), the one :meth:`_room` gives first."""
+        first = self._room(cid)
+        if first is None:
+            return []
+        self._scan_rooms()
+        return [first, *(r for r, k in self._key_of_room.items() if k == cid and r != first)]
 
     # ------------------------------------------------------------------ the phone
 
@@ -192,10 +211,15 @@ class MatrixWorld(World):
     def server_messages(self, cid: str) -> list[dict]:
         """The room's messages as the chat-tui API would list them (``id``, ``author``,
         ``seq``, ``body`` with the latest edit, ``deleted``), in the room's order."""
-        room = self._room(cid)
-        if room is None:
+        rooms = self._rooms_of(cid)
+        self._split_rooms[cid] = rooms[1:]
+        if len(rooms) > 1:  # the conversation's messages, whichever room they went to
+            events = sorted((e for r in rooms for e in self._events(r)),
+                            key=lambda e: e.get("origin_server_ts", 0))
+        elif rooms:
+            events = self._events(rooms[0])
+        else:
             return []
-        events = self._events(room)
         out: list[dict] = []
         by_event: dict[str, dict] = {}
         for e in events:
@@ -232,8 +256,15 @@ class MatrixWorld(World):
         return out
 
     def check(self, cache_wait: float = 20.0) -> dict[str, list[str]]:
-        """:meth:`World.check`, plus a message id on more than one event (duplicated)."""
+        """:meth:`World.check`, plus a message id on more than one event, and a
+        conversation created as more than one room (rule M2), as ``duplicated``."""
         problems = super().check(cache_wait)
+        for cid, extra in self._split_rooms.items():
+            if extra:
+                problems.setdefault("duplicated", []).append(
+                    f"conversation {cid} is {1 + len(extra)} rooms: the first "
+                    f"{self._rooms[cid]}, then {extra} (rule M2)")
+                self.stats.problems["duplicated"] += 1
         for cid, ids in self._duplicate_ids.items():
             for mid in ids:
                 problems.setdefault("duplicated", []).append(

@@ -97,3 +97,26 @@ def test_a_poisoned_send_is_refused_even_behind_a_fault_that_forwards() -> None:
     finally:
         world.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_the_oracle_names_a_conversation_created_as_two_rooms() -> None:
+    """A second room created behind the client's back with a conversation's creation key
+    (what a room create made twice leaves, rule M2) is reported as ``duplicated``, and the
+    messages in either room still count as on the server (not ``lost``)."""
+    _need_synapse()
+    tmp = Path(tempfile.mkdtemp(prefix="soak-matrix-"))
+    world = MatrixWorld(tmp)
+    try:
+        world.start()
+        msg = world.send(0)
+        assert world.check() == {}
+        assert world.checker is not None
+        world.checker.post("/_matrix/client/v3/createRoom", json={
+            "preset": "private_chat", "name": "twin",
+            "creation_content": {"dev.chat_tui.cid": msg.cid}}).raise_for_status()
+        problems = world.check(cache_wait=1.0)
+        assert "lost" not in problems, problems
+        assert any(msg.cid in p and "2 rooms" in p for p in problems["duplicated"]), problems
+    finally:
+        world.close()
+        shutil.rmtree(tmp, ignore_errors=True)
