@@ -39,6 +39,21 @@ async def test_keys_typed_before_the_composer_exists_reach_it_in_order(tmp_path)
     store.close()
 
 
+def at_first_frame(app: ChatApp, record) -> None:
+    """Call ``record()`` once, when ``app`` writes its first frame with the chat body
+    shown (outside Textual's startup batch), before that frame is drawn."""
+    display, done = app._display, []
+
+    def first_frame(screen, renderable):
+        if (not done and renderable is not None and not app._batch_count
+                and app.chat.query_one("#body").display):
+            done.append(True)
+            record()
+        return display(screen, renderable)
+
+    app._display = first_frame
+
+
 def _closed_cache(path) -> None:
     store = Cache(path, "me")
     store.open()
@@ -128,23 +143,20 @@ async def test_first_frame_is_laid_out_once_with_the_list_and_the_messages(tmp_p
     app = ChatApp(store, None, clock=FixedClock())
     layouts: list[int] = []  # the app's batch depth at each layout with the body shown
     first: dict[str, object] = {}
-    refresh_layout, display = app.chat._refresh_layout, app._display
+    refresh_layout = app.chat._refresh_layout
 
     def counted_layout(*args, **kwargs):
         if app.chat.query_one("#body").display:
             layouts.append(app._batch_count)
         return refresh_layout(*args, **kwargs)
 
-    def first_frame(screen, renderable):
-        if (not first and renderable is not None and not app._batch_count
-                and app.chat.query_one("#body").display):
-            first["layouts"] = list(layouts)
-            first["rows"] = app.chat.query_one(ConversationList).option_count
-            first["messages"] = [v.body for v in app.chat.messages.views]
-        return display(screen, renderable)
+    def first_frame():
+        first["layouts"] = list(layouts)
+        first["rows"] = app.chat.query_one(ConversationList).option_count
+        first["messages"] = [v.body for v in app.chat.messages.views]
 
     app.chat._refresh_layout = counted_layout
-    app._display = first_frame
+    at_first_frame(app, first_frame)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: first)
     store.close()
@@ -168,19 +180,15 @@ async def test_first_frame_shows_the_newest_messages_at_the_bottom_of_the_pane(t
     store.set_work_offline(work_offline)
     app = ChatApp(store, None, clock=FixedClock())
     first: dict[str, object] = {}
-    display = app._display
 
-    def first_frame(screen, renderable):
-        if (not first and renderable is not None and not app._batch_count
-                and app.chat.query_one("#body").display):
-            pane = app.chat.messages
-            items = [w for w in pane.children if isinstance(w, MessageItem)]
-            first["pane"] = pane.content_region
-            first["newest"] = (items[-1].view.body, items[-1].region)
-            first["max_scroll"] = (pane.scroll_y, pane.max_scroll_y)
-        return display(screen, renderable)
+    def first_frame():
+        pane = app.chat.messages
+        items = [w for w in pane.children if isinstance(w, MessageItem)]
+        first["pane"] = pane.content_region
+        first["newest"] = (items[-1].view.body, items[-1].region)
+        first["max_scroll"] = (pane.scroll_y, pane.max_scroll_y)
 
-    app._display = first_frame
+    at_first_frame(app, first_frame)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: first)
     store.close()
@@ -208,17 +216,13 @@ async def test_the_status_line_mounts_after_the_first_frame_showing_its_state(tm
     store.set_work_offline(work_offline)
     app = ChatApp(store, None, clock=FixedClock())
     first: dict[str, object] = {}
-    display = app._display
 
-    def first_frame(screen, renderable):
-        if (not first and renderable is not None and not app._batch_count
-                and app.chat.query_one("#body").display):
-            first["titlebar"] = [w.id for w in app.chat.query_one("#titlebar").children]
-            first["banner"] = app.chat.banner.is_attached
-            first["newest"] = app.chat.messages.views[-1].body
-        return display(screen, renderable)
+    def first_frame():
+        first["titlebar"] = [w.id for w in app.chat.query_one("#titlebar").children]
+        first["banner"] = app.chat.banner.is_attached
+        first["newest"] = app.chat.messages.views[-1].body
 
-    app._display = first_frame
+    at_first_frame(app, first_frame)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: first and app.chat.composer is not None
                        and app.chat.banner.is_attached and app.chat.sync_indicator.is_attached)
