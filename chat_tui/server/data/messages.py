@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from peewee import Database
@@ -138,12 +139,7 @@ class Messages(Repository):
                 model if assistant else None, system_prompt if assistant else None))
             affected = {uid for (uid,) in self._rows(self._stamp_sql, (seq, cid))}
             wake_on_commit(affected)
-            msg = WireMessage.construct(
-                id=mid, conversation_id=cid, author=self.names.of(p.user_id), body=body,
-                created_at=now, edited_at=None, seq=seq, version=1, deleted=False,
-                streaming=False, error=False, model=None, stopped=False)
-            job = (cid, mid) if assistant else None
-            return Write(msg, created=True, affected=affected, assistant_job=job)
+            return self._sent(p, cid, mid, body, now, seq, affected, assistant)
 
     def _put_one_round_trip(self, p: Principal, cid: str, mid: str, body: str) -> Write | None:
         """:meth:`put` on PostgreSQL in one round trip, when the caller is a member and
@@ -175,6 +171,13 @@ class Messages(Repository):
         [(seq, now, assistant, members, _notices, _inserted)] = rows
         affected = set(members)
         self.one_statement_sends += 1
+        return self._sent(p, cid, mid, body, now, seq, affected, assistant)
+
+    def _sent(self, p: Principal, cid: str, mid: str, body: str, now: datetime, seq: int,
+              affected: set[str], assistant: bool) -> Write:
+        """The :class:`Write` of a new message ``mid`` of ``p`` in ``cid`` written at
+        ``now`` (change ``seq``), waking ``affected``; with an assistant reply job when
+        ``assistant``."""
         msg = WireMessage.construct(
             id=mid, conversation_id=cid, author=self.names.of(p.user_id), body=body,
             created_at=now, edited_at=None, seq=seq, version=1, deleted=False,
