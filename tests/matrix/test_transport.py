@@ -5,7 +5,9 @@ rooms (M3) and error classes."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -185,6 +187,84 @@ async def test_rule_m2_a_lost_room_create_is_found_by_its_key(synapse, matrix_us
     assert create[CREATE_KEY] == cid
     # And a repeat with the answer received is the same room too.
     assert (await retry.put_conversation(cid, "lost answer", [bob_id], False)).id == cid
+
+
+async def _rooms_created_for(synapse: Synapse, token: str, cid: str) -> list[str]:
+    """The rooms the token's user has joined whose ``m.room.create`` carries ``cid``."""
+    async with httpx.AsyncClient(base_url=synapse.url, timeout=30, headers={
+            "authorization": f"Bearer {token}"}) as http:
+        joined = (await http.get("/_matrix/client/v3/joined_rooms")).json()["joined_rooms"]
+        found = []
+        for room in joined:
+            create = (await http.get(
+                f"/_matrix/client/v3/rooms/{room}/state/m.room.create/")).json()
+            if create.get(CREATE_KEY) == cid:
+                found.append(room)
+        return found
+
+
+async def _create_until_answered(client: MatrixClient, cid: str, title: str,
+                                 members: list[str]) -> object:
+    """``put_conversation`` retried after each transient error, as the outbox does."""
+    for _ in range(100):
+        try:
+            return await client.put_conversation(cid, title, members, False)
+        except TransientError:
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"the create of {cid} never answered")
+
+
+async def test_rule_m2_two_overlapping_creates_of_one_conversation_make_one_room(
+        synapse, matrix_user, matrix_client) -> None:
+    """Two attempts of one create under way at once (the retry of an attempt the client
+    gave up on while the homeserver still builds its room) make one room, and both answer
+    it: the homeserver gives the creation alias to one of them."""
+    alice_id, name, password = matrix_user()
+    bob_id, bob_name, bob_password = matrix_user()
+    first = await matrix_client(name, password)
+    second = MatrixClient(synapse.url, first._token, user_id=alice_id)
+    cid = str(uuid.uuid4())
+    try:
+        answers = await asyncio.gather(
+            _create_until_answered(first, cid, "overlap", [bob_id]),
+            _create_until_answered(second, cid, "overlap", [bob_id]))
+        room = second._room_of[cid]
+    finally:
+        await second.aclose()
+    assert [a.id for a in answers] == [cid, cid]
+    assert await _rooms_created_for(synapse, first._token, cid) == [room]
+    assert first._room_of[cid] == room
+    bob = await matrix_client(bob_name, bob_password)
+    await bob.sync(None)
+    assert list(bob.invites) == [room]
+
+
+async def test_rule_m2_a_create_the_homeserver_cut_off_is_made_again(
+        synapse, matrix_user, matrix_client) -> None:
+    """A homeserver killed between taking a create's alias and writing the room's first
+    event leaves the alias pointing at a room nobody can read. For ``create_grace``
+    seconds that is a room still being built (transient); after it, the alias is taken
+    back and the room is created."""
+    from chat_tui.api.matrix.events import creation_alias
+
+    alice_id, name, password = matrix_user()
+    alice = await matrix_client(name, password)
+    cid = str(uuid.uuid4())
+    alias = creation_alias(cid, alice_id.split(":", 1)[1])
+    cut_off = f"!cutoff{uuid.uuid4().hex}:{alice_id.split(':', 1)[1]}"
+    synapse.leave_cut_off_create(alias, cut_off, alice_id)
+    alice.create_grace = 1.0
+    with pytest.raises(TransientError, match="still being created"):
+        await alice.put_conversation(cid, "cut off", [], False)
+    await asyncio.sleep(1.2)
+    conversation = await alice.put_conversation(cid, "cut off", [], False)
+    room = alice._room_of[cid]
+    assert (conversation.id, conversation.title) == (cid, "cut off") and room != cut_off
+    assert await _rooms_created_for(synapse, alice._token, cid) == [room]
+    async with httpx.AsyncClient(base_url=synapse.url, timeout=30) as http:
+        resolved = (await http.get(f"/_matrix/client/v3/directory/room/{quote(alias)}",
+                                   headers={"authorization": f"Bearer {alice._token}"}))
+    assert resolved.json()["room_id"] == room
 
 
 async def test_rule_s4_limited_timeline_and_backfill_fill_the_gap_exactly(

@@ -24,6 +24,7 @@ import importlib.util
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -221,6 +222,23 @@ class Synapse:
             process.wait(15)
 
     close = stop
+
+    def leave_cut_off_create(self, alias: str, room_id: str, creator: str) -> None:
+        """Write what a homeserver killed in the middle of a ``createRoom`` leaves: the
+        room's row and its alias ``alias`` (``#localpart:server``, created by the user id
+        ``creator``) pointing at ``room_id``, and none of the room's events. Synapse takes
+        a create's alias in its own transaction before it writes the room's first event,
+        so a crash between the two leaves exactly these rows; the homeserver reads them as
+        it reads its own (no cache holds an alias it has not been asked for)."""
+        with sqlite3.connect(self.base / "homeserver.db", timeout=30) as db:
+            db.execute("INSERT INTO rooms (room_id, is_public, creator, room_version,"
+                       " has_auth_chain_index) VALUES (?, 0, ?, '12', 1)",
+                       (room_id, creator))
+            db.execute("INSERT INTO room_aliases (room_alias, room_id, creator)"
+                       " VALUES (?, ?, ?)", (alias, room_id, creator))
+            db.execute("INSERT INTO room_alias_servers (room_alias, server) VALUES (?, ?)",
+                       (alias, alias.split(":", 1)[1]))
+        db.close()
 
     def register(self, username: str, password: str, *, admin: bool = False) -> str:
         """Create the user ``username`` (localpart) with ``password`` through the

@@ -74,6 +74,11 @@ class MatrixCore(HttpBackend):
     every room seen, ``invites`` the pending invites, ``ids`` the durable id store or
     None (rule M4)."""
 
+    #: Seconds a creation alias may point at a room nobody can read before its create
+    #: is taken as cut off (rule M2). A homeserver builds a room within a second or two;
+    #: only one stopped between taking the alias and writing the room leaves it so longer.
+    create_grace = 30.0
+
     def __init__(self, base_url: str, token: str | None = None, *, user_id: str = "",
                  timeout: float = 15.0, probe_timeout: float = 3.0,
                  sync_read_timeout: float = 120.0, ids: IdStore | None = None):
@@ -97,6 +102,7 @@ class MatrixCore(HttpBackend):
         self._plain_checked: set[str] = set()    # rooms seen without m.room.encryption
         self._full_state: set[str] = set()       # rooms whose whole state was applied
         self._tried: dict[str, float] = {}      # transaction id -> monotonic time sent
+        self._unreadable_since: dict[str, float] = {}  # cid -> monotonic (M2)
         self._room_known: dict[str, tuple[str, bool]] = {}  # what ``ids`` was given
         self._new_rooms: dict[str, tuple[str, bool]] = {}   # learned, not yet given
         self._new_events: dict[str, tuple[str, str, int]] = {}

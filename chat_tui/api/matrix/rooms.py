@@ -4,11 +4,12 @@ invite, and refuse to write into an encrypted room."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
-from chat_tui.api.errors import PermanentError
-from chat_tui.api.matrix.core import API, MatrixCore, q
-from chat_tui.api.matrix.events import CREATE_KEY, RoomState, when
+from chat_tui.api.errors import PermanentError, TransientError
+from chat_tui.api.matrix.core import API, MatrixCore, log, q
+from chat_tui.api.matrix.events import CREATE_KEY, RoomState, creation_alias, when
 
 if TYPE_CHECKING:
     from chat_tui.wire.models import Conversation, Message
@@ -18,10 +19,9 @@ class MatrixRooms(MatrixCore):
     """The room calls of :class:`chat_tui.api.matrix.MatrixClient`."""
 
     async def _find_room_by_cid(self, cid: str) -> str | None:
-        """Rule M2: the joined room whose ``m.room.create`` content carries ``cid`` under
-        :data:`CREATE_KEY`, or None. Looks at the rooms known from sync first, then at
-        the durable ids (rule M4), then asks the server for every joined room's create
-        event."""
+        """Rule M2: the room created for the conversation ``cid``, or None. Looks at the
+        rooms known from sync first, then at the durable ids (rule M4), then asks my
+        homeserver for the room of the creation alias (:meth:`_resolve_creation_alias`)."""
         for state in self.rooms.values():
             if state.cid == cid:
                 return state.room_id
@@ -29,18 +29,24 @@ class MatrixRooms(MatrixCore):
             room = await self.ids.lookup_room(cid)
             if room is not None:
                 return room
-        joined = (await self._call("GET", f"{API}/joined_rooms")).get("joined_rooms", [])
-        for room_id in joined:
-            if room_id in self.rooms and self.rooms[room_id].created_ms:
-                continue  # its create event is known and carries another id
-            try:
-                create = await self._call(
-                    "GET", f"{API}/rooms/{q(room_id)}/state/m.room.create/")
-            except PermanentError:
-                continue
-            if create.get(CREATE_KEY) == cid:
-                return room_id
-        return None
+        return await self._resolve_creation_alias(cid)
+
+    def _creation_alias(self, cid: str) -> str:
+        """The alias a create of ``cid`` takes on my homeserver (rule M2)."""
+        return creation_alias(cid, self.user_id.split(":", 1)[-1])
+
+    async def _resolve_creation_alias(self, cid: str) -> str | None:
+        """``GET /directory/room/{alias}``: the room of ``cid``'s creation alias, or None
+        when no create of ``cid`` took it (404)."""
+        try:
+            answer = await self._call(
+                "GET", f"{API}/directory/room/{q(self._creation_alias(cid))}",
+                require=("room_id",))
+        except PermanentError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return answer["room_id"]
 
     async def _room(self, cid: str) -> str:
         """The room id of conversation ``cid``.
@@ -129,27 +135,86 @@ class MatrixRooms(MatrixCore):
                                assistant: bool) -> Conversation:
         """``POST /createRoom`` (private chat, ``title`` as its name, ``members`` invited:
         user ids, or localparts of this homeserver; myself left out) with ``cid`` in the
-        create content under :data:`CREATE_KEY`. Rule M2: a room already created under ``cid`` (an earlier attempt whose answer was lost) is
-        found first and answered instead of a second room.
+        create content under :data:`CREATE_KEY` and the creation alias
+        (:func:`creation_alias`) as its ``room_alias_name``. Rule M2: the room of an
+        earlier attempt (whose answer was lost, or which is still under way) is found by
+        its key or alias and answered instead of a second room.
 
         Raises:
             PermanentError: ``assistant`` (Matrix has no chat-tui assistant), an unknown
-            or refused invitee (400/403/404).
+            or refused invitee (400/403/404), a creation alias another user holds.
+            TransientError: the room of the alias is still being created (readable by
+            nobody yet); after :attr:`create_grace` seconds of that, the create is taken
+            as cut off, the alias is deleted and the room created.
             MalformedResponse: a 2xx answer without ``room_id`` (transient, rule 3b).
         """
         if assistant:
             raise PermanentError("the assistant needs a chat-tui server", 501, "unsupported")
+        invite = sorted({self.full_user_id(m) for m in members} - {self.user_id})
         room = await self._find_room_by_cid(cid)
         if room is None:
-            invite = sorted({self.full_user_id(m) for m in members} - {self.user_id})
-            answer = await self._call("POST", f"{API}/createRoom", json={
-                "preset": "private_chat", "name": title, "invite": invite,
-                "creation_content": {CREATE_KEY: cid}}, require=("room_id",))
-            room = answer["room_id"]
-        conversation = await self._conversation(room)
+            room = await self._create_room(cid, title, invite)
+        try:
+            conversation = await self._conversation(room)
+        except PermanentError as exc:
+            if exc.status not in (403, 404):
+                raise
+            await self._take_back_cut_off_alias(cid, room)
+            room = await self._create_room(cid, title, invite)
+            conversation = await self._conversation(room)
+        self._unreadable_since.pop(cid, None)
         self._remember_room(cid, room, self.rooms[room].encrypted)
         self.flush_ids()
         return conversation
+
+    async def _create_room(self, cid: str, title: str, invite: list[str]) -> str:
+        """``POST /createRoom`` for ``cid`` (see :meth:`put_conversation`); the new room's
+        id, or the room of another attempt that took the creation alias first (400
+        ``M_ROOM_IN_USE``, or 409 when both were under way at once)."""
+        alias = self._creation_alias(cid)
+        try:
+            answer = await self._call("POST", f"{API}/createRoom", json={
+                "preset": "private_chat", "name": title, "invite": invite,
+                "room_alias_name": alias[1:].split(":", 1)[0],
+                # The alias is a key, not an address to show: no m.room.canonical_alias.
+                "initial_state": [{"type": "m.room.canonical_alias", "state_key": "",
+                                   "content": {}}],
+                "creation_content": {CREATE_KEY: cid}}, require=("room_id",))
+            return answer["room_id"]
+        except PermanentError as exc:
+            if exc.code != "M_ROOM_IN_USE" and exc.status != 409:
+                raise
+        room = await self._resolve_creation_alias(cid)
+        if room is None:
+            raise TransientError("the conversation's room alias was taken and deleted "
+                                 "again; creating its room next attempt", 409)
+        return room
+
+    async def _take_back_cut_off_alias(self, cid: str, room: str) -> None:
+        """Rule M2 for a creation alias whose room I cannot read: another attempt's room
+        still being built (the homeserver takes the alias before it writes the room's
+        first event) raises TransientError for :attr:`create_grace` seconds from the
+        first time this client saw it so; after that the create was cut off (the
+        homeserver stopped between the two), and the alias is deleted
+        (``DELETE /directory/room/{alias}``, allowed to its creator) so the caller
+        creates the room again.
+
+        Raises:
+            TransientError: still within the grace (``retry_after`` 2 s).
+            PermanentError: the alias is not mine to delete (403).
+        """
+        first = self._unreadable_since.setdefault(cid, time.monotonic())
+        if time.monotonic() - first < self.create_grace:
+            raise TransientError(f"the room {room} of this conversation is still being "
+                                 "created", 403, retry_after=2.0)
+        log.warning("room create cut off: taking back the alias of %s (room %s)", cid, room)
+        try:
+            await self._call("DELETE",
+                             f"{API}/directory/room/{q(self._creation_alias(cid))}")
+        except PermanentError as exc:
+            if exc.status != 404:  # 404: another attempt took it back already
+                raise
+        self._unreadable_since.pop(cid, None)
 
     def full_user_id(self, name: str) -> str:
         """``name`` as a user id: as given when it starts with ``@``, else the localpart
