@@ -36,6 +36,7 @@ from chat_tui.store.cleanstamp import is_clean
 from chat_tui.store.convert import dt, preview
 from chat_tui.store.outbox_state import (
     COUNTS_BY_STATE_SQL,
+    MY_COUNTS_BY_STATE_SQL,
     NOT_LEAVING_SQL,
     PENDING_BY_KIND_SQL,
     PROBLEMS_COLUMN_SQL,
@@ -194,10 +195,12 @@ class FirstFrameReader:
             out = [v for v in out if v.id in wanted][:limit]
         return out
 
-    def outbox_counts(self) -> dict[str, int]:
-        """As ``Cache.outbox_counts``: outbox actions by state (``OUTBOX_STATES`` keys)."""
+    def outbox_counts(self, *, reads: bool = True) -> dict[str, int]:
+        """As ``Cache.outbox_counts``: outbox actions by state (``OUTBOX_STATES`` keys),
+        read markers left out when ``reads`` is False."""
         counts = dict.fromkeys(OUTBOX_STATES, 0)
-        for state, n in self._conn.execute(COUNTS_BY_STATE_SQL):
+        for state, n in self._conn.execute(COUNTS_BY_STATE_SQL if reads
+                                           else MY_COUNTS_BY_STATE_SQL):
             counts[state] = n
         return counts
 

@@ -13,7 +13,12 @@ from chat_tui.store.cachefile import CacheFile
 from chat_tui.store.convert import now as _now
 from chat_tui.store.convert import preview
 from chat_tui.store.more_views import OutboxProblem
-from chat_tui.store.outbox_state import COUNTS_BY_STATE_SQL, WAITS_FOR_USER, OutboxState
+from chat_tui.store.outbox_state import (
+    COUNTS_BY_STATE_SQL,
+    MY_COUNTS_BY_STATE_SQL,
+    WAITS_FOR_USER,
+    OutboxState,
+)
 from chat_tui.store.results import OutboxAction
 from chat_tui.store.views import OUTBOX_STATES
 
@@ -40,11 +45,14 @@ class OutboxQueue(CacheFile):
     """The outbox's queues (part of :class:`~chat_tui.store.Cache`): read by the UI
     (counts, problems), the CLI (rows) and the drain (next actions, expiry)."""
 
-    def outbox_counts(self) -> dict[str, int]:
+    def outbox_counts(self, *, reads: bool = True) -> dict[str, int]:
         """Outbox actions by state: keys ``queued``, ``sending``, ``failed``, ``blocked``,
-        ``expired`` (a queued action behind a failed or expired one counts as blocked)."""
+        ``expired`` (a queued action behind a failed or expired one counts as blocked).
+        ``reads=False`` leaves read markers out: my actions, what the app's outbox
+        indicator shows; the engine and the CLI count every action."""
         counts = dict.fromkeys(OUTBOX_STATES, 0)
-        for state, n in self.db.execute_sql(COUNTS_BY_STATE_SQL).fetchall():
+        sql = COUNTS_BY_STATE_SQL if reads else MY_COUNTS_BY_STATE_SQL
+        for state, n in self.db.execute_sql(sql).fetchall():
             counts[state] = n
         return counts
 

@@ -36,21 +36,34 @@ class OutboxState(StrEnum):
 #: Stored states that stop a conversation's queue until the user acts (outbox rules 3, 6).
 WAITS_FOR_USER: tuple[OutboxState, ...] = (OutboxState.FAILED, OutboxState.EXPIRED)
 
-#: The outbox's actions counted by the state the read API shows (rows ``(state,
-#: count)``; a queued action behind a failed or expired one of its conversation counts as
-#: ``blocked``), for ``Cache.outbox_counts`` and the first frame's reader. The first
-#: failed or expired action of each conversation is computed once and joined (a
-#: correlated ``EXISTS`` per row costs O(n^2): 6 ms with 1,000 queued sends, and the
-#: engine asks twice per message sent).
-COUNTS_BY_STATE_SQL = f"""
+
+def _counts_by_state(where: str) -> str:
+    """The query of :data:`COUNTS_BY_STATE_SQL` restricted by ``where`` (a ``WHERE``
+    clause over ``outbox o``, or "")."""
+    return f"""
 WITH blockers AS (
     SELECT conversation_id, min(id) AS first_id FROM outbox
      WHERE state IN ('{OutboxState.FAILED}', '{OutboxState.EXPIRED}') GROUP BY conversation_id)
 SELECT CASE WHEN o.state = '{OutboxState.QUEUED}' AND o.id > b.first_id
        THEN '{OutboxState.BLOCKED}' ELSE o.state END AS s, count(*)
   FROM outbox o LEFT JOIN blockers b ON b.conversation_id = o.conversation_id
+ {where}
  GROUP BY s
 """
+
+
+#: The outbox's actions counted by the state the read API shows (rows ``(state,
+#: count)``; a queued action behind a failed or expired one of its conversation counts as
+#: ``blocked``), for ``Cache.outbox_counts`` and the first frame's reader. The first
+#: failed or expired action of each conversation is computed once and joined (a
+#: correlated ``EXISTS`` per row costs O(n^2): 6 ms with 1,000 queued sends, and the
+#: engine asks twice per message sent).
+COUNTS_BY_STATE_SQL = _counts_by_state("")
+
+#: As :data:`COUNTS_BY_STATE_SQL`, read markers left out: my actions, what the app's
+#: outbox indicator counts (as the offline banner, the problems panel and the list's
+#: queued counts do; a read marker is never failed or blocked, rule 3j).
+MY_COUNTS_BY_STATE_SQL = _counts_by_state("WHERE o.kind != 'read'")
 
 #: The column ``problems`` of a conversation-list query over ``conversation c``: how many
 #: of the conversation's actions wait for the user (``ConversationView.problem_count``):

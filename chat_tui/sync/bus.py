@@ -121,7 +121,7 @@ class EventBus:
         if not self.store.is_open:
             return
         try:
-            counts = self.store.outbox_counts()
+            counts = self.store.outbox_counts(reads=False)
         except DatabaseError:
             log.exception("outbox counts unavailable")
             return

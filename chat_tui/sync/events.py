@@ -30,8 +30,9 @@ class ConnectivityChanged:
 
 @dataclass(frozen=True)
 class OutboxChanged:
-    """Outbox counts by state; keys ``queued``, ``sending``, ``failed``, ``blocked``,
-    ``expired`` (always all five)."""
+    """Counts of my outbox actions by state (read markers left out, as the app's outbox
+    indicator shows them: ``Cache.outbox_counts(reads=False)``); keys ``queued``,
+    ``sending``, ``failed``, ``blocked``, ``expired`` (always all five)."""
 
     counts: dict[str, int] = field(default_factory=dict)
 

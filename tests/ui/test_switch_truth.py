@@ -37,3 +37,43 @@ async def test_switching_by_key_keeps_the_outbox_indicator_true(server, login, m
             await assert_truthful(pilot, app)
     finally:
         await bob.aclose()
+
+
+async def test_a_read_marker_queued_offline_is_not_shown_as_queued(server, login, make_app,
+                                                                    server_api):
+    """Opening a conversation with a new message while offline queues its read marker.
+    The outbox indicator counts my actions, as the offline banner, the problems panel and
+    the list's queued counts do: a read marker is the engine's bookkeeping, so nothing
+    says an action waits, and the marker is sent once the server is back."""
+    ids = await _seed(server, {"Weekend hike": WEEKEND, "Book club": BOOK_CLUB})
+    app = make_app(login("alice"))
+    token = server.login("bob", PASSWORDS["bob"], device="replies")["access_token"]
+    bob = ApiClient(server.url, token)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert await wait_for(pilot, lambda: online(app) and app.sync_phase[0] == "idle"
+                                  and app.current_id is not None)
+            other = next(c for c in ids.values() if c != app.current_id)
+            await bob.put_message(other, str(uuid.uuid4()), "are you coming?")
+            rows = app.chat.conversation_list
+            assert await wait_for(pilot, lambda: rows.conversations[0].id == other
+                                  and rows.conversations[0].unread_count > 0)
+            server.stop()
+            assert await wait_for(pilot, lambda: app.connectivity == "offline")
+            await pilot.press("alt+up")
+            assert await wait_for(pilot, lambda: app.current_id == other)
+            assert await wait_for(pilot, lambda: [
+                (o.kind, o.state) for o in app.store.outbox_list()] == [("read", "queued")])
+            await pilot.pause()
+            assert not app.chat.queue_indicator.display
+            assert app.chat.banner.display
+            assert "will be sent" not in str(app.chat.banner.render())
+            await assert_truthful(pilot, app)
+
+            server.start()
+            assert await wait_for(pilot, lambda: app.store.outbox_list() == [], timeout=20)
+            await assert_truthful(pilot, app)
+        unread = {c.id: c.unread_count for c in await server_api("alice").list_conversations()}
+        assert unread[other] == 0
+    finally:
+        await bob.aclose()

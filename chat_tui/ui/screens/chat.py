@@ -201,7 +201,7 @@ class ChatScreen(EngineStatus, LoginWatch, ProblemActions, MessageActions, Reply
         if current is None and ids:
             current = ids[0]
         self.current_id = current
-        self.set_reactive(ChatScreen.outbox, dict(store.outbox_counts()))
+        self.set_reactive(ChatScreen.outbox, dict(store.outbox_counts(reads=False)))
 
         views: list[MessageView] = []
         at_newest = True
