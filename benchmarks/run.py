@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -314,6 +315,10 @@ def update_readme(readme: Path, table: str, start: str = README_START,
     readme.write_text(f"{head}{start}\n{table.strip()}\n{end}{tail}", encoding="utf-8")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
@@ -336,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
                              "results.json of the same size (each keeps its own run's date "
                              "and load, shown under the table)")
     args = parser.parse_args(argv)
+    # SIGTERM (timeout, a cancelled job) stops like Ctrl-C: the finally blocks and exit
+    # stacks stop the servers and the Synapse started here (in sessions of their own).
+    signal.signal(signal.SIGTERM, _interrupt)
     size = SIZES[args.size]
     if args.load_duration:
         size = Size(**{**asdict(size), "load_duration": args.load_duration})
