@@ -117,17 +117,19 @@ class ServerProcess:
             cwd=self.workdir,
         )
         stderr.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        line = self._read_line(deadline)
-        match = _LISTENING.match(line or "")
-        if match is None:
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            line = self._read_line(deadline)
+            match = _LISTENING.match(line or "")
+            if match is None:
+                raise RuntimeError(f"server did not print its listening line (got {line!r}):"
+                                   f"\n{self.stderr_text()}")
+            self.port = int(match.group(2))
+            self.url = f"{match.group(1)}:{self.port}"
+            self._wait_healthy(deadline)
+        except BaseException:  # no answer, or Ctrl-C/SIGTERM while waiting: no orphan
             self.kill()
-            raise RuntimeError(
-                f"server did not print its listening line (got {line!r}):\n{self.stderr_text()}"
-            )
-        self.port = int(match.group(2))
-        self.url = f"{match.group(1)}:{self.port}"
-        self._wait_healthy(deadline)
+            raise
         return self
 
     def _environment(self) -> dict[str, str]:

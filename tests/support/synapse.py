@@ -187,6 +187,19 @@ class Synapse:
             cwd=self.base, stdout=subprocess.DEVNULL,
             stderr=open(self.base / "stderr.log", "ab"),  # noqa: SIM115 - owned by Popen
             start_new_session=True)
+        try:
+            self._wait_answering()
+        except BaseException:  # a timeout, or Ctrl-C/SIGTERM while waiting: no orphan
+            self.stop()
+            raise
+
+    def _wait_answering(self) -> None:
+        """Return once ``/_matrix/client/versions`` answers 200.
+
+        Raises:
+            RuntimeError: the process exited, or ``start_timeout`` seconds passed.
+        """
+        assert self.process is not None
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -198,7 +211,6 @@ class Synapse:
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        self.stop()
         raise RuntimeError(f"synapse did not answer within {self.start_timeout} s: {self._tail()}")
 
     def _tail(self) -> str:
