@@ -14,6 +14,12 @@ Pure functions over decoded JSON, no I/O. The mapping:
 - ``version`` is the ``origin_server_ts`` of the event or of its latest edit or redaction
   (last write wins on it, rule S3);
 - ``m.room.encrypted`` events are messages with the body :data:`ENCRYPTED_BODY`.
+
+The mapping reads a few fields of the event types it knows and checks each value it reads
+(a value of the wrong type counts as absent). A Matrix types library does not save that:
+``mautrix.types`` 0.21 deserializes ``origin_server_ts: "yesterday"`` or ``body: 5``
+unchecked, costs about 0.2 s to import (half of chat-tui's first frame), and
+installs aiohttp and its dependencies, which chat-tui does not use.
 """
 
 from __future__ import annotations
