@@ -152,16 +152,20 @@ class MatrixRooms(MatrixCore):
             raise PermanentError("the assistant needs a chat-tui server", 501, "unsupported")
         invite = sorted({self.full_user_id(m) for m in members} - {self.user_id})
         room = await self._find_room_by_cid(cid)
-        if room is None:
-            room = await self._create_room(cid, title, invite)
-        try:
-            conversation = await self._conversation(room)
-        except PermanentError as exc:
-            if exc.status not in (403, 404):
-                raise
-            await self._take_back_cut_off_alias(cid, room)
-            room = await self._create_room(cid, title, invite)
-            conversation = await self._conversation(room)
+        for _ in range(2):  # the room found or made, then once more after a cut-off create
+            if room is None:
+                room = await self._create_room(cid, title, invite)
+            try:
+                conversation = await self._conversation(room)
+                break
+            except PermanentError as exc:
+                if exc.status not in (403, 404):
+                    raise
+                await self._take_back_cut_off_alias(cid, room)
+                room = None
+        else:
+            raise TransientError("the room of this conversation is still being created", 403,
+                                 retry_after=2.0)
         self._unreadable_since.pop(cid, None)
         self._remember_room(cid, room, self.rooms[room].encrypted)
         self.flush_ids()
