@@ -315,10 +315,6 @@ def update_readme(readme: Path, table: str, start: str = README_START,
     readme.write_text(f"{head}{start}\n{table.strip()}\n{end}{tail}", encoding="utf-8")
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
@@ -343,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # SIGTERM (timeout, a cancelled job) stops like Ctrl-C: the finally blocks and exit
     # stacks stop the servers and the Synapse started here (in sessions of their own).
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     size = SIZES[args.size]
     if args.load_duration:
         size = Size(**{**asdict(size), "load_duration": args.load_duration})

@@ -97,10 +97,6 @@ def _report(problems: dict[str, list[str]], where: str, seed: int, log: list[str
     print("  last steps:\n    " + "\n    ".join(log[-25:]), flush=True)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=1000)
@@ -118,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                              "the world in use still gets its final check")
     args = parser.parse_args(argv)
     # SIGTERM stops like Ctrl-C, so the finally blocks stop the servers and clients.
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"soak seed {seed} (replay: python -m tools.soak --seed {seed} --rounds {args.rounds} "
           f"--check-every {args.check_every} --worlds {args.worlds} --world {args.world})",
