@@ -20,6 +20,7 @@ from chat_tui.api.errors import (
 )
 from chat_tui.api.matrix import CREATE_KEY, ENCRYPTED_BODY, MESSAGE_KEY, MatrixClient
 from tests.support.fault_proxy import FaultProxy
+from tests.support.raw_matrix import RawMatrix
 from tests.support.servers import find_free_port
 from tests.support.synapse import Synapse
 
@@ -159,7 +160,7 @@ async def test_rule_m1_a_send_under_another_login_is_looked_up_first(
 
 
 async def test_rule_m2_a_lost_room_create_is_found_by_its_key(synapse, matrix_user,
-                                                             matrix_client) -> None:
+                                                             matrix_client, raw) -> None:
     alice_id, name, password = matrix_user()
     bob_id, _, _ = matrix_user()
     alice = await matrix_client(name, password)
@@ -177,30 +178,16 @@ async def test_rule_m2_a_lost_room_create_is_found_by_its_key(synapse, matrix_us
     retry = await matrix_client(name, password)
     conversation = await retry.put_conversation(cid, "lost answer", [bob_id], False)
     assert conversation.id == cid and conversation.title == "lost answer"
-    async with httpx.AsyncClient(base_url=synapse.url, timeout=10) as http:
-        joined = (await http.get("/_matrix/client/v3/joined_rooms", headers={
-            "authorization": f"Bearer {alice._token}"})).json()["joined_rooms"]
-        assert len(joined) == 1
-        create = (await http.get(
-            f"/_matrix/client/v3/rooms/{joined[0]}/state/m.room.create/",
-            headers={"authorization": f"Bearer {alice._token}"})).json()
-    assert create[CREATE_KEY] == cid
+    assert _creation_keys(raw(name, password)) == {retry._room_of[cid]: cid}
     # And a repeat with the answer received is the same room too.
     assert (await retry.put_conversation(cid, "lost answer", [bob_id], False)).id == cid
 
 
-async def _rooms_created_for(synapse: Synapse, token: str, cid: str) -> list[str]:
-    """The rooms the token's user has joined whose ``m.room.create`` carries ``cid``."""
-    async with httpx.AsyncClient(base_url=synapse.url, timeout=30, headers={
-            "authorization": f"Bearer {token}"}) as http:
-        joined = (await http.get("/_matrix/client/v3/joined_rooms")).json()["joined_rooms"]
-        found = []
-        for room in joined:
-            create = (await http.get(
-                f"/_matrix/client/v3/rooms/{room}/state/m.room.create/")).json()
-            if create.get(CREATE_KEY) == cid:
-                found.append(room)
-        return found
+def _creation_keys(client: RawMatrix) -> dict[str, object]:
+    """Each room ``client``'s user has joined, with the chat-tui id its ``m.room.create``
+    carries (None when it carries none)."""
+    return {room: (client.state(room, "m.room.create") or {}).get(CREATE_KEY)
+            for room in client.joined_rooms()}
 
 
 async def _create_until_answered(client: MatrixClient, cid: str, title: str,
@@ -215,7 +202,7 @@ async def _create_until_answered(client: MatrixClient, cid: str, title: str,
 
 
 async def test_rule_m2_two_overlapping_creates_of_one_conversation_make_one_room(
-        synapse, matrix_user, matrix_client) -> None:
+        synapse, matrix_user, matrix_client, raw) -> None:
     """Two attempts of one create under way at once (the retry of an attempt the client
     gave up on while the homeserver still builds its room) make one room, and both answer
     it: the homeserver gives the creation alias to one of them."""
@@ -232,7 +219,7 @@ async def test_rule_m2_two_overlapping_creates_of_one_conversation_make_one_room
     finally:
         await second.aclose()
     assert [a.id for a in answers] == [cid, cid]
-    assert await _rooms_created_for(synapse, first._token, cid) == [room]
+    assert _creation_keys(raw(name, password)) == {room: cid}
     assert first._room_of[cid] == room
     bob = await matrix_client(bob_name, bob_password)
     await bob.sync(None)
@@ -240,7 +227,7 @@ async def test_rule_m2_two_overlapping_creates_of_one_conversation_make_one_room
 
 
 async def test_rule_m2_a_create_the_homeserver_cut_off_is_made_again(
-        synapse, matrix_user, matrix_client) -> None:
+        synapse, matrix_user, matrix_client, raw) -> None:
     """A homeserver killed between taking a create's alias and writing the room's first
     event leaves the alias pointing at a room nobody can read. For ``create_grace``
     seconds that is a room still being built (transient); after it, the alias is taken
@@ -260,10 +247,9 @@ async def test_rule_m2_a_create_the_homeserver_cut_off_is_made_again(
     conversation = await alice.put_conversation(cid, "cut off", [], False)
     room = alice._room_of[cid]
     assert (conversation.id, conversation.title) == (cid, "cut off") and room != cut_off
-    assert await _rooms_created_for(synapse, alice._token, cid) == [room]
-    async with httpx.AsyncClient(base_url=synapse.url, timeout=30) as http:
-        resolved = (await http.get(f"/_matrix/client/v3/directory/room/{quote(alias)}",
-                                   headers={"authorization": f"Bearer {alice._token}"}))
+    plain = raw(name, password)
+    assert _creation_keys(plain) == {room: cid}
+    resolved = plain.http.get(f"/_matrix/client/v3/directory/room/{quote(alias)}")
     assert resolved.json()["room_id"] == room
 
 
