@@ -65,6 +65,16 @@ def _closed_cache(path) -> None:
     store.close()
 
 
+def _app_over_notes(path, work_offline: bool) -> tuple[Cache, ChatApp]:
+    """The app over the cache of :func:`_closed_cache` at ``path``, opened again with work
+    offline set to ``work_offline``, and no engine; the caller closes the store."""
+    _closed_cache(path)
+    store = Cache(path, "me")
+    store.open()
+    store.set_work_offline(work_offline)
+    return store, ChatApp(store, None, clock=FixedClock())
+
+
 async def test_first_frame_from_the_reader_then_the_cache_loses_no_key(tmp_path):
     """The first frame drawn by the stdlib reader shows what the cache shows; keys typed
     before the cache opens reach the composer, and the draft is saved in the cache."""
@@ -173,12 +183,7 @@ async def test_first_frame_shows_the_newest_messages_at_the_bottom_of_the_pane(t
     the bottom of the message pane, every message drawn lies inside it, and the newest
     is on screen (more messages than the pane holds, so the pane is scrolled to its end
     from that frame on, the offline banner shown or not)."""
-    path = tmp_path / "me.db"
-    _closed_cache(path)
-    store = Cache(path, "me")
-    store.open()
-    store.set_work_offline(work_offline)
-    app = ChatApp(store, None, clock=FixedClock())
+    store, app = _app_over_notes(tmp_path / "me.db", work_offline)
     first: dict[str, object] = {}
 
     def first_frame():
@@ -209,12 +214,7 @@ async def test_the_status_line_mounts_after_the_first_frame_showing_its_state(tm
     as the cache has it."""
     from tests.support.truth import untruths
 
-    path = tmp_path / "me.db"
-    _closed_cache(path)
-    store = Cache(path, "me")
-    store.open()
-    store.set_work_offline(work_offline)
-    app = ChatApp(store, None, clock=FixedClock())
+    store, app = _app_over_notes(tmp_path / "me.db", work_offline)
     first: dict[str, object] = {}
 
     def first_frame():
