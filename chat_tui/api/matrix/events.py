@@ -31,19 +31,22 @@ from typing import Any
 MESSAGE_KEY = "dev.chat_tui.id"
 #: Content key of the chat-tui conversation id in an ``m.room.create`` event (rule M2).
 CREATE_KEY = "dev.chat_tui.cid"
-#: Localpart prefix of the room alias that makes a room create idempotent (rule M2).
-CREATE_ALIAS_PREFIX = "chat-tui."
+
+
+def creation_alias_localpart(cid: str) -> str:
+    """Rule M2: the localpart ``chat-tui.<hash>`` of the room alias a create of the
+    conversation ``cid`` takes (a create's ``room_alias_name``). The hash (SHA-256 of the
+    id, 32 hex digits) keeps it within the characters an alias may have, whatever the id
+    holds."""
+    import hashlib  # here: it loads libcrypto, which only a create needs
+
+    return "chat-tui." + hashlib.sha256(cid.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def creation_alias(cid: str, server: str) -> str:
-    """Rule M2: the room alias ``#chat-tui.<hash>:<server>`` that a create of the
-    conversation ``cid`` takes on my homeserver ``server`` (the part of my user id after
-    the first ``:``). The hash (SHA-256 of the id, 32 hex digits) keeps the localpart
-    within the characters an alias may have, whatever the id holds."""
-    import hashlib
-
-    digest = hashlib.sha256(cid.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"#{CREATE_ALIAS_PREFIX}{digest}:{server}"
+    """Rule M2: the room alias ``#<creation_alias_localpart(cid)>:<server>`` on my
+    homeserver ``server`` (the part of my user id after the first ``:``)."""
+    return f"#{creation_alias_localpart(cid)}:{server}"
 
 
 #: What an encrypted event shows as until end-to-end encryption is supported.

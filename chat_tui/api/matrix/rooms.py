@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 
 from chat_tui.api.errors import PermanentError, TransientError
 from chat_tui.api.matrix.core import API, MatrixCore, log, q
-from chat_tui.api.matrix.events import CREATE_KEY, RoomState, creation_alias, when
+from chat_tui.api.matrix.events import (
+    CREATE_KEY,
+    RoomState,
+    creation_alias,
+    creation_alias_localpart,
+    when,
+)
 
 if TYPE_CHECKING:
     from chat_tui.wire.models import Conversation, Message
@@ -175,11 +181,10 @@ class MatrixRooms(MatrixCore):
         """``POST /createRoom`` for ``cid`` (see :meth:`put_conversation`); the new room's
         id, or the room of another attempt that took the creation alias first (400
         ``M_ROOM_IN_USE``, or 409 when both were under way at once)."""
-        alias = self._creation_alias(cid)
         try:
             answer = await self._call("POST", f"{API}/createRoom", json={
                 "preset": "private_chat", "name": title, "invite": invite,
-                "room_alias_name": alias[1:].split(":", 1)[0],
+                "room_alias_name": creation_alias_localpart(cid),
                 # The alias is a key, not an address to show: no m.room.canonical_alias.
                 "initial_state": [{"type": "m.room.canonical_alias", "state_key": "",
                                    "content": {}}],
