@@ -37,7 +37,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +46,7 @@ from chat_tui.config import Account, load_accounts, save_account, store_token
 from tests.support.accounts import PASSWORDS
 from tests.support.fault_proxy import FaultProxy, Rule
 from tests.support.servers import ServerFactory, ServerProcess
+from tests.support.waiting import wait_until
 
 DRIVER = Path(__file__).with_name("driver.py")
 
@@ -540,10 +540,10 @@ class World:
         poisoned = [m for m in self.sent if m.poison is not None and not m.deleted
                     and not m.discarded]
         for msg in poisoned:
-            failed = self._wait(lambda mid=msg.mid: any(
+            failed = wait_until(lambda mid=msg.mid: any(
                 p["message_id"] == mid and p["state"] == "failed"
                 for p in self._status()["problems"]),
-                max(deadline, time.monotonic() + min(5.0, timeout)))
+                max(deadline - time.monotonic(), min(5.0, timeout)), interval=0.05)
             assert msg.poison is not None
             msg.poison.count = 0
             msg.poison = None
@@ -579,20 +579,9 @@ class World:
             st = self._status()
             return st["connectivity"] == "online" and not any(st["counts"].values())
 
-        if not self._wait(idle, deadline):
+        if not wait_until(idle, deadline - time.monotonic(), interval=0.05):
             stuck.append(f"outbox not empty {timeout:.0f}s after healing: {st}")
         return stuck
-
-    @staticmethod
-    def _wait(predicate: Callable[[], bool], deadline: float) -> bool:
-        """Poll ``predicate()`` every 50 ms until it is true (returns True) or the
-        ``time.monotonic()`` ``deadline`` passes (returns False); asked at least once."""
-        while True:
-            if predicate():
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
 
     def _not_failed(self, msg: Sent, timeout: float) -> str:
         """The "stuck" detail of a poisoned message that did not show as failed: its

@@ -10,6 +10,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,96 +28,88 @@ def _need_synapse() -> None:
         pytest.skip("matrix-synapse is not installed (pip install -e '.[test]')")
 
 
-def test_matrix_world_keeps_every_promise() -> None:
+@pytest.fixture
+def world() -> Iterator[MatrixWorld]:
+    """A started Matrix world (its own Synapse, proxy and client), closed and removed
+    after the test."""
     _need_synapse()
     tmp = Path(tempfile.mkdtemp(prefix="soak-matrix-"))
-    world = MatrixWorld(tmp)
+    started = MatrixWorld(tmp)
     try:
-        world.start()
-        for conv in range(4):
-            world.send(conv)
-        world.create_conversation()
-        for i in range(5):
-            world.send(i % 2)
-        world.edit(0)
-        world.delete(1)
-        world.phone_send(0)
-        assert world.check() == {}
-        world.kill_client(0.05)
-        world.send(0)
-        world.kill_client_mid_request()
-        world.fault("drop", "PUT", 2)
-        world.send(1)
-        world.send(1)
-        world.fault("503", None, 3)
-        world.send(0)
-        world.edit(2)
-        assert world.check() == {}
-        world.set_work_offline(True)
-        world.send(0)
-        world.edit(3)
-        world.set_work_offline(False)
-        world.fault("refused", None, 1)
-        world.send(1)
-        world.restart_server(True, 0.1)
-        world.send(0, poison=True, discard_on_fail=False)
-        world.send(1, poison=True, discard_on_fail=True)
-        world.delete(4)
-        assert world.check() == {}
-        stats = world.stats.as_dict()
-        assert stats["lost"] == stats["duplicated"] == stats["reordered"] == 0
-        assert stats["kills"] >= 2 and stats["server_restarts"] == 1
+        started.start()
+        yield started
     finally:
-        world.close()
+        started.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_a_poisoned_send_is_refused_even_behind_a_fault_that_forwards() -> None:
+def test_matrix_world_keeps_every_promise(world: MatrixWorld) -> None:
+    for conv in range(4):
+        world.send(conv)
+    world.create_conversation()
+    for i in range(5):
+        world.send(i % 2)
+    world.edit(0)
+    world.delete(1)
+    world.phone_send(0)
+    assert world.check() == {}
+    world.kill_client(0.05)
+    world.send(0)
+    world.kill_client_mid_request()
+    world.fault("drop", "PUT", 2)
+    world.send(1)
+    world.send(1)
+    world.fault("503", None, 3)
+    world.send(0)
+    world.edit(2)
+    assert world.check() == {}
+    world.set_work_offline(True)
+    world.send(0)
+    world.edit(3)
+    world.set_work_offline(False)
+    world.fault("refused", None, 1)
+    world.send(1)
+    world.restart_server(True, 0.1)
+    world.send(0, poison=True, discard_on_fail=False)
+    world.send(1, poison=True, discard_on_fail=True)
+    world.delete(4)
+    assert world.check() == {}
+    stats = world.stats.as_dict()
+    assert stats["lost"] == stats["duplicated"] == stats["reordered"] == 0
+    assert stats["kills"] >= 2 and stats["server_restarts"] == 1
+
+
+def test_a_poisoned_send_is_refused_even_behind_a_fault_that_forwards(
+        world: MatrixWorld) -> None:
     """A ``slow`` fault on ``PUT`` (forward, hold the answer) comes before a poisoned
     send: the poison's 422 still answers the send's first ``PUT``, so Synapse never
     stores it; after a ``kill -9`` the send shows as failed and the quiet point retries
     it. (With the refusal behind the slow rule, Synapse stored the first attempt and the
     restarted client found it in the room (rule M1), so it never failed.)"""
-    _need_synapse()
-    tmp = Path(tempfile.mkdtemp(prefix="soak-matrix-"))
-    world = MatrixWorld(tmp)
-    try:
-        world.start()
-        world.fault("slow", "PUT", 2)
-        msg = world.send(0, poison=True)
-        proxy = world.proxy
-        assert proxy is not None
+    world.fault("slow", "PUT", 2)
+    msg = world.send(0, poison=True)
+    proxy = world.proxy
+    assert proxy is not None
 
-        def puts() -> list[tuple]:
-            return proxy.requests("PUT", f"{world.SEND_PATH}{msg.mid}")
+    def puts() -> list[tuple]:
+        return proxy.requests("PUT", f"{world.SEND_PATH}{msg.mid}")
 
-        assert wait_until(puts, timeout=60)
-        world.kill_client(0)
-        assert world.check() == {}
-        assert puts()[0][2] == "422"
-    finally:
-        world.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+    assert wait_until(puts, timeout=60)
+    world.kill_client(0)
+    assert world.check() == {}
+    assert puts()[0][2] == "422"
 
 
-def test_the_oracle_names_a_conversation_created_as_two_rooms() -> None:
+def test_the_oracle_names_a_conversation_created_as_two_rooms(world: MatrixWorld) -> None:
     """A second room created behind the client's back with a conversation's creation key
     (what a room create made twice leaves, rule M2) is reported as ``duplicated``, and the
     messages in either room still count as on the server (not ``lost``)."""
-    _need_synapse()
-    tmp = Path(tempfile.mkdtemp(prefix="soak-matrix-"))
-    world = MatrixWorld(tmp)
-    try:
-        world.start()
-        msg = world.send(0)
-        assert world.check() == {}
-        assert world.checker is not None
-        world.checker.post("/_matrix/client/v3/createRoom", json={
-            "preset": "private_chat", "name": "twin",
-            "creation_content": {"dev.chat_tui.cid": msg.cid}}).raise_for_status()
-        problems = world.check(cache_wait=1.0)
-        assert "lost" not in problems, problems
-        assert any(msg.cid in p and "2 rooms" in p for p in problems["duplicated"]), problems
-    finally:
-        world.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+    msg = world.send(0)
+    assert world.check() == {}
+    assert world.checker is not None
+    world.checker.post("/_matrix/client/v3/createRoom", json={
+        "preset": "private_chat", "name": "twin",
+        "creation_content": {"dev.chat_tui.cid": msg.cid}}).raise_for_status()
+    problems = world.check(cache_wait=1.0)
+    assert "lost" not in problems, problems
+    assert any(msg.cid in p and "2 rooms" in p for p in problems["duplicated"]), problems
