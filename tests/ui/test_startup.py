@@ -458,15 +458,10 @@ print(json.dumps(seen))
 
 
 @pytest.mark.parametrize("cache", ["clean", "new"])
-def test_garbage_collector_is_off_until_the_first_frame_and_on_after(tmp_path, cache):
-    import os
-
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
-           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state"),
-           "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHON_KEYRING_BACKEND":
-           "keyrings.alt.file.PlaintextKeyring"}
+def test_garbage_collector_is_off_until_the_first_frame_and_on_after(working_keyring, cache):
+    # the probe inherits this test's user dirs (isolated_user_dirs) and working keyring
     out = subprocess.run([sys.executable, "-c", GC_PROBE, cache], capture_output=True,
-                         text=True, timeout=90, env=env)
+                         text=True, timeout=90)
     assert out.returncode == 0, out.stderr[-3000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["before"] is True
