@@ -74,7 +74,7 @@ def test_a_benchmark_run_stopped_by_sigterm_stops_its_homeserver(tmp_path: Path)
     finally:
         if run.poll() is None:
             run.kill()
-        for pid in _processes_under(work):  # what the old code left running
+        for pid in _processes_under(work):  # a homeserver the run did not stop
             try:
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
             except ProcessLookupError:
